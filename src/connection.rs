@@ -1,0 +1,1 @@
+//! (connection: not yet written)

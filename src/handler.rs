@@ -1,0 +1,1 @@
+//! (handler: not yet written)

@@ -1,0 +1,1 @@
+//! (metrics: not yet written)

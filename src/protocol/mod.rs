@@ -1,0 +1,1 @@
+//! Memcache protocol codec (not yet written).

@@ -1,0 +1,1 @@
+//! Upstream memcached pools (not yet written).

@@ -1,0 +1,1 @@
+//! Memcache value envelope (not yet written).
