@@ -1,0 +1,7 @@
+//! Shared integration-test harness: real servers on free loopback ports, real interpreters,
+//! bounded waits. Each integration test file uses a subset, hence the dead_code allowance.
+#![allow(dead_code)]
+
+pub mod python;
+pub mod servers;
+pub mod wait;

@@ -1,0 +1,1 @@
+//! Locating and running the real CPython 2.7 and 3 interpreters (not yet written).
