@@ -10,10 +10,12 @@ build:
 setup:
 	bash scripts/setup-debian.sh
 
+# The whole suite: lint, every test (unit, integration, doc) and each bench run once in test mode.
 test: setup
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo test --all-targets
+	cargo test
+	cargo test --benches
 
 lint:
 	cargo fmt --check
