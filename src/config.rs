@@ -1,1 +1,730 @@
-//! (config: not yet written)
+//! The TOML configuration: raw serde structs (unknown keys rejected), defaults, and `validate()`
+//! which reports every problem at once with its TOML path. Compiling routes into a lookup table
+//! is [`crate::route`]'s job; this module never touches the network.
+//!
+//! Layout (see `config/picklebridge.toml` for the annotated reference):
+//! ```toml
+//! [[listener]]              # one or more
+//! address = "127.0.0.1:11311"
+//! client = "py2"            # runtime of the clients on this port: "py2" | "py3"
+//! [pool.main]               # named pools of memcached servers
+//! servers = ["127.0.0.1:11211"]
+//! [[route]]                 # per key prefix, longest prefix wins; prefix "" is the default
+//! prefix = "session:"
+//! pool = "main"
+//! mode = "transcode"        # "transcode" | "observe" | "passthrough"
+//! [timeouts]  [limits]  [commands]
+//! ```
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// `[[listener]]`: the memcache ports the proxy serves.
+    pub listeners: Vec<ListenerConfig>,
+    /// `[pool.NAME]`: named pools of memcached servers.
+    pub pools: BTreeMap<String, PoolConfig>,
+    /// `[[route]]`: policies per key prefix.
+    pub routes: Vec<RouteConfig>,
+    /// `[timeouts]`.
+    pub timeouts: TimeoutsConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
+    /// `[commands]`.
+    pub commands: CommandsConfig,
+}
+
+/// The top-level keys the file may contain.
+const SECTIONS: &[&str] = &[
+    "listener", "pool", "route", "timeouts", "limits", "commands",
+];
+
+/// Which Python runtime the clients of a listener run.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientRuntime {
+    /// CPython 2.7 clients: values are served readable by Python 2.
+    Py2,
+    /// CPython 3 clients: values are served readable by Python 3.
+    Py3,
+}
+
+impl ClientRuntime {
+    /// `"py2"` or `"py3"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientRuntime::Py2 => "py2",
+            ClientRuntime::Py3 => "py3",
+        }
+    }
+}
+
+/// `[[listener]]`: one memcache port.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `address = "127.0.0.1:11311"`: IP and port to listen on (port 0 picks a free port).
+    pub address: String,
+    /// `client = "py2" | "py3"`: the runtime of the clients connecting to this port.
+    pub client: ClientRuntime,
+    /// `name`: label used in logs and metrics. Default: `"<client>-<port>"`.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl ListenerConfig {
+    /// The configured name, or `"<client>-<port>"`.
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => {
+                let port = self.address.rsplit(':').next().unwrap_or("0");
+                format!("{}-{port}", self.client.as_str())
+            }
+        }
+    }
+}
+
+/// How keys are spread over the servers of a pool.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Distribution {
+    /// python-memcached's own server selection (`cmemcache_hash`):
+    /// `(((crc32(key) & 0xffffffff) >> 16) & 0x7fff) or 1`, modulo the number of servers, so that
+    /// hosts still talking to memcached directly with python-memcached find the same keys.
+    #[default]
+    PythonMemcached,
+}
+
+/// `[pool.NAME]`: a set of memcached servers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// `servers = ["host:port", ...]`: memcached servers, in the order the Python clients list
+    /// them (the order matters for key distribution).
+    pub servers: Vec<String>,
+    /// `distribution = "python-memcached"` (the default and only choice today).
+    #[serde(default)]
+    pub distribution: Distribution,
+    /// `connections = 2`: persistent pipelined connections per server.
+    #[serde(default = "default_connections")]
+    pub connections: usize,
+}
+
+fn default_connections() -> usize {
+    2
+}
+
+/// What a route does to values.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Rewrite pickles for the reader (and on store per `store_protocol`).
+    #[default]
+    Transcode,
+    /// Never change a byte; analyze and count what would have broken.
+    Observe,
+    /// Never change a byte, never look at values.
+    Passthrough,
+}
+
+/// What to do with a fetched pickle the reader cannot load even after transcoding.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnreadable {
+    /// Serve a miss (python-memcached itself turns unpickling errors into misses).
+    #[default]
+    Miss,
+    /// Serve the stored bytes unchanged.
+    Passthrough,
+}
+
+/// `store_protocol = 2 | "as-written"` as written in the file.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum StoreProtocolRaw {
+    /// A protocol number; only `2` is accepted.
+    Number(i64),
+    /// A name; only `"as-written"` is accepted.
+    Name(String),
+}
+
+/// How values are stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoreProtocol {
+    /// Downgrade to protocol 2 on the way in, so Py2 hosts reading memcached directly can load it.
+    #[default]
+    Two,
+    /// Store what the client wrote.
+    AsWritten,
+}
+
+/// `[[route]]`: a policy for keys starting with `prefix`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// `name`: label in logs and metrics. Default: the prefix, or `"default"` for prefix `""`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `prefix = "session:"`: keys starting with these bytes take this route; the longest matching
+    /// prefix wins; `""` is the default route.
+    pub prefix: String,
+    /// `pool`: name of the `[pool.NAME]` serving these keys.
+    pub pool: String,
+    /// `mode = "transcode" | "observe" | "passthrough"` (default `"transcode"`).
+    #[serde(default)]
+    pub mode: Mode,
+    /// `pickle_flag = 1`: flag bits marking a pickled value (any bit set means pickle).
+    #[serde(default = "default_pickle_flag")]
+    pub pickle_flag: u32,
+    /// `zlib_flag = 8`: flag bit marking a zlib-compressed pickle; `0` disables inflating.
+    #[serde(default = "default_zlib_flag")]
+    pub zlib_flag: u32,
+    /// `py2_text = "keep" | "utf8"`: how py2 `str` values are served to Py3 readers (see the
+    /// transcoder's `Py2Text`). Default `"keep"`.
+    #[serde(default)]
+    pub py2_text: Option<String>,
+    /// `py3_str = "utf8-or-bytes" | "bytes" | "latin1"`: how py3 `str` is served to Py2 readers
+    /// (see the transcoder's `Py3Str`). Default `"utf8-or-bytes"`.
+    #[serde(default)]
+    pub py3_str: Option<String>,
+    /// `py2_classic = ["module.Class", ...]`: old-style classes to write with INST/OBJ for py2.
+    #[serde(default)]
+    pub py2_classic: Vec<String>,
+    /// `store_protocol = 2 | "as-written"` (default `2`).
+    #[serde(default)]
+    pub store_protocol: Option<StoreProtocolRaw>,
+    /// `on_unreadable = "miss" | "passthrough"` (default `"miss"`).
+    #[serde(default)]
+    pub on_unreadable: OnUnreadable,
+}
+
+fn default_pickle_flag() -> u32 {
+    1
+}
+fn default_zlib_flag() -> u32 {
+    8
+}
+
+impl RouteConfig {
+    /// A default-policy route for `prefix` on `pool`.
+    pub fn new(prefix: &str, pool: &str) -> RouteConfig {
+        RouteConfig {
+            name: None,
+            prefix: prefix.to_string(),
+            pool: pool.to_string(),
+            mode: Mode::default(),
+            pickle_flag: 1,
+            zlib_flag: 8,
+            py2_text: None,
+            py3_str: None,
+            py2_classic: Vec::new(),
+            store_protocol: None,
+            on_unreadable: OnUnreadable::default(),
+        }
+    }
+
+    /// The configured name, or the prefix (`"default"` for the empty prefix).
+    pub fn display_name(&self) -> String {
+        match (&self.name, self.prefix.as_str()) {
+            (Some(n), _) => n.clone(),
+            (None, "") => "default".to_string(),
+            (None, p) => p.to_string(),
+        }
+    }
+
+    /// The validated store protocol (invalid values were reported by `validate`).
+    pub fn store_protocol(&self) -> StoreProtocol {
+        match &self.store_protocol {
+            Some(StoreProtocolRaw::Name(n)) if n == "as-written" => StoreProtocol::AsWritten,
+            _ => StoreProtocol::Two,
+        }
+    }
+}
+
+/// `[timeouts]`, in milliseconds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// `connect_ms = 1000`: connecting to a memcached server.
+    #[serde(default = "default_1000")]
+    pub connect_ms: u64,
+    /// `request_ms = 1000`: from sending a request upstream to its complete reply. Past it the
+    /// client gets `SERVER_ERROR` and the upstream connection is dropped.
+    #[serde(default = "default_1000")]
+    pub request_ms: u64,
+    /// `shutdown_grace_ms = 5000`: how long SIGTERM waits for in-flight requests.
+    #[serde(default = "default_5000")]
+    pub shutdown_grace_ms: u64,
+}
+
+fn default_1000() -> u64 {
+    1000
+}
+fn default_5000() -> u64 {
+    5000
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            connect_ms: 1000,
+            request_ms: 1000,
+            shutdown_grace_ms: 5000,
+        }
+    }
+}
+
+impl TimeoutsConfig {
+    /// The connect timeout.
+    pub fn connect(&self) -> Duration {
+        Duration::from_millis(self.connect_ms)
+    }
+    /// The request timeout.
+    pub fn request(&self) -> Duration {
+        Duration::from_millis(self.request_ms)
+    }
+    /// The shutdown grace period.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// `item_size = 1048576`: largest value accepted (memcached's `-I`, default 1 MiB). Should
+    /// match the memcached servers' setting.
+    #[serde(default = "default_item_size")]
+    pub item_size: usize,
+    /// `max_connections = 4096`: client connections served at once; more are accepted and
+    /// closed immediately.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// `idle_timeout_s = 0`: close client connections idle this long; `0` never does.
+    #[serde(default)]
+    pub idle_timeout_s: u64,
+    /// `max_pending = 1024`: requests of one client connection awaiting their replies; past it
+    /// the proxy stops reading that client (back pressure).
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
+    /// `max_inflated = 33554432`: largest size a zlib-compressed pickle may inflate to.
+    #[serde(default = "default_max_inflated")]
+    pub max_inflated: usize,
+}
+
+fn default_item_size() -> usize {
+    1 << 20
+}
+fn default_max_connections() -> usize {
+    4096
+}
+fn default_max_pending() -> usize {
+    1024
+}
+fn default_max_inflated() -> usize {
+    32 << 20
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            item_size: default_item_size(),
+            max_connections: default_max_connections(),
+            idle_timeout_s: 0,
+            max_pending: default_max_pending(),
+            max_inflated: default_max_inflated(),
+        }
+    }
+}
+
+/// `[commands]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// `flush_all = true`: forward `flush_all` to every server of every pool (Django's
+    /// `cache.clear()` needs it). `false` answers it with `SERVER_ERROR flush_all disabled`.
+    #[serde(default = "default_true")]
+    pub flush_all: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        CommandsConfig { flush_all: true }
+    }
+}
+
+/// One problem found in a configuration, with the TOML path it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// TOML path, e.g. `route[2].pool`; empty for the whole file.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// Where the configuration came from (file name or `"<flags>"`).
+    pub source_name: String,
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} problem(s)",
+            self.source_name,
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// Deserializes one section, recording a problem instead of stopping.
+fn section<T: DeserializeOwned>(
+    v: toml::Value,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    match v.try_into::<T>() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            problems.push(problem(path, e.message().trim().to_string()));
+            None
+        }
+    }
+}
+
+/// Deserializes an array of tables element by element, so each bad element is reported.
+fn array<T: DeserializeOwned>(v: toml::Value, path: &str, problems: &mut Vec<Problem>) -> Vec<T> {
+    match v {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| section(item, &format!("{path}[{i}]"), problems))
+            .collect(),
+        _ => {
+            problems.push(problem(path, "expected an array of tables ([[...]])"));
+            Vec::new()
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration.
+    ///
+    /// # Errors
+    /// Every syntax error, unknown key, wrong type and failed check, each with its TOML path.
+    pub fn from_toml_str(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let fail = |problems| ConfigError {
+            source_name: source_name.to_string(),
+            problems,
+        };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            fail(vec![problem("", e.to_string().trim().to_string())])
+        })?;
+        let mut problems = Vec::new();
+        let mut config = Config::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "listener" => config.listeners = array(value, "listener", &mut problems),
+                "route" => config.routes = array(value, "route", &mut problems),
+                "pool" => match value {
+                    toml::Value::Table(pools) => {
+                        for (name, pool) in pools {
+                            let path = format!("pool.{name}");
+                            if let Some(p) = section(pool, &path, &mut problems) {
+                                config.pools.insert(name, p);
+                            }
+                        }
+                    }
+                    _ => problems.push(problem("pool", "expected tables [pool.NAME]")),
+                },
+                "timeouts" => {
+                    config.timeouts = section(value, "timeouts", &mut problems).unwrap_or_default()
+                }
+                "limits" => {
+                    config.limits = section(value, "limits", &mut problems).unwrap_or_default()
+                }
+                "commands" => {
+                    config.commands = section(value, "commands", &mut problems).unwrap_or_default()
+                }
+                other => problems.push(problem(
+                    other,
+                    format!("unknown section, expected one of: {}", SECTIONS.join(", ")),
+                )),
+            }
+        }
+        problems.extend(config.validate());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
+    }
+
+    /// Reads, parses and validates a configuration file.
+    ///
+    /// # Errors
+    /// The file cannot be read, or any problem [`Config::from_toml_str`] reports.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: name.clone(),
+            problems: vec![problem("", format!("cannot read file: {e}"))],
+        })?;
+        Config::from_toml_str(&text, &name)
+    }
+
+    /// The quick-start configuration: listeners from `(address, client)` pairs and one pool
+    /// named `default` of `upstreams`, with a default-policy default route.
+    pub fn quick(listeners: &[(String, ClientRuntime)], upstreams: &[String]) -> Config {
+        let mut config = Config::default();
+        for (address, client) in listeners {
+            config.listeners.push(ListenerConfig {
+                address: address.clone(),
+                client: *client,
+                name: None,
+            });
+        }
+        config.pools.insert(
+            "default".to_string(),
+            PoolConfig {
+                servers: upstreams.to_vec(),
+                distribution: Distribution::default(),
+                connections: default_connections(),
+            },
+        );
+        config.routes.push(RouteConfig::new("", "default"));
+        config
+    }
+
+    /// Checks everything serde cannot: references, ranges, duplicates. Returns all problems.
+    ///
+    /// A configuration without a default route (prefix `""`) is accepted when it has exactly
+    /// one pool: the default route is then implied (see [`Config::effective_routes`]).
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if self.listeners.is_empty() {
+            out.push(problem("listener", "at least one [[listener]] is required"));
+        }
+        let mut addrs = HashSet::new();
+        for (i, l) in self.listeners.iter().enumerate() {
+            match l.address.parse::<SocketAddr>() {
+                Ok(a) if a.port() != 0 && !addrs.insert(a) => out.push(problem(
+                    format!("listener[{i}].address"),
+                    "duplicate address",
+                )),
+                Ok(_) => {}
+                Err(_) => out.push(problem(
+                    format!("listener[{i}].address"),
+                    format!("`{}` is not an IP:port address", l.address),
+                )),
+            }
+        }
+        if self.pools.is_empty() {
+            out.push(problem("pool", "at least one [pool.NAME] is required"));
+        }
+        for (name, pool) in &self.pools {
+            if pool.servers.is_empty() {
+                out.push(problem(
+                    format!("pool.{name}.servers"),
+                    "must list at least one server",
+                ));
+            }
+            for (j, s) in pool.servers.iter().enumerate() {
+                if !valid_host_port(s) {
+                    out.push(problem(
+                        format!("pool.{name}.servers[{j}]"),
+                        format!("`{s}` is not host:port"),
+                    ));
+                }
+            }
+            if !(1..=64).contains(&pool.connections) {
+                out.push(problem(
+                    format!("pool.{name}.connections"),
+                    "must be 1..=64",
+                ));
+            }
+        }
+        out.extend(self.validate_routes());
+        self.validate_ranges(&mut out);
+        out
+    }
+
+    fn validate_routes(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut prefixes = HashSet::new();
+        let mut names = HashSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            let path = |field: &str| format!("route[{i}].{field}");
+            if !prefixes.insert(r.prefix.as_str()) {
+                out.push(problem(
+                    path("prefix"),
+                    format!("duplicate prefix `{}`", r.prefix),
+                ));
+            }
+            if r.prefix.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                out.push(problem(
+                    path("prefix"),
+                    "keys cannot contain spaces or control characters",
+                ));
+            }
+            if !names.insert(r.display_name()) {
+                out.push(problem(
+                    path("name"),
+                    format!("duplicate route name `{}`", r.display_name()),
+                ));
+            }
+            if !self.pools.contains_key(&r.pool) {
+                out.push(problem(path("pool"), format!("no pool named `{}`", r.pool)));
+            }
+            if r.pickle_flag == 0 {
+                out.push(problem(
+                    path("pickle_flag"),
+                    "must have at least one bit set",
+                ));
+            }
+            if r.zlib_flag & r.pickle_flag != 0 {
+                out.push(problem(path("zlib_flag"), "must not overlap pickle_flag"));
+            }
+            if let Some(v) = &r.py2_text {
+                if !["keep", "utf8"].contains(&v.as_str()) {
+                    out.push(problem(
+                        path("py2_text"),
+                        format!("`{v}`: expected \"keep\" or \"utf8\""),
+                    ));
+                }
+            }
+            if let Some(v) = &r.py3_str {
+                if !["utf8-or-bytes", "bytes", "latin1"].contains(&v.as_str()) {
+                    out.push(problem(
+                        path("py3_str"),
+                        format!("`{v}`: expected \"utf8-or-bytes\", \"bytes\" or \"latin1\""),
+                    ));
+                }
+            }
+            for (j, g) in r.py2_classic.iter().enumerate() {
+                if split_global(g).is_none() {
+                    out.push(problem(
+                        format!("route[{i}].py2_classic[{j}]"),
+                        format!("`{g}`: expected \"module.Class\""),
+                    ));
+                }
+            }
+            match &r.store_protocol {
+                None | Some(StoreProtocolRaw::Number(2)) => {}
+                Some(StoreProtocolRaw::Name(n)) if n == "as-written" => {}
+                Some(other) => out.push(problem(
+                    path("store_protocol"),
+                    format!("{other:?}: expected 2 or \"as-written\""),
+                )),
+            }
+        }
+        if !self.routes.iter().any(|r| r.prefix.is_empty()) && self.pools.len() > 1 {
+            out.push(problem(
+                "route",
+                "no default route: add a [[route]] with prefix = \"\" (required with several pools)",
+            ));
+        }
+        out
+    }
+
+    fn validate_ranges(&self, out: &mut Vec<Problem>) {
+        let t = &self.timeouts;
+        for (name, v) in [("connect_ms", t.connect_ms), ("request_ms", t.request_ms)] {
+            if !(1..=600_000).contains(&v) {
+                out.push(problem(format!("timeouts.{name}"), "must be 1..=600000"));
+            }
+        }
+        let l = &self.limits;
+        if !(1024..=1 << 30).contains(&l.item_size) {
+            out.push(problem("limits.item_size", "must be 1024..=1073741824"));
+        }
+        if l.max_connections == 0 {
+            out.push(problem("limits.max_connections", "must be at least 1"));
+        }
+        if l.max_pending == 0 {
+            out.push(problem("limits.max_pending", "must be at least 1"));
+        }
+        if l.max_inflated < l.item_size {
+            out.push(problem(
+                "limits.max_inflated",
+                "must be at least limits.item_size",
+            ));
+        }
+    }
+
+    /// The routes with the implied default route added when the file has none.
+    pub fn effective_routes(&self) -> Vec<RouteConfig> {
+        let mut routes = self.routes.clone();
+        if !routes.iter().any(|r| r.prefix.is_empty()) {
+            if let Some(pool) = self.pools.keys().next() {
+                routes.push(RouteConfig::new("", pool));
+            }
+        }
+        routes
+    }
+}
+
+/// `"module.Class"` -> `("module", "Class")` (the class name is after the last dot).
+pub fn split_global(s: &str) -> Option<(&str, &str)> {
+    let (module, name) = s.rsplit_once('.')?;
+    let ok = |p: &str| !p.is_empty() && !p.contains(char::is_whitespace);
+    (ok(module) && ok(name)).then_some((module, name))
+}
+
+fn valid_host_port(s: &str) -> bool {
+    if s.parse::<SocketAddr>().is_ok() {
+        return true;
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+                && port.parse::<u16>().is_ok_and(|p| p != 0)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

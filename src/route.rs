@@ -1,1 +1,181 @@
-//! (route: not yet written)
+//! The compiled route table: key -> [`Route`] by longest matching prefix, and key -> server by the
+//! pool's distribution. Immutable once built; SIGHUP reload builds a new table and swaps an
+//! `Arc<RouteTable>`. Sans-IO.
+use std::sync::Arc;
+
+use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
+use crate::value::ValueFlags;
+
+/// Index of a pool in [`RouteTable::pools`] (and in the runtime's upstream pools).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolId(pub usize);
+
+/// One compiled route.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Name used in logs and metric labels.
+    pub name: String,
+    /// Key prefix (bytes); empty for the default route.
+    pub prefix: Vec<u8>,
+    /// The pool serving these keys.
+    pub pool: PoolId,
+    /// transcode / observe / passthrough.
+    pub mode: Mode,
+    /// Flag bits recognizing pickles and zlib.
+    pub flags: ValueFlags,
+    /// Protocol values are stored with.
+    pub store: StoreProtocol,
+    /// What to do with unreadable fetched values.
+    pub on_unreadable: OnUnreadable,
+    /// `py2_text` setting (validated).
+    pub py2_text: String,
+    /// `py3_str` setting (validated).
+    pub py3_str: String,
+    /// `py2_classic` globals as `(module, name)`.
+    pub py2_classic: Vec<(String, String)>,
+}
+
+/// Routes by descending prefix length, plus the pool names they refer to.
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    routes: Vec<Arc<Route>>,
+    pools: Vec<String>,
+}
+
+impl RouteTable {
+    /// Compiles the routes of a validated configuration. Pools are numbered in the order of
+    /// `config.pools` (sorted by name), the order [`crate::upstream`] builds them in.
+    pub fn compile(config: &Config) -> RouteTable {
+        let pools: Vec<String> = config.pools.keys().cloned().collect();
+        let mut routes: Vec<Arc<Route>> = config
+            .effective_routes()
+            .iter()
+            .map(|r| {
+                Arc::new(Route {
+                    name: r.display_name(),
+                    prefix: r.prefix.as_bytes().to_vec(),
+                    pool: PoolId(pools.iter().position(|p| *p == r.pool).unwrap_or(0)),
+                    mode: r.mode,
+                    flags: ValueFlags {
+                        pickle_mask: r.pickle_flag,
+                        zlib_flag: r.zlib_flag,
+                    },
+                    store: r.store_protocol(),
+                    on_unreadable: r.on_unreadable,
+                    py2_text: r.py2_text.clone().unwrap_or_else(|| "keep".into()),
+                    py3_str: r.py3_str.clone().unwrap_or_else(|| "utf8-or-bytes".into()),
+                    py2_classic: r
+                        .py2_classic
+                        .iter()
+                        .filter_map(|g| crate::config::split_global(g))
+                        .map(|(m, n)| (m.to_string(), n.to_string()))
+                        .collect(),
+                })
+            })
+            .collect();
+        // Longest prefix first, so the first match is the longest; the default ("") is last.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        RouteTable { routes, pools }
+    }
+
+    /// The route for `key`: the longest prefix of `key` among the routes.
+    pub fn route(&self, key: &[u8]) -> &Arc<Route> {
+        self.routes
+            .iter()
+            .find(|r| key.starts_with(&r.prefix))
+            // The default route (prefix "") matches every key and `compile` always adds one.
+            .unwrap_or_else(|| &self.routes[self.routes.len() - 1])
+    }
+
+    /// The default route (prefix `""`).
+    pub fn default_route(&self) -> &Arc<Route> {
+        self.route(b"")
+    }
+
+    /// Every route, longest prefix first.
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+
+    /// Pool names, indexed by [`PoolId`].
+    pub fn pools(&self) -> &[String] {
+        &self.pools
+    }
+}
+
+/// python-memcached's `cmemcache_hash`: `(((crc32(key) & 0xffffffff) >> 16) & 0x7fff) or 1`.
+pub fn python_memcached_hash(key: &[u8]) -> u32 {
+    let h = (crc32fast::hash(key) >> 16) & 0x7fff;
+    if h == 0 {
+        1
+    } else {
+        h
+    }
+}
+
+/// The server index for `key` in a pool of `servers` servers (python-memcached's
+/// `self.buckets[serverhash % len(self.buckets)]`, all weights 1). `servers` must be > 0.
+pub fn server_index(key: &[u8], servers: usize) -> usize {
+    if servers <= 1 {
+        return 0;
+    }
+    python_memcached_hash(key) as usize % servers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_matches_python_memcached() {
+        // python3 -c "import binascii; print((((binascii.crc32(k) & 0xffffffff) >> 16) & 0x7fff) or 1)"
+        let cases: [(&[u8], u32); 5] = [
+            (b"foo", 3187),
+            (b"bar", 30463),
+            (b"session:abc", 17413),
+            (b"", 1),
+            (b"key1", 11356),
+        ];
+        for (k, h) in cases {
+            assert_eq!(python_memcached_hash(k), h, "{k:?}");
+        }
+        assert_eq!(server_index(b"key1", 2), 0);
+        assert_eq!(server_index(b"key2", 2), 1);
+        assert_eq!(server_index(b"key2", 3), 0);
+        assert_eq!(server_index(b"key2", 1), 0);
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let text = r#"
+[[listener]]
+address = "127.0.0.1:1"
+client = "py3"
+[pool.a]
+servers = ["127.0.0.1:2"]
+[pool.b]
+servers = ["127.0.0.1:3"]
+[[route]]
+prefix = ""
+pool = "a"
+[[route]]
+prefix = "s:"
+pool = "b"
+mode = "observe"
+[[route]]
+prefix = "s:long:"
+pool = "a"
+mode = "passthrough"
+"#;
+        let c = Config::from_toml_str(text, "t").unwrap();
+        let t = RouteTable::compile(&c);
+        assert_eq!(t.pools(), ["a", "b"]);
+        assert_eq!(t.route(b"x").name, "default");
+        assert_eq!(t.route(b"s:1").name, "s:");
+        assert_eq!(t.route(b"s:1").pool, PoolId(1));
+        assert_eq!(t.route(b"s:long:1").mode, Mode::Passthrough);
+        assert_eq!(t.route(b"s:lon").mode, Mode::Observe);
+        assert_eq!(t.route(b"s").name, "default");
+        assert_eq!(t.default_route().prefix, b"");
+    }
+}

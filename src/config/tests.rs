@@ -1,0 +1,173 @@
+//! Unit tests for [`super`]: shipped files load, every problem is reported with its path.
+use super::*;
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::from_toml_str(text, "test.toml") {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+const MINIMAL: &str = r#"
+[[listener]]
+address = "127.0.0.1:11311"
+client = "py2"
+[pool.main]
+servers = ["127.0.0.1:11211"]
+"#;
+
+#[test]
+fn every_shipped_config_file_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = Config::load(&path) {
+                panic!("{e}");
+            }
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 2,
+        "expected picklebridge.toml and demo.toml in {dir:?}"
+    );
+}
+
+#[test]
+fn reference_file_values() {
+    let c = Config::from_toml_str(include_str!("../../config/picklebridge.toml"), "ref").unwrap();
+    assert_eq!(c.listeners.len(), 2);
+    assert_eq!(c.listeners[1].client, ClientRuntime::Py3);
+    assert_eq!(c.pools["main"].servers, ["127.0.0.1:11211"]);
+    assert_eq!(c.routes[1].mode, Mode::Observe);
+    assert_eq!(c.routes[0].store_protocol(), StoreProtocol::Two);
+    assert_eq!(c.timeouts.request(), Duration::from_secs(1));
+}
+
+#[test]
+fn minimal_file_gets_defaults_and_implied_default_route() {
+    let c = Config::from_toml_str(MINIMAL, "t").unwrap();
+    assert_eq!(c.limits.item_size, 1 << 20);
+    assert_eq!(c.timeouts.connect(), Duration::from_secs(1));
+    assert!(c.commands.flush_all);
+    let routes = c.effective_routes();
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0].prefix, "");
+    assert_eq!(routes[0].pool, "main");
+    assert_eq!(routes[0].pickle_flag, 1);
+    assert_eq!(routes[0].zlib_flag, 8);
+    assert_eq!(c.listeners[0].display_name(), "py2-11311");
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_path() {
+    let text = format!("{MINIMAL}\n[[route]]\nprefix = \"a:\"\npool = \"main\"\nmdoe = \"observe\"\n[limit]\nx = 1\n");
+    let p = problems(&text);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("route[0]") && m.contains("mdoe")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|m| m.starts_with("limit: unknown section")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn all_problems_reported_at_once() {
+    let text = r#"
+[[listener]]
+address = "localhost"
+client = "py4"
+[[listener]]
+address = "127.0.0.1:1"
+client = "py3"
+[pool.a]
+servers = []
+[pool.b]
+servers = ["nohost"]
+connections = 0
+[[route]]
+prefix = "x"
+pool = "zzz"
+pickle_flag = 0
+py2_text = "ascii"
+py3_str = "str"
+py2_classic = ["NoDot"]
+store_protocol = 4
+[[route]]
+prefix = "x"
+pool = "a"
+zlib_flag = 1
+store_protocol = "latest"
+[timeouts]
+request_ms = 0
+[limits]
+item_size = 10
+"#;
+    let p = problems(text);
+    let want = [
+        "listener[0]",
+        "pool.a.servers: must list",
+        "pool.b.servers[0]: `nohost`",
+        "pool.b.connections",
+        "route[0].pool: no pool named `zzz`",
+        "route[0].pickle_flag",
+        "route[0].py2_text",
+        "route[0].py3_str",
+        "route[0].py2_classic[0]",
+        "route[0].store_protocol",
+        "route[1].prefix: duplicate",
+        "route[1].zlib_flag",
+        "route[1].store_protocol",
+        "route: no default route",
+        "timeouts.request_ms",
+        "limits.item_size",
+    ];
+    for w in want {
+        assert!(
+            p.iter().any(|m| m.starts_with(w)),
+            "missing {w:?} in {p:#?}"
+        );
+    }
+}
+
+#[test]
+fn syntax_error_is_one_problem_with_a_location() {
+    let p = problems("[[listener]\naddress = 1");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].contains("line 1"), "{p:?}");
+}
+
+#[test]
+fn store_protocol_forms() {
+    for (v, want) in [
+        ("2", StoreProtocol::Two),
+        ("\"as-written\"", StoreProtocol::AsWritten),
+    ] {
+        let text = format!("{MINIMAL}[[route]]\nprefix=\"\"\npool=\"main\"\nstore_protocol={v}\n");
+        let c = Config::from_toml_str(&text, "t").unwrap();
+        assert_eq!(c.routes[0].store_protocol(), want);
+    }
+}
+
+#[test]
+fn quick_start_config_is_valid() {
+    let c = Config::quick(
+        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
+        &["127.0.0.1:11211".into()],
+    );
+    assert!(c.validate().is_empty(), "{:?}", c.validate());
+    assert!(Config::quick(&[], &[]).validate().len() >= 2);
+}
+
+#[test]
+fn split_global_forms() {
+    assert_eq!(split_global("a.b.C"), Some(("a.b", "C")));
+    assert_eq!(split_global("C"), None);
+    assert_eq!(split_global(".C"), None);
+}
