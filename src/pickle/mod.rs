@@ -1,1 +1,289 @@
-//! Opcode-level pickle transcoder. Never does I/O, never builds a Python value tree.
+//! Opcode-level pickle transcoder between Python 2 and Python 3 readers.
+//!
+//! Sans-IO: takes one pickled value as [`Bytes`], never does I/O, never imports or executes
+//! anything and never builds a Python value tree. [`transcode`] returns the very same `Bytes`
+//! when nothing needs to change ([`Outcome::Unchanged`]), new bytes when a rewrite was needed
+//! ([`Outcome::Rewritten`]), or a typed [`Reason`] when the value cannot be converted with
+//! certainty ([`Outcome::Refused`]; the caller forwards the original and counts the reason).
+//!
+//! Layout: `opcode.rs` (the 68-opcode table), `reader.rs` (zero-copy op iterator with offsets),
+//! `error.rs`, and the rewriters that the following modules add.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+mod error;
+pub mod opcode;
+
+pub use error::{ErrorKind, TranscodeError};
+
+/// The Python runtime that reads a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// CPython 2.7.
+    Py2,
+    /// CPython 3.
+    Py3,
+}
+
+impl Runtime {
+    /// `"py2"` or `"py3"` (metric label, config value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Py2 => "py2",
+            Runtime::Py3 => "py3",
+        }
+    }
+}
+
+/// What py3 text (`str`, read back as `unicode` in Python 2) becomes for a Python 2 reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Py2Text {
+    /// Stays `unicode` (the same output then also loads in Python 3 to the original).
+    #[default]
+    Keep,
+    /// Becomes a UTF-8 encoded py2 `str`, so `{'a': '爱'}` compares equal in Python 2 code.
+    Utf8,
+}
+
+/// What a py2 `str` (STRING / BINSTRING / SHORT_BINSTRING) becomes for a Python 3 reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Py3Str {
+    /// `str` when the bytes are valid UTF-8, else `bytes`.
+    #[default]
+    Utf8OrBytes,
+    /// Always `bytes`.
+    Bytes,
+    /// `str` decoded as latin-1 (every byte string maps, nothing fails).
+    Latin1,
+}
+
+/// A global (`module.name`) referenced by a pickle.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Global {
+    /// The module, e.g. `datetime`.
+    pub module: String,
+    /// The (possibly dotted) name within the module, e.g. `datetime`.
+    pub name: String,
+}
+
+impl Global {
+    /// Builds a global from its two parts.
+    pub fn new(module: impl Into<String>, name: impl Into<String>) -> Global {
+        Global {
+            module: module.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Global {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.module, self.name)
+    }
+}
+
+impl std::str::FromStr for Global {
+    type Err = String;
+
+    /// Parses `module.Class` (split at the last dot; `a.b.Class` is module `a.b`).
+    fn from_str(s: &str) -> Result<Global, String> {
+        match s.rsplit_once('.') {
+            Some((m, n)) if !m.is_empty() && !n.is_empty() && !s.contains(char::is_whitespace) => {
+                Ok(Global::new(m, n))
+            }
+            _ => Err(format!("expected module.Class, got {s:?}")),
+        }
+    }
+}
+
+/// Limits that make hostile input refuse with [`Reason::LimitExceeded`] instead of exhausting memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PickleLimits {
+    /// Most open MARKs at once (nesting depth).
+    pub max_depth: usize,
+    /// Most items on the unpickling stack at once.
+    pub max_stack: usize,
+    /// Highest memo index accepted (also bounds the memo table size).
+    pub max_memo: usize,
+    /// Largest rewritten output in bytes.
+    pub max_output: usize,
+}
+
+impl Default for PickleLimits {
+    fn default() -> Self {
+        PickleLimits {
+            max_depth: 10_000,
+            max_stack: 1 << 20,
+            max_memo: 1 << 20,
+            max_output: 64 << 20,
+        }
+    }
+}
+
+/// How to transcode a value for one reader.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The runtime that reads the value.
+    pub target: Runtime,
+    /// Py3 text for a py2 reader.
+    pub py2_text: Py2Text,
+    /// Py2 `str` for a py3 reader.
+    pub py3_str: Py3Str,
+    /// Classes that are old-style (classic) in Python 2: written with INST/OBJ + BUILD for py2.
+    pub py2_classic: Arc<[Global]>,
+    /// Resource limits.
+    pub limits: PickleLimits,
+}
+
+impl Policy {
+    /// The default policy for a reader: `keep`, `utf8-or-bytes`, no classic classes, default limits.
+    pub fn for_target(target: Runtime) -> Policy {
+        Policy {
+            target,
+            py2_text: Py2Text::default(),
+            py3_str: Py3Str::default(),
+            py2_classic: Arc::from(Vec::new()),
+            limits: PickleLimits::default(),
+        }
+    }
+}
+
+/// The result of [`transcode`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing needed changing: forward the original `Bytes` (no copy was made).
+    Unchanged,
+    /// The rewritten pickle for the target reader.
+    Rewritten(Bytes),
+    /// The value cannot be converted with certainty; forward the original and count the reason.
+    Refused(Reason),
+}
+
+macro_rules! reasons {
+    ($( $(#[$doc:meta])* $variant:ident = $label:literal, )*) => {
+        /// Why a value was refused (a closed set: used as a metric label).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Reason { $( $(#[$doc])* $variant, )* }
+
+        impl Reason {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant),*];
+
+            /// The snake_case label, e.g. `"newobj_ex"`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Reason::$variant => $label,)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Not a valid pickle: unknown opcode, bad argument, stack/MARK/memo discipline violated.
+    Malformed = "malformed",
+    /// The input ends before STOP.
+    Truncated = "truncated",
+    /// Bytes follow STOP.
+    TrailingData = "trailing_data",
+    /// PROTO above 5.
+    UnsupportedProtocol = "unsupported_protocol",
+    /// NEWOBJ_EX (keyword arguments to `__new__`) has no protocol-2 form here.
+    NewobjEx = "newobj_ex",
+    /// PERSID / BINPERSID: needs the writer's persistent_load.
+    PersistentId = "persistent_id",
+    /// EXT1/EXT2/EXT4: refers to a process-local copyreg extension registry.
+    Extension = "extension",
+    /// NEXT_BUFFER / READONLY_BUFFER: protocol-5 out-of-band data is not in the value.
+    OutOfBandBuffer = "out_of_band_buffer",
+    /// A global that does not exist in Python 2 (documented table).
+    Py3OnlyGlobal = "py3_only_global",
+    /// Distinct dict keys or set members would become equal in the target.
+    Collision = "collision",
+    /// A limit (depth, stack, memo, output size) would be exceeded.
+    LimitExceeded = "limit_exceeded",
+    /// Valid, but a construct the rewriter does not convert with certainty.
+    Unsupported = "unsupported",
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who wrote a pickle, as far as its opcodes and globals tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Writer {
+    /// Python 2: py2 `str` opcodes or py2 module names (`__builtin__`, `copy_reg`).
+    Py2,
+    /// Python 3: protocol-3+ opcodes, py3 module names, or the `_codecs.encode` bytes form.
+    Py3,
+    /// Nothing tells.
+    Unknown,
+}
+
+impl Writer {
+    /// `"py2"`, `"py3"` or `"unknown"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Writer::Py2 => "py2",
+            Writer::Py3 => "py3",
+            Writer::Unknown => "unknown",
+        }
+    }
+}
+
+/// Most globals a [`Summary`] lists (further ones are not recorded).
+pub const MAX_SUMMARY_GLOBALS: usize = 64;
+
+/// What a value contains, for mismatch metrics and `inspect`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// PROTO argument; `None` for protocol 0/1 streams without PROTO.
+    pub declared_protocol: Option<u8>,
+    /// Highest protocol whose opcodes actually appear.
+    pub max_protocol: u8,
+    /// Who wrote it.
+    pub writer: Writer,
+    /// A py2 `str` (STRING/BINSTRING/SHORT_BINSTRING) holds a byte >= 0x80.
+    pub py2_str_non_ascii: bool,
+    /// A py2 `str` is the binary state of datetime/date/time (or another class of the state table).
+    pub py2_binary_state: bool,
+    /// Unicode text written by Python 3 (reads back as `unicode` in Python 2).
+    pub py3_text: bool,
+    /// References a global that does not exist in Python 2.
+    pub py3_only_global: bool,
+    /// Distinct globals referenced, in first-seen order, at most [`MAX_SUMMARY_GLOBALS`].
+    pub globals: Vec<Global>,
+}
+
+/// The outcome of [`transcode`] plus what was detected on the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transcoded {
+    /// Unchanged, rewritten or refused.
+    pub outcome: Outcome,
+    /// `None` when the input did not parse.
+    pub summary: Option<Summary>,
+}
+
+/// Transcodes one pickled value for `policy.target`. Never panics, whatever the input.
+pub fn transcode(src: &Bytes, policy: &Policy) -> Transcoded {
+    let _ = (src, policy);
+    Transcoded {
+        outcome: Outcome::Refused(Reason::Unsupported),
+        summary: None,
+    }
+}
+
+/// Reads and validates a pickle and reports what it contains, without rewriting it.
+///
+/// # Errors
+/// Any [`TranscodeError`] of the reader (malformed, truncated, trailing data, limits).
+pub fn analyze(src: &[u8]) -> Result<Summary, TranscodeError> {
+    let _ = src;
+    Err(TranscodeError::new(ErrorKind::Unsupported, 0, None))
+}
