@@ -1,0 +1,184 @@
+//! One persistent, pipelined connection to one memcached server, owned by one task.
+//!
+//! The task owns the socket, a bounded write buffer and the FIFO of in-flight requests: requests
+//! are written in arrival order and memcached answers in the same order, so the reply at the
+//! head of the read buffer always belongs to the head of the FIFO. A request that passes its
+//! deadline fails every in-flight request with [`UpstreamError::Timeout`] and drops the
+//! connection: a late reply must never be matched to the wrong request. Connect failures back
+//! off exponentially; while backing off, requests fail at once (the client gets its
+//! `SERVER_ERROR` immediately rather than after a timeout), and the first request after the
+//! back-off tries again, so the proxy recovers by itself when memcached returns.
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, timeout, Instant};
+
+use super::{Exchange, Job, ServerEvents, UpstreamError};
+
+/// Most requests written to one connection and not yet answered.
+const MAX_IN_FLIGHT: usize = 4096;
+/// Past this many bytes waiting to be written, stop taking new requests.
+const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// First and largest reconnect back-off.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_millis(1000);
+
+/// Settings of a connection task.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnSettings {
+    pub addr: String,
+    pub connect_timeout: Duration,
+}
+
+/// Runs one upstream connection until every sender of `rx` is dropped.
+pub(crate) async fn run<E: Exchange>(
+    settings: ConnSettings,
+    mut rx: mpsc::Receiver<Job<E>>,
+    events: Arc<dyn ServerEvents>,
+) {
+    let mut backoff = BACKOFF_MIN;
+    let mut down_until: Option<Instant> = None;
+    while let Some(job) = rx.recv().await {
+        if down_until.is_some_and(|t| Instant::now() < t) {
+            job.fail(UpstreamError::Unavailable);
+            while let Ok(job) = rx.try_recv() {
+                job.fail(UpstreamError::Unavailable);
+            }
+            continue;
+        }
+        let connect = timeout(settings.connect_timeout, TcpStream::connect(&settings.addr)).await;
+        let stream = match connect {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::warn!(server = %settings.addr, error = %e, "upstream connect failed");
+                events.connect_failed();
+                job.fail(UpstreamError::Connect);
+                down_until = Some(Instant::now() + backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!(server = %settings.addr, "upstream connect timed out");
+                events.connect_failed();
+                job.fail(UpstreamError::ConnectTimeout);
+                down_until = Some(Instant::now() + backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        backoff = BACKOFF_MIN;
+        down_until = None;
+        events.connected();
+        tracing::debug!(server = %settings.addr, "upstream connected");
+        let (result, more) = serve(stream, job, &mut rx).await;
+        events.disconnected();
+        if let Err(e) = result {
+            tracing::warn!(server = %settings.addr, error = %e, "upstream connection dropped");
+            if matches!(e, UpstreamError::Timeout) {
+                events.timed_out();
+            } else {
+                events.failed();
+            }
+        }
+        if !more {
+            return;
+        }
+    }
+}
+
+/// Serves a connected socket. Returns why it ended and whether more requests may come.
+async fn serve<E: Exchange>(
+    mut stream: TcpStream,
+    first: Job<E>,
+    rx: &mut mpsc::Receiver<Job<E>>,
+) -> (Result<(), UpstreamError>, bool) {
+    let (mut rd, mut wr) = stream.split();
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut fifo: VecDeque<Job<E>> = VecDeque::new();
+    let mut open = true;
+    accept(first, &mut wbuf, &mut fifo);
+    loop {
+        if !open && fifo.is_empty() {
+            return (Ok(()), false);
+        }
+        let deadline = fifo.front().map(|j| j.deadline);
+        let can_take = open && fifo.len() < MAX_IN_FLIGHT && wbuf.len() < WRITE_HIGH_WATER;
+        let result = tokio::select! {
+            r = rd.read_buf(&mut rbuf) => match r {
+                Ok(0) => Err(UpstreamError::Closed),
+                Ok(_) => match_replies(&mut rbuf, &mut fifo),
+                Err(_) => Err(UpstreamError::Io),
+            },
+            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                Err(UpstreamError::Timeout)
+            }
+            r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => match r {
+                Ok(0) | Err(_) => Err(UpstreamError::Io),
+                Ok(_) => Ok(()),
+            },
+            job = rx.recv(), if can_take => {
+                match job {
+                    Some(job) => {
+                        accept(job, &mut wbuf, &mut fifo);
+                        // Take whatever else is queued now: one write for the batch.
+                        while fifo.len() < MAX_IN_FLIGHT && wbuf.len() < WRITE_HIGH_WATER {
+                            match rx.try_recv() {
+                                Ok(job) => accept(job, &mut wbuf, &mut fifo),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => open = false,
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            for job in fifo.drain(..) {
+                job.fail(e);
+            }
+            return (Err(e), open);
+        }
+    }
+}
+
+/// Queues a job's bytes for writing and its reply slot in the FIFO (or fails it if it is late).
+fn accept<E: Exchange>(job: Job<E>, wbuf: &mut BytesMut, fifo: &mut VecDeque<Job<E>>) {
+    if job.deadline <= Instant::now() {
+        job.fail(UpstreamError::Timeout);
+        return;
+    }
+    wbuf.extend_from_slice(&job.bytes);
+    fifo.push_back(job);
+}
+
+/// Completes every in-flight request whose reply is complete in `rbuf`.
+fn match_replies<E: Exchange>(
+    rbuf: &mut BytesMut,
+    fifo: &mut VecDeque<Job<E>>,
+) -> Result<(), UpstreamError> {
+    while !rbuf.is_empty() {
+        let Some(front) = fifo.front() else {
+            // Bytes nobody asked for: the stream is out of step, never guess.
+            return Err(UpstreamError::Protocol);
+        };
+        match front.exchange.parse_reply(rbuf) {
+            Ok(Some(reply)) => {
+                if let Some(job) = fifo.pop_front() {
+                    // The client may have gone away; the reply is consumed either way.
+                    let _ = job.reply.send(Ok(reply));
+                }
+            }
+            Ok(None) => break,
+            Err(()) => return Err(UpstreamError::Protocol),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Servers and pools: each [`Server`] runs `connections` connection tasks; a client connection
+//! always uses the same one (chosen by its id) so that its requests to one server stay in order
+//! (a pipelined `set k` then `get k` must not race over two sockets). A [`Pool`] picks the server
+//! for a key with python-memcached's distribution ([`crate::route::server_index`]).
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::{timeout_at, Instant};
+
+use super::conn::{self, ConnSettings};
+use super::{job_channel, Events, Exchange, JobSender, NoEvents, Pending, UpstreamError};
+use crate::config::Config;
+
+/// Requests queued per connection before senders wait (back pressure towards clients).
+const QUEUE_DEPTH: usize = 1024;
+
+/// Timeouts every upstream request obeys.
+#[derive(Clone, Copy, Debug)]
+pub struct UpstreamTimeouts {
+    /// TCP connect timeout.
+    pub connect: Duration,
+    /// Request sent (queued) to reply complete.
+    pub request: Duration,
+}
+
+/// One memcached server and its connection tasks.
+pub struct Server<E: Exchange> {
+    addr: String,
+    conns: Vec<JobSender<E>>,
+    request_timeout: Duration,
+}
+
+impl<E: Exchange> Server<E> {
+    /// Starts `connections` connection tasks for `addr` (they connect lazily, on first use).
+    /// Must be called inside a tokio runtime.
+    pub fn start(
+        addr: &str,
+        connections: usize,
+        timeouts: UpstreamTimeouts,
+        events: Events,
+    ) -> Self {
+        let conns = (0..connections.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+                let settings = ConnSettings {
+                    addr: addr.to_string(),
+                    connect_timeout: timeouts.connect,
+                };
+                tokio::spawn(conn::run(settings, rx, events.clone()));
+                tx
+            })
+            .collect();
+        Server {
+            addr: addr.to_string(),
+            conns,
+            request_timeout: timeouts.request,
+        }
+    }
+
+    /// The server's `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Queues `bytes` (one composed request) on the connection of client `client_id`. Waits
+    /// only while that connection's queue is full, and never past the request deadline.
+    pub async fn send(&self, client_id: u64, bytes: Bytes, exchange: E) -> Pending<E::Reply> {
+        let deadline = Instant::now() + self.request_timeout;
+        let (job, pending) = job_channel(bytes, exchange, deadline);
+        let tx = &self.conns[(client_id % self.conns.len() as u64) as usize];
+        match timeout_at(deadline, tx.send(job)).await {
+            Ok(Ok(())) => pending,
+            Ok(Err(_)) => Pending::failed(UpstreamError::Shutdown),
+            Err(_) => Pending::failed(UpstreamError::Timeout),
+        }
+    }
+}
+
+/// A named set of servers with a key distribution.
+pub struct Pool<E: Exchange> {
+    name: String,
+    servers: Vec<Arc<Server<E>>>,
+}
+
+impl<E: Exchange> Pool<E> {
+    /// A pool of already started servers.
+    pub fn new(name: &str, servers: Vec<Arc<Server<E>>>) -> Self {
+        Pool {
+            name: name.to_string(),
+            servers,
+        }
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Index of the server holding `key`.
+    pub fn server_index(&self, key: &[u8]) -> usize {
+        crate::route::server_index(key, self.servers.len())
+    }
+
+    /// The server holding `key`.
+    pub fn server_for(&self, key: &[u8]) -> &Arc<Server<E>> {
+        &self.servers[self.server_index(key)]
+    }
+
+    /// Every server, in configuration order.
+    pub fn servers(&self) -> &[Arc<Server<E>>] {
+        &self.servers
+    }
+}
+
+/// All pools, indexed like [`crate::route::RouteTable::pools`] (sorted by name).
+pub struct Upstreams<E: Exchange> {
+    pools: Vec<Pool<E>>,
+}
+
+impl<E: Exchange> Upstreams<E> {
+    /// Starts every server of every pool of a validated configuration. `events` is called with
+    /// `(pool, server)` to get each server's event hooks. Must be called inside a tokio runtime.
+    pub fn start(config: &Config, events: impl Fn(&str, &str) -> Events) -> Self {
+        let timeouts = UpstreamTimeouts {
+            connect: config.timeouts.connect(),
+            request: config.timeouts.request(),
+        };
+        let pools = config
+            .pools
+            .iter()
+            .map(|(name, pc)| {
+                let servers = pc
+                    .servers
+                    .iter()
+                    .map(|s| Arc::new(Server::start(s, pc.connections, timeouts, events(name, s))))
+                    .collect();
+                Pool::new(name, servers)
+            })
+            .collect();
+        Upstreams { pools }
+    }
+
+    /// Like [`Upstreams::start`] without event hooks.
+    pub fn start_quiet(config: &Config) -> Self {
+        Self::start(config, |_, _| Arc::new(NoEvents))
+    }
+
+    /// The pool at `index` ([`crate::route::PoolId`]). Panics on an index not from the table
+    /// compiled from the same configuration.
+    pub fn pool(&self, index: usize) -> &Pool<E> {
+        &self.pools[index]
+    }
+
+    /// Every pool.
+    pub fn pools(&self) -> &[Pool<E>] {
+        &self.pools
+    }
+}

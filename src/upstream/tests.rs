@@ -1,0 +1,166 @@
+//! Upstream connection tests against scripted TCP peers on loopback: pipelining order, timeouts
+//! that drop the connection (a late reply never reaches the next request), reconnect after the
+//! server comes back. Real-memcached tests live in `tests/proxy_*.rs`.
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use super::pool::{Server, UpstreamTimeouts};
+use super::*;
+
+/// A reply is one line.
+struct Line;
+impl Exchange for Line {
+    type Reply = Bytes;
+    fn parse_reply(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, ()> {
+        match buf.windows(2).position(|w| w == b"\r\n") {
+            Some(i) => Ok(Some(buf.split_to(i + 2).freeze())),
+            None => Ok(None),
+        }
+    }
+}
+
+fn timeouts(request_ms: u64) -> UpstreamTimeouts {
+    UpstreamTimeouts {
+        connect: Duration::from_millis(500),
+        request: Duration::from_millis(request_ms),
+    }
+}
+
+fn server(addr: &str, request_ms: u64) -> Server<Line> {
+    Server::start(addr, 1, timeouts(request_ms), Arc::new(NoEvents))
+}
+
+async fn call(s: &Server<Line>, line: &str) -> UpstreamResult<Bytes> {
+    s.send(7, Bytes::from(format!("{line}\r\n")), Line)
+        .await
+        .wait()
+        .await
+}
+
+/// Answers every line with "re:<line>", or, for lines starting with "hold", with nothing until
+/// the next line arrives, then "late" first.
+async fn spawn_peer(listener: TcpListener) {
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (rd, mut wr) = sock.into_split();
+                let mut lines = BufReader::new(rd).lines();
+                let mut held = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line.starts_with("hold") {
+                        held = true;
+                        continue;
+                    }
+                    if held {
+                        let _ = wr.write_all(b"late\r\n").await;
+                        held = false;
+                    }
+                    let _ = wr.write_all(format!("re:{line}\r\n").as_bytes()).await;
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn pipelined_replies_match_in_order() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    spawn_peer(listener).await;
+    let s = server(&addr, 1000);
+    let mut pending = Vec::new();
+    for i in 0..200 {
+        pending.push(s.send(1, Bytes::from(format!("k{i}\r\n")), Line).await);
+    }
+    for (i, p) in pending.iter_mut().enumerate() {
+        assert_eq!(p.wait().await.unwrap(), format!("re:k{i}\r\n").as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn timeout_drops_connection_and_late_reply_is_never_matched() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    spawn_peer(listener).await;
+    let s = server(&addr, 100);
+    let started = tokio::time::Instant::now();
+    assert_eq!(call(&s, "hold").await, Err(UpstreamError::Timeout));
+    assert!(started.elapsed() < Duration::from_millis(900));
+    // On the old connection the peer would now answer "late" first; the proxy must be on a new
+    // connection, where the first reply is the one for this request.
+    assert_eq!(call(&s, "next").await.unwrap(), &b"re:next\r\n"[..]);
+}
+
+#[tokio::test]
+async fn refused_then_recovers_when_server_comes_back() {
+    // Reserve a port, then close it so connects are refused.
+    let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let s = server(&addr.to_string(), 200);
+    assert_eq!(call(&s, "a").await, Err(UpstreamError::Connect));
+    // While backing off, requests fail immediately.
+    let r = call(&s, "b").await;
+    assert!(
+        matches!(r, Err(UpstreamError::Unavailable | UpstreamError::Connect)),
+        "{r:?}"
+    );
+    let listener = TcpListener::bind(addr).await.unwrap();
+    spawn_peer(listener).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match call(&s, "c").await {
+            Ok(r) => {
+                assert_eq!(r, &b"re:c\r\n"[..]);
+                break;
+            }
+            Err(e) => {
+                assert!(tokio::time::Instant::now() < deadline, "no recovery: {e:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn server_closing_fails_in_flight_and_reconnects() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        // First connection: read a little and hang up; later ones: answer.
+        let (sock, _) = listener.accept().await.unwrap();
+        drop(sock);
+        spawn_peer(listener).await;
+    });
+    let s = server(&addr, 1000);
+    let r = call(&s, "x").await;
+    assert!(
+        matches!(r, Err(UpstreamError::Closed | UpstreamError::Io)),
+        "{r:?}"
+    );
+    assert_eq!(call(&s, "y").await.unwrap(), &b"re:y\r\n"[..]);
+}
+
+#[test]
+fn every_error_is_a_server_error_line() {
+    for e in [
+        UpstreamError::Connect,
+        UpstreamError::ConnectTimeout,
+        UpstreamError::Unavailable,
+        UpstreamError::Timeout,
+        UpstreamError::Closed,
+        UpstreamError::Io,
+        UpstreamError::Protocol,
+        UpstreamError::Shutdown,
+    ] {
+        let line = e.reply_line();
+        assert!(
+            line.starts_with(b"SERVER_ERROR ") && line.ends_with(b"\r\n"),
+            "{e:?}"
+        );
+        assert!(!e.kind().is_empty());
+    }
+}
