@@ -5,6 +5,7 @@
 //! - [`pickle`]: opcode-level pickle transcoder (sans-IO, no value tree).
 //! - [`protocol`]: memcache text and meta protocol codec (sans-IO).
 //! - [`value`]: what wraps a pickle inside a memcache value: client flag bits, zlib (sans-IO).
+//! - [`firewall`]: pickle firewall, deny-list matching on the globals a pickle references (pure).
 //! - [`config`], [`route`]: TOML configuration, validated and compiled into a route table.
 //! - [`server`], [`connection`], [`handler`], [`upstream`]: the async proxy.
 //! - [`metrics`], [`telemetry`]: Prometheus metrics and the admin HTTP listener; tracing setup.
@@ -14,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod firewall;
 pub mod handler;
 pub mod metrics;
 pub mod pickle;

@@ -1,0 +1,170 @@
+//! The default deny list of the pickle firewall and the module aliases it normalizes through.
+//!
+//! Owns data only: which globals a poisoned cache entry would use to run code, touch files or the
+//! network, or unpickle a nested payload. Matching lives in [`super`]. Entries use the module's
+//! Python 3 spelling; [`canonical_module`] maps the Python 2 and platform spellings onto it, so
+//! `posix.system`, `nt.system` and `os.system` are one rule, and so are `__builtin__.eval` and
+//! `builtins.eval`.
+
+/// Modules denied as a whole, with their submodules (`"subprocess"` denies `subprocess.Popen`
+/// and `subprocess.x.y`). Written `module.*` in the README and in config entries.
+pub(super) const DENIED_MODULES: &[&str] = &[
+    // Processes and shells.
+    "os",
+    "subprocess",
+    "commands",
+    "popen2",
+    "pty",
+    "multiprocessing",
+    "asyncio",
+    "_thread",
+    "signal",
+    "resource",
+    // Interpreter internals: module table, frames, the garbage collector, code objects.
+    "sys",
+    "gc",
+    "inspect",
+    "ctypes",
+    "cffi",
+    "new",
+    "marshal",
+    // Importing and running code.
+    "code",
+    "codeop",
+    "importlib",
+    "imp",
+    "pkgutil",
+    "runpy",
+    "zipimport",
+    "site",
+    "timeit",
+    "profile",
+    "cProfile",
+    "pdb",
+    "bdb",
+    "trace",
+    "doctest",
+    "idlelib",
+    "pydoc",
+    "distutils",
+    "setuptools",
+    "pip",
+    "logging.config",
+    // Nested deserialization (a payload inside the payload would be invisible to the firewall).
+    "pickle",
+    "shelve",
+    "dill",
+    "cloudpickle",
+    "jsonpickle",
+    "yaml",
+    // Files and the network.
+    "shutil",
+    "tempfile",
+    "socket",
+    "ssl",
+    "socketserver",
+    "http.client",
+    "http.server",
+    "urllib.request",
+    "ftplib",
+    "smtplib",
+    "telnetlib",
+    "poplib",
+    "imaplib",
+    "nntplib",
+    "webbrowser",
+    "antigravity",
+];
+
+/// Single globals denied by `(module, name)`; the module in its canonical spelling.
+pub(super) const DENIED_GLOBALS: &[(&str, &str)] = &[
+    // Code execution and attribute access: the head of every gadget chain.
+    ("builtins", "eval"),
+    ("builtins", "exec"),
+    ("builtins", "execfile"),
+    ("builtins", "compile"),
+    ("builtins", "__import__"),
+    ("builtins", "__build_class__"),
+    ("builtins", "getattr"),
+    ("builtins", "setattr"),
+    ("builtins", "delattr"),
+    ("builtins", "globals"),
+    ("builtins", "locals"),
+    ("builtins", "vars"),
+    ("builtins", "apply"),
+    ("builtins", "reload"),
+    ("builtins", "breakpoint"),
+    // Files, terminals, and ending the worker process.
+    ("builtins", "open"),
+    ("builtins", "file"),
+    ("builtins", "input"),
+    ("builtins", "raw_input"),
+    ("builtins", "help"),
+    ("builtins", "exit"),
+    ("builtins", "quit"),
+    ("io", "open"),
+    ("io", "open_code"),
+    ("io", "FileIO"),
+    ("codecs", "open"),
+    // Function and code object construction.
+    ("types", "FunctionType"),
+    ("types", "LambdaType"),
+    ("types", "CodeType"),
+    ("types", "MethodType"),
+    ("types", "BuiltinFunctionType"),
+    ("types", "BuiltinMethodType"),
+    // Attribute and method access by name on any object.
+    ("operator", "attrgetter"),
+    ("operator", "methodcaller"),
+    ("operator", "call"),
+    // Python 2 homes of things denied above.
+    ("platform", "popen"),
+    ("urllib", "urlopen"),
+    ("urllib", "urlretrieve"),
+    ("urllib", "URLopener"),
+    ("urllib", "FancyURLopener"),
+    // Loaders of nested pickles in common libraries.
+    ("numpy", "load"),
+    ("numpy", "loads"),
+    ("pandas", "read_pickle"),
+    ("joblib", "load"),
+    ("torch", "load"),
+];
+
+/// Dunder names that are safe: `copyreg.__newobj__` appears in ordinary protocol 0/1 pickles.
+pub(super) const ALLOWED_DUNDERS: &[(&str, &str)] =
+    &[("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")];
+
+/// Maps a module as written in a pickle to the spelling the deny lists use.
+///
+/// Python 2 names come from CPython's `Lib/_compat_pickle.py` `IMPORT_MAPPING` (which a Python 3
+/// unpickler applies to protocol < 3 streams); platform modules (`posix`, `nt`) and C
+/// accelerator modules (`_pickle`, `_io`, `_socket`, ...) map to the module that re-exports them.
+/// `exceptions` maps to `builtins` although CPython maps only its exception names: denying
+/// `exceptions.eval` as `builtins.eval` costs nothing.
+pub(super) fn canonical_module(module: &str) -> &str {
+    match module {
+        "__builtin__" | "__builtins__" | "exceptions" => "builtins",
+        "posix" | "nt" | "_os" => "os",
+        "cPickle" | "_pickle" => "pickle",
+        "copy_reg" => "copyreg",
+        "commands" | "_posixsubprocess" | "_subprocess" | "_winapi" => "subprocess",
+        "_operator" => "operator",
+        "_io" => "io",
+        "_codecs" => "codecs",
+        "_socket" => "socket",
+        "_ssl" => "ssl",
+        "_ctypes" => "ctypes",
+        "_imp" | "_frozen_importlib" | "_frozen_importlib_external" => "importlib",
+        "thread" | "dummy_thread" | "_dummy_thread" => "_thread",
+        "_multiprocessing" => "multiprocessing",
+        "_signal" => "signal",
+        "_asyncio" => "asyncio",
+        "urllib2" => "urllib.request",
+        "httplib" => "http.client",
+        "SocketServer" => "socketserver",
+        "BaseHTTPServer" | "SimpleHTTPServer" | "CGIHTTPServer" => "http.server",
+        "StringIO" | "cStringIO" => "io",
+        other => other,
+    }
+}

@@ -1,0 +1,379 @@
+//! Firewall unit tests: spellings, wildcards, dotted and dunder names, config entries, modes.
+use super::*;
+
+fn g(module: &str, name: &str) -> Global {
+    Global {
+        module: module.to_string(),
+        name: name.to_string(),
+    }
+}
+
+fn rule(firewall: &Firewall, module: &str, name: &str) -> Option<Rule> {
+    firewall.rule_for(&g(module, name))
+}
+
+#[test]
+fn denies_process_execution_in_every_spelling() {
+    let fw = Firewall::default();
+    for (module, name) in [
+        ("os", "system"),
+        ("posix", "system"),
+        ("nt", "system"),
+        ("os", "popen"),
+        ("os", "execv"),
+        ("os", "execvpe"),
+        ("posix", "spawnv"),
+        ("os", "spawnlp"),
+        ("subprocess", "Popen"),
+        ("subprocess", "check_output"),
+        ("commands", "getoutput"),
+        ("popen2", "popen3"),
+        ("pty", "spawn"),
+        ("platform", "popen"),
+        ("_posixsubprocess", "fork_exec"),
+        ("multiprocessing.popen_fork", "Popen"),
+    ] {
+        assert_eq!(
+            rule(&fw, module, name),
+            Some(Rule::Denied),
+            "{module}.{name}"
+        );
+    }
+}
+
+#[test]
+fn denies_builtins_in_py2_and_py3_spellings() {
+    let fw = Firewall::default();
+    for module in ["builtins", "__builtin__", "__builtins__", "exceptions"] {
+        for name in [
+            "eval",
+            "exec",
+            "execfile",
+            "compile",
+            "getattr",
+            "setattr",
+            "open",
+            "file",
+            "input",
+            "raw_input",
+            "apply",
+            "globals",
+            "vars",
+            "exit",
+        ] {
+            assert_eq!(
+                rule(&fw, module, name),
+                Some(Rule::Denied),
+                "{module}.{name}"
+            );
+        }
+        // `__import__` is on the list, and would be caught as a dunder anyway.
+        assert!(rule(&fw, module, "__import__").is_some());
+    }
+}
+
+#[test]
+fn denies_nested_loaders_and_interpreter_internals() {
+    let fw = Firewall::default();
+    for (module, name) in [
+        ("pickle", "loads"),
+        ("pickle", "load"),
+        ("cPickle", "loads"),
+        ("_pickle", "loads"),
+        ("pickle", "Unpickler"),
+        ("marshal", "loads"),
+        ("sys", "modules"),
+        ("sys", "exit"),
+        ("code", "InteractiveInterpreter"),
+        ("codeop", "compile_command"),
+        ("importlib", "import_module"),
+        ("_frozen_importlib", "_bootstrap"),
+        ("ctypes", "CDLL"),
+        ("ctypes.util", "find_library"),
+        ("_ctypes", "dlopen"),
+        ("types", "FunctionType"),
+        ("types", "CodeType"),
+        ("new", "function"),
+        ("webbrowser", "open"),
+        ("shutil", "rmtree"),
+        ("socket", "create_connection"),
+        ("_socket", "socket"),
+        ("urllib2", "urlopen"),
+        ("urllib.request", "urlopen"),
+        ("urllib", "urlopen"),
+        ("httplib", "HTTPConnection"),
+        ("operator", "attrgetter"),
+        ("_operator", "methodcaller"),
+        ("io", "open"),
+        ("_io", "FileIO"),
+        ("logging.config", "listen"),
+        ("yaml", "unsafe_load"),
+        ("numpy", "load"),
+        ("timeit", "timeit"),
+        ("gc", "get_objects"),
+    ] {
+        assert_eq!(
+            rule(&fw, module, name),
+            Some(Rule::Denied),
+            "{module}.{name}"
+        );
+    }
+}
+
+#[test]
+fn passes_globals_of_ordinary_cached_values() {
+    let fw = Firewall::default();
+    for (module, name) in [
+        ("copy_reg", "_reconstructor"),
+        ("copyreg", "_reconstructor"),
+        ("copyreg", "__newobj__"),
+        ("copy_reg", "__newobj__"),
+        ("__builtin__", "object"),
+        ("__builtin__", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "bytearray"),
+        ("__builtin__", "unicode"),
+        ("exceptions", "ValueError"),
+        ("datetime", "datetime"),
+        ("datetime", "date"),
+        ("decimal", "Decimal"),
+        ("collections", "OrderedDict"),
+        ("uuid", "UUID"),
+        ("django.db.models.base", "model_unpickle"),
+        ("myapp.models", "Order"),
+        ("myapp.models", "Order.Status"),
+        ("functools", "partial"),
+        ("pathlib", "PosixPath"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("codecs", "encode"),
+        ("types", "SimpleNamespace"),
+        ("posixpath", "join"),
+        ("ossify", "thing"),
+        ("system", "os"),
+    ] {
+        assert_eq!(rule(&fw, module, name), None, "{module}.{name}");
+    }
+}
+
+#[test]
+fn module_wildcards_cover_submodules_but_not_lookalikes() {
+    let fw = Firewall::default();
+    assert_eq!(rule(&fw, "subprocess", "anything"), Some(Rule::Denied));
+    assert_eq!(rule(&fw, "subprocess.sub", "x"), Some(Rule::Denied));
+    assert_eq!(rule(&fw, "os.path", "join"), Some(Rule::Denied));
+    assert_eq!(rule(&fw, "subprocessing", "x"), None);
+    assert_eq!(rule(&fw, "my.subprocess", "x"), None);
+}
+
+#[test]
+fn dotted_names_pass_only_through_classes() {
+    let fw = Firewall::default();
+    // posixpath.os is the os module: protocol 4 resolves `os.system` by walking attributes.
+    assert_eq!(rule(&fw, "posixpath", "os.system"), Some(Rule::DottedName));
+    assert_eq!(rule(&fw, "glob", "os.system"), Some(Rule::DottedName));
+    assert_eq!(
+        rule(&fw, "pathlib", "Path.write_text"),
+        Some(Rule::DottedName)
+    );
+    assert_eq!(
+        rule(&fw, "builtins", "object.__subclasses__"),
+        Some(Rule::Dunder)
+    );
+    assert_eq!(rule(&fw, "myapp", "f.__globals__"), Some(Rule::Dunder));
+    assert_eq!(rule(&fw, "myapp", "__loader__"), Some(Rule::Dunder));
+    assert_eq!(rule(&fw, "enum", "Outer.Inner.Leaf"), None);
+}
+
+#[test]
+fn extra_entries_deny_and_allow() {
+    let rules = FirewallRules {
+        deny: vec![
+            "myapp.tasks.*".into(),
+            "myapp.admin:reset".into(),
+            "requests.get".into(),
+        ],
+        allow: vec!["os.stat_result".into(), "posix:terminal_size".into()],
+    };
+    let fw = Firewall::new(FirewallMode::Block, &rules).expect("valid rules");
+    assert_eq!(rule(&fw, "myapp.tasks", "run"), Some(Rule::Denied));
+    assert_eq!(rule(&fw, "myapp.tasks.celery", "run"), Some(Rule::Denied));
+    assert_eq!(rule(&fw, "myapp.admin", "reset"), Some(Rule::Denied));
+    assert_eq!(rule(&fw, "requests", "get"), Some(Rule::Denied));
+    assert_eq!(rule(&fw, "myapp.admin", "other"), None);
+    assert_eq!(rule(&fw, "posix", "stat_result"), None);
+    assert_eq!(rule(&fw, "os", "terminal_size"), None);
+    assert_eq!(rule(&fw, "os", "system"), Some(Rule::Denied));
+}
+
+#[test]
+fn rejects_malformed_entries_all_at_once() {
+    let rules = FirewallRules {
+        deny: vec![
+            "os".into(),
+            "ok.name".into(),
+            "a..b".into(),
+            " os.system".into(),
+            "x:".into(),
+        ],
+        allow: vec![
+            "subprocess.*".into(),
+            "builtins:*".into(),
+            "fine:name".into(),
+        ],
+    };
+    let errors = Firewall::new(FirewallMode::Block, &rules).expect_err("invalid rules");
+    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 6, "{shown:#?}");
+    assert!(shown[0].starts_with("deny[0] = \"os\""), "{shown:#?}");
+    assert!(
+        shown[4].starts_with("allow[0] = \"subprocess.*\""),
+        "{shown:#?}"
+    );
+}
+
+#[test]
+fn rules_deserialize_strictly() {
+    let rules: FirewallRules =
+        toml::from_str("deny = [\"a.b\"]\nallow = [\"c.d\"]\n").expect("toml");
+    assert_eq!(rules.deny, ["a.b"]);
+    assert!(toml::from_str::<FirewallRules>("denny = []").is_err());
+    #[derive(Deserialize)]
+    struct Route {
+        firewall: FirewallMode,
+    }
+    for (text, mode) in [
+        ("block", FirewallMode::Block),
+        ("observe", FirewallMode::Observe),
+        ("allow", FirewallMode::Allow),
+    ] {
+        let route: Route = toml::from_str(&format!("firewall = \"{text}\"")).expect("mode");
+        assert_eq!(route.firewall, mode);
+        assert_eq!(mode.as_str(), text);
+    }
+    assert!(toml::from_str::<Route>("firewall = \"off\"").is_err());
+    assert_eq!(FirewallMode::default(), FirewallMode::Block);
+}
+
+#[test]
+fn check_returns_the_first_denied_global() {
+    let fw = Firewall::default();
+    let globals = [
+        g("datetime", "datetime"),
+        g("posix", "system"),
+        g("os", "popen"),
+    ];
+    assert_eq!(fw.check(&globals), Some(&globals[1]));
+    assert_eq!(fw.check(&globals[..1]), None);
+    assert_eq!(fw.check(&[]), None);
+}
+
+#[test]
+fn merged_rules_keep_both_lists_in_order() {
+    let a = FirewallRules {
+        deny: vec!["a.b".into()],
+        allow: vec!["c.d".into()],
+    };
+    let b = FirewallRules {
+        deny: vec!["e.f".into()],
+        allow: vec![],
+    };
+    let m = a.merged(&b);
+    assert_eq!(m.deny, ["a.b", "e.f"]);
+    assert_eq!(m.allow, ["c.d"]);
+}
+
+fn summary(globals: Vec<Global>) -> Summary {
+    Summary {
+        declared_protocol: Some(2),
+        max_protocol: 2,
+        writer: crate::pickle::Writer::Unknown,
+        py2_str_non_ascii: false,
+        py2_binary_state: false,
+        py3_text: false,
+        py3_only_global: false,
+        globals,
+    }
+}
+
+fn transcoded(outcome: Outcome, globals: Option<Vec<Global>>) -> Transcoded {
+    Transcoded {
+        outcome,
+        summary: globals.map(summary),
+    }
+}
+
+#[test]
+fn modes_decide_what_the_handler_does() {
+    let bad = transcoded(
+        Outcome::Unchanged,
+        Some(vec![g("datetime", "date"), g("nt", "system")]),
+    );
+    let finding = Finding::Global {
+        global: &bad.summary.as_ref().expect("s").globals[1],
+        rule: Rule::Denied,
+    };
+    let block = Firewall::with_defaults(FirewallMode::Block);
+    let observe = Firewall::with_defaults(FirewallMode::Observe);
+    let allow = Firewall::with_defaults(FirewallMode::Allow);
+    assert_eq!(block.judge(&bad), Judgement::Block(finding));
+    assert_eq!(observe.judge(&bad), Judgement::Observe(finding));
+    assert_eq!(allow.judge(&bad), Judgement::Pass);
+    assert_eq!(finding.global_name(), "nt.system");
+    assert_eq!(finding.rule_str(), "deny_list");
+
+    let good = transcoded(
+        Outcome::Rewritten(bytes::Bytes::new()),
+        Some(vec![g("datetime", "date")]),
+    );
+    assert_eq!(block.judge(&good), Judgement::Pass);
+    assert_eq!(observe.judge(&good), Judgement::Pass);
+    let no_globals = transcoded(Outcome::Refused(Reason::TrailingData), Some(vec![]));
+    assert_eq!(block.judge(&no_globals), Judgement::Pass);
+}
+
+#[test]
+fn an_incomplete_global_list_is_unsafe() {
+    let fw = Firewall::default();
+    let unparseable = transcoded(Outcome::Refused(Reason::Malformed), None);
+    assert_eq!(
+        fw.judge(&unparseable),
+        Judgement::Block(Finding::Incomplete("unparseable"))
+    );
+    for reason in [
+        Reason::Malformed,
+        Reason::Truncated,
+        Reason::LimitExceeded,
+        Reason::Extension,
+    ] {
+        let partial = transcoded(Outcome::Refused(reason), Some(vec![g("datetime", "date")]));
+        assert_eq!(
+            fw.judge(&partial),
+            Judgement::Block(Finding::Incomplete(reason.as_str()))
+        );
+    }
+    let many: Vec<Global> = (0..MAX_SUMMARY_GLOBALS)
+        .map(|i| g("app", &format!("C{i}")))
+        .collect();
+    let capped = transcoded(Outcome::Unchanged, Some(many));
+    let judged = fw.judge(&capped);
+    assert_eq!(
+        judged,
+        Judgement::Block(Finding::Incomplete("too_many_globals"))
+    );
+    // A denied global found in the list wins over the incompleteness (better log line).
+    let denied = transcoded(
+        Outcome::Refused(Reason::Truncated),
+        Some(vec![g("os", "system")]),
+    );
+    assert!(matches!(
+        fw.judge(&denied),
+        Judgement::Block(Finding::Global {
+            rule: Rule::Denied,
+            ..
+        })
+    ));
+    assert_eq!(
+        Firewall::with_defaults(FirewallMode::Allow).judge(&unparseable),
+        Judgement::Pass
+    );
+}
