@@ -1,5 +1,5 @@
 # picklebridge: `make demo` and `make test` set up everything they need on a fresh Debian machine.
-.PHONY: all build setup test demo bench bench-load fuzz lint fmt clean
+.PHONY: all build setup test fixtures demo bench bench-load fuzz lint fmt clean
 
 all: build
 
@@ -16,6 +16,11 @@ test: setup
 	cargo clippy --all-targets -- -D warnings
 	cargo test
 	cargo test --benches
+
+# Regenerates the golden pickles with the real interpreters (commit the result).
+fixtures: setup
+	.cache/bin/python2 scripts/gen_fixtures.py tests/fixtures/pickles
+	.cache/bin/python3 scripts/gen_fixtures.py tests/fixtures/pickles
 
 lint:
 	cargo fmt --check

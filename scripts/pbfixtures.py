@@ -1,0 +1,432 @@
+# -*- coding: utf-8 -*-
+"""The golden-fixture corpus of picklebridge, importable by CPython 2.7 and CPython 3.
+
+One source describes every case for both runtimes. A case is a function of a *kit* that makes
+its strings: ``k.s(b)`` is a Python 2 ``str`` (bytes), ``k.u(t)`` is text, ``k.b(b)`` is a
+Python 3 ``bytes`` and ``k.n(t)`` is the writer's native ASCII ``str``. The generator builds the
+objects with a native kit (what the writer pickles); the checker builds the objects the READER
+must get with a kit that applies the text policy (what the transcoded pickle must load to).
+
+The user classes live here too, so both interpreters can import them (module ``pbfixtures``).
+"""
+from __future__ import print_function
+
+import collections
+import datetime
+import decimal
+import sys
+
+PY2 = sys.version_info[0] == 2
+if PY2:  # pragma: no cover - exercised under CPython 2.7
+    text_type = unicode  # noqa: F821
+    bytes_type = str
+    int_types = (int, long)  # noqa: F821
+else:
+    text_type = str
+    bytes_type = bytes
+    int_types = (int,)
+
+
+# --------------------------------------------------------------------------------------------
+# User classes (both runtimes). OldStyle is a classic class under Python 2.
+
+
+class Plain(object):
+    """An instance pickled through its __dict__."""
+
+    def __init__(self, name=None, tags=None):
+        self.name = name
+        self.tags = tags
+
+
+class Slotted(object):
+    """__slots__ only: protocol 2 pickles (None, {slot: value}) state via copyreg."""
+
+    __slots__ = ('x', 'y')
+
+    def __init__(self, x=None, y=None):
+        self.x = x
+        self.y = y
+
+
+class WithState(object):
+    """__getstate__/__setstate__ with a state that is not the __dict__: ``derived`` is left
+    out of the state and recomputed by __setstate__ (a BUILD that skipped it would show)."""
+
+    def __init__(self, value=None):
+        self.value = value
+        self.derived = 'set'
+
+    def __getstate__(self):
+        return {'v': self.value}
+
+    def __setstate__(self, state):
+        self.value = state['v']
+        self.derived = 'set'
+
+
+class Reduced(object):
+    """__reduce__ returning a callable and its arguments."""
+
+    def __init__(self, a, b):
+        self.a = a
+        self.b = b
+
+    def __reduce__(self):
+        return (Reduced, (self.a, self.b))
+
+
+class NewArgs(object):
+    """__getnewargs__: __new__ needs its arguments (protocol 2 NEWOBJ)."""
+
+    def __new__(cls, key):
+        obj = object.__new__(cls)
+        obj.key = key
+        return obj
+
+    def __getnewargs__(self):
+        return (self.key,)
+
+
+class OldStyle:
+    """A classic class in Python 2 (a plain class in Python 3)."""
+
+    def __init__(self, name=None):
+        self.name = name
+
+
+class FixedOffset(datetime.tzinfo):
+    """A picklable tzinfo that exists in both runtimes (datetime.timezone is py3 only)."""
+
+    def __init__(self, minutes=0):
+        self.minutes = minutes
+
+    def __getinitargs__(self):
+        return (self.minutes,)
+
+    def utcoffset(self, dt):
+        return datetime.timedelta(minutes=self.minutes)
+
+    def dst(self, dt):
+        return datetime.timedelta(0)
+
+    def tzname(self, dt):
+        return 'UTC%+03d:%02d' % divmod(self.minutes, 60)
+
+
+USER_CLASSES = (Plain, Slotted, WithState, Reduced, NewArgs, OldStyle, FixedOffset)
+
+# Classes that are classic in Python 2: the transcoder's py2_classic list for this corpus.
+PY2_CLASSIC = ('pbfixtures.OldStyle',)
+
+
+# --------------------------------------------------------------------------------------------
+# Kits: how a case's strings become objects.
+
+
+class NativeKit(object):
+    """What the writing interpreter itself pickles."""
+
+    def __init__(self):
+        self.writer = 'py2' if PY2 else 'py3'
+
+    def s(self, b):
+        assert PY2, 'py2 str only exists in Python 2 cases'
+        return b
+
+    def u(self, t):
+        return t
+
+    def b(self, b):
+        assert not PY2, 'bytes cases are written by Python 3'
+        return b
+
+    def n(self, t):
+        return t.encode('ascii') if PY2 else t
+
+
+class ReaderKit(object):
+    """What the reader must get from a transcoded pickle written by ``writer``.
+
+    ``py3_str``: how a py2 str reaches a py3 reader (utf8-or-bytes | bytes | latin1).
+    ``py2_text``: how py3 text reaches a py2 reader (keep | utf8).
+    A reader of the writer's own runtime gets the writer's objects (round trip).
+    """
+
+    def __init__(self, writer, py3_str='utf8-or-bytes', py2_text='keep'):
+        self.writer = writer
+        self.reader = 'py2' if PY2 else 'py3'
+        self.py3_str = py3_str
+        self.py2_text = py2_text
+
+    def s(self, b):
+        if PY2 or self.py3_str == 'bytes':
+            return b
+        if self.py3_str == 'latin1':
+            return b.decode('latin-1')
+        try:
+            return b.decode('utf-8')
+        except UnicodeDecodeError:
+            return b
+
+    def u(self, t):
+        if PY2 and self.writer == 'py3' and self.py2_text == 'utf8':
+            return t.encode('utf-8')
+        return t
+
+    def b(self, b):
+        return b
+
+    def n(self, t):
+        return self.s(t.encode('ascii')) if self.writer == 'py2' else self.u(t)
+
+
+# --------------------------------------------------------------------------------------------
+# The corpus. Each case: (name, writers, plain, build). ``plain`` marks plain data that
+# serde-pickle can decode (no classes, no recursion).
+
+BINARY_SIZES = (0, 1, 255, 256, 70000)
+
+
+def _binary(n):
+    return bytes_type(bytearray(i % 256 for i in range(n)))
+
+
+def _recursive_list(k):
+    lst = [k.n('head')]
+    lst.append(lst)
+    return lst
+
+
+def _recursive_dict(k):
+    d = {k.n('name'): k.n('root')}
+    d[k.n('self')] = d
+    return d
+
+
+def _shared(k):
+    inner = [1, k.n('x')]
+    d = {k.n('k'): inner}
+    return [inner, inner, d, d, (inner,)]
+
+
+def _mixed_keys(k):
+    return {1: k.n('int'), k.n('ascii'): 2, k.u(u'\u00e9t\u00e9'): 3, (1, k.n('t')): None,
+            2.5: [k.n('float')], None: True}
+
+
+def _py2_mixed_keys(k):
+    return {1: k.s(b'int'), k.s(b'str'): 2, k.u(u'uni'): 3, k.s(b'caf\xc3\xa9'): 4,
+            k.u(u'\u00e9t\u00e9'): 5, (1, k.s(b't')): None}
+
+
+def _py3_mixed_keys(k):
+    return {k.b(b'bytes'): 1, k.u(u'text'): 2, k.u(u'\u7231'): 3, k.b(b'\xff'): 4}
+
+
+def _aware(minutes):
+    return datetime.datetime(2024, 2, 29, 13, 14, 15, 123456, FixedOffset(minutes))
+
+
+def _utc():
+    return datetime.datetime(2024, 2, 29, 13, 14, 15, 123456, datetime.timezone.utc)
+
+
+def _plain_instance(k):
+    return Plain(k.u(u'\u00e9l\u00e8ve'), [k.n('a'), 1])
+
+
+def _all_classes(k):
+    return [Plain(k.n('p'), None), WithState(k.n('w')),
+            Reduced(1, k.n('r')), NewArgs(k.n('key')), OldStyle(k.n('old'))]
+
+
+def _cases():
+    both, py2, py3 = ('py2', 'py3'), ('py2',), ('py3',)
+    c = [
+        ('none_bool', both, True, lambda k: [None, True, False]),
+        ('int_small', both, True, lambda k: [0, 1, -1, 255, 256, 65535, 65536, -65536]),
+        ('int_32', both, True, lambda k: [2 ** 31 - 1, -2 ** 31, 2 ** 31, -2 ** 31 - 1]),
+        ('int_big', both, True, lambda k: [2 ** 63, -2 ** 63 - 1, 2 ** 70, -(2 ** 200) + 7]),
+        ('float', both, True, lambda k: [0.0, -1.5, 1e300, -2.5e-300, float('inf')]),
+        ('unicode_ascii', both, True, lambda k: k.u(u'hello world')),
+        ('unicode_nonascii', both, True, lambda k: k.u(u'h\u00e9llo \u7231 \U0001f600 \x00')),
+        ('unicode_long', both, True, lambda k: k.u(u'\u00e9\u7231' * 3000)),
+        ('native_ascii', both, True, lambda k: k.n('hello')),
+        ('tuples', both, True, lambda k: [(), (1,), (1, 2), (1, 2, 3), (1, 2, 3, 4)]),
+        ('list_nested', both, True, lambda k: [[1, [2, [3, []]]], [k.n('a')] * 3]),
+        ('dict_mixed_keys', both, True, _mixed_keys),
+        ('dict_large', both, True, lambda k: dict((i, [i]) for i in range(1500))),
+        ('set_small', both, True, lambda k: set([1, 2, 3, k.n('a')])),
+        ('set_large', both, True, lambda k: set(range(1500))),
+        ('frozenset_small', both, True, lambda k: frozenset([1, k.n('b')])),
+        ('frozenset_large', both, True, lambda k: frozenset(range(-700, 800))),
+        ('set_empty', both, True, lambda k: [set(), frozenset()]),
+        ('shared_refs', both, False, _shared),
+        ('recursive_list', both, False, _recursive_list),
+        ('recursive_dict', both, False, _recursive_dict),
+        ('date', both, False, lambda k: datetime.date(2024, 2, 29)),
+        ('time', both, False, lambda k: datetime.time(13, 14, 15, 123456)),
+        ('datetime_naive', both, False,
+         lambda k: datetime.datetime(2024, 2, 29, 13, 14, 15, 123456)),
+        ('datetime_many', both, False,
+         lambda k: [datetime.datetime(2000 + i, 1 + i % 12, 1 + i, i % 24, i, i, i * 1000)
+                    for i in range(28)]),
+        ('datetime_aware', both, False, lambda k: [_aware(60), _aware(-330), _aware(0)]),
+        ('timedelta', both, False,
+         lambda k: [datetime.timedelta(days=-1, seconds=5, microseconds=7),
+                    datetime.timedelta(days=9999)]),
+        ('decimal', both, False,
+         lambda k: [decimal.Decimal('3.14159265358979323846264338327950288'),
+                    decimal.Decimal('-0'), decimal.Decimal('1E+30')]),
+        ('ordereddict', both, False,
+         lambda k: collections.OrderedDict([(k.n('b'), 1), (k.n('a'), 2), (3, k.n('c'))])),
+        ('complex', both, False, lambda k: [complex(1.5, -2), complex(0, 1)]),
+        ('class_plain', both, False, _plain_instance),
+        ('class_slots', both, False, lambda k: Slotted(1, [k.n('y')])),
+        ('class_getstate', both, False, lambda k: WithState([1, k.n('v')])),
+        ('class_reduce', both, False, lambda k: Reduced(2, k.n('r'))),
+        ('class_newargs', both, False, lambda k: NewArgs(k.n('key'))),
+        ('class_oldstyle', both, False, lambda k: OldStyle(k.n('old'))),
+        ('class_all', both, False, _all_classes),
+        # Python 2 str: ASCII, UTF-8, invalid UTF-8 and binary of every length class.
+        ('str_ascii', py2, True, lambda k: k.s(b'hello')),
+        ('str_utf8', py2, True, lambda k: k.s(b'\xe7\x88\xb1 caf\xc3\xa9')),
+        ('str_invalid_utf8', py2, True, lambda k: k.s(b'\xff\x00\xfe\x80 abc')),
+        ('str_dict_mixed_keys', py2, True, _py2_mixed_keys),
+        ('str_in_containers', py2, True,
+         lambda k: {k.s(b'a'): [k.s(b'\xc3\xa9'), (k.s(b'\xff'), k.u(u'\xff'))]}),
+        ('bytearray', both, True,
+         lambda k: [bytearray(b''), bytearray(b'\x00\xff abc'), bytearray(_binary(300))]),
+        ('bytes_utf8_payload', py3, True, lambda k: k.b(u'\u7231'.encode('utf-8'))),
+        # Python 3 only.
+        ('text_dict', py3, True, lambda k: {k.u(u'a'): k.u(u'\u7231'), k.u(u'b'): [k.u(u'x')]}),
+        ('bytes_set', py3, True, lambda k: set([k.b(b'a'), k.b(b'\xff')])),
+        ('datetime_utc', py3, False, lambda k: _utc()),
+        ('collision_dict', py3, True, lambda k: {k.b(b'a'): 1, k.u(u'a'): 2}),
+        ('collision_set', py3, True, lambda k: set([k.b(b'a'), k.u(u'a')])),
+    ]
+    for n in BINARY_SIZES:
+        c.append(('str_binary_%d' % n, py2, True, lambda k, n=n: k.s(_binary(n))))
+        c.append(('bytes_%d' % n, py3, True, lambda k, n=n: k.b(_binary(n))))
+    return c
+
+
+CASES = _cases()
+CASE_INDEX = dict((name, (writers, plain, build)) for name, writers, plain, build in CASES)
+
+
+def build(name, kit):
+    """The object of case ``name`` made with ``kit``."""
+    return CASE_INDEX[name][2](kit)
+
+
+# --------------------------------------------------------------------------------------------
+# Comparison: structural equality that also checks string types strictly (u'a' == 'a' in
+# Python 2 must not hide a wrong type), shared references and cycles.
+
+_STRINGS = (text_type, bytes_type)
+
+
+def _attrs(obj):
+    out = {}
+    d = getattr(obj, '__dict__', None)
+    if d is not None:
+        for key, value in d.items():
+            out[str(key)] = value
+    for cls in type(obj).__mro__ if hasattr(type(obj), '__mro__') else ():
+        for slot in getattr(cls, '__slots__', ()):
+            if hasattr(obj, slot):
+                out[slot] = getattr(obj, slot)
+    return out
+
+
+def mismatch(got, want, path='$', seen=None):
+    """None when ``got`` is ``want`` structurally, else a description of the first difference."""
+    if seen is None:
+        seen = {}
+    if isinstance(want, _STRINGS) or isinstance(got, _STRINGS):
+        if type(got) is not type(want) or got != want:
+            return '%s: got %s %r, want %s %r' % (path, type(got).__name__, _short(got),
+                                                   type(want).__name__, _short(want))
+        return None
+    if isinstance(want, (bool, type(None))) or isinstance(want, int_types + (float, complex)):
+        if type(got) is not type(want) and not (isinstance(got, int_types)
+                                                and isinstance(want, int_types)):
+            return '%s: got %s %r, want %s %r' % (path, type(got).__name__, got,
+                                                   type(want).__name__, want)
+        return None if got == want else '%s: got %r, want %r' % (path, got, want)
+    if id(want) in seen:
+        if seen[id(want)] is not got:
+            return '%s: shared/recursive reference not preserved' % path
+        return None
+    if type(got) is not type(want):
+        return '%s: got type %s.%s, want %s.%s' % (
+            path, type(got).__module__, type(got).__name__,
+            type(want).__module__, type(want).__name__)
+    if isinstance(want, (list, dict, set, frozenset, bytearray)) or hasattr(want, '__dict__') \
+            or hasattr(type(want), '__slots__'):
+        seen[id(want)] = got
+    if isinstance(want, (list, tuple)):
+        if len(got) != len(want):
+            return '%s: length %d, want %d' % (path, len(got), len(want))
+        for i, (g, w) in enumerate(zip(got, want)):
+            m = mismatch(g, w, '%s[%d]' % (path, i), seen)
+            if m:
+                return m
+        return None
+    if isinstance(want, dict):
+        if len(got) != len(want):
+            return '%s: %d keys, want %d' % (path, len(got), len(want))
+        if isinstance(want, collections.OrderedDict) and list(got) != list(want):
+            return '%s: key order %r, want %r' % (path, list(got), list(want))
+        for key, w in want.items():
+            gkey = _find_key(got, key)
+            if gkey is _MISSING:
+                return '%s: missing key %r (have %r)' % (path, key, sorted(map(repr, got)))
+            m = mismatch(gkey, key, '%s key %r' % (path, key), {}) or \
+                mismatch(got[gkey], w, '%s[%r]' % (path, key), seen)
+            if m:
+                return m
+        return None
+    if isinstance(want, (set, frozenset)):
+        if len(got) != len(want):
+            return '%s: %d members, want %d' % (path, len(got), len(want))
+        for w in want:
+            g = _find_key(got, w)
+            if g is _MISSING:
+                return '%s: missing member %r' % (path, w)
+            m = mismatch(g, w, '%s member %r' % (path, w), {})
+            if m:
+                return m
+        return None
+    if isinstance(want, (bytearray, datetime.date, datetime.time, datetime.timedelta,
+                         decimal.Decimal)):
+        if got != want:
+            return '%s: got %r, want %r' % (path, got, want)
+        if isinstance(want, (datetime.datetime, datetime.time)) and \
+                (got.utcoffset() if isinstance(got, datetime.datetime) else got.utcoffset()) != \
+                (want.utcoffset() if isinstance(want, datetime.datetime) else want.utcoffset()):
+            return '%s: utcoffset %r, want %r' % (path, got.utcoffset(), want.utcoffset())
+        return None
+    if type(want) in USER_CLASSES or hasattr(want, '__dict__'):
+        return mismatch(_attrs(got), _attrs(want), path + '.__dict__', seen)
+    return None if got == want else '%s: got %r, want %r' % (path, got, want)
+
+
+_MISSING = object()
+
+
+def _find_key(container, key):
+    """The member of ``container`` equal to ``key`` (the stored object, to check its type)."""
+    if key not in container:
+        return _MISSING
+    for member in container:
+        if member == key and hash(member) == hash(key):
+            return member
+    return _MISSING
+
+
+def _short(value):
+    r = repr(value)
+    return r if len(r) <= 80 else r[:60] + '...(%d chars)' % len(r)
