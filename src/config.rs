@@ -46,25 +46,9 @@ const SECTIONS: &[&str] = &[
     "listener", "pool", "route", "timeouts", "limits", "commands",
 ];
 
-/// Which Python runtime the clients of a listener run.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientRuntime {
-    /// CPython 2.7 clients: values are served readable by Python 2.
-    Py2,
-    /// CPython 3 clients: values are served readable by Python 3.
-    Py3,
-}
-
-impl ClientRuntime {
-    /// `"py2"` or `"py3"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientRuntime::Py2 => "py2",
-            ClientRuntime::Py3 => "py3",
-        }
-    }
-}
+/// Which Python runtime the clients of a listener run (`"py2"` | `"py3"`).
+pub use crate::pickle::Runtime as ClientRuntime;
+use crate::pickle::{Global, Py2Text, Py3Str};
 
 /// `[[listener]]`: one memcache port.
 #[derive(Clone, Debug, Deserialize)]
@@ -187,14 +171,14 @@ pub struct RouteConfig {
     /// `zlib_flag = 8`: flag bit marking a zlib-compressed pickle; `0` disables inflating.
     #[serde(default = "default_zlib_flag")]
     pub zlib_flag: u32,
-    /// `py2_text = "keep" | "utf8"`: how py2 `str` values are served to Py3 readers (see the
-    /// transcoder's `Py2Text`). Default `"keep"`.
+    /// `py2_text = "keep" | "utf8"`: what py3 text (`str`) becomes for Py2 readers: `unicode`
+    /// (`keep`, default) or a UTF-8 py2 `str` (`utf8`). See the transcoder's `Py2Text`.
     #[serde(default)]
-    pub py2_text: Option<String>,
-    /// `py3_str = "utf8-or-bytes" | "bytes" | "latin1"`: how py3 `str` is served to Py2 readers
-    /// (see the transcoder's `Py3Str`). Default `"utf8-or-bytes"`.
+    pub py2_text: Py2Text,
+    /// `py3_str = "utf8-or-bytes" | "bytes" | "latin1"`: what a py2 `str` becomes for Py3
+    /// readers (default `utf8-or-bytes`: `str` when valid UTF-8, else `bytes`). See `Py3Str`.
     #[serde(default)]
-    pub py3_str: Option<String>,
+    pub py3_str: Py3Str,
     /// `py2_classic = ["module.Class", ...]`: old-style classes to write with INST/OBJ for py2.
     #[serde(default)]
     pub py2_classic: Vec<String>,
@@ -223,8 +207,8 @@ impl RouteConfig {
             mode: Mode::default(),
             pickle_flag: 1,
             zlib_flag: 8,
-            py2_text: None,
-            py3_str: None,
+            py2_text: Py2Text::default(),
+            py3_str: Py3Str::default(),
             py2_classic: Vec::new(),
             store_protocol: None,
             on_unreadable: OnUnreadable::default(),
@@ -624,24 +608,8 @@ impl Config {
             if r.zlib_flag & r.pickle_flag != 0 {
                 out.push(problem(path("zlib_flag"), "must not overlap pickle_flag"));
             }
-            if let Some(v) = &r.py2_text {
-                if !["keep", "utf8"].contains(&v.as_str()) {
-                    out.push(problem(
-                        path("py2_text"),
-                        format!("`{v}`: expected \"keep\" or \"utf8\""),
-                    ));
-                }
-            }
-            if let Some(v) = &r.py3_str {
-                if !["utf8-or-bytes", "bytes", "latin1"].contains(&v.as_str()) {
-                    out.push(problem(
-                        path("py3_str"),
-                        format!("`{v}`: expected \"utf8-or-bytes\", \"bytes\" or \"latin1\""),
-                    ));
-                }
-            }
             for (j, g) in r.py2_classic.iter().enumerate() {
-                if split_global(g).is_none() {
+                if g.parse::<Global>().is_err() {
                     out.push(problem(
                         format!("route[{i}].py2_classic[{j}]"),
                         format!("`{g}`: expected \"module.Class\""),
@@ -701,13 +669,6 @@ impl Config {
         }
         routes
     }
-}
-
-/// `"module.Class"` -> `("module", "Class")` (the class name is after the last dot).
-pub fn split_global(s: &str) -> Option<(&str, &str)> {
-    let (module, name) = s.rsplit_once('.')?;
-    let ok = |p: &str| !p.is_empty() && !p.contains(char::is_whitespace);
-    (ok(module) && ok(name)).then_some((module, name))
 }
 
 fn valid_host_port(s: &str) -> bool {

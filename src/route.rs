@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
+use crate::pickle::{Global, Policy, Runtime};
 use crate::value::ValueFlags;
 
 /// Index of a pool in [`RouteTable::pools`] (and in the runtime's upstream pools).
@@ -27,12 +28,22 @@ pub struct Route {
     pub store: StoreProtocol,
     /// What to do with unreadable fetched values.
     pub on_unreadable: OnUnreadable,
-    /// `py2_text` setting (validated).
-    pub py2_text: String,
-    /// `py3_str` setting (validated).
-    pub py3_str: String,
-    /// `py2_classic` globals as `(module, name)`.
-    pub py2_classic: Vec<(String, String)>,
+    /// Transcoder policy for a Py2 reader and for a Py3 reader (index [`policy_index`]).
+    policies: [Policy; 2],
+}
+
+fn policy_index(target: Runtime) -> usize {
+    match target {
+        Runtime::Py2 => 0,
+        Runtime::Py3 => 1,
+    }
+}
+
+impl Route {
+    /// The transcoder policy for values read by (or stored for) `target`.
+    pub fn policy(&self, target: Runtime) -> &Policy {
+        &self.policies[policy_index(target)]
+    }
 }
 
 /// Routes by descending prefix length, plus the pool names they refer to.
@@ -51,6 +62,12 @@ impl RouteTable {
             .effective_routes()
             .iter()
             .map(|r| {
+                // Validated by Config::validate: every entry parses.
+                let classic: Arc<[Global]> = r
+                    .py2_classic
+                    .iter()
+                    .filter_map(|g| g.parse().ok())
+                    .collect();
                 Arc::new(Route {
                     name: r.display_name(),
                     prefix: r.prefix.as_bytes().to_vec(),
@@ -62,14 +79,13 @@ impl RouteTable {
                     },
                     store: r.store_protocol(),
                     on_unreadable: r.on_unreadable,
-                    py2_text: r.py2_text.clone().unwrap_or_else(|| "keep".into()),
-                    py3_str: r.py3_str.clone().unwrap_or_else(|| "utf8-or-bytes".into()),
-                    py2_classic: r
-                        .py2_classic
-                        .iter()
-                        .filter_map(|g| crate::config::split_global(g))
-                        .map(|(m, n)| (m.to_string(), n.to_string()))
-                        .collect(),
+                    policies: [Runtime::Py2, Runtime::Py3].map(|target| {
+                        let mut p = Policy::for_target(target);
+                        p.py2_text = r.py2_text;
+                        p.py3_str = r.py3_str;
+                        p.py2_classic = classic.clone();
+                        p
+                    }),
                 })
             })
             .collect();
@@ -177,5 +193,7 @@ mode = "passthrough"
         assert_eq!(t.route(b"s:lon").mode, Mode::Observe);
         assert_eq!(t.route(b"s").name, "default");
         assert_eq!(t.default_route().prefix, b"");
+        assert_eq!(t.route(b"x").policy(Runtime::Py2).target, Runtime::Py2);
+        assert_eq!(t.route(b"x").policy(Runtime::Py3).target, Runtime::Py3);
     }
 }

@@ -95,8 +95,6 @@ connections = 0
 prefix = "x"
 pool = "zzz"
 pickle_flag = 0
-py2_text = "ascii"
-py3_str = "str"
 py2_classic = ["NoDot"]
 store_protocol = 4
 [[route]]
@@ -104,6 +102,10 @@ prefix = "x"
 pool = "a"
 zlib_flag = 1
 store_protocol = "latest"
+[[route]]
+prefix = "y"
+pool = "a"
+py2_text = "ascii"
 [timeouts]
 request_ms = 0
 [limits]
@@ -117,8 +119,7 @@ item_size = 10
         "pool.b.connections",
         "route[0].pool: no pool named `zzz`",
         "route[0].pickle_flag",
-        "route[0].py2_text",
-        "route[0].py3_str",
+        "route[2]: unknown variant `ascii`",
         "route[0].py2_classic[0]",
         "route[0].store_protocol",
         "route[1].prefix: duplicate",
@@ -163,11 +164,4 @@ fn quick_start_config_is_valid() {
     );
     assert!(c.validate().is_empty(), "{:?}", c.validate());
     assert!(Config::quick(&[], &[]).validate().len() >= 2);
-}
-
-#[test]
-fn split_global_forms() {
-    assert_eq!(split_global("a.b.C"), Some(("a.b", "C")));
-    assert_eq!(split_global("C"), None);
-    assert_eq!(split_global(".C"), None);
 }
