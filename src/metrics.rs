@@ -1,1 +1,0 @@
-//! (metrics: not yet written)

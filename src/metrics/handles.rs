@@ -1,0 +1,409 @@
+//! Pre-resolved metric handles for the hot path: one per listener, route, listener × route, pool
+//! and server, created once from [`Metrics`] (at start-up or when a route table is compiled).
+//! Recording through a handle is an array index and one atomic add; no label strings are hashed.
+//! Every handle is `Clone` (one `Arc`) and `Send + Sync`.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
+
+use super::labels::{
+    Command, Direction, MismatchKind, PickleProtocol, ReplyOutcome, Side, TranscodeOutcome, Writer,
+};
+use super::Metrics;
+
+/// Counters resolved on first use and cached: for label products too large to create up front.
+#[derive(Debug)]
+struct LazyCounters {
+    vec: IntCounterVec,
+    cells: Box<[OnceLock<IntCounter>]>,
+}
+
+impl LazyCounters {
+    fn new(vec: &IntCounterVec, len: usize) -> Self {
+        LazyCounters {
+            vec: vec.clone(),
+            cells: (0..len).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The counter at `index`; `labels` is called only the first time.
+    fn get<'a, const N: usize>(
+        &self,
+        index: usize,
+        labels: impl FnOnce() -> [&'a str; N],
+    ) -> &IntCounter {
+        // Every caller computes `index` from label enums within `len`; the modulo keeps an
+        // out-of-range index from panicking instead of trusting that.
+        let cell = &self.cells[index % self.cells.len()];
+        cell.get_or_init(|| self.vec.with_label_values(&labels()))
+    }
+}
+
+/// Keeps a connection gauge incremented while alive; dropping it decrements the gauge.
+#[derive(Debug)]
+#[must_use = "dropping the guard immediately marks the connection closed"]
+pub struct ConnectionGuard {
+    open: IntGauge,
+}
+
+impl ConnectionGuard {
+    fn new(open: &IntGauge) -> Self {
+        open.inc();
+        ConnectionGuard { open: open.clone() }
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+/// Metrics of one listener: client connections, replies, client-seen latency.
+#[derive(Clone, Debug)]
+pub struct ListenerMetrics {
+    inner: Arc<ListenerInner>,
+}
+
+#[derive(Debug)]
+struct ListenerInner {
+    name: String,
+    metrics: Metrics,
+    open: IntGauge,
+    accepted: IntCounter,
+    rejected: IntCounter,
+    errors: Vec<IntCounter>,
+    replies: Vec<IntCounter>,
+    latency: Histogram,
+}
+
+impl ListenerMetrics {
+    pub(crate) fn new(metrics: &Metrics, name: &str) -> Self {
+        let f = &metrics.f;
+        let inner = ListenerInner {
+            name: name.to_owned(),
+            metrics: metrics.clone(),
+            open: f.client_connections_open.with_label_values(&[name]),
+            accepted: f.client_connections_accepted.with_label_values(&[name]),
+            rejected: f.client_connections_rejected.with_label_values(&[name]),
+            errors: Side::ALL
+                .iter()
+                .map(|s| {
+                    f.client_connection_errors
+                        .with_label_values(&[name, s.as_str()])
+                })
+                .collect(),
+            replies: ReplyOutcome::ALL
+                .iter()
+                .map(|o| f.replies.with_label_values(&[name, o.as_str()]))
+                .collect(),
+            latency: f.request_duration.with_label_values(&[name]),
+        };
+        ListenerMetrics {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The listener name (its `listener` label).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Counts an accepted client connection; the returned guard keeps it counted as open.
+    pub fn accepted(&self) -> ConnectionGuard {
+        self.inner.accepted.inc();
+        ConnectionGuard::new(&self.inner.open)
+    }
+
+    /// Counts a client connection refused at the connection limit.
+    pub fn rejected(&self) {
+        self.inner.rejected.inc();
+    }
+
+    /// Counts a client connection closed by an error caused by `side`.
+    pub fn connection_error(&self, side: Side) {
+        self.inner.errors[side.index()].inc();
+    }
+
+    /// Counts one reply (for retrievals: one per requested key).
+    pub fn reply(&self, outcome: ReplyOutcome) {
+        self.inner.replies[outcome.index()].inc();
+    }
+
+    /// Counts `n` replies with the same outcome (e.g. the misses of one multi-get).
+    pub fn replies(&self, outcome: ReplyOutcome, n: u64) {
+        self.inner.replies[outcome.index()].inc_by(n);
+    }
+
+    /// Records the latency of one request as the client sees it.
+    pub fn observe_request(&self, elapsed: Duration) {
+        self.inner.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Request counters of this listener for `route` (a configured route name, or
+    /// [`super::NO_ROUTE`] for keyless commands). Create once per route and keep it.
+    pub fn requests(&self, route: &str) -> RequestCounters {
+        RequestCounters {
+            inner: Arc::new(RequestInner {
+                listener: self.inner.name.clone(),
+                route: route.to_owned(),
+                counters: LazyCounters::new(&self.inner.metrics.f.requests, Command::COUNT),
+            }),
+        }
+    }
+}
+
+/// `picklebridge_requests_total` for one listener × route, per command (resolved on first use).
+#[derive(Clone, Debug)]
+pub struct RequestCounters {
+    inner: Arc<RequestInner>,
+}
+
+#[derive(Debug)]
+struct RequestInner {
+    listener: String,
+    route: String,
+    counters: LazyCounters,
+}
+
+impl RequestCounters {
+    /// Counts one request of `command`.
+    pub fn inc(&self, command: Command) {
+        let i = &self.inner;
+        i.counters
+            .get(command.index(), || {
+                [i.listener.as_str(), i.route.as_str(), command.as_str()]
+            })
+            .inc();
+    }
+}
+
+/// Metrics of one route: values seen, mismatches, transcodes, refusals, on_unreadable misses.
+#[derive(Clone, Debug)]
+pub struct RouteMetrics {
+    inner: Arc<RouteInner>,
+}
+
+#[derive(Debug)]
+struct RouteInner {
+    name: String,
+    metrics: Metrics,
+    /// Index: direction × protocol × writer.
+    values: LazyCounters,
+    mismatches: Vec<IntCounter>,
+    /// Index: direction × outcome.
+    transcodes: Vec<IntCounter>,
+    bytes_in: Vec<IntCounter>,
+    bytes_out: Vec<IntCounter>,
+    duration: Vec<Histogram>,
+    unreadable: IntCounter,
+}
+
+impl RouteMetrics {
+    pub(crate) fn new(metrics: &Metrics, name: &str) -> Self {
+        let f = &metrics.f;
+        let per_dir = |vec: &IntCounterVec| -> Vec<IntCounter> {
+            Direction::ALL
+                .iter()
+                .map(|d| vec.with_label_values(&[name, d.as_str()]))
+                .collect()
+        };
+        let mut transcodes = Vec::with_capacity(Direction::COUNT * TranscodeOutcome::COUNT);
+        for d in Direction::ALL {
+            for o in TranscodeOutcome::ALL {
+                transcodes.push(
+                    f.transcodes
+                        .with_label_values(&[name, d.as_str(), o.as_str()]),
+                );
+            }
+        }
+        let inner = RouteInner {
+            name: name.to_owned(),
+            metrics: metrics.clone(),
+            values: LazyCounters::new(
+                &f.pickled_values,
+                Direction::COUNT * PickleProtocol::COUNT * Writer::COUNT,
+            ),
+            mismatches: MismatchKind::ALL
+                .iter()
+                .map(|k| f.mismatches.with_label_values(&[name, k.as_str()]))
+                .collect(),
+            transcodes,
+            bytes_in: per_dir(&f.transcoder_input_bytes),
+            bytes_out: per_dir(&f.transcoder_output_bytes),
+            duration: Direction::ALL
+                .iter()
+                .map(|d| f.transcode_duration.with_label_values(&[name, d.as_str()]))
+                .collect(),
+            unreadable: f.unreadable_misses.with_label_values(&[name]),
+        };
+        RouteMetrics {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The route name (its `route` label).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Counts a pickled value seen travelling in `direction`.
+    pub fn value_seen(&self, direction: Direction, protocol: PickleProtocol, writer: Writer) {
+        let i = &self.inner;
+        let index = (direction.index() * PickleProtocol::COUNT + protocol.index()) * Writer::COUNT
+            + writer.index();
+        i.values
+            .get(index, || {
+                [
+                    i.name.as_str(),
+                    direction.as_str(),
+                    protocol.as_str(),
+                    writer.as_str(),
+                ]
+            })
+            .inc();
+    }
+
+    /// Counts a value its reader could not have loaded as stored.
+    pub fn mismatch(&self, kind: MismatchKind) {
+        self.inner.mismatches[kind.index()].inc();
+    }
+
+    /// Records one pass through the transcoder: its outcome, the bytes given and forwarded
+    /// (`bytes_out == bytes_in` unless rewritten) and the time it took. For a refusal call
+    /// [`RouteMetrics::refused`] instead, which also records the reason.
+    pub fn transcoded(
+        &self,
+        direction: Direction,
+        outcome: TranscodeOutcome,
+        bytes_in: usize,
+        bytes_out: usize,
+        elapsed: Duration,
+    ) {
+        let i = &self.inner;
+        let d = direction.index();
+        i.transcodes[d * TranscodeOutcome::COUNT + outcome.index()].inc();
+        i.bytes_in[d].inc_by(bytes_in as u64);
+        i.bytes_out[d].inc_by(bytes_out as u64);
+        i.duration[d].observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a value the transcoder refused (forwarded unchanged): a `refused` transcode plus
+    /// one `picklebridge_transcode_refusals_total{reason}`. `reason` is the transcoder's closed
+    /// reason label (`pickle::Reason::as_str`).
+    pub fn refused(
+        &self,
+        direction: Direction,
+        reason: &'static str,
+        bytes: usize,
+        elapsed: Duration,
+    ) {
+        self.transcoded(direction, TranscodeOutcome::Refused, bytes, bytes, elapsed);
+        self.inner
+            .metrics
+            .f
+            .refusals
+            .with_label_values(&[self.inner.name.as_str(), reason])
+            .inc();
+    }
+
+    /// Counts a value served as a miss because its reader could not load it (`on_unreadable = "miss"`).
+    pub fn unreadable_miss(&self) {
+        self.inner.unreadable.inc();
+    }
+}
+
+/// Metrics of one upstream pool: upstream latency, and the handles of its servers.
+#[derive(Clone, Debug)]
+pub struct PoolMetrics {
+    inner: Arc<PoolInner>,
+}
+
+#[derive(Debug)]
+struct PoolInner {
+    name: String,
+    metrics: Metrics,
+    latency: Histogram,
+}
+
+impl PoolMetrics {
+    pub(crate) fn new(metrics: &Metrics, name: &str) -> Self {
+        let latency = metrics.f.upstream_duration.with_label_values(&[name]);
+        PoolMetrics {
+            inner: Arc::new(PoolInner {
+                name: name.to_owned(),
+                metrics: metrics.clone(),
+                latency,
+            }),
+        }
+    }
+
+    /// The pool name (its `pool` label).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Records the time one request took on a server of this pool.
+    pub fn observe_upstream(&self, elapsed: Duration) {
+        self.inner.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// The handle for one server of this pool; `server` is its address as written in the config.
+    pub fn server(&self, server: &str) -> ServerMetrics {
+        let f = &self.inner.metrics.f;
+        let labels = [self.inner.name.as_str(), server];
+        ServerMetrics {
+            inner: Arc::new(ServerInner {
+                open: f.upstream_connections_open.with_label_values(&labels),
+                connect_failures: f.upstream_connect_failures.with_label_values(&labels),
+                timeouts: f.upstream_timeouts.with_label_values(&labels),
+                reconnects: f.upstream_reconnects.with_label_values(&labels),
+                errors: f.upstream_errors.with_label_values(&labels),
+            }),
+        }
+    }
+}
+
+/// Metrics of one memcached server of a pool.
+#[derive(Clone, Debug)]
+pub struct ServerMetrics {
+    inner: Arc<ServerInner>,
+}
+
+#[derive(Debug)]
+struct ServerInner {
+    open: IntGauge,
+    connect_failures: IntCounter,
+    timeouts: IntCounter,
+    reconnects: IntCounter,
+    errors: IntCounter,
+}
+
+impl ServerMetrics {
+    /// Marks a connection to the server open; the guard marks it closed when dropped.
+    pub fn connected(&self) -> ConnectionGuard {
+        ConnectionGuard::new(&self.inner.open)
+    }
+
+    /// Counts a failed or timed-out connection attempt.
+    pub fn connect_failed(&self) {
+        self.inner.connect_failures.inc();
+    }
+
+    /// Counts a request that got no reply within the request timeout.
+    pub fn timed_out(&self) {
+        self.inner.timeouts.inc();
+    }
+
+    /// Counts a connection re-established after a failure.
+    pub fn reconnected(&self) {
+        self.inner.reconnects.inc();
+    }
+
+    /// Counts an I/O or protocol error on a connection to the server.
+    pub fn error(&self) {
+        self.inner.errors.inc();
+    }
+}

@@ -1,0 +1,297 @@
+//! Unit tests: record through the handles, encode the registry to text, assert exact lines.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use super::*;
+
+fn encode(registry: &Registry) -> String {
+    let mut out = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut out)
+        .expect("text encoding");
+    String::from_utf8(out).expect("utf-8")
+}
+
+fn assert_lines(text: &str, expected: &[&str]) {
+    for line in expected {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "missing line {line:?} in:\n{text}"
+        );
+    }
+}
+
+fn assert_no_line_starting(text: &str, prefix: &str) {
+    assert!(
+        !text.lines().any(|l| l.starts_with(prefix)),
+        "unexpected {prefix:?} in:\n{text}"
+    );
+}
+
+/// Records one event in every family, so that every family has a series to encode.
+fn touch_everything(m: &Metrics) {
+    let l = m.listener("py2", Runtime::Py2);
+    let _guard = l.accepted();
+    l.rejected();
+    l.connection_error(Side::Client);
+    l.reply(ReplyOutcome::Hit);
+    l.observe_request(Duration::from_micros(300));
+    l.requests("sessions").inc(Command::Get);
+    let r = m.route("sessions", "main", "transcode");
+    r.value_seen(Direction::Fetch, PickleProtocol::P4, Writer::Py3);
+    r.mismatch(MismatchKind::ProtocolTooNew);
+    r.transcoded(
+        Direction::Fetch,
+        TranscodeOutcome::Rewritten,
+        100,
+        90,
+        Duration::from_micros(3),
+    );
+    r.refused(Direction::Store, "malformed", 10, Duration::from_micros(1));
+    r.unreadable_miss();
+    let p = m.pool("main");
+    p.observe_upstream(Duration::from_micros(200));
+    let s = p.server("127.0.0.1:11211");
+    let _up = s.connected();
+    s.connect_failed();
+    s.timed_out();
+    s.reconnected();
+    s.error();
+    m.config_reloaded();
+    m.config_reload_failed();
+}
+
+#[test]
+fn every_family_has_help_a_unique_conforming_name() {
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    touch_everything(&m);
+    let families = registry.gather();
+    assert_eq!(
+        families.len(),
+        27,
+        "a family was added or lost: update this test and README"
+    );
+    let mut names = HashSet::new();
+    for mf in &families {
+        let name = mf.name();
+        assert!(names.insert(name.to_owned()), "duplicate family {name}");
+        assert!(!mf.help().trim().is_empty(), "{name} has no help text");
+        let rest = name
+            .strip_prefix(PREFIX)
+            .unwrap_or_else(|| panic!("{name} lacks prefix"));
+        assert!(
+            rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') && !rest.contains("__"),
+            "{name} is not snake_case"
+        );
+        let is_counter = mf.get_field_type() == prometheus::proto::MetricType::COUNTER;
+        assert_eq!(
+            is_counter,
+            name.ends_with("_total"),
+            "{name}: counters and only counters end _total"
+        );
+        if mf.get_field_type() == prometheus::proto::MetricType::HISTOGRAM {
+            assert!(
+                name.ends_with("_seconds"),
+                "{name}: histograms here measure seconds"
+            );
+        }
+        for m in mf.get_metric() {
+            for l in m.get_label() {
+                assert!(
+                    [
+                        "listener",
+                        "route",
+                        "command",
+                        "outcome",
+                        "direction",
+                        "protocol",
+                        "writer",
+                        "kind",
+                        "reason",
+                        "pool",
+                        "server",
+                        "side",
+                        "runtime",
+                        "mode",
+                        "version"
+                    ]
+                    .contains(&l.name()),
+                    "{name}: unexpected label {}",
+                    l.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn registering_twice_into_one_registry_fails() {
+    let registry = Registry::new();
+    Metrics::register(&registry).expect("first");
+    assert!(Metrics::register(&registry).is_err());
+}
+
+#[test]
+fn route_handles_record_exact_lines() {
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let r = m.route("sessions", "main", "observe");
+    r.mismatch(MismatchKind::Py2StrNonAscii);
+    r.mismatch(MismatchKind::Py2StrNonAscii);
+    r.value_seen(
+        Direction::Store,
+        PickleProtocol::from_number(Some(2)),
+        Writer::Py2,
+    );
+    r.transcoded(
+        Direction::Fetch,
+        TranscodeOutcome::Unchanged,
+        40,
+        40,
+        Duration::from_micros(4),
+    );
+    r.refused(Direction::Fetch, "truncated", 7, Duration::from_micros(30));
+    let text = encode(&registry);
+    assert_lines(
+        &text,
+        &[
+            "# HELP picklebridge_mismatches_total Values the reading runtime could not have loaded as stored, by route and kind; counted in every mode.",
+            "# TYPE picklebridge_mismatches_total counter",
+            r#"picklebridge_mismatches_total{kind="py2_str_non_ascii",route="sessions"} 2"#,
+            // Small label products exist at zero from the start, so rate() sees the first event.
+            r#"picklebridge_mismatches_total{kind="protocol_too_new",route="sessions"} 0"#,
+            r#"picklebridge_mismatches_total{kind="py3_only_global",route="sessions"} 0"#,
+            r#"picklebridge_pickled_values_total{direction="store",protocol="2",route="sessions",writer="py2"} 1"#,
+            r#"picklebridge_transcodes_total{direction="fetch",outcome="unchanged",route="sessions"} 1"#,
+            r#"picklebridge_transcodes_total{direction="fetch",outcome="refused",route="sessions"} 1"#,
+            r#"picklebridge_transcodes_total{direction="store",outcome="rewritten",route="sessions"} 0"#,
+            r#"picklebridge_transcode_refusals_total{reason="truncated",route="sessions"} 1"#,
+            r#"picklebridge_transcoder_input_bytes_total{direction="fetch",route="sessions"} 47"#,
+            r#"picklebridge_transcoder_output_bytes_total{direction="fetch",route="sessions"} 47"#,
+            r#"picklebridge_transcode_duration_seconds_bucket{direction="fetch",route="sessions",le="0.000005"} 1"#,
+            r#"picklebridge_transcode_duration_seconds_bucket{direction="fetch",route="sessions",le="0.000025"} 1"#,
+            r#"picklebridge_transcode_duration_seconds_bucket{direction="fetch",route="sessions",le="0.00005"} 2"#,
+            r#"picklebridge_transcode_duration_seconds_bucket{direction="fetch",route="sessions",le="+Inf"} 2"#,
+            r#"picklebridge_transcode_duration_seconds_count{direction="fetch",route="sessions"} 2"#,
+            r#"picklebridge_unreadable_misses_total{route="sessions"} 0"#,
+            r#"picklebridge_route_info{mode="observe",pool="main",route="sessions"} 1"#,
+        ],
+    );
+    // Large label products are created on first use only.
+    assert_no_line_starting(
+        &text,
+        r#"picklebridge_pickled_values_total{direction="fetch""#,
+    );
+}
+
+#[test]
+fn listener_pool_and_server_handles_record_exact_lines() {
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let l = m.listener("py3", Runtime::Py3);
+    let guard = l.accepted();
+    let _second = l.accepted();
+    drop(guard);
+    l.rejected();
+    let req = l.requests("default");
+    req.inc(Command::Get);
+    req.inc(Command::Get);
+    req.inc(Command::MetaSet);
+    l.requests(NO_ROUTE).inc(Command::Version);
+    l.replies(ReplyOutcome::Miss, 3);
+    l.reply(ReplyOutcome::Hit);
+    l.observe_request(Duration::from_millis(2));
+    let p = m.pool("main");
+    p.observe_upstream(Duration::from_millis(30));
+    let s = p.server("127.0.0.1:11211");
+    let conn = s.connected();
+    s.reconnected();
+    s.timed_out();
+    m.config_reloaded();
+    let text = encode(&registry);
+    assert_lines(
+        &text,
+        &[
+            r#"picklebridge_client_connections_accepted_total{listener="py3"} 2"#,
+            r#"picklebridge_client_connections_open{listener="py3"} 1"#,
+            r#"picklebridge_client_connections_rejected_total{listener="py3"} 1"#,
+            r#"picklebridge_client_connection_errors_total{listener="py3",side="upstream"} 0"#,
+            r#"picklebridge_requests_total{command="get",listener="py3",route="default"} 2"#,
+            r#"picklebridge_requests_total{command="ms",listener="py3",route="default"} 1"#,
+            r#"picklebridge_requests_total{command="version",listener="py3",route=""} 1"#,
+            r#"picklebridge_replies_total{listener="py3",outcome="miss"} 3"#,
+            r#"picklebridge_replies_total{listener="py3",outcome="hit"} 1"#,
+            r#"picklebridge_replies_total{listener="py3",outcome="upstream_timeout"} 0"#,
+            r#"picklebridge_request_duration_seconds_bucket{listener="py3",le="0.001"} 0"#,
+            r#"picklebridge_request_duration_seconds_bucket{listener="py3",le="0.0025"} 1"#,
+            r#"picklebridge_upstream_request_duration_seconds_bucket{pool="main",le="0.025"} 0"#,
+            r#"picklebridge_upstream_request_duration_seconds_bucket{pool="main",le="0.05"} 1"#,
+            r#"picklebridge_upstream_connections_open{pool="main",server="127.0.0.1:11211"} 1"#,
+            r#"picklebridge_upstream_reconnects_total{pool="main",server="127.0.0.1:11211"} 1"#,
+            r#"picklebridge_upstream_timeouts_total{pool="main",server="127.0.0.1:11211"} 1"#,
+            r#"picklebridge_upstream_connect_failures_total{pool="main",server="127.0.0.1:11211"} 0"#,
+            r#"picklebridge_listener_info{listener="py3",runtime="py3"} 1"#,
+            "picklebridge_config_reloads_total 1",
+            "picklebridge_config_reload_failures_total 0",
+            concat!(
+                r#"picklebridge_build_info{version=""#,
+                env!("CARGO_PKG_VERSION"),
+                r#""} 1"#
+            ),
+        ],
+    );
+    drop(conn);
+    assert_lines(
+        &encode(&registry),
+        &[r#"picklebridge_upstream_connections_open{pool="main",server="127.0.0.1:11211"} 0"#],
+    );
+}
+
+#[test]
+fn stats_reply_reports_the_proxys_counters_in_memcached_format() {
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let l = m.listener("py2", Runtime::Py2);
+    let _c = l.accepted();
+    let req = l.requests("default");
+    req.inc(Command::Set);
+    req.inc(Command::Cas);
+    req.inc(Command::Get);
+    l.replies(ReplyOutcome::Hit, 2);
+    l.reply(ReplyOutcome::Miss);
+    l.reply(ReplyOutcome::Stored);
+    m.route("default", "main", "transcode")
+        .mismatch(MismatchKind::ProtocolTooNew);
+    let mut out = BytesMut::new();
+    stats::render_stats(&m, "1.6.18\r\nEND", &mut out);
+    let text = std::str::from_utf8(&out).expect("ascii");
+    assert!(
+        text.starts_with(&format!("STAT pid {}\r\n", std::process::id())),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\nEND\r\n"), "{text}");
+    for line in [
+        "STAT version 1.6.18END",
+        "STAT curr_connections 1",
+        "STAT total_connections 1",
+        "STAT cmd_get 3",
+        "STAT cmd_set 2",
+        "STAT get_hits 2",
+        "STAT get_misses 1",
+        "STAT picklebridge_mismatches 1",
+    ] {
+        assert!(
+            text.contains(&format!("{line}\r\n")),
+            "missing {line:?} in {text}"
+        );
+    }
+    // Every line but the last is `STAT <name> <value>` with no spaces in name or value.
+    for line in text.trim_end_matches("END\r\n").split_terminator("\r\n") {
+        assert_eq!(line.split(' ').count(), 3, "{line:?}");
+    }
+}
