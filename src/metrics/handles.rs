@@ -3,6 +3,7 @@
 //! Recording through a handle is an array index and one atomic add; no label strings are hashed.
 //! Every handle is `Clone` (one `Arc`) and `Send + Sync`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use super::labels::{
     Command, Direction, MismatchKind, PickleProtocol, ReplyOutcome, Side, TranscodeOutcome, Writer,
 };
 use super::Metrics;
+use crate::pickle::{self, Reason, Summary};
 
 /// Counters resolved on first use and cached: for label products too large to create up front.
 #[derive(Debug)]
@@ -189,7 +191,6 @@ pub struct RouteMetrics {
 #[derive(Debug)]
 struct RouteInner {
     name: String,
-    metrics: Metrics,
     /// Index: direction × protocol × writer.
     values: LazyCounters,
     mismatches: Vec<IntCounter>,
@@ -199,6 +200,8 @@ struct RouteInner {
     bytes_out: Vec<IntCounter>,
     duration: Vec<Histogram>,
     unreadable: IntCounter,
+    /// Index: position in [`Reason::ALL`].
+    refusals: LazyCounters,
 }
 
 impl RouteMetrics {
@@ -221,7 +224,6 @@ impl RouteMetrics {
         }
         let inner = RouteInner {
             name: name.to_owned(),
-            metrics: metrics.clone(),
             values: LazyCounters::new(
                 &f.pickled_values,
                 Direction::COUNT * PickleProtocol::COUNT * Writer::COUNT,
@@ -238,6 +240,7 @@ impl RouteMetrics {
                 .map(|d| f.transcode_duration.with_label_values(&[name, d.as_str()]))
                 .collect(),
             unreadable: f.unreadable_misses.with_label_values(&[name]),
+            refusals: LazyCounters::new(&f.refusals, Reason::ALL.len()),
         };
         RouteMetrics {
             inner: Arc::new(inner),
@@ -291,22 +294,35 @@ impl RouteMetrics {
     }
 
     /// Records a value the transcoder refused (forwarded unchanged): a `refused` transcode plus
-    /// one `picklebridge_transcode_refusals_total{reason}`. `reason` is the transcoder's closed
-    /// reason label (`pickle::Reason::as_str`).
-    pub fn refused(
-        &self,
-        direction: Direction,
-        reason: &'static str,
-        bytes: usize,
-        elapsed: Duration,
-    ) {
+    /// one `picklebridge_transcode_refusals_total{reason}`.
+    pub fn refused(&self, direction: Direction, reason: Reason, bytes: usize, elapsed: Duration) {
         self.transcoded(direction, TranscodeOutcome::Refused, bytes, bytes, elapsed);
-        self.inner
-            .metrics
-            .f
-            .refusals
-            .with_label_values(&[self.inner.name.as_str(), reason])
+        let i = &self.inner;
+        i.refusals
+            .get(reason as usize, || [i.name.as_str(), reason.as_str()])
             .inc();
+    }
+
+    /// Counts one pickled value seen in `direction` (protocol and writer from `summary`, `unknown`
+    /// when the pickle could not be analysed) and, for fetches, every [`MismatchKind`] that
+    /// `reader` would have hit loading it as stored. Mismatches are not counted on stores: who
+    /// will read a stored value is known only when it is fetched.
+    pub fn value(&self, direction: Direction, summary: Option<&Summary>, reader: pickle::Runtime) {
+        let Some(summary) = summary else {
+            self.value_seen(direction, PickleProtocol::Unknown, Writer::Unknown);
+            return;
+        };
+        let protocol = summary.declared_protocol.unwrap_or(summary.max_protocol);
+        self.value_seen(
+            direction,
+            PickleProtocol::from_number(Some(protocol)),
+            summary.writer.into(),
+        );
+        if direction == Direction::Fetch {
+            for kind in MismatchKind::detect(summary, reader) {
+                self.mismatch(kind);
+            }
+        }
     }
 
     /// Counts a value served as a miss because its reader could not load it (`on_unreadable = "miss"`).
@@ -361,12 +377,14 @@ impl PoolMetrics {
                 timeouts: f.upstream_timeouts.with_label_values(&labels),
                 reconnects: f.upstream_reconnects.with_label_values(&labels),
                 errors: f.upstream_errors.with_label_values(&labels),
+                ever_connected: AtomicBool::new(false),
             }),
         }
     }
 }
 
-/// Metrics of one memcached server of a pool.
+/// Metrics of one memcached server of a pool, recorded through its
+/// [`crate::upstream::ServerEvents`] implementation (hand it to the server as its event hook).
 #[derive(Clone, Debug)]
 pub struct ServerMetrics {
     inner: Arc<ServerInner>,
@@ -379,31 +397,32 @@ struct ServerInner {
     timeouts: IntCounter,
     reconnects: IntCounter,
     errors: IntCounter,
+    ever_connected: AtomicBool,
 }
 
-impl ServerMetrics {
-    /// Marks a connection to the server open; the guard marks it closed when dropped.
-    pub fn connected(&self) -> ConnectionGuard {
-        ConnectionGuard::new(&self.inner.open)
+/// Upstream connection events recorded into this server's families. A connection established
+/// after the first one counts as a reconnect.
+impl crate::upstream::ServerEvents for ServerMetrics {
+    fn connected(&self) {
+        self.inner.open.inc();
+        if self.inner.ever_connected.swap(true, Ordering::Relaxed) {
+            self.inner.reconnects.inc();
+        }
     }
 
-    /// Counts a failed or timed-out connection attempt.
-    pub fn connect_failed(&self) {
+    fn disconnected(&self) {
+        self.inner.open.dec();
+    }
+
+    fn connect_failed(&self) {
         self.inner.connect_failures.inc();
     }
 
-    /// Counts a request that got no reply within the request timeout.
-    pub fn timed_out(&self) {
+    fn timed_out(&self) {
         self.inner.timeouts.inc();
     }
 
-    /// Counts a connection re-established after a failure.
-    pub fn reconnected(&self) {
-        self.inner.reconnects.inc();
-    }
-
-    /// Counts an I/O or protocol error on a connection to the server.
-    pub fn error(&self) {
+    fn failed(&self) {
         self.inner.errors.inc();
     }
 }

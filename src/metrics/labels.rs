@@ -203,6 +203,47 @@ label_enum! {
     }
 }
 
+impl MismatchKind {
+    /// The mismatches a `reader` would hit loading a pickle described by `summary` as stored
+    /// (CONTRACTS.md): for Py2, a protocol above 2 (declared by `PROTO` or used), Py3 text and
+    /// Py3-only globals; for Py3, py2 `str` with non-ASCII bytes and py2 `str` binary state.
+    pub fn detect(
+        summary: &crate::pickle::Summary,
+        reader: crate::pickle::Runtime,
+    ) -> impl Iterator<Item = MismatchKind> {
+        use crate::pickle::Runtime as R;
+        let protocol = summary
+            .declared_protocol
+            .unwrap_or(0)
+            .max(summary.max_protocol);
+        let kinds = [
+            (
+                reader == R::Py2 && protocol > 2,
+                MismatchKind::ProtocolTooNew,
+            ),
+            (
+                reader == R::Py3 && summary.py2_str_non_ascii,
+                MismatchKind::Py2StrNonAscii,
+            ),
+            (
+                reader == R::Py3 && summary.py2_binary_state,
+                MismatchKind::Py2BinaryPayload,
+            ),
+            (
+                reader == R::Py2 && summary.py3_text,
+                MismatchKind::Py3TextToPy2,
+            ),
+            (
+                reader == R::Py2 && summary.py3_only_global,
+                MismatchKind::Py3OnlyGlobal,
+            ),
+        ];
+        kinds
+            .into_iter()
+            .filter_map(|(hit, kind)| hit.then_some(kind))
+    }
+}
+
 label_enum! {
     /// Which side of a connection caused an error (`side` label).
     Side {
@@ -255,6 +296,25 @@ label_enum! {
         P5 => "5",
         /// Unparseable, or a protocol number above 5.
         Unknown => "unknown",
+    }
+}
+
+impl From<crate::pickle::Runtime> for Runtime {
+    fn from(r: crate::pickle::Runtime) -> Self {
+        match r {
+            crate::pickle::Runtime::Py2 => Runtime::Py2,
+            crate::pickle::Runtime::Py3 => Runtime::Py3,
+        }
+    }
+}
+
+impl From<crate::pickle::Writer> for Writer {
+    fn from(w: crate::pickle::Writer) -> Self {
+        match w {
+            crate::pickle::Writer::Py2 => Writer::Py2,
+            crate::pickle::Writer::Py3 => Writer::Py3,
+            crate::pickle::Writer::Unknown => Writer::Unknown,
+        }
     }
 }
 

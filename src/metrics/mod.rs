@@ -308,7 +308,8 @@ impl Metrics {
 
     /// The handle for one configured listener, whose clients run `runtime`; sets its
     /// `picklebridge_listener_info` series.
-    pub fn listener(&self, name: &str, runtime: Runtime) -> ListenerMetrics {
+    pub fn listener(&self, name: &str, runtime: impl Into<Runtime>) -> ListenerMetrics {
+        let runtime: Runtime = runtime.into();
         self.f
             .listener_info
             .with_label_values(&[name, runtime.as_str()])

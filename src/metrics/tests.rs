@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use prometheus::{Encoder, Registry, TextEncoder};
 
 use super::*;
+use crate::pickle::{self, Reason, Summary};
 
 fn encode(registry: &Registry) -> String {
     let mut out = Vec::new();
@@ -34,6 +35,7 @@ fn assert_no_line_starting(text: &str, prefix: &str) {
 
 /// Records one event in every family, so that every family has a series to encode.
 fn touch_everything(m: &Metrics) {
+    use crate::upstream::ServerEvents;
     let l = m.listener("py2", Runtime::Py2);
     let _guard = l.accepted();
     l.rejected();
@@ -51,16 +53,20 @@ fn touch_everything(m: &Metrics) {
         90,
         Duration::from_micros(3),
     );
-    r.refused(Direction::Store, "malformed", 10, Duration::from_micros(1));
+    r.refused(
+        Direction::Store,
+        Reason::Malformed,
+        10,
+        Duration::from_micros(1),
+    );
     r.unreadable_miss();
     let p = m.pool("main");
     p.observe_upstream(Duration::from_micros(200));
     let s = p.server("127.0.0.1:11211");
-    let _up = s.connected();
+    s.connected();
     s.connect_failed();
     s.timed_out();
-    s.reconnected();
-    s.error();
+    s.failed();
     m.config_reloaded();
     m.config_reload_failed();
 }
@@ -155,7 +161,12 @@ fn route_handles_record_exact_lines() {
         40,
         Duration::from_micros(4),
     );
-    r.refused(Direction::Fetch, "truncated", 7, Duration::from_micros(30));
+    r.refused(
+        Direction::Fetch,
+        Reason::Truncated,
+        7,
+        Duration::from_micros(30),
+    );
     let text = encode(&registry);
     assert_lines(
         &text,
@@ -191,6 +202,7 @@ fn route_handles_record_exact_lines() {
 
 #[test]
 fn listener_pool_and_server_handles_record_exact_lines() {
+    use crate::upstream::ServerEvents;
     let registry = Registry::new();
     let m = Metrics::register(&registry).expect("register");
     let l = m.listener("py3", Runtime::Py3);
@@ -209,8 +221,9 @@ fn listener_pool_and_server_handles_record_exact_lines() {
     let p = m.pool("main");
     p.observe_upstream(Duration::from_millis(30));
     let s = p.server("127.0.0.1:11211");
-    let conn = s.connected();
-    s.reconnected();
+    s.connected();
+    s.disconnected();
+    s.connected();
     s.timed_out();
     m.config_reloaded();
     let text = encode(&registry);
@@ -245,7 +258,7 @@ fn listener_pool_and_server_handles_record_exact_lines() {
             ),
         ],
     );
-    drop(conn);
+    s.disconnected();
     assert_lines(
         &encode(&registry),
         &[r#"picklebridge_upstream_connections_open{pool="main",server="127.0.0.1:11211"} 0"#],
@@ -294,4 +307,94 @@ fn stats_reply_reports_the_proxys_counters_in_memcached_format() {
     for line in text.trim_end_matches("END\r\n").split_terminator("\r\n") {
         assert_eq!(line.split(' ').count(), 3, "{line:?}");
     }
+}
+
+fn summary(declared: Option<u8>, max: u8) -> Summary {
+    Summary {
+        declared_protocol: declared,
+        max_protocol: max,
+        writer: pickle::Writer::Py3,
+        py2_str_non_ascii: false,
+        py2_binary_state: false,
+        py3_text: false,
+        py3_only_global: false,
+        globals: Vec::new(),
+    }
+}
+
+#[test]
+fn mismatch_kinds_follow_the_reader() {
+    let kinds = |s: &Summary, r| MismatchKind::detect(s, r).collect::<Vec<_>>();
+    let mut s = summary(Some(4), 4);
+    s.py3_text = true;
+    s.py3_only_global = true;
+    assert_eq!(
+        kinds(&s, pickle::Runtime::Py2),
+        [
+            MismatchKind::ProtocolTooNew,
+            MismatchKind::Py3TextToPy2,
+            MismatchKind::Py3OnlyGlobal
+        ]
+    );
+    assert_eq!(kinds(&s, pickle::Runtime::Py3), []);
+    // A PROTO 3 header alone already fails in Python 2 ("unsupported pickle protocol: 3").
+    assert_eq!(
+        kinds(&summary(Some(3), 2), pickle::Runtime::Py2),
+        [MismatchKind::ProtocolTooNew]
+    );
+    assert_eq!(kinds(&summary(Some(2), 2), pickle::Runtime::Py2), []);
+    let mut s = summary(None, 1);
+    s.writer = pickle::Writer::Py2;
+    s.py2_str_non_ascii = true;
+    s.py2_binary_state = true;
+    assert_eq!(
+        kinds(&s, pickle::Runtime::Py3),
+        [MismatchKind::Py2StrNonAscii, MismatchKind::Py2BinaryPayload]
+    );
+    assert_eq!(kinds(&s, pickle::Runtime::Py2), []);
+}
+
+#[test]
+fn route_value_counts_seen_values_and_fetch_mismatches() {
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let r = m.route("r", "main", "observe");
+    let s = summary(Some(4), 4);
+    r.value(Direction::Store, Some(&s), pickle::Runtime::Py2);
+    r.value(Direction::Fetch, Some(&s), pickle::Runtime::Py2);
+    r.value(Direction::Fetch, None, pickle::Runtime::Py2);
+    let text = encode(&registry);
+    assert_lines(
+        &text,
+        &[
+            r#"picklebridge_pickled_values_total{direction="store",protocol="4",route="r",writer="py3"} 1"#,
+            r#"picklebridge_pickled_values_total{direction="fetch",protocol="4",route="r",writer="py3"} 1"#,
+            r#"picklebridge_pickled_values_total{direction="fetch",protocol="unknown",route="r",writer="unknown"} 1"#,
+            r#"picklebridge_mismatches_total{kind="protocol_too_new",route="r"} 1"#,
+        ],
+    );
+}
+
+#[test]
+fn server_events_drive_upstream_families() {
+    use crate::upstream::ServerEvents;
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let s = m.pool("p").server("127.0.0.1:1");
+    s.connected();
+    s.failed();
+    s.disconnected();
+    s.connect_failed();
+    s.connected();
+    s.timed_out();
+    assert_lines(
+        &encode(&registry),
+        &[
+            r#"picklebridge_upstream_connections_open{pool="p",server="127.0.0.1:1"} 1"#,
+            r#"picklebridge_upstream_reconnects_total{pool="p",server="127.0.0.1:1"} 1"#,
+            r#"picklebridge_upstream_errors_total{pool="p",server="127.0.0.1:1"} 1"#,
+            r#"picklebridge_upstream_connect_failures_total{pool="p",server="127.0.0.1:1"} 1"#,
+            r#"picklebridge_upstream_timeouts_total{pool="p",server="127.0.0.1:1"} 1"#,
+        ],
+    );
 }
