@@ -113,6 +113,84 @@ fn expected_refusal(case: &str, writer: Py, policy: &Policy) -> Option<Reason> {
     }
 }
 
+/// serde-pickle's view of a pickle (an independent decoder; plain data only).
+fn serde_value(data: &[u8]) -> Result<serde_pickle::Value, String> {
+    serde_pickle::value_from_slice(data, serde_pickle::DeOptions::new()).map_err(|e| e.to_string())
+}
+
+/// What a plain value becomes under `policy`, in serde-pickle terms: py2 `str` (`Bytes` from a
+/// py2 writer) per `py3_str`, py3 text per `py2_text`.
+fn normalize(v: serde_pickle::Value, writer: Py, policy: &Policy) -> serde_pickle::Value {
+    use serde_pickle::{HashableValue as H, Value as V};
+    let key = |h: H| {
+        normalize(h.into_value(), writer, policy)
+            .into_hashable()
+            .expect("hashable")
+    };
+    match v {
+        V::Bytes(b) if writer == Py::Py2 => match policy.py3_str {
+            Py3Str::Bytes => V::Bytes(b),
+            Py3Str::Latin1 => V::String(b.iter().map(|&c| char::from(c)).collect()),
+            Py3Str::Utf8OrBytes => {
+                String::from_utf8(b).map_or_else(|e| V::Bytes(e.into_bytes()), V::String)
+            }
+        },
+        V::String(s) if writer == Py::Py3 && policy.py2_text == Py2Text::Utf8 => {
+            V::Bytes(s.into_bytes())
+        }
+        V::List(l) => V::List(
+            l.into_iter()
+                .map(|x| normalize(x, writer, policy))
+                .collect(),
+        ),
+        V::Tuple(l) => V::Tuple(
+            l.into_iter()
+                .map(|x| normalize(x, writer, policy))
+                .collect(),
+        ),
+        V::Set(s) => V::Set(s.into_iter().map(key).collect()),
+        V::FrozenSet(s) => V::FrozenSet(s.into_iter().map(key).collect()),
+        V::Dict(d) => V::Dict(
+            d.into_iter()
+                .map(|(k, x)| (key(k), normalize(x, writer, policy)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Fixtures serde-pickle 1.2 cannot decode (its limits, not the pickles'): `__builtin__.bytes()`
+/// for empty bytes, and protocol-0 STRING escapes of binary py2 str. Asserted both ways.
+fn serde_limit(stem: &str) -> bool {
+    ["bytes_0_py3_p0", "bytes_0_py3_p1", "bytes_0_py3_p2"].contains(&stem)
+        || [
+            "str_binary_255_py2_p0",
+            "str_binary_256_py2_p0",
+            "str_binary_70000_py2_p0",
+        ]
+        .contains(&stem.strip_suffix("_c").unwrap_or(stem))
+}
+
+/// serde-pickle decodes original and output of a plain-data case to equal values.
+fn serde_check(fx: &Fixture, output: &[u8], policy: &Policy) -> Result<(), String> {
+    let (case, writer, original) = (fx.case.as_str(), fx.writer, &fx.data[..]);
+    if serde_limit(&fx.stem) {
+        return Ok(());
+    }
+    // serde-pickle decodes py2 bytearray to `Bytes` like a py2 str, so the policy mapping of
+    // strings cannot be applied to it; the interpreter check covers that case.
+    if case == "bytearray" {
+        return Ok(());
+    }
+    let want = normalize(serde_value(original)?, writer, policy);
+    let got = serde_value(output)?;
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("serde-pickle: got {got:?}, want {want:?}"))
+    }
+}
+
 /// A named policy variant for one direction.
 struct Variant {
     label: &'static str,
@@ -224,6 +302,11 @@ fn transcode_and_check(writer: Py) -> Vec<String> {
                 (Outcome::Unchanged, None) => fx.data.clone(),
                 (Outcome::Rewritten(b), None) => b.clone(),
             };
+            if case.plain {
+                if let Err(e) = serde_check(fx, &delivered, &variant.policy) {
+                    problems.push(format!("{label}: {}", truncate(&e)));
+                }
+            }
             let name = format!("{}@{}.pickle", fx.case, fx.stem);
             std::fs::write(out_dir.path().join(name), &delivered).expect("write output");
             sent += 1;
@@ -251,6 +334,13 @@ fn transcode_and_check(writer: Py) -> Vec<String> {
         }
     }
     problems
+}
+
+fn truncate(s: &str) -> String {
+    match s.char_indices().nth(400) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
 }
 
 fn assert_no_problems(what: &str, problems: Vec<String>) {
@@ -352,6 +442,50 @@ fn fixtures_load_in_their_own_interpreter() {
         let (passed, fails) = check_dir(writer, &["--writer", writer.as_str()], dir.path());
         assert_no_problems("fixtures in their own interpreter", fails);
         assert_eq!(passed, n);
+    }
+}
+
+#[test]
+fn serde_pickle_reads_every_plain_fixture_alike() {
+    // Independent check of the corpus: every protocol and pickler of one writer gives the same
+    // plain value, and py2 and py3 writers agree once py2 ASCII str is read as text.
+    let (cases, _) = load_cases();
+    let mut first: BTreeMap<(String, Py), (String, serde_pickle::Value)> = BTreeMap::new();
+    let mut seen = 0;
+    for fx in load_fixtures() {
+        if !cases[&fx.case].plain || fx.case == "bytearray" {
+            continue;
+        }
+        let v = match serde_value(&fx.data) {
+            Ok(v) => {
+                assert!(
+                    !serde_limit(&fx.stem),
+                    "{} decodes now: update serde_limit",
+                    fx.stem
+                );
+                v
+            }
+            Err(e) => {
+                assert!(serde_limit(&fx.stem), "{}: {}", fx.stem, truncate(&e));
+                continue;
+            }
+        };
+        let v = normalize(v, fx.writer, &Policy::for_target(Runtime::Py3));
+        seen += 1;
+        match first.get(&(fx.case.clone(), fx.writer)) {
+            Some((stem, want)) => assert_eq!(&v, want, "{} differs from {stem}", fx.stem),
+            None => {
+                first.insert((fx.case.clone(), fx.writer), (fx.stem.clone(), v));
+            }
+        }
+    }
+    assert!(seen > 200, "{seen} plain fixtures");
+    for ((case, writer), (stem, v)) in &first {
+        if *writer == Py::Py2 {
+            if let Some((other, w)) = first.get(&(case.clone(), Py::Py3)) {
+                assert_eq!(v, w, "{stem} vs {other}");
+            }
+        }
     }
 }
 
