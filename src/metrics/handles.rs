@@ -14,6 +14,7 @@ use super::labels::{
 };
 use super::Metrics;
 use crate::pickle::{self, Reason, Summary};
+use crate::value::{Mismatch, Refusal, ValueOutcome, ValueResult};
 
 /// Counters resolved on first use and cached: for label products too large to create up front.
 #[derive(Debug)]
@@ -200,7 +201,7 @@ struct RouteInner {
     bytes_out: Vec<IntCounter>,
     duration: Vec<Histogram>,
     unreadable: IntCounter,
-    /// Index: position in [`Reason::ALL`].
+    /// Index: see [`refusal_index`].
     refusals: LazyCounters,
 }
 
@@ -240,7 +241,7 @@ impl RouteMetrics {
                 .map(|d| f.transcode_duration.with_label_values(&[name, d.as_str()]))
                 .collect(),
             unreadable: f.unreadable_misses.with_label_values(&[name]),
-            refusals: LazyCounters::new(&f.refusals, Reason::ALL.len()),
+            refusals: LazyCounters::new(&f.refusals, Reason::ALL.len() + 3),
         };
         RouteMetrics {
             inner: Arc::new(inner),
@@ -293,14 +294,43 @@ impl RouteMetrics {
         i.duration[d].observe(elapsed.as_secs_f64());
     }
 
-    /// Records a value the transcoder refused (forwarded unchanged): a `refused` transcode plus
-    /// one `picklebridge_transcode_refusals_total{reason}`.
-    pub fn refused(&self, direction: Direction, reason: Reason, bytes: usize, elapsed: Duration) {
+    /// Records a value that was refused (forwarded unchanged): a `refused` transcode plus one
+    /// `picklebridge_transcode_refusals_total{reason}`.
+    pub fn refused(&self, direction: Direction, refusal: Refusal, bytes: usize, elapsed: Duration) {
         self.transcoded(direction, TranscodeOutcome::Refused, bytes, bytes, elapsed);
         let i = &self.inner;
         i.refusals
-            .get(reason as usize, || [i.name.as_str(), reason.as_str()])
+            .get(refusal_index(refusal), || {
+                [i.name.as_str(), refusal.as_str()]
+            })
             .inc();
+    }
+
+    /// Records everything about one value that went through [`crate::value::transcode_value`]
+    /// in `direction`, read by `reader`: the value seen, its mismatches (fetches only), the
+    /// transcode outcome with bytes in/out and duration, the refusal reason. `bytes_in` is the
+    /// length of the value as received; values that are not pickles record nothing.
+    pub fn record(
+        &self,
+        direction: Direction,
+        reader: pickle::Runtime,
+        result: &ValueResult,
+        bytes_in: usize,
+        elapsed: Duration,
+    ) {
+        use TranscodeOutcome as T;
+        let forwarded = match &result.outcome {
+            ValueOutcome::NotPickle => return,
+            ValueOutcome::Unchanged => (T::Unchanged, bytes_in),
+            ValueOutcome::Rewritten(new) => (T::Rewritten, new.len()),
+            ValueOutcome::Refused(refusal) => {
+                self.value(direction, result.summary.as_ref(), reader);
+                self.refused(direction, *refusal, bytes_in, elapsed);
+                return;
+            }
+        };
+        self.value(direction, result.summary.as_ref(), reader);
+        self.transcoded(direction, forwarded.0, bytes_in, forwarded.1, elapsed);
     }
 
     /// Counts one pickled value seen in `direction` (protocol and writer from `summary`, `unknown`
@@ -319,8 +349,8 @@ impl RouteMetrics {
             summary.writer.into(),
         );
         if direction == Direction::Fetch {
-            for kind in MismatchKind::detect(summary, reader) {
-                self.mismatch(kind);
+            for kind in Mismatch::of(summary, reader) {
+                self.mismatch(kind.into());
             }
         }
     }
@@ -328,6 +358,17 @@ impl RouteMetrics {
     /// Counts a value served as a miss because its reader could not load it (`on_unreadable = "miss"`).
     pub fn unreadable_miss(&self) {
         self.inner.unreadable.inc();
+    }
+}
+
+/// Position of a refusal in the route's lazily resolved refusal counters.
+fn refusal_index(refusal: Refusal) -> usize {
+    let pickle_reasons = Reason::ALL.len();
+    match refusal {
+        Refusal::Pickle(reason) => reason as usize,
+        Refusal::ZlibCorrupt => pickle_reasons,
+        Refusal::InflateTooLarge => pickle_reasons + 1,
+        Refusal::TooLarge => pickle_reasons + 2,
     }
 }
 

@@ -203,44 +203,16 @@ label_enum! {
     }
 }
 
-impl MismatchKind {
-    /// The mismatches a `reader` would hit loading a pickle described by `summary` as stored
-    /// (CONTRACTS.md): for Py2, a protocol above 2 (declared by `PROTO` or used), Py3 text and
-    /// Py3-only globals; for Py3, py2 `str` with non-ASCII bytes and py2 `str` binary state.
-    pub fn detect(
-        summary: &crate::pickle::Summary,
-        reader: crate::pickle::Runtime,
-    ) -> impl Iterator<Item = MismatchKind> {
-        use crate::pickle::Runtime as R;
-        let protocol = summary
-            .declared_protocol
-            .unwrap_or(0)
-            .max(summary.max_protocol);
-        let kinds = [
-            (
-                reader == R::Py2 && protocol > 2,
-                MismatchKind::ProtocolTooNew,
-            ),
-            (
-                reader == R::Py3 && summary.py2_str_non_ascii,
-                MismatchKind::Py2StrNonAscii,
-            ),
-            (
-                reader == R::Py3 && summary.py2_binary_state,
-                MismatchKind::Py2BinaryPayload,
-            ),
-            (
-                reader == R::Py2 && summary.py3_text,
-                MismatchKind::Py3TextToPy2,
-            ),
-            (
-                reader == R::Py2 && summary.py3_only_global,
-                MismatchKind::Py3OnlyGlobal,
-            ),
-        ];
-        kinds
-            .into_iter()
-            .filter_map(|(hit, kind)| hit.then_some(kind))
+impl From<crate::value::Mismatch> for MismatchKind {
+    fn from(m: crate::value::Mismatch) -> Self {
+        use crate::value::Mismatch as M;
+        match m {
+            M::ProtocolTooNew => MismatchKind::ProtocolTooNew,
+            M::Py2StrNonAscii => MismatchKind::Py2StrNonAscii,
+            M::Py2BinaryPayload => MismatchKind::Py2BinaryPayload,
+            M::Py3TextToPy2 => MismatchKind::Py3TextToPy2,
+            M::Py3OnlyGlobal => MismatchKind::Py3OnlyGlobal,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 
 use super::*;
 use crate::pickle::{self, Reason, Summary};
+use crate::value::{Refusal, ValueOutcome, ValueResult};
 
 fn encode(registry: &Registry) -> String {
     let mut out = Vec::new();
@@ -55,7 +56,7 @@ fn touch_everything(m: &Metrics) {
     );
     r.refused(
         Direction::Store,
-        Reason::Malformed,
+        Refusal::Pickle(Reason::Malformed),
         10,
         Duration::from_micros(1),
     );
@@ -163,7 +164,7 @@ fn route_handles_record_exact_lines() {
     );
     r.refused(
         Direction::Fetch,
-        Reason::Truncated,
+        Refusal::Pickle(Reason::Truncated),
         7,
         Duration::from_micros(30),
     );
@@ -323,35 +324,60 @@ fn summary(declared: Option<u8>, max: u8) -> Summary {
 }
 
 #[test]
-fn mismatch_kinds_follow_the_reader() {
-    let kinds = |s: &Summary, r| MismatchKind::detect(s, r).collect::<Vec<_>>();
-    let mut s = summary(Some(4), 4);
-    s.py3_text = true;
-    s.py3_only_global = true;
-    assert_eq!(
-        kinds(&s, pickle::Runtime::Py2),
-        [
-            MismatchKind::ProtocolTooNew,
-            MismatchKind::Py3TextToPy2,
-            MismatchKind::Py3OnlyGlobal
-        ]
+fn record_covers_every_value_outcome() {
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let r = m.route("r", "main", "transcode");
+    let us = Duration::from_micros(2);
+    let result = |outcome, summary| ValueResult {
+        outcome,
+        summary,
+        compressed: false,
+    };
+    let py3 = pickle::Runtime::Py3;
+    r.record(
+        Direction::Fetch,
+        py3,
+        &result(ValueOutcome::NotPickle, None),
+        5,
+        us,
     );
-    assert_eq!(kinds(&s, pickle::Runtime::Py3), []);
-    // A PROTO 3 header alone already fails in Python 2 ("unsupported pickle protocol: 3").
-    assert_eq!(
-        kinds(&summary(Some(3), 2), pickle::Runtime::Py2),
-        [MismatchKind::ProtocolTooNew]
+    let mut old = summary(None, 2);
+    old.writer = pickle::Writer::Py2;
+    old.py2_str_non_ascii = true;
+    let rewritten = ValueOutcome::Rewritten(bytes::Bytes::from_static(b"0123456789ab"));
+    r.record(Direction::Fetch, py3, &result(rewritten, Some(old)), 10, us);
+    r.record(
+        Direction::Store,
+        py3,
+        &result(ValueOutcome::Unchanged, Some(summary(Some(2), 2))),
+        30,
+        us,
     );
-    assert_eq!(kinds(&summary(Some(2), 2), pickle::Runtime::Py2), []);
-    let mut s = summary(None, 1);
-    s.writer = pickle::Writer::Py2;
-    s.py2_str_non_ascii = true;
-    s.py2_binary_state = true;
-    assert_eq!(
-        kinds(&s, pickle::Runtime::Py3),
-        [MismatchKind::Py2StrNonAscii, MismatchKind::Py2BinaryPayload]
+    r.record(
+        Direction::Fetch,
+        py3,
+        &result(ValueOutcome::Refused(Refusal::ZlibCorrupt), None),
+        7,
+        us,
     );
-    assert_eq!(kinds(&s, pickle::Runtime::Py2), []);
+    let text = encode(&registry);
+    assert_lines(
+        &text,
+        &[
+            r#"picklebridge_pickled_values_total{direction="fetch",protocol="2",route="r",writer="py2"} 1"#,
+            r#"picklebridge_pickled_values_total{direction="store",protocol="2",route="r",writer="py3"} 1"#,
+            r#"picklebridge_pickled_values_total{direction="fetch",protocol="unknown",route="r",writer="unknown"} 1"#,
+            r#"picklebridge_mismatches_total{kind="py2_str_non_ascii",route="r"} 1"#,
+            r#"picklebridge_transcodes_total{direction="fetch",outcome="rewritten",route="r"} 1"#,
+            r#"picklebridge_transcodes_total{direction="store",outcome="unchanged",route="r"} 1"#,
+            r#"picklebridge_transcodes_total{direction="fetch",outcome="refused",route="r"} 1"#,
+            r#"picklebridge_transcode_refusals_total{reason="zlib_corrupt",route="r"} 1"#,
+            r#"picklebridge_transcoder_input_bytes_total{direction="fetch",route="r"} 17"#,
+            r#"picklebridge_transcoder_output_bytes_total{direction="fetch",route="r"} 19"#,
+            r#"picklebridge_transcoder_output_bytes_total{direction="store",route="r"} 30"#,
+        ],
+    );
 }
 
 #[test]
