@@ -31,3 +31,8 @@ fmt:
 
 clean:
 	cargo clean
+
+# Load benchmark against memcached, twemproxy and the proxy (README "Performance").
+# `make bench-load QUICK=1` runs one short round as a smoke check.
+bench-load:
+	bash scripts/bench-load.sh $(if $(QUICK),--quick)
