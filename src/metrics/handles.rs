@@ -10,7 +10,8 @@ use std::time::Duration;
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use super::labels::{
-    Command, Direction, MismatchKind, PickleProtocol, ReplyOutcome, Side, TranscodeOutcome, Writer,
+    Command, Direction, FirewallAction, MismatchKind, PickleProtocol, ReplyOutcome, Side,
+    TranscodeOutcome, Writer,
 };
 use super::Metrics;
 use crate::pickle::{self, Reason, Summary};
@@ -201,6 +202,7 @@ struct RouteInner {
     bytes_out: Vec<IntCounter>,
     duration: Vec<Histogram>,
     unreadable: IntCounter,
+    firewall: Vec<IntCounter>,
     /// Index: see [`refusal_index`].
     refusals: LazyCounters,
 }
@@ -241,6 +243,10 @@ impl RouteMetrics {
                 .map(|d| f.transcode_duration.with_label_values(&[name, d.as_str()]))
                 .collect(),
             unreadable: f.unreadable_misses.with_label_values(&[name]),
+            firewall: FirewallAction::ALL
+                .iter()
+                .map(|a| f.unsafe_globals.with_label_values(&[name, a.as_str()]))
+                .collect(),
             refusals: LazyCounters::new(&f.refusals, Reason::ALL.len() + 3),
         };
         RouteMetrics {
@@ -353,6 +359,12 @@ impl RouteMetrics {
                 self.mismatch(kind.into());
             }
         }
+    }
+
+    /// Counts a fetched value the pickle firewall flagged (`unsafe_global`): blocked (served as a
+    /// miss) or observed (served and logged).
+    pub fn unsafe_global(&self, action: FirewallAction) {
+        self.inner.firewall[action.index()].inc();
     }
 
     /// Counts a value served as a miss because its reader could not load it (`on_unreadable = "miss"`).

@@ -217,6 +217,16 @@ impl From<crate::value::Mismatch> for MismatchKind {
 }
 
 label_enum! {
+    /// What the pickle firewall did with a value referencing a denied global (`action` label).
+    FirewallAction {
+        /// Served as a miss (route firewall mode `block`).
+        Blocked => "blocked",
+        /// Served anyway and logged (route firewall mode `observe`).
+        Observed => "observed",
+    }
+}
+
+label_enum! {
     /// Which side of a connection caused an error (`side` label).
     Side {
         /// The client (malformed input, reset, idle timeout).
@@ -340,6 +350,11 @@ mod tests {
         );
         check(MismatchKind::ALL, MismatchKind::as_str, MismatchKind::index);
         check(Side::ALL, Side::as_str, Side::index);
+        check(
+            FirewallAction::ALL,
+            FirewallAction::as_str,
+            FirewallAction::index,
+        );
         check(Runtime::ALL, Runtime::as_str, Runtime::index);
         check(Writer::ALL, Writer::as_str, Writer::index);
         check(

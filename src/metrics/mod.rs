@@ -37,7 +37,7 @@ pub use handles::{
     ConnectionGuard, ListenerMetrics, PoolMetrics, RequestCounters, RouteMetrics, ServerMetrics,
 };
 pub use labels::{
-    Command, Direction, MismatchKind, PickleProtocol, ReplyOutcome, Runtime, Side,
+    Command, Direction, FirewallAction, MismatchKind, PickleProtocol, ReplyOutcome, Runtime, Side,
     TranscodeOutcome, Writer,
 };
 
@@ -90,6 +90,7 @@ pub(crate) struct Families {
     pub(crate) transcodes: IntCounterVec,
     pub(crate) refusals: IntCounterVec,
     pub(crate) unreadable_misses: IntCounterVec,
+    pub(crate) unsafe_globals: IntCounterVec,
     pub(crate) transcode_duration: HistogramVec,
     pub(crate) upstream_connections_open: IntGaugeVec,
     pub(crate) upstream_connect_failures: IntCounterVec,
@@ -216,6 +217,11 @@ impl Metrics {
                 "unreadable_misses_total",
                 "Values the reader could not load after transcoding, served as misses (on_unreadable = miss).",
                 &[route],
+            )?,
+            unsafe_globals: r.counter(
+                "unsafe_globals_total",
+                "Fetched values referencing a global on the pickle firewall's deny list, by route and action.",
+                &[route, "action"],
             )?,
             transcode_duration: r.histogram(
                 "transcode_duration_seconds",

@@ -61,6 +61,7 @@ fn touch_everything(m: &Metrics) {
         Duration::from_micros(1),
     );
     r.unreadable_miss();
+    r.unsafe_global(FirewallAction::Blocked);
     let p = m.pool("main");
     p.observe_upstream(Duration::from_micros(200));
     let s = p.server("127.0.0.1:11211");
@@ -80,7 +81,7 @@ fn every_family_has_help_a_unique_conforming_name() {
     let families = registry.gather();
     assert_eq!(
         families.len(),
-        27,
+        28,
         "a family was added or lost: update this test and README"
     );
     let mut names = HashSet::new();
@@ -191,6 +192,7 @@ fn route_handles_record_exact_lines() {
             r#"picklebridge_transcode_duration_seconds_bucket{direction="fetch",route="sessions",le="+Inf"} 2"#,
             r#"picklebridge_transcode_duration_seconds_count{direction="fetch",route="sessions"} 2"#,
             r#"picklebridge_unreadable_misses_total{route="sessions"} 0"#,
+            r#"picklebridge_unsafe_globals_total{action="blocked",route="sessions"} 0"#,
             r#"picklebridge_route_info{mode="observe",pool="main",route="sessions"} 1"#,
         ],
     );
