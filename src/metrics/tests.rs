@@ -121,6 +121,7 @@ fn every_family_has_help_a_unique_conforming_name() {
                         "writer",
                         "kind",
                         "reason",
+                        "action",
                         "pool",
                         "server",
                         "side",
