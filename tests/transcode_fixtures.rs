@@ -525,3 +525,19 @@ fn py3_fixtures_transcoded_for_py2_load_in_cpython_2_7() {
 fn py2_fixtures_transcoded_for_py3_load_in_cpython_3() {
     assert_no_problems("py2 -> py3", transcode_and_check(Py::Py2));
 }
+
+#[test]
+fn cpython_bench_script_runs_on_every_shape() {
+    // scripts/bench_cpython.py is the baseline the README compares against; keep it working.
+    for (py, shapes) in [(Py::Py3, 8), (Py::Py2, 7)] {
+        let out = python::run(
+            py,
+            &["scripts/bench_cpython.py", "--quick"],
+            b"",
+            PY_TIMEOUT,
+        );
+        out.assert_ok("bench_cpython.py --quick");
+        let rows = out.stdout_str().lines().skip(2).count();
+        assert_eq!(rows, shapes, "{}", out.stdout_str());
+    }
+}

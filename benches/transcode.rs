@@ -1,0 +1,70 @@
+//! Transcoder throughput over the golden corpus (tests/fixtures/pickles): per direction, values
+//! that need no change (must be memcpy-like or better: no copy at all) against values that are
+//! rewritten. Compare with scripts/bench_cpython.py (CPython `loads` + `dumps(obj, 2)` on the same
+//! files). `cargo test --benches` runs each benchmark once; `cargo bench --bench transcode` measures.
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use picklebridge::pickle::{transcode, Policy, Runtime};
+
+/// (shape, fixture stem, target): py3-written values read by py2 and py2-written values read by
+/// py3, plus values already in the reader's form (expected `Unchanged`).
+const SHAPES: &[(&str, &str, Runtime)] = &[
+    ("small_text_dict", "text_dict_py3_p4", Runtime::Py2),
+    ("datetime", "datetime_naive_py3_p4", Runtime::Py2),
+    ("set_1500", "set_large_py3_p4", Runtime::Py2),
+    ("bytes_70k", "bytes_70000_py3_p5", Runtime::Py2),
+    ("classes", "class_all_py3_p4", Runtime::Py2),
+    ("dict_1500", "dict_large_py3_p4", Runtime::Py2),
+    ("unchanged_dict_1500", "dict_large_py3_p2", Runtime::Py2),
+    ("unchanged_text_12k", "unicode_long_py3_p2", Runtime::Py2),
+    ("py2_str_utf8", "str_utf8_py2_p2_c", Runtime::Py3),
+    ("py2_datetimes", "datetime_many_py2_p2_c", Runtime::Py3),
+    (
+        "py2_mixed_keys",
+        "str_dict_mixed_keys_py2_p2_c",
+        Runtime::Py3,
+    ),
+    ("py2_binary_70k", "str_binary_70000_py2_p2_c", Runtime::Py3),
+    ("py2_classes", "class_all_py2_p2_c", Runtime::Py3),
+    (
+        "unchanged_py2_dict_1500",
+        "dict_large_py2_p2_c",
+        Runtime::Py3,
+    ),
+    (
+        "unchanged_py2_unicode_12k",
+        "unicode_long_py2_p2_c",
+        Runtime::Py3,
+    ),
+];
+
+fn fixture(stem: &str) -> Bytes {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pickles")
+        .join(format!("{stem}.pickle"));
+    match std::fs::read(&path) {
+        Ok(data) => Bytes::from(data),
+        Err(e) => panic!("{}: {e} (run `make fixtures`)", path.display()),
+    }
+}
+
+fn bench_transcode(c: &mut Criterion) {
+    for target in [Runtime::Py2, Runtime::Py3] {
+        let policy = Policy::for_target(target);
+        let mut group = c.benchmark_group(format!("transcode_for_{}", target.as_str()));
+        for (shape, stem, _) in SHAPES.iter().filter(|(_, _, t)| *t == target) {
+            let src = fixture(stem);
+            group.throughput(Throughput::Bytes(src.len() as u64));
+            group.bench_with_input(BenchmarkId::from_parameter(shape), &src, |b, src| {
+                b.iter(|| transcode(black_box(src), black_box(&policy)))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_transcode);
+criterion_main!(benches);
