@@ -116,19 +116,38 @@ log "nutcracker $("$NUTCRACKER" --version 2>&1 | grep -o '[0-9][0-9.]*' | head -
 
 # label port pid, one line each
 TARGETS=("memcached $MC_PORT $MC_PID" "twemproxy $TW_PORT $TW_PID")
-if "$PICKLEBRIDGE" serve --help 2>&1 | grep -q -- '--listen'; then
+# picklebridge_config MODE PORT: one py2 listener in front of the memcached, every key on one
+# route in MODE ("passthrough": values never looked at; "transcode": pickles rewritten for py2).
+picklebridge_config() {
+    cat <<EOF
+[[listener]]
+address = "127.0.0.1:$2"
+client = "py2"
+name = "bench"
+
+[pool.main]
+servers = ["127.0.0.1:$MC_PORT"]
+
+[[route]]
+prefix = ""
+pool = "main"
+mode = "$1"
+EOF
+}
+
+if "$PICKLEBRIDGE" serve --help 2>&1 | grep -q -- '--config'; then
     for mode in passthrough transcode; do
         port=$(free_port)
-        # TODO(bench): passthrough/transcode selection once `serve` is on main.
-        "$PICKLEBRIDGE" serve --listen "127.0.0.1:$port" --client py2 \
-            --upstream "127.0.0.1:$MC_PORT" >"$OUT/picklebridge-$mode.log" 2>&1 &
+        picklebridge_config "$mode" "$port" >"$OUT/picklebridge-$mode.toml"
+        "$PICKLEBRIDGE" serve --config "$OUT/picklebridge-$mode.toml" \
+            >"$OUT/picklebridge-$mode.log" 2>&1 &
         pid=$!; PIDS+=("$pid")
         wait_port "$port" "$pid"
         TARGETS+=("pb-$mode $port $pid")
         log "picklebridge $mode on 127.0.0.1:$port (pid $pid)"
     done
 else
-    log "WARNING: this commit's picklebridge has no 'serve --listen': picklebridge rows are absent"
+    log "WARNING: this commit's picklebridge has no 'serve --config': picklebridge rows are absent"
 fi
 
 # --- load --------------------------------------------------------------------------------------

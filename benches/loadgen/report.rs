@@ -114,8 +114,8 @@ pub fn render(results: &[RunResult]) -> String {
         );
         md.push_str(
             "| target | ops/s (median) | ops/s per round | p50 µs | p99 µs | p99.9 µs | \
-             CPU s / M req | RSS MB (end) | peak RSS MB | errors / misses |\n\
-             |---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n",
+             CPU s / M req | RSS MB (end) | peak RSS MB | pickles rewritten | errors / misses |\n\
+             |---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
         );
         for label in distinct(results, |r| &r.label) {
             let rs = runs(results, scenario, label);
@@ -127,9 +127,18 @@ pub fn render(results: &[RunResult]) -> String {
             let peak = rs.iter().filter_map(|r| mb(r.hwm_kb)).reduce(f64::max);
             let bad: u64 = rs.iter().map(|r| r.errors).sum();
             let missed: u64 = rs.iter().map(|r| r.misses).sum();
+            let hits: u64 = rs.iter().map(|r| r.hits).sum();
+            let proto4: u64 = rs.iter().map(|r| r.proto4_values).sum();
+            let rewritten = match first.load == Load::Pickle.as_str() && hits > 0 {
+                true => format!(
+                    "{:.0}%",
+                    100.0 * (hits - proto4.min(hits)) as f64 / hits as f64
+                ),
+                false => "-".into(),
+            };
             let _ = writeln!(
                 md,
-                "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {bad} / {missed} |",
+                "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {rewritten} | {bad} / {missed} |",
                 fmt_opt(med(results, scenario, label, |r| Some(r.ops_per_s)), 0),
                 per_round.join(" / "),
                 fmt_opt(med(results, scenario, label, |r| Some(r.p50_us)), 0),
