@@ -299,7 +299,13 @@ def _cases():
         ('bytearray', both, True,
          lambda k: [bytearray(b''), bytearray(b'\x00\xff abc'), bytearray(_binary(300))]),
         ('bytes_utf8_payload', py3, True, lambda k: k.b(u'\u7231'.encode('utf-8'))),
+        ('str_binary_in_dict', py2, True,
+         lambda k: {k.s(b'blob'): k.s(_binary(300)), k.s(b'empty'): k.s(b'')}),
+        ('str_utf8_long', py2, True,
+         lambda k: {k.s(b'text'): k.s(u'\u00e9\u7231 '.encode('utf-8') * 2000)}),
         # Python 3 only.
+        ('bytes_in_containers', py3, True,
+         lambda k: {k.u(u'data'): [k.b(_binary(256)), k.b(b'\x00'), k.b(b'abc')]}),
         ('text_dict', py3, True, lambda k: {k.u(u'a'): k.u(u'\u7231'), k.u(u'b'): [k.u(u'x')]}),
         ('bytes_set', py3, True, lambda k: set([k.b(b'a'), k.b(b'\xff')])),
         ('datetime_utc', py3, False, lambda k: _utc()),
