@@ -1,1 +1,198 @@
-//! (server: not yet written)
+//! The proxy's lifecycle: bind listeners, accept with a connection limit, hand each socket to a
+//! connection task, reload routes when told, and shut down gracefully (stop accepting, let
+//! connections finish what they read, bounded by the grace period).
+//!
+//! `run` takes already bound listeners and a shutdown future (mini-redis `server::run`), so
+//! tests start the proxy on `127.0.0.1:0` in-process and `serve` wires signals to it.
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::timeout;
+use tracing::Instrument;
+
+use crate::config::{ClientRuntime, Config, ListenerConfig};
+use crate::handler::{self, Exchange};
+use crate::route::RouteTable;
+use crate::stats::Stats;
+use crate::upstream::Upstreams;
+
+/// A bound listener and its configuration.
+pub struct Listener {
+    /// The bound socket.
+    pub socket: TcpListener,
+    /// Its `[[listener]]` entry.
+    pub config: ListenerConfig,
+}
+
+impl Listener {
+    /// The bound address (useful with port 0).
+    ///
+    /// # Errors
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+/// Binds every `[[listener]]` of a validated configuration.
+///
+/// # Errors
+/// The first address that cannot be bound, with the address in the message.
+pub async fn bind(config: &Config) -> io::Result<Vec<Listener>> {
+    let mut out = Vec::with_capacity(config.listeners.len());
+    for l in &config.listeners {
+        let socket = TcpListener::bind(&l.address).await.map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen on {}: {e}", l.address))
+        })?;
+        out.push(Listener {
+            socket,
+            config: l.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Which listener a client connection came in on.
+#[derive(Clone, Debug)]
+pub struct ListenerInfo {
+    /// The listener's name (metric label).
+    pub name: Arc<str>,
+    /// The runtime of its clients.
+    pub runtime: ClientRuntime,
+}
+
+/// Everything connection tasks share.
+pub struct Shared {
+    /// The validated configuration the proxy started with (limits, timeouts, commands).
+    pub config: Config,
+    /// The current route table; replaced on reload.
+    pub routes: watch::Receiver<Arc<RouteTable>>,
+    /// Upstream pools, indexed like the route table's pools.
+    pub upstreams: Upstreams<Exchange>,
+    /// The counters `stats` reports.
+    pub stats: Stats,
+    /// Hands out client connection ids (they pick the upstream connection).
+    next_client: AtomicU64,
+    /// Becomes `true` when shutdown begins.
+    pub shutting_down: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// A new client connection id.
+    pub fn client_id(&self) -> u64 {
+        self.next_client.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Runs the proxy on `listeners` until `shutdown` completes, then drains connections for at
+/// most `config.timeouts.shutdown_grace_ms`. `routes` carries the route table; send a new one
+/// to reload (see [`crate::cli::serve`] for SIGHUP). Must run inside a tokio runtime.
+pub async fn run(
+    listeners: Vec<Listener>,
+    config: Config,
+    routes: watch::Receiver<Arc<RouteTable>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let max = config.limits.max_connections;
+    let grace = config.timeouts.shutdown_grace();
+    let shared = Arc::new(Shared {
+        upstreams: Upstreams::start_quiet(&config),
+        config,
+        routes,
+        stats: Stats::new(),
+        next_client: AtomicU64::new(1),
+        shutting_down: stop_rx,
+    });
+    let limit = Arc::new(Semaphore::new(max));
+    for l in &listeners {
+        tracing::info!(
+            listener = %l.config.display_name(),
+            address = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            client = l.config.client.as_str(),
+            "listening"
+        );
+    }
+    let accept_loops: Vec<_> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_loop(l, shared.clone(), limit.clone())))
+        .collect();
+    shutdown.await;
+    tracing::info!("shutting down: no longer accepting, draining connections");
+    for task in &accept_loops {
+        task.abort();
+    }
+    let _ = stop_tx.send(true);
+    // Every connection holds one permit: all permits back means all connections are done.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if timeout(grace, limit.acquire_many(all)).await.is_err() {
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "grace period over, closing remaining connections"
+        );
+    }
+}
+
+/// Accepts connections on one listener until aborted.
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, limit: Arc<Semaphore>) {
+    let info = ListenerInfo {
+        name: listener.config.display_name().into(),
+        runtime: listener.config.client,
+    };
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let (mut socket, peer) = match listener.socket.accept().await {
+            Ok(accepted) => {
+                backoff = Duration::from_millis(5);
+                accepted
+            }
+            Err(e) => {
+                // EMFILE and friends: wait a little instead of spinning (mini-redis `accept`).
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            // What memcached says past its -c limit, then it closes.
+            tokio::spawn(async move {
+                let _ = socket
+                    .write_all(b"ERROR Too many open connections\r\n")
+                    .await;
+            });
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let shared = shared.clone();
+        let info = info.clone();
+        tokio::spawn(async move {
+            shared.stats.connection_opened();
+            serve_socket(socket, peer, &info, &shared).await;
+            shared.stats.connection_closed();
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_socket(
+    socket: TcpStream,
+    peer: std::net::SocketAddr,
+    info: &ListenerInfo,
+    shared: &Arc<Shared>,
+) {
+    let span = tracing::debug_span!("conn", peer = %peer, listener = %info.name);
+    if let Err(e) = handler::serve(socket, info, shared).instrument(span).await {
+        tracing::debug!(peer = %peer, error = %e, "connection ended with error");
+    }
+}

@@ -5,3 +5,6 @@ pub mod check_config;
 pub mod inspect;
 pub mod serve;
 pub mod transcode;
+
+/// Exit status for a bad configuration or bad arguments (sysexits.h `EX_USAGE`).
+pub const EX_USAGE: u8 = 64;

@@ -1,12 +1,267 @@
-//! `picklebridge serve` (not yet written).
+//! `picklebridge serve`: load the configuration (file and/or quick-start flags), bind, run the
+//! proxy until SIGTERM/SIGINT, reload routes on SIGHUP.
+//!
+//! ```text
+//! picklebridge serve --config config/picklebridge.toml
+//! picklebridge serve --listen 127.0.0.1:11312 --client py3 --upstream 127.0.0.1:11211
+//! picklebridge serve --listen 127.0.0.1:11311 --client py2 --listen 127.0.0.1:11312 --client py3 \
+//!                    --upstream 10.0.0.1:11211 --upstream 10.0.0.2:11211
+//! ```
+//! A bad configuration exits 64 (EX_USAGE) listing every problem; a listener that cannot be
+//! bound exits 69 (EX_UNAVAILABLE).
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::{ClientRuntime, Config, ConfigError, ListenerConfig, Problem};
+use crate::route::RouteTable;
 
 /// Arguments of `picklebridge serve`.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+#[derive(Clone, Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML). See config/picklebridge.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen on this IP:port (repeatable; pairs with the --client given in the same position,
+    /// or with the only --client).
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Vec<String>,
+    /// Runtime of the clients of the --listen in the same position: py2 | py3.
+    #[arg(long, value_name = "py2|py3", value_parser = parse_client)]
+    pub client: Vec<ClientRuntime>,
+    /// memcached server host:port (repeatable, in the order the Python clients list them).
+    /// With --config, replaces the servers of the default route's pool.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub upstream: Vec<String>,
+}
+
+fn parse_client(s: &str) -> Result<ClientRuntime, String> {
+    match s {
+        "py2" => Ok(ClientRuntime::Py2),
+        "py3" => Ok(ClientRuntime::Py3),
+        _ => Err(format!("`{s}`: expected py2 or py3")),
+    }
+}
+
+/// Builds the configuration from the file and the flags, validated.
+///
+/// # Errors
+/// Every problem of the file and the flags.
+pub fn build_config(args: &Args) -> Result<Config, ConfigError> {
+    let source = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<command line>".into());
+    let fail = |problems: Vec<Problem>| ConfigError {
+        source_name: source.clone(),
+        problems,
+    };
+    let mut flag_problems = Vec::new();
+    let clients: Vec<ClientRuntime> = match (args.listen.len(), args.client.len()) {
+        (n, m) if n == m => args.client.clone(),
+        (n, 1) => vec![args.client[0]; n],
+        (n, m) => {
+            flag_problems.push(Problem {
+                path: "--client".into(),
+                message: format!(
+                    "{n} --listen but {m} --client: give one --client, or one per --listen"
+                ),
+            });
+            Vec::new()
+        }
+    };
+    let listeners: Vec<(String, ClientRuntime)> =
+        args.listen.iter().cloned().zip(clients).collect();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => {
+            if args.listen.is_empty() || args.upstream.is_empty() {
+                flag_problems.push(Problem {
+                    path: String::new(),
+                    message: "give --config FILE, or --listen IP:PORT --client py2|py3 --upstream HOST:PORT".into(),
+                });
+                return Err(fail(flag_problems));
+            }
+            Config::quick(&[], &args.upstream)
+        }
+    };
+    if args.config.is_some() && !args.upstream.is_empty() {
+        let routes = config.effective_routes();
+        let pool = routes
+            .iter()
+            .find(|r| r.prefix.is_empty())
+            .map(|r| r.pool.clone());
+        if let Some(pool) = pool.and_then(|p| config.pools.get_mut(&p)) {
+            pool.servers = args.upstream.clone();
+        }
+    }
+    for (address, client) in listeners {
+        config.listeners.push(ListenerConfig {
+            address,
+            client,
+            name: None,
+        });
+    }
+    flag_problems.extend(config.validate());
+    if flag_problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(fail(flag_problems))
+    }
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("picklebridge serve: not implemented yet");
-    ExitCode::from(70)
+pub fn run(args: Args) -> ExitCode {
+    let config = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(super::EX_USAGE);
+        }
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("picklebridge: cannot start the async runtime: {e}");
+            return ExitCode::from(71);
+        }
+    };
+    runtime.block_on(serve(args, config))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(args: Args, config: Config) -> ExitCode {
+    let listeners = match crate::server::bind(&config).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("picklebridge: {e}");
+            return ExitCode::from(69);
+        }
+    };
+    let table = Arc::new(RouteTable::compile(&config));
+    tracing::info!(
+        pools = config.pools.len(),
+        routes = table.routes().len(),
+        "configuration loaded"
+    );
+    let (routes_tx, routes_rx) = watch::channel(table);
+    let reload = tokio::spawn(reload_on_sighup(args, config.clone(), routes_tx));
+    crate::server::run(listeners, config, routes_rx, shutdown_signal()).await;
+    reload.abort();
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// On SIGHUP: re-read the file, validate, and swap the route table. A bad file, or one whose
+/// pools differ from the running ones, keeps the old table and logs why.
+async fn reload_on_sighup(args: Args, running: Config, routes: watch::Sender<Arc<RouteTable>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        match build_config(&args) {
+            Ok(new) if new.pools.keys().eq(running.pools.keys())
+                && new.pools.values().map(|p| &p.servers).eq(running.pools.values().map(|p| &p.servers)) =>
+            {
+                let table = Arc::new(RouteTable::compile(&new));
+                tracing::info!(routes = table.routes().len(), "routes reloaded");
+                let _ = routes.send(table);
+            }
+            Ok(_) => tracing::error!("reload rejected: pools or servers changed (restart to change them); keeping the old routes"),
+            Err(e) => tracing::error!(error = %e, "reload failed; keeping the old routes"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(
+        config: Option<&str>,
+        listen: &[&str],
+        client: &[ClientRuntime],
+        upstream: &[&str],
+    ) -> Args {
+        Args {
+            config: config.map(PathBuf::from),
+            listen: listen.iter().map(|s| s.to_string()).collect(),
+            client: client.to_vec(),
+            upstream: upstream.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn quick_start_flags() {
+        use ClientRuntime::*;
+        let c = build_config(&args(
+            None,
+            &["127.0.0.1:1", "127.0.0.1:2"],
+            &[Py2, Py3],
+            &["127.0.0.1:11211"],
+        ))
+        .unwrap();
+        assert_eq!(c.listeners.len(), 2);
+        assert_eq!(c.listeners[1].client, Py3);
+        let c = build_config(&args(
+            None,
+            &["127.0.0.1:1", "127.0.0.1:2"],
+            &[Py3],
+            &["a:1", "b:2"],
+        ))
+        .unwrap();
+        assert!(c.listeners.iter().all(|l| l.client == Py3));
+        assert_eq!(c.pools["default"].servers, ["a:1", "b:2"]);
+        let e = build_config(&args(
+            None,
+            &["127.0.0.1:1", "x", "127.0.0.1:3"],
+            &[Py2, Py3],
+            &[],
+        ))
+        .unwrap_err();
+        assert!(e.problems.len() >= 2, "{e}");
+        assert!(build_config(&args(None, &[], &[], &[])).is_err());
+    }
+
+    #[test]
+    fn upstream_overrides_the_default_pool_of_a_file() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml");
+        let c = build_config(&args(Some(file), &[], &[], &["127.0.0.1:5555"])).unwrap();
+        assert_eq!(c.pools["main"].servers, ["127.0.0.1:5555"]);
+        assert_eq!(c.listeners.len(), 2);
+    }
 }

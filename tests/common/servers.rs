@@ -1,1 +1,325 @@
-//! Real memcached and in-process proxy on free loopback ports (not yet written).
+//! Real memcached and the in-process proxy on free loopback ports, both stopped on drop.
+//!
+//! - [`Memcached::start`]: `/usr/bin/memcached -l 127.0.0.1 -p <free port> -U 0`, ready when it
+//!   answers `version`; [`Memcached::kill`] / [`Memcached::restart`] for fault tests.
+//! - [`Proxy::start`]: `picklebridge::server::run` on its own tokio runtime thread, every
+//!   listener bound on the address of the config (use `127.0.0.1:0`); [`Proxy::addr`] gives
+//!   the bound address of listener `i`; drop (or [`Proxy::shutdown`]) stops it gracefully.
+//! - [`Client`]: a blocking memcache text-protocol client for byte-exact assertions.
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use picklebridge::config::{ClientRuntime, Config};
+use picklebridge::route::RouteTable;
+
+use super::wait::wait_until;
+
+/// A memcached process on a free loopback port, killed on drop.
+pub struct Memcached {
+    child: Option<Child>,
+    port: u16,
+    extra: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+impl Memcached {
+    /// Starts memcached on a free port and waits (bounded) until it answers.
+    pub fn start() -> Memcached {
+        Memcached::start_with(&[])
+    }
+
+    /// Like [`Memcached::start`] with extra command-line arguments (e.g. `["-I", "2m"]`).
+    pub fn start_with(extra: &[&str]) -> Memcached {
+        let mut m = Memcached {
+            child: None,
+            port: free_port(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("/usr/bin/memcached")
+            // `-u root` only matters when running as root (CI containers), where memcached
+            // refuses to start without it; otherwise it is ignored.
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "0",
+                "-t",
+                "1",
+            ])
+            .args(["-u", "root"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start /usr/bin/memcached (apt-get install memcached)");
+        self.child = Some(child);
+        let addr = self.addr();
+        wait_until(Duration::from_secs(10), "memcached to answer", || {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("memcached exited at start: {status}");
+            }
+            let mut c = Client::connect(addr).ok()?;
+            c.send(b"version\r\n");
+            c.read_line().starts_with(b"VERSION ").then_some(())
+        });
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `"127.0.0.1:<port>"`.
+    pub fn addr_string(&self) -> String {
+        self.addr().to_string()
+    }
+
+    /// Kills the process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (an empty cache).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The proxy running in-process on its own runtime thread.
+pub struct Proxy {
+    addrs: Vec<SocketAddr>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    routes: tokio::sync::watch::Sender<Arc<RouteTable>>,
+}
+
+impl Proxy {
+    /// Starts the proxy for a validated `config` (listen on `127.0.0.1:0`).
+    pub fn start(config: Config) -> Proxy {
+        assert!(
+            config.validate().is_empty(),
+            "invalid test config: {:?}",
+            config.validate()
+        );
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let table = Arc::new(RouteTable::compile(&config));
+        let (routes_tx, routes_rx) = tokio::sync::watch::channel(table);
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(async move {
+                let listeners = picklebridge::server::bind(&config)
+                    .await
+                    .expect("bind proxy");
+                let addrs = listeners
+                    .iter()
+                    .map(|l| l.local_addr().expect("addr"))
+                    .collect::<Vec<_>>();
+                addr_tx.send(addrs).expect("send addrs");
+                let stop = async {
+                    let _ = stop_rx.await;
+                };
+                picklebridge::server::run(listeners, config, routes_rx, stop).await;
+            });
+        });
+        let addrs = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("proxy did not bind within 10 s");
+        Proxy {
+            addrs,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            routes: routes_tx,
+        }
+    }
+
+    /// One listener per runtime in front of `upstreams` (default pool, default route).
+    pub fn quick(clients: &[ClientRuntime], upstreams: &[String]) -> Proxy {
+        let listeners: Vec<_> = clients
+            .iter()
+            .map(|c| ("127.0.0.1:0".to_string(), *c))
+            .collect();
+        Proxy::start(Config::quick(&listeners, upstreams))
+    }
+
+    /// The bound address of listener `i`.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        self.addrs[i]
+    }
+
+    /// Swaps in the routes of `config` (what SIGHUP does after validating the file).
+    pub fn reload(&self, config: &Config) {
+        let _ = self.routes.send(Arc::new(RouteTable::compile(config)));
+    }
+
+    /// Stops the proxy and waits (bounded by its grace period) for `run` to return.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let start = Instant::now();
+            while !t.is_finished() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(15),
+                    "proxy did not stop within 15 s"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = t.join();
+        }
+    }
+
+    /// Whether `run` has returned.
+    pub fn is_stopped(&self) -> bool {
+        self.thread.as_ref().map_or(true, |t| t.is_finished())
+    }
+
+    /// Asks the proxy to stop without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.shutdown();
+        } else if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A blocking memcache client with a read timeout, for byte-exact tests.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    /// Connects with 5 s read/write timeouts.
+    pub fn connect(addr: SocketAddr) -> std::io::Result<Client> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Writes all of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write to server");
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 64 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// Reads one line including its `\r\n` (empty when the connection closed or timed out).
+    pub fn read_line(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                return self.buf.drain(..i + 2).collect();
+            }
+            if !self.fill() {
+                return std::mem::take(&mut self.buf);
+            }
+        }
+    }
+
+    /// Reads exactly `n` bytes (fewer if the connection closed or timed out).
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            if !self.fill() {
+                break;
+            }
+        }
+        let n = n.min(self.buf.len());
+        self.buf.drain(..n).collect()
+    }
+
+    /// Reads until the bytes read end with `terminator` (or the connection closes / times out).
+    pub fn read_until(&mut self, terminator: &[u8]) -> Vec<u8> {
+        loop {
+            if let Some(i) = self
+                .buf
+                .windows(terminator.len())
+                .position(|w| w == terminator)
+            {
+                return self.buf.drain(..i + terminator.len()).collect();
+            }
+            if !self.fill() {
+                return std::mem::take(&mut self.buf);
+            }
+        }
+    }
+
+    /// Sends `request` and reads a reply ending with `terminator`.
+    pub fn call(&mut self, request: &[u8], terminator: &[u8]) -> Vec<u8> {
+        self.send(request);
+        self.read_until(terminator)
+    }
+
+    /// Whether the server closed the connection (EOF within the read timeout).
+    pub fn is_closed(&mut self) -> bool {
+        self.buf.is_empty() && !self.fill()
+    }
+
+    /// Sets the read timeout.
+    pub fn set_read_timeout(&self, t: Duration) {
+        self.stream
+            .set_read_timeout(Some(t))
+            .expect("set_read_timeout");
+    }
+}
+
+/// Shows bytes with escapes, for assertion messages.
+pub fn show(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
