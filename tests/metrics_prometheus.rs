@@ -49,4 +49,45 @@ fn prometheus_scrapes_mismatches_from_the_admin_listener() {
     );
     // Prometheus stored the whole exposition, not just one family.
     assert!(!prom.query("picklebridge_build_info == 1").is_empty());
+
+    // The README's example queries are valid PromQL over these families (query() asserts success).
+    let queries = readme_queries();
+    assert_eq!(queries.len(), 3, "{queries:?}");
+    wait_for_series(&prom, &queries[0], Duration::from_secs(30));
+    for q in &queries[1..] {
+        prom.query(q);
+    }
+}
+
+/// The expressions of the README's `promql` block (comment lines dropped, blank-line separated).
+fn readme_queries() -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let block = readme
+        .split("```promql\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("README has a ```promql block");
+    block
+        .split("\n\n")
+        .map(|q| {
+            q.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .filter(|q| !q.trim().is_empty())
+        .collect()
+}
+
+/// Polls `query` until it returns at least one series (`rate()` needs two scrapes).
+fn wait_for_series(prom: &Prometheus, query: &str, timeout: Duration) {
+    let start = Instant::now();
+    while prom.query(query).is_empty() {
+        assert!(
+            start.elapsed() < timeout,
+            "no series for {query} after {:?}",
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
