@@ -17,6 +17,11 @@ test: setup
 	cargo test
 	cargo test --benches
 
+# Starts memcached and the proxy (config/demo.toml) and shows Py3->Py2 and Py2->Py3 reads,
+# each failing without the proxy first.
+demo: setup build
+	bash scripts/demo.sh
+
 # Regenerates the golden pickles with the real interpreters (commit the result).
 fixtures: setup
 	.cache/bin/python2 scripts/gen_fixtures.py tests/fixtures/pickles

@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+"""`make demo`, the Python 2 side: python-memcached under CPython 2.7.
+
+    demo_py2.py write HOST:PORT KEY     # mc.set(KEY, a dict of py2 str with UTF-8 and binary)
+    demo_py2.py read  HOST:PORT KEY     # raw bytes + cPickle.loads (what python-memcached does,
+                                        # though it hides the error as a miss), then mc.get(KEY)
+"""
+import cPickle
+import datetime
+import socket
+import sys
+
+import memcache
+
+
+def raw_get(server, key):
+    host, port = server.rsplit(':', 1)
+    sock = socket.create_connection((host, int(port)), timeout=3)
+    sock.sendall('get %s\r\n' % key)
+    buf = ''
+    while not buf.endswith('END\r\n'):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    sock.close()
+    header, rest = buf.split('\r\n', 1)
+    return rest[:int(header.split()[3])]
+
+
+def main():
+    cmd, server, key = sys.argv[1:4]
+    mc = memcache.Client([server], socket_timeout=3)
+    if cmd == 'write':
+        value = {'name': 'Zo\xc3\xab', 'city': 'K\xc3\xb8benhavn',
+                 'last_login': datetime.datetime(2024, 2, 29, 13, 14, 15),
+                 'token': '\x00\xff\xfe\x80'}
+        mc.set(key, value)
+        print('  py2  wrote %s = %r  (python-memcached, cPickle protocol 0)' % (key, value))
+        return 0
+    data = raw_get(server, key)
+    try:
+        cPickle.loads(data)
+    except Exception as exc:
+        print('  py2  cPickle.loads(%s) -> %s: %s' % (key, type(exc).__name__, exc))
+        return 1
+    print('  py2  mc.get(%s) = %r' % (key, mc.get(key)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
