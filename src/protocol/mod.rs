@@ -1,1 +1,330 @@
-//! Memcache protocol codec (not yet written).
+//! Memcache text and meta protocol codec, byte-exact with memcached 1.6.18 (sans-IO).
+//!
+//! This module owns framing, parsing and composing of requests and replies. It never imports
+//! tokio and never does I/O: callers hand it buffers and get back values plus bytes consumed.
+//!
+//! - [`parse_request`] / [`parse_request_buf`]: client bytes to a [`Request`]. Requests memcached
+//!   answers with an error but survives are values ([`Request::Reject`]); only conditions after
+//!   which memcached closes the connection are `Err(`[`ProtocolError`]`)`.
+//! - [`compose_request`]: a request for the upstream, with `noreply` and meta `q` removed so that
+//!   every forwarded request gets exactly one reply (see [`Request::client_sees`]).
+//! - [`parse_response`] / [`compose_response`]: upstream replies, framed by the request.
+//!
+//! Every rule here was checked against the real memcached 1.6.18 (`tests/protocol_conformance.rs`
+//! replays the table); comments quote `proto_text.c` where behaviour is surprising.
+
+pub mod command;
+pub mod error;
+mod response;
+mod token;
+
+use bytes::{Bytes, BytesMut};
+
+pub use command::arith::{Arith, ArithCmd};
+pub use command::delete::Delete;
+pub use command::meta::{Meta, MetaCmd};
+pub use command::misc::{Admin, FlushAll, Stats, Verbosity};
+pub use command::retrieval::{Retrieval, RetrievalCmd};
+pub use command::storage::{Storage, StorageCmd};
+pub use command::touch::Touch;
+pub use error::{ProtocolError, Reject};
+pub use response::{compose_response, parse_response, parse_response_buf, Response, Value};
+
+use error::ERROR;
+use token::Line;
+
+/// Result of a parse attempt: a complete value and the bytes it used, or "need more bytes".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<T> {
+    /// A complete value was parsed from the first `consumed` bytes.
+    Complete {
+        /// The parsed value.
+        value: T,
+        /// Bytes of the input it spans.
+        consumed: usize,
+    },
+    /// The input is a valid prefix; read more bytes and retry with the whole buffer.
+    Incomplete,
+}
+
+/// Parser limits (memcached's compiled-in and default settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// `KEY_MAX_LENGTH`: longer keys get `CLIENT_ERROR bad command line format`.
+    pub max_key_len: usize,
+    /// Largest data block forwarded upstream (memcached `-I`, default 1 MiB). Larger storage
+    /// requests are answered `SERVER_ERROR object too large for cache` and their data swallowed.
+    pub max_value_size: usize,
+    /// Most keys accepted in one get/gets/gat/gats (memcached has no limit; a proxy needs one).
+    pub max_keys_per_get: usize,
+    /// A line not terminated within this many bytes closes the connection (memcached: 2048),
+    /// except a line starting with `get `/`gets ` (a large multi-get).
+    pub max_line_len: usize,
+    /// memcached's read buffer (16 KiB): a non-get line whose newline lies beyond it closes the
+    /// connection; a multi-get line may grow up to `max_get_line_len`.
+    pub read_buffer_len: usize,
+    /// Longest multi-get line accepted before closing the connection.
+    pub max_get_line_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_key_len: 250,
+            max_value_size: 1024 * 1024,
+            max_keys_per_get: 100_000,
+            max_line_len: 2048,
+            read_buffer_len: 16 * 1024,
+            max_get_line_len: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// One client request, keys and data as zero-copy slices of the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// get / gets / gat / gats (and the legacy `bget`, answered like `get`).
+    Retrieval(Retrieval),
+    /// set / add / replace / append / prepend / cas with their data block.
+    Storage(Storage),
+    /// delete (incl. the legacy `delete <key> 0`).
+    Delete(Delete),
+    /// incr / decr.
+    Arith(Arith),
+    /// touch.
+    Touch(Touch),
+    /// flush_all [delay] [noreply].
+    FlushAll(FlushAll),
+    /// version (any arguments are ignored, as memcached does).
+    Version,
+    /// verbosity <level> [noreply].
+    Verbosity(Verbosity),
+    /// quit: memcached closes the connection without a reply.
+    Quit,
+    /// stats [args].
+    Stats(Stats),
+    /// mg / ms / md / ma / me.
+    Meta(Meta),
+    /// mn: answered `MN`.
+    MetaNoop,
+    /// Server administration (shutdown, slabs, lru, lru_crawler, watch, cache_memlimit,
+    /// extstore): not a cache operation; the proxy decides whether to forward it.
+    Admin(Admin),
+    /// A request memcached answers with a fixed error and survives; answer it locally.
+    Reject(Reject),
+}
+
+impl Request {
+    /// A short, stable name (metrics label).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Retrieval(r) => r.cmd.as_str(),
+            Request::Storage(s) => s.cmd.as_str(),
+            Request::Delete(_) => "delete",
+            Request::Arith(a) => a.cmd.as_str(),
+            Request::Touch(_) => "touch",
+            Request::FlushAll(_) => "flush_all",
+            Request::Version => "version",
+            Request::Verbosity(_) => "verbosity",
+            Request::Quit => "quit",
+            Request::Stats(_) => "stats",
+            Request::Meta(m) => m.cmd.as_str(),
+            Request::MetaNoop => "mn",
+            Request::Admin(_) => "admin",
+            Request::Reject(_) => "rejected",
+        }
+    }
+
+    /// True when the client asked for no reply (`noreply`); meta `q` is [`Meta::quiet`].
+    pub fn noreply(&self) -> bool {
+        match self {
+            Request::Storage(s) => s.noreply,
+            Request::Delete(d) => d.noreply,
+            Request::Arith(a) => a.noreply,
+            Request::Touch(t) => t.noreply,
+            Request::FlushAll(f) => f.noreply,
+            Request::Verbosity(v) => v.noreply,
+            _ => false,
+        }
+    }
+
+    /// The single key of a keyed request (None for multi-key gets and keyless commands).
+    pub fn key(&self) -> Option<&Bytes> {
+        match self {
+            Request::Storage(s) => Some(&s.key),
+            Request::Delete(d) => Some(&d.key),
+            Request::Arith(a) => Some(&a.key),
+            Request::Touch(t) => Some(&t.key),
+            Request::Meta(m) => Some(&m.key),
+            _ => None,
+        }
+    }
+
+    /// True when the upstream answers this request (everything but `quit` and rejections).
+    pub fn has_upstream_reply(&self) -> bool {
+        !matches!(self, Request::Quit | Request::Reject(_))
+    }
+}
+
+/// The input being parsed, and where zero-copy slices come from (None: framing only).
+#[derive(Clone, Copy)]
+pub(crate) struct Src<'a> {
+    pub buf: &'a [u8],
+    pub bytes: Option<&'a Bytes>,
+}
+
+impl Src<'_> {
+    /// `buf[start..end]` as `Bytes` (a zero-copy slice, or empty when only framing).
+    pub fn slice(&self, start: usize, end: usize) -> Bytes {
+        match self.bytes {
+            Some(b) => b.slice(start..end),
+            None => Bytes::new(),
+        }
+    }
+}
+
+/// Parses one request from the start of `buf`.
+///
+/// # Errors
+/// [`ProtocolError::LineTooLong`] when memcached would close the connection (it writes nothing).
+pub fn parse_request(buf: &Bytes, limits: &Limits) -> Result<Parsed<Request>, ProtocolError> {
+    parse_src(
+        Src {
+            buf,
+            bytes: Some(buf),
+        },
+        limits,
+    )
+}
+
+/// Parses one request from a read buffer, splitting the consumed bytes off it (zero-copy).
+/// Returns `Ok(None)` when more bytes are needed.
+///
+/// # Errors
+/// As [`parse_request`].
+pub fn parse_request_buf(
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<Request>, ProtocolError> {
+    let consumed = match parse_src(Src { buf, bytes: None }, limits)? {
+        Parsed::Incomplete => return Ok(None),
+        Parsed::Complete { consumed, .. } => consumed,
+    };
+    let frame = buf.split_to(consumed).freeze();
+    match parse_request(&frame, limits)? {
+        Parsed::Complete { value, .. } => Ok(Some(value)),
+        // Framing is a pure function of the bytes; the frame parses the same way again.
+        Parsed::Incomplete => Err(ProtocolError::LineTooLong {
+            limit: limits.max_line_len,
+        }),
+    }
+}
+
+/// Finds the end of the first line: `(content_end, consumed)`, memcached's CR rule applied.
+fn frame_line(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)>, ProtocolError> {
+    let newline = buf.iter().position(|&b| b == b'\n');
+    let get_like = || {
+        // "We didn't have a '\n' in the first few k. This _has_ to be a large multiget, if
+        // not we should just nuke the connection." (try_read_command_ascii)
+        let spaces = buf.iter().take_while(|&&b| b == b' ').count();
+        let rest = &buf[spaces..];
+        spaces <= 100 && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
+    };
+    let seen = newline.unwrap_or(buf.len());
+    if seen > limits.max_line_len {
+        let limit = if get_like() {
+            limits.max_get_line_len
+        } else if newline.is_some() {
+            limits.read_buffer_len
+        } else {
+            limits.max_line_len
+        };
+        if seen > limit {
+            return Err(ProtocolError::LineTooLong { limit });
+        }
+    }
+    Ok(newline.map(|el| {
+        let end = if el > 1 && buf[el - 1] == b'\r' {
+            el - 1
+        } else {
+            el
+        };
+        (end, el + 1)
+    }))
+}
+
+fn parse_src(src: Src<'_>, limits: &Limits) -> Result<Parsed<Request>, ProtocolError> {
+    let Some((end, line_len)) = frame_line(src.buf, limits)? else {
+        return Ok(Parsed::Incomplete);
+    };
+    let line = Line::tokenize(src.buf, 0, end);
+    Ok(dispatch(src, &line, line_len, limits))
+}
+
+/// `process_command_ascii`: picks the command family exactly as memcached does.
+fn dispatch(src: Src<'_>, line: &Line, line_len: usize, limits: &Limits) -> Parsed<Request> {
+    use command::{arith, delete, meta, misc, retrieval, storage, touch};
+    let done = |value: Request| Parsed::Complete {
+        value,
+        consumed: line_len,
+    };
+    let error = || done(Request::Reject(Reject::line(ERROR)));
+    let cmd = line.token(src.buf, 0);
+    let nt = line.ntokens();
+    // "All commands need a minimum of two tokens: cmd and NULL finalizer. There are also no
+    // valid commands shorter than two bytes."
+    if nt < 2 || cmd.len() < 2 {
+        return error();
+    }
+    let between = |lo: usize, hi: usize| nt >= lo && nt <= hi;
+    match cmd {
+        [b'm', c] => meta::parse(src, line, line_len, *c, limits),
+        b"get" | b"gets" | b"gat" | b"gats" | b"bget" if nt >= 3 => {
+            done(retrieval::parse(src, line, limits))
+        }
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" if nt == 6 || nt == 7 => {
+            storage::parse(src, line, line_len, limits)
+        }
+        b"cas" if nt == 7 || nt == 8 => storage::parse(src, line, line_len, limits),
+        b"incr" | b"decr" if nt == 4 || nt == 5 => done(arith::parse(src, line, limits)),
+        b"delete" if between(3, 5) => done(delete::parse(src, line, limits)),
+        b"touch" if nt == 4 || nt == 5 => done(touch::parse(src, line, limits)),
+        b"flush_all" if between(2, 4) => done(misc::parse_flush_all(src, line)),
+        b"verbosity" if nt == 3 || nt == 4 => done(misc::parse_verbosity(src, line)),
+        b"version" => done(Request::Version),
+        b"quit" => done(Request::Quit),
+        b"stats" => done(misc::parse_stats(src, line)),
+        b"cache_memlimit" if nt == 3 || nt == 4 => done(misc::parse_admin(src, line)),
+        b"lru" if nt >= 3 => done(misc::parse_admin(src, line)),
+        b"shutdown" | b"slabs" | b"lru_crawler" | b"watch" | b"extstore" => {
+            done(misc::parse_admin(src, line))
+        }
+        _ => error(),
+    }
+}
+
+/// Composes `req` for the upstream into `dst`: canonical spacing, `noreply` and meta `q`
+/// removed, the data length taken from the (possibly rewritten) data. Writes nothing for
+/// [`Request::Reject`].
+pub fn compose_request(req: &Request, dst: &mut BytesMut) {
+    use command::{arith, delete, meta, misc, retrieval, storage, touch};
+    match req {
+        Request::Retrieval(r) => retrieval::compose(r, dst),
+        Request::Storage(s) => storage::compose(s, dst),
+        Request::Delete(d) => delete::compose(d, dst),
+        Request::Arith(a) => arith::compose(a, dst),
+        Request::Touch(t) => touch::compose(t, dst),
+        Request::FlushAll(f) => misc::compose_flush_all(f, dst),
+        Request::Version => dst.extend_from_slice(b"version\r\n"),
+        Request::Verbosity(v) => misc::compose_verbosity(v, dst),
+        Request::Quit => dst.extend_from_slice(b"quit\r\n"),
+        Request::Stats(s) => misc::compose_stats(s, dst),
+        Request::Meta(m) => meta::compose(m, dst),
+        Request::MetaNoop => dst.extend_from_slice(b"mn\r\n"),
+        Request::Admin(a) => misc::compose_admin(a, dst),
+        Request::Reject(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

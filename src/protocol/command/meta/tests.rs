@@ -1,0 +1,210 @@
+//! Table tests for the meta commands (expected lines observed on memcached 1.6.18).
+use super::*;
+use crate::protocol::command::testutil::{
+    assert_prefixes_incomplete, assert_reject, parse_all, upstream,
+};
+
+fn meta(input: &[u8]) -> Meta {
+    match parse_all(input) {
+        Request::Meta(m) => m,
+        other => panic!("not meta: {other:?}"),
+    }
+}
+
+#[test]
+fn good_requests_strip_q() {
+    let table: &[(&[u8], &[u8], bool)] = &[
+        (b"mg k v\r\n", b"mg k v\r\n", false),
+        (
+            b"mg k v f c k s t O9 q\r\n",
+            b"mg k v f c k s t O9\r\n",
+            true,
+        ),
+        (b"mg k  v   q\r\n", b"mg k v\r\n", true),
+        (b"mg bQ== b v\r\n", b"mg bQ== b v\r\n", false),
+        (b"ms k 2\r\nhi\r\n", b"ms k 2\r\nhi\r\n", false),
+        (
+            b"ms k 2 q T0 F5 MS\r\nhi\r\n",
+            b"ms k 2 T0 F5 MS\r\nhi\r\n",
+            true,
+        ),
+        (b"ms k 0\r\n\r\n", b"ms k 0\r\n\r\n", false),
+        (b"md k q C5\r\n", b"md k C5\r\n", true),
+        (b"ma k q N0 J5 v MD D2\r\n", b"ma k N0 J5 v MD D2\r\n", true),
+        (b"me k\r\n", b"me k\r\n", false),
+        (b"mn\r\n", b"mn\r\n", false),
+        (b"mn x\r\n", b"mn\r\n", false),
+    ];
+    for &(input, composed, quiet) in table {
+        assert_eq!(
+            upstream(input),
+            composed,
+            "{}",
+            String::from_utf8_lossy(input)
+        );
+        if let Request::Meta(m) = parse_all(input) {
+            assert_eq!(m.quiet, quiet, "{}", String::from_utf8_lossy(input));
+        }
+    }
+}
+
+#[test]
+fn flag_errors_are_forwarded_with_q_kept() {
+    // memcached answers these itself even under q; keeping q keeps the answer identical.
+    for input in [
+        &b"mg k q q\r\n"[..],
+        b"mg k v x q\r\n",
+        b"mg k T q\r\n",
+        b"mg m b q\r\n",
+        b"md k x q\r\n",
+        b"ms k 2 Fx q\r\nhi\r\n",
+    ] {
+        let m = meta(input);
+        assert!(!m.quiet, "{}", String::from_utf8_lossy(input));
+        assert_eq!(upstream(input), input, "{}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn preparse_matches_memcached_messages() {
+    type Case<'a> = (MetaCmd, &'a [u8], &'a [&'a [u8]], Option<&'a str>);
+    let table: &[Case] = &[
+        (
+            MetaCmd::Get,
+            b"m",
+            &[b"v", b"v"],
+            Some("CLIENT_ERROR duplicate flag"),
+        ),
+        (
+            MetaCmd::Get,
+            b"m",
+            &[b"\x80"],
+            Some("CLIENT_ERROR duplicate flag"),
+        ),
+        (
+            MetaCmd::Get,
+            b"m",
+            &[b"x"],
+            Some("CLIENT_ERROR invalid flag"),
+        ),
+        (
+            MetaCmd::Get,
+            b"m",
+            &[b"E5"],
+            Some("CLIENT_ERROR invalid flag"),
+        ),
+        (
+            MetaCmd::Get,
+            b"m",
+            &[b"b"],
+            Some("CLIENT_ERROR error decoding key"),
+        ),
+        (
+            MetaCmd::Set,
+            b"m",
+            &[b"Tx"],
+            Some("CLIENT_ERROR bad token in command line format"),
+        ),
+        (MetaCmd::Set, b"m", &[b"F-1"], Some(BAD_FORMAT)),
+        (
+            MetaCmd::Set,
+            b"m",
+            &[b"MAB"],
+            Some("CLIENT_ERROR incorrect length for M token"),
+        ),
+        (
+            MetaCmd::Delete,
+            b"m",
+            &[b"x"],
+            Some("CLIENT_ERROR invalid or duplicate flag"),
+        ),
+        (
+            MetaCmd::Arith,
+            b"m",
+            &[b"Dx"],
+            Some("CLIENT_ERROR invalid or duplicate flag"),
+        ),
+        (
+            MetaCmd::Get,
+            b"bQ==",
+            &[b"b", b"v", b"P", b"L", b"h", b"l", b"u", b"N5"],
+            None,
+        ),
+        (
+            MetaCmd::Set,
+            b"m",
+            &[b"I", b"MZ", b"S"],
+            Some("CLIENT_ERROR invalid flag"),
+        ),
+    ];
+    for &(cmd, key, flags, want) in table {
+        assert_eq!(preparse(cmd, key, flags), want, "{cmd:?} {flags:?}");
+    }
+    assert_eq!(
+        ms_line_error(b"m", &[b"MZ"]),
+        Some("CLIENT_ERROR invalid mode for ms M token")
+    );
+    assert_eq!(
+        ms_line_error(b"m", &[&[b'O'; 40][..]]),
+        Some("CLIENT_ERROR opaque token too long")
+    );
+}
+
+#[test]
+fn line_errors_are_rejected_locally() {
+    let long = format!("mg {} v\r\n", "k".repeat(251));
+    let many = format!("mg k {}\r\n", ["v"; 19].join(" "));
+    let many_md = format!("md k {}\r\n", ["v"; 19].join(" "));
+    let table: &[(&[u8], Option<&str>, usize)] = &[
+        (b"mg\r\n", Some("ERROR"), 0),
+        (b"mx\r\n", Some("ERROR"), 0),
+        (b"me\r\n", Some(BAD_FORMAT), 0),
+        (long.as_bytes(), Some(BAD_FORMAT), 0),
+        (
+            many.as_bytes(),
+            Some("CLIENT_ERROR options flags are too long"),
+            0,
+        ),
+        (
+            many_md.as_bytes(),
+            Some("CLIENT_ERROR options flags too long"),
+            0,
+        ),
+        (b"ms k\r\n", Some(BAD_FORMAT), 0),
+        (b"ms k x\r\n", Some(BAD_FORMAT), 0),
+        (b"ms k -1\r\n", Some(BAD_FORMAT), 0),
+        (b"ms k 2000000 q\r\n", Some(TOO_LARGE), 2_000_002),
+        (
+            b"ms k 2000000 MZ\r\n",
+            Some("CLIENT_ERROR invalid mode for ms M token"),
+            2_000_002,
+        ),
+        (b"ms k 2 q\r\nhiX\r", Some(BAD_DATA_CHUNK), 0),
+        (b"ms k 2 x\r\nhiX\r", Some("CLIENT_ERROR invalid flag"), 0),
+    ];
+    for &(input, reply, swallow) in table {
+        assert_reject(input, reply, swallow);
+    }
+}
+
+#[test]
+fn base64_keys() {
+    assert_eq!(base64_decode(b"bQ==").as_deref(), Some(&b"m"[..]));
+    assert_eq!(base64_decode(b"Zm9vYmFy").as_deref(), Some(&b"foobar"[..]));
+    assert_eq!(base64_decode(b"m"), None);
+    assert_eq!(
+        meta(b"mg Zm9v b v\r\n").decoded_key().as_deref(),
+        Some(&b"foo"[..])
+    );
+    assert_eq!(
+        meta(b"mg foo v\r\n").decoded_key().as_deref(),
+        Some(&b"foo"[..])
+    );
+}
+
+#[test]
+fn prefixes_are_incomplete() {
+    assert_prefixes_incomplete(b"ms k 5 T0 q\r\nhello\r\n");
+    assert_prefixes_incomplete(b"mg k v f c q\r\n");
+    assert_prefixes_incomplete(b"mn\r\n");
+}

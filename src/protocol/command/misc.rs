@@ -1,0 +1,189 @@
+//! flush_all, verbosity, stats, version, quit and the administration commands.
+//!
+//! memcached 1.6.18 behaviour reproduced (verified):
+//! - `flush_all [delay] [noreply]`: 1..3 arguments; the delay is parsed only when the token
+//!   count says one is present, so `flush_all 1 2` is `OK` and `flush_all noreply x` is
+//!   `CLIENT_ERROR invalid exptime argument`.
+//! - `verbosity <level> [noreply]`: exactly 1 or 2 arguments, `verbosity 1 2` is `OK`;
+//!   `verbosity noreply` sets noreply *and* fails to parse the level: no reply at all.
+//! - `version` and `quit` ignore any arguments.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::protocol::error::{Reject, BAD_EXPTIME, BAD_FORMAT};
+use crate::protocol::token::{all_tokens, strtol, strtoul, Line};
+use crate::protocol::{Request, Src};
+
+/// flush_all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushAll {
+    /// The delay token as sent, when memcached parses one.
+    pub delay: Option<Bytes>,
+    /// `noreply` was given.
+    pub noreply: bool,
+}
+
+/// verbosity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verbosity {
+    /// The level (memcached clamps it to its maximum).
+    pub level: u32,
+    /// `noreply` was given.
+    pub noreply: bool,
+}
+
+/// stats with its arguments (`stats`, `stats settings`, `stats items`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    /// Arguments after `stats`.
+    pub args: Vec<Bytes>,
+}
+
+/// A server administration command, kept as its raw line (without CRLF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// The request line as the client sent it, without the line terminator.
+    pub line: Bytes,
+    /// The last token is `noreply` (memcached then suppresses the reply).
+    pub noreply: bool,
+}
+
+/// Parses flush_all (dispatch checked 2..=4 tokens).
+pub(crate) fn parse_flush_all(src: Src<'_>, line: &Line) -> Request {
+    let noreply = line.noreply(src.buf);
+    let mut delay = None;
+    if line.ntokens() != if noreply { 3 } else { 2 } {
+        if strtol(line.token(src.buf, 1)).is_none() {
+            return Request::Reject(Reject::unless_noreply(BAD_EXPTIME, noreply));
+        }
+        let (s, e) = line.tokens[1];
+        delay = Some(src.slice(s, e));
+    }
+    Request::FlushAll(FlushAll { delay, noreply })
+}
+
+/// Parses verbosity (dispatch checked 3 or 4 tokens).
+pub(crate) fn parse_verbosity(src: Src<'_>, line: &Line) -> Request {
+    let noreply = line.noreply(src.buf);
+    match strtoul(line.token(src.buf, 1)) {
+        Some(level) => Request::Verbosity(Verbosity { level, noreply }),
+        None => Request::Reject(Reject::unless_noreply(BAD_FORMAT, noreply)),
+    }
+}
+
+/// Parses stats: every argument, including those past memcached's 23-token split.
+pub(crate) fn parse_stats(src: Src<'_>, line: &Line) -> Request {
+    let mut ranges: Vec<(usize, usize)> = line.tokens[1..].to_vec();
+    if let Some(rest) = line.rest {
+        ranges.extend(all_tokens(src.buf, rest, line.end));
+    }
+    let args = ranges.iter().map(|&(s, e)| src.slice(s, e)).collect();
+    Request::Stats(Stats { args })
+}
+
+/// Keeps an administration command as its raw line.
+pub(crate) fn parse_admin(src: Src<'_>, line: &Line) -> Request {
+    Request::Admin(Admin {
+        line: src.slice(0, line.end),
+        noreply: line.noreply(src.buf),
+    })
+}
+
+/// `flush_all [delay]\r\n`.
+pub(crate) fn compose_flush_all(f: &FlushAll, dst: &mut BytesMut) {
+    dst.put_slice(b"flush_all");
+    if let Some(d) = &f.delay {
+        dst.put_u8(b' ');
+        dst.put_slice(d);
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// `verbosity <level>\r\n`.
+pub(crate) fn compose_verbosity(v: &Verbosity, dst: &mut BytesMut) {
+    dst.put_slice(format!("verbosity {}\r\n", v.level).as_bytes());
+}
+
+/// `stats [args]\r\n`.
+pub(crate) fn compose_stats(s: &Stats, dst: &mut BytesMut) {
+    dst.put_slice(b"stats");
+    for a in &s.args {
+        dst.put_u8(b' ');
+        dst.put_slice(a);
+    }
+    dst.put_slice(b"\r\n");
+}
+
+/// The raw line, verbatim.
+pub(crate) fn compose_admin(a: &Admin, dst: &mut BytesMut) {
+    dst.put_slice(&a.line);
+    dst.put_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::command::testutil::{
+        assert_prefixes_incomplete, assert_reject, parse_all, upstream,
+    };
+
+    #[test]
+    fn good_requests() {
+        let table: &[(&[u8], &[u8])] = &[
+            (b"flush_all\r\n", b"flush_all\r\n"),
+            (b"flush_all 0\r\n", b"flush_all 0\r\n"),
+            (b"flush_all -1\r\n", b"flush_all -1\r\n"),
+            (b"flush_all 10 noreply\r\n", b"flush_all 10\r\n"),
+            (b"flush_all noreply\r\n", b"flush_all\r\n"),
+            (b"flush_all 1 2\r\n", b"flush_all 1\r\n"),
+            (b"verbosity 1\r\n", b"verbosity 1\r\n"),
+            (b"verbosity 1 2\r\n", b"verbosity 1\r\n"),
+            (b"verbosity 1 noreply\r\n", b"verbosity 1\r\n"),
+            (b"version\r\n", b"version\r\n"),
+            (b"version x y\r\n", b"version\r\n"),
+            (b"quit x\r\n", b"quit\r\n"),
+            (b"stats\r\n", b"stats\r\n"),
+            (b"stats  settings\r\n", b"stats settings\r\n"),
+            (b"slabs automove 1\r\n", b"slabs automove 1\r\n"),
+            (b"shutdown\r\n", b"shutdown\r\n"),
+        ];
+        for &(input, composed) in table {
+            assert_eq!(
+                upstream(input),
+                composed,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert!(parse_all(b"flush_all 0 noreply\r\n").noreply());
+        assert!(parse_all(b"verbosity 0 noreply\r\n").noreply());
+    }
+
+    #[test]
+    fn bad_requests() {
+        let table: &[(&[u8], Option<&str>)] = &[
+            (b"flush_all x\r\n", Some(BAD_EXPTIME)),
+            (b"flush_all noreply x\r\n", Some(BAD_EXPTIME)),
+            (b"flush_all x noreply\r\n", None),
+            (b"flush_all 1 2 3\r\n", Some("ERROR")),
+            (b"verbosity\r\n", Some("ERROR")),
+            (b"verbosity x\r\n", Some(BAD_FORMAT)),
+            (b"verbosity noreply\r\n", None),
+            (b"verbosity 1 2 3\r\n", Some("ERROR")),
+            (b"x\r\n", Some("ERROR")),
+            (b"\r\n", Some("ERROR")),
+            (b"\n", Some("ERROR")),
+            (b"cache_memlimit\r\n", Some("ERROR")),
+            (b"lru\r\n", Some("ERROR")),
+        ];
+        for &(input, reply) in table {
+            assert_reject(input, reply, 0);
+        }
+    }
+
+    #[test]
+    fn prefixes_are_incomplete() {
+        assert_prefixes_incomplete(b"flush_all 10 noreply\r\n");
+        assert_prefixes_incomplete(b"stats items\r\n");
+    }
+}

@@ -1,0 +1,293 @@
+//! Upstream replies: framed by the request they answer, composed back for the client.
+//!
+//! protocol.txt: a retrieval reply is `VALUE <key> <flags> <bytes> [<cas unique>]\r\n<data
+//! block>\r\n` repeated, then `END\r\n`; `mg`/`ma` with `v` answer `VA <size> <flags>*\r\n
+//! <data>\r\n`; stats answer `STAT ...` lines up to `END`; everything else is one line,
+//! including `ERROR`, `CLIENT_ERROR <msg>` and `SERVER_ERROR <msg>` for any command.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::protocol::error::ProtocolError;
+use crate::protocol::{MetaCmd, Parsed, Request, Src};
+
+/// Longest single reply line accepted before the upstream is declared broken.
+const MAX_REPLY_LINE: usize = 64 * 1024;
+/// Largest data block accepted in a reply (memcached's own bound on item sizes).
+const MAX_REPLY_VALUE: usize = i32::MAX as usize;
+
+/// One `VALUE` block of a retrieval reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    /// The key.
+    pub key: Bytes,
+    /// Client flags.
+    pub flags: u32,
+    /// The cas unique (gets/gats).
+    pub cas: Option<u64>,
+    /// The data block without CRLF; compose writes its (possibly new) length.
+    pub data: Bytes,
+}
+
+/// An upstream reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// Retrieval reply: zero or more values, then `END`.
+    Values(Vec<Value>),
+    /// `VA <size><flags>` with its data block (mg, ma with `v`).
+    MetaValue {
+        /// The header after the size, with its leading space (`" f0 c44"`), or empty.
+        flags: Bytes,
+        /// The data block without CRLF.
+        data: Bytes,
+    },
+    /// A single line without CRLF (`STORED`, `HD c5`, `42`, `CLIENT_ERROR ...`).
+    Line(Bytes),
+    /// A multi-line block sent verbatim, terminator included (stats).
+    Block(Bytes),
+}
+
+impl Request {
+    /// Whether the client gets to see `resp`: false for every reply to a `noreply` request,
+    /// and for the nominal replies a meta `q` hides (`EN` for mg, `HD` for ms/md/ma).
+    pub fn client_sees(&self, resp: &Response) -> bool {
+        if self.noreply() {
+            return false;
+        }
+        let Request::Meta(m) = self else {
+            return true;
+        };
+        if !m.quiet {
+            return true;
+        }
+        let Response::Line(line) = resp else {
+            return true;
+        };
+        let code: &[u8] = match m.cmd {
+            MetaCmd::Get => b"EN",
+            MetaCmd::Set | MetaCmd::Delete | MetaCmd::Arith => b"HD",
+            MetaCmd::Debug => return true,
+        };
+        !(line.starts_with(code) && (line.len() == 2 || line[2] == b' '))
+    }
+}
+
+/// Parses the reply to `req` from the start of `buf`.
+///
+/// # Errors
+/// [`ProtocolError::BadResponse`] when the bytes cannot be a memcached reply to `req`
+/// (including any reply to `quit` or to a locally rejected request).
+pub fn parse_response(req: &Request, buf: &Bytes) -> Result<Parsed<Response>, ProtocolError> {
+    parse_src(
+        req,
+        Src {
+            buf,
+            bytes: Some(buf),
+        },
+    )
+}
+
+/// Parses the reply to `req` from a read buffer, splitting the consumed bytes off (zero-copy).
+///
+/// # Errors
+/// As [`parse_response`].
+pub fn parse_response_buf(
+    req: &Request,
+    buf: &mut BytesMut,
+) -> Result<Option<Response>, ProtocolError> {
+    let consumed = match parse_src(req, Src { buf, bytes: None })? {
+        Parsed::Incomplete => return Ok(None),
+        Parsed::Complete { consumed, .. } => consumed,
+    };
+    let frame = buf.split_to(consumed).freeze();
+    match parse_response(req, &frame)? {
+        Parsed::Complete { value, .. } => Ok(Some(value)),
+        Parsed::Incomplete => Err(bad(consumed, "reply framing changed")),
+    }
+}
+
+fn bad(offset: usize, what: &'static str) -> ProtocolError {
+    ProtocolError::BadResponse { offset, what }
+}
+
+/// The line starting at `pos`: `(content_end, next_pos)`, CRLF required.
+fn line_at(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, ProtocolError> {
+    match buf[pos..].iter().position(|&b| b == b'\n') {
+        Some(i) if i > 0 && buf[pos + i - 1] == b'\r' => Ok(Some((pos + i - 1, pos + i + 1))),
+        Some(_) => Err(bad(pos, "reply line not terminated by CRLF")),
+        None if buf.len() - pos > MAX_REPLY_LINE => Err(bad(pos, "reply line too long")),
+        None => Ok(None),
+    }
+}
+
+/// Strict unsigned decimal (memcached prints numbers canonically).
+fn number(tok: &[u8]) -> Option<u64> {
+    if tok.is_empty() || tok.len() > 20 || !tok.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(tok).ok()?.parse().ok()
+}
+
+/// Data block of `len` bytes at `pos` followed by CRLF: `Some(next_pos)`, None if short.
+fn data_at(buf: &[u8], pos: usize, len: usize) -> Result<Option<usize>, ProtocolError> {
+    if len > MAX_REPLY_VALUE {
+        return Err(bad(pos, "value length out of range"));
+    }
+    let end = pos + len + 2;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    if &buf[pos + len..end] != b"\r\n" {
+        return Err(bad(pos + len, "data block not terminated by CRLF"));
+    }
+    Ok(Some(end))
+}
+
+fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
+    let buf = src.buf;
+    let Some((end, next)) = line_at(buf, 0)? else {
+        return Ok(Parsed::Incomplete);
+    };
+    let line = &buf[..end];
+    let single = || Parsed::Complete {
+        value: Response::Line(src.slice(0, end)),
+        consumed: next,
+    };
+    match req {
+        Request::Quit | Request::Reject(_) => Err(bad(0, "no reply expected")),
+        Request::Retrieval(_) if line == b"END" || line.starts_with(b"VALUE ") => parse_values(src),
+        Request::Meta(m)
+            if matches!(m.cmd, MetaCmd::Get | MetaCmd::Arith) && line.starts_with(b"VA ") =>
+        {
+            let head = &line[3..];
+            let size_end = head.iter().position(|&b| b == b' ').unwrap_or(head.len());
+            let len = number(&head[..size_end]).ok_or_else(|| bad(3, "bad VA size"))?;
+            let len = usize::try_from(len).map_err(|_| bad(3, "bad VA size"))?;
+            Ok(match data_at(buf, next, len)? {
+                None => Parsed::Incomplete,
+                Some(consumed) => Parsed::Complete {
+                    value: Response::MetaValue {
+                        flags: src.slice(3 + size_end, end),
+                        data: src.slice(next, next + len),
+                    },
+                    consumed,
+                },
+            })
+        }
+        Request::Stats(_)
+            if line == b"END"
+                || line.starts_with(b"STAT ")
+                || line.starts_with(b"ITEM ")
+                || line.starts_with(b"PREFIX ") =>
+        {
+            let mut pos = 0;
+            loop {
+                let Some((end, next)) = line_at(buf, pos)? else {
+                    return Ok(Parsed::Incomplete);
+                };
+                if &buf[pos..end] == b"END" {
+                    return Ok(Parsed::Complete {
+                        value: Response::Block(src.slice(0, next)),
+                        consumed: next,
+                    });
+                }
+                pos = next;
+            }
+        }
+        _ => Ok(single()),
+    }
+}
+
+/// `VALUE` blocks up to `END`.
+fn parse_values(src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
+    let buf = src.buf;
+    let mut values = Vec::new();
+    let mut pos = 0;
+    loop {
+        let Some((end, next)) = line_at(buf, pos)? else {
+            return Ok(Parsed::Incomplete);
+        };
+        let line = &buf[pos..end];
+        if line == b"END" {
+            return Ok(Parsed::Complete {
+                value: Response::Values(values),
+                consumed: next,
+            });
+        }
+        let Some(header) = line.strip_prefix(b"VALUE ") else {
+            return Err(bad(pos, "expected VALUE or END"));
+        };
+        let parts: Vec<&[u8]> = header.split(|&b| b == b' ').collect();
+        if parts.len() != 3 && parts.len() != 4 || parts[0].is_empty() {
+            return Err(bad(pos, "malformed VALUE line"));
+        }
+        let flags = number(parts[1])
+            .and_then(|f| u32::try_from(f).ok())
+            .ok_or_else(|| bad(pos, "bad VALUE flags"))?;
+        let len = number(parts[2])
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(|| bad(pos, "bad VALUE length"))?;
+        let cas = match parts.get(3) {
+            Some(c) => Some(number(c).ok_or_else(|| bad(pos, "bad VALUE cas"))?),
+            None => None,
+        };
+        let Some(after) = data_at(buf, next, len)? else {
+            return Ok(Parsed::Incomplete);
+        };
+        let key_start = pos + 6;
+        values.push(Value {
+            key: src.slice(key_start, key_start + parts[0].len()),
+            flags,
+            cas,
+            data: src.slice(next, next + len),
+        });
+        pos = after;
+    }
+}
+
+/// Composes `resp` for the client. VALUE and VA headers carry the data's current length (and
+/// an `s` flag of a VA header is updated with it); flags and cas are written unchanged.
+pub fn compose_response(resp: &Response, dst: &mut BytesMut) {
+    match resp {
+        Response::Values(values) => {
+            let size: usize = values.iter().map(|v| v.key.len() + v.data.len() + 64).sum();
+            dst.reserve(size + 5);
+            for v in values {
+                dst.put_slice(b"VALUE ");
+                dst.put_slice(&v.key);
+                match v.cas {
+                    Some(cas) => dst
+                        .put_slice(format!(" {} {} {}\r\n", v.flags, v.data.len(), cas).as_bytes()),
+                    None => dst.put_slice(format!(" {} {}\r\n", v.flags, v.data.len()).as_bytes()),
+                }
+                dst.put_slice(&v.data);
+                dst.put_slice(b"\r\n");
+            }
+            dst.put_slice(b"END\r\n");
+        }
+        Response::MetaValue { flags, data } => {
+            dst.reserve(flags.len() + data.len() + 32);
+            dst.put_slice(format!("VA {}", data.len()).as_bytes());
+            for tok in flags.split(|&b| b == b' ').filter(|t| !t.is_empty()) {
+                dst.put_u8(b' ');
+                if tok[0] == b's' && number(&tok[1..]).is_some() {
+                    dst.put_slice(format!("s{}", data.len()).as_bytes());
+                } else {
+                    dst.put_slice(tok);
+                }
+            }
+            dst.put_slice(b"\r\n");
+            dst.put_slice(data);
+            dst.put_slice(b"\r\n");
+        }
+        Response::Line(line) => {
+            dst.reserve(line.len() + 2);
+            dst.put_slice(line);
+            dst.put_slice(b"\r\n");
+        }
+        Response::Block(block) => dst.put_slice(block),
+    }
+}
+
+#[cfg(test)]
+#[path = "response_tests.rs"]
+mod tests;

@@ -1,0 +1,165 @@
+//! Reply framing tests: round trips of memcached's exact bytes, prefixes, pipelines.
+use super::*;
+use crate::protocol::{parse_request, Limits};
+
+fn req(line: &[u8]) -> Request {
+    match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
+        Ok(Parsed::Complete { value, .. }) => value,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// (request, a reply memcached 1.6.18 sent for it)
+const TABLE: &[(&[u8], &[u8])] = &[
+    (b"get a\r\n", b"END\r\n"),
+    (
+        b"get a b\r\n",
+        b"VALUE a 0 1\r\nx\r\nVALUE b 5 0\r\n\r\nEND\r\n",
+    ),
+    (
+        b"gets a\r\n",
+        b"VALUE a 4294967295 3 18446744073709551615\r\nx\r\n\r\nEND\r\n",
+    ),
+    (b"gat 1 a\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+    (
+        b"get a\r\n",
+        b"SERVER_ERROR out of memory writing get response\r\n",
+    ),
+    (b"set a 0 0 1\r\nx\r\n", b"STORED\r\n"),
+    (b"cas a 0 0 1 5\r\nx\r\n", b"EXISTS\r\n"),
+    (b"incr a 1\r\n", b"18446744073709551615\r\n"),
+    (
+        b"incr a 1\r\n",
+        b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+    ),
+    (b"delete a\r\n", b"DELETED\r\n"),
+    (b"touch a 1\r\n", b"TOUCHED\r\n"),
+    (b"flush_all\r\n", b"OK\r\n"),
+    (b"version\r\n", b"VERSION 1.6.18\r\n"),
+    (b"stats\r\n", b"STAT pid 1\r\nSTAT uptime 2\r\nEND\r\n"),
+    (b"stats items\r\n", b"END\r\n"),
+    (b"stats nosuch\r\n", b"ERROR\r\n"),
+    (b"stats reset\r\n", b"RESET\r\n"),
+    (
+        b"mg a v f c k s t O9\r\n",
+        b"VA 2 f0 c44 ka s2 t-1 O9\r\nhi\r\n",
+    ),
+    (b"mg a v\r\n", b"VA 0\r\n\r\n"),
+    (b"mg a\r\n", b"HD\r\n"),
+    (b"mg a v k O1\r\n", b"EN ka O1\r\n"),
+    (b"ma a v\r\n", b"VA 1\r\n5\r\n"),
+    (b"ms a 2 c\r\nhi\r\n", b"HD c45\r\n"),
+    (b"md a q\r\n", b"NF\r\n"),
+    (
+        b"me a\r\n",
+        b"ME a exp=-1 la=1 cas=48 fetch=no cls=1 size=61\r\n",
+    ),
+    (b"mn\r\n", b"MN\r\n"),
+];
+
+#[test]
+fn memcached_replies_round_trip() {
+    for &(line, reply) in TABLE {
+        let r = req(line);
+        let buf = Bytes::from_static(reply);
+        let parsed = parse_response(&r, &buf);
+        let Ok(Parsed::Complete { value, consumed }) = parsed else {
+            panic!("{:?}: {parsed:?}", String::from_utf8_lossy(reply));
+        };
+        assert_eq!(
+            consumed,
+            reply.len(),
+            "{:?}",
+            String::from_utf8_lossy(reply)
+        );
+        let mut out = BytesMut::new();
+        compose_response(&value, &mut out);
+        assert_eq!(&out[..], reply);
+        for i in 0..reply.len() {
+            let part = Bytes::copy_from_slice(&reply[..i]);
+            assert_eq!(
+                parse_response(&r, &part),
+                Ok(Parsed::Incomplete),
+                "prefix {i}"
+            );
+        }
+        // Pipelined: the reply followed by another one parses with the same consumed length.
+        let mut two = BytesMut::from(reply);
+        two.extend_from_slice(reply);
+        assert_eq!(parse_response_buf(&r, &mut two), Ok(Some(value)));
+        assert_eq!(&two[..], reply);
+    }
+}
+
+#[test]
+fn rewritten_values_get_new_lengths() {
+    let mut out = BytesMut::new();
+    let v = Value {
+        key: Bytes::from_static(b"k"),
+        flags: 1,
+        cas: Some(7),
+        data: Bytes::from_static(b"longer"),
+    };
+    compose_response(&Response::Values(vec![v]), &mut out);
+    assert_eq!(&out[..], b"VALUE k 1 6 7\r\nlonger\r\nEND\r\n");
+    out.clear();
+    let mv = Response::MetaValue {
+        flags: Bytes::from_static(b" f1 s2 c9"),
+        data: Bytes::from_static(b"abc"),
+    };
+    compose_response(&mv, &mut out);
+    assert_eq!(&out[..], b"VA 3 f1 s3 c9\r\nabc\r\n");
+}
+
+#[test]
+fn quiet_and_noreply_hide_replies() {
+    let line = |s: &'static [u8]| Response::Line(Bytes::from_static(s));
+    let table: &[(&[u8], &[u8], bool)] = &[
+        (b"set a 0 0 1 noreply\r\nx\r\n", b"STORED", false),
+        (
+            b"set a 0 0 1 noreply\r\nx\r\n",
+            b"SERVER_ERROR out of memory storing object",
+            false,
+        ),
+        (b"set a 0 0 1\r\nx\r\n", b"STORED", true),
+        (b"mg a v q\r\n", b"EN", false),
+        (b"mg a q\r\n", b"HD", true),
+        (b"ms a 1 q\r\nx\r\n", b"HD", false),
+        (b"ms a 1 q c\r\nx\r\n", b"HD c5", false),
+        (b"ms a 1 q\r\nx\r\n", b"NS", true),
+        (b"md a q\r\n", b"HD", false),
+        (b"md a q\r\n", b"NF", true),
+        (b"ma a q\r\n", b"HD", false),
+        (b"ma a q\r\n", b"EX", true),
+        (b"mg a v q q\r\n", b"CLIENT_ERROR duplicate flag", true),
+        (b"mg a v q\r\n", b"CLIENT_ERROR opaque token too long", true),
+    ];
+    for &(request, reply, seen) in table {
+        assert_eq!(
+            req(request).client_sees(&line(reply)),
+            seen,
+            "{:?} -> {:?}",
+            String::from_utf8_lossy(request),
+            String::from_utf8_lossy(reply)
+        );
+    }
+}
+
+#[test]
+fn broken_upstream_replies_are_errors() {
+    let table: &[(&[u8], &[u8])] = &[
+        (b"get a\r\n", b"VALUE a 0 1\r\nxy\r\nEND\r\n"),
+        (b"get a\r\n", b"VALUE a 0 x\r\n"),
+        (b"get a\r\n", b"VALUE a 0 1\r\nx\r\nSTORED\r\n"),
+        (b"set a 0 0 1\r\nx\r\n", b"STORED\n"),
+        (b"quit\r\n", b"OK\r\n"),
+    ];
+    for &(request, reply) in table {
+        let got = parse_response(&req(request), &Bytes::from_static(reply));
+        assert!(
+            matches!(got, Err(ProtocolError::BadResponse { .. })),
+            "{:?}: {got:?}",
+            String::from_utf8_lossy(reply)
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! Whole-parser tests: line limits, pipelines, split reads, and bounded random input.
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+
+fn parse(input: &[u8]) -> Result<Parsed<Request>, ProtocolError> {
+    parse_request(&Bytes::copy_from_slice(input), &Limits::default())
+}
+
+#[test]
+fn lines_without_newline_close_after_2048_bytes_unless_get() {
+    assert_eq!(parse(&[b'x'; 2048]), Ok(Parsed::Incomplete));
+    assert_eq!(
+        parse(&[b'x'; 2049]),
+        Err(ProtocolError::LineTooLong { limit: 2048 })
+    );
+    let mut get = b"get ".to_vec();
+    get.extend(std::iter::repeat_n(b'k', 5000));
+    assert_eq!(parse(&get), Ok(Parsed::Incomplete));
+    let mut spaced = vec![b' '; 101];
+    spaced.extend_from_slice(&get);
+    assert!(parse(&spaced).is_err());
+    // A long line that arrived whole is processed, as memcached does within its read buffer.
+    let mut long = vec![b'x'; 3000];
+    long.extend_from_slice(b"\r\n");
+    assert!(matches!(
+        parse(&long),
+        Ok(Parsed::Complete {
+            value: Request::Reject(_),
+            ..
+        })
+    ));
+    let mut huge = vec![b'x'; 20000];
+    huge.extend_from_slice(b"\r\n");
+    assert!(parse(&huge).is_err());
+}
+
+const PIPELINE: &[u8] = b"set a 0 0 1\r\nx\r\nget a b\r\nset k 0 0 -1\r\nabc\r\n\
+delete a noreply\r\nmg a v q\r\nms b 2 T0\r\nhi\r\nincr n 5\r\nbogus\r\nmn\r\nquit\r\n";
+
+fn names(mut buf: BytesMut) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    while let Some(req) = parse_request_buf(&mut buf, &Limits::default()).expect("parse") {
+        out.push(req.name());
+    }
+    assert!(buf.is_empty(), "left over: {buf:?}");
+    out
+}
+
+#[test]
+fn pipelined_requests_parse_in_order() {
+    let want = vec![
+        "set", "get", "rejected", "rejected", "delete", "mg", "ms", "incr", "rejected", "mn",
+        "quit",
+    ];
+    assert_eq!(names(BytesMut::from(PIPELINE)), want);
+}
+
+#[test]
+fn split_reads_give_the_same_requests() {
+    let whole: Vec<Request> = {
+        let mut buf = BytesMut::from(PIPELINE);
+        std::iter::from_fn(|| parse_request_buf(&mut buf, &Limits::default()).expect("parse"))
+            .collect()
+    };
+    for split in 0..PIPELINE.len() {
+        let mut buf = BytesMut::from(&PIPELINE[..split]);
+        let mut got = Vec::new();
+        while let Some(r) = parse_request_buf(&mut buf, &Limits::default()).expect("parse") {
+            got.push(r);
+        }
+        buf.extend_from_slice(&PIPELINE[split..]);
+        while let Some(r) = parse_request_buf(&mut buf, &Limits::default()).expect("parse") {
+            got.push(r);
+        }
+        assert_eq!(got, whole, "split at {split}");
+    }
+}
+
+/// xorshift64*: a fixed-seed generator so failures reproduce.
+fn rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        s.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+#[test]
+fn random_bytes_never_panic_and_consume_within_bounds() {
+    const ALPHABET: &[&[u8]] = &[
+        b"get ",
+        b"gets ",
+        b"set ",
+        b"cas ",
+        b"mg ",
+        b"ms ",
+        b"md ",
+        b"ma ",
+        b"delete ",
+        b"incr ",
+        b"touch ",
+        b"flush_all ",
+        b"verbosity ",
+        b"noreply",
+        b" ",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b"\0",
+        b"0",
+        b"1",
+        b"-1",
+        b"99999999999",
+        b"k",
+        b"v",
+        b"q",
+        b"b",
+        b"T1",
+        b"O",
+        b"\xff",
+        b"VALUE ",
+        b"END\r\n",
+        b"VA ",
+        b"STAT ",
+    ];
+    let seed = 0x5eed_1234_u64;
+    let mut next = rng(seed);
+    for case in 0..3000 {
+        let mut input = Vec::new();
+        for _ in 0..(next() % 40) {
+            input.extend_from_slice(ALPHABET[(next() % ALPHABET.len() as u64) as usize]);
+        }
+        let buf = Bytes::from(input);
+        if let Ok(Parsed::Complete { consumed, value }) = parse_request(&buf, &Limits::default()) {
+            assert!(
+                consumed <= buf.len() && consumed > 0,
+                "seed {seed:#x} case {case}"
+            );
+            if value.has_upstream_reply() {
+                let _ = parse_response(&value, &buf);
+                let mut dst = BytesMut::new();
+                compose_request(&value, &mut dst);
+            }
+        }
+    }
+}
