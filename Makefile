@@ -41,3 +41,17 @@ clean:
 # `make bench-load QUICK=1` runs one short round as a smoke check.
 bench-load:
 	bash scripts/bench-load.sh $(if $(QUICK),--quick)
+
+# Fuzzing (nightly + cargo-fuzz, installed if missing): each target runs FUZZ_SECONDS on a scratch
+# corpus seeded from the committed fuzz/corpus/<target>/; crashes land in fuzz/artifacts/<target>/.
+# The committed corpus is replayed on stable by tests/fuzz_replay.rs as part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= transcode
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/target/work/$$t && \
+		cargo +nightly fuzz run $$t fuzz/target/work/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+			|| exit 1; \
+	done
