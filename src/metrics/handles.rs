@@ -373,6 +373,16 @@ impl RouteMetrics {
     }
 }
 
+/// Locks a server list; a poisoned lock only means a panic elsewhere mid-push, the Vec is intact.
+fn lock(list: &ServerUpList) -> std::sync::MutexGuard<'_, Vec<(String, IntGauge)>> {
+    list.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// True when some server in `list` is up.
+pub(crate) fn any_up(list: &ServerUpList) -> bool {
+    lock(list).iter().any(|(_, up)| up.get() > 0)
+}
+
 /// Position of a refusal in the route's lazily resolved refusal counters.
 fn refusal_index(refusal: Refusal) -> usize {
     let pickle_reasons = Reason::ALL.len();
@@ -395,18 +405,30 @@ struct PoolInner {
     name: String,
     metrics: Metrics,
     latency: Histogram,
+    /// `picklebridge_upstream_server_up` of each server, shared with [`Metrics::readiness`].
+    servers: ServerUpList,
 }
 
+/// The `up` gauges of one pool's servers, by configured address.
+pub(crate) type ServerUpList = Arc<std::sync::Mutex<Vec<(String, IntGauge)>>>;
+
 impl PoolMetrics {
-    pub(crate) fn new(metrics: &Metrics, name: &str) -> Self {
+    pub(crate) fn new(metrics: &Metrics, name: &str, servers: ServerUpList) -> Self {
         let latency = metrics.f.upstream_duration.with_label_values(&[name]);
         PoolMetrics {
             inner: Arc::new(PoolInner {
                 name: name.to_owned(),
                 metrics: metrics.clone(),
                 latency,
+                servers,
             }),
         }
+    }
+
+    /// True when some server of the pool is up: its last connection attempt succeeded, or none
+    /// has been made yet (connections are opened lazily; no evidence of failure counts as up).
+    pub fn reachable(&self) -> bool {
+        any_up(&self.inner.servers)
     }
 
     /// The pool name (its `pool` label).
@@ -423,8 +445,16 @@ impl PoolMetrics {
     pub fn server(&self, server: &str) -> ServerMetrics {
         let f = &self.inner.metrics.f;
         let labels = [self.inner.name.as_str(), server];
+        let up = f.upstream_server_up.with_label_values(&labels);
+        up.set(1);
+        let mut list = lock(&self.inner.servers);
+        if !list.iter().any(|(addr, _)| addr == server) {
+            list.push((server.to_owned(), up.clone()));
+        }
+        drop(list);
         ServerMetrics {
             inner: Arc::new(ServerInner {
+                up,
                 open: f.upstream_connections_open.with_label_values(&labels),
                 connect_failures: f.upstream_connect_failures.with_label_values(&labels),
                 timeouts: f.upstream_timeouts.with_label_values(&labels),
@@ -445,6 +475,7 @@ pub struct ServerMetrics {
 
 #[derive(Debug)]
 struct ServerInner {
+    up: IntGauge,
     open: IntGauge,
     connect_failures: IntCounter,
     timeouts: IntCounter,
@@ -457,6 +488,7 @@ struct ServerInner {
 /// after the first one counts as a reconnect.
 impl crate::upstream::ServerEvents for ServerMetrics {
     fn connected(&self) {
+        self.inner.up.set(1);
         self.inner.open.inc();
         if self.inner.ever_connected.swap(true, Ordering::Relaxed) {
             self.inner.reconnects.inc();
@@ -468,6 +500,7 @@ impl crate::upstream::ServerEvents for ServerMetrics {
     }
 
     fn connect_failed(&self) {
+        self.inner.up.set(0);
         self.inner.connect_failures.inc();
     }
 

@@ -93,6 +93,9 @@ pub(crate) struct Families {
     pub(crate) unsafe_globals: IntCounterVec,
     pub(crate) transcode_duration: HistogramVec,
     pub(crate) upstream_connections_open: IntGaugeVec,
+    pub(crate) upstream_server_up: IntGaugeVec,
+    /// Server `up` gauges per pool name, for [`Metrics::readiness`].
+    pub(crate) pools: std::sync::Mutex<Vec<(String, handles::ServerUpList)>>,
     pub(crate) upstream_connect_failures: IntCounterVec,
     pub(crate) upstream_timeouts: IntCounterVec,
     pub(crate) upstream_reconnects: IntCounterVec,
@@ -234,6 +237,12 @@ impl Metrics {
                 "Open connections to memcached servers.",
                 &[pool, srv],
             )?,
+            upstream_server_up: r.gauge(
+                "upstream_server_up",
+                "1 unless the last connection attempt to the memcached server failed (then 0 until one succeeds).",
+                &[pool, srv],
+            )?,
+            pools: std::sync::Mutex::new(Vec::new()),
             upstream_connect_failures: r.counter(
                 "upstream_connect_failures_total",
                 "Failed or timed-out connection attempts to memcached servers.",
@@ -334,9 +343,31 @@ impl Metrics {
         RouteMetrics::new(self, name)
     }
 
-    /// The handle for one configured upstream pool.
+    /// The handle for one configured upstream pool (asking twice for one name shares its
+    /// server list).
     pub fn pool(&self, name: &str) -> PoolMetrics {
-        PoolMetrics::new(self, name)
+        let mut pools = self.f.pools.lock().unwrap_or_else(|p| p.into_inner());
+        let servers = match pools.iter().find(|(n, _)| n == name) {
+            Some((_, list)) => list.clone(),
+            None => {
+                let list = handles::ServerUpList::default();
+                pools.push((name.to_owned(), list.clone()));
+                list
+            }
+        };
+        drop(pools);
+        PoolMetrics::new(self, name, servers)
+    }
+
+    /// A readiness probe for [`serve_admin`]: true when every pool created through
+    /// [`Metrics::pool`] has a server that is up ([`PoolMetrics::reachable`]); a pool without
+    /// servers is not ready. Cheap: reads a few gauges under short locks.
+    pub fn readiness(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let metrics = self.clone();
+        move || {
+            let pools = metrics.f.pools.lock().unwrap_or_else(|p| p.into_inner());
+            pools.iter().all(|(_, servers)| handles::any_up(servers))
+        }
     }
 
     /// Counts a configuration reload that was applied.

@@ -81,7 +81,7 @@ fn every_family_has_help_a_unique_conforming_name() {
     let families = registry.gather();
     assert_eq!(
         families.len(),
-        28,
+        29,
         "a family was added or lost: update this test and README"
     );
     let mut names = HashSet::new();
@@ -426,4 +426,31 @@ fn server_events_drive_upstream_families() {
             r#"picklebridge_upstream_timeouts_total{pool="p",server="127.0.0.1:1"} 1"#,
         ],
     );
+}
+
+#[test]
+fn readiness_needs_a_reachable_server_in_every_pool() {
+    use crate::upstream::ServerEvents;
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let ready = m.readiness();
+    assert!(ready(), "no pools yet");
+    let a = m.pool("a");
+    assert!(!ready(), "a pool without servers is not ready");
+    let a1 = a.server("127.0.0.1:1");
+    let a2 = m.pool("a").server("127.0.0.1:2");
+    let b1 = m.pool("b").server("127.0.0.1:3");
+    assert!(ready(), "no failed attempt yet");
+    a1.connect_failed();
+    assert!(ready() && a.reachable(), "a2 is still up");
+    a2.connect_failed();
+    assert!(!ready() && !a.reachable());
+    assert_lines(
+        &encode(&registry),
+        &[r#"picklebridge_upstream_server_up{pool="a",server="127.0.0.1:2"} 0"#],
+    );
+    a2.connected();
+    assert!(ready());
+    b1.connect_failed();
+    assert!(!ready());
 }
