@@ -6,15 +6,32 @@
 //! ([`Outcome::Rewritten`]), or a typed [`Reason`] when the value cannot be converted with
 //! certainty ([`Outcome::Refused`]; the caller forwards the original and counts the reason).
 //!
-//! Layout: `opcode.rs` (the 68-opcode table), `reader.rs` (zero-copy op iterator with offsets),
-//! `error.rs`, and the rewriters that the following modules add.
+//! Layout:
+//! - `opcode.rs`: the 68 opcodes of protocols 0-5 (pickletools), one line each.
+//! - `reader.rs`: zero-copy [`Op`] iterator with byte offsets and bounds-checked arguments.
+//! - `machine.rs`: stack / MARK / memo discipline over small tags.
+//! - `scan.rs`: pass 1 — validation, [`Summary`], and the plan of rewrites for a target.
+//! - `downgrade.rs`: pass 2 for Python 2 readers (protocol 3/4/5 -> 2, names, text policy).
+//! - `py3.rs`: pass 2 for Python 3 readers (py2 `str` -> `str`/`bytes`).
+//! - `strings.rs`, `compat.rs`, `writer.rs`: string rules, name tables, opcode encodings.
+//! - `error.rs`: [`TranscodeError`] (kind, offset, opcode) and its [`Reason`].
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+mod compat;
+mod downgrade;
 mod error;
+mod machine;
 pub mod opcode;
+mod py3;
+pub mod reader;
+mod scan;
+mod strings;
+mod writer;
+
+pub use reader::{Op, Reader};
 
 pub use error::{ErrorKind, TranscodeError};
 
@@ -271,12 +288,58 @@ pub struct Transcoded {
 }
 
 /// Transcodes one pickled value for `policy.target`. Never panics, whatever the input.
+///
+/// Pass 1 validates the whole pickle and decides whether anything must change; only then does
+/// pass 2 write new bytes (sized once from the input length). A rewritten output is validated
+/// again before it is returned, so a rewriter defect surfaces as a refusal, never as a bad value.
 pub fn transcode(src: &Bytes, policy: &Policy) -> Transcoded {
-    let _ = (src, policy);
-    Transcoded {
-        outcome: Outcome::Refused(Reason::Unsupported),
-        summary: None,
+    let scan = match scan::scan(src, Some(policy)) {
+        Ok(scan) => scan,
+        Err(e) => return refused(src, e),
+    };
+    if !scan.needs_change {
+        return Transcoded {
+            outcome: Outcome::Unchanged,
+            summary: Some(scan.summary),
+        };
     }
+    let written = match policy.target {
+        Runtime::Py2 => downgrade::downgrade(src, &scan, policy),
+        Runtime::Py3 => py3::normalize(src, &scan, policy),
+    };
+    let outcome = match written.and_then(|out| check_output(out, policy)) {
+        Ok(out) => Outcome::Rewritten(Bytes::from(out)),
+        Err(e) => Outcome::Refused(e.reason()),
+    };
+    Transcoded {
+        outcome,
+        summary: Some(scan.summary),
+    }
+}
+
+/// The refusal for a pass-1 error; valid-but-refused pickles still get their summary.
+fn refused(src: &[u8], e: TranscodeError) -> Transcoded {
+    let reason = e.reason();
+    let summary = match reason {
+        Reason::Malformed
+        | Reason::Truncated
+        | Reason::TrailingData
+        | Reason::UnsupportedProtocol => None,
+        _ => analyze(src).ok(),
+    };
+    Transcoded {
+        outcome: Outcome::Refused(reason),
+        summary,
+    }
+}
+
+/// Re-reads a rewrite: it must parse, and for Python 2 use only protocol <= 2 opcodes.
+fn check_output(out: Vec<u8>, policy: &Policy) -> Result<Vec<u8>, TranscodeError> {
+    let summary = scan::scan(&out, None)?.summary;
+    if policy.target == Runtime::Py2 && summary.max_protocol > 2 {
+        return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
+    }
+    Ok(out)
 }
 
 /// Reads and validates a pickle and reports what it contains, without rewriting it.
@@ -284,6 +347,8 @@ pub fn transcode(src: &Bytes, policy: &Policy) -> Transcoded {
 /// # Errors
 /// Any [`TranscodeError`] of the reader (malformed, truncated, trailing data, limits).
 pub fn analyze(src: &[u8]) -> Result<Summary, TranscodeError> {
-    let _ = src;
-    Err(TranscodeError::new(ErrorKind::Unsupported, 0, None))
+    scan::scan(src, None).map(|s| s.summary)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,324 @@
+//! Name tables: CPython's py3 -> py2 global renames (`Lib/_compat_pickle.py`, carried exactly),
+//! the globals that do not exist in Python 2, and the classes whose state is a binary py2 `str`.
+//!
+//! Data and lookups only; the rewriters decide when to apply them.
+
+use std::borrow::Cow;
+
+/// `(module, name)`.
+type Pair = (&'static str, &'static str);
+
+/// Maps a py3 global to the name CPython 3 writes for protocol < 3 with `fix_imports=True`
+/// (`_Pickler.save_global`): a REVERSE_NAME_MAPPING hit first, else REVERSE_IMPORT_MAPPING on
+/// the module, else unchanged.
+pub(crate) fn py3_to_py2<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, Cow<'a, str>) {
+    if let Ok(i) = REVERSE_NAME_MAPPING.binary_search_by(|(k, _)| k.cmp(&(module, name))) {
+        let (m, n) = REVERSE_NAME_MAPPING[i].1;
+        return (Cow::Borrowed(m), Cow::Borrowed(n));
+    }
+    if let Ok(i) = REVERSE_IMPORT_MAPPING.binary_search_by(|(k, _)| k.cmp(&module)) {
+        return (
+            Cow::Borrowed(REVERSE_IMPORT_MAPPING[i].1),
+            Cow::Borrowed(name),
+        );
+    }
+    (Cow::Borrowed(module), Cow::Borrowed(name))
+}
+
+/// Whether `module` is a py3 module name that `fix_imports` renames (so a stream naming it was
+/// written by Python 3 without renaming).
+#[allow(dead_code)]
+pub(crate) fn is_renamed_py3_module(module: &str) -> bool {
+    REVERSE_IMPORT_MAPPING
+        .binary_search_by(|(k, _)| k.cmp(&module))
+        .is_ok()
+}
+
+/// Modules that do not exist in CPython 2.7's standard library (any global in them is py3-only).
+pub(crate) const PY3_ONLY_MODULES: &[&str] = &[
+    "asyncio",
+    "concurrent.futures",
+    "contextvars",
+    "dataclasses",
+    "enum",
+    "graphlib",
+    "ipaddress",
+    "lzma",
+    "pathlib",
+    "secrets",
+    "selectors",
+    "statistics",
+    "typing",
+    "zoneinfo",
+];
+
+/// Single globals (py3 spelling) that do not exist in CPython 2.7 and have no rename.
+pub(crate) const PY3_ONLY_GLOBALS: &[(&str, &str)] = &[
+    ("builtins", "BlockingIOError"),
+    ("builtins", "EncodingWarning"),
+    ("builtins", "RecursionError"),
+    ("builtins", "ResourceWarning"),
+    ("builtins", "StopAsyncIteration"),
+    ("builtins", "ascii"),
+    ("collections", "ChainMap"),
+    ("datetime", "timezone"),
+    ("functools", "partialmethod"),
+    ("types", "MappingProxyType"),
+    ("types", "SimpleNamespace"),
+];
+
+/// Whether a global (py3 spelling, before renaming) cannot be loaded by Python 2.
+pub(crate) fn is_py3_only(module: &str, name: &str) -> bool {
+    let top_level = |m: &str| {
+        PY3_ONLY_MODULES
+            .iter()
+            .any(|p| m == *p || (m.starts_with(p) && m.as_bytes().get(p.len()) == Some(&b'.')))
+    };
+    top_level(module) || PY3_ONLY_GLOBALS.contains(&(module, name))
+}
+
+/// Classes that Python 2 pickles with a py2 `str` of *binary* state as a constructor argument
+/// (`__reduce__` returns `(cls, (..., state, ...))`), and which argument that is. For a py3 reader
+/// that `str` must become `bytes`, whatever the string policy, or the object does not rebuild.
+pub(crate) const BINARY_STATE: &[(&str, &str, u8)] = &[
+    // datetime: `__reduce__` -> (cls, (state,)) or (cls, (state, tzinfo)); state is packed bytes.
+    ("datetime", "date", 0),
+    ("datetime", "datetime", 0),
+    ("datetime", "time", 0),
+    // array.array: (array, (typecode, tostring())) in Python 2.
+    ("array", "array", 1),
+];
+
+/// The binary-state argument index of a class, if it is in [`BINARY_STATE`].
+pub(crate) fn binary_state_arg(module: &str, name: &str) -> Option<u8> {
+    BINARY_STATE
+        .iter()
+        .find(|(m, n, _)| *m == module && *n == name)
+        .map(|e| e.2)
+}
+
+// Generated from CPython 3.11.7 Lib/_compat_pickle.py (REVERSE_IMPORT_MAPPING, REVERSE_NAME_MAPPING),
+// sorted by key for binary search. Do not edit by hand.
+#[rustfmt::skip]
+pub(crate) const REVERSE_IMPORT_MAPPING: &[(&str, &str)] = &[
+    ("_bz2", "bz2"),
+    ("_dbm", "dbm"),
+    ("_dummy_thread", "dummy_thread"),
+    ("_functools", "functools"),
+    ("_gdbm", "gdbm"),
+    ("_markupbase", "markupbase"),
+    ("_pickle", "pickle"),
+    ("_thread", "thread"),
+    ("builtins", "__builtin__"),
+    ("collections.abc", "_abcoll"),
+    ("configparser", "ConfigParser"),
+    ("copyreg", "copy_reg"),
+    ("dbm", "anydbm"),
+    ("dbm.bsd", "dbhash"),
+    ("dbm.dumb", "dumbdbm"),
+    ("dbm.gnu", "gdbm"),
+    ("dbm.ndbm", "dbm"),
+    ("html.entities", "htmlentitydefs"),
+    ("html.parser", "HTMLParser"),
+    ("http.client", "httplib"),
+    ("http.cookiejar", "cookielib"),
+    ("http.cookies", "Cookie"),
+    ("http.server", "BaseHTTPServer"),
+    ("queue", "Queue"),
+    ("reprlib", "repr"),
+    ("socketserver", "SocketServer"),
+    ("subprocess", "commands"),
+    ("test.support", "test.test_support"),
+    ("tkinter", "Tkinter"),
+    ("tkinter.colorchooser", "tkColorChooser"),
+    ("tkinter.commondialog", "tkCommonDialog"),
+    ("tkinter.constants", "Tkconstants"),
+    ("tkinter.dialog", "Dialog"),
+    ("tkinter.dnd", "Tkdnd"),
+    ("tkinter.filedialog", "tkFileDialog"),
+    ("tkinter.font", "tkFont"),
+    ("tkinter.messagebox", "tkMessageBox"),
+    ("tkinter.scrolledtext", "ScrolledText"),
+    ("tkinter.simpledialog", "tkSimpleDialog"),
+    ("tkinter.tix", "Tix"),
+    ("tkinter.ttk", "ttk"),
+    ("urllib.parse", "urlparse"),
+    ("urllib.request", "urllib2"),
+    ("urllib.robotparser", "robotparser"),
+    ("winreg", "_winreg"),
+    ("xmlrpc.client", "xmlrpclib"),
+    ("xmlrpc.server", "SimpleXMLRPCServer"),
+];
+
+#[rustfmt::skip]
+pub(crate) const REVERSE_NAME_MAPPING: &[(Pair, Pair)] = &[
+    (("_functools", "reduce"), ("__builtin__", "reduce")),
+    (("_socket", "socket"), ("socket", "_socketobject")),
+    (("builtins", "ArithmeticError"), ("exceptions", "ArithmeticError")),
+    (("builtins", "AssertionError"), ("exceptions", "AssertionError")),
+    (("builtins", "AttributeError"), ("exceptions", "AttributeError")),
+    (("builtins", "BaseException"), ("exceptions", "BaseException")),
+    (("builtins", "BrokenPipeError"), ("exceptions", "OSError")),
+    (("builtins", "BufferError"), ("exceptions", "BufferError")),
+    (("builtins", "BytesWarning"), ("exceptions", "BytesWarning")),
+    (("builtins", "ChildProcessError"), ("exceptions", "OSError")),
+    (("builtins", "ConnectionAbortedError"), ("exceptions", "OSError")),
+    (("builtins", "ConnectionError"), ("exceptions", "OSError")),
+    (("builtins", "ConnectionRefusedError"), ("exceptions", "OSError")),
+    (("builtins", "ConnectionResetError"), ("exceptions", "OSError")),
+    (("builtins", "DeprecationWarning"), ("exceptions", "DeprecationWarning")),
+    (("builtins", "EOFError"), ("exceptions", "EOFError")),
+    (("builtins", "EnvironmentError"), ("exceptions", "EnvironmentError")),
+    (("builtins", "Exception"), ("exceptions", "Exception")),
+    (("builtins", "FileExistsError"), ("exceptions", "OSError")),
+    (("builtins", "FileNotFoundError"), ("exceptions", "OSError")),
+    (("builtins", "FloatingPointError"), ("exceptions", "FloatingPointError")),
+    (("builtins", "FutureWarning"), ("exceptions", "FutureWarning")),
+    (("builtins", "GeneratorExit"), ("exceptions", "GeneratorExit")),
+    (("builtins", "IOError"), ("exceptions", "IOError")),
+    (("builtins", "ImportError"), ("exceptions", "ImportError")),
+    (("builtins", "ImportWarning"), ("exceptions", "ImportWarning")),
+    (("builtins", "IndentationError"), ("exceptions", "IndentationError")),
+    (("builtins", "IndexError"), ("exceptions", "IndexError")),
+    (("builtins", "InterruptedError"), ("exceptions", "OSError")),
+    (("builtins", "IsADirectoryError"), ("exceptions", "OSError")),
+    (("builtins", "KeyError"), ("exceptions", "KeyError")),
+    (("builtins", "KeyboardInterrupt"), ("exceptions", "KeyboardInterrupt")),
+    (("builtins", "LookupError"), ("exceptions", "LookupError")),
+    (("builtins", "MemoryError"), ("exceptions", "MemoryError")),
+    (("builtins", "ModuleNotFoundError"), ("exceptions", "ImportError")),
+    (("builtins", "NameError"), ("exceptions", "NameError")),
+    (("builtins", "NotADirectoryError"), ("exceptions", "OSError")),
+    (("builtins", "NotImplementedError"), ("exceptions", "NotImplementedError")),
+    (("builtins", "OSError"), ("exceptions", "OSError")),
+    (("builtins", "OverflowError"), ("exceptions", "OverflowError")),
+    (("builtins", "PendingDeprecationWarning"), ("exceptions", "PendingDeprecationWarning")),
+    (("builtins", "PermissionError"), ("exceptions", "OSError")),
+    (("builtins", "ProcessLookupError"), ("exceptions", "OSError")),
+    (("builtins", "ReferenceError"), ("exceptions", "ReferenceError")),
+    (("builtins", "RuntimeError"), ("exceptions", "RuntimeError")),
+    (("builtins", "RuntimeWarning"), ("exceptions", "RuntimeWarning")),
+    (("builtins", "StopIteration"), ("exceptions", "StopIteration")),
+    (("builtins", "SyntaxError"), ("exceptions", "SyntaxError")),
+    (("builtins", "SyntaxWarning"), ("exceptions", "SyntaxWarning")),
+    (("builtins", "SystemError"), ("exceptions", "SystemError")),
+    (("builtins", "SystemExit"), ("exceptions", "SystemExit")),
+    (("builtins", "TabError"), ("exceptions", "TabError")),
+    (("builtins", "TimeoutError"), ("exceptions", "OSError")),
+    (("builtins", "TypeError"), ("exceptions", "TypeError")),
+    (("builtins", "UnboundLocalError"), ("exceptions", "UnboundLocalError")),
+    (("builtins", "UnicodeDecodeError"), ("exceptions", "UnicodeDecodeError")),
+    (("builtins", "UnicodeEncodeError"), ("exceptions", "UnicodeEncodeError")),
+    (("builtins", "UnicodeError"), ("exceptions", "UnicodeError")),
+    (("builtins", "UnicodeTranslateError"), ("exceptions", "UnicodeTranslateError")),
+    (("builtins", "UnicodeWarning"), ("exceptions", "UnicodeWarning")),
+    (("builtins", "UserWarning"), ("exceptions", "UserWarning")),
+    (("builtins", "ValueError"), ("exceptions", "ValueError")),
+    (("builtins", "Warning"), ("exceptions", "Warning")),
+    (("builtins", "ZeroDivisionError"), ("exceptions", "ZeroDivisionError")),
+    (("builtins", "chr"), ("__builtin__", "unichr")),
+    (("builtins", "filter"), ("itertools", "ifilter")),
+    (("builtins", "int"), ("__builtin__", "long")),
+    (("builtins", "map"), ("itertools", "imap")),
+    (("builtins", "range"), ("__builtin__", "xrange")),
+    (("builtins", "str"), ("__builtin__", "unicode")),
+    (("builtins", "zip"), ("itertools", "izip")),
+    (("collections", "UserDict"), ("UserDict", "IterableUserDict")),
+    (("collections", "UserList"), ("UserList", "UserList")),
+    (("collections", "UserString"), ("UserString", "UserString")),
+    (("dbm", "whichdb"), ("whichdb", "whichdb")),
+    (("functools", "reduce"), ("__builtin__", "reduce")),
+    (("http.server", "CGIHTTPRequestHandler"), ("CGIHTTPServer", "CGIHTTPRequestHandler")),
+    (("http.server", "SimpleHTTPRequestHandler"), ("SimpleHTTPServer", "SimpleHTTPRequestHandler")),
+    (("itertools", "filterfalse"), ("itertools", "ifilterfalse")),
+    (("itertools", "zip_longest"), ("itertools", "izip_longest")),
+    (("multiprocessing.connection", "Connection"), ("_multiprocessing", "Connection")),
+    (("multiprocessing.context", "AuthenticationError"), ("multiprocessing", "AuthenticationError")),
+    (("multiprocessing.context", "BufferTooShort"), ("multiprocessing", "BufferTooShort")),
+    (("multiprocessing.context", "Process"), ("multiprocessing.process", "Process")),
+    (("multiprocessing.context", "ProcessError"), ("multiprocessing", "ProcessError")),
+    (("multiprocessing.context", "TimeoutError"), ("multiprocessing", "TimeoutError")),
+    (("multiprocessing.popen_fork", "Popen"), ("multiprocessing.forking", "Popen")),
+    (("socket", "fromfd"), ("_socket", "fromfd")),
+    (("sys", "intern"), ("__builtin__", "intern")),
+    (("tkinter.filedialog", "FileDialog"), ("FileDialog", "FileDialog")),
+    (("tkinter.filedialog", "LoadFileDialog"), ("FileDialog", "LoadFileDialog")),
+    (("tkinter.filedialog", "SaveFileDialog"), ("FileDialog", "SaveFileDialog")),
+    (("tkinter.simpledialog", "SimpleDialog"), ("SimpleDialog", "SimpleDialog")),
+    (("urllib.error", "ContentTooShortError"), ("urllib", "ContentTooShortError")),
+    (("urllib.error", "HTTPError"), ("urllib2", "HTTPError")),
+    (("urllib.error", "URLError"), ("urllib2", "URLError")),
+    (("urllib.parse", "quote"), ("urllib", "quote")),
+    (("urllib.parse", "quote_plus"), ("urllib", "quote_plus")),
+    (("urllib.parse", "unquote"), ("urllib", "unquote")),
+    (("urllib.parse", "unquote_plus"), ("urllib", "unquote_plus")),
+    (("urllib.parse", "urlencode"), ("urllib", "urlencode")),
+    (("urllib.request", "getproxies"), ("urllib", "getproxies")),
+    (("urllib.request", "pathname2url"), ("urllib", "pathname2url")),
+    (("urllib.request", "url2pathname"), ("urllib", "url2pathname")),
+    (("urllib.request", "urlcleanup"), ("urllib", "urlcleanup")),
+    (("urllib.request", "urlopen"), ("urllib", "urlopen")),
+    (("urllib.request", "urlretrieve"), ("urllib", "urlretrieve")),
+    (("xmlrpc.server", "DocCGIXMLRPCRequestHandler"), ("DocXMLRPCServer", "DocCGIXMLRPCRequestHandler")),
+    (("xmlrpc.server", "DocXMLRPCRequestHandler"), ("DocXMLRPCServer", "DocXMLRPCRequestHandler")),
+    (("xmlrpc.server", "DocXMLRPCServer"), ("DocXMLRPCServer", "DocXMLRPCServer")),
+    (("xmlrpc.server", "ServerHTMLDoc"), ("DocXMLRPCServer", "ServerHTMLDoc")),
+    (("xmlrpc.server", "XMLRPCDocGenerator"), ("DocXMLRPCServer", "XMLRPCDocGenerator")),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_for_binary_search_and_complete() {
+        assert!(REVERSE_IMPORT_MAPPING.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(REVERSE_NAME_MAPPING.windows(2).all(|w| w[0].0 < w[1].0));
+        // len(REVERSE_IMPORT_MAPPING), len(REVERSE_NAME_MAPPING) in CPython 3.11.
+        assert_eq!(
+            (REVERSE_IMPORT_MAPPING.len(), REVERSE_NAME_MAPPING.len()),
+            (47, 112)
+        );
+    }
+
+    #[test]
+    fn renames_match_fix_imports() {
+        let map = |m, n| {
+            let (a, b) = py3_to_py2(m, n);
+            (a.into_owned(), b.into_owned())
+        };
+        assert_eq!(map("builtins", "set"), ("__builtin__".into(), "set".into()));
+        assert_eq!(
+            map("builtins", "range"),
+            ("__builtin__".into(), "xrange".into())
+        );
+        assert_eq!(
+            map("copyreg", "_reconstructor"),
+            ("copy_reg".into(), "_reconstructor".into())
+        );
+        assert_eq!(
+            map("builtins", "FileNotFoundError"),
+            ("exceptions".into(), "OSError".into())
+        );
+        assert_eq!(
+            map("datetime", "datetime"),
+            ("datetime".into(), "datetime".into())
+        );
+        assert_eq!(
+            map("_functools", "reduce"),
+            ("__builtin__".into(), "reduce".into())
+        );
+    }
+
+    #[test]
+    fn py3_only_and_binary_state_tables() {
+        assert!(is_py3_only("datetime", "timezone"));
+        assert!(is_py3_only("enum", "Enum"));
+        assert!(is_py3_only("concurrent.futures._base", "Future"));
+        assert!(!is_py3_only("enumx", "E"));
+        assert!(!is_py3_only("datetime", "datetime"));
+        assert_eq!(binary_state_arg("datetime", "time"), Some(0));
+        assert_eq!(binary_state_arg("array", "array"), Some(1));
+        assert_eq!(binary_state_arg("decimal", "Decimal"), None);
+    }
+}

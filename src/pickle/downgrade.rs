@@ -1,0 +1,351 @@
+//! Pass 2 for a Python 2 reader: rewrites protocol 3/4/5 constructs as CPython 3's own
+//! `pickle.dumps(obj, protocol=2)` writes them (`Lib/pickle.py` `_Pickler.save_bytes`,
+//! `save_set`, `save_frozenset`, `save_bytearray`, `save_global`, `save_reduce`), following the
+//! [`Plan`] of pass 1. Memo indices are renumbered in output order, because the rewrite inserts
+//! memoized globals (`_codecs.encode`, `__builtin__.set`, ...) as CPython does.
+//!
+//! Never called on input that pass 1 did not validate; still returns errors, never panics.
+
+use super::error::{ErrorKind, TranscodeError};
+use super::opcode as op;
+use super::reader::{Op, Reader};
+use super::scan::{Ann, Scan};
+use super::strings;
+use super::writer::Out;
+use super::{compat, Policy, Py2Text, Writer};
+
+/// Where an input memo slot lives in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// Written with this output index.
+    New(u32),
+    /// Its value was folded away (a STACK_GLOBAL string); written on first GET from the op here.
+    Lazy(usize),
+    /// A set still being built; PUT at its SetClose.
+    Deferred,
+}
+
+/// Globals (and one constant) the rewrite inserts, each memoized once like CPython does.
+#[derive(Clone, Copy)]
+enum Ins {
+    CodecsEncode,
+    Latin1,
+    Bytes,
+    Set,
+    Frozenset,
+    Bytearray,
+    Getattr,
+}
+
+struct Downgrade<'a> {
+    src: &'a [u8],
+    out: Out,
+    memo: Vec<Option<Slot>>,
+    memo_len: u64,
+    next_id: u32,
+    inserted: [Option<u32>; 7],
+    /// The value of the last op when it was skipped (a PUT of it then becomes that slot).
+    pending: Option<Slot>,
+    utf8_text: bool,
+    rename: bool,
+    at: (usize, u8),
+}
+
+/// Rewrites `src` for a Python 2 reader.
+///
+/// # Errors
+/// [`ErrorKind::Unsupported`] for what the plan does not cover, [`ErrorKind::LimitExceeded`]
+/// when the output would pass `policy.limits.max_output`.
+pub(crate) fn downgrade(
+    src: &[u8],
+    scan: &Scan,
+    policy: &Policy,
+) -> Result<Vec<u8>, TranscodeError> {
+    let writer = scan.summary.writer;
+    let mut d = Downgrade {
+        src,
+        out: Out::for_input(src.len(), policy.limits.max_output),
+        memo: Vec::new(),
+        memo_len: 0,
+        next_id: 0,
+        inserted: [None; 7],
+        pending: None,
+        utf8_text: policy.py2_text == Py2Text::Utf8 && writer != Writer::Py2,
+        rename: writer != Writer::Py2,
+        at: (0, 0),
+    };
+    d.out.raw(&[op::PROTO, 2]);
+    let anns = &scan.plan.anns;
+    let mut next = 0;
+    for item in Reader::new(src) {
+        let o = item?;
+        d.at = (o.pos, o.code);
+        while next < anns.len() && anns[next].0 < o.pos {
+            next += 1;
+        }
+        let mut own = None;
+        while next < anns.len() && anns[next].0 == o.pos {
+            match anns[next].1 {
+                Ann::SetClose { memo } => d.set_close(memo)?,
+                Ann::FrozensetStart => {
+                    d.ins(Ins::Frozenset);
+                    d.out.byte(op::EMPTY_LIST);
+                }
+                Ann::MarkBefore => d.out.byte(op::MARK),
+                a => own = Some(a),
+            }
+            next += 1;
+        }
+        d.step(&o, own)?;
+        if d.out.buf.len() > policy.limits.max_output {
+            return Err(d.err(ErrorKind::LimitExceeded));
+        }
+    }
+    Ok(d.out.buf)
+}
+
+impl<'a> Downgrade<'a> {
+    fn err(&self, kind: ErrorKind) -> TranscodeError {
+        TranscodeError::new(kind, self.at.0, Some(self.at.1))
+    }
+
+    fn fresh_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn define(&mut self, orig: u64, slot: Slot) -> Result<(), TranscodeError> {
+        let i = usize::try_from(orig).map_err(|_| self.err(ErrorKind::LimitExceeded))?;
+        if i >= self.memo.len() {
+            self.memo.resize(i + 1, None);
+        }
+        if self.memo[i].is_none() {
+            self.memo_len += 1;
+        }
+        self.memo[i] = Some(slot);
+        Ok(())
+    }
+
+    /// Pushes an inserted global (GLOBAL + PUT the first time, GET after).
+    fn ins(&mut self, which: Ins) {
+        let k = which as usize;
+        if let Some(id) = self.inserted[k] {
+            self.out.get(id);
+            return;
+        }
+        match which {
+            Ins::CodecsEncode => self.out.global("_codecs", "encode"),
+            Ins::Latin1 => self.out.text("latin1"),
+            Ins::Bytes => self.out.global("__builtin__", "bytes"),
+            Ins::Set => self.out.global("__builtin__", "set"),
+            Ins::Frozenset => self.out.global("__builtin__", "frozenset"),
+            Ins::Bytearray => self.out.global("__builtin__", "bytearray"),
+            Ins::Getattr => self.out.global("__builtin__", "getattr"),
+        }
+        let id = self.fresh_id();
+        self.out.put(id);
+        self.inserted[k] = Some(id);
+    }
+
+    fn set_close(&mut self, memo: Option<u64>) -> Result<(), TranscodeError> {
+        self.out.raw(&[op::TUPLE1, op::REDUCE]);
+        if let Some(orig) = memo {
+            let id = self.fresh_id();
+            self.out.put(id);
+            self.define(orig, Slot::New(id))?;
+        }
+        Ok(())
+    }
+
+    /// `bytes` as CPython 3 writes it for protocol < 3: `_codecs.encode(text, 'latin1')`, or
+    /// `__builtin__.bytes()` when empty (`save_bytes`).
+    fn bytes(&mut self, payload: &[u8]) {
+        if payload.is_empty() {
+            self.ins(Ins::Bytes);
+            self.out.raw(&[op::EMPTY_TUPLE, op::REDUCE]);
+            return;
+        }
+        self.ins(Ins::CodecsEncode);
+        let text: String = payload.iter().map(|&b| char::from(b)).collect();
+        self.out.text(&text);
+        self.ins(Ins::Latin1);
+        self.out.raw(&[op::TUPLE2, op::REDUCE]);
+    }
+
+    /// A py3 text op for a py2 reader, per the text policy.
+    fn text(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
+        if self.utf8_text {
+            let t = strings::text_utf8(o).ok_or_else(|| self.err(ErrorKind::Unsupported))?;
+            self.out.py2_str(t.as_bytes());
+            return Ok(());
+        }
+        match o.code {
+            op::UNICODE | op::BINUNICODE => self.out.raw(o.raw),
+            // Same UTF-8 payload bytes (even surrogatepass ones), protocol-1 framing.
+            _ => {
+                let n =
+                    u32::try_from(o.arg.len()).map_err(|_| self.err(ErrorKind::LimitExceeded))?;
+                self.out.byte(op::BINUNICODE);
+                self.out.raw(&n.to_le_bytes());
+                self.out.raw(o.arg);
+            }
+        }
+        Ok(())
+    }
+
+    /// GLOBAL for a (py3-spelled) dotted path, renamed as `fix_imports` does; nested names
+    /// become `getattr(parent, name)` REDUCEs as `save_global` writes them for protocol < 4.
+    fn global(&mut self, module: &str, name: &str) -> Result<(), TranscodeError> {
+        let (m, n) = if self.rename {
+            compat::py3_to_py2(module, name)
+        } else {
+            (module.into(), name.into())
+        };
+        let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
+        if !ok(&m) || !ok(&n) {
+            return Err(self.err(ErrorKind::Unsupported));
+        }
+        let mut parts = n.split('.');
+        let first = parts.next().unwrap_or_default();
+        let rest: Vec<&str> = parts.collect();
+        if rest.iter().any(|p| p.is_empty()) || first.is_empty() {
+            return Err(self.err(ErrorKind::Unsupported));
+        }
+        for _ in &rest {
+            self.ins(Ins::Getattr);
+        }
+        self.out.global(&m, first);
+        for p in rest {
+            self.out.text(p);
+            self.out.raw(&[op::TUPLE2, op::REDUCE]);
+        }
+        Ok(())
+    }
+
+    fn op_at(&self, pos: usize) -> Result<Op<'a>, TranscodeError> {
+        self.src
+            .get(pos..)
+            .and_then(|s| Reader::new(s).next())
+            .and_then(Result::ok)
+            .map(|o| Op { pos, ..o })
+            .ok_or_else(|| self.err(ErrorKind::Unsupported))
+    }
+
+    fn text_of(&self, pos: usize) -> Result<String, TranscodeError> {
+        let o = self.op_at(pos)?;
+        strings::text_utf8(&o)
+            .map(|t| t.into_owned())
+            .ok_or_else(|| self.err(ErrorKind::Unsupported))
+    }
+
+    fn step(&mut self, o: &Op<'a>, own: Option<Ann>) -> Result<(), TranscodeError> {
+        let is_put = matches!(o.code, op::PUT | op::BINPUT | op::LONG_BINPUT | op::MEMOIZE);
+        if is_put {
+            let orig = match o.code {
+                op::MEMOIZE => self.memo_len,
+                _ => o
+                    .memo_index()
+                    .ok_or_else(|| self.err(ErrorKind::BadArgument))?,
+            };
+            let slot = if own == Some(Ann::DeferMemo) {
+                Slot::Deferred
+            } else if let Some(p) = self.pending {
+                p
+            } else {
+                let id = self.fresh_id();
+                self.out.put(id);
+                Slot::New(id)
+            };
+            return self.define(orig, slot);
+        }
+        if o.code == op::FRAME {
+            return Ok(());
+        }
+        self.pending = None;
+        if own == Some(Ann::Skip) {
+            self.pending = Some(match o.code {
+                op::GET | op::BINGET | op::LONG_BINGET => self.lookup(o)?,
+                _ => Slot::Lazy(o.pos),
+            });
+            return Ok(());
+        }
+        match o.code {
+            op::PROTO => {}
+            op::GET | op::BINGET | op::LONG_BINGET => {
+                let orig = o
+                    .memo_index()
+                    .ok_or_else(|| self.err(ErrorKind::BadArgument))?;
+                match self.lookup(o)? {
+                    Slot::New(id) => self.out.get(id),
+                    Slot::Lazy(p) => {
+                        let lazy = self.op_at(p)?;
+                        match lazy.code {
+                            op::EMPTY_TUPLE => self.out.byte(op::EMPTY_TUPLE),
+                            _ => self.text(&lazy)?,
+                        }
+                        let id = self.fresh_id();
+                        self.out.put(id);
+                        self.define(orig, Slot::New(id))?;
+                    }
+                    Slot::Deferred => return Err(self.err(ErrorKind::Unsupported)),
+                }
+            }
+            op::UNICODE | op::BINUNICODE | op::SHORT_BINUNICODE | op::BINUNICODE8 => {
+                self.text(o)?
+            }
+            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 => self.bytes(o.arg),
+            op::BYTEARRAY8 => {
+                self.ins(Ins::Bytearray);
+                if o.arg.is_empty() {
+                    self.out.byte(op::EMPTY_TUPLE);
+                } else {
+                    self.bytes(o.arg);
+                    self.out.byte(op::TUPLE1);
+                }
+                self.out.byte(op::REDUCE);
+            }
+            op::EMPTY_SET => {
+                self.ins(Ins::Set);
+                self.out.byte(op::EMPTY_LIST);
+            }
+            op::ADDITEMS => self.out.byte(op::APPENDS),
+            op::FROZENSET => self.out.raw(&[op::APPENDS, op::TUPLE1, op::REDUCE]),
+            op::STACK_GLOBAL => match own {
+                Some(Ann::StackGlobal { module, name }) => {
+                    let (m, n) = (self.text_of(module)?, self.text_of(name)?);
+                    self.global(&m, &n)?;
+                }
+                _ => return Err(self.err(ErrorKind::Unsupported)),
+            },
+            op::GLOBAL if self.rename => {
+                let (m, n) = o
+                    .global_pair()
+                    .ok_or_else(|| self.err(ErrorKind::BadArgument))?;
+                match (std::str::from_utf8(m), std::str::from_utf8(n)) {
+                    (Ok(m), Ok(n)) if compat::py3_to_py2(m, n) != (m.into(), n.into()) => {
+                        self.global(m, n)?
+                    }
+                    _ => self.out.raw(o.raw),
+                }
+            }
+            op::NEWOBJ if own == Some(Ann::NewobjToObj) => self.out.byte(op::OBJ),
+            code if o.info().proto <= 2 => {
+                let _ = code;
+                self.out.raw(o.raw);
+            }
+            _ => return Err(self.err(ErrorKind::Unsupported)),
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, o: &Op<'a>) -> Result<Slot, TranscodeError> {
+        let orig = o
+            .memo_index()
+            .ok_or_else(|| self.err(ErrorKind::BadArgument))?;
+        usize::try_from(orig)
+            .ok()
+            .and_then(|i| self.memo.get(i).copied().flatten())
+            .ok_or_else(|| self.err(ErrorKind::BadMemo))
+    }
+}

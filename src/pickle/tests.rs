@@ -1,0 +1,292 @@
+//! Transcoder tests: one per rewrite rule, on pickles written by real CPython 3.11 and CPython
+//! 2.7.18 (byte literals generated once; each says which object it encodes). The expected
+//! outputs were checked to load in the other interpreter to the expected object.
+
+use super::*;
+
+/// py3: {1, 2} at protocol 4
+const P3_SET_P4: &[u8] = b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00\x8f\x94(K\x01K\x02\x90.";
+/// py3: [b'ab', b''] at protocol 3
+const P3_BYTES_P3: &[u8] = b"\x80\x03]q\x00(C\x02abq\x01C\x00q\x02e.";
+/// py3: ['\u7231', '\u7231'] (shared) at protocol 4
+const P3_TEXT_P4: &[u8] =
+    b"\x80\x04\x95\x0d\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x03\xe7\x88\xb1\x94h\x01e.";
+/// py3: {'a': '\u7231'} at protocol 2
+const P3_TEXT_P2: &[u8] =
+    b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01X\x03\x00\x00\x00\xe7\x88\xb1q\x02s.";
+/// py3: range(3) at protocol 4 (builtins.range -> __builtin__.xrange)
+const P3_RANGE_P4: &[u8] = b"\x80\x04\x95 \x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\x05range\x94\x93\x94K\x00K\x03K\x01\x87\x94R\x94.";
+/// py3: frozenset({1}) at protocol 5
+const P3_FROZENSET_P5: &[u8] = b"\x80\x05\x95\x06\x00\x00\x00\x00\x00\x00\x00(K\x01\x91\x94.";
+/// py3: bytearray(b'a') at protocol 5
+const P3_BYTEARRAY_P5: &[u8] =
+    b"\x80\x05\x95\x0c\x00\x00\x00\x00\x00\x00\x00\x96\x01\x00\x00\x00\x00\x00\x00\x00a\x94.";
+/// py3: datetime.timezone.utc at protocol 4
+const P3_TZ_P4: &[u8] = b"\x80\x04\x957\x00\x00\x00\x00\x00\x00\x00\x8c\x08datetime\x94\x8c\x08timezone\x94\x93\x94h\x00\x8c\x09timedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x85\x94R\x94.";
+/// py3: {b'a': 1, 'a': 2} at protocol 4
+const P3_COLLIDE_P4: &[u8] =
+    b"\x80\x04\x95\x11\x00\x00\x00\x00\x00\x00\x00}\x94(C\x01a\x94K\x01\x8c\x01a\x94K\x02u.";
+/// py3: datetime.date(2015, 3, 4) at protocol 2
+const P3_DATE_P2: &[u8] = b"\x80\x02cdatetime\ndate\nq\x00c_codecs\nencode\nq\x01X\x05\x00\x00\x00\x07\xc3\x9f\x03\x04q\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05\x85q\x06Rq\x07.";
+/// py3: b'\xff' at protocol 2
+const P3_BYTES_P2: &[u8] = b"\x80\x02c_codecs\nencode\nq\x00X\x02\x00\x00\x00\xc3\xbfq\x01X\x06\x00\x00\x00latin1q\x02\x86q\x03Rq\x04.";
+/// py2: {'a': [1, 'b']} by cPickle protocol 0
+const P2_ASCII_P0: &[u8] = b"(dp1\nS'a'\n(lp2\nI1\naS'b'\nas.";
+/// py2: '\xe7\x88\xb1' (UTF-8 of U+7231) by cPickle protocol 0
+const P2_UTF8_P0: &[u8] = b"S'\\xe7\\x88\\xb1'\np1\n.";
+/// py2: '\xff\x00' by cPickle protocol 2
+const P2_BIN_P2: &[u8] = b"\x80\x02U\x02\xff\x00q\x01.";
+/// py2: datetime.date(2015, 3, 4) by cPickle protocol 0
+const P2_DATE_P0: &[u8] = b"cdatetime\ndate\np1\n(S'\\x07\\xdf\\x03\\x04'\ntRp2\n.";
+/// py2: datetime.date(2015, 3, 4) by cPickle protocol 2
+const P2_DATE_P2: &[u8] = b"\x80\x02cdatetime\ndate\nq\x01U\x04\x07\xdf\x03\x04\x85Rq\x02.";
+/// py2: datetime.datetime(2020, 1, 2, 3, 4, 5) by cPickle protocol 1
+const P2_DT_P1: &[u8] =
+    b"cdatetime\ndatetime\nq\x01(U\n\x07\xe4\x01\x02\x03\x04\x05\x00\x00\x00tRq\x02.";
+/// py2: {u'a': '\xe7\x88\xb1'} by cPickle protocol 2
+const P2_MIXED_P2: &[u8] = b"\x80\x02}q\x01X\x01\x00\x00\x00aU\x03\xe7\x88\xb1q\x02s.";
+/// py2: {'\xe7': 1, u'\xe7': 2} by cPickle protocol 2
+const P2_COLLIDE_P2: &[u8] = b"\x80\x02}q\x01(X\x02\x00\x00\x00\xc3\xa7K\x02U\x01\xe7K\x01u.";
+
+fn py2() -> Policy {
+    Policy::for_target(Runtime::Py2)
+}
+
+fn py3() -> Policy {
+    Policy::for_target(Runtime::Py3)
+}
+
+/// Transcodes and returns the rewritten bytes, checking the invariants every rewrite must hold.
+fn rewritten(src: &[u8], policy: &Policy) -> Vec<u8> {
+    let t = transcode(&Bytes::copy_from_slice(src), policy);
+    let Outcome::Rewritten(out) = t.outcome else {
+        panic!("expected a rewrite, got {:?}", t.outcome);
+    };
+    let s = analyze(&out).expect("output re-parses");
+    if policy.target == Runtime::Py2 {
+        assert!(
+            s.max_protocol <= 2,
+            "py2 output uses protocol {} opcodes",
+            s.max_protocol
+        );
+    }
+    let again = transcode(&out, policy);
+    assert_eq!(
+        again.outcome,
+        Outcome::Unchanged,
+        "second pass changes {out:?}"
+    );
+    out.to_vec()
+}
+
+fn refused(src: &[u8], policy: &Policy) -> Reason {
+    match transcode(&Bytes::copy_from_slice(src), policy).outcome {
+        Outcome::Refused(r) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn unchanged_returns_no_copy_and_a_summary() {
+    let src = Bytes::from_static(P2_ASCII_P0);
+    let t = transcode(&src, &py3());
+    assert_eq!(t.outcome, Outcome::Unchanged);
+    let s = t.summary.unwrap();
+    assert_eq!(
+        (s.declared_protocol, s.max_protocol, s.writer),
+        (None, 0, Writer::Py2)
+    );
+    // py3-written protocol 2 pickles pass to py3 readers and, with `keep`, to py2 readers.
+    for (src, policy) in [
+        (P3_TEXT_P2, py3()),
+        (P3_TEXT_P2, py2()),
+        (P3_DATE_P2, py2()),
+        (P3_BYTES_P2, py3()),
+    ] {
+        assert_eq!(
+            transcode(&Bytes::from_static(src), &policy).outcome,
+            Outcome::Unchanged
+        );
+    }
+}
+
+#[test]
+fn py2_set_becomes_builtin_set_of_list_with_memo_after_reduce() {
+    // CPython 3: pickle.dumps({1, 2}, 2) minus the temporaries' memo entries.
+    let out = rewritten(P3_SET_P4, &py2());
+    assert_eq!(
+        out,
+        b"\x80\x02c__builtin__\nset\nq\x00](K\x01K\x02e\x85Rq\x01."
+    );
+}
+
+#[test]
+fn py2_frozenset_and_bytearray() {
+    assert_eq!(
+        rewritten(P3_FROZENSET_P5, &py2()),
+        b"\x80\x02c__builtin__\nfrozenset\nq\x00](K\x01e\x85Rq\x01."
+    );
+    assert_eq!(
+        rewritten(P3_BYTEARRAY_P5, &py2()),
+        &b"\x80\x02c__builtin__\nbytearray\nq\x00c_codecs\nencode\nq\x01X\x01\x00\x00\x00a\
+           X\x06\x00\x00\x00latin1q\x02\x86R\x85Rq\x03."[..]
+    );
+}
+
+#[test]
+fn py2_bytes_use_codecs_encode_and_empty_bytes_use_builtin_bytes() {
+    // `_codecs.encode` and 'latin1' are memoized once, as CPython's save_reduce does.
+    assert_eq!(
+        rewritten(P3_BYTES_P3, &py2()),
+        &b"\x80\x02]q\x00(c_codecs\nencode\nq\x01X\x02\x00\x00\x00abX\x06\x00\x00\x00latin1q\x02\
+           \x86Rq\x03c__builtin__\nbytes\nq\x04)Rq\x05e."[..]
+    );
+}
+
+#[test]
+fn py2_short_binunicode_and_memoize_renumbered() {
+    assert_eq!(
+        rewritten(P3_TEXT_P4, &py2()),
+        b"\x80\x02]q\x00(X\x03\x00\x00\x00\xe7\x88\xb1q\x01h\x01e."
+    );
+}
+
+#[test]
+fn py2_text_utf8_policy_writes_py2_str_but_keeps_codecs_arguments() {
+    let mut p = py2();
+    p.py2_text = Py2Text::Utf8;
+    assert_eq!(
+        rewritten(P3_TEXT_P2, &p),
+        b"\x80\x02}q\x00U\x01aq\x01U\x03\xe7\x88\xb1q\x02s."
+    );
+    // The text inside `_codecs.encode(u'\xff', u'latin1')` must stay unicode for Python 2.
+    assert_eq!(
+        transcode(&Bytes::from_static(P3_BYTES_P2), &p).outcome,
+        Outcome::Unchanged
+    );
+}
+
+#[test]
+fn py2_stack_global_becomes_renamed_global() {
+    assert_eq!(
+        rewritten(P3_RANGE_P4, &py2()),
+        b"\x80\x02c__builtin__\nxrange\nq\x00K\x00K\x03K\x01\x87q\x01Rq\x02."
+    );
+}
+
+#[test]
+fn py2_refusals_have_their_reasons() {
+    assert_eq!(refused(P3_TZ_P4, &py2()), Reason::Py3OnlyGlobal);
+    assert_eq!(refused(P3_COLLIDE_P4, &py2()), Reason::Collision);
+    // NEWOBJ_EX: cls, args, kwargs (a hand-assembled minimal stream).
+    let newobj_ex = b"\x80\x04\x8c\x01m\x8c\x01C\x93)}\x92.";
+    assert_eq!(refused(newobj_ex, &py2()), Reason::NewobjEx);
+    assert_eq!(refused(b"\x80\x02a.", &py2()), Reason::Malformed);
+    assert_eq!(refused(b"\x80\x02K\x01Q.", &py2()), Reason::PersistentId);
+    assert_eq!(refused(b"Pid\n.", &py3()), Reason::PersistentId);
+    assert_eq!(refused(b"\x80\x02\x82\x01.", &py2()), Reason::Extension);
+    assert_eq!(refused(b"\x80\x05\x97.", &py3()), Reason::OutOfBandBuffer);
+    assert_eq!(refused(b"\x80\x06N.", &py3()), Reason::UnsupportedProtocol);
+    // A refused but valid pickle still reports what it contains.
+    let t = transcode(&Bytes::from_static(P3_TZ_P4), &py2());
+    assert!(t.summary.unwrap().py3_only_global);
+}
+
+#[test]
+fn py2_classic_class_written_with_obj() {
+    // py3: pickle.dumps(m.C(), 2) for a class m.C with __dict__ {'a': 1}.
+    let src = b"\x80\x02cm\nC\nq\x00)\x81q\x01}q\x02X\x01\x00\x00\x00aq\x03K\x01sb.";
+    let mut p = py2();
+    p.py2_classic = Arc::from(vec![Global::new("m", "C")]);
+    assert_eq!(
+        rewritten(src, &p),
+        b"\x80\x02(cm\nC\nq\x00oq\x01}q\x02X\x01\x00\x00\x00aq\x03K\x01sb."
+    );
+    // Without the class in the list nothing changes.
+    assert_eq!(
+        transcode(&Bytes::from_static(src), &py2()).outcome,
+        Outcome::Unchanged
+    );
+}
+
+#[test]
+fn py3_strings_follow_policy() {
+    assert_eq!(
+        rewritten(P2_UTF8_P0, &py3()),
+        b"\x80\x03X\x03\x00\x00\x00\xe7\x88\xb1p1\n."
+    );
+    assert_eq!(rewritten(P2_BIN_P2, &py3()), b"\x80\x03C\x02\xff\x00q\x01.");
+    let mut p = py3();
+    p.py3_str = Py3Str::Bytes;
+    assert_eq!(
+        rewritten(P2_ASCII_P0, &p),
+        b"\x80\x03(dp1\nC\x01a(lp2\nI1\naC\x01bas."
+    );
+    p.py3_str = Py3Str::Latin1;
+    assert_eq!(
+        rewritten(P2_BIN_P2, &p),
+        b"\x80\x03X\x03\x00\x00\x00\xc3\xbf\x00q\x01."
+    );
+    assert_eq!(refused(P2_COLLIDE_P2, &p), Reason::Collision);
+    assert_eq!(
+        rewritten(P2_MIXED_P2, &py3()),
+        b"\x80\x03}q\x01X\x01\x00\x00\x00aX\x03\x00\x00\x00\xe7\x88\xb1q\x02s."
+    );
+}
+
+#[test]
+fn py3_datetime_state_becomes_bytes_in_every_protocol() {
+    assert_eq!(
+        rewritten(P2_DATE_P0, &py3()),
+        b"\x80\x03cdatetime\ndate\np1\n(C\x04\x07\xdf\x03\x04tRp2\n."
+    );
+    assert_eq!(
+        rewritten(P2_DATE_P2, &py3()),
+        b"\x80\x03cdatetime\ndate\nq\x01C\x04\x07\xdf\x03\x04\x85Rq\x02."
+    );
+    let out = rewritten(P2_DT_P1, &py3());
+    assert_eq!(
+        out,
+        b"\x80\x03cdatetime\ndatetime\nq\x01(C\n\x07\xe4\x01\x02\x03\x04\x05\x00\x00\x00tRq\x02."
+    );
+    // Even under `bytes`/`latin1` the state is bytes, and the summary says so.
+    let s = analyze(P2_DATE_P2).unwrap();
+    assert!(s.py2_binary_state && s.py2_str_non_ascii);
+    assert_eq!(s.globals, vec![Global::new("datetime", "date")]);
+}
+
+#[test]
+fn summary_detects_writer_protocol_and_text() {
+    let s = analyze(P3_TEXT_P4).unwrap();
+    assert_eq!(
+        (s.declared_protocol, s.max_protocol, s.writer),
+        (Some(4), 4, Writer::Py3)
+    );
+    assert!(s.py3_text && !s.py2_str_non_ascii);
+    let s = analyze(P3_BYTES_P2).unwrap();
+    assert_eq!((s.max_protocol, s.writer), (2, Writer::Py3));
+    let s = analyze(P2_MIXED_P2).unwrap();
+    assert_eq!(s.writer, Writer::Py2);
+    assert!(!s.py3_text && s.py2_str_non_ascii);
+    let s = analyze(P3_RANGE_P4).unwrap();
+    assert_eq!(s.globals, vec![Global::new("builtins", "range")]);
+}
+
+#[test]
+fn limits_refuse_instead_of_allocating() {
+    let mut p = py2();
+    p.limits.max_output = 8;
+    assert_eq!(refused(P3_SET_P4, &p), Reason::LimitExceeded);
+    let mut p = py3();
+    p.limits.max_depth = 1;
+    assert_eq!(refused(b"((t.", &p), Reason::LimitExceeded);
+}
+
+#[test]
+fn reasons_are_a_closed_set_of_distinct_labels() {
+    let mut labels: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    assert_eq!(labels.len(), Reason::ALL.len());
+    assert!(labels.contains(&"newobj_ex") && labels.contains(&"limit_exceeded"));
+}
