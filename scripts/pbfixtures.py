@@ -178,7 +178,9 @@ class ReaderKit(object):
         return b
 
     def n(self, t):
-        return self.s(t.encode('ascii')) if self.writer == 'py2' else self.u(t)
+        if self.writer == 'py2':
+            return self.s(t if isinstance(t, bytes_type) else t.encode('ascii'))
+        return self.u(t if isinstance(t, text_type) else t.decode('ascii'))
 
 
 # --------------------------------------------------------------------------------------------
