@@ -13,12 +13,19 @@ use bytes::BufMut;
 /// The proxy answers it locally: it discards `swallow` further bytes of client input (the data
 /// block memcached swallows after e.g. `SERVER_ERROR object too large for cache`; they may not
 /// have arrived yet), then writes `reply` (memcached writes the reply after swallowing).
+///
+/// When `unlink` is set the proxy must also forward that request upstream and discard its
+/// reply, whatever it is: memcached 1.6.18 deletes the existing item when a `set` (not
+/// add/replace/append/prepend/cas) or any `ms` is too large ("Avoid stale data persisting in
+/// cache because we failed alloc"), so the old value must not survive behind the proxy either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     /// The reply line without CRLF, or `None` when `noreply` suppresses it.
     pub reply: Option<&'static str>,
     /// Bytes of client input after the consumed request to discard unread.
     pub swallow: usize,
+    /// A request (a delete of the key) to forward upstream with its reply discarded.
+    pub unlink: Option<Box<crate::protocol::Request>>,
 }
 
 impl Reject {
@@ -27,6 +34,7 @@ impl Reject {
         Reject {
             reply: Some(reply),
             swallow: 0,
+            unlink: None,
         }
     }
 
@@ -35,6 +43,7 @@ impl Reject {
         Reject {
             reply: (!noreply).then_some(reply),
             swallow: 0,
+            unlink: None,
         }
     }
 

@@ -48,7 +48,8 @@ pub enum Response {
 
 impl Request {
     /// Whether the client gets to see `resp`: false for every reply to a `noreply` request,
-    /// and for the nominal replies a meta `q` hides (`EN` for mg, `HD` for ms/md/ma).
+    /// and for the nominal replies a meta `q` hides: `EN` for mg, `HD` for ms/md, and any
+    /// success (`HD` or `VA`) for ma (memcached 1.6.18 skips the whole `OK` branch of ma).
     pub fn client_sees(&self, resp: &Response) -> bool {
         if self.noreply() {
             return false;
@@ -59,8 +60,10 @@ impl Request {
         if !m.quiet {
             return true;
         }
-        let Response::Line(line) = resp else {
-            return true;
+        let line = match resp {
+            Response::Line(line) => line,
+            Response::MetaValue { .. } => return m.cmd != MetaCmd::Arith,
+            _ => return true,
         };
         let code: &[u8] = match m.cmd {
             MetaCmd::Get => b"EN",

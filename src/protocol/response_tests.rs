@@ -131,9 +131,16 @@ fn quiet_and_noreply_hide_replies() {
         (b"md a q\r\n", b"NF", true),
         (b"ma a q\r\n", b"HD", false),
         (b"ma a q\r\n", b"EX", true),
+        (b"ma a q v\r\n", b"NF", true),
         (b"mg a v q q\r\n", b"CLIENT_ERROR duplicate flag", true),
         (b"mg a v q\r\n", b"CLIENT_ERROR opaque token too long", true),
     ];
+    let va = Response::MetaValue {
+        flags: Bytes::new(),
+        data: Bytes::from_static(b"5"),
+    };
+    assert!(!req(b"ma a q v\r\n").client_sees(&va));
+    assert!(req(b"mg a q v\r\n").client_sees(&va));
     for &(request, reply, seen) in table {
         assert_eq!(
             req(request).client_sees(&line(reply)),

@@ -15,7 +15,7 @@ fn lines_without_newline_close_after_2048_bytes_unless_get() {
         Err(ProtocolError::LineTooLong { limit: 2048 })
     );
     let mut get = b"get ".to_vec();
-    get.extend(std::iter::repeat_n(b'k', 5000));
+    get.extend(std::iter::repeat(b'k').take(5000));
     assert_eq!(parse(&get), Ok(Parsed::Incomplete));
     let mut spaced = vec![b' '; 101];
     spaced.extend_from_slice(&get);
@@ -125,6 +125,10 @@ fn random_bytes_never_panic_and_consume_within_bounds() {
         b"END\r\n",
         b"VA ",
         b"STAT ",
+        b"2000000",
+        b"1048577",
+        b"ms k 2000000 ",
+        b"set k 0 0 ",
     ];
     let seed = 0x5eed_1234_u64;
     let mut next = rng(seed);
@@ -134,6 +138,22 @@ fn random_bytes_never_panic_and_consume_within_bounds() {
             input.extend_from_slice(ALPHABET[(next() % ALPHABET.len() as u64) as usize]);
         }
         let buf = Bytes::from(input);
+        // The framing-only pass (used by parse_request_buf) must agree with the full parse.
+        let mut framed = BytesMut::from(&buf[..]);
+        let via_buf = parse_request_buf(&mut framed, &Limits::default());
+        let direct = parse_request(&buf, &Limits::default());
+        match (&via_buf, &direct) {
+            (Ok(Some(a)), Ok(Parsed::Complete { value, consumed })) => {
+                assert_eq!(a, value, "seed {seed:#x} case {case}");
+                assert_eq!(
+                    framed.len(),
+                    buf.len() - consumed,
+                    "seed {seed:#x} case {case}"
+                );
+            }
+            (Ok(None), Ok(Parsed::Incomplete)) | (Err(_), Err(_)) => {}
+            other => panic!("seed {seed:#x} case {case}: {other:?}"),
+        }
         if let Ok(Parsed::Complete { consumed, value }) = parse_request(&buf, &Limits::default()) {
             assert!(
                 consumed <= buf.len() && consumed > 0,

@@ -9,7 +9,8 @@
 //! which answers them byte for byte; to keep that exact, `q` is stripped only from requests
 //! whose flags pass memcached's `_meta_flag_preparse` (emulated here), because memcached
 //! reports flag errors even under `q` but a stripped duplicate `q` would hide one.
-//! Quiet mode hides `EN` for mg and `HD` for ms/md/ma (1.6.18: `NF`, `NS`, `EX` are shown).
+//! Quiet mode hides `EN` for mg, `HD` for ms/md, `HD`/`VA` for ma (1.6.18: `NF`, `NS`, `EX`
+//! are shown).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -159,9 +160,26 @@ pub(crate) fn parse(
     };
     if vlen > limits.max_value_size {
         let reply = ms_line_error(key, &flag_toks).unwrap_or(TOO_LARGE);
+        // memcached unlinks the key on a failed allocation in every ms mode, but only when
+        // the line itself was valid (a flag error jumps past the allocation).
+        let unlink = (reply == TOO_LARGE).then(|| {
+            Box::new(Request::Meta(Meta {
+                cmd: MetaCmd::Delete,
+                key: meta.key.clone(),
+                flags: meta
+                    .flags
+                    .iter()
+                    .filter(|f| f.first() == Some(&b'b'))
+                    .cloned()
+                    .collect(),
+                quiet: false,
+                data: None,
+            }))
+        });
         let reject = Reject {
             reply: Some(reply),
             swallow: vlen + 2,
+            unlink,
         };
         return done(Request::Reject(reject), line_len);
     }
@@ -237,7 +255,10 @@ fn ms_line_error(key: &[u8], flags: &[&[u8]]) -> Option<&'static str> {
     if let Some(e) = preparse(MetaCmd::Set, key, flags) {
         return Some(e);
     }
-    let mode = flags.iter().find(|f| f[0] == b'M').map(|f| f[1]);
+    let mode = flags
+        .iter()
+        .find(|f| f[0] == b'M')
+        .and_then(|f| f.get(1).copied());
     if mode.is_some_and(|m| !matches!(m, b'E' | b'A' | b'P' | b'R' | b'S')) {
         return Some("CLIENT_ERROR invalid mode for ms M token");
     }

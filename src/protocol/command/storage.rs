@@ -16,7 +16,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DATA_CHUNK, BAD_FORMAT, TOO_LARGE};
 use crate::protocol::token::{strtol, strtoul, strtoull, Line};
-use crate::protocol::{Limits, Parsed, Request, Src};
+use crate::protocol::{Delete, Limits, Parsed, Request, Src};
 
 /// Which storage command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,9 +115,17 @@ pub(crate) fn parse(
     }
     let vlen = vlen as usize; // non-negative, checked above
     if vlen > limits.max_value_size {
+        let (ks, ke) = line.tokens[1];
+        let unlink = (cmd == StorageCmd::Set).then(|| {
+            Box::new(Request::Delete(Delete {
+                key: src.slice(ks, ke),
+                noreply: true,
+            }))
+        });
         let reject = Reject {
             reply: (!noreply).then_some(TOO_LARGE),
             swallow: vlen + 2,
+            unlink,
         };
         return done(Request::Reject(reject), line_len);
     }

@@ -21,6 +21,7 @@ pub(crate) fn assert_reject(input: &[u8], reply: Option<&str>, swallow: usize) {
         Request::Reject(Reject {
             reply: r,
             swallow: s,
+            ..
         }) => {
             assert_eq!((r, s), (reply, swallow), "{:?}", show(input));
         }

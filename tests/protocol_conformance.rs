@@ -1,0 +1,325 @@
+//! Differential conformance: a table of good and bad requests is sent to a real memcached
+//! 1.6.18 directly, and through a minimal synchronous proxy built only from the protocol codec
+//! (parse_request -> local reply or compose_request -> memcached -> parse_response ->
+//! client_sees -> compose_response) talking to a second, identical memcached. The bytes the
+//! client receives, and whether the connection is closed, must be identical.
+//!
+//! Both memcached instances see the same sequence of operations, so their state (and cas
+//! uniques) stay in step. Time-dependent replies (stats, `me`, delayed flush) are left out.
+mod common;
+
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use common::servers::{show, Client, Memcached};
+use picklebridge::protocol::{
+    compose_request, compose_response, parse_request_buf, parse_response_buf, Limits, Request,
+    Response,
+};
+
+/// How a case ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// A sentinel `mg` is appended; its reply marks the end of the case's replies.
+    Sentinel,
+    /// memcached closes the connection.
+    Close,
+}
+
+/// The reply to the sentinel of case `i` (a miss that echoes its key and opaque).
+fn sentinel(i: usize) -> (Vec<u8>, Vec<u8>) {
+    (
+        format!("mg __end__ k Oc{i}\r\n").into_bytes(),
+        format!("EN k__end__ Oc{i}\r\n").into_bytes(),
+    )
+}
+
+/// Sends `input` on a fresh connection and reads the replies: up to the sentinel reply, or
+/// until the server closes. Returns the bytes and whether the connection was closed.
+fn direct(addr: std::net::SocketAddr, input: &[u8], end: End, i: usize) -> (Vec<u8>, bool) {
+    let mut c = Client::connect(addr).expect("connect memcached");
+    let (sent, expect) = sentinel(i);
+    if end == End::Sentinel {
+        c.send(input);
+    }
+    match end {
+        End::Sentinel => {
+            c.send(&sent);
+            let mut got = c.read_until(&expect);
+            let closed = !got.ends_with(&expect);
+            if !closed {
+                got.truncate(got.len() - expect.len());
+            }
+            (got, closed)
+        }
+        End::Close => {
+            drop(c);
+            read_to_close(addr, input)
+        }
+    }
+}
+
+/// Sends `input` and reads until EOF (closed) or a 2 s silence (still open).
+fn read_to_close(addr: std::net::SocketAddr, input: &[u8]) -> (Vec<u8>, bool) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    s.write_all(input).expect("write");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+/// Sends one composed request upstream and reads its framed reply.
+fn exchange(up: &mut Client, req: &Request, i: usize) -> Response {
+    let mut wire = BytesMut::new();
+    compose_request(req, &mut wire);
+    up.send(&wire);
+    let mut rbuf = BytesMut::new();
+    loop {
+        match parse_response_buf(req, &mut rbuf) {
+            Ok(Some(resp)) => return resp,
+            Ok(None) => {
+                let more = up.read_exact(1);
+                assert!(!more.is_empty(), "case {i}: upstream reply cut short");
+                rbuf.extend_from_slice(&more);
+            }
+            Err(e) => panic!("case {i}: unframeable reply {e}: {}", show(&rbuf)),
+        }
+    }
+}
+
+/// The same exchange through the codec: what the proxy's client would receive.
+fn via_codec(addr: std::net::SocketAddr, input: &[u8], end: End, i: usize) -> (Vec<u8>, bool) {
+    let mut up = Client::connect(addr).expect("connect memcached");
+    let limits = Limits::default();
+    let mut buf = BytesMut::from(input);
+    if end == End::Sentinel {
+        buf.extend_from_slice(&sentinel(i).0);
+    }
+    let mut out = Vec::new();
+    let mut swallow = 0usize;
+    loop {
+        let n = swallow.min(buf.len());
+        buf.advance(n);
+        swallow -= n;
+        let req = match parse_request_buf(&mut buf, &limits) {
+            Err(_) => return (out, true),
+            Ok(None) => break,
+            Ok(Some(req)) => req,
+        };
+        match &req {
+            Request::Reject(r) => {
+                if let Some(unlink) = &r.unlink {
+                    exchange(&mut up, unlink, i); // reply discarded
+                }
+                swallow = r.swallow;
+                r.write_reply(&mut out);
+                continue;
+            }
+            Request::Quit => return (out, true),
+            _ => {}
+        }
+        let resp = exchange(&mut up, &req, i);
+        if req.client_sees(&resp) {
+            let mut dst = BytesMut::new();
+            compose_response(&resp, &mut dst);
+            out.extend_from_slice(&dst);
+        }
+    }
+    if end == End::Sentinel {
+        let reply = sentinel(i).1;
+        assert!(
+            out.ends_with(&reply),
+            "case {i}: no sentinel reply in {}",
+            show(&out)
+        );
+        out.truncate(out.len() - reply.len());
+        (out, false)
+    } else {
+        (out, false)
+    }
+}
+
+fn long_key(n: usize) -> String {
+    "k".repeat(n)
+}
+
+/// The table: (request bytes, how the case ends).
+fn table() -> Vec<(Vec<u8>, End)> {
+    use End::*;
+    let mut t: Vec<(Vec<u8>, End)> = Vec::new();
+    let mut s = |b: &[u8]| t.push((b.to_vec(), Sentinel));
+    // Storage and retrieval.
+    s(b"set a 0 0 1\r\nx\r\n");
+    s(b"set b 5 0 2 noreply\r\nhi\r\nget a b c\r\n");
+    s(b"gets a b\r\n");
+    s(b"add a 0 0 1\r\ny\r\nreplace a 1 0 1\r\nz\r\nget a\r\n");
+    s(b"append a 0 0 2\r\n12\r\nprepend a 0 0 2\r\n00\r\nget a\r\n");
+    s(b"add nx 0 0 1 noreply\r\nv\r\nreplace ny 0 0 1\r\nv\r\n");
+    s(b"set k 4294967296 0 1\r\nx\r\nget k\r\n");
+    s(b"set k 0 0 +01\r\nx\r\nset k 0 0 \t1\r\ny\r\nget k\r\n");
+    s(b"set k 0 -1 1\r\nx\r\nget k\r\n");
+    s(b"set k 0 2147483648 1\r\nx\r\n");
+    s(b"set e 0 0 0\r\n\r\nget e\r\n");
+    s(b"set bin 0 0 4\r\n\r\n\0\xff\r\nget bin\r\n");
+    s(b"gat 100 a b\r\ngats 0 a\r\ngat 10\r\n");
+    s(b"get a a a\r\n");
+    s(b"  get  a   b \r\n");
+    s(b"get a\tb a\r\n");
+    s(b"get a\0zz yy\r\n");
+    s(b"bget a\r\n");
+    // cas races.
+    s(b"set c 0 0 1\r\n1\r\ngets c\r\n");
+    s(b"cas c 0 0 1 999\r\n2\r\ncas nope 0 0 1 1\r\n2\r\n");
+    s(b"cas c 0 0 1 999 noreply\r\n2\r\nget c\r\n");
+    // Bad storage lines.
+    s(b"set k 0 0\r\nx\r\n");
+    s(b"set k 0 0 1 noreply x\r\nx\r\n");
+    s(b"set k x 0 1\r\nx\r\n");
+    s(b"set k -1 0 1\r\nx\r\n");
+    s(b"set k 0 x 1\r\nx\r\n");
+    s(b"set k 0 0 1x\r\nx\r\n");
+    s(b"set k 0 0 -1\r\nabc\r\n");
+    s(b"set k 0 0 -1 noreply\r\nabc\r\n");
+    s(b"set k 0 0 noreply\r\nabc\r\n");
+    s(b"set k 0 0 2147483646\r\nx\r\n");
+    s(b"cas k 0 0 1\r\nx\r\n");
+    s(b"cas k 0 0 1 x\r\nx\r\n");
+    s(b"set k 0 0 3\r\nabcde\r\nget k\r\n");
+    s(b"set k 0 0 3 noreply\r\nabcde\r\nget k\r\n");
+    s(b"set k 0 0 1\nx\nget k\n");
+    s(b"set k 0 0 1\r\nx\n\nget k\r\n");
+    let lk = long_key(251);
+    s(format!("set {lk} 0 0 1\r\nx\r\n").as_bytes());
+    s(format!("set {lk} 0 0 1 noreply\r\nx\r\n").as_bytes());
+    s(format!("get a {lk} b\r\n").as_bytes());
+    s(format!("get {} a\r\n", long_key(250)).as_bytes());
+    // Large and over-limit values.
+    let big = |n: usize, tail: &str| {
+        let mut v = format!("set big 0 0 {n}{tail}\r\n").into_bytes();
+        v.extend(std::iter::repeat(b'v').take(n));
+        v.extend_from_slice(b"\r\nget big\r\n");
+        v
+    };
+    s(&big(1_048_516, ""));
+    s(&big(1_048_517, ""));
+    s(&big(1_048_576, ""));
+    s(&big(1_048_577, ""));
+    s(&big(2_000_000, ""));
+    s(&big(2_000_000, " noreply"));
+    // A too-large set or ms deletes the old item; add/replace/append/prepend/cas keep it.
+    for cmd in [
+        "set", "add", "replace", "append", "prepend", "cas", "ms", "ms2",
+    ] {
+        let mut v = b"set old 0 0 1\r\nx\r\nset oldb 0 0 1\r\nx\r\n".to_vec();
+        v.extend_from_slice(&match cmd {
+            "cas" => b"cas old 0 0 2000000 1\r\n".to_vec(),
+            "ms" => b"ms old 2000000 ME q\r\n".to_vec(),
+            "ms2" => b"ms b2xkYg== 2000000 b\r\n".to_vec(),
+            _ => format!("{cmd} old 0 0 2000000\r\n").into_bytes(),
+        });
+        v.extend(std::iter::repeat(b'v').take(2_000_000));
+        v.extend_from_slice(b"\r\nget old oldb\r\n");
+        s(&v);
+    }
+    // delete.
+    s(b"set d 0 0 1\r\nx\r\ndelete d\r\ndelete d\r\n");
+    s(b"delete d 0\r\ndelete d 1\r\ndelete d 0 noreply\r\ndelete d noreply\r\n");
+    s(b"delete d x noreply\r\ndelete d noreply 0\r\ndelete d 0 x\r\ndelete\r\n");
+    s(b"delete a b c d\r\ndelete noreply\r\n");
+    // incr / decr.
+    s(b"set n 0 0 2\r\n10\r\nincr n 18446744073709551615\r\n");
+    s(b"set n 0 0 2\r\n10\r\ndecr n 100\r\n");
+    s(b"set n 0 0 20\r\n18446744073709551615\r\nincr n 1\r\n");
+    s(b"incr n 18446744073709551616\r\nincr n abc\r\nincr n -1\r\n");
+    s(b"incr n 1 noreply\r\nincr n\r\nincr n 1 2\r\nincr n 1 noreply x\r\n");
+    s(b"incr a 1\r\nincr missing 1\r\ndecr missing 1\r\nincr n noreply\r\n");
+    // touch.
+    s(b"touch a 100\r\ntouch missing 1\r\ntouch a x\r\ntouch a\r\ntouch a 1 noreply\r\n");
+    s(b"touch a noreply\r\ntouch a 1 x\r\n");
+    // flush_all, version, verbosity.
+    s(b"flush_all x\r\nflush_all noreply x\r\nflush_all x noreply\r\nflush_all 1 2 3\r\n");
+    s(b"version\r\nversion x y\r\n");
+    s(b"verbosity\r\nverbosity 1\r\nverbosity 1 noreply\r\nverbosity x\r\nverbosity 1 2\r\n");
+    s(b"verbosity noreply\r\nverbosity 0\r\n");
+    // Unknown and malformed lines.
+    s(b"x\r\n\r\n\n\rGET a\r\nget\r\nget \r\ngets\r\nsett a\r\nmx\r\nm\r\nmgg a\r\n");
+    s(b"stats nosuch\r\nstats detail\r\nstats x y z\r\n");
+    let mut tokens = b"set a".to_vec();
+    for _ in 0..30 {
+        tokens.extend_from_slice(b" 1");
+    }
+    tokens.extend_from_slice(b"\r\nx\r\n");
+    s(&tokens);
+    let mut many = b"get".to_vec();
+    for i in 0..300 {
+        many.extend_from_slice(format!(" a k{i}").as_bytes());
+    }
+    many.extend_from_slice(b"\r\n");
+    s(&many);
+    let mut long_line = vec![b'x'; 3000];
+    long_line.extend_from_slice(b"\r\n");
+    s(&long_line);
+    // Meta commands.
+    s(b"ms m 2\r\nhi\r\nmg m v\r\nmg m\r\nmg m v f c k s t O9\r\nmg m s v q\r\n");
+    s(b"ms bQ== 2 b k c\r\nhi\r\nmg bQ== b v k\r\n");
+    s(b"mg nope v q\r\nmg nope v\r\nmg nope v k O1\r\nmg nope q k\r\n");
+    s(b"mg m v v\r\nmg m x\r\nmg\r\nmg m zz\r\nmg m 1\r\nmg m \x80\r\nmg m q q\r\n");
+    s(format!("mg m v O{}\r\nmg m v q O{}\r\n", long_key(33), long_key(40)).as_bytes());
+    s(b"ms m\r\nms m x\r\nhi\r\nms m -1\r\nhi\r\n");
+    s(b"ms m 2 MZ\r\nhi\r\nms m 2 MZ q\r\nhi\r\nms m 2 MAB\r\nhi\r\nms m 2 Ma\r\nhi\r\n");
+    s(b"ms m 2 q\r\nhi\r\nms m 2 ME q\r\nhi\r\nms m 2 MS q\r\nho\r\nmg m v\r\n");
+    s(b"ms m 2 q\r\nhiX\r\nms m 2\r\nhiX\r\nms m 2 x\r\nhi\r\nms m 2 x\r\nhiX\r\n");
+    s(b"ms m 2 F-1\r\nhi\r\nms m 2 Fx\r\nhi\r\nms m 2 Tx\r\nhi\r\nms m 2 T0 F5 c k O123 b\r\nhi\r\n");
+    s(b"ms m 2 I\r\nhi\r\nms m 2 S2\r\nhi\r\nms m 2 c q C1\r\nhi\r\n");
+    s(b"md m q\r\nmd m\r\nmd m x\r\nmd nope q\r\nmd m q C1\r\n");
+    s(b"ma m\r\nma cnt N0 J5 v\r\nma cnt v MD D2\r\nma cnt MX\r\nma cnt Dx\r\nma cnt q\r\n");
+    s(b"ma cnt q C1\r\nma nope q\r\nma cnt v q k\r\n");
+    s(b"mn\r\nmn x\r\nme\r\nme nope\r\n");
+    s(format!("mg {lk} v\r\nmg {lk} v q\r\nms {lk} 2\r\nhi\r\n").as_bytes());
+    s(format!("mg m {}\r\n", ["v"; 19].join(" ")).as_bytes());
+    s(format!("md m {}\r\n", ["q"; 19].join(" ")).as_bytes());
+    let mut ms_big = b"ms mbig 2000000 T0\r\n".to_vec();
+    ms_big.extend(std::iter::repeat(b'v').take(2_000_000));
+    ms_big.extend_from_slice(b"\r\nmg mbig v\r\n");
+    s(&ms_big);
+    // Cases after which memcached closes the connection.
+    t.push((b"quit\r\nversion\r\n".to_vec(), Close));
+    t.push((b"set a 0 0 1\r\nx\r\nquit x\r\nget a\r\n".to_vec(), Close));
+    t.push((vec![b'x'; 3000], Close));
+    let mut set_line = format!("set {} 0 0 1\r\nx\r\n", long_key(20000)).into_bytes();
+    set_line.truncate(20010);
+    t.push((set_line, Close));
+    t
+}
+
+#[test]
+fn codec_replies_match_memcached_byte_for_byte() {
+    let direct_mc = Memcached::start();
+    let codec_mc = Memcached::start();
+    let mut failures = Vec::new();
+    for (i, (input, end)) in table().iter().enumerate() {
+        let want = direct(direct_mc.addr(), input, *end, i);
+        let got = via_codec(codec_mc.addr(), input, *end, i);
+        if want != got {
+            failures.push(format!(
+                "case {i} {}\n  memcached: {} closed={}\n  codec:     {} closed={}",
+                show(&input[..input.len().min(120)]),
+                show(&want.0[..want.0.len().min(300)]),
+                want.1,
+                show(&got.0[..got.0.len().min(300)]),
+                got.1
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
