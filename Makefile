@@ -46,7 +46,7 @@ bench-load:
 # corpus seeded from the committed fuzz/corpus/<target>/; crashes land in fuzz/artifacts/<target>/.
 # The committed corpus is replayed on stable by tests/fuzz_replay.rs as part of `make test`.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= transcode
+FUZZ_TARGETS ?= transcode parse_request parse_response
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 	for t in $(FUZZ_TARGETS); do \

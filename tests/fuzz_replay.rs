@@ -7,6 +7,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+#[path = "../fuzz/invariants/protocol.rs"]
+mod protocol_invariants;
 #[path = "../fuzz/invariants/transcode.rs"]
 mod transcode_invariants;
 
@@ -149,5 +151,49 @@ fn transcode_seeded_mutations_keep_invariants() {
         "transcode",
         PICKLE_BYTES,
         transcode_invariants::check_transcode,
+    );
+}
+
+/// Bytes that matter to the memcache text protocol: separators, digits, signs, command letters.
+const PROTOCOL_BYTES: &[u8] =
+    b"\r\n \t\x000123456789-+acdefgiklmnopqrstuvxyzABCDEFKLNORSTUV\x7f\xff";
+
+#[test]
+fn parse_request_corpus_replays_clean() {
+    for (path, data) in corpus("parse_request") {
+        run_case(
+            &path.display().to_string(),
+            &data,
+            protocol_invariants::check_parse_request,
+        );
+    }
+}
+
+#[test]
+fn parse_request_seeded_mutations_keep_invariants() {
+    mutate_corpus(
+        "parse_request",
+        PROTOCOL_BYTES,
+        protocol_invariants::check_parse_request,
+    );
+}
+
+#[test]
+fn parse_response_corpus_replays_clean() {
+    for (path, data) in corpus("parse_response") {
+        run_case(
+            &path.display().to_string(),
+            &data,
+            protocol_invariants::check_parse_response,
+        );
+    }
+}
+
+#[test]
+fn parse_response_seeded_mutations_keep_invariants() {
+    mutate_corpus(
+        "parse_response",
+        PROTOCOL_BYTES,
+        protocol_invariants::check_parse_response,
     );
 }
