@@ -8,6 +8,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::ProtocolError;
+use crate::protocol::token::put_u64;
 use crate::protocol::{MetaCmd, Parsed, Request, Src};
 
 /// Longest single reply line accepted before the upstream is declared broken.
@@ -257,11 +258,15 @@ pub fn compose_response(resp: &Response, dst: &mut BytesMut) {
             for v in values {
                 dst.put_slice(b"VALUE ");
                 dst.put_slice(&v.key);
-                match v.cas {
-                    Some(cas) => dst
-                        .put_slice(format!(" {} {} {}\r\n", v.flags, v.data.len(), cas).as_bytes()),
-                    None => dst.put_slice(format!(" {} {}\r\n", v.flags, v.data.len()).as_bytes()),
+                dst.put_u8(b' ');
+                put_u64(dst, u64::from(v.flags));
+                dst.put_u8(b' ');
+                put_u64(dst, v.data.len() as u64);
+                if let Some(cas) = v.cas {
+                    dst.put_u8(b' ');
+                    put_u64(dst, cas);
                 }
+                dst.put_slice(b"\r\n");
                 dst.put_slice(&v.data);
                 dst.put_slice(b"\r\n");
             }
@@ -269,11 +274,13 @@ pub fn compose_response(resp: &Response, dst: &mut BytesMut) {
         }
         Response::MetaValue { flags, data } => {
             dst.reserve(flags.len() + data.len() + 32);
-            dst.put_slice(format!("VA {}", data.len()).as_bytes());
+            dst.put_slice(b"VA ");
+            put_u64(dst, data.len() as u64);
             for tok in flags.split(|&b| b == b' ').filter(|t| !t.is_empty()) {
                 dst.put_u8(b' ');
                 if tok[0] == b's' && number(&tok[1..]).is_some() {
-                    dst.put_slice(format!("s{}", data.len()).as_bytes());
+                    dst.put_u8(b's');
+                    put_u64(dst, data.len() as u64);
                 } else {
                     dst.put_slice(tok);
                 }

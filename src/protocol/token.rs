@@ -216,3 +216,30 @@ mod tests {
         assert_eq!(all_tokens(&long, rest, long.len()).len(), 8);
     }
 }
+
+/// Writes `n` in decimal without allocating (compose paths run per request).
+pub(crate) fn put_u64(dst: &mut bytes::BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod put_tests {
+    #[test]
+    fn put_u64_is_decimal() {
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            let mut b = bytes::BytesMut::new();
+            super::put_u64(&mut b, n);
+            assert_eq!(&b[..], n.to_string().as_bytes());
+        }
+    }
+}

@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DELTA, BAD_FORMAT};
-use crate::protocol::token::{strtoull, Line};
+use crate::protocol::token::{put_u64, strtoull, Line};
 use crate::protocol::{Limits, Request, Src};
 
 /// incr or decr.
@@ -72,7 +72,9 @@ pub(crate) fn compose(a: &Arith, dst: &mut BytesMut) {
     dst.put_slice(a.cmd.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(&a.key);
-    dst.put_slice(format!(" {}\r\n", a.delta).as_bytes());
+    dst.put_u8(b' ');
+    put_u64(dst, a.delta);
+    dst.put_slice(b"\r\n");
 }
 
 #[cfg(test)]

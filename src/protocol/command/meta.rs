@@ -15,7 +15,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DATA_CHUNK, BAD_FORMAT, ERROR, TOO_LARGE};
-use crate::protocol::token::{strtol, strtoul, strtoull, Line};
+use crate::protocol::token::{put_u64, strtol, strtoul, strtoull, Line};
 use crate::protocol::{Limits, Parsed, Request, Src};
 
 /// memcached `MFLAG_MAX_OPT_LENGTH`: more tokens than this is an error.
@@ -317,7 +317,8 @@ pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     dst.put_u8(b' ');
     dst.put_slice(&m.key);
     if m.cmd == MetaCmd::Set {
-        dst.put_slice(format!(" {data_len}").as_bytes());
+        dst.put_u8(b' ');
+        put_u64(dst, data_len as u64);
     }
     for f in &m.flags {
         dst.put_u8(b' ');

@@ -15,7 +15,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DATA_CHUNK, BAD_FORMAT, TOO_LARGE};
-use crate::protocol::token::{strtol, strtoul, strtoull, Line};
+use crate::protocol::token::{put_u64, strtol, strtoul, strtoull, Line};
 use crate::protocol::{Delete, Limits, Parsed, Request, Src};
 
 /// Which storage command.
@@ -157,11 +157,15 @@ pub(crate) fn compose(s: &Storage, dst: &mut BytesMut) {
     dst.put_slice(s.cmd.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(&s.key);
-    dst.put_slice(format!(" {} ", s.flags).as_bytes());
+    dst.put_u8(b' ');
+    put_u64(dst, u64::from(s.flags));
+    dst.put_u8(b' ');
     dst.put_slice(&s.exptime);
-    dst.put_slice(format!(" {}", s.data.len()).as_bytes());
+    dst.put_u8(b' ');
+    put_u64(dst, s.data.len() as u64);
     if let Some(cas) = s.cas {
-        dst.put_slice(format!(" {cas}").as_bytes());
+        dst.put_u8(b' ');
+        put_u64(dst, cas);
     }
     dst.put_slice(b"\r\n");
     dst.put_slice(&s.data);
