@@ -22,6 +22,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+
+use crate::metrics::AdminConfig;
+use crate::telemetry::LogConfig;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -39,11 +42,16 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[commands]`.
     pub commands: CommandsConfig,
+    /// `[log]`: level (`RUST_LOG` overrides) and format (`plain` | `json`).
+    pub log: LogConfig,
+    /// `[admin]`: the HTTP listener for `/metrics`, `/healthz`, `/readyz`. Present (even empty,
+    /// which means `listen = "127.0.0.1:9150"`) to enable it; absent, no admin listener.
+    pub admin: Option<AdminConfig>,
 }
 
 /// The top-level keys the file may contain.
 const SECTIONS: &[&str] = &[
-    "listener", "pool", "route", "timeouts", "limits", "commands",
+    "listener", "pool", "route", "timeouts", "limits", "commands", "log", "admin",
 ];
 
 /// Which Python runtime the clients of a listener run (`"py2"` | `"py3"`).
@@ -117,6 +125,17 @@ pub enum Mode {
     Observe,
     /// Never change a byte, never look at values.
     Passthrough,
+}
+
+impl Mode {
+    /// The config spelling (also the `mode` label of `picklebridge_route_info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Transcode => "transcode",
+            Mode::Observe => "observe",
+            Mode::Passthrough => "passthrough",
+        }
+    }
 }
 
 /// What to do with a fetched pickle the reader cannot load even after transcoding.
@@ -469,6 +488,8 @@ impl Config {
                 "commands" => {
                     config.commands = section(value, "commands", &mut problems).unwrap_or_default()
                 }
+                "log" => config.log = section(value, "log", &mut problems).unwrap_or_default(),
+                "admin" => config.admin = section(value, "admin", &mut problems),
                 other => problems.push(problem(
                     other,
                     format!("unknown section, expected one of: {}", SECTIONS.join(", ")),
@@ -564,6 +585,21 @@ impl Config {
                 out.push(problem(
                     format!("pool.{name}.connections"),
                     "must be 1..=64",
+                ));
+            }
+        }
+        if let Err(e) = self.log.validate() {
+            out.push(problem("log.level", e.to_string()));
+        }
+        if let Some(admin) = &self.admin {
+            if self
+                .listeners
+                .iter()
+                .any(|l| l.address.parse().ok() == Some(admin.listen))
+            {
+                out.push(problem(
+                    "admin.listen",
+                    "same address as a memcache listener",
                 ));
             }
         }

@@ -22,7 +22,6 @@ pub mod pickle;
 pub mod protocol;
 pub mod route;
 pub mod server;
-pub mod stats;
 pub mod telemetry;
 pub mod upstream;
 pub mod value;

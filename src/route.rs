@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::pickle::{Global, Policy, Runtime};
 use crate::value::ValueFlags;
 
@@ -28,6 +29,8 @@ pub struct Route {
     pub store: StoreProtocol,
     /// What to do with unreadable fetched values.
     pub on_unreadable: OnUnreadable,
+    /// Metric handles of this route.
+    pub metrics: RouteMetrics,
     /// Transcoder policy for a Py2 reader and for a Py3 reader (index [`policy_index`]).
     policies: [Policy; 2],
 }
@@ -56,7 +59,7 @@ pub struct RouteTable {
 impl RouteTable {
     /// Compiles the routes of a validated configuration. Pools are numbered in the order of
     /// `config.pools` (sorted by name), the order [`crate::upstream`] builds them in.
-    pub fn compile(config: &Config) -> RouteTable {
+    pub fn compile(config: &Config, metrics: &Metrics) -> RouteTable {
         let pools: Vec<String> = config.pools.keys().cloned().collect();
         let mut routes: Vec<Arc<Route>> = config
             .effective_routes()
@@ -68,8 +71,10 @@ impl RouteTable {
                     .iter()
                     .filter_map(|g| g.parse().ok())
                     .collect();
+                let name = r.display_name();
                 Arc::new(Route {
-                    name: r.display_name(),
+                    metrics: metrics.route(&name, &r.pool, r.mode.as_str()),
+                    name,
                     prefix: r.prefix.as_bytes().to_vec(),
                     pool: PoolId(pools.iter().position(|p| *p == r.pool).unwrap_or(0)),
                     mode: r.mode,
@@ -184,7 +189,8 @@ pool = "a"
 mode = "passthrough"
 "#;
         let c = Config::from_toml_str(text, "t").unwrap();
-        let t = RouteTable::compile(&c);
+        let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
+        let t = RouteTable::compile(&c, &metrics);
         assert_eq!(t.pools(), ["a", "b"]);
         assert_eq!(t.route(b"x").name, "default");
         assert_eq!(t.route(b"s:1").name, "s:");

@@ -18,9 +18,9 @@ use tracing::Instrument;
 
 use crate::config::{ClientRuntime, Config, ListenerConfig};
 use crate::handler::{self, Exchange};
+use crate::metrics::{ListenerMetrics, Metrics, PoolMetrics};
 use crate::route::RouteTable;
-use crate::stats::Stats;
-use crate::upstream::Upstreams;
+use crate::upstream::{Events, Upstreams};
 
 /// A bound listener and its configuration.
 pub struct Listener {
@@ -65,6 +65,16 @@ pub struct ListenerInfo {
     pub name: Arc<str>,
     /// The runtime of its clients.
     pub runtime: ClientRuntime,
+    /// Its metric handles.
+    pub metrics: ListenerMetrics,
+}
+
+/// The admin HTTP listener and the registry it exposes.
+pub struct Admin {
+    /// Bound socket for `/metrics`, `/healthz`, `/readyz`.
+    pub socket: TcpListener,
+    /// The registry the [`Metrics`] were registered into.
+    pub registry: prometheus::Registry,
 }
 
 /// Everything connection tasks share.
@@ -75,8 +85,10 @@ pub struct Shared {
     pub routes: watch::Receiver<Arc<RouteTable>>,
     /// Upstream pools, indexed like the route table's pools.
     pub upstreams: Upstreams<Exchange>,
-    /// The counters `stats` reports.
-    pub stats: Stats,
+    /// Metric families (also what `stats` reports).
+    pub metrics: Metrics,
+    /// Per-pool metric handles, indexed like the pools.
+    pub pool_metrics: Vec<PoolMetrics>,
     /// Hands out client connection ids (they pick the upstream connection).
     next_client: AtomicU64,
     /// Becomes `true` when shutdown begins.
@@ -91,24 +103,45 @@ impl Shared {
 }
 
 /// Runs the proxy on `listeners` until `shutdown` completes, then drains connections for at
-/// most `config.timeouts.shutdown_grace_ms`. `routes` carries the route table; send a new one
-/// to reload (see [`crate::cli::serve`] for SIGHUP). Must run inside a tokio runtime.
+/// most `config.timeouts.shutdown_grace_ms`. `routes` carries the route table (compiled with
+/// the same `metrics`); send a new one to reload (see [`crate::cli::serve`] for SIGHUP).
+/// `admin`, when given, serves `/metrics`, `/healthz` and `/readyz` until shutdown. Must run
+/// inside a tokio runtime.
 pub async fn run(
     listeners: Vec<Listener>,
     config: Config,
     routes: watch::Receiver<Arc<RouteTable>>,
+    metrics: Metrics,
+    admin: Option<Admin>,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let max = config.limits.max_connections;
     let grace = config.timeouts.shutdown_grace();
+    let pool_metrics: Vec<PoolMetrics> = config.pools.keys().map(|p| metrics.pool(p)).collect();
+    let upstreams = Upstreams::start(&config, |pool, server| -> Events {
+        Arc::new(metrics.pool(pool).server(server))
+    });
     let shared = Arc::new(Shared {
-        upstreams: Upstreams::start_quiet(&config),
+        upstreams,
         config,
         routes,
-        stats: Stats::new(),
+        metrics,
+        pool_metrics,
         next_client: AtomicU64::new(1),
         shutting_down: stop_rx,
+    });
+    let admin_task = admin.map(|admin| {
+        let ready_shared = shared.clone();
+        let mut stop = shared.shutting_down.clone();
+        tokio::spawn(crate::metrics::serve_admin(
+            admin.socket,
+            admin.registry,
+            move || ready_shared.upstreams.ready(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ))
     });
     let limit = Arc::new(Semaphore::new(max));
     for l in &listeners {
@@ -137,12 +170,17 @@ pub async fn run(
             "grace period over, closing remaining connections"
         );
     }
+    if let Some(task) = admin_task {
+        let _ = timeout(Duration::from_secs(1), task).await;
+    }
 }
 
 /// Accepts connections on one listener until aborted.
 async fn accept_loop(listener: Listener, shared: Arc<Shared>, limit: Arc<Semaphore>) {
+    let name = listener.config.display_name();
     let info = ListenerInfo {
-        name: listener.config.display_name().into(),
+        metrics: shared.metrics.listener(&name, listener.config.client),
+        name: name.into(),
         runtime: listener.config.client,
     };
     let mut backoff = Duration::from_millis(5);
@@ -161,10 +199,7 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, limit: Arc<Semapho
             }
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            shared
-                .stats
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
+            info.metrics.rejected();
             // What memcached says past its -c limit, then it closes.
             tokio::spawn(async move {
                 let _ = socket
@@ -177,9 +212,9 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, limit: Arc<Semapho
         let shared = shared.clone();
         let info = info.clone();
         tokio::spawn(async move {
-            shared.stats.connection_opened();
+            let open = info.metrics.accepted();
             serve_socket(socket, peer, &info, &shared).await;
-            shared.stats.connection_closed();
+            drop(open);
             drop(permit);
         });
     }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::config::{ClientRuntime, Config, ConfigError, ListenerConfig, Problem};
+use crate::metrics::Metrics;
 use crate::route::RouteTable;
 
 /// Arguments of `picklebridge serve`.
@@ -35,6 +36,9 @@ pub struct Args {
     /// With --config, replaces the servers of the default route's pool.
     #[arg(long, value_name = "HOST:PORT")]
     pub upstream: Vec<String>,
+    /// Serve /metrics, /healthz and /readyz on this IP:port (overrides [admin] listen).
+    #[arg(long, value_name = "IP:PORT")]
+    pub admin: Option<std::net::SocketAddr>,
 }
 
 fn parse_client(s: &str) -> Result<ClientRuntime, String> {
@@ -98,6 +102,9 @@ pub fn build_config(args: &Args) -> Result<Config, ConfigError> {
             pool.servers = args.upstream.clone();
         }
     }
+    if let Some(listen) = args.admin {
+        config.admin = Some(crate::metrics::AdminConfig { listen });
+    }
     for (address, client) in listeners {
         config.listeners.push(ListenerConfig {
             address,
@@ -122,7 +129,10 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(super::EX_USAGE);
         }
     };
-    init_logging();
+    if let Err(e) = crate::telemetry::init(&config.log) {
+        eprintln!("picklebridge: {e}");
+        return ExitCode::from(super::EX_USAGE);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,15 +146,6 @@ pub fn run(args: Args) -> ExitCode {
     runtime.block_on(serve(args, config))
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 async fn serve(args: Args, config: Config) -> ExitCode {
     let listeners = match crate::server::bind(&config).await {
         Ok(l) => l,
@@ -153,15 +154,50 @@ async fn serve(args: Args, config: Config) -> ExitCode {
             return ExitCode::from(69);
         }
     };
-    let table = Arc::new(RouteTable::compile(&config));
-    tracing::info!(
-        pools = config.pools.len(),
-        routes = table.routes().len(),
-        "configuration loaded"
-    );
+    let registry = prometheus::Registry::new();
+    let metrics = match Metrics::register(&registry) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("picklebridge: cannot register metrics: {e}");
+            return ExitCode::from(70);
+        }
+    };
+    let admin = match &config.admin {
+        None => None,
+        Some(a) => match tokio::net::TcpListener::bind(a.listen).await {
+            Ok(socket) => {
+                tracing::info!(address = %a.listen, "admin listener (/metrics, /healthz, /readyz)");
+                Some(crate::server::Admin { socket, registry })
+            }
+            Err(e) => {
+                eprintln!("picklebridge: cannot listen on {} (admin): {e}", a.listen);
+                return ExitCode::from(69);
+            }
+        },
+    };
+    let table = Arc::new(RouteTable::compile(&config, &metrics));
+    for (name, pool) in &config.pools {
+        tracing::info!(pool = %name, servers = ?pool.servers, "pool");
+    }
+    for r in table.routes() {
+        tracing::info!(route = %r.name, prefix = %String::from_utf8_lossy(&r.prefix), mode = r.mode.as_str(), "route");
+    }
     let (routes_tx, routes_rx) = watch::channel(table);
-    let reload = tokio::spawn(reload_on_sighup(args, config.clone(), routes_tx));
-    crate::server::run(listeners, config, routes_rx, shutdown_signal()).await;
+    let reload = tokio::spawn(reload_on_sighup(
+        args,
+        config.clone(),
+        routes_tx,
+        metrics.clone(),
+    ));
+    crate::server::run(
+        listeners,
+        config,
+        routes_rx,
+        metrics,
+        admin,
+        shutdown_signal(),
+    )
+    .await;
     reload.abort();
     tracing::info!("stopped");
     ExitCode::SUCCESS
@@ -187,22 +223,39 @@ async fn shutdown_signal() {
 
 /// On SIGHUP: re-read the file, validate, and swap the route table. A bad file, or one whose
 /// pools differ from the running ones, keeps the old table and logs why.
-async fn reload_on_sighup(args: Args, running: Config, routes: watch::Sender<Arc<RouteTable>>) {
+async fn reload_on_sighup(
+    args: Args,
+    running: Config,
+    routes: watch::Sender<Arc<RouteTable>>,
+    metrics: Metrics,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
         match build_config(&args) {
-            Ok(new) if new.pools.keys().eq(running.pools.keys())
-                && new.pools.values().map(|p| &p.servers).eq(running.pools.values().map(|p| &p.servers)) =>
+            Ok(new)
+                if new.pools.keys().eq(running.pools.keys())
+                    && new
+                        .pools
+                        .values()
+                        .map(|p| &p.servers)
+                        .eq(running.pools.values().map(|p| &p.servers)) =>
             {
-                let table = Arc::new(RouteTable::compile(&new));
+                let table = Arc::new(RouteTable::compile(&new, &metrics));
                 tracing::info!(routes = table.routes().len(), "routes reloaded");
                 let _ = routes.send(table);
+                metrics.config_reloaded();
             }
-            Ok(_) => tracing::error!("reload rejected: pools or servers changed (restart to change them); keeping the old routes"),
-            Err(e) => tracing::error!(error = %e, "reload failed; keeping the old routes"),
+            Ok(_) => {
+                tracing::error!("reload rejected: pools or servers changed (restart to change them); keeping the old routes");
+                metrics.config_reload_failed();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload failed; keeping the old routes");
+                metrics.config_reload_failed();
+            }
         }
     }
 }
@@ -222,6 +275,7 @@ mod tests {
             listen: listen.iter().map(|s| s.to_string()).collect(),
             client: client.to_vec(),
             upstream: upstream.iter().map(|s| s.to_string()).collect(),
+            admin: None,
         }
     }
 

@@ -44,6 +44,8 @@ fn reference_file_values() {
     assert_eq!(c.routes[1].mode, Mode::Observe);
     assert_eq!(c.routes[0].store_protocol(), StoreProtocol::Two);
     assert_eq!(c.timeouts.request(), Duration::from_secs(1));
+    assert_eq!(c.admin.unwrap().listen.to_string(), "127.0.0.1:9150");
+    assert_eq!(c.log.level, "info");
 }
 
 #[test]
@@ -110,6 +112,10 @@ py2_text = "ascii"
 request_ms = 0
 [limits]
 item_size = 10
+[log]
+level = "inof"
+[admin]
+listen = "127.0.0.1:1"
 "#;
     let p = problems(text);
     let want = [
@@ -128,6 +134,8 @@ item_size = 10
         "route: no default route",
         "timeouts.request_ms",
         "limits.item_size",
+        "log.level",
+        "admin.listen: same address",
     ];
     for w in want {
         assert!(

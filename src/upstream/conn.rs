@@ -4,11 +4,13 @@
 //! are written in arrival order and memcached answers in the same order, so the reply at the
 //! head of the read buffer always belongs to the head of the FIFO. A request that passes its
 //! deadline fails every in-flight request with [`UpstreamError::Timeout`] and drops the
-//! connection: a late reply must never be matched to the wrong request. Connect failures back
-//! off exponentially; while backing off, requests fail at once (the client gets its
-//! `SERVER_ERROR` immediately rather than after a timeout), and the first request after the
-//! back-off tries again, so the proxy recovers by itself when memcached returns.
+//! connection: a late reply must never be matched to the wrong request. The task connects
+//! eagerly and reconnects in the background; connect failures back off exponentially (50 ms to
+//! 1 s) and while backing off requests fail at once (the client gets its `SERVER_ERROR`
+//! immediately rather than after a timeout), so the proxy recovers by itself within a second of
+//! memcached's return.
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,58 +38,71 @@ pub(crate) struct ConnSettings {
 }
 
 /// Runs one upstream connection until every sender of `rx` is dropped.
+///
+/// Connects eagerly and reconnects in the background (with back-off), so `up` reflects
+/// reachability even without traffic (`/readyz`) and the first request after memcached returns
+/// finds a live connection.
 pub(crate) async fn run<E: Exchange>(
     settings: ConnSettings,
     mut rx: mpsc::Receiver<Job<E>>,
     events: Arc<dyn ServerEvents>,
+    up: Arc<AtomicBool>,
 ) {
     let mut backoff = BACKOFF_MIN;
-    let mut down_until: Option<Instant> = None;
-    while let Some(job) = rx.recv().await {
-        if down_until.is_some_and(|t| Instant::now() < t) {
-            job.fail(UpstreamError::Unavailable);
-            while let Ok(job) = rx.try_recv() {
-                job.fail(UpstreamError::Unavailable);
-            }
-            continue;
-        }
+    loop {
         let connect = timeout(settings.connect_timeout, TcpStream::connect(&settings.addr)).await;
-        let stream = match connect {
-            Ok(Ok(stream)) => stream,
+        let failure = match connect {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                backoff = BACKOFF_MIN;
+                up.store(true, Ordering::Relaxed);
+                events.connected();
+                tracing::debug!(server = %settings.addr, "upstream connected");
+                let (result, more) = serve(stream, &mut rx).await;
+                up.store(false, Ordering::Relaxed);
+                events.disconnected();
+                if let Err(e) = result {
+                    tracing::warn!(server = %settings.addr, error = %e, "upstream connection dropped");
+                    if matches!(e, UpstreamError::Timeout) {
+                        events.timed_out();
+                    } else {
+                        events.failed();
+                    }
+                }
+                if !more {
+                    return;
+                }
+                // Reconnect at once; a failure then backs off.
+                continue;
+            }
             Ok(Err(e)) => {
                 tracing::warn!(server = %settings.addr, error = %e, "upstream connect failed");
-                events.connect_failed();
-                job.fail(UpstreamError::Connect);
-                down_until = Some(Instant::now() + backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                continue;
+                UpstreamError::Connect
             }
             Err(_) => {
                 tracing::warn!(server = %settings.addr, "upstream connect timed out");
-                events.connect_failed();
-                job.fail(UpstreamError::ConnectTimeout);
-                down_until = Some(Instant::now() + backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                continue;
+                UpstreamError::ConnectTimeout
             }
         };
-        let _ = stream.set_nodelay(true);
-        backoff = BACKOFF_MIN;
-        down_until = None;
-        events.connected();
-        tracing::debug!(server = %settings.addr, "upstream connected");
-        let (result, more) = serve(stream, job, &mut rx).await;
-        events.disconnected();
-        if let Err(e) = result {
-            tracing::warn!(server = %settings.addr, error = %e, "upstream connection dropped");
-            if matches!(e, UpstreamError::Timeout) {
-                events.timed_out();
-            } else {
-                events.failed();
+        up.store(false, Ordering::Relaxed);
+        events.connect_failed();
+        // Requests queued while connecting failed with the connect error; during the back-off
+        // requests fail at once, so clients never wait on a dead server.
+        let mut error = failure;
+        let until = Instant::now() + backoff;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        loop {
+            while let Ok(job) = rx.try_recv() {
+                job.fail(error);
             }
-        }
-        if !more {
-            return;
+            error = UpstreamError::Unavailable;
+            tokio::select! {
+                job = rx.recv() => match job {
+                    Some(job) => job.fail(error),
+                    None => return,
+                },
+                _ = sleep_until(until) => break,
+            }
         }
     }
 }
@@ -95,7 +110,6 @@ pub(crate) async fn run<E: Exchange>(
 /// Serves a connected socket. Returns why it ended and whether more requests may come.
 async fn serve<E: Exchange>(
     mut stream: TcpStream,
-    first: Job<E>,
     rx: &mut mpsc::Receiver<Job<E>>,
 ) -> (Result<(), UpstreamError>, bool) {
     let (mut rd, mut wr) = stream.split();
@@ -103,7 +117,6 @@ async fn serve<E: Exchange>(
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut fifo: VecDeque<Job<E>> = VecDeque::new();
     let mut open = true;
-    accept(first, &mut wbuf, &mut fifo);
     loop {
         if !open && fifo.is_empty() {
             return (Ok(()), false);

@@ -170,7 +170,8 @@ pub(crate) fn job_channel<E: Exchange>(
 }
 
 pub(crate) type JobSender<E> = mpsc::Sender<Job<E>>;
-pub(crate) type Events = Arc<dyn ServerEvents>;
+/// Shared event hooks of one server.
+pub type Events = Arc<dyn ServerEvents>;
 
 #[cfg(test)]
 mod tests;

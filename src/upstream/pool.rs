@@ -2,6 +2,7 @@
 //! always uses the same one (chosen by its id) so that its requests to one server stay in order
 //! (a pipelined `set k` then `get k` must not race over two sockets). A [`Pool`] picks the server
 //! for a key with python-memcached's distribution ([`crate::route::server_index`]).
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,10 +31,12 @@ pub struct Server<E: Exchange> {
     addr: String,
     conns: Vec<JobSender<E>>,
     request_timeout: Duration,
+    up: Vec<Arc<AtomicBool>>,
 }
 
 impl<E: Exchange> Server<E> {
-    /// Starts `connections` connection tasks for `addr` (they connect lazily, on first use).
+    /// Starts `connections` connection tasks for `addr` (they connect at once and reconnect in
+    /// the background).
     /// Must be called inside a tokio runtime.
     pub fn start(
         addr: &str,
@@ -41,6 +44,7 @@ impl<E: Exchange> Server<E> {
         timeouts: UpstreamTimeouts,
         events: Events,
     ) -> Self {
+        let mut up = Vec::new();
         let conns = (0..connections.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -48,7 +52,9 @@ impl<E: Exchange> Server<E> {
                     addr: addr.to_string(),
                     connect_timeout: timeouts.connect,
                 };
-                tokio::spawn(conn::run(settings, rx, events.clone()));
+                let flag = Arc::new(AtomicBool::new(false));
+                up.push(flag.clone());
+                tokio::spawn(conn::run(settings, rx, events.clone(), flag));
                 tx
             })
             .collect();
@@ -56,7 +62,13 @@ impl<E: Exchange> Server<E> {
             addr: addr.to_string(),
             conns,
             request_timeout: timeouts.request,
+            up,
         }
+    }
+
+    /// Whether at least one of its connections is established now.
+    pub fn is_up(&self) -> bool {
+        self.up.iter().any(|u| u.load(Ordering::Relaxed))
     }
 
     /// The server's `host:port`.
@@ -156,5 +168,12 @@ impl<E: Exchange> Upstreams<E> {
     /// Every pool.
     pub fn pools(&self) -> &[Pool<E>] {
         &self.pools
+    }
+
+    /// Readiness: every pool has at least one connected server.
+    pub fn ready(&self) -> bool {
+        self.pools
+            .iter()
+            .all(|p| p.servers.iter().any(|s| s.is_up()))
     }
 }

@@ -115,6 +115,7 @@ async fn refused_then_recovers_when_server_comes_back() {
         match call(&s, "c").await {
             Ok(r) => {
                 assert_eq!(r, &b"re:c\r\n"[..]);
+                assert!(s.is_up());
                 break;
             }
             Err(e) => {
@@ -130,8 +131,10 @@ async fn server_closing_fails_in_flight_and_reconnects() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
-        // First connection: read a little and hang up; later ones: answer.
-        let (sock, _) = listener.accept().await.unwrap();
+        // First connection: read the request and hang up without replying; later ones: answer.
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
         drop(sock);
         spawn_peer(listener).await;
     });

@@ -14,7 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use picklebridge::config::{ClientRuntime, Config};
+use picklebridge::metrics::Metrics;
 use picklebridge::route::RouteTable;
+use picklebridge::server::Admin;
 
 use super::wait::wait_until;
 
@@ -117,23 +119,28 @@ impl Drop for Memcached {
 /// The proxy running in-process on its own runtime thread.
 pub struct Proxy {
     addrs: Vec<SocketAddr>,
+    admin: Option<SocketAddr>,
+    registry: prometheus::Registry,
+    metrics: Metrics,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     routes: tokio::sync::watch::Sender<Arc<RouteTable>>,
 }
 
 impl Proxy {
-    /// Starts the proxy for a validated `config` (listen on `127.0.0.1:0`).
+    /// Starts the proxy for a validated `config` (listen on `127.0.0.1:0`), with a fresh
+    /// metrics registry ([`Proxy::registry`]). With `config.admin` set (use `127.0.0.1:0`), the
+    /// admin HTTP listener runs too ([`Proxy::admin_addr`]).
     pub fn start(config: Config) -> Proxy {
-        assert!(
-            config.validate().is_empty(),
-            "invalid test config: {:?}",
-            config.validate()
-        );
+        let problems = config.validate();
+        assert!(problems.is_empty(), "invalid test config: {problems:?}");
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let table = Arc::new(RouteTable::compile(&config));
+        let registry = prometheus::Registry::new();
+        let metrics = Metrics::register(&registry).expect("register metrics");
+        let table = Arc::new(RouteTable::compile(&config, &metrics));
         let (routes_tx, routes_rx) = tokio::sync::watch::channel(table);
+        let (run_metrics, run_registry) = (metrics.clone(), registry.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -144,22 +151,38 @@ impl Proxy {
                 let listeners = picklebridge::server::bind(&config)
                     .await
                     .expect("bind proxy");
-                let addrs = listeners
+                let addrs: Vec<_> = listeners
                     .iter()
                     .map(|l| l.local_addr().expect("addr"))
-                    .collect::<Vec<_>>();
-                addr_tx.send(addrs).expect("send addrs");
+                    .collect();
+                let admin = match &config.admin {
+                    Some(a) => Some(Admin {
+                        socket: tokio::net::TcpListener::bind(a.listen)
+                            .await
+                            .expect("bind admin"),
+                        registry: run_registry,
+                    }),
+                    None => None,
+                };
+                let admin_addr = admin
+                    .as_ref()
+                    .map(|a| a.socket.local_addr().expect("admin addr"));
+                addr_tx.send((addrs, admin_addr)).expect("send addrs");
                 let stop = async {
                     let _ = stop_rx.await;
                 };
-                picklebridge::server::run(listeners, config, routes_rx, stop).await;
+                picklebridge::server::run(listeners, config, routes_rx, run_metrics, admin, stop)
+                    .await;
             });
         });
-        let addrs = addr_rx
+        let (addrs, admin) = addr_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("proxy did not bind within 10 s");
         Proxy {
             addrs,
+            admin,
+            registry,
+            metrics,
             stop: Some(stop_tx),
             thread: Some(thread),
             routes: routes_tx,
@@ -180,9 +203,31 @@ impl Proxy {
         self.addrs[i]
     }
 
+    /// The admin listener's address, when `config.admin` was set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// The registry the proxy's metrics live in.
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
+    }
+
+    /// The registry encoded in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        use prometheus::Encoder;
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encode metrics");
+        String::from_utf8(out).expect("utf-8 metrics")
+    }
+
     /// Swaps in the routes of `config` (what SIGHUP does after validating the file).
     pub fn reload(&self, config: &Config) {
-        let _ = self.routes.send(Arc::new(RouteTable::compile(config)));
+        let _ = self
+            .routes
+            .send(Arc::new(RouteTable::compile(config, &self.metrics)));
     }
 
     /// Stops the proxy and waits (bounded by its grace period) for `run` to return.
