@@ -292,6 +292,19 @@ fn table() -> Vec<(Vec<u8>, End)> {
     ms_big.extend(std::iter::repeat(b'v').take(2_000_000));
     ms_big.extend_from_slice(b"\r\nmg mbig v\r\n");
     s(&ms_big);
+    // Administration commands with one-line replies.
+    s(b"shutdown\r\nshutdown graceful\r\nslabs\r\nslabs automove 1\r\nslabs automove 5\r\n");
+    s(b"slabs automove 1 noreply\r\nlru mode flat\r\nlru mode segmented noreply\r\nlru\r\n");
+    s(b"lru x\r\nlru temp_ttl 10\r\nlru_crawler\r\ncache_memlimit 100 noreply\r\n");
+    s(b"cache_memlimit 4\r\ncache_memlimit x\r\ncache_memlimit\r\nextstore x y\r\n");
+    s(b"misbehave\r\ndebugtime 1\r\nrefresh_certs\r\nrefresh_certs noreply\r\n");
+    // 10 000 keys in one get (a 110 KB line; memcached grows its buffer for get lines).
+    let mut huge_get = b"get".to_vec();
+    for i in 0..10_000 {
+        huge_get.extend_from_slice(format!(" k{i:08}").as_bytes());
+    }
+    huge_get.extend_from_slice(b" a\r\n");
+    s(&huge_get);
     // Cases after which memcached closes the connection.
     t.push((b"quit\r\nversion\r\n".to_vec(), Close));
     t.push((b"set a 0 0 1\r\nx\r\nquit x\r\nget a\r\n".to_vec(), Close));

@@ -108,7 +108,7 @@ pub enum Request {
     /// mn: answered `MN`.
     MetaNoop,
     /// Server administration (shutdown, slabs, lru, lru_crawler, watch, cache_memlimit,
-    /// extstore): not a cache operation; the proxy decides whether to forward it.
+    /// extstore, refresh_certs): not a cache operation; the proxy decides whether to forward it.
     Admin(Admin),
     /// A request memcached answers with a fixed error and survives; answer it locally.
     Reject(Reject),
@@ -144,6 +144,7 @@ impl Request {
             Request::Touch(t) => t.noreply,
             Request::FlushAll(f) => f.noreply,
             Request::Verbosity(v) => v.noreply,
+            Request::Admin(a) => a.noreply,
             _ => false,
         }
     }
@@ -296,7 +297,7 @@ fn dispatch(src: Src<'_>, line: &Line, line_len: usize, limits: &Limits) -> Pars
         b"stats" => done(misc::parse_stats(src, line)),
         b"cache_memlimit" if nt == 3 || nt == 4 => done(misc::parse_admin(src, line)),
         b"lru" if nt >= 3 => done(misc::parse_admin(src, line)),
-        b"shutdown" | b"slabs" | b"lru_crawler" | b"watch" | b"extstore" => {
+        b"shutdown" | b"slabs" | b"lru_crawler" | b"watch" | b"extstore" | b"refresh_certs" => {
             done(misc::parse_admin(src, line))
         }
         _ => error(),

@@ -39,13 +39,23 @@ pub struct Stats {
     pub args: Vec<Bytes>,
 }
 
-/// A server administration command, kept as its raw line (without CRLF).
+/// A server administration command (shutdown, slabs, lru, lru_crawler, watch,
+/// cache_memlimit, extstore, refresh_certs), kept as its raw line.
+///
+/// memcached 1.6.18 replies with one line to each, except `watch` (an `OK` line, then the
+/// connection becomes a log stream) and `lru_crawler metadump` (unframed `key=...` lines up
+/// to `END`): those are marked `streams` and cannot be forwarded as a request/reply pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
-    /// The request line as the client sent it, without the line terminator.
+    /// The request line without its terminator, and without a trailing `noreply` token when
+    /// the command honours it (the reply is then hidden from the client instead).
     pub line: Bytes,
-    /// The last token is `noreply` (memcached then suppresses the reply).
+    /// `noreply` given to a command that honours it (cache_memlimit, lru, extstore, watch,
+    /// slabs automove). `refresh_certs noreply` is not: without TLS memcached 1.6.18 still
+    /// answers `Error TLS not enabled`.
     pub noreply: bool,
+    /// The reply is a stream rather than one line (watch, lru_crawler metadump).
+    pub streams: bool,
 }
 
 /// Parses flush_all (dispatch checked 2..=4 tokens).
@@ -83,9 +93,25 @@ pub(crate) fn parse_stats(src: Src<'_>, line: &Line) -> Request {
 
 /// Keeps an administration command as its raw line.
 pub(crate) fn parse_admin(src: Src<'_>, line: &Line) -> Request {
+    let buf = src.buf;
+    let cmd = line.token(buf, 0);
+    let sub = line.token(buf, 1);
+    let honours_noreply = matches!(cmd, b"cache_memlimit" | b"lru" | b"extstore" | b"watch")
+        || (cmd == b"slabs" && sub == b"automove" && line.ntokens() >= 4);
+    let noreply = honours_noreply && line.noreply(buf);
+    let end = match line.tokens.last() {
+        Some(&(s, _)) if noreply => buf[..s]
+            .iter()
+            .rposition(|&b| b != b' ')
+            .map_or(0, |i| i + 1),
+        _ => line.end,
+    };
+    let streams =
+        cmd == b"watch" || (cmd == b"lru_crawler" && sub == b"metadump" && line.ntokens() == 4);
     Request::Admin(Admin {
-        line: src.slice(0, line.end),
-        noreply: line.noreply(src.buf),
+        line: src.slice(0, end),
+        noreply,
+        streams,
     })
 }
 
@@ -146,6 +172,13 @@ mod tests {
             (b"stats  settings\r\n", b"stats settings\r\n"),
             (b"slabs automove 1\r\n", b"slabs automove 1\r\n"),
             (b"shutdown\r\n", b"shutdown\r\n"),
+            (b"cache_memlimit 100 noreply\r\n", b"cache_memlimit 100\r\n"),
+            (b"slabs automove 1  noreply\r\n", b"slabs automove 1\r\n"),
+            (
+                b"slabs reassign 1 noreply\r\n",
+                b"slabs reassign 1 noreply\r\n",
+            ),
+            (b"refresh_certs\r\n", b"refresh_certs\r\n"),
         ];
         for &(input, composed) in table {
             assert_eq!(
@@ -157,6 +190,18 @@ mod tests {
         }
         assert!(parse_all(b"flush_all 0 noreply\r\n").noreply());
         assert!(parse_all(b"verbosity 0 noreply\r\n").noreply());
+        assert!(parse_all(b"lru mode flat noreply\r\n").noreply());
+        assert!(!parse_all(b"shutdown noreply\r\n").noreply());
+        for (line, streams) in [
+            (&b"watch\r\n"[..], true),
+            (b"lru_crawler metadump all\r\n", true),
+            (b"lru_crawler crawl all\r\n", false),
+        ] {
+            match parse_all(line) {
+                Request::Admin(a) => assert_eq!(a.streams, streams),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
