@@ -4,14 +4,18 @@
 //! client_sees -> compose_response) talking to a second, identical memcached. The bytes the
 //! client receives, and whether the connection is closed, must be identical.
 //!
-//! Both memcached instances see the same sequence of operations, so their state (and cas
+//! The same table then goes through the real proxy (`picklebridge serve`, in-process) in front
+//! of a third memcached, whole and split at every byte, and must again match memcached.
+//!
+//! All memcached instances see the same sequence of operations, so their state (and cas
 //! uniques) stay in step. Time-dependent replies (stats, `me`, delayed flush) are left out.
 mod common;
 
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use common::servers::{show, Client, Memcached};
+use common::servers::{show, Client, Memcached, Proxy};
+use picklebridge::config::ClientRuntime;
 use picklebridge::protocol::{
     compose_request, compose_response, parse_request_buf, parse_response_buf, Limits, Request,
     Response,
@@ -317,20 +321,79 @@ fn table() -> Vec<(Vec<u8>, End)> {
 
 #[test]
 fn codec_replies_match_memcached_byte_for_byte() {
-    let direct_mc = Memcached::start();
     let codec_mc = Memcached::start();
+    let failures = diff_table(&|input, end, i| via_codec(codec_mc.addr(), input, end, i));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Runs the whole table against `target` and collects differences from memcached direct.
+/// Replies received for a case, and whether the connection was closed.
+type Outcome = (Vec<u8>, bool);
+
+fn diff_table(target: &dyn Fn(&[u8], End, usize) -> Outcome) -> Vec<String> {
+    let direct_mc = Memcached::start();
     let mut failures = Vec::new();
     for (i, (input, end)) in table().iter().enumerate() {
         let want = direct(direct_mc.addr(), input, *end, i);
-        let got = via_codec(codec_mc.addr(), input, *end, i);
+        let got = target(input, *end, i);
         if want != got {
             failures.push(format!(
-                "case {i} {}\n  memcached: {} closed={}\n  codec:     {} closed={}",
+                "case {i} {}\n  memcached: {} closed={}\n  proxy:     {} closed={}",
                 show(&input[..input.len().min(120)]),
                 show(&want.0[..want.0.len().min(300)]),
                 want.1,
                 show(&got.0[..got.0.len().min(300)]),
                 got.1
+            ));
+        }
+    }
+    failures
+}
+
+#[test]
+fn proxy_replies_match_memcached_byte_for_byte() {
+    let upstream = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[upstream.addr_string()]);
+    let addr = proxy.addr(0);
+    let failures = diff_table(&|input, end, i| direct(addr, input, end, i));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A pipelined session of good and bad requests (every reply deterministic).
+const SPLIT_SESSION: &[u8] = b"set a 0 0 3\r\nabc\r\nget a b\r\nset k 0 0 -1\r\nxy\r\n\
+gets a\r\ndelete a noreply\r\nincr a 1\r\nms m 2 T0 q\r\nhi\r\nmg m v q k\r\nbogus\r\n\
+set b 0 0 2\r\nxyz\r\nmn\r\n";
+
+/// Sends `input` to `addr` in two writes split at `at` (a pause between), and reads up to the
+/// sentinel reply.
+fn split_send(addr: std::net::SocketAddr, input: &[u8], at: usize, i: usize) -> Vec<u8> {
+    let mut c = Client::connect(addr).expect("connect");
+    let (sent, expect) = sentinel(i);
+    c.send(&input[..at]);
+    std::thread::sleep(Duration::from_millis(2));
+    c.send(&input[at..]);
+    c.send(&sent);
+    let mut got = c.read_until(&expect);
+    if got.ends_with(&expect) {
+        got.truncate(got.len() - expect.len());
+    }
+    got
+}
+
+#[test]
+fn proxy_matches_memcached_when_requests_are_split_at_every_byte() {
+    let direct_mc = Memcached::start();
+    let upstream = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[upstream.addr_string()]);
+    let mut failures = Vec::new();
+    for at in 0..=SPLIT_SESSION.len() {
+        let want = split_send(direct_mc.addr(), SPLIT_SESSION, at, at);
+        let got = split_send(proxy.addr(0), SPLIT_SESSION, at, at);
+        if want != got {
+            failures.push(format!(
+                "split at {at}\n  memcached: {}\n  proxy:     {}",
+                show(&want),
+                show(&got)
             ));
         }
     }
