@@ -23,6 +23,8 @@ enum Slot {
     Lazy(usize),
     /// A set still being built; PUT at its SetClose.
     Deferred,
+    /// A folded-away temporary (the reconstructor's argument tuple): never fetched.
+    Gone,
 }
 
 /// Globals (and one constant) the rewrite inserts, each memoized once like CPython does.
@@ -263,6 +265,10 @@ impl<'a> Downgrade<'a> {
             return Ok(());
         }
         self.pending = None;
+        if own == Some(Ann::SkipGone) {
+            self.pending = Some(Slot::Gone);
+            return Ok(());
+        }
         if own == Some(Ann::Skip) {
             self.pending = Some(match o.code {
                 op::GET | op::BINGET | op::LONG_BINGET => self.lookup(o)?,
@@ -281,18 +287,25 @@ impl<'a> Downgrade<'a> {
                     Slot::Lazy(p) => {
                         let lazy = self.op_at(p)?;
                         match lazy.code {
-                            op::EMPTY_TUPLE => self.out.byte(op::EMPTY_TUPLE),
+                            op::EMPTY_TUPLE | op::NONE => self.out.byte(lazy.code),
+                            op::GLOBAL => self.global_op(&lazy)?,
                             _ => self.text(&lazy)?,
                         }
                         let id = self.fresh_id();
                         self.out.put(id);
                         self.define(orig, Slot::New(id))?;
                     }
-                    Slot::Deferred => return Err(self.err(ErrorKind::Unsupported)),
+                    Slot::Deferred | Slot::Gone => return Err(self.err(ErrorKind::Unsupported)),
                 }
             }
             op::UNICODE | op::BINUNICODE | op::SHORT_BINUNICODE | op::BINUNICODE8 => {
-                self.text(o)?
+                let utf8 = self.utf8_text;
+                if own == Some(Ann::KeepText) {
+                    self.utf8_text = false;
+                }
+                let r = self.text(o);
+                self.utf8_text = utf8;
+                r?;
             }
             op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 => self.bytes(o.arg),
             op::BYTEARRAY8 => {
@@ -318,25 +331,28 @@ impl<'a> Downgrade<'a> {
                 }
                 _ => return Err(self.err(ErrorKind::Unsupported)),
             },
-            op::GLOBAL if self.rename => {
-                let (m, n) = o
-                    .global_pair()
-                    .ok_or_else(|| self.err(ErrorKind::BadArgument))?;
-                match (std::str::from_utf8(m), std::str::from_utf8(n)) {
-                    (Ok(m), Ok(n)) if compat::py3_to_py2(m, n) != (m.into(), n.into()) => {
-                        self.global(m, n)?
-                    }
-                    _ => self.out.raw(o.raw),
-                }
-            }
-            op::NEWOBJ if own == Some(Ann::NewobjToObj) => self.out.byte(op::OBJ),
-            code if o.info().proto <= 2 => {
-                let _ = code;
-                self.out.raw(o.raw);
-            }
+            op::GLOBAL => self.global_op(o)?,
+            op::NEWOBJ | op::REDUCE if own == Some(Ann::NewobjToObj) => self.out.byte(op::OBJ),
+            _ if o.info().proto <= 2 => self.out.raw(o.raw),
             _ => return Err(self.err(ErrorKind::Unsupported)),
         }
         Ok(())
+    }
+
+    /// GLOBAL as written, renamed when the writer was Python 3.
+    fn global_op(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
+        let (m, n) = o
+            .global_pair()
+            .ok_or_else(|| self.err(ErrorKind::BadArgument))?;
+        match (std::str::from_utf8(m), std::str::from_utf8(n)) {
+            (Ok(m), Ok(n)) if self.rename && compat::py3_to_py2(m, n) != (m.into(), n.into()) => {
+                self.global(m, n)
+            }
+            _ => {
+                self.out.raw(o.raw);
+                Ok(())
+            }
+        }
     }
 
     fn lookup(&self, o: &Op<'a>) -> Result<Slot, TranscodeError> {

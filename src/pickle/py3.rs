@@ -2,9 +2,11 @@
 //! `str` (BINUNICODE) or `bytes` (SHORT_BINBYTES / BINBYTES) per [`super::Py3Str`], and binary
 //! state of the classes in `compat::BINARY_STATE` always becomes `bytes`.
 //!
-//! The output declares PROTO 3 (or the input's higher protocol), because SHORT_BINBYTES/BINBYTES
-//! are protocol-3 opcodes; FRAMEs are dropped since rewritten ops change frame lengths. Memo
-//! indices are untouched (nothing is inserted).
+//! `bytes` are written with the protocol-3 opcodes SHORT_BINBYTES / BINBYTES, but the PROTO of
+//! the input is kept: CPython 3's loader runs every opcode whatever PROTO declares, and it
+//! renames py2 globals (`__builtin__`, `copy_reg`, ...) through `_compat_pickle` only while the
+//! declared protocol is below 3 (`Unpickler.find_class`). FRAMEs are dropped since rewritten
+//! ops change frame lengths. Memo indices are untouched (nothing is inserted).
 
 use super::error::{ErrorKind, TranscodeError};
 use super::opcode as op;
@@ -24,8 +26,6 @@ pub(crate) fn normalize(
     policy: &Policy,
 ) -> Result<Vec<u8>, TranscodeError> {
     let mut out = Out::for_input(src.len(), policy.limits.max_output);
-    let proto = scan.summary.declared_protocol.unwrap_or(0).max(3);
-    out.raw(&[op::PROTO, proto]);
     let anns = &scan.plan.anns;
     let mut next = 0;
     for item in Reader::new(src) {
@@ -33,15 +33,23 @@ pub(crate) fn normalize(
         while next < anns.len() && anns[next].0 < o.pos {
             next += 1;
         }
-        let as_bytes = next < anns.len() && anns[next] == (o.pos, Ann::AsBytes);
+        let here = anns[next..].iter().take_while(|(pos, _)| *pos == o.pos);
+        let (mut as_bytes, mut keep) = (false, false);
+        for (_, a) in here {
+            as_bytes |= *a == Ann::AsBytes;
+            keep |= *a == Ann::KeepText;
+        }
         match o.code {
-            op::PROTO | op::FRAME => {}
+            op::FRAME => {}
             op::STRING | op::BINSTRING | op::SHORT_BINSTRING => {
                 let bytes = strings::py2_str_bytes(&o).ok_or_else(|| {
                     TranscodeError::new(ErrorKind::BadArgument, o.pos, Some(o.code))
                 })?;
                 if as_bytes {
                     out.py3_bytes(&bytes);
+                } else if keep && bytes.is_ascii() {
+                    // An encoding name (`bytearray(u'..', 'latin-1')`): must stay `str`.
+                    out.raw(o.raw);
                 } else {
                     match strings::py3_form(&bytes, policy.py3_str) {
                         Py3Form::Keep => out.raw(o.raw),

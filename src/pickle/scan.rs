@@ -32,12 +32,16 @@ pub(crate) enum Ann {
     DeferMemo,
     /// This py2 `str` is binary state: `bytes` for a py3 reader whatever the policy.
     AsBytes,
-    /// This text is an argument of `_codecs.encode` / `bytearray`: stays unicode for py2.
+    /// An argument of `_codecs.encode` / `bytearray` (text, encoding name): stays unicode for
+    /// py2 readers, and an ASCII py2 `str` stays `str` for py3 readers.
     KeepText,
     /// STACK_GLOBAL whose module and name are the text ops at these offsets.
     StackGlobal { module: usize, name: usize },
-    /// NEWOBJ of a classic class: write OBJ.
+    /// NEWOBJ of a classic class, or the REDUCE of `copy_reg._reconstructor(cls, object, None)`
+    /// for one: write OBJ.
     NewobjToObj,
+    /// Do not emit this op; its value (a temporary tuple) must never be fetched from the memo.
+    SkipGone,
 }
 
 impl Ann {
@@ -98,6 +102,10 @@ enum Elem {
     Py2Str(usize),
     Text(usize),
     Container(u32),
+    Global {
+        idx: u32,
+        via: usize,
+    },
 }
 
 impl Elem {
@@ -106,6 +114,7 @@ impl Elem {
             Slot::Py2Str { src, .. } => Elem::Py2Str(src),
             Slot::Text { src, .. } => Elem::Text(src),
             Slot::Container(c) => Elem::Container(c),
+            Slot::Global { idx, via } => Elem::Global { idx, via },
             _ => Elem::Other,
         }
     }
@@ -119,6 +128,9 @@ struct GlobalInfo {
     classic: bool,
     set_like: bool,
     codecs_encode: bool,
+    /// `copy_reg._reconstructor` / `__builtin__.object` (py2 spelling).
+    reconstructor: bool,
+    object: bool,
     /// Text arguments must stay unicode (`_codecs.encode(u'..', u'latin1')`, `bytearray`).
     keeps_text: bool,
 }
@@ -137,13 +149,16 @@ struct KeyRec {
     source: u64,
 }
 
+/// How many recent op offsets the pattern checks look back over.
+const RECENT: usize = 6;
+
 struct Scanner<'a, 'p> {
     src: &'a [u8],
     policy: Option<&'p Policy>,
     m: Machine<Slot>,
     mark_pos: Vec<usize>,
-    /// Offsets of the last two ops that were not memo PUTs or FRAME.
-    recent: [usize; 2],
+    /// Offsets of the last ops that were not memo PUTs or FRAME, oldest first.
+    recent: [usize; RECENT],
     globals: Vec<GlobalInfo>,
     global_ix: HashMap<(String, String), u32>,
     sets: Vec<SetInfo>,
@@ -158,7 +173,8 @@ struct Scanner<'a, 'p> {
     /// Offsets of distinct text ops (not GETs of them) and of those that must stay unicode.
     text_ops: usize,
     kept_text: Vec<usize>,
-    py2_str_changes: bool,
+    /// py2 `str` ops the py3 policy changes, and whether they are ASCII.
+    py2_str_changes: Vec<(usize, bool)>,
     renames: bool,
     classic_rewrite: bool,
 }
@@ -175,7 +191,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         policy,
         m: Machine::new(limits),
         mark_pos: Vec::new(),
-        recent: [usize::MAX; 2],
+        recent: [usize::MAX; RECENT],
         globals: Vec::new(),
         global_ix: HashMap::new(),
         sets: Vec::new(),
@@ -198,7 +214,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         has_text: false,
         text_ops: 0,
         kept_text: Vec::new(),
-        py2_str_changes: false,
+        py2_str_changes: Vec::new(),
         renames: false,
         classic_rewrite: false,
     };
@@ -210,7 +226,8 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
             op.code,
             op::PUT | op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::FRAME
         ) {
-            s.recent = [s.recent[1], op.pos];
+            s.recent.rotate_left(1);
+            s.recent[RECENT - 1] = op.pos;
         }
     }
     s.finish()
@@ -300,7 +317,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 if let Some(p) = self.policy.filter(|p| p.target == Runtime::Py3) {
                     if strings::py3_form(&bytes, p.py3_str) != Py3Form::Keep {
-                        self.py2_str_changes = true;
+                        self.py2_str_changes.push((pos, bytes.is_ascii()));
                     }
                 }
                 self.m.push(Slot::Py2Str { src: pos, via: pos })?;
@@ -406,7 +423,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
             op::GLOBAL | op::INST => self.global_op(o)?,
             op::STACK_GLOBAL => self.stack_global(o)?,
-            op::REDUCE => self.reduce()?,
+            op::REDUCE => self.reduce(o)?,
             op::NEWOBJ => self.newobj(o)?,
             op::NEWOBJ_EX => {
                 if self.target() == Some(Runtime::Py2) {
@@ -521,7 +538,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let idx = self.intern_global(&m, &n)?;
         if self.target() == Some(Runtime::Py2) {
             // Only the adjacent form CPython writes (module, name, STACK_GLOBAL, memo PUTs between).
-            if self.recent != [mv, nv] {
+            if self.recent[RECENT - 2..] != [mv, nv] {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }
             self.anns.push((mv, Ann::Skip));
@@ -572,6 +589,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
             classic,
             set_like,
             codecs_encode: m == "_codecs" && n == "encode",
+            reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
+            object: (&*m2, &*n2) == ("__builtin__", "object"),
             keeps_text: (m == "_codecs" && n == "encode")
                 || matches!((&*m2, &*n2), ("__builtin__", "bytearray")),
         };
@@ -586,9 +605,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(i)
     }
 
-    fn reduce(&mut self) -> Result<(), TranscodeError> {
+    fn reduce(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let args = self.m.pop()?;
         let func = self.m.pop()?;
+        if self.target() == Some(Runtime::Py2) {
+            self.classic_reconstructor(o, func, args)?;
+        }
         let mut result = Slot::Any;
         if let (Slot::Global { idx, .. }, Slot::Tuple(elems)) = (func, args) {
             if let Some(g) = self.globals.get(idx as usize) {
@@ -609,7 +631,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 if g.keeps_text {
                     for e in elems {
-                        if let Elem::Text(src) = e {
+                        if let Elem::Text(src) | Elem::Py2Str(src) = e {
                             self.anns.push((src, Ann::KeepText));
                             self.kept_text.push(src);
                         }
@@ -625,6 +647,46 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.m.push(result)
     }
 
+    /// `copy_reg._reconstructor(cls, object, None)` (how Python 3 pickles instances for protocol
+    /// 0/1) of a classic class becomes `MARK cls OBJ`, as Python 2's `save_inst` writes it. Only
+    /// the exact op sequence Python 3 writes is rewritten; anything else is refused.
+    fn classic_reconstructor(
+        &mut self,
+        o: &Op<'a>,
+        func: Slot,
+        args: Slot,
+    ) -> Result<(), TranscodeError> {
+        let (Slot::Global { idx: f, via: rv }, Slot::Tuple([cls, obj])) = (func, args) else {
+            return Ok(());
+        };
+        let Elem::Global { idx: c, via: cv } = cls else {
+            return Ok(());
+        };
+        let g = |i: u32| self.globals.get(i as usize);
+        if !g(f).is_some_and(|g| g.reconstructor) || !g(c).is_some_and(|g| g.classic) {
+            return Ok(());
+        }
+        let code = |pos: usize| self.src.get(pos).copied();
+        let r = &self.recent;
+        // The six ops before REDUCE: _reconstructor, MARK, cls, object, NONE, TUPLE.
+        let ok = matches!(obj, Elem::Global { idx, via } if g(idx).is_some_and(|g| g.object) && via == r[3])
+            && r[0] == rv
+            && code(r[1]) == Some(op::MARK)
+            && r[2] == cv
+            && code(r[4]) == Some(op::NONE)
+            && code(r[5]) == Some(op::TUPLE);
+        if !ok {
+            return Err(self.m.err(ErrorKind::Unsupported));
+        }
+        self.anns.push((rv, Ann::Skip));
+        self.anns.push((r[3], Ann::Skip));
+        self.anns.push((r[4], Ann::Skip));
+        self.anns.push((r[5], Ann::SkipGone));
+        self.anns.push((o.pos, Ann::NewobjToObj));
+        self.classic_rewrite = true;
+        Ok(())
+    }
+
     fn newobj(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let args = self.m.pop()?;
         let cls = self.m.pop()?;
@@ -634,7 +696,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let Slot::EmptyTuple { via: tv } = args else {
                     return Err(self.m.err(ErrorKind::Unsupported));
                 };
-                if self.recent != [via, tv] {
+                if self.recent[RECENT - 2..] != [via, tv] {
                     return Err(self.m.err(ErrorKind::Unsupported));
                 }
                 self.anns.push((via, Ann::MarkBefore));
@@ -687,7 +749,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     || (writer != Writer::Py2
                         && (self.renames || (p.py2_text == Py2Text::Utf8 && converts_text)))
             }
-            Some(_) => self.py2_str_changes || self.anns.iter().any(|(_, a)| *a == Ann::AsBytes),
+            Some(_) => {
+                let kept = &self.kept_text;
+                self.py2_str_changes
+                    .iter()
+                    .any(|&(pos, ascii)| !ascii || kept.binary_search(&pos).is_err())
+                    || self.anns.iter().any(|(_, a)| *a == Ann::AsBytes)
+            }
         };
         Ok(Scan {
             summary: self.summary,

@@ -7,7 +7,7 @@ use super::*;
 /// py3: {1, 2} at protocol 4
 const P3_SET_P4: &[u8] = b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00\x8f\x94(K\x01K\x02\x90.";
 /// py3: [b'ab', b''] at protocol 3
-const P3_BYTES_P3: &[u8] = b"\x80\x03]q\x00(C\x02abq\x01C\x00q\x02e.";
+const P3_BYTES_P3: &[u8] = b"]q\x00(C\x02abq\x01C\x00q\x02e.";
 /// py3: ['\u7231', '\u7231'] (shared) at protocol 4
 const P3_TEXT_P4: &[u8] =
     b"\x80\x04\x95\x0d\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x03\xe7\x88\xb1\x94h\x01e.";
@@ -213,24 +213,24 @@ fn py2_classic_class_written_with_obj() {
 fn py3_strings_follow_policy() {
     assert_eq!(
         rewritten(P2_UTF8_P0, &py3()),
-        b"\x80\x03X\x03\x00\x00\x00\xe7\x88\xb1p1\n."
+        b"X\x03\x00\x00\x00\xe7\x88\xb1p1\n."
     );
-    assert_eq!(rewritten(P2_BIN_P2, &py3()), b"\x80\x03C\x02\xff\x00q\x01.");
+    assert_eq!(rewritten(P2_BIN_P2, &py3()), b"\x80\x02C\x02\xff\x00q\x01.");
     let mut p = py3();
     p.py3_str = Py3Str::Bytes;
     assert_eq!(
         rewritten(P2_ASCII_P0, &p),
-        b"\x80\x03(dp1\nC\x01a(lp2\nI1\naC\x01bas."
+        b"(dp1\nC\x01a(lp2\nI1\naC\x01bas."
     );
     p.py3_str = Py3Str::Latin1;
     assert_eq!(
         rewritten(P2_BIN_P2, &p),
-        b"\x80\x03X\x03\x00\x00\x00\xc3\xbf\x00q\x01."
+        b"\x80\x02X\x03\x00\x00\x00\xc3\xbf\x00q\x01."
     );
     assert_eq!(refused(P2_COLLIDE_P2, &p), Reason::Collision);
     assert_eq!(
         rewritten(P2_MIXED_P2, &py3()),
-        b"\x80\x03}q\x01X\x01\x00\x00\x00aX\x03\x00\x00\x00\xe7\x88\xb1q\x02s."
+        b"\x80\x02}q\x01X\x01\x00\x00\x00aX\x03\x00\x00\x00\xe7\x88\xb1q\x02s."
     );
 }
 
@@ -238,16 +238,16 @@ fn py3_strings_follow_policy() {
 fn py3_datetime_state_becomes_bytes_in_every_protocol() {
     assert_eq!(
         rewritten(P2_DATE_P0, &py3()),
-        b"\x80\x03cdatetime\ndate\np1\n(C\x04\x07\xdf\x03\x04tRp2\n."
+        b"cdatetime\ndate\np1\n(C\x04\x07\xdf\x03\x04tRp2\n."
     );
     assert_eq!(
         rewritten(P2_DATE_P2, &py3()),
-        b"\x80\x03cdatetime\ndate\nq\x01C\x04\x07\xdf\x03\x04\x85Rq\x02."
+        b"\x80\x02cdatetime\ndate\nq\x01C\x04\x07\xdf\x03\x04\x85Rq\x02."
     );
     let out = rewritten(P2_DT_P1, &py3());
     assert_eq!(
         out,
-        b"\x80\x03cdatetime\ndatetime\nq\x01(C\n\x07\xe4\x01\x02\x03\x04\x05\x00\x00\x00tRq\x02."
+        b"cdatetime\ndatetime\nq\x01(C\n\x07\xe4\x01\x02\x03\x04\x05\x00\x00\x00tRq\x02."
     );
     // Even under `bytes`/`latin1` the state is bytes, and the summary says so.
     let s = analyze(P2_DATE_P2).unwrap();
@@ -289,4 +289,35 @@ fn reasons_are_a_closed_set_of_distinct_labels() {
     labels.dedup();
     assert_eq!(labels.len(), Reason::ALL.len());
     assert!(labels.contains(&"newobj_ex") && labels.contains(&"limit_exceeded"));
+}
+
+#[test]
+fn py2_classic_class_from_protocol_0_and_1_reconstructor() {
+    let mut p = py2();
+    p.py2_classic = Arc::from(vec![Global::new("m", "C")]);
+    // py3: c = m.C(); c.a = 1; pickle.dumps([c, m.C()], 0) -- copy_reg._reconstructor form
+    let p0 = b"(lp0\nccopy_reg\n_reconstructor\np1\n(cm\nC\np2\nc__builtin__\nobject\np3\nNtp4\nRp5\n(dp6\nVa\np7\nI1\nsbag1\n(g2\ng3\nNtp8\nRp9\na.";
+    assert_eq!(
+        rewritten(p0, &p),
+        b"\x80\x02(lq\x00(cm\nC\nq\x01oq\x02(dq\x03Va\nq\x04I1\nsba(h\x01oq\x05a."
+    );
+    // the same at protocol 1
+    let p1 = b"]q\x00(ccopy_reg\n_reconstructor\nq\x01(cm\nC\nq\x02c__builtin__\nobject\nq\x03Ntq\x04Rq\x05}q\x06X\x01\x00\x00\x00aq\x07K\x01sbh\x01(h\x02h\x03Ntq\x08Rq\x09e.";
+    assert_eq!(
+        rewritten(p1, &p),
+        b"\x80\x02]q\x00((cm\nC\nq\x01oq\x02}q\x03X\x01\x00\x00\x00aq\x04K\x01sb(h\x01oq\x05e."
+    );
+}
+
+#[test]
+fn py3_bytearray_encoding_name_stays_str_under_bytes_policy() {
+    // py2: cPickle.dumps(bytearray(b'a\xff'), 2) -- bytearray(u'a\xff', 'latin-1')
+    let src =
+        b"\x80\x02c__builtin__\nbytearray\nq\x01X\x03\x00\x00\x00a\xc3\xbfU\x07latin-1\x86Rq\x02.";
+    let mut p = py3();
+    p.py3_str = Py3Str::Bytes;
+    assert_eq!(
+        transcode(&Bytes::from_static(src), &p).outcome,
+        Outcome::Unchanged
+    );
 }
