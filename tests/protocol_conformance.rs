@@ -297,6 +297,11 @@ fn table() -> Vec<(Vec<u8>, End)> {
     ms_big.extend(std::iter::repeat(b'v').take(2_000_000));
     ms_big.extend_from_slice(b"\r\nmg mbig v\r\n");
     s(&ms_big);
+    // Binary garbage, stray CRs and control bytes (but not a leading 0x80 on a fresh
+    // connection: memcached then switches that connection to the binary protocol).
+    s(b"get a\r\n\x80\r\n\0get a\r\n\xff\xfe\r\n\x01\x02 \x03\r\n");
+    s(b"get a\r\r\nset a 0 0 1\r\r\nx\r\nset a 0 0 1 \r\ny\r\nget a \x0b\r\n");
+    s(b"set ctl\x01\x7f 0 0 1\r\nx\r\nget ctl\x01\x7f\r\ndelete ctl\x01\x7f\r\n");
     // Administration commands with one-line replies.
     s(b"shutdown\r\nshutdown graceful\r\nslabs\r\nslabs automove 1\r\nslabs automove 5\r\n");
     s(b"slabs automove 1 noreply\r\nlru mode flat\r\nlru mode segmented noreply\r\nlru\r\n");
