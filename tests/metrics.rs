@@ -1,10 +1,16 @@
 //! Metrics end to end: scrape the admin listener over real HTTP, check the exposition with
-//! Debian's `promtool check metrics`, and (with the proxy) assert counters driven by real traffic.
+//! Debian's `promtool check metrics`; the proxy's `/readyz` following a real memcached going
+//! away and coming back.
+mod common;
 mod metrics_common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::servers::{Memcached, Proxy};
+use common::wait::wait_until;
 use metrics_common::{http_get, promtool_check, sample, AdminServer};
+use picklebridge::config::Config;
 use picklebridge::metrics::{
     Command, Direction, FirewallAction, Metrics, MismatchKind, ReplyOutcome, Runtime, Side,
     TranscodeOutcome,
@@ -113,5 +119,118 @@ fn promtool_catches_a_bad_exposition() {
     assert!(
         !ok && report.contains("_total"),
         "promtool accepted a counter without _total: {report}"
+    );
+}
+
+/// py2 and py3 listeners, one pool, a transcoding default route and an observe-only route.
+fn start(mc: &Memcached) -> Proxy {
+    let toml = format!(
+        r#"
+[[listener]]
+address = "127.0.0.1:0"
+client = "py2"
+name = "py2"
+
+[[listener]]
+address = "127.0.0.1:0"
+client = "py3"
+name = "py3"
+
+[pool.main]
+servers = ["{mc}"]
+
+[[route]]
+name = "default"
+prefix = ""
+pool = "main"
+mode = "transcode"
+
+[[route]]
+name = "observed"
+prefix = "obs:"
+pool = "main"
+mode = "observe"
+
+[admin]
+listen = "127.0.0.1:{admin_port}"
+"#,
+        mc = mc.addr_string(),
+        admin_port = metrics_common::free_port(),
+    );
+    let config = Config::from_toml_str(&toml, "metrics_traffic.toml").expect("test config");
+    Proxy::start(config)
+}
+
+fn scrape(admin: SocketAddr) -> String {
+    let r = http_get(admin, "/metrics").expect("scrape /metrics");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    r.body
+}
+
+/// The value of `series` in `text`, failing with the family's lines when it is absent.
+fn value(text: &str, series: &str) -> f64 {
+    sample(text, series).unwrap_or_else(|| {
+        let family = series.split('{').next().unwrap_or(series);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(family)).collect();
+        panic!("no sample {series}; the family has:\n{}", lines.join("\n"))
+    })
+}
+
+#[test]
+fn readyz_follows_upstream_reachability() {
+    let mut mc = Memcached::start();
+    let proxy = start(&mc);
+    let admin = proxy.admin_addr().expect("admin listener configured");
+    let status = |path: &str| http_get(admin, path).map(|r| r.status).unwrap_or(0);
+    wait_until(
+        Duration::from_secs(10),
+        "/readyz 200 with memcached up",
+        || (status("/readyz") == 200).then_some(()),
+    );
+    mc.kill();
+    // Background reconnects fail within the connect timeout (1 s) plus back-off.
+    wait_until(
+        Duration::from_secs(15),
+        "/readyz 503 with memcached down",
+        || (status("/readyz") == 503).then_some(()),
+    );
+    assert_eq!(
+        status("/healthz"),
+        200,
+        "the process is alive while not ready"
+    );
+    let text = scrape(admin);
+    let server = mc.addr_string();
+    assert_eq!(
+        value(
+            &text,
+            &format!(r#"picklebridge_upstream_server_up{{pool="main",server="{server}"}}"#)
+        ),
+        0.0
+    );
+    assert!(
+        value(
+            &text,
+            &format!(
+                r#"picklebridge_upstream_connect_failures_total{{pool="main",server="{server}"}}"#
+            )
+        ) >= 1.0
+    );
+    mc.restart();
+    wait_until(
+        Duration::from_secs(15),
+        "/readyz 200 after memcached returns",
+        || (status("/readyz") == 200).then_some(()),
+    );
+    let text = scrape(admin);
+    assert!(
+        value(
+            &text,
+            &format!(r#"picklebridge_upstream_reconnects_total{{pool="main",server="{server}"}}"#)
+        ) >= 1.0
     );
 }
