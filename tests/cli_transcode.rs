@@ -1,0 +1,165 @@
+//! The `transcode` and `inspect` commands, run as the built binary on byte literals written by
+//! CPython 3.11 and 2.7.18 (each literal says which object it encodes).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+/// py3: {1, 2} at protocol 4
+const SET_P4: &[u8] = b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00\x8f\x94(K\x01K\x02\x90.";
+/// CPython 3's pickle.dumps({1, 2}, 2) without the temporaries' memo entries
+const SET_P2: &[u8] = b"\x80\x02c__builtin__\nset\nq\x00](K\x01K\x02e\x85Rq\x01.";
+/// py3: datetime.timezone.utc at protocol 4 (no Python 2 equivalent)
+const TZ_P4: &[u8] = b"\x80\x04\x957\x00\x00\x00\x00\x00\x00\x00\x8c\x08datetime\x94\x8c\x08timezone\x94\x93\x94h\x00\x8c\x09timedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x85\x94R\x94.";
+/// py2: '\xe7\x88\xb1' (UTF-8 of U+7231) by cPickle protocol 0
+const UTF8_P0: &[u8] = b"S'\\xe7\\x88\\xb1'\np1\n.";
+/// py2: {'a': [1, 'b']} by cPickle protocol 0
+const ASCII_P0: &[u8] = b"(dp1\nS'a'\n(lp2\nI1\naS'b'\nas.";
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_picklebridge"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn picklebridge");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn rewrites_stdin_to_stdout() {
+    let out = run(&["transcode", "--to", "py2"], SET_P4);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, SET_P2);
+    let out = run(&["transcode", "--to", "py3"], UTF8_P0);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, b"X\x03\x00\x00\x00\xe7\x88\xb1p1\n.");
+    let out = run(&["transcode", "--to", "py3", "--py3-str", "bytes"], UTF8_P0);
+    assert_eq!(out.stdout, b"C\x03\xe7\x88\xb1p1\n.");
+}
+
+#[test]
+fn unchanged_value_is_copied_through() {
+    let out = run(&["transcode", "--to", "py3"], ASCII_P0);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, ASCII_P0);
+}
+
+#[test]
+fn refused_exits_3_with_the_reason_and_no_output() {
+    let out = run(&["transcode", "--to", "py2"], TZ_P4);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "refused: py3_only_global\n"
+    );
+    let out = run(&["transcode", "--to", "py3"], &SET_P4[..10]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "refused: truncated\n");
+}
+
+#[test]
+fn options_are_parsed_and_bad_ones_rejected() {
+    // py3: pickle.dumps(m.C(), 2) for a class m.C with __dict__ {'a': 1}
+    let obj = b"\x80\x02cm\nC\nq\x00)\x81q\x01}q\x02X\x01\x00\x00\x00aq\x03K\x01sb.";
+    let out = run(
+        &[
+            "transcode",
+            "--to",
+            "py2",
+            "--py2-classic",
+            "x.Y,m.C",
+            "--py2-text",
+            "utf8",
+        ],
+        obj,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout,
+        b"\x80\x02(cm\nC\nq\x00oq\x01}q\x02U\x01aq\x03K\x01sb."
+    );
+    let out = run(&["transcode", "--to", "py4"], b"N.");
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        &["transcode", "--to", "py2", "--py2-classic", "nodot"],
+        b"N.",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn batch_converts_files_into_out_dir_with_a_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in");
+    let output = dir.path().join("out");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("set.pickle"), SET_P4).unwrap();
+    std::fs::write(input.join("none.pickle"), b"\x80\x02N.").unwrap();
+    std::fs::write(input.join("tz.pickle"), TZ_P4).unwrap();
+    let files: Vec<String> = ["set", "none", "tz"]
+        .iter()
+        .map(|n| input.join(format!("{n}.pickle")).display().to_string())
+        .collect();
+    let mut args = vec!["transcode", "--to", "py2", "--out-dir"];
+    let out_arg = output.display().to_string();
+    args.push(&out_arg);
+    args.extend(files.iter().map(String::as_str));
+    let out = run(&args, b"");
+    assert_eq!(out.status.code(), Some(3), "one file is refused");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("set.pickle\trewritten\n"), "{stdout}");
+    assert!(stdout.contains("none.pickle\tunchanged\n"), "{stdout}");
+    assert!(
+        stdout.contains("tz.pickle\trefused\tpy3_only_global\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("3 files: 1 rewritten, 1 unchanged, 1 refused, 0 errors\n"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(output.join("set.pickle")).unwrap(), SET_P2);
+    assert_eq!(
+        std::fs::read(output.join("none.pickle")).unwrap(),
+        b"\x80\x02N."
+    );
+    assert!(!output.join("tz.pickle").exists());
+    let out = run(&["transcode", "--to", "py2", &files[0]], b"");
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn inspect_prints_disassembly_and_summary() {
+    let out = run(&["inspect"], SET_P4);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("   11: \\x8f EMPTY_SET"), "{text}");
+    assert!(text.contains("declared protocol: 4\n"), "{text}");
+    assert!(text.contains("writer: py3\n"), "{text}");
+    let out = run(&["inspect", "--json"], UTF8_P0);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["summary"]["writer"], "py2");
+    assert_eq!(v["summary"]["py2_str_non_ascii"], true);
+    assert_eq!(v["ops"][0]["op"], "STRING");
+    let out = run(&["inspect"], b"N.N");
+    assert_eq!(out.status.code(), Some(3));
+}
