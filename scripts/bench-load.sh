@@ -6,7 +6,7 @@
 # target process, then the RSS of each target at 1 000 client connections (50 active + 950 idle).
 #
 # Usage: scripts/bench-load.sh [--quick] [--out DIR]
-#   --quick   one round of 1 s per load (smoke check, ~1 minute); default: 3 rounds of 5 s (~7 min)
+#   --quick   one round of 1 s per load (smoke check, ~1 minute); default: 5 rounds of 3 s (~7 min)
 #   --out     where results go (default target/bench-load): results.jsonl, report.md, logs
 #
 # Everything listens on 127.0.0.1 free ports; every wait is bounded; every process started here
@@ -28,7 +28,7 @@ done
 if [ "$QUICK" = 1 ]; then
     ROUNDS=1 WARMUP=0.3 DURATION=1 KEYS=2000 IDLE_DURATION=1
 else
-    ROUNDS=3 WARMUP=1 DURATION=5 KEYS=10000 IDLE_DURATION=3
+    ROUNDS=5 WARMUP=1 DURATION=3 KEYS=10000 IDLE_DURATION=3
 fi
 CONNECTIONS=50        # active closed-loop connections per run
 DEPTH=8               # requests per pipelined batch on each connection
@@ -156,6 +156,20 @@ for load in $LOADS; do
 done
 log "pre-filled $KEYS keys per load"
 
+# Proof that the transcode rows measure a real rewrite: a pickle fetched through pb-transcode
+# must load in CPython 2.7 (from `make setup`, .cache/bin/python2) and equal CPython 3's view.
+PY2_CHECK="not run (no pb-transcode target or no .cache/bin/python2; run \`make setup\`)"
+for target in "${TARGETS[@]}"; do
+    read -r label port _ <<<"$target"
+    [ "$label" = pb-transcode ] && [ -x .cache/bin/python2 ] || continue
+    if out=$(timeout 20 .cache/bin/python2 scripts/bench_load_check.py "127.0.0.1:$port" 2>&1); then
+        PY2_CHECK="passed: $out"
+    else
+        PY2_CHECK="FAILED: $(echo "$out" | tail -n1)"
+    fi
+done
+log "CPython 2.7 check of a pickle read through pb-transcode: $PY2_CHECK"
+
 FAILED=0
 # run LABEL PORT PID ROUND LOAD [extra loadgen args]
 run() {
@@ -194,6 +208,8 @@ done
     echo "memcached $($MEMCACHED -V | cut -d' ' -f2) (-t 2), nutcracker $("$NUTCRACKER" --version 2>&1 | grep -o '[0-9][0-9.]*' | head -n1)."
     echo "Each run: $CONNECTIONS connections, pipeline depth $DEPTH, ${WARMUP} s warm-up + ${DURATION} s measured"
     echo "(at most $MAX_REQUESTS requests); $ROUNDS interleaved rounds; $KEYS pre-filled keys per load."
+    echo
+    echo "CPython 2.7 loads a \`pickle\` value read through pb-transcode: $PY2_CHECK"
     "$LOADGEN" report "$RESULTS"
 } >"$OUT/report.md"
 cat "$OUT/report.md"
