@@ -123,9 +123,13 @@ fn line_at(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, ProtocolErr
     }
 }
 
-/// Strict unsigned decimal (memcached prints numbers canonically).
+/// Canonical unsigned decimal, as memcached prints numbers (no sign, no leading zeros), so
+/// that a parsed reply composes back to the same bytes.
 fn number(tok: &[u8]) -> Option<u64> {
     if tok.is_empty() || tok.len() > 20 || !tok.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if tok.len() > 1 && tok[0] == b'0' {
         return None;
     }
     std::str::from_utf8(tok).ok()?.parse().ok()

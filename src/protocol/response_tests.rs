@@ -157,6 +157,12 @@ fn broken_upstream_replies_are_errors() {
     let table: &[(&[u8], &[u8])] = &[
         (b"get a\r\n", b"VALUE a 0 1\r\nxy\r\nEND\r\n"),
         (b"get a\r\n", b"VALUE a 0 x\r\n"),
+        (b"get a\r\n", b"VALUE a 0 01\r\nx\r\nEND\r\n"),
+        (b"get a\r\n", b"VALUE a 00 1\r\nx\r\nEND\r\n"),
+        (b"gets a\r\n", b"VALUE a 0 1 4294967296x\r\nx\r\nEND\r\n"),
+        (b"get a\r\n", b"VALUE a 4294967296 1\r\nx\r\nEND\r\n"),
+        (b"get a\r\n", b"VALUE a 0 1 \r\nx\r\nEND\r\n"),
+        (b"mg a v\r\n", b"VA x\r\n"),
         (b"get a\r\n", b"VALUE a 0 1\r\nx\r\nSTORED\r\n"),
         (b"set a 0 0 1\r\nx\r\n", b"STORED\n"),
         (b"quit\r\n", b"OK\r\n"),
@@ -168,5 +174,82 @@ fn broken_upstream_replies_are_errors() {
             "{:?}: {got:?}",
             String::from_utf8_lossy(reply)
         );
+    }
+}
+
+#[test]
+fn random_replies_never_panic_and_consume_within_bounds() {
+    const ALPHABET: &[&[u8]] = &[
+        b"VALUE ",
+        b"k ",
+        b"0 ",
+        b"1",
+        b"5",
+        b" ",
+        b"\r\n",
+        b"\n",
+        b"END",
+        b"VA ",
+        b"HD",
+        b"EN",
+        b"STAT ",
+        b"x",
+        b"\xff",
+        b"\0",
+        b"18446744073709551616",
+        b"-1",
+        b" s",
+        b"ERROR",
+        b"01",
+        b"VALUE k 0 1\r\n",
+        b"VA 1 s1 f0\r\n",
+    ];
+    let requests: Vec<Request> = [
+        &b"get k\r\n"[..],
+        b"gets k\r\n",
+        b"mg k v s\r\n",
+        b"ma k v\r\n",
+        b"stats\r\n",
+        b"set k 0 0 1\r\nx\r\n",
+        b"mn\r\n",
+    ]
+    .iter()
+    .map(|r| req(r))
+    .collect();
+    let seed = 0xc0ff_ee00_u64;
+    let mut s = seed;
+    let mut next = move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        s.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    for case in 0..20_000 {
+        let mut input = Vec::new();
+        for _ in 0..(next() % 30) {
+            input.extend_from_slice(ALPHABET[(next() % ALPHABET.len() as u64) as usize]);
+        }
+        let buf = Bytes::from(input);
+        let r = &requests[(next() % requests.len() as u64) as usize];
+        let direct = parse_response(r, &buf);
+        let mut framed = BytesMut::from(&buf[..]);
+        let via_buf = parse_response_buf(r, &mut framed);
+        match (&direct, &via_buf) {
+            (Ok(Parsed::Complete { value, consumed }), Ok(Some(v))) => {
+                assert!(*consumed <= buf.len(), "seed {seed:#x} case {case}");
+                assert_eq!(value, v, "seed {seed:#x} case {case}");
+                assert_eq!(
+                    framed.len(),
+                    buf.len() - consumed,
+                    "seed {seed:#x} case {case}"
+                );
+                // What was parsed composes back to exactly the bytes it came from.
+                let mut out = BytesMut::new();
+                compose_response(value, &mut out);
+                assert_eq!(&out[..], &buf[..*consumed], "seed {seed:#x} case {case}");
+            }
+            (Ok(Parsed::Incomplete), Ok(None)) | (Err(_), Err(_)) => {}
+            other => panic!("seed {seed:#x} case {case}: {other:?}"),
+        }
     }
 }
