@@ -89,6 +89,23 @@ pub(crate) const BINARY_STATE: &[(&str, &str, u8)] = &[
     ("array", "array", 1),
 ];
 
+/// Which of the first two constructor arguments of a global (py2 spelling) are text that must
+/// stay text: for a py2 reader py3 `str` stays `unicode` under `py2_text = utf8`, for a py3
+/// reader an ASCII py2 `str` stays `str` under `py3_str = bytes`.
+pub(crate) fn text_args(module: &str, name: &str) -> [bool; 2] {
+    match (module, name) {
+        // `_codecs.encode(u'latin-1 text', 'latin1')`: CPython 3's protocol-2 bytes.
+        ("_codecs", "encode") => [true, true],
+        // `bytearray(u'latin-1 text', 'latin-1')`: Python 2's and 3's protocol-2 bytearray.
+        ("__builtin__", "bytearray") => [true, true],
+        // `Decimal('1.1')`, `Fraction('1/3')`: their constructors reject bytes.
+        ("decimal", "Decimal") | ("fractions", "Fraction") => [true, false],
+        // `getattr(obj, 'name')`: attribute names.
+        ("__builtin__", "getattr") => [false, true],
+        _ => [false, false],
+    }
+}
+
 /// The binary-state argument index of a class, if it is in [`BINARY_STATE`].
 pub(crate) fn binary_state_arg(module: &str, name: &str) -> Option<u8> {
     BINARY_STATE

@@ -131,8 +131,8 @@ struct GlobalInfo {
     /// `copy_reg._reconstructor` / `__builtin__.object` (py2 spelling).
     reconstructor: bool,
     object: bool,
-    /// Text arguments must stay unicode (`_codecs.encode(u'..', u'latin1')`, `bytearray`).
-    keeps_text: bool,
+    /// Which of the first two arguments must stay text (see `compat::text_args`).
+    keeps_text: [bool; 2],
 }
 
 struct SetInfo {
@@ -147,6 +147,8 @@ struct KeyRec {
     container: u32,
     target: u64,
     source: u64,
+    /// Offset of the key's op when it is a py2 `str` (attribute names in BUILD state stay `str`).
+    py2_str: Option<usize>,
 }
 
 /// How many recent op offsets the pattern checks look back over.
@@ -425,6 +427,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             op::STACK_GLOBAL => self.stack_global(o)?,
             op::REDUCE => self.reduce(o)?,
             op::NEWOBJ => self.newobj(o)?,
+            op::BUILD => self.build()?,
             op::NEWOBJ_EX => {
                 if self.target() == Some(Runtime::Py2) {
                     return Err(self.m.err(ErrorKind::NewobjEx));
@@ -591,8 +594,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             codecs_encode: m == "_codecs" && n == "encode",
             reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
             object: (&*m2, &*n2) == ("__builtin__", "object"),
-            keeps_text: (m == "_codecs" && n == "encode")
-                || matches!((&*m2, &*n2), ("__builtin__", "bytearray")),
+            keeps_text: compat::text_args(&m2, &n2),
         };
         if self.summary.globals.len() < MAX_SUMMARY_GLOBALS {
             self.summary
@@ -629,12 +631,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         }
                     }
                 }
-                if g.keeps_text {
-                    for e in elems {
-                        if let Elem::Text(src) | Elem::Py2Str(src) = e {
-                            self.anns.push((src, Ann::KeepText));
-                            self.kept_text.push(src);
-                        }
+                for (e, keep) in elems.iter().zip(g.keeps_text) {
+                    if let (Elem::Text(src) | Elem::Py2Str(src), true) = (*e, keep) {
+                        self.anns.push((src, Ann::KeepText));
+                        self.kept_text.push(src);
                     }
                 }
                 if g.codecs_encode {
@@ -687,6 +687,37 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(())
     }
 
+    /// BUILD: the ASCII py2 `str` keys of a state dict are attribute names, which stay `str`
+    /// for a py3 reader whatever `py3_str` says (`bytes` attribute names break every object).
+    fn build(&mut self) -> Result<(), TranscodeError> {
+        let state = self.m.pop()?;
+        self.m.pop()?;
+        if self.target() == Some(Runtime::Py3) {
+            let dicts = match state {
+                Slot::Container(c) => [Some(c), None],
+                Slot::Tuple([a, b]) => {
+                    let c = |e: Elem| match e {
+                        Elem::Container(c) => Some(c),
+                        _ => None,
+                    };
+                    [c(a), c(b)]
+                }
+                _ => [None, None],
+            };
+            let oldest = dicts.iter().flatten().min().copied();
+            if let Some(oldest) = oldest {
+                // Keys recorded since the oldest state dict was created, newest first.
+                for k in self.keys.iter().rev().take_while(|k| k.container >= oldest) {
+                    if let (true, Some(pos)) = (dicts.contains(&Some(k.container)), k.py2_str) {
+                        self.anns.push((pos, Ann::KeepText));
+                        self.kept_text.push(pos);
+                    }
+                }
+            }
+        }
+        self.m.push(Slot::Any)
+    }
+
     fn newobj(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let args = self.m.pop()?;
         let cls = self.m.pop()?;
@@ -714,10 +745,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
         for i in (0..self.scratch.len()).step_by(step) {
             let slot = self.scratch[i];
             if let Some((source, target)) = key_hashes(self.src, &slot, policy) {
+                let py2_str = match slot {
+                    Slot::Py2Str { src, .. } => Some(src),
+                    _ => None,
+                };
                 self.keys.push(KeyRec {
                     container: c,
                     target,
                     source,
+                    py2_str,
                 });
             }
         }

@@ -321,3 +321,21 @@ fn py3_bytearray_encoding_name_stays_str_under_bytes_policy() {
         Outcome::Unchanged
     );
 }
+
+#[test]
+fn py3_bytes_policy_keeps_attribute_names_and_text_constructor_arguments() {
+    let mut p = py3();
+    p.py3_str = Py3Str::Bytes;
+    // py2: cPickle.dumps(decimal.Decimal('1.1'), 2) -- Decimal(b'1.1') would raise in Python 3
+    let dec = b"\x80\x02cdecimal\nDecimal\nq\x01U\x031.1\x85Rq\x02.";
+    assert_eq!(
+        transcode(&Bytes::from_static(dec), &p).outcome,
+        Outcome::Unchanged
+    );
+    // py2: n = m.N(); n.a = 'v'; cPickle.dumps(n, 2) -- the name stays str, the value is bytes
+    let obj = b"\x80\x02cm\nN\nq\x01)\x81q\x02}q\x03U\x01aU\x01vsb.";
+    assert_eq!(
+        rewritten(obj, &p),
+        b"\x80\x02cm\nN\nq\x01)\x81q\x02}q\x03U\x01aC\x01vsb."
+    );
+}
