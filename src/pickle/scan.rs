@@ -151,6 +151,9 @@ struct KeyRec {
     py2_str: Option<usize>,
 }
 
+/// Distinct globals looked up by linear scan before a map is built.
+const LINEAR_GLOBALS: usize = 32;
+
 /// How many recent op offsets the pattern checks look back over.
 const RECENT: usize = 6;
 
@@ -563,8 +566,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     fn intern_global(&mut self, m: &str, n: &str) -> Result<u32, TranscodeError> {
-        let key = (m.to_owned(), n.to_owned());
-        if let Some(&i) = self.global_ix.get(&key) {
+        // Few distinct globals per value: a linear scan without allocating, a map past that.
+        if self.globals.len() <= LINEAR_GLOBALS {
+            if let Some(i) = self
+                .globals
+                .iter()
+                .position(|g| g.module == m && g.name == n)
+            {
+                return Ok(i as u32);
+            }
+        } else if let Some(&i) = self.global_ix.get(&(m.to_owned(), n.to_owned())) {
             return Ok(i);
         }
         if m == "builtins" || m == "copyreg" || (m == "_codecs" && n == "encode") {
@@ -603,7 +614,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         self.globals.push(info);
         let i = (self.globals.len() - 1) as u32;
-        self.global_ix.insert(key, i);
+        if self.globals.len() > LINEAR_GLOBALS {
+            if self.global_ix.is_empty() {
+                for (j, g) in self.globals.iter().enumerate() {
+                    self.global_ix
+                        .insert((g.module.clone(), g.name.clone()), j as u32);
+                }
+            }
+            self.global_ix.insert((m.to_owned(), n.to_owned()), i);
+        }
         Ok(i)
     }
 

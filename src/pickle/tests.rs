@@ -339,3 +339,20 @@ fn py3_bytes_policy_keeps_attribute_names_and_text_constructor_arguments() {
         b"\x80\x02cm\nN\nq\x01)\x81q\x02}q\x03U\x01aC\x01vsb."
     );
 }
+
+#[test]
+fn many_distinct_globals_are_each_listed_once() {
+    // [m.g0, ..., m.g39, m.g0, ..., m.g39] at protocol 1 (hand-assembled), then renamed ones.
+    let mut p = b"](".to_vec();
+    for _ in 0..2 {
+        for i in 0..40 {
+            p.extend_from_slice(format!("cm\ng{i}\n").as_bytes());
+        }
+    }
+    p.extend_from_slice(b"cbuiltins\nrange\ne.");
+    let s = analyze(&p).unwrap();
+    assert_eq!(s.globals.len(), 41);
+    assert_eq!(s.globals[39], Global::new("m", "g39"));
+    let out = rewritten(&p, &py2());
+    assert!(out.ends_with(b"c__builtin__\nxrange\ne."));
+}
