@@ -1,1 +1,162 @@
-//! (connection: not yet written)
+//! One client connection, owned by one task: the read buffer, the reply slots in request order
+//! and the write buffer. The loop reads, parses every complete request
+//! ([`crate::protocol::parse_request_buf`]), dispatches it ([`crate::handler::dispatch`]),
+//! moves finished replies from the head of the slot queue into the write buffer and writes it
+//! (once per batch, not once per reply).
+//!
+//! Bounded: at most `limits.max_pending` requests await replies and at most
+//! [`WRITE_HIGH_WATER`] reply bytes wait for the client; past either the connection stops
+//! reading, so a client that never reads its replies gets TCP back pressure, not a growing
+//! buffer. The connection is closed exactly where memcached closes it: `quit`, a request line
+//! it cannot frame ([`crate::protocol::ProtocolError`]), client EOF; plus the proxy's own idle
+//! timeout and shutdown (after the replies to everything already read are written).
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant};
+
+use crate::handler::{dispatch, Ctx, Finished, Slot};
+use crate::metrics::Side;
+use crate::protocol::{parse_request_buf, Limits};
+use crate::server::{ListenerInfo, Shared};
+
+/// Reply bytes waiting for a slow client before the connection stops reading requests.
+pub const WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
+
+/// Serves one client connection until it closes, misbehaves fatally, idles out, or the proxy
+/// shuts down.
+///
+/// # Errors
+/// I/O errors on the client socket.
+pub async fn serve(
+    mut socket: TcpStream,
+    info: &ListenerInfo,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let config = &shared.config;
+    let limits = Limits {
+        max_value_size: config.limits.item_size,
+        ..Limits::default()
+    };
+    let max_pending = config.limits.max_pending;
+    let idle = (config.limits.idle_timeout_s > 0)
+        .then(|| Duration::from_secs(config.limits.idle_timeout_s));
+    let mut ctx = Ctx::new(shared.clone(), info.clone());
+    let mut stop = shared.shutting_down.clone();
+    let (mut rd, mut wr) = socket.split();
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut slots: VecDeque<Slot> = VecDeque::new();
+    let mut swallow = 0usize;
+    let mut held: Option<Slot> = None;
+    // No more requests are read after quit, a fatal parse error, EOF or shutdown.
+    let mut reading = true;
+    let mut closing = false;
+    let mut last_activity = Instant::now();
+    loop {
+        // Parse and dispatch every complete request, within the pending bound.
+        while reading && slots.len() < max_pending {
+            if swallow > 0 {
+                let n = swallow.min(rbuf.len());
+                rbuf.advance(n);
+                swallow -= n;
+                if swallow > 0 {
+                    break;
+                }
+            }
+            if let Some(h) = held.take() {
+                slots.push_back(h);
+            }
+            match parse_request_buf(&mut rbuf, &limits) {
+                Ok(Some(req)) => {
+                    for slot in dispatch(&mut ctx, req).await {
+                        match slot {
+                            Slot::Held { reply, swallow: n } if n > 0 => {
+                                swallow = n;
+                                held = Some(Slot::Local(reply));
+                            }
+                            Slot::Close => {
+                                reading = false;
+                                slots.push_back(Slot::Close);
+                            }
+                            slot => slots.push_back(slot),
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // memcached closes without a reply (after answering what came before).
+                    tracing::debug!(error = %e, "closing client connection");
+                    info.metrics.connection_error(Side::Client);
+                    reading = false;
+                    slots.push_back(Slot::Close);
+                }
+            }
+        }
+        // Move finished replies, in order, into the write buffer.
+        while wbuf.len() < WRITE_HIGH_WATER {
+            let Some(front) = slots.front_mut() else {
+                break;
+            };
+            if !front.is_ready() {
+                break;
+            }
+            let Some(slot) = slots.pop_front() else { break };
+            if slot.finish(&ctx, &mut wbuf) == Finished::Close {
+                closing = true;
+                slots.clear();
+                break;
+            }
+        }
+        if closing && wbuf.is_empty() {
+            let _ = wr.shutdown().await;
+            return Ok(());
+        }
+        if !reading && slots.is_empty() && wbuf.is_empty() && held.is_none() {
+            let _ = wr.shutdown().await;
+            return Ok(());
+        }
+        let can_read =
+            reading && !closing && slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER;
+        let idle_at = idle
+            .filter(|_| slots.is_empty() && wbuf.is_empty())
+            .map(|d| last_activity + d);
+        let has_slot = !slots.is_empty() && !closing && wbuf.len() < WRITE_HIGH_WATER;
+        tokio::select! {
+            r = rd.read_buf(&mut rbuf), if can_read => match r {
+                Ok(0) => {
+                    // Client EOF: answer what was read (memcached does), then close.
+                    reading = false;
+                    held = None;
+                    swallow = 0;
+                }
+                Ok(_) => last_activity = Instant::now(),
+                Err(e) => {
+                    info.metrics.connection_error(Side::Client);
+                    return Err(e);
+                }
+            },
+            r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => match r {
+                Ok(0) => return Ok(()),
+                Ok(_) => last_activity = Instant::now(),
+                Err(e) => {
+                    info.metrics.connection_error(Side::Client);
+                    return Err(e);
+                }
+            },
+            _ = async { if let Some(front) = slots.front_mut() { front.ready().await } }, if has_slot => {}
+            _ = sleep_until(idle_at.unwrap_or_else(Instant::now)), if idle_at.is_some() && reading => {
+                tracing::debug!("idle timeout");
+                return Ok(());
+            }
+            _ = stop.wait_for(|s| *s), if reading => {
+                reading = false;
+            }
+        }
+    }
+}

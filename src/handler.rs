@@ -1,55 +1,290 @@
-//! Per-connection request pipeline.
+//! The per-request pipeline: `request -> route(key) -> upstream -> parse_response -> transcode
+//! -> compose`, as a plain function chain (no framework). [`dispatch`] turns one parsed client
+//! request into a reply [`Slot`] (a local reply, or upstream calls in flight); the connection
+//! ([`crate::connection`]) keeps slots in request order and [`Slot::finish`]es each into reply
+//! bytes once its upstream replies are in. Value transcoding lives in [`values`].
 //!
-//! Interim version until the protocol codec lands: each client connection is spliced byte for
-//! byte to the default route's server for an empty key, so `serve` works end to end (and
-//! behaves exactly like memcached) while routing, multi-server pools and transcoding are wired
-//! in. Values are NOT transcoded yet.
-use std::io;
+//! Forwarded requests never carry `noreply` or meta `q` (the composer strips them), so every
+//! forwarded request gets exactly one reply, which is dropped for the client when it asked for
+//! none ([`Request::client_sees`]).
 use std::sync::Arc;
+use std::time::Instant;
 
-use bytes::BytesMut;
-use tokio::net::TcpStream;
-use tokio::time::timeout;
+use bytes::{Bytes, BytesMut};
 
+use crate::metrics::{Command, RequestCounters, NO_ROUTE};
+use crate::protocol::{
+    compose_request, parse_response_buf, Meta, MetaCmd, Request, Response, Retrieval,
+};
+use crate::route::{Route, RouteTable};
 use crate::server::{ListenerInfo, Shared};
-use crate::upstream::Exchange as ExchangeTrait;
+use crate::upstream::{self, Pending, UpstreamError};
 
-/// The upstream exchange type of the proxy (interim: unused by the splice).
-pub struct Exchange;
+mod slot;
+pub mod values;
 
-impl ExchangeTrait for Exchange {
-    type Reply = ();
-    fn parse_reply(&self, _buf: &mut BytesMut) -> Result<Option<()>, ()> {
-        Err(())
+pub use slot::{Finished, Slot};
+
+/// The proxy's upstream exchange: a request and the framing of its reply.
+pub struct Exchange {
+    req: Arc<Request>,
+}
+
+impl upstream::Exchange for Exchange {
+    type Reply = Response;
+    fn parse_reply(&self, buf: &mut BytesMut) -> Result<Option<Response>, ()> {
+        parse_response_buf(&self.req, buf).map_err(|_| ())
     }
 }
 
-/// Serves one client connection until it closes or the proxy shuts down.
-///
-/// # Errors
-/// I/O errors on either socket.
-pub async fn serve(
-    mut client: TcpStream,
-    _info: &ListenerInfo,
-    shared: &Arc<Shared>,
-) -> io::Result<()> {
-    let table = shared.routes.borrow().clone();
-    let pool = shared.upstreams.pool(table.default_route().pool.0);
-    let addr = pool.server_for(b"").addr().to_string();
-    let connect = timeout(shared.config.timeouts.connect(), TcpStream::connect(&addr)).await;
-    let mut upstream = match connect {
-        Ok(Ok(s)) => s,
-        _ => {
-            use tokio::io::AsyncWriteExt;
-            client
-                .write_all(b"SERVER_ERROR upstream unavailable\r\n")
-                .await?;
-            return Ok(());
+/// Per-connection state the pipeline needs.
+pub struct Ctx {
+    /// Shared proxy state.
+    pub shared: Arc<Shared>,
+    /// The listener the client came in on.
+    pub info: ListenerInfo,
+    /// Picks this client's upstream connection (keeps its requests to one server in order).
+    pub client_id: u64,
+    /// Request counters per route name, created on first use.
+    counters: Vec<(String, RequestCounters)>,
+}
+
+impl Ctx {
+    /// Context for a new client connection.
+    pub fn new(shared: Arc<Shared>, info: ListenerInfo) -> Ctx {
+        let client_id = shared.client_id();
+        Ctx {
+            shared,
+            info,
+            client_id,
+            counters: Vec::new(),
         }
-    };
-    let mut stop = shared.shutting_down.clone();
-    tokio::select! {
-        r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => r.map(|_| ()),
-        _ = stop.wait_for(|s| *s) => Ok(()),
     }
+
+    fn count(&mut self, route: &str, command: Command) {
+        let i = match self.counters.iter().position(|(r, _)| r == route) {
+            Some(i) => i,
+            None => {
+                self.counters
+                    .push((route.to_string(), self.info.metrics.requests(route)));
+                self.counters.len() - 1
+            }
+        };
+        self.counters[i].1.inc(command);
+    }
+}
+
+/// The metrics `command` label of a request.
+pub fn command_label(req: &Request) -> Command {
+    use crate::protocol::{ArithCmd, RetrievalCmd, StorageCmd};
+    match req {
+        Request::Retrieval(r) => match r.cmd {
+            RetrievalCmd::Get => Command::Get,
+            RetrievalCmd::Gets => Command::Gets,
+            RetrievalCmd::Gat => Command::Gat,
+            RetrievalCmd::Gats => Command::Gats,
+        },
+        Request::Storage(s) => match s.cmd {
+            StorageCmd::Set => Command::Set,
+            StorageCmd::Add => Command::Add,
+            StorageCmd::Replace => Command::Replace,
+            StorageCmd::Append => Command::Append,
+            StorageCmd::Prepend => Command::Prepend,
+            StorageCmd::Cas => Command::Cas,
+        },
+        Request::Delete(_) => Command::Delete,
+        Request::Arith(a) => match a.cmd {
+            ArithCmd::Incr => Command::Incr,
+            ArithCmd::Decr => Command::Decr,
+        },
+        Request::Touch(_) => Command::Touch,
+        Request::FlushAll(_) => Command::FlushAll,
+        Request::Version => Command::Version,
+        Request::Verbosity(_) => Command::Verbosity,
+        Request::Quit => Command::Quit,
+        Request::Stats(_) => Command::Stats,
+        Request::Meta(m) => match m.cmd {
+            MetaCmd::Get => Command::MetaGet,
+            MetaCmd::Set => Command::MetaSet,
+            MetaCmd::Delete => Command::MetaDelete,
+            MetaCmd::Arith => Command::MetaArithmetic,
+            MetaCmd::Debug => Command::MetaDebug,
+        },
+        Request::MetaNoop => Command::MetaNoop,
+        Request::Admin(_) => Command::Other,
+        Request::Reject(_) => Command::Invalid,
+    }
+}
+
+/// The key a request is routed by (meta keys base64-decoded when flagged `b`).
+fn routing_key(req: &Request) -> Option<Bytes> {
+    match req {
+        Request::Meta(m) => Some(m.decoded_key().unwrap_or_else(|| m.key.clone())),
+        Request::Retrieval(r) => r.keys.first().cloned(),
+        other => other.key().cloned(),
+    }
+}
+
+/// Sends `req` to the server holding `key` in the route's pool.
+async fn call(ctx: &Ctx, route: &Route, key: &[u8], req: Arc<Request>) -> Pending<Response> {
+    let pool = ctx.shared.upstreams.pool(route.pool.0);
+    send(ctx, pool.server_for(key), req).await
+}
+
+async fn send(
+    ctx: &Ctx,
+    server: &upstream::Server<Exchange>,
+    req: Arc<Request>,
+) -> Pending<Response> {
+    let mut wire = BytesMut::new();
+    compose_request(&req, &mut wire);
+    server
+        .send(ctx.client_id, wire.freeze(), Exchange { req })
+        .await
+}
+
+/// Turns one parsed client request into its reply slot, sending upstream what must be sent.
+/// Storage values are transcoded here (store policy) before they are forwarded.
+pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Vec<Slot> {
+    let table: Arc<RouteTable> = ctx.shared.routes.borrow().clone();
+    let command = command_label(&req);
+    let key = routing_key(&req);
+    let route = key.as_ref().map(|k| table.route(k).clone());
+    ctx.count(
+        route.as_ref().map_or(NO_ROUTE, |r| r.name.as_str()),
+        command,
+    );
+    let started = Instant::now();
+    match req {
+        Request::Reject(reject) => {
+            let mut slots = Vec::new();
+            if let Some(unlink) = reject.unlink.clone() {
+                // memcached drops the old item of a too-large set/ms: so must we.
+                let unlink: Arc<Request> = Arc::from(unlink);
+                let k = routing_key(&unlink).unwrap_or_default();
+                let r = table.route(&k).clone();
+                slots.push(Slot::discard(call(ctx, &r, &k, unlink).await));
+            }
+            let mut out = BytesMut::new();
+            reject.write_reply(&mut out);
+            slots.push(Slot::held(out.freeze(), reject.swallow));
+            slots
+        }
+        Request::Quit => vec![Slot::Close],
+        Request::MetaNoop => vec![Slot::Local(Bytes::from_static(b"MN\r\n"))],
+        Request::Verbosity(v) => {
+            // Only changes memcached's logging; answered here as memcached answers it.
+            let reply = if v.noreply { "" } else { "OK\r\n" };
+            vec![Slot::Local(Bytes::from_static(reply.as_bytes()))]
+        }
+        Request::Stats(s) if s.args.is_empty() => {
+            let mut out = BytesMut::new();
+            let version = ctx.shared.upstream_version();
+            crate::metrics::stats::render_stats(&ctx.shared.metrics, &version, &mut out);
+            vec![Slot::Local(out.freeze())]
+        }
+        Request::FlushAll(f) if !ctx.shared.config.commands.flush_all => {
+            let reply = if f.noreply {
+                ""
+            } else {
+                "SERVER_ERROR flush_all disabled by configuration\r\n"
+            };
+            vec![Slot::Local(Bytes::from_static(reply.as_bytes()))]
+        }
+        Request::FlushAll(f) => {
+            let req = Arc::new(Request::FlushAll(f));
+            let mut parts = Vec::new();
+            for pool in ctx.shared.upstreams.pools() {
+                for server in pool.servers() {
+                    parts.push(send(ctx, server, req.clone()).await);
+                }
+            }
+            vec![Slot::flush(req, parts, started)]
+        }
+        Request::Version | Request::Stats(_) | Request::Admin(_) => {
+            // Keyless: the default route's server for the empty key.
+            let route = table.default_route().clone();
+            let req = Arc::new(req);
+            let pending = call(ctx, &route, b"", req.clone()).await;
+            vec![Slot::call(req, None, table, pending, started)]
+        }
+        Request::Retrieval(r) => vec![retrieval(ctx, r, table, started).await],
+        Request::Meta(m) if m.cmd == MetaCmd::Get => {
+            let (fwd, injected) = inject_flags_flag(&m);
+            let (route, key) = (
+                route.unwrap_or_else(|| table.default_route().clone()),
+                key.unwrap_or_default(),
+            );
+            let client_req = Arc::new(Request::Meta(m));
+            let pending = match fwd {
+                Some(fwd) => call(ctx, &route, &key, Arc::new(Request::Meta(fwd))).await,
+                None => call(ctx, &route, &key, client_req.clone()).await,
+            };
+            let mut slot = Slot::call(client_req, Some(route), table, pending, started);
+            slot.set_strip_f(injected);
+            vec![slot]
+        }
+        req => {
+            let route = route.unwrap_or_else(|| table.default_route().clone());
+            let key = key.unwrap_or_default();
+            let req = values::transcode_store(req, &route, &ctx.shared.config);
+            let req = Arc::new(req);
+            let pending = call(ctx, &route, &key, req.clone()).await;
+            vec![Slot::call(req, Some(route), table, pending, started)]
+        }
+    }
+}
+
+/// For `mg ... v` without `f`: the forwarded request asks for the client flags too (the proxy
+/// needs them to know a value is pickled); the reply's `f` token is removed again.
+fn inject_flags_flag(m: &Meta) -> (Option<Meta>, bool) {
+    let has = |c: u8| m.flags.iter().any(|f| f.first() == Some(&c));
+    if has(b'v') && !has(b'f') {
+        let mut fwd = m.clone();
+        fwd.flags.push(Bytes::from_static(b"f"));
+        (Some(fwd), true)
+    } else {
+        (None, false)
+    }
+}
+
+/// get/gets/gat/gats: keys grouped by (pool, server), one upstream request per group, the
+/// replies reassembled in request order.
+async fn retrieval(ctx: &Ctx, r: Retrieval, table: Arc<RouteTable>, started: Instant) -> Slot {
+    let mut groups: Vec<((usize, usize), Vec<Bytes>)> = Vec::new();
+    for key in &r.keys {
+        let g = group_of(ctx, &table, key);
+        match groups.iter_mut().find(|(id, _)| *id == g) {
+            Some((_, keys)) => keys.push(key.clone()),
+            None => groups.push((g, vec![key.clone()])),
+        }
+    }
+    let client_req = Arc::new(Request::Retrieval(r));
+    if groups.len() == 1 {
+        let ((pool, server), _) = groups[0];
+        let server = &ctx.shared.upstreams.pool(pool).servers()[server];
+        let pending = send(ctx, server, client_req.clone()).await;
+        return Slot::call(client_req, None, table, pending, started);
+    }
+    let Request::Retrieval(orig) = client_req.as_ref() else {
+        // Built just above from a Retrieval.
+        return Slot::Local(Bytes::from_static(UpstreamError::Protocol.reply_line()));
+    };
+    let mut parts = Vec::with_capacity(groups.len());
+    for ((pool, server_i), keys) in groups {
+        let sub = Arc::new(Request::Retrieval(Retrieval {
+            cmd: orig.cmd,
+            exptime: orig.exptime.clone(),
+            keys,
+        }));
+        let server = &ctx.shared.upstreams.pool(pool).servers()[server_i];
+        parts.push(((pool, server_i), send(ctx, server, sub).await));
+    }
+    Slot::multi(client_req, table, parts, started)
+}
+
+/// The (pool, server) holding `key`.
+pub(crate) fn group_of(ctx: &Ctx, table: &RouteTable, key: &[u8]) -> (usize, usize) {
+    let pool = table.route(key).pool.0;
+    (pool, ctx.shared.upstreams.pool(pool).server_index(key))
 }

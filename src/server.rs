@@ -17,7 +17,7 @@ use tokio::time::timeout;
 use tracing::Instrument;
 
 use crate::config::{ClientRuntime, Config, ListenerConfig};
-use crate::handler::{self, Exchange};
+use crate::handler::Exchange;
 use crate::metrics::{ListenerMetrics, Metrics, PoolMetrics};
 use crate::route::RouteTable;
 use crate::upstream::{Events, Upstreams};
@@ -93,12 +93,32 @@ pub struct Shared {
     next_client: AtomicU64,
     /// Becomes `true` when shutdown begins.
     pub shutting_down: watch::Receiver<bool>,
+    /// The last `VERSION` line an upstream sent (what `stats` reports as `version`).
+    version: std::sync::Mutex<Option<String>>,
 }
 
 impl Shared {
     /// A new client connection id.
     pub fn client_id(&self) -> u64 {
         self.next_client.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Remembers the version an upstream reported (`VERSION 1.6.18` line).
+    pub fn set_upstream_version(&self, line: &[u8]) {
+        if let Some(v) = line.strip_prefix(b"VERSION ") {
+            let v = String::from_utf8_lossy(v).into_owned();
+            *self.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
+        }
+    }
+
+    /// The upstream memcached's version if one was seen, else picklebridge's own.
+    pub fn upstream_version(&self) -> String {
+        let v = self
+            .version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        v.unwrap_or_else(|| format!("picklebridge-{}", env!("CARGO_PKG_VERSION")))
     }
 }
 
@@ -130,6 +150,7 @@ pub async fn run(
         pool_metrics,
         next_client: AtomicU64::new(1),
         shutting_down: stop_rx,
+        version: std::sync::Mutex::new(None),
     });
     let admin_task = admin.map(|admin| {
         let ready_shared = shared.clone();
@@ -227,7 +248,10 @@ async fn serve_socket(
     shared: &Arc<Shared>,
 ) {
     let span = tracing::debug_span!("conn", peer = %peer, listener = %info.name);
-    if let Err(e) = handler::serve(socket, info, shared).instrument(span).await {
+    if let Err(e) = crate::connection::serve(socket, info, shared)
+        .instrument(span)
+        .await
+    {
         tracing::debug!(peer = %peer, error = %e, "connection ended with error");
     }
 }

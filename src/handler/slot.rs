@@ -1,0 +1,363 @@
+//! Reply slots: one per client request, kept in request order by the connection. A slot waits
+//! for its upstream replies ([`Slot::ready`], cancel-safe: results are stored in the slot as
+//! they arrive) and is then turned into reply bytes ([`Slot::finish`], synchronous).
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{group_of, values, Ctx};
+use crate::metrics::ReplyOutcome;
+use crate::protocol::{compose_response, MetaCmd, Request, Response, Value};
+use crate::route::{Route, RouteTable};
+use crate::upstream::{Pending, UpstreamError, UpstreamResult};
+
+/// What the connection does after a slot is finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// Keep serving.
+    Continue,
+    /// Flush what was written, then close (quit).
+    Close,
+}
+
+/// A pending upstream reply and, once it arrived, its result.
+pub struct Part {
+    pending: Pending<Response>,
+    result: Option<UpstreamResult<Response>>,
+}
+
+impl Part {
+    fn new(pending: Pending<Response>) -> Part {
+        Part {
+            pending,
+            result: None,
+        }
+    }
+
+    async fn ready(&mut self) {
+        if self.result.is_none() {
+            self.result = Some(self.pending.wait().await);
+        }
+    }
+
+    fn poll(&mut self) -> bool {
+        if self.result.is_none() {
+            self.result = self.pending.try_take();
+        }
+        self.result.is_some()
+    }
+
+    fn take(&mut self) -> UpstreamResult<Response> {
+        self.result.take().unwrap_or(Err(UpstreamError::Shutdown))
+    }
+}
+
+/// A request forwarded to one server.
+pub struct Call {
+    req: Arc<Request>,
+    route: Option<Arc<Route>>,
+    table: Arc<RouteTable>,
+    part: Part,
+    started: Instant,
+    strip_f: bool,
+}
+
+/// A multi-get split over several servers.
+pub struct Multi {
+    req: Arc<Request>,
+    table: Arc<RouteTable>,
+    parts: Vec<((usize, usize), Part)>,
+    started: Instant,
+}
+
+/// flush_all sent to every server.
+pub struct Flush {
+    req: Arc<Request>,
+    parts: Vec<Part>,
+    started: Instant,
+}
+
+/// The reply to one client request, in request order.
+pub enum Slot {
+    /// A reply composed locally (possibly empty, for noreply).
+    Local(Bytes),
+    /// A local reply memcached sends only after swallowing `swallow` more client bytes (the
+    /// data block of a rejected storage command).
+    Held {
+        /// The reply.
+        reply: Bytes,
+        /// Client bytes to discard first.
+        swallow: usize,
+    },
+    /// `quit`: close once everything before it is written.
+    Close,
+    /// An upstream request whose reply nobody sees (the unlink of a too-large set).
+    Discard(Part),
+    /// One upstream request.
+    Call(Box<Call>),
+    /// A multi-get over several servers.
+    Multi(Box<Multi>),
+    /// flush_all to every server.
+    Flush(Box<Flush>),
+}
+
+impl Slot {
+    pub(super) fn discard(pending: Pending<Response>) -> Slot {
+        Slot::Discard(Part::new(pending))
+    }
+
+    pub(super) fn held(reply: Bytes, swallow: usize) -> Slot {
+        Slot::Held { reply, swallow }
+    }
+
+    pub(super) fn call(
+        req: Arc<Request>,
+        route: Option<Arc<Route>>,
+        table: Arc<RouteTable>,
+        pending: Pending<Response>,
+        started: Instant,
+    ) -> Slot {
+        Slot::Call(Box::new(Call {
+            req,
+            route,
+            table,
+            part: Part::new(pending),
+            started,
+            strip_f: false,
+        }))
+    }
+
+    pub(super) fn multi(
+        req: Arc<Request>,
+        table: Arc<RouteTable>,
+        parts: Vec<((usize, usize), Pending<Response>)>,
+        started: Instant,
+    ) -> Slot {
+        Slot::Multi(Box::new(Multi {
+            req,
+            table,
+            parts: parts.into_iter().map(|(g, p)| (g, Part::new(p))).collect(),
+            started,
+        }))
+    }
+
+    pub(super) fn flush(
+        req: Arc<Request>,
+        parts: Vec<Pending<Response>>,
+        started: Instant,
+    ) -> Slot {
+        Slot::Flush(Box::new(Flush {
+            req,
+            parts: parts.into_iter().map(Part::new).collect(),
+            started,
+        }))
+    }
+
+    pub(super) fn set_strip_f(&mut self, strip: bool) {
+        if let Slot::Call(c) = self {
+            c.strip_f = strip;
+        }
+    }
+
+    /// Waits until every upstream reply of this slot is in. Cancel-safe.
+    pub async fn ready(&mut self) {
+        match self {
+            Slot::Local(_) | Slot::Held { .. } | Slot::Close => {}
+            Slot::Discard(p) => p.ready().await,
+            Slot::Call(c) => c.part.ready().await,
+            Slot::Multi(m) => {
+                for (_, p) in &mut m.parts {
+                    p.ready().await;
+                }
+            }
+            Slot::Flush(f) => {
+                for p in &mut f.parts {
+                    p.ready().await;
+                }
+            }
+        }
+    }
+
+    /// Whether every upstream reply is in, without waiting.
+    pub fn is_ready(&mut self) -> bool {
+        match self {
+            Slot::Local(_) | Slot::Held { .. } | Slot::Close => true,
+            Slot::Discard(p) => p.poll(),
+            Slot::Call(c) => c.part.poll(),
+            Slot::Multi(m) => m.parts.iter_mut().all(|(_, p)| p.poll()),
+            Slot::Flush(f) => f.parts.iter_mut().all(Part::poll),
+        }
+    }
+
+    /// Writes the reply the client sees into `out`. Call after [`Slot::ready`].
+    pub fn finish(self, ctx: &Ctx, out: &mut BytesMut) -> Finished {
+        match self {
+            Slot::Local(b) | Slot::Held { reply: b, .. } => out.put_slice(&b),
+            Slot::Close => return Finished::Close,
+            Slot::Discard(_) => {}
+            Slot::Call(mut c) => {
+                let result = c.part.take();
+                finish_call(ctx, &c, result, out);
+                ctx.info.metrics.observe_request(c.started.elapsed());
+            }
+            Slot::Multi(mut m) => {
+                let merged = merge(ctx, &mut m);
+                finish_values(ctx, &m.req, &m.table, merged, out);
+                ctx.info.metrics.observe_request(m.started.elapsed());
+            }
+            Slot::Flush(mut f) => {
+                finish_flush(ctx, &mut f, out);
+                ctx.info.metrics.observe_request(f.started.elapsed());
+            }
+        }
+        Finished::Continue
+    }
+}
+
+fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut) {
+    ctx.info.metrics.reply(if e == UpstreamError::Timeout {
+        ReplyOutcome::UpstreamTimeout
+    } else {
+        ReplyOutcome::UpstreamError
+    });
+    if !req.noreply() {
+        out.put_slice(e.reply_line());
+    }
+}
+
+fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut BytesMut) {
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => return upstream_error(ctx, &c.req, e, out),
+    };
+    match (resp, c.req.as_ref()) {
+        (Response::Values(values), Request::Retrieval(_)) => {
+            finish_values(ctx, &c.req, &c.table, Ok(values), out)
+        }
+        (Response::MetaValue { flags, data }, Request::Meta(m)) if m.cmd == MetaCmd::Get => {
+            let route = c
+                .route
+                .clone()
+                .unwrap_or_else(|| c.table.default_route().clone());
+            match values::transcode_meta_fetch(ctx, &route, flags, data, c.strip_f) {
+                Some(resp) => {
+                    ctx.info.metrics.reply(ReplyOutcome::Hit);
+                    compose_response(&resp, out);
+                }
+                None => {
+                    ctx.info.metrics.reply(ReplyOutcome::Miss);
+                    if !m.quiet {
+                        values::compose_meta_miss(m, out);
+                    }
+                }
+            }
+        }
+        (resp, req) => {
+            if let (Request::Version, Response::Line(line)) = (req, &resp) {
+                ctx.shared.set_upstream_version(line);
+            }
+            ctx.info.metrics.reply(values::outcome(req, &resp));
+            if req.client_sees(&resp) {
+                compose_response(&resp, out);
+            }
+        }
+    }
+}
+
+/// Reassembles the values of a split multi-get in request order. A part that failed counts its
+/// keys as misses, unless every part failed (then the client gets the error).
+fn merge(ctx: &Ctx, m: &mut Multi) -> Result<Vec<Value>, Response> {
+    let mut per_part: Vec<((usize, usize), VecDeque<Value>)> = Vec::new();
+    let mut first_error = None;
+    for (group, part) in &mut m.parts {
+        match part.take() {
+            Ok(Response::Values(v)) => per_part.push((*group, v.into())),
+            Ok(other) => {
+                first_error.get_or_insert(other);
+            }
+            Err(e) => {
+                ctx.info.metrics.reply(if e == UpstreamError::Timeout {
+                    ReplyOutcome::UpstreamTimeout
+                } else {
+                    ReplyOutcome::UpstreamError
+                });
+                first_error.get_or_insert(Response::Line(Bytes::from_static(
+                    e.reply_line()
+                        .strip_suffix(b"\r\n")
+                        .unwrap_or(b"SERVER_ERROR"),
+                )));
+            }
+        }
+    }
+    if per_part.is_empty() {
+        return Err(first_error.unwrap_or(Response::Values(Vec::new())));
+    }
+    let Request::Retrieval(r) = m.req.as_ref() else {
+        return Err(Response::Values(Vec::new()));
+    };
+    let mut merged = Vec::new();
+    for key in &r.keys {
+        let g = group_of(ctx, &m.table, key);
+        if let Some((_, q)) = per_part.iter_mut().find(|(id, _)| *id == g) {
+            if q.front().is_some_and(|v| v.key == *key) {
+                merged.extend(q.pop_front());
+            }
+        }
+    }
+    Ok(merged)
+}
+
+fn finish_values(
+    ctx: &Ctx,
+    req: &Request,
+    table: &RouteTable,
+    values: Result<Vec<Value>, Response>,
+    out: &mut BytesMut,
+) {
+    let mut values = match values {
+        Ok(v) => v,
+        Err(resp) => {
+            ctx.info.metrics.reply(values::outcome(req, &resp));
+            return compose_response(&resp, out);
+        }
+    };
+    values::transcode_fetch(ctx, table, &mut values);
+    let keys = match req {
+        Request::Retrieval(r) => r.keys.len(),
+        _ => values.len(),
+    };
+    ctx.info
+        .metrics
+        .replies(ReplyOutcome::Hit, values.len() as u64);
+    ctx.info
+        .metrics
+        .replies(ReplyOutcome::Miss, keys.saturating_sub(values.len()) as u64);
+    compose_response(&Response::Values(values), out);
+}
+
+fn finish_flush(ctx: &Ctx, f: &mut Flush, out: &mut BytesMut) {
+    let mut reply: Option<Response> = None;
+    for part in &mut f.parts {
+        let r = match part.take() {
+            Ok(r) => r,
+            Err(e) => Response::Line(Bytes::from_static(
+                e.reply_line()
+                    .strip_suffix(b"\r\n")
+                    .unwrap_or(b"SERVER_ERROR"),
+            )),
+        };
+        let ok = matches!(&r, Response::Line(l) if l.as_ref() == b"OK");
+        if reply.is_none()
+            || !ok && matches!(&reply, Some(Response::Line(l)) if l.as_ref() == b"OK")
+        {
+            reply = Some(r);
+        }
+    }
+    let reply = reply.unwrap_or(Response::Line(Bytes::from_static(b"OK")));
+    ctx.info.metrics.reply(values::outcome(&f.req, &reply));
+    if f.req.client_sees(&reply) {
+        compose_response(&reply, out);
+    }
+}

@@ -1,0 +1,241 @@
+//! Values through the route policies: stores transcode by the route's store policy, fetches for
+//! the listener's runtime; `observe` only analyzes and counts, `passthrough` never looks.
+//! Whatever happens, a value is forwarded either unchanged or completely rewritten.
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::Ctx;
+use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
+use crate::metrics::{Direction, ReplyOutcome};
+use crate::pickle::Runtime;
+use crate::protocol::{Meta, MetaCmd, Request, Response, StorageCmd, Value};
+use crate::route::{Route, RouteTable};
+use crate::value::{transcode_value, Flags, Mismatch, ValueJob, ValueOutcome, ValueResult};
+
+/// Runs one value through the route's policy for `target`; `rewrite` false only analyzes.
+fn run(
+    route: &Route,
+    target: Runtime,
+    rewrite: bool,
+    data: &Bytes,
+    flags: u32,
+    config: &Config,
+    max_output: usize,
+) -> ValueResult {
+    let job = ValueJob {
+        flags: route.flags,
+        policy: route.policy(target),
+        rewrite,
+        max_inflated: config.limits.max_inflated,
+        max_output,
+    };
+    transcode_value(data, Flags(flags), &job)
+}
+
+/// Transcodes the data of a storage request by the route's store policy (`store_protocol = 2`:
+/// downgraded so Py2 readers of memcached can load it). append/prepend and `ms` in append or
+/// prepend mode go through untouched: they carry a fragment, not a pickle.
+pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request {
+    if route.mode == Mode::Passthrough {
+        return req;
+    }
+    let rewrite = route.mode == Mode::Transcode && route.store == StoreProtocol::Two;
+    let item = config.limits.item_size;
+    match req {
+        Request::Storage(mut s) if !matches!(s.cmd, StorageCmd::Append | StorageCmd::Prepend) => {
+            let started = Instant::now();
+            let r = run(route, Runtime::Py2, rewrite, &s.data, s.flags, config, item);
+            route.metrics.record(
+                Direction::Store,
+                Runtime::Py2,
+                &r,
+                s.data.len(),
+                started.elapsed(),
+            );
+            if let ValueOutcome::Rewritten(new) = r.outcome {
+                s.data = new;
+            }
+            Request::Storage(s)
+        }
+        Request::Meta(mut m) if m.cmd == MetaCmd::Set && !meta_appends(&m) => {
+            let (Some(data), flags) = (m.data.clone(), meta_client_flags(&m.flags, b'F')) else {
+                return Request::Meta(m);
+            };
+            let started = Instant::now();
+            let r = run(
+                route,
+                Runtime::Py2,
+                rewrite,
+                &data,
+                flags.unwrap_or(0),
+                config,
+                item,
+            );
+            route.metrics.record(
+                Direction::Store,
+                Runtime::Py2,
+                &r,
+                data.len(),
+                started.elapsed(),
+            );
+            if let ValueOutcome::Rewritten(new) = r.outcome {
+                m.data = Some(new);
+            }
+            Request::Meta(m)
+        }
+        other => other,
+    }
+}
+
+/// `ms` with mode `MA` (append) or `MP` (prepend).
+fn meta_appends(m: &Meta) -> bool {
+    m.flags
+        .iter()
+        .any(|f| f.len() == 2 && f[0] == b'M' && matches!(f[1], b'A' | b'a' | b'P' | b'p'))
+}
+
+/// The client flags in a meta flag token list (`F<n>` in ms requests, `f<n>` in replies).
+fn meta_client_flags<'a>(flags: impl IntoIterator<Item = &'a Bytes>, letter: u8) -> Option<u32> {
+    flags
+        .into_iter()
+        .find(|f| f.first() == Some(&letter))
+        .and_then(|f| std::str::from_utf8(&f[1..]).ok()?.parse().ok())
+}
+
+/// Whether a refused fetched value would fail to load in its reader (then `on_unreadable`
+/// applies). Unparseable values are never guessed about: they go through.
+fn unreadable(r: &ValueResult, reader: Runtime) -> bool {
+    matches!(r.outcome, ValueOutcome::Refused(_))
+        && r.summary
+            .as_ref()
+            .is_some_and(|s| Mismatch::of(s, reader).any(Mismatch::breaks_loading))
+}
+
+/// Applies the fetch policy to one value: `Some(new data)` to forward (possibly unchanged),
+/// `None` to serve a miss.
+fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes> {
+    if route.mode == Mode::Passthrough {
+        return Some(data.clone());
+    }
+    let reader = ctx.info.runtime;
+    let started = Instant::now();
+    let rewrite = route.mode == Mode::Transcode;
+    let r = run(
+        route,
+        reader,
+        rewrite,
+        data,
+        flags,
+        &ctx.shared.config,
+        usize::MAX,
+    );
+    route
+        .metrics
+        .record(Direction::Fetch, reader, &r, data.len(), started.elapsed());
+    if rewrite && route.on_unreadable == OnUnreadable::Miss && unreadable(&r, reader) {
+        route.metrics.unreadable_miss();
+        return None;
+    }
+    match r.outcome {
+        ValueOutcome::Rewritten(new) => Some(new),
+        _ => Some(data.clone()),
+    }
+}
+
+/// Transcodes every fetched value for the listener's runtime (each by its own key's route),
+/// dropping the ones `on_unreadable = "miss"` serves as misses.
+pub fn transcode_fetch(ctx: &Ctx, table: &RouteTable, values: &mut Vec<Value>) {
+    values.retain_mut(|v| {
+        let route = table.route(&v.key);
+        match fetch_one(ctx, route, &v.data, v.flags) {
+            Some(data) => {
+                v.data = data;
+                true
+            }
+            None => false,
+        }
+    });
+}
+
+/// Transcodes an `mg ... v` value. `strip_f`: the proxy added the `f` flag, remove its token.
+/// `None` means serve a miss.
+pub fn transcode_meta_fetch(
+    ctx: &Ctx,
+    route: &Route,
+    flags: Bytes,
+    data: Bytes,
+    strip_f: bool,
+) -> Option<Response> {
+    let tokens: Vec<Bytes> = flags
+        .split(|&b| b == b' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| flags.slice_ref(t))
+        .collect();
+    let client_flags = meta_client_flags(&tokens, b'f').unwrap_or(0);
+    let data = fetch_one(ctx, route, &data, client_flags)?;
+    let flags = if strip_f {
+        let mut out = BytesMut::with_capacity(flags.len());
+        for t in tokens.iter().filter(|t| t.first() != Some(&b'f')) {
+            out.put_u8(b' ');
+            out.put_slice(t);
+        }
+        out.freeze()
+    } else {
+        flags
+    };
+    Some(Response::MetaValue { flags, data })
+}
+
+/// The `EN` miss line memcached sends for `mg`, echoing the `O` (opaque), `k` (key) and `b`
+/// flags the request asked for.
+pub fn compose_meta_miss(m: &Meta, out: &mut BytesMut) {
+    out.put_slice(b"EN");
+    for f in &m.flags {
+        match f.first() {
+            Some(b'O') | Some(b'b') => {
+                out.put_u8(b' ');
+                out.put_slice(f);
+            }
+            Some(b'k') => {
+                out.put_slice(b" k");
+                out.put_slice(&m.key);
+            }
+            _ => {}
+        }
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// The `outcome` label of a reply.
+pub fn outcome(req: &Request, resp: &Response) -> ReplyOutcome {
+    let line: &[u8] = match resp {
+        Response::Values(v) if v.is_empty() => return ReplyOutcome::Miss,
+        Response::Values(_) | Response::MetaValue { .. } => return ReplyOutcome::Hit,
+        Response::Block(_) => return ReplyOutcome::Info,
+        Response::Line(l) => l,
+    };
+    let word = line.split(|&b| b == b' ').next().unwrap_or_default();
+    match word {
+        b"STORED" => ReplyOutcome::Stored,
+        b"NOT_STORED" | b"NS" => ReplyOutcome::NotStored,
+        b"EXISTS" | b"EX" => ReplyOutcome::Exists,
+        b"NOT_FOUND" | b"NF" => ReplyOutcome::NotFound,
+        b"DELETED" => ReplyOutcome::Deleted,
+        b"TOUCHED" => ReplyOutcome::Touched,
+        b"OK" | b"MN" | b"RESET" => ReplyOutcome::Ok,
+        b"EN" => ReplyOutcome::Miss,
+        b"ERROR" => ReplyOutcome::Error,
+        b"CLIENT_ERROR" => ReplyOutcome::ClientError,
+        b"SERVER_ERROR" => ReplyOutcome::ServerError,
+        b"VERSION" | b"ME" => ReplyOutcome::Info,
+        b"HD" => match req {
+            Request::Meta(m) if m.cmd == MetaCmd::Set => ReplyOutcome::Stored,
+            Request::Meta(m) if m.cmd == MetaCmd::Delete => ReplyOutcome::Deleted,
+            Request::Meta(m) if m.cmd == MetaCmd::Get => ReplyOutcome::Hit,
+            _ => ReplyOutcome::Ok,
+        },
+        w if !w.is_empty() && w.iter().all(u8::is_ascii_digit) => ReplyOutcome::Number,
+        _ => ReplyOutcome::Info,
+    }
+}
