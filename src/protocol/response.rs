@@ -224,8 +224,16 @@ fn parse_values(src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
         let Some(header) = line.strip_prefix(b"VALUE ") else {
             return Err(bad(pos, "expected VALUE or END"));
         };
-        let parts: Vec<&[u8]> = header.split(|&b| b == b' ').collect();
-        if parts.len() != 3 && parts.len() != 4 || parts[0].is_empty() {
+        let mut parts: [&[u8]; 4] = [&[]; 4];
+        let mut n = 0;
+        for part in header.split(|&b| b == b' ') {
+            if n == 4 {
+                return Err(bad(pos, "malformed VALUE line"));
+            }
+            parts[n] = part;
+            n += 1;
+        }
+        if n < 3 || parts[0].is_empty() {
             return Err(bad(pos, "malformed VALUE line"));
         }
         let flags = number(parts[1])
@@ -234,9 +242,9 @@ fn parse_values(src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
         let len = number(parts[2])
             .and_then(|l| usize::try_from(l).ok())
             .ok_or_else(|| bad(pos, "bad VALUE length"))?;
-        let cas = match parts.get(3) {
-            Some(c) => Some(number(c).ok_or_else(|| bad(pos, "bad VALUE cas"))?),
-            None => None,
+        let cas = match n {
+            4 => Some(number(parts[3]).ok_or_else(|| bad(pos, "bad VALUE cas"))?),
+            _ => None,
         };
         let Some(after) = data_at(buf, next, len)? else {
             return Ok(Parsed::Incomplete);
