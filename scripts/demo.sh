@@ -65,7 +65,8 @@ if "$PY2" scripts/demo_py2.py read "$MC" demo:py3-profile; then
 fi
 echo "-- through picklebridge:"
 "$PY3" scripts/demo_py3.py write "$PY3_LISTENER" demo:py3-profile
-"$PY2" scripts/demo_py2.py read "$PY2_LISTENER" demo:py3-profile
+"$PY2" scripts/demo_py2.py read "$PY2_LISTENER" demo:py3-profile \
+    || { echo "demo: FAILED: Python 2 cannot read the value through the proxy" >&2; exit 1; }
 echo
 echo "== 2. Python 2 writes, Python 3 reads"
 echo "-- without the proxy:"
@@ -76,6 +77,7 @@ if "$PY3" scripts/demo_py3.py read "$MC" demo:py2-profile; then
 fi
 echo "-- through picklebridge:"
 "$PY2" scripts/demo_py2.py write "$PY2_LISTENER" demo:py2-profile
-"$PY3" scripts/demo_py3.py read "$PY3_LISTENER" demo:py2-profile
+"$PY3" scripts/demo_py3.py read "$PY3_LISTENER" demo:py2-profile \
+    || { echo "demo: FAILED: Python 3 cannot read the value through the proxy" >&2; exit 1; }
 echo
 echo "== done (proxy log: .cache/demo-proxy.log)"
