@@ -341,6 +341,13 @@ fn diff_table(target: &dyn Fn(&[u8], End, usize) -> Outcome) -> Vec<String> {
     let mut failures = Vec::new();
     for (i, (input, end)) in table().iter().enumerate() {
         let want = direct(direct_mc.addr(), input, *end, i);
+        // Guard against a vacuous pass: memcached itself answered the sentinel or closed.
+        assert_eq!(
+            want.1,
+            *end == End::Close,
+            "case {i}: memcached {}",
+            show(&want.0)
+        );
         let got = target(input, *end, i);
         if want != got {
             failures.push(format!(
@@ -380,9 +387,12 @@ fn split_send(addr: std::net::SocketAddr, input: &[u8], at: usize, i: usize) -> 
     c.send(&input[at..]);
     c.send(&sent);
     let mut got = c.read_until(&expect);
-    if got.ends_with(&expect) {
-        got.truncate(got.len() - expect.len());
-    }
+    assert!(
+        got.ends_with(&expect),
+        "no sentinel reply from {addr}: {}",
+        show(&got)
+    );
+    got.truncate(got.len() - expect.len());
     got
 }
 
@@ -454,4 +464,97 @@ fn time_dependent_replies_frame_and_round_trip() {
         compose_response(&resp, &mut out);
         assert_eq!(&out[..], &reply[..], "{}", show(line));
     }
+}
+
+/// Sends `input` one byte per write (a 1 ms pause between) and reads up to the sentinel.
+fn drip(addr: std::net::SocketAddr, input: &[u8], i: usize) -> Vec<u8> {
+    let mut c = Client::connect(addr).expect("connect");
+    let (sent, expect) = sentinel(i);
+    for b in input.iter().chain(sent.iter()) {
+        c.send(std::slice::from_ref(b));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut got = c.read_until(&expect);
+    assert!(
+        got.ends_with(&expect),
+        "no sentinel reply from {addr}: {}",
+        show(&got)
+    );
+    got.truncate(got.len() - expect.len());
+    got
+}
+
+#[test]
+fn proxy_matches_memcached_when_fed_one_byte_at_a_time() {
+    let direct_mc = Memcached::start();
+    let upstream = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py2], &[upstream.addr_string()]);
+    let session: &[u8] = b"set a 1 0 3\r\nabc\r\nget a\r\nincr a 1\r\nset n 0 0 1\r\n1\r\n\
+incr n 41 noreply\r\nget n\r\ndelete k 1\r\nmg a f v q\r\nmg zz v q\r\nmd a q\r\nmg a v\r\n\
+set b 0 0 1 noreply\r\nbad\r\nms c 2 q\r\nhiX\r\nget b c\r\n";
+    let want = drip(direct_mc.addr(), session, 1);
+    let got = drip(proxy.addr(0), session, 1);
+    assert_eq!(show(&got), show(&want));
+}
+
+#[test]
+fn proxy_over_two_servers_matches_one_memcached() {
+    let direct_mc = Memcached::start();
+    let (up1, up2) = (Memcached::start(), Memcached::start());
+    let proxy = Proxy::quick(
+        &[ClientRuntime::Py3],
+        &[up1.addr_string(), up2.addr_string()],
+    );
+    // No cas uniques in this session: two servers count them independently.
+    let mut session = Vec::new();
+    for i in 0..60 {
+        session.extend_from_slice(format!("set key{i} {i} 0 {}\r\n", i % 7).as_bytes());
+        session.extend(std::iter::repeat(b'a' + (i % 26) as u8).take(i % 7));
+        session.extend_from_slice(b"\r\n");
+    }
+    session.extend_from_slice(b"get");
+    for i in (0..80).rev() {
+        session.extend_from_slice(format!(" key{i} miss{i}").as_bytes());
+    }
+    session.extend_from_slice(b"\r\ndelete key3 noreply\r\nincr key0 5\r\ntouch key5 100\r\n");
+    session.extend_from_slice(b"mg key6 v f k\r\nmg key3 v q k\r\nget key3 key4 key3\r\n");
+    session.extend_from_slice(b"flush_all\r\nget key1 key2\r\n");
+    let want = direct(direct_mc.addr(), &session, End::Sentinel, 7);
+    let got = direct(proxy.addr(0), &session, End::Sentinel, 7);
+    assert_eq!(show(&got.0), show(&want.0));
+    assert_eq!(got.1, want.1);
+}
+
+#[test]
+fn cas_race_through_the_proxy_matches_memcached() {
+    fn race(addr: std::net::SocketAddr) -> Vec<u8> {
+        let mut a = Client::connect(addr).expect("connect");
+        let mut b = Client::connect(addr).expect("connect");
+        let mut out = a.call(b"set r 0 0 1\r\n0\r\n", b"\r\n");
+        let gets = a.call(b"gets r\r\n", b"END\r\n");
+        let header = String::from_utf8_lossy(&gets).into_owned();
+        let cas = header
+            .split("\r\n")
+            .next()
+            .and_then(|l| l.split(' ').nth(4))
+            .expect("cas unique in gets reply")
+            .to_string();
+        out.extend_from_slice(&b.call(format!("cas r 0 0 1 {cas}\r\nb\r\n").as_bytes(), b"\r\n"));
+        out.extend_from_slice(&a.call(format!("cas r 0 0 1 {cas}\r\na\r\n").as_bytes(), b"\r\n"));
+        out.extend_from_slice(&a.call(b"get r\r\n", b"END\r\n"));
+        out.extend_from_slice(&b.call(
+            format!("cas r 0 0 1 {cas} noreply\r\nc\r\nget r\r\n").as_bytes(),
+            b"END\r\n",
+        ));
+        out
+    }
+    let direct_mc = Memcached::start();
+    let upstream = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[upstream.addr_string()]);
+    let want = race(direct_mc.addr());
+    assert_eq!(
+        show(&want),
+        "STORED\\r\\nSTORED\\r\\nEXISTS\\r\\nVALUE r 0 1\\r\\nb\\r\\nEND\\r\\nVALUE r 0 1\\r\\nb\\r\\nEND\\r\\n"
+    );
+    assert_eq!(show(&race(proxy.addr(0))), show(&want));
 }
