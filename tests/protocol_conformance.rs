@@ -290,6 +290,16 @@ fn table() -> Vec<(Vec<u8>, End)> {
     s(b"ma m\r\nma cnt N0 J5 v\r\nma cnt v MD D2\r\nma cnt MX\r\nma cnt Dx\r\nma cnt q\r\n");
     s(b"ma cnt q C1\r\nma nope q\r\nma cnt v q k\r\n");
     s(b"mn\r\nmn x\r\nme\r\nme nope\r\n");
+    // Stale-while-revalidate: vivify on miss (N), win tokens (W/Z), invalidation (I), recache.
+    s(b"mg viv N30 v c t\r\nmg viv N30 v c\r\nms viv 3 T60\r\nnew\r\nmg viv v c t\r\n");
+    s(b"md viv I T30 q\r\nmg viv v c\r\nmg viv v c\r\nms viv 3 I C1\r\nold\r\n");
+    s(b"mg viv v c s f k O7 q\r\nma viv\r\nma ctr N0 J10 v t\r\nma ctr MI D5 v c\r\n");
+    s(b"ma ctr M- D100 v\r\nma ctr C1 v\r\nmg ctr R30 v\r\nmg ctr h l u v\r\n");
+    s(b"ms Zm9vIGJhcg== 3 b k c\r\nabc\r\nmg Zm9vIGJhcg== b k v\r\nget foo\r\n");
+    s(b"md Zm9vIGJhcg== b k q\r\nmg Zm9vIGJhcg== b k v q\r\nmg Zm9v b v\r\n");
+    s(b"ms app 1 MA\r\nx\r\nms app 1 ME\r\nx\r\nms app 1 MA\r\ny\r\nms app 1 MP\r\nz\r\n");
+    s(b"ms app 1 MR\r\nr\r\nmg app v\r\nms app2 1 MR q\r\nr\r\nms app 1 F4294967295\r\nq\r\n");
+    s(b"mg app v f\r\nms app 1 F4294967296\r\nq\r\nmg app f\r\n");
     s(format!("mg {lk} v\r\nmg {lk} v q\r\nms {lk} 2\r\nhi\r\n").as_bytes());
     s(format!("mg m {}\r\n", ["v"; 19].join(" ")).as_bytes());
     s(format!("md m {}\r\n", ["q"; 19].join(" ")).as_bytes());
