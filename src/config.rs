@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::firewall::{FirewallMode, FirewallRules};
 use crate::metrics::AdminConfig;
 use crate::telemetry::LogConfig;
 use serde::Deserialize;
@@ -47,11 +48,14 @@ pub struct Config {
     /// `[admin]`: the HTTP listener for `/metrics`, `/healthz`, `/readyz`. Present (even empty,
     /// which means `listen = "127.0.0.1:9150"`) to enable it; absent, no admin listener.
     pub admin: Option<AdminConfig>,
+    /// `[firewall]`: `deny`/`allow` entries added to the pickle firewall's default deny list for
+    /// every route (see [`crate::firewall`]).
+    pub firewall: FirewallRules,
 }
 
 /// The top-level keys the file may contain.
 const SECTIONS: &[&str] = &[
-    "listener", "pool", "route", "timeouts", "limits", "commands", "log", "admin",
+    "listener", "pool", "route", "timeouts", "limits", "commands", "log", "admin", "firewall",
 ];
 
 /// Which Python runtime the clients of a listener run (`"py2"` | `"py3"`).
@@ -207,6 +211,17 @@ pub struct RouteConfig {
     /// `on_unreadable = "miss" | "passthrough"` (default `"miss"`).
     #[serde(default)]
     pub on_unreadable: OnUnreadable,
+    /// `firewall = "block" | "observe" | "allow"` (default `"block"`): what to do with a
+    /// fetched pickle that references a denied global (os.system, subprocess.*, eval, ...):
+    /// serve a miss, serve it and log, or do not check. Applies in every mode.
+    #[serde(default)]
+    pub firewall: FirewallMode,
+    /// `firewall_deny = ["module.name", "module.*"]`: extra denied globals for this route.
+    #[serde(default)]
+    pub firewall_deny: Vec<String>,
+    /// `firewall_allow = ["module.name"]`: globals let through although denied by default.
+    #[serde(default)]
+    pub firewall_allow: Vec<String>,
 }
 
 fn default_pickle_flag() -> u32 {
@@ -231,6 +246,9 @@ impl RouteConfig {
             py2_classic: Vec::new(),
             store_protocol: None,
             on_unreadable: OnUnreadable::default(),
+            firewall: FirewallMode::default(),
+            firewall_deny: Vec::new(),
+            firewall_allow: Vec::new(),
         }
     }
 
@@ -240,6 +258,14 @@ impl RouteConfig {
             (Some(n), _) => n.clone(),
             (None, "") => "default".to_string(),
             (None, p) => p.to_string(),
+        }
+    }
+
+    /// The route's own firewall entries.
+    pub fn firewall_rules(&self) -> FirewallRules {
+        FirewallRules {
+            deny: self.firewall_deny.clone(),
+            allow: self.firewall_allow.clone(),
         }
     }
 
@@ -490,6 +516,9 @@ impl Config {
                 }
                 "log" => config.log = section(value, "log", &mut problems).unwrap_or_default(),
                 "admin" => config.admin = section(value, "admin", &mut problems),
+                "firewall" => {
+                    config.firewall = section(value, "firewall", &mut problems).unwrap_or_default()
+                }
                 other => problems.push(problem(
                     other,
                     format!("unknown section, expected one of: {}", SECTIONS.join(", ")),
@@ -591,7 +620,7 @@ impl Config {
         if let Err(e) = self.log.validate() {
             out.push(problem("log.level", e.to_string()));
         }
-        if let Some(admin) = &self.admin {
+        if let Some(admin) = self.admin.as_ref().filter(|a| a.listen.port() != 0) {
             if self
                 .listeners
                 .iter()
@@ -602,6 +631,9 @@ impl Config {
                     "same address as a memcache listener",
                 ));
             }
+        }
+        for e in self.firewall.validate() {
+            out.push(problem("firewall", e.to_string()));
         }
         out.extend(self.validate_routes());
         self.validate_ranges(&mut out);
@@ -634,6 +666,9 @@ impl Config {
             }
             if !self.pools.contains_key(&r.pool) {
                 out.push(problem(path("pool"), format!("no pool named `{}`", r.pool)));
+            }
+            for e in r.firewall_rules().validate() {
+                out.push(problem(format!("route[{i}]"), format!("firewall_{e}")));
             }
             if r.pickle_flag == 0 {
                 out.push(problem(

@@ -259,12 +259,13 @@ async fn retrieval(ctx: &Ctx, r: Retrieval, table: Arc<RouteTable>, started: Ins
             None => groups.push((g, vec![key.clone()])),
         }
     }
+    let first_route = r.keys.first().map(|k| table.route(k).clone());
     let client_req = Arc::new(Request::Retrieval(r));
     if groups.len() == 1 {
         let ((pool, server), _) = groups[0];
         let server = &ctx.shared.upstreams.pool(pool).servers()[server];
         let pending = send(ctx, server, client_req.clone()).await;
-        return Slot::call(client_req, None, table, pending, started);
+        return Slot::call(client_req, first_route, table, pending, started);
     }
     let Request::Retrieval(orig) = client_req.as_ref() else {
         // Built just above from a Retrieval.

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
+use crate::firewall::Firewall;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::pickle::{Global, Policy, Runtime};
 use crate::value::ValueFlags;
@@ -31,6 +32,8 @@ pub struct Route {
     pub on_unreadable: OnUnreadable,
     /// Metric handles of this route.
     pub metrics: RouteMetrics,
+    /// The pickle firewall applied to fetched values.
+    pub firewall: Firewall,
     /// Transcoder policy for a Py2 reader and for a Py3 reader (index [`policy_index`]).
     policies: [Policy; 2],
 }
@@ -72,7 +75,12 @@ impl RouteTable {
                     .filter_map(|g| g.parse().ok())
                     .collect();
                 let name = r.display_name();
+                // Validated by Config::validate: the entries parse.
+                let rules = config.firewall.merged(&r.firewall_rules());
+                let firewall = Firewall::new(r.firewall, &rules)
+                    .unwrap_or_else(|_| Firewall::with_defaults(r.firewall));
                 Arc::new(Route {
+                    firewall,
                     metrics: metrics.route(&name, &r.pool, r.mode.as_str()),
                     name,
                     prefix: r.prefix.as_bytes().to_vec(),

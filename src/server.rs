@@ -95,6 +95,10 @@ pub struct Shared {
     pub shutting_down: watch::Receiver<bool>,
     /// The last `VERSION` line an upstream sent (what `stats` reports as `version`).
     version: std::sync::Mutex<Option<String>>,
+    /// Rate limit of the per-value "refused" warnings.
+    pub refusal_log: crate::telemetry::RateLimiter,
+    /// Rate limit of the per-value firewall warnings.
+    pub firewall_log: crate::telemetry::RateLimiter,
 }
 
 impl Shared {
@@ -151,6 +155,8 @@ pub async fn run(
         next_client: AtomicU64::new(1),
         shutting_down: stop_rx,
         version: std::sync::Mutex::new(None),
+        refusal_log: crate::telemetry::RateLimiter::default(),
+        firewall_log: crate::telemetry::RateLimiter::default(),
     });
     let admin_task = admin.map(|admin| {
         let ready_shared = shared.clone();

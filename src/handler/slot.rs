@@ -199,10 +199,24 @@ impl Slot {
             Slot::Discard(_) => {}
             Slot::Call(mut c) => {
                 let result = c.part.take();
+                let pool = c
+                    .route
+                    .as_ref()
+                    .unwrap_or_else(|| c.table.default_route())
+                    .pool
+                    .0;
+                if let Some(p) = ctx.shared.pool_metrics.get(pool) {
+                    p.observe_upstream(c.started.elapsed());
+                }
                 finish_call(ctx, &c, result, out);
                 ctx.info.metrics.observe_request(c.started.elapsed());
             }
             Slot::Multi(mut m) => {
+                for ((pool, _), _) in &m.parts {
+                    if let Some(p) = ctx.shared.pool_metrics.get(*pool) {
+                        p.observe_upstream(m.started.elapsed());
+                    }
+                }
                 let merged = merge(ctx, &mut m);
                 finish_values(ctx, &m.req, &m.table, merged, out);
                 ctx.info.metrics.observe_request(m.started.elapsed());

@@ -7,11 +7,14 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Ctx;
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
-use crate::metrics::{Direction, ReplyOutcome};
+use crate::firewall::{FirewallMode, Judgement};
+use crate::metrics::{Direction, FirewallAction, ReplyOutcome};
 use crate::pickle::Runtime;
 use crate::protocol::{Meta, MetaCmd, Request, Response, StorageCmd, Value};
 use crate::route::{Route, RouteTable};
-use crate::value::{transcode_value, Flags, Mismatch, ValueJob, ValueOutcome, ValueResult};
+use crate::value::{
+    transcode_value, Flags, Mismatch, Refusal, ValueJob, ValueOutcome, ValueResult,
+};
 
 /// Runs one value through the route's policy for `target`; `rewrite` false only analyzes.
 fn run(
@@ -115,24 +118,38 @@ fn unreadable(r: &ValueResult, reader: Runtime) -> bool {
 /// Applies the fetch policy to one value: `Some(new data)` to forward (possibly unchanged),
 /// `None` to serve a miss.
 fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes> {
-    if route.mode == Mode::Passthrough {
+    let checked = route.firewall.mode() != FirewallMode::Allow;
+    if route.mode == Mode::Passthrough && !checked {
         return Some(data.clone());
     }
     let reader = ctx.info.runtime;
     let started = Instant::now();
     let rewrite = route.mode == Mode::Transcode;
-    let r = run(
-        route,
-        reader,
-        rewrite,
-        data,
-        flags,
-        &ctx.shared.config,
-        usize::MAX,
-    );
-    route
-        .metrics
-        .record(Direction::Fetch, reader, &r, data.len(), started.elapsed());
+    let config = &ctx.shared.config;
+    let r = run(route, reader, rewrite, data, flags, config, usize::MAX);
+    if matches!(r.outcome, ValueOutcome::NotPickle) {
+        return Some(data.clone());
+    }
+    if route.mode != Mode::Passthrough {
+        let elapsed = started.elapsed();
+        route
+            .metrics
+            .record(Direction::Fetch, reader, &r, data.len(), elapsed);
+        if let ValueOutcome::Refused(refusal) = r.outcome {
+            crate::telemetry::warn_refused(
+                &ctx.shared.refusal_log,
+                &route.name,
+                &key_prefix(&route.prefix),
+                refusal.as_str(),
+            );
+        }
+    }
+    if !firewall_passes(ctx, route, &r) {
+        return None;
+    }
+    if route.mode == Mode::Passthrough {
+        return Some(data.clone());
+    }
     if rewrite && route.on_unreadable == OnUnreadable::Miss && unreadable(&r, reader) {
         route.metrics.unreadable_miss();
         return None;
@@ -140,6 +157,38 @@ fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes
     match r.outcome {
         ValueOutcome::Rewritten(new) => Some(new),
         _ => Some(data.clone()),
+    }
+}
+
+/// The route's configured prefix for logs (never a key from traffic).
+fn key_prefix(prefix: &[u8]) -> String {
+    String::from_utf8_lossy(prefix).into_owned()
+}
+
+/// The pickle firewall's verdict on a fetched pickle: `false` to serve a miss. Logs and counts
+/// blocked and observed values (route and global name, never value bytes).
+fn firewall_passes(ctx: &Ctx, route: &Route, r: &ValueResult) -> bool {
+    let log = |action: &str, f: &crate::firewall::Finding<'_>| {
+        if ctx.shared.firewall_log.check().is_some() {
+            tracing::warn!(route = %route.name, global = %f.global_name(), rule = f.rule_str(), action, "pickle firewall");
+        }
+    };
+    let refused = match r.outcome {
+        ValueOutcome::Refused(Refusal::Pickle(reason)) => Some(reason),
+        _ => None,
+    };
+    match route.firewall.judge_summary(r.summary.as_ref(), refused) {
+        Judgement::Pass => true,
+        Judgement::Observe(f) => {
+            route.metrics.unsafe_global(FirewallAction::Observed);
+            log("observed", &f);
+            true
+        }
+        Judgement::Block(f) => {
+            route.metrics.unsafe_global(FirewallAction::Blocked);
+            log("blocked", &f);
+            false
+        }
     }
 }
 

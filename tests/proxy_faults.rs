@@ -1,0 +1,186 @@
+//! Faults and lifecycle with a real memcached: the upstream killed and restarted mid-run
+//! (errors within the timeout, then recovery without a restart, never a wrong value), a stalled
+//! upstream (timeout, then the connection is not reused for late replies), the connection
+//! limit, the idle timeout, graceful shutdown with requests in flight, a client that never
+//! reads its replies.
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::servers::{show, Client, Memcached, Proxy};
+use common::wait::wait_until;
+use picklebridge::config::{ClientRuntime, Config};
+
+fn quick(upstream: &str) -> Config {
+    let mut c = Config::quick(
+        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
+        &[upstream.to_string()],
+    );
+    c.timeouts.request_ms = 300;
+    c.timeouts.connect_ms = 300;
+    c
+}
+
+#[test]
+fn upstream_killed_and_restarted_errors_then_recovers() {
+    let mut mc = Memcached::start();
+    let proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"set k 0 0 2\r\nv1\r\n", b"\r\n"), b"STORED\r\n");
+    mc.kill();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = c.call(b"get k\r\n", b"\r\n");
+        assert!(r.starts_with(b"SERVER_ERROR "), "{}", show(&r));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "error took {:?}",
+            started.elapsed()
+        );
+    }
+    mc.restart();
+    // Recovers by itself (same client connection, no proxy restart); the restarted memcached is
+    // empty, so the only right answers are a miss, then the new value.
+    wait_until(
+        Duration::from_secs(10),
+        "proxy to reach the restarted memcached",
+        || {
+            let r = c.call(b"get k\r\n", b"\r\n");
+            assert!(
+                r == b"END\r\n" || r.starts_with(b"SERVER_ERROR "),
+                "{}",
+                show(&r)
+            );
+            (r == b"END\r\n").then_some(())
+        },
+    );
+    assert_eq!(c.call(b"set k 0 0 2\r\nv2\r\n", b"\r\n"), b"STORED\r\n");
+    assert_eq!(
+        c.call(b"get k\r\n", b"END\r\n"),
+        b"VALUE k 0 2\r\nv2\r\nEND\r\n"
+    );
+}
+
+#[test]
+fn stalled_upstream_times_out_and_late_replies_never_reach_a_client() {
+    // A TCP server that accepts and never answers (like a SIGSTOPped memcached).
+    let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = stalled.local_addr().unwrap().to_string();
+    let proxy = Proxy::start(quick(&addr));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    let started = Instant::now();
+    let r = c.call(b"get a\r\n", b"\r\n");
+    assert_eq!(r, b"SERVER_ERROR upstream timeout\r\n");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Pipelined requests all get an answer, in order, within bounded time.
+    let r = c.call(b"get a\r\nget b\r\nmn\r\n", b"MN\r\n");
+    let text = String::from_utf8(r).unwrap();
+    assert_eq!(text.matches("SERVER_ERROR").count(), 2, "{text}");
+    assert!(text.ends_with("MN\r\n"));
+    drop(stalled);
+}
+
+#[test]
+fn connection_limit_rejects_like_memcached() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    config.limits.max_connections = 2;
+    let proxy = Proxy::start(config);
+    let mut a = Client::connect(proxy.addr(0)).unwrap();
+    let mut b = Client::connect(proxy.addr(0)).unwrap();
+    assert!(a.call(b"version\r\n", b"\r\n").starts_with(b"VERSION"));
+    assert!(b.call(b"version\r\n", b"\r\n").starts_with(b"VERSION"));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.read_line(), b"ERROR Too many open connections\r\n");
+    assert!(c.is_closed());
+    drop(a);
+    wait_until(Duration::from_secs(5), "a slot to free up", || {
+        let mut d = Client::connect(proxy.addr(0)).ok()?;
+        d.call(b"version\r\n", b"\r\n")
+            .starts_with(b"VERSION")
+            .then_some(())
+    });
+}
+
+#[test]
+fn idle_connections_are_closed() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    config.limits.idle_timeout_s = 1;
+    let proxy = Proxy::start(config);
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert!(c.call(b"version\r\n", b"\r\n").starts_with(b"VERSION"));
+    let started = Instant::now();
+    assert!(
+        c.is_closed(),
+        "closed by the idle timeout within the read timeout"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[test]
+fn shutdown_answers_requests_in_flight_then_closes() {
+    let mc = Memcached::start();
+    let mut proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..200 {
+        batch.extend_from_slice(format!("set k{i} 0 0 1\r\nx\r\n").as_bytes());
+    }
+    c.send(&batch);
+    // The first reply shows the batch is being processed; then shut down.
+    assert_eq!(c.read_line(), b"STORED\r\n");
+    proxy.begin_shutdown();
+    let mut stored = 1;
+    loop {
+        let line = c.read_line();
+        if line.is_empty() {
+            break;
+        }
+        assert_eq!(line, b"STORED\r\n");
+        stored += 1;
+    }
+    assert_eq!(
+        stored, 200,
+        "every request read before shutdown is answered"
+    );
+    proxy.shutdown();
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_block_others() {
+    let mc = Memcached::start();
+    let proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut setter = Client::connect(proxy.addr(0)).unwrap();
+    let value = vec![b'v'; 100_000];
+    let mut req = format!("set big 0 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(setter.call(&req, b"\r\n"), b"STORED\r\n");
+    // Up to a million gets of 100 kB (100 GB of replies) that the client never reads: the proxy
+    // must stop reading from it instead of buffering, so writing the requests soon blocks.
+    let hog = std::net::TcpStream::connect(proxy.addr(0)).unwrap();
+    hog.set_write_timeout(Some(Duration::from_secs(3))).unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut hog = hog;
+        let mut written = 0usize;
+        for _ in 0..1_000_000 {
+            if hog.write_all(b"get big\r\n").is_err() {
+                break;
+            }
+            written += 1;
+        }
+        (hog, written)
+    });
+    let (hog, written) = writer.join().unwrap();
+    assert!(
+        written < 1_000_000,
+        "the proxy kept reading from a client that never reads"
+    );
+    // Others are still served.
+    let mut other = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(other.call(b"get nope\r\n", b"\r\n"), b"END\r\n");
+    drop(hog);
+}

@@ -1,0 +1,203 @@
+//! Pickled values through the proxy with a real memcached, checked by the real interpreters:
+//! a Py3 pickle (protocol 4) is readable by Py2 through the py2 listener and stored as protocol
+//! 2; a Py2 `str` with UTF-8 bytes is readable by Py3; zlib-compressed pickles keep their flags
+//! and are rewritten inside; `observe` routes change nothing and count; mg v is rewritten too.
+mod common;
+
+use std::time::Duration;
+
+use common::python::{run, Py};
+use common::servers::{show, Client, Memcached, Proxy};
+use picklebridge::config::{ClientRuntime, Config, Mode};
+
+const T: Duration = Duration::from_secs(30);
+
+/// Runs `code` under `py`, returns stdout bytes.
+fn py(py: Py, code: &str, stdin: &[u8]) -> Vec<u8> {
+    let out = run(py, &["-c", code], stdin, T);
+    out.assert_ok(code);
+    out.stdout
+}
+
+/// `repr(pickle.loads(stdin))` under `py` (after zlib.decompress when `zlib`).
+fn load_repr(p: Py, value: &[u8], zlib: bool) -> String {
+    let code = format!(
+        "import sys, pickle, zlib\n\
+         data = sys.stdin{}.read()\n\
+         data = zlib.decompress(data) if {} else data\n\
+         sys.stdout.write(repr(pickle.loads(data)))",
+        if p == Py::Py3 { ".buffer" } else { "" },
+        if zlib { "True" } else { "False" }
+    );
+    String::from_utf8(py(p, &code, value)).unwrap()
+}
+
+fn store(c: &mut Client, key: &str, flags: u32, value: &[u8]) {
+    let mut req = format!("set {key} {flags} 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(value);
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(c.call(&req, b"\r\n"), b"STORED\r\n");
+}
+
+/// `get key` -> (flags, value).
+fn fetch(c: &mut Client, key: &str) -> (u32, Vec<u8>) {
+    c.send(format!("get {key}\r\n").as_bytes());
+    let header = String::from_utf8(c.read_line()).unwrap();
+    let parts: Vec<&str> = header.trim_end().split(' ').collect();
+    assert_eq!(parts[0], "VALUE", "{header:?}");
+    let len: usize = parts[3].parse().unwrap();
+    let value = c.read_exact(len + 2);
+    assert_eq!(c.read_line(), b"END\r\n");
+    (parts[2].parse().unwrap(), value[..len].to_vec())
+}
+
+fn two_listeners(mc: &Memcached, mode: Mode) -> Proxy {
+    let mut config = Config::quick(
+        &[
+            ("127.0.0.1:0".into(), ClientRuntime::Py2),
+            ("127.0.0.1:0".into(), ClientRuntime::Py3),
+        ],
+        &[mc.addr_string()],
+    );
+    config.routes[0].mode = mode;
+    Proxy::start(config)
+}
+
+const PY3_OBJ: &str = "{'name': 'caf\\u00e9', 'n': [1, 2.5, None, True], 't': ('x', 3)}";
+
+#[test]
+fn py3_protocol4_value_reads_in_py2_and_is_stored_as_protocol2() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Transcode);
+    let p4 = py(
+        Py::Py3,
+        &format!("import pickle, sys; sys.stdout.buffer.write(pickle.dumps({PY3_OBJ}, 4))"),
+        b"",
+    );
+    assert_eq!(&p4[..2], b"\x80\x04");
+    let mut py3 = Client::connect(proxy.addr(1)).unwrap();
+    store(&mut py3, "obj", 1, &p4);
+    // store_protocol = 2: memcached holds a protocol-2 pickle.
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    let (flags, stored) = fetch(&mut direct, "obj");
+    assert_eq!(flags, 1);
+    assert_eq!(&stored[..2], b"\x80\x02", "{}", show(&stored));
+    // Python 2 loads it through the py2 listener.
+    let mut py2 = Client::connect(proxy.addr(0)).unwrap();
+    let (flags, value) = fetch(&mut py2, "obj");
+    assert_eq!(flags, 1);
+    let got = load_repr(Py::Py2, &value, false);
+    assert!(
+        got.contains("'n': [1, 2.5, None, True]") && got.contains("caf\\xe9"),
+        "{got}"
+    );
+    // And Python 3 still reads the original object through its listener.
+    let (_, value) = fetch(&mut py3, "obj");
+    let got = load_repr(Py::Py3, &value, false);
+    assert!(got.contains("'name': 'café'"), "{got}");
+}
+
+#[test]
+fn py2_utf8_str_reads_in_py3() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Transcode);
+    let p2 = py(
+        Py::Py2,
+        "import pickle, sys; sys.stdout.write(pickle.dumps({'a': '\\xe7\\x88\\xb1', 'b': 1}, 2))",
+        b"",
+    );
+    // Without the proxy, Python 3 cannot load it.
+    let direct_fail = run(
+        Py::Py3,
+        &[
+            "-c",
+            "import sys, pickle; pickle.loads(sys.stdin.buffer.read())",
+        ],
+        &p2,
+        T,
+    );
+    assert_ne!(direct_fail.code, Some(0));
+    assert!(
+        direct_fail.stderr.contains("UnicodeDecodeError"),
+        "{}",
+        direct_fail.stderr
+    );
+    let mut py2 = Client::connect(proxy.addr(0)).unwrap();
+    store(&mut py2, "s", 1, &p2);
+    let mut py3 = Client::connect(proxy.addr(1)).unwrap();
+    let (_, value) = fetch(&mut py3, "s");
+    let got = load_repr(Py::Py3, &value, false);
+    assert_eq!(got, "{'a': '爱', 'b': 1}");
+}
+
+#[test]
+fn zlib_compressed_pickle_is_rewritten_inside_and_keeps_its_flags() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Transcode);
+    let code = format!("import pickle, zlib, sys; sys.stdout.buffer.write(zlib.compress(pickle.dumps({PY3_OBJ}, 4)))");
+    let z = py(Py::Py3, &code, b"");
+    // Written straight to memcached (as a py3 host without the proxy would).
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    store(&mut direct, "z", 9, &z);
+    let mut py2 = Client::connect(proxy.addr(0)).unwrap();
+    let (flags, value) = fetch(&mut py2, "z");
+    assert_eq!(flags, 9);
+    assert_ne!(value, z);
+    let got = load_repr(Py::Py2, &value, true);
+    assert!(got.contains("'t': (u'x', 3)"), "{got}");
+}
+
+#[test]
+fn observe_mode_changes_no_byte_and_counts_the_mismatch() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Observe);
+    let p4 = py(
+        Py::Py3,
+        &format!("import pickle, sys; sys.stdout.buffer.write(pickle.dumps({PY3_OBJ}, 4))"),
+        b"",
+    );
+    let mut py3 = Client::connect(proxy.addr(1)).unwrap();
+    store(&mut py3, "o", 1, &p4);
+    let mut py2 = Client::connect(proxy.addr(0)).unwrap();
+    let (_, value) = fetch(&mut py2, "o");
+    assert_eq!(value, p4, "observe must forward the stored bytes");
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    assert_eq!(
+        fetch(&mut direct, "o").1,
+        p4,
+        "observe must store the written bytes"
+    );
+    let text = proxy.metrics_text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("picklebridge_mismatches_total") && l.contains("protocol_too_new"))
+        .unwrap_or_else(|| panic!("no protocol_too_new mismatch in\n{text}"));
+    assert!(line.ends_with(" 1"), "{line}");
+}
+
+#[test]
+fn meta_get_value_is_rewritten_and_flags_flag_hidden() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Transcode);
+    let p4 = py(
+        Py::Py3,
+        "import pickle, sys; sys.stdout.buffer.write(pickle.dumps([1, 'x'], 4))",
+        b"",
+    );
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    store(&mut direct, "m", 1, &p4);
+    let mut py2 = Client::connect(proxy.addr(0)).unwrap();
+    py2.send(b"mg m v t\r\n");
+    let header = String::from_utf8(py2.read_line()).unwrap();
+    let parts: Vec<&str> = header.trim_end().split(' ').collect();
+    assert_eq!(parts[0], "VA", "{header}");
+    assert_eq!(
+        parts[2..],
+        ["t-1"],
+        "the f flag the proxy added is not shown: {header}"
+    );
+    let len: usize = parts[1].parse().unwrap();
+    let value = py2.read_exact(len + 2);
+    assert_eq!(&value[..2], b"\x80\x02");
+    assert_eq!(load_repr(Py::Py2, &value[..len], false), "[1, u'x']");
+}
