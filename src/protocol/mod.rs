@@ -93,15 +93,15 @@ pub enum Request {
     Arith(Arith),
     /// touch.
     Touch(Touch),
-    /// flush_all [delay] [noreply].
+    /// `flush_all [delay] [noreply]`.
     FlushAll(FlushAll),
     /// version (any arguments are ignored, as memcached does).
     Version,
-    /// verbosity <level> [noreply].
+    /// `verbosity <level> [noreply]`.
     Verbosity(Verbosity),
     /// quit: memcached closes the connection without a reply.
     Quit,
-    /// stats [args].
+    /// `stats [args]`.
     Stats(Stats),
     /// mg / ms / md / ma / me.
     Meta(Meta),
