@@ -248,6 +248,9 @@ fn table() -> Vec<(Vec<u8>, End)> {
     s(b"incr n 18446744073709551616\r\nincr n abc\r\nincr n -1\r\n");
     s(b"incr n 1 noreply\r\nincr n\r\nincr n 1 2\r\nincr n 1 noreply x\r\n");
     s(b"incr a 1\r\nincr missing 1\r\ndecr missing 1\r\nincr n noreply\r\n");
+    // decr keeps the item length: "100" decr 1 reads back as "99 " (space padded).
+    s(b"set p 0 0 3\r\n100\r\ndecr p 1\r\nget p\r\nincr p 1\r\nget p\r\n");
+    s(b"set p 0 0 3\r\n 10\r\nincr p 1\r\nset p 0 0 3\r\n10 \r\nincr p 1\r\n");
     // touch.
     s(b"touch a 100\r\ntouch missing 1\r\ntouch a x\r\ntouch a\r\ntouch a 100 noreply\r\n");
     s(b"touch a noreply\r\ntouch a 100 x\r\n");
@@ -307,6 +310,7 @@ fn table() -> Vec<(Vec<u8>, End)> {
     ms_big.extend(std::iter::repeat(b'v').take(2_000_000));
     ms_big.extend_from_slice(b"\r\nmg mbig v\r\n");
     s(&ms_big);
+    s(b"set z 0 0 1\r\nz\r\nflush_all -1\r\nget z\r\nflush_all 0 noreply\r\n");
     // Binary garbage, stray CRs and control bytes (but not a leading 0x80 on a fresh
     // connection: memcached then switches that connection to the binary protocol).
     s(b"get a\r\n\x80\r\n\0get a\r\n\xff\xfe\r\n\x01\x02 \x03\r\n");
