@@ -201,3 +201,31 @@ fn meta_get_value_is_rewritten_and_flags_flag_hidden() {
     assert_eq!(&value[..2], b"\x80\x02");
     assert_eq!(load_repr(Py::Py2, &value[..len], false), "[1, u'x']");
 }
+
+#[test]
+fn firewall_blocks_poisoned_pickles_and_passes_flagged_non_pickles() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Transcode);
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    // A complete exploit, and a truncated one (Python runs the REDUCE before failing).
+    store(&mut direct, "evil", 1, b"cos\nsystem\n(S'echo pwned'\ntR.");
+    store(&mut direct, "evil2", 1, b"cos\nsystem\n(S'echo pwned'\ntR");
+    // Bytes that merely carry the pickle flag: Python fails before calling anything.
+    store(&mut direct, "junk", 5, b"hi");
+    for listener in [0, 1] {
+        let mut c = Client::connect(proxy.addr(listener)).unwrap();
+        assert_eq!(c.call(b"get evil evil2\r\n", b"END\r\n"), b"END\r\n");
+        assert_eq!(
+            c.call(b"get junk\r\n", b"END\r\n"),
+            b"VALUE junk 5 2\r\nhi\r\nEND\r\n"
+        );
+    }
+    let text = proxy.metrics_text();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("picklebridge_unsafe_globals_total")
+                && l.contains("blocked")
+                && l.ends_with(" 4")),
+        "{text}"
+    );
+}

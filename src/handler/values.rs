@@ -144,7 +144,7 @@ fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes
             );
         }
     }
-    if !firewall_passes(ctx, route, &r) {
+    if !firewall_passes(ctx, route, &r, data) {
         return None;
     }
     if route.mode == Mode::Passthrough {
@@ -167,7 +167,12 @@ fn key_prefix(prefix: &[u8]) -> String {
 
 /// The pickle firewall's verdict on a fetched pickle: `false` to serve a miss. Logs and counts
 /// blocked and observed values (route and global name, never value bytes).
-fn firewall_passes(ctx: &Ctx, route: &Route, r: &ValueResult) -> bool {
+fn firewall_passes(ctx: &Ctx, route: &Route, r: &ValueResult, data: &Bytes) -> bool {
+    if r.summary.is_none() && !may_execute(route, r, data, ctx.shared.config.limits.max_inflated) {
+        // Unparseable, but Python would fail before importing or calling anything (e.g. bytes
+        // that merely carry the pickle flag): nothing to block, forwarded as refused.
+        return true;
+    }
     let log = |action: &str, f: &crate::firewall::Finding<'_>| {
         if ctx.shared.firewall_log.check().is_some() {
             tracing::warn!(route = %route.name, global = %f.global_name(), rule = f.rule_str(), action, "pickle firewall");
@@ -190,6 +195,52 @@ fn firewall_passes(ctx: &Ctx, route: &Route, r: &ValueResult) -> bool {
             false
         }
     }
+}
+
+/// Opcodes that reach an object the pickle does not build itself (a global whose name is not
+/// in the opcode's argument: STACK_GLOBAL, the extension registry, persistent ids). Nothing
+/// can be called without first getting an object this way or through GLOBAL/INST.
+const OPAQUE_GLOBAL_OPS: &[u8] = &[0x93, 0x82, 0x83, 0x84, b'P', b'Q'];
+
+/// For a value the transcoder could not parse: whether unpickling it could reach a denied (or
+/// unknowable) global before failing, Python running every opcode up to the one it fails on.
+/// Conservative: the reader checks framing only, so it fails no earlier than Python does.
+fn may_execute(route: &Route, r: &ValueResult, data: &Bytes, max_inflated: usize) -> bool {
+    let inflated;
+    let pickle: &[u8] = match r.outcome {
+        // Python's client fails at zlib.decompress: the pickle is never loaded.
+        ValueOutcome::Refused(Refusal::ZlibCorrupt | Refusal::InflateTooLarge) => return false,
+        _ if r.compressed => match crate::value::compress::inflate(data, max_inflated) {
+            Ok(v) => {
+                inflated = v;
+                &inflated
+            }
+            Err(_) => return false,
+        },
+        _ => data,
+    };
+    for op in crate::pickle::Reader::new(pickle) {
+        match op {
+            Ok(op) if OPAQUE_GLOBAL_OPS.contains(&op.code) => return true,
+            Ok(op) if op.code == b'c' || op.code == b'i' => {
+                let Some((module, name)) = op.global_pair() else {
+                    return true;
+                };
+                let global = crate::pickle::Global::new(
+                    String::from_utf8_lossy(module),
+                    String::from_utf8_lossy(name),
+                );
+                if route.firewall.rule_for(&global).is_some() {
+                    return true;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    // Read to the end without a framing error but still unparseable (stack discipline):
+    // no executing opcode was seen at all.
+    false
 }
 
 /// Transcodes every fetched value for the listener's runtime (each by its own key's route),
