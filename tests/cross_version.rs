@@ -153,7 +153,6 @@ fn get_ok(py: Py, server: &str, client: &str, writer: &str, prefix: &str, cases:
 }
 
 #[test]
-#[ignore = "needs the proxy value path with the transcoder (not on main yet)"]
 fn values_set_by_python_3_clients_are_read_by_python_2() {
     let s = Setup::start();
     let py3 = s.py3_listener().to_string();
@@ -173,7 +172,6 @@ fn values_set_by_python_3_clients_are_read_by_python_2() {
 }
 
 #[test]
-#[ignore = "needs the proxy value path with the transcoder (not on main yet)"]
 fn values_set_by_python_2_are_read_by_python_3_clients() {
     let s = Setup::start();
     let py2 = s.py2_listener().to_string();
@@ -224,7 +222,6 @@ fn observe_mode_changes_no_byte() {
 }
 
 #[test]
-#[ignore = "needs the proxy value path with the transcoder (not on main yet)"]
 fn zlib_compressed_pickles_cross_versions() {
     let s = Setup::start();
     let py3 = s.py3_listener().to_string();
@@ -257,9 +254,9 @@ fn zlib_compressed_pickles_cross_versions() {
         "{}",
         show(&stored)
     );
-    for client in ["memcache", "django"] {
-        get_ok(Py::Py3, &py3, client, "py2", "z2:", &py2_cases);
-    }
+    // python-memcached is the client that compresses; Django's PyMemcacheCache (pymemcache's
+    // plain pickle serde) does not inflate flag 8 even between Python 3 hosts.
+    get_ok(Py::Py3, &py3, "memcache", "py2", "z2:", &py2_cases);
 }
 
 #[test]
