@@ -115,6 +115,7 @@ impl<'a> Reader<'a> {
         Some(&rest[..nl])
     }
 
+    #[inline]
     fn read_op(&mut self) -> Result<Op<'a>, TranscodeError> {
         let pos = self.pos;
         let Some(&code) = self.buf.get(pos) else {
@@ -237,6 +238,7 @@ fn is_special_float(s: &str) -> bool {
 impl<'a> Iterator for Reader<'a> {
     type Item = Result<Op<'a>, TranscodeError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;

@@ -142,13 +142,11 @@ struct SetInfo {
     close_at: usize,
 }
 
-/// One dict key / set member candidate for the collision check (hashes of source and target).
+/// One dict key / set member candidate for the collision check.
 struct KeyRec {
     container: u32,
-    target: u64,
-    source: u64,
-    /// Offset of the key's op when it is a py2 `str` (attribute names in BUILD state stay `str`).
-    py2_str: Option<usize>,
+    /// The key's slot (py2 str, text, bytes); hashed only if its container mixes kinds.
+    slot: Slot,
 }
 
 /// Distinct globals looked up by linear scan before a map is built.
@@ -167,7 +165,8 @@ struct Scanner<'a, 'p> {
     globals: Vec<GlobalInfo>,
     global_ix: HashMap<(String, String), u32>,
     sets: Vec<SetInfo>,
-    containers: Vec<bool>,
+    /// Per container: keyed (dict/set) and the mask of str-like key kinds seen (see `key_kind`).
+    containers: Vec<(bool, u8)>,
     keys: Vec<KeyRec>,
     anns: Vec<(usize, Ann)>,
     scratch: Vec<Slot>,
@@ -251,7 +250,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     fn new_container(&mut self, keyed: bool) -> u32 {
-        self.containers.push(keyed);
+        self.containers.push((keyed, 0));
         (self.containers.len() - 1) as u32
     }
 
@@ -646,7 +645,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if g.set_like {
                     if let Elem::Container(c) = elems[0] {
                         if let Some(k) = self.containers.get_mut(c as usize) {
-                            *k = true;
+                            k.0 = true;
                         }
                     }
                 }
@@ -727,7 +726,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
             if let Some(oldest) = oldest {
                 // Keys recorded since the oldest state dict was created, newest first.
                 for k in self.keys.iter().rev().take_while(|k| k.container >= oldest) {
-                    if let (true, Some(pos)) = (dicts.contains(&Some(k.container)), k.py2_str) {
+                    if let (true, Slot::Py2Str { src: pos, .. }) =
+                        (dicts.contains(&Some(k.container)), k.slot)
+                    {
                         self.anns.push((pos, Ann::KeepText));
                         self.kept_text.push(pos);
                     }
@@ -760,20 +761,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// Records the str-like items of `self.scratch` (every `step`-th: dict keys) for container `c`.
     fn record_keys(&mut self, c: u32, step: usize) {
-        let Some(policy) = self.policy else { return };
+        if self.policy.is_none() {
+            return;
+        }
         for i in (0..self.scratch.len()).step_by(step) {
             let slot = self.scratch[i];
-            if let Some((source, target)) = key_hashes(self.src, &slot, policy) {
-                let py2_str = match slot {
-                    Slot::Py2Str { src, .. } => Some(src),
-                    _ => None,
-                };
-                self.keys.push(KeyRec {
-                    container: c,
-                    target,
-                    source,
-                    py2_str,
-                });
+            if let Some(kind) = key_kind(&slot) {
+                if let Some(info) = self.containers.get_mut(c as usize) {
+                    info.1 |= 1 << kind;
+                }
+                self.keys.push(KeyRec { container: c, slot });
             }
         }
     }
@@ -819,24 +816,41 @@ impl<'a, 'p> Scanner<'a, 'p> {
         })
     }
 
+    /// Distinct keys can only become equal when one container mixes kinds (py2 str, text,
+    /// bytes): only those keys are decoded and hashed.
     fn check_collisions(&mut self) -> Result<(), TranscodeError> {
+        let Some(policy) = self.policy else {
+            return Ok(());
+        };
         let containers = &self.containers;
-        self.keys.retain(|k| {
+        let mixed = |c: u32| {
             containers
-                .get(k.container as usize)
-                .copied()
-                .unwrap_or(false)
-        });
-        self.keys.sort_by_key(|k| (k.container, k.target, k.source));
-        for w in self.keys.windows(2) {
-            if w[0].container == w[1].container
-                && w[0].target == w[1].target
-                && w[0].source != w[1].source
-            {
+                .get(c as usize)
+                .is_some_and(|&(keyed, kinds)| keyed && kinds.count_ones() >= 2)
+        };
+        let mut hashed: Vec<(u32, u64, u64)> = self
+            .keys
+            .iter()
+            .filter(|k| mixed(k.container))
+            .filter_map(|k| key_hashes(self.src, &k.slot, policy).map(|(s, t)| (k.container, t, s)))
+            .collect();
+        hashed.sort_unstable();
+        for w in hashed.windows(2) {
+            if w[0].0 == w[1].0 && w[0].1 == w[1].1 && w[0].2 != w[1].2 {
                 return Err(TranscodeError::new(ErrorKind::Collision, 0, None));
             }
         }
         Ok(())
+    }
+}
+
+/// The source kind of a str-like key: 0 py2 `str`, 1 text, 2 bytes; `None` for other values.
+fn key_kind(slot: &Slot) -> Option<u8> {
+    match slot {
+        Slot::Py2Str { .. } => Some(0),
+        Slot::Text { .. } => Some(1),
+        Slot::Bytes { .. } | Slot::CodecsBytes { .. } => Some(2),
+        _ => None,
     }
 }
 
