@@ -164,6 +164,9 @@ fn targets(results: &[RunResult]) -> String {
     let mut rows = Vec::new();
     let ops = |s: &str, l: &str| med(results, s, l, |r| Some(r.ops_per_s));
     let p99 = |s: &str, l: &str| med(results, s, l, |r| Some(r.p99_us));
+    let cpu = |s: &str, l: &str| {
+        med(results, s, l, |r| r.cpu_s_per_mreq).map_or("-".into(), |c| format!("{c:.2}"))
+    };
     let verdict = |ok: bool| if ok { "met" } else { "**missed**" };
     for load in Load::ALL.map(Load::as_str) {
         if let (Some(p), Some(t), Some(pl), Some(tl)) = (
@@ -173,8 +176,10 @@ fn targets(results: &[RunResult]) -> String {
             p99(load, "twemproxy"),
         ) {
             rows.push(format!(
-                "| passthrough ≥ twemproxy throughput, p99 no worse | {load} | {:.2}× ops/s; p99 {pl:.0} vs {tl:.0} µs | {} |",
+                "| passthrough ≥ twemproxy throughput, p99 no worse | {load} | {:.2}× ops/s; p99 {pl:.0} vs {tl:.0} µs; CPU s/M req {} vs {} | {} |",
                 p / t,
+                cpu(load, "pb-passthrough"),
+                cpu(load, "twemproxy"),
                 verdict(p >= t && pl <= tl)
             ));
         }
@@ -189,8 +194,10 @@ fn targets(results: &[RunResult]) -> String {
                 verdict(x >= 0.85 * p).to_owned()
             };
             rows.push(format!(
-                "| transcode within 15% of passthrough | {load} | {:.2}× ops/s | {judged} |",
+                "| transcode within 15% of passthrough | {load} | {:.2}× ops/s; CPU s/M req {} vs {} | {judged} |",
                 x / p,
+                cpu(load, "pb-transcode"),
+                cpu(load, "pb-passthrough"),
             ));
         }
     }
