@@ -257,6 +257,11 @@ impl Writer {
 /// Most globals a [`Summary`] lists (further ones are not recorded).
 pub const MAX_SUMMARY_GLOBALS: usize = 64;
 
+/// How [`Summary::globals`] lists a STACK_GLOBAL whose module or name is not a string constant of
+/// the stream (computed at load time, e.g. by a REDUCE): `<computed>.__computed__`. The dunder
+/// name makes any name-based deny rule treat it as unsafe; nothing real is spelled like it.
+pub const COMPUTED_GLOBAL: (&str, &str) = ("<computed>", "__computed__");
+
 /// What a value contains, for mismatch metrics and `inspect`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
@@ -274,7 +279,8 @@ pub struct Summary {
     pub py3_text: bool,
     /// References a global that does not exist in Python 2.
     pub py3_only_global: bool,
-    /// Distinct globals referenced, in first-seen order, at most [`MAX_SUMMARY_GLOBALS`].
+    /// Distinct globals referenced (GLOBAL, INST, STACK_GLOBAL), in first-seen order, at most
+    /// [`MAX_SUMMARY_GLOBALS`]; a STACK_GLOBAL of computed strings is listed as [`COMPUTED_GLOBAL`].
     pub globals: Vec<Global>,
 }
 

@@ -15,7 +15,9 @@ use super::machine::Machine;
 use super::opcode as op;
 use super::reader::{Op, Reader};
 use super::strings::{self, Py3Form};
-use super::{Global, Policy, Py2Text, Runtime, Summary, Writer, MAX_SUMMARY_GLOBALS};
+use super::{
+    Global, Policy, Py2Text, Runtime, Summary, Writer, COMPUTED_GLOBAL, MAX_SUMMARY_GLOBALS,
+};
 
 /// What pass 2 must do at an input offset, beyond the default rewrite of the op there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -532,10 +534,17 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let module = self.m.pop()?;
         let (Slot::Text { src: ms, via: mv }, Slot::Text { src: ns, via: nv }) = (module, name)
         else {
+            // Python 3 also takes py2 `str` ops (decoded as ASCII) here; anything else is a
+            // string computed at load time: listed as the computed-global sentinel.
+            let (m, n) = (self.str_of(&module), self.str_of(&name));
+            let idx = match (m, n) {
+                (Some(m), Some(n)) => self.intern_global(&m, &n)?,
+                _ => self.intern_global(COMPUTED_GLOBAL.0, COMPUTED_GLOBAL.1)?,
+            };
             if self.target() == Some(Runtime::Py2) {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }
-            return self.m.push(Slot::Any);
+            return self.m.push(Slot::Global { idx, via: o.pos });
         };
         let (Some(m), Some(n)) = (self.text_at(ms), self.text_at(ns)) else {
             return Err(self.m.err(ErrorKind::BadArgument));
@@ -557,6 +566,20 @@ impl<'a, 'p> Scanner<'a, 'p> {
             ));
         }
         self.m.push(Slot::Global { idx, via: o.pos })
+    }
+
+    /// The `str` Python 3 would see for a text or py2 `str` (ASCII only) stack item.
+    fn str_of(&self, slot: &Slot) -> Option<String> {
+        match *slot {
+            Slot::Text { src, .. } => self.text_at(src),
+            Slot::Py2Str { src, .. } => {
+                let o = Reader::new(self.src.get(src..)?).next()?.ok()?;
+                let b = strings::py2_str_bytes(&o)?;
+                b.is_ascii()
+                    .then(|| String::from_utf8_lossy(&b).into_owned())
+            }
+            _ => None,
+        }
     }
 
     fn text_at(&self, pos: usize) -> Option<String> {

@@ -356,3 +356,24 @@ fn many_distinct_globals_are_each_listed_once() {
     let out = rewritten(&p, &py2());
     assert!(out.ends_with(b"c__builtin__\nxrange\ne."));
 }
+
+#[test]
+fn stack_global_of_py2_str_or_computed_strings_is_listed() {
+    // Python 3 runs STACK_GLOBAL on STRING args decoded as ASCII: os.system is referenced.
+    let s = analyze(b"\x80\x04S'os'\nS'system'\n\x93.").unwrap();
+    assert_eq!(s.globals, vec![Global::new("os", "system")]);
+    // A module name computed by a REDUCE (here str(u'os')) cannot be known: the sentinel.
+    let computed = b"\x80\x04cbuiltins\nstr\n\x8c\x02os\x85R\x8c\x06system\x93.";
+    let s = analyze(computed).unwrap();
+    assert_eq!(
+        s.globals[1],
+        Global::new(COMPUTED_GLOBAL.0, COMPUTED_GLOBAL.1)
+    );
+    assert_eq!(refused(computed, &py2()), Reason::Unsupported);
+    let t = transcode(&Bytes::from_static(computed), &py3());
+    assert!(t
+        .summary
+        .unwrap()
+        .globals
+        .contains(&Global::new("<computed>", "__computed__")));
+}
