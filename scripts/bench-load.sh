@@ -171,6 +171,7 @@ done
 log "CPython 2.7 check of a pickle read through pb-transcode: $PY2_CHECK"
 
 FAILED=0
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # run LABEL PORT PID ROUND LOAD [extra loadgen args]
 run() {
     local label=$1 port=$2 pid=$3 round=$4 load=$5
@@ -199,6 +200,8 @@ for target in "${TARGETS[@]}"; do
         --idle-connections $((1000 - CONNECTIONS)) --warmup "$WARMUP" --duration "$IDLE_DURATION"
 done
 
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # --- report ------------------------------------------------------------------------------------
 {
     echo "### Load benchmark run of $(date -u '+%Y-%m-%d %H:%M UTC') (commit $(git rev-parse --short HEAD))"
@@ -208,6 +211,7 @@ done
     echo "memcached $($MEMCACHED -V | cut -d' ' -f2) (-t 2), nutcracker $("$NUTCRACKER" --version 2>&1 | grep -o '[0-9][0-9.]*' | head -n1)."
     echo "Each run: $CONNECTIONS connections, pipeline depth $DEPTH, ${WARMUP} s warm-up + ${DURATION} s measured"
     echo "(at most $MAX_REQUESTS requests); $ROUNDS interleaved rounds; $KEYS pre-filled keys per load."
+    echo "Load average (1/5/15 min) before the runs: $LOAD_BEFORE; after: $LOAD_AFTER."
     echo
     echo "CPython 2.7 loads a \`pickle\` value read through pb-transcode: $PY2_CHECK"
     "$LOADGEN" report "$RESULTS"
