@@ -36,7 +36,6 @@ enum Ins {
     Set,
     Frozenset,
     Bytearray,
-    Getattr,
 }
 
 struct Downgrade<'a> {
@@ -45,7 +44,7 @@ struct Downgrade<'a> {
     memo: Vec<Option<Slot>>,
     memo_len: u64,
     next_id: u32,
-    inserted: [Option<u32>; 7],
+    inserted: [Option<u32>; 6],
     /// The value of the last op when it was skipped (a PUT of it then becomes that slot).
     pending: Option<Slot>,
     utf8_text: bool,
@@ -70,7 +69,7 @@ pub(crate) fn downgrade(
         memo: Vec::new(),
         memo_len: 0,
         next_id: 0,
-        inserted: [None; 7],
+        inserted: [None; 6],
         pending: None,
         utf8_text: policy.py2_text == Py2Text::Utf8 && writer != Writer::Py2,
         rename: writer != Writer::Py2,
@@ -143,7 +142,6 @@ impl<'a> Downgrade<'a> {
             Ins::Set => self.out.global("__builtin__", "set"),
             Ins::Frozenset => self.out.global("__builtin__", "frozenset"),
             Ins::Bytearray => self.out.global("__builtin__", "bytearray"),
-            Ins::Getattr => self.out.global("__builtin__", "getattr"),
         }
         let id = self.fresh_id();
         self.out.put(id);
@@ -196,8 +194,11 @@ impl<'a> Downgrade<'a> {
         Ok(())
     }
 
-    /// GLOBAL for a (py3-spelled) dotted path, renamed as `fix_imports` does; nested names
-    /// become `getattr(parent, name)` REDUCEs as `save_global` writes them for protocol < 4.
+    /// GLOBAL for a (py3-spelled) module and name, renamed as `fix_imports` does.
+    ///
+    /// A dotted name (a nested class, `Outer.Inner`) has no GLOBAL form before protocol 4;
+    /// CPython writes `getattr(Outer, 'Inner')`, but `getattr` is what the firewall denies (an
+    /// attribute walk), so such values are refused rather than given a denied global.
     fn global(&mut self, module: &str, name: &str) -> Result<(), TranscodeError> {
         let (m, n) = if self.rename {
             compat::py3_to_py2(module, name)
@@ -205,23 +206,10 @@ impl<'a> Downgrade<'a> {
             (module.into(), name.into())
         };
         let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
-        if !ok(&m) || !ok(&n) {
+        if !ok(&m) || !ok(&n) || n.contains('.') {
             return Err(self.err(ErrorKind::Unsupported));
         }
-        let mut parts = n.split('.');
-        let first = parts.next().unwrap_or_default();
-        let rest: Vec<&str> = parts.collect();
-        if rest.iter().any(|p| p.is_empty()) || first.is_empty() {
-            return Err(self.err(ErrorKind::Unsupported));
-        }
-        for _ in &rest {
-            self.ins(Ins::Getattr);
-        }
-        self.out.global(&m, first);
-        for p in rest {
-            self.out.text(p);
-            self.out.raw(&[op::TUPLE2, op::REDUCE]);
-        }
+        self.out.global(&m, &n);
         Ok(())
     }
 

@@ -377,3 +377,14 @@ fn stack_global_of_py2_str_or_computed_strings_is_listed() {
         .globals
         .contains(&Global::new("<computed>", "__computed__")));
 }
+
+#[test]
+fn py2_nested_class_name_is_refused_not_walked_with_getattr() {
+    // py3: pickle.dumps(nm.Outer.Inner, 4) without the frame
+    let src = b"\x80\x04\x8c\x02nm\x94\x8c\x0bOuter.Inner\x94\x93\x94.";
+    assert_eq!(refused(src, &py2()), Reason::Unsupported);
+    assert_eq!(
+        transcode(&Bytes::from_static(src), &py3()).outcome,
+        Outcome::Unchanged
+    );
+}
