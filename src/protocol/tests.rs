@@ -77,6 +77,23 @@ fn split_reads_give_the_same_requests() {
     }
 }
 
+/// `req` as the upstream sees it: no `noreply`, no meta `q`.
+fn forwarded(req: &Request) -> Request {
+    let mut r = req.clone();
+    match &mut r {
+        Request::Storage(s) => s.noreply = false,
+        Request::Delete(d) => d.noreply = false,
+        Request::Arith(a) => a.noreply = false,
+        Request::Touch(t) => t.noreply = false,
+        Request::FlushAll(f) => f.noreply = false,
+        Request::Verbosity(v) => v.noreply = false,
+        Request::Admin(a) => a.noreply = false,
+        Request::Meta(m) => m.quiet = false,
+        _ => {}
+    }
+    r
+}
+
 /// xorshift64*: a fixed-seed generator so failures reproduce.
 fn rng(seed: u64) -> impl FnMut() -> u64 {
     let mut s = seed;
@@ -163,6 +180,14 @@ fn random_bytes_never_panic_and_consume_within_bounds() {
                 let _ = parse_response(&value, &buf);
                 let mut dst = BytesMut::new();
                 compose_request(&value, &mut dst);
+                // What goes upstream parses back to the same request, minus noreply / q.
+                let again = parse_request(&dst.freeze(), &Limits::default());
+                match again {
+                    Ok(Parsed::Complete { value: again, .. }) => {
+                        assert_eq!(again, forwarded(&value), "seed {seed:#x} case {case}")
+                    }
+                    other => panic!("seed {seed:#x} case {case}: {other:?}"),
+                }
             }
         }
     }

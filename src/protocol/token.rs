@@ -11,11 +11,13 @@
 /// memcached's `MAX_TOKENS`: 23 real tokens plus the terminal (empty) token.
 pub(crate) const MAX_TOKENS: usize = 24;
 
-/// One request line, tokenized like memcached's `tokenize_command`.
+/// One request line, tokenized like memcached's `tokenize_command` (no allocation).
 #[derive(Debug, Clone)]
 pub(crate) struct Line {
     /// Byte ranges (into the buffer given to [`Line::tokenize`]) of the split tokens.
-    pub tokens: Vec<(usize, usize)>,
+    ranges: [(usize, usize); MAX_TOKENS - 1],
+    /// How many of `ranges` are used.
+    n: usize,
     /// Start of the unsplit remainder when the line had more than 23 tokens.
     pub rest: Option<usize>,
     /// End of the line content (after CR stripping and NUL truncation).
@@ -29,18 +31,49 @@ impl Line {
             Some(nul) => start + nul,
             None => end,
         };
-        let (tokens, rest) = split_tokens(buf, start, end, MAX_TOKENS - 1);
-        Line { tokens, rest, end }
+        let mut line = Line {
+            ranges: [(0, 0); MAX_TOKENS - 1],
+            n: 0,
+            rest: None,
+            end,
+        };
+        let mut s = start;
+        let mut e = start;
+        while e < end {
+            if buf[e] == b' ' {
+                if s != e {
+                    line.ranges[line.n] = (s, e);
+                    line.n += 1;
+                    if line.n == MAX_TOKENS - 1 {
+                        e += 1;
+                        line.rest = (e < end).then_some(e);
+                        return line;
+                    }
+                }
+                s = e + 1;
+            }
+            e += 1;
+        }
+        if s != e {
+            line.ranges[line.n] = (s, e);
+            line.n += 1;
+        }
+        line
+    }
+
+    /// Byte ranges of the split tokens.
+    pub fn tokens(&self) -> &[(usize, usize)] {
+        &self.ranges[..self.n]
     }
 
     /// memcached's `ntokens`: split tokens plus the terminal token.
     pub fn ntokens(&self) -> usize {
-        self.tokens.len() + 1
+        self.n + 1
     }
 
     /// The bytes of token `i` (empty when `i` is past the last token, like the terminal token).
     pub fn token<'a>(&self, buf: &'a [u8], i: usize) -> &'a [u8] {
-        match self.tokens.get(i) {
+        match self.tokens().get(i) {
             Some(&(s, e)) => &buf[s..e],
             None => &[],
         }
@@ -49,46 +82,24 @@ impl Line {
     /// True when the second-to-last token (memcached's `tokens[ntokens - 2]`) is `noreply`.
     pub fn noreply(&self, buf: &[u8]) -> bool {
         // With a remainder, tokens[ntokens-2] is the 23rd split token.
-        self.tokens
+        self.tokens()
             .last()
             .is_some_and(|&(s, e)| &buf[s..e] == b"noreply")
     }
 }
 
-/// Splits `buf[start..end]` on spaces into at most `max` tokens; returns the start of the
-/// unsplit remainder when the split stopped early and bytes remain.
-pub(crate) fn split_tokens(
-    buf: &[u8],
-    start: usize,
-    end: usize,
-    max: usize,
-) -> (Vec<(usize, usize)>, Option<usize>) {
-    let mut tokens = Vec::with_capacity(8);
-    let mut s = start;
-    let mut e = start;
-    while e < end {
-        if buf[e] == b' ' {
-            if s != e {
-                tokens.push((s, e));
-                if tokens.len() == max {
-                    e += 1;
-                    return (tokens, (e < end).then_some(e));
-                }
-            }
-            s = e + 1;
-        }
-        e += 1;
-    }
-    if s != e {
-        tokens.push((s, e));
-    }
-    (tokens, None)
-}
-
 /// Every space-separated token of `buf[start..end]` (no limit): what memcached's get loop sees
 /// after re-tokenizing the remainder chunk by chunk.
 pub(crate) fn all_tokens(buf: &[u8], start: usize, end: usize) -> Vec<(usize, usize)> {
-    split_tokens(buf, start, end, usize::MAX).0
+    buf[start..end]
+        .split(|&b| b == b' ')
+        .scan(start, |pos, tok| {
+            let s = *pos;
+            *pos += tok.len() + 1;
+            Some((s, s + tok.len()))
+        })
+        .filter(|&(s, e)| s != e)
+        .collect()
 }
 
 /// C `isspace` in the "C" locale.
@@ -198,7 +209,9 @@ mod tests {
     fn tokenizer_matches_memcached() {
         let buf = b"get  a\tb  c ";
         let line = Line::tokenize(buf, 0, buf.len());
-        let toks: Vec<&[u8]> = (0..line.tokens.len()).map(|i| line.token(buf, i)).collect();
+        let toks: Vec<&[u8]> = (0..line.tokens().len())
+            .map(|i| line.token(buf, i))
+            .collect();
         assert_eq!(toks, vec![&b"get"[..], b"a\tb", b"c"]);
         assert_eq!(line.rest, None);
 

@@ -51,7 +51,7 @@ pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
         ArithCmd::Decr
     };
     let noreply = line.noreply(buf);
-    let (s, e) = line.tokens[1];
+    let (s, e) = line.tokens()[1];
     if e - s > limits.max_key_len {
         return Request::Reject(Reject::unless_noreply(BAD_FORMAT, noreply));
     }

@@ -33,7 +33,7 @@ pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
             return Request::Reject(Reject::unless_noreply(DELETE_USAGE, noreply));
         }
     }
-    let (s, e) = line.tokens[1];
+    let (s, e) = line.tokens()[1];
     if e - s > limits.max_key_len {
         return Request::Reject(Reject::unless_noreply(BAD_FORMAT, noreply));
     }

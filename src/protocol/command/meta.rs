@@ -108,8 +108,8 @@ pub(crate) fn parse(
         if nt < 3 || key.len() > limits.max_key_len {
             return reject(BAD_FORMAT);
         }
-        let flags = line.tokens[2..].iter().map(|&(s, e)| src.slice(s, e));
-        let (ks, ke) = line.tokens[1];
+        let flags = line.tokens()[2..].iter().map(|&(s, e)| src.slice(s, e));
+        let (ks, ke) = line.tokens()[1];
         let meta = Meta {
             cmd,
             key: src.slice(ks, ke),
@@ -132,18 +132,18 @@ pub(crate) fn parse(
         });
     }
     let first_flag = if cmd == MetaCmd::Set { 3 } else { 2 };
-    let flag_toks: Vec<&[u8]> = line.tokens[first_flag..]
+    let flag_toks: Vec<&[u8]> = line.tokens()[first_flag..]
         .iter()
         .map(|&(s, e)| &buf[s..e])
         .collect();
     let preparse_ok = preparse(cmd, key, &flag_toks).is_none();
     let quiet = preparse_ok && flag_toks.iter().any(|f| f[0] == b'q');
-    let flags: Vec<Bytes> = line.tokens[first_flag..]
+    let flags: Vec<Bytes> = line.tokens()[first_flag..]
         .iter()
         .filter(|&&(s, _)| !(quiet && buf[s] == b'q'))
         .map(|&(s, e)| src.slice(s, e))
         .collect();
-    let (ks, ke) = line.tokens[1];
+    let (ks, ke) = line.tokens()[1];
     let mut meta = Meta {
         cmd,
         key: src.slice(ks, ke),

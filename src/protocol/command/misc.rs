@@ -66,7 +66,7 @@ pub(crate) fn parse_flush_all(src: Src<'_>, line: &Line) -> Request {
         if strtol(line.token(src.buf, 1)).is_none() {
             return Request::Reject(Reject::unless_noreply(BAD_EXPTIME, noreply));
         }
-        let (s, e) = line.tokens[1];
+        let (s, e) = line.tokens()[1];
         delay = Some(src.slice(s, e));
     }
     Request::FlushAll(FlushAll { delay, noreply })
@@ -83,7 +83,7 @@ pub(crate) fn parse_verbosity(src: Src<'_>, line: &Line) -> Request {
 
 /// Parses stats: every argument, including those past memcached's 23-token split.
 pub(crate) fn parse_stats(src: Src<'_>, line: &Line) -> Request {
-    let mut ranges: Vec<(usize, usize)> = line.tokens[1..].to_vec();
+    let mut ranges: Vec<(usize, usize)> = line.tokens()[1..].to_vec();
     if let Some(rest) = line.rest {
         ranges.extend(all_tokens(src.buf, rest, line.end));
     }
@@ -99,7 +99,7 @@ pub(crate) fn parse_admin(src: Src<'_>, line: &Line) -> Request {
     let honours_noreply = matches!(cmd, b"cache_memlimit" | b"lru" | b"extstore" | b"watch")
         || (cmd == b"slabs" && sub == b"automove" && line.ntokens() >= 4);
     let noreply = honours_noreply && line.noreply(buf);
-    let end = match line.tokens.last() {
+    let end = match line.tokens().last() {
         Some(&(s, _)) if noreply => buf[..s]
             .iter()
             .rposition(|&b| b != b' ')

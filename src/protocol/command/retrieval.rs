@@ -67,21 +67,24 @@ pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
         if strtol(line.token(src.buf, 1)).is_none() {
             return Request::Reject(Reject::line(BAD_EXPTIME));
         }
-        let (s, e) = line.tokens[1];
+        let (s, e) = line.tokens()[1];
         exptime = Some(src.slice(s, e));
         first_key = 2;
     }
-    let mut ranges: Vec<(usize, usize)> = line.tokens.get(first_key..).unwrap_or(&[]).to_vec();
-    if let Some(rest) = line.rest {
-        ranges.extend(all_tokens(src.buf, rest, line.end));
-    }
-    if ranges.iter().any(|&(s, e)| e - s > limits.max_key_len) {
+    // Keys beyond memcached's 23-token split are only re-tokenized (allocated) when present.
+    let extra = match line.rest {
+        Some(rest) => all_tokens(src.buf, rest, line.end),
+        None => Vec::new(),
+    };
+    let split = line.tokens().get(first_key..).unwrap_or(&[]);
+    let ranges = || split.iter().chain(extra.iter());
+    if ranges().any(|&(s, e)| e - s > limits.max_key_len) {
         return Request::Reject(Reject::line(BAD_FORMAT));
     }
-    if ranges.len() > limits.max_keys_per_get {
+    if split.len() + extra.len() > limits.max_keys_per_get {
         return Request::Reject(Reject::line(GET_TOO_BIG));
     }
-    let keys = ranges.iter().map(|&(s, e)| src.slice(s, e)).collect();
+    let keys = ranges().map(|&(s, e)| src.slice(s, e)).collect();
     Request::Retrieval(Retrieval { cmd, exptime, keys })
 }
 

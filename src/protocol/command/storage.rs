@@ -115,7 +115,7 @@ pub(crate) fn parse(
     }
     let vlen = vlen as usize; // non-negative, checked above
     if vlen > limits.max_value_size {
-        let (ks, ke) = line.tokens[1];
+        let (ks, ke) = line.tokens()[1];
         let unlink = (cmd == StorageCmd::Set).then(|| {
             Box::new(Request::Delete(Delete {
                 key: src.slice(ks, ke),
@@ -137,8 +137,8 @@ pub(crate) fn parse(
         let reject = Reject::unless_noreply(BAD_DATA_CHUNK, noreply);
         return done(Request::Reject(reject), total);
     }
-    let (ks, ke) = line.tokens[1];
-    let (es, ee) = line.tokens[3];
+    let (ks, ke) = line.tokens()[1];
+    let (es, ee) = line.tokens()[3];
     let storage = Storage {
         cmd,
         key: src.slice(ks, ke),

@@ -21,14 +21,14 @@ pub struct Touch {
 pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
     let buf = src.buf;
     let noreply = line.noreply(buf);
-    let (s, e) = line.tokens[1];
+    let (s, e) = line.tokens()[1];
     if e - s > limits.max_key_len {
         return Request::Reject(Reject::unless_noreply(BAD_FORMAT, noreply));
     }
     if strtol(line.token(buf, 2)).is_none() {
         return Request::Reject(Reject::unless_noreply(BAD_EXPTIME, noreply));
     }
-    let (ts, te) = line.tokens[2];
+    let (ts, te) = line.tokens()[2];
     Request::Touch(Touch {
         key: src.slice(s, e),
         exptime: src.slice(ts, te),
