@@ -345,6 +345,11 @@ pub struct LimitsConfig {
     /// the proxy stops reading that client (back pressure).
     #[serde(default = "default_max_pending")]
     pub max_pending: usize,
+    /// `write_stall_timeout_s = 30`: close a client that has not read any of its pending
+    /// replies for this long (its requests already stopped being read); `0` never does, as
+    /// memcached.
+    #[serde(default = "default_write_stall")]
+    pub write_stall_timeout_s: u64,
     /// `max_inflated = 33554432`: largest size a zlib-compressed pickle may inflate to.
     #[serde(default = "default_max_inflated")]
     pub max_inflated: usize,
@@ -359,6 +364,9 @@ fn default_max_connections() -> usize {
 fn default_max_pending() -> usize {
     1024
 }
+fn default_write_stall() -> u64 {
+    30
+}
 fn default_max_inflated() -> usize {
     32 << 20
 }
@@ -370,6 +378,7 @@ impl Default for LimitsConfig {
             max_connections: default_max_connections(),
             idle_timeout_s: 0,
             max_pending: default_max_pending(),
+            write_stall_timeout_s: default_write_stall(),
             max_inflated: default_max_inflated(),
         }
     }

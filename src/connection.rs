@@ -28,6 +28,15 @@ use crate::server::{ListenerInfo, Shared};
 /// Reply bytes waiting for a slow client before the connection stops reading requests.
 pub const WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
 
+/// Reply bytes a connection aims to hold in flight: the number of requests awaiting replies is
+/// capped at this divided by the average reply size seen so far (at least 1, at most
+/// `limits.max_pending`), so a client pipelining gets of large values cannot make the proxy hold
+/// `max_pending` large replies.
+pub const PENDING_BYTES_BUDGET: usize = 16 * 1024 * 1024;
+
+/// The average reply size assumed before any reply was seen.
+const INITIAL_REPLY_ESTIMATE: usize = 64 * 1024;
+
 /// Serves one client connection until it closes, misbehaves fatally, idles out, or the proxy
 /// shuts down.
 ///
@@ -46,6 +55,11 @@ pub async fn serve(
     let max_pending = config.limits.max_pending;
     let idle = (config.limits.idle_timeout_s > 0)
         .then(|| Duration::from_secs(config.limits.idle_timeout_s));
+    let stall = (config.limits.write_stall_timeout_s > 0)
+        .then(|| Duration::from_secs(config.limits.write_stall_timeout_s));
+    let mut stalled_since: Option<Instant> = None;
+    let mut avg_reply = INITIAL_REPLY_ESTIMATE;
+    let mut first_request = true;
     let mut ctx = Ctx::new(shared.clone(), info.clone());
     let mut stop = shared.shutting_down.clone();
     let (mut rd, mut wr) = socket.split();
@@ -59,8 +73,17 @@ pub async fn serve(
     let mut closing = false;
     let mut last_activity = Instant::now();
     loop {
-        // Parse and dispatch every complete request, within the pending bound.
-        while reading && slots.len() < max_pending {
+        // Parse and dispatch every complete request, within the pending bounds.
+        let allowed = (PENDING_BYTES_BUDGET / avg_reply.max(1)).clamp(1, max_pending);
+        while reading && slots.len() < allowed && wbuf.len() < WRITE_HIGH_WATER {
+            if first_request && rbuf.first() == Some(&0x80) {
+                // memcached would switch to the binary protocol, which the proxy does not
+                // speak: close rather than answer in a protocol the client is not using.
+                tracing::debug!("binary protocol request; closing");
+                reading = false;
+                slots.push_back(Slot::Close);
+                break;
+            }
             if swallow > 0 {
                 let n = swallow.min(rbuf.len());
                 rbuf.advance(n);
@@ -74,6 +97,7 @@ pub async fn serve(
             }
             match parse_request_buf(&mut rbuf, &limits) {
                 Ok(Some(req)) => {
+                    first_request = false;
                     for slot in dispatch(&mut ctx, req).await {
                         match slot {
                             Slot::Held { reply, swallow: n } if n > 0 => {
@@ -107,7 +131,10 @@ pub async fn serve(
                 break;
             }
             let Some(slot) = slots.pop_front() else { break };
-            if slot.finish(&ctx, &mut wbuf) == Finished::Close {
+            let before = wbuf.len();
+            let finished = slot.finish(&ctx, &mut wbuf);
+            avg_reply = (avg_reply * 7 + (wbuf.len() - before)) / 8;
+            if finished == Finished::Close {
                 closing = true;
                 slots.clear();
                 break;
@@ -121,8 +148,15 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return Ok(());
         }
+        let allowed = (PENDING_BYTES_BUDGET / avg_reply.max(1)).clamp(1, max_pending);
         let can_read =
-            reading && !closing && slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER;
+            reading && !closing && slots.len() < allowed && wbuf.len() < WRITE_HIGH_WATER;
+        if wbuf.is_empty() {
+            stalled_since = None;
+        } else if stalled_since.is_none() {
+            stalled_since = Some(Instant::now());
+        }
+        let stall_at = stall.zip(stalled_since).map(|(d, t)| t + d);
         let idle_at = idle
             .filter(|_| slots.is_empty() && wbuf.is_empty())
             .map(|d| last_activity + d);
@@ -143,7 +177,10 @@ pub async fn serve(
             },
             r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => match r {
                 Ok(0) => return Ok(()),
-                Ok(_) => last_activity = Instant::now(),
+                Ok(_) => {
+                    last_activity = Instant::now();
+                    stalled_since = Some(last_activity);
+                }
                 Err(e) => {
                     info.metrics.connection_error(Side::Client);
                     return Err(e);
@@ -152,6 +189,12 @@ pub async fn serve(
             _ = async { if let Some(front) = slots.front_mut() { front.ready().await } }, if has_slot => {}
             _ = sleep_until(idle_at.unwrap_or_else(Instant::now)), if idle_at.is_some() && reading => {
                 tracing::debug!("idle timeout");
+                return Ok(());
+            }
+            _ = sleep_until(stall_at.unwrap_or_else(Instant::now)), if stall_at.is_some() => {
+                // The client has not read a byte of its replies for write_stall_timeout_s.
+                tracing::debug!("write stall timeout; closing");
+                info.metrics.connection_error(Side::Client);
                 return Ok(());
             }
             _ = stop.wait_for(|s| *s), if reading => {

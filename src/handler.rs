@@ -33,7 +33,37 @@ pub struct Exchange {
 impl upstream::Exchange for Exchange {
     type Reply = Response;
     fn parse_reply(&self, buf: &mut BytesMut) -> Result<Option<Response>, ()> {
-        parse_response_buf(&self.req, buf).map_err(|_| ())
+        match parse_response_buf(&self.req, buf) {
+            Ok(Some(Response::Line(line))) if !plausible_line(&self.req, &line) => Err(()),
+            Ok(r) => Ok(r),
+            Err(_) => Err(()),
+        }
+    }
+}
+
+/// Whether a one-line reply can come from memcached for `req`: anything else means the upstream
+/// stream is out of step (or not memcached), and the connection is dropped rather than a
+/// stray line being handed to a client as its reply.
+fn plausible_line(req: &Request, line: &[u8]) -> bool {
+    let word = line.split(|&b| b == b' ').next().unwrap_or_default();
+    if matches!(word, b"ERROR" | b"CLIENT_ERROR" | b"SERVER_ERROR") {
+        return true;
+    }
+    let number = !word.is_empty() && word.iter().all(u8::is_ascii_digit);
+    match req {
+        Request::Retrieval(_) => false,
+        Request::Storage(_) => matches!(word, b"STORED" | b"NOT_STORED" | b"EXISTS" | b"NOT_FOUND"),
+        Request::Delete(_) => matches!(word, b"DELETED" | b"NOT_FOUND"),
+        Request::Arith(_) => number || word == b"NOT_FOUND",
+        Request::Touch(_) => matches!(word, b"TOUCHED" | b"NOT_FOUND"),
+        Request::FlushAll(_) => word == b"OK",
+        Request::Version => word == b"VERSION",
+        Request::Meta(m) => match m.cmd {
+            MetaCmd::Debug => matches!(word, b"ME" | b"EN"),
+            _ => word.len() == 2 && word.iter().all(u8::is_ascii_uppercase),
+        },
+        // Admin and stats-with-arguments replies vary by command and version.
+        _ => true,
     }
 }
 
@@ -200,6 +230,16 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Vec<Slot> {
                 }
             }
             vec![Slot::flush(req, parts, started)]
+        }
+        Request::Admin(a) if a.streams => {
+            // watch / lru_crawler metadump answer with an unframed stream that would take over
+            // the shared upstream connection: not supported through the proxy.
+            let reply = if a.noreply {
+                ""
+            } else {
+                "SERVER_ERROR streaming commands are not supported by the proxy\r\n"
+            };
+            vec![Slot::Local(Bytes::from_static(reply.as_bytes()))]
         }
         Request::Version | Request::Stats(_) | Request::Admin(_) => {
             // Keyless: the default route's server for the empty key.

@@ -184,3 +184,106 @@ fn a_client_that_never_reads_does_not_block_others() {
     assert_eq!(other.call(b"get nope\r\n", b"\r\n"), b"END\r\n");
     drop(hog);
 }
+
+#[test]
+fn garbage_from_upstream_is_a_server_error_not_a_reply() {
+    // A fake upstream that answers every request with a line memcached never sends.
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = fake.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for conn in fake.incoming().take(20) {
+            let Ok(conn) = conn else { break };
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                for line in BufReader::new(conn).lines() {
+                    if line.is_err() || w.write_all(b"HELLO THERE\r\n").is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let proxy = Proxy::start(quick(&addr));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    for req in [
+        &b"get a\r\n"[..],
+        b"set a 0 0 1\r\nx\r\n",
+        b"delete a\r\n",
+        b"incr a 1\r\n",
+    ] {
+        let r = c.call(req, b"\r\n");
+        assert_eq!(
+            r,
+            b"SERVER_ERROR upstream connection error\r\n",
+            "{}",
+            show(req)
+        );
+    }
+}
+
+#[test]
+fn streaming_admin_commands_do_not_disturb_the_upstream_connection() {
+    let mc = Memcached::start();
+    let proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"set a 0 0 1\r\nx\r\n", b"\r\n"), b"STORED\r\n");
+    let r = c.call(b"lru_crawler metadump all\r\nget a\r\n", b"END\r\n");
+    assert_eq!(
+        show(&r),
+        show(b"SERVER_ERROR streaming commands are not supported by the proxy\r\nVALUE a 0 1\r\nx\r\nEND\r\n")
+    );
+}
+
+#[test]
+fn binary_protocol_connections_are_closed() {
+    let mc = Memcached::start();
+    let proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    // A binary NOOP header.
+    let mut noop = vec![0x80, 0x0a];
+    noop.resize(24, 0);
+    c.send(&noop);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn a_client_that_reads_none_of_its_replies_is_disconnected() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    config.limits.write_stall_timeout_s = 1;
+    let proxy = Proxy::start(config);
+    let mut setter = Client::connect(proxy.addr(0)).unwrap();
+    let value = vec![b'v'; 200_000];
+    let mut req = format!("set big 0 0 {}\r\n", value.len()).into_bytes();
+    req.extend_from_slice(&value);
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(setter.call(&req, b"\r\n"), b"STORED\r\n");
+    let hog = std::net::TcpStream::connect(proxy.addr(0)).unwrap();
+    hog.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut hog = hog;
+        for _ in 0..100_000 {
+            if hog.write_all(b"get big\r\n").is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    wait_until(
+        Duration::from_secs(20),
+        "the stalled client to be disconnected",
+        || {
+            let text = proxy.metrics_text();
+            text.lines()
+                .any(|l| {
+                    l.starts_with("picklebridge_client_connection_errors_total")
+                        && l.contains("side=\"client\"")
+                        && !l.ends_with(" 0")
+                })
+                .then_some(())
+        },
+    );
+    let _ = writer.join();
+}
