@@ -10,7 +10,8 @@
 //! - `opcode.rs`: the 68 opcodes of protocols 0-5 (pickletools), one line each.
 //! - `reader.rs`: zero-copy [`Op`] iterator with byte offsets and bounds-checked arguments.
 //! - `machine.rs`: stack / MARK / memo discipline over small tags.
-//! - `scan.rs`: pass 1 — validation, [`Summary`], and the plan of rewrites for a target.
+//! - `scan.rs` (+ `scan/calls.rs`, `scan/collide.rs`): pass 1 — validation, [`Summary`], key
+//!   collisions, and the plan of rewrites for a target.
 //! - `downgrade.rs`: pass 2 for Python 2 readers (protocol 3/4/5 -> 2, names, text policy).
 //! - `py3.rs`: pass 2 for Python 3 readers (py2 `str` -> `str`/`bytes`).
 //! - `strings.rs`, `compat.rs`, `writer.rs`: string rules, name tables, opcode encodings.

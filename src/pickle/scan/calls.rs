@@ -1,0 +1,280 @@
+//! Pass 1, the ops whose meaning depends on what they call: GLOBAL/INST/STACK_GLOBAL (globals
+//! table, renames, py3-only check), REDUCE (binary state, text arguments, `set(list)`), BUILD
+//! (attribute names), NEWOBJ and `copy_reg._reconstructor` (classic classes).
+
+use std::borrow::Cow;
+
+use super::*;
+
+impl<'a, 'p> Scanner<'a, 'p> {
+    pub(super) fn global_op(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
+        let (m, n) = o
+            .global_pair()
+            .ok_or_else(|| self.m.err(ErrorKind::BadArgument))?;
+        let (m, n) = match (std::str::from_utf8(m), std::str::from_utf8(n)) {
+            (Ok(m), Ok(n)) => (m, n),
+            _ => return Err(self.m.err(ErrorKind::BadArgument)),
+        };
+        let idx = self.intern_global(m, n)?;
+        if o.code == op::INST {
+            self.ev_py2 = true;
+            self.pop_mark()?;
+            self.m.push(Slot::Any)
+        } else {
+            self.m.push(Slot::Global { idx, via: o.pos })
+        }
+    }
+
+    pub(super) fn stack_global(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
+        let name = self.m.pop()?;
+        let module = self.m.pop()?;
+        let (Slot::Text { src: ms, via: mv }, Slot::Text { src: ns, via: nv }) = (module, name)
+        else {
+            // Python 3 also takes py2 `str` ops (decoded as ASCII) here; anything else is a
+            // string computed at load time: listed as the computed-global sentinel.
+            let (m, n) = (self.str_of(&module), self.str_of(&name));
+            let idx = match (m, n) {
+                (Some(m), Some(n)) => self.intern_global(&m, &n)?,
+                _ => self.intern_global(COMPUTED_GLOBAL.0, COMPUTED_GLOBAL.1)?,
+            };
+            if self.target() == Some(Runtime::Py2) {
+                return Err(self.m.err(ErrorKind::Unsupported));
+            }
+            return self.m.push(Slot::Global { idx, via: o.pos });
+        };
+        let (Some(m), Some(n)) = (self.text_at(ms), self.text_at(ns)) else {
+            return Err(self.m.err(ErrorKind::BadArgument));
+        };
+        let idx = self.intern_global(&m, &n)?;
+        if self.target() == Some(Runtime::Py2) {
+            // Only the adjacent form CPython writes (module, name, STACK_GLOBAL, memo PUTs between).
+            if self.recent[RECENT - 2..] != [mv, nv] {
+                return Err(self.m.err(ErrorKind::Unsupported));
+            }
+            self.anns.push((mv, Ann::Skip));
+            self.anns.push((nv, Ann::Skip));
+            self.anns.push((
+                o.pos,
+                Ann::StackGlobal {
+                    module: ms,
+                    name: ns,
+                },
+            ));
+        }
+        self.m.push(Slot::Global { idx, via: o.pos })
+    }
+
+    /// The `str` Python 3 would see for a text or py2 `str` (ASCII only) stack item.
+    pub(super) fn str_of(&self, slot: &Slot) -> Option<String> {
+        match *slot {
+            Slot::Text { src, .. } => self.text_at(src),
+            Slot::Py2Str { src, .. } => {
+                let o = Reader::new(self.src.get(src..)?).next()?.ok()?;
+                let b = strings::py2_str_bytes(&o)?;
+                b.is_ascii()
+                    .then(|| String::from_utf8_lossy(&b).into_owned())
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn text_at(&self, pos: usize) -> Option<String> {
+        let o = Reader::new(self.src.get(pos..)?).next()?.ok()?;
+        strings::text_utf8(&o).map(Cow::into_owned)
+    }
+
+    pub(super) fn intern_global(&mut self, m: &str, n: &str) -> Result<u32, TranscodeError> {
+        // Few distinct globals per value: a linear scan without allocating, a map past that.
+        if self.globals.len() <= LINEAR_GLOBALS {
+            if let Some(i) = self
+                .globals
+                .iter()
+                .position(|g| g.module == m && g.name == n)
+            {
+                return Ok(i as u32);
+            }
+        } else if let Some(&i) = self.global_ix.get(&(m.to_owned(), n.to_owned())) {
+            return Ok(i);
+        }
+        if m == "builtins" || m == "copyreg" || (m == "_codecs" && n == "encode") {
+            self.ev_py3 = true;
+        }
+        let py3_only = compat::is_py3_only(m, n);
+        if py3_only {
+            self.summary.py3_only_global = true;
+            if self.target() == Some(Runtime::Py2) {
+                return Err(self.m.err(ErrorKind::Py3OnlyGlobal));
+            }
+        }
+        let (m2, n2) = compat::py3_to_py2(m, n);
+        if m2 != m || n2 != n {
+            self.renames = true;
+        }
+        let classic = self
+            .policy
+            .is_some_and(|p| p.py2_classic.iter().any(|g| g.module == m2 && g.name == n2));
+        let set_like = matches!((&*m2, &*n2), ("__builtin__", "set" | "frozenset"));
+        let info = GlobalInfo {
+            module: m.to_owned(),
+            name: n.to_owned(),
+            binary_arg: compat::binary_state_arg(m, n),
+            classic,
+            set_like,
+            codecs_encode: m == "_codecs" && n == "encode",
+            reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
+            object: (&*m2, &*n2) == ("__builtin__", "object"),
+            keeps_text: compat::text_args(&m2, &n2),
+        };
+        if self.summary.globals.len() < MAX_SUMMARY_GLOBALS {
+            self.summary
+                .globals
+                .push(Global::new(&info.module, &info.name));
+        }
+        self.globals.push(info);
+        let i = (self.globals.len() - 1) as u32;
+        if self.globals.len() > LINEAR_GLOBALS {
+            if self.global_ix.is_empty() {
+                for (j, g) in self.globals.iter().enumerate() {
+                    self.global_ix
+                        .insert((g.module.clone(), g.name.clone()), j as u32);
+                }
+            }
+            self.global_ix.insert((m.to_owned(), n.to_owned()), i);
+        }
+        Ok(i)
+    }
+
+    pub(super) fn reduce(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
+        let args = self.m.pop()?;
+        let func = self.m.pop()?;
+        if self.target() == Some(Runtime::Py2) {
+            self.classic_reconstructor(o, func, args)?;
+        }
+        let mut result = Slot::Any;
+        if let (Slot::Global { idx, .. }, Slot::Tuple(elems)) = (func, args) {
+            if let Some(g) = self.globals.get(idx as usize) {
+                if let Some(k) = g.binary_arg {
+                    if let Some(Elem::Py2Str(pos)) = elems.get(usize::from(k)) {
+                        self.summary.py2_binary_state = true;
+                        if self.target() == Some(Runtime::Py3) {
+                            self.anns.push((*pos, Ann::AsBytes));
+                        }
+                    }
+                }
+                if g.set_like {
+                    if let Elem::Container(c) = elems[0] {
+                        if let Some(k) = self.containers.get_mut(c as usize) {
+                            k.0 = true;
+                        }
+                    }
+                }
+                for (e, keep) in elems.iter().zip(g.keeps_text) {
+                    if let (Elem::Text(src) | Elem::Py2Str(src), true) = (*e, keep) {
+                        self.anns.push((src, Ann::KeepText));
+                        self.kept_text.push(src);
+                    }
+                }
+                if g.codecs_encode {
+                    if let Elem::Text(src) = elems[0] {
+                        result = Slot::CodecsBytes { src };
+                    }
+                }
+            }
+        }
+        self.m.push(result)
+    }
+
+    /// `copy_reg._reconstructor(cls, object, None)` (how Python 3 pickles instances for protocol
+    /// 0/1) of a classic class becomes `MARK cls OBJ`, as Python 2's `save_inst` writes it. Only
+    /// the exact op sequence Python 3 writes is rewritten; anything else is refused.
+    pub(super) fn classic_reconstructor(
+        &mut self,
+        o: &Op<'a>,
+        func: Slot,
+        args: Slot,
+    ) -> Result<(), TranscodeError> {
+        let (Slot::Global { idx: f, via: rv }, Slot::Tuple([cls, obj])) = (func, args) else {
+            return Ok(());
+        };
+        let Elem::Global { idx: c, via: cv } = cls else {
+            return Ok(());
+        };
+        let g = |i: u32| self.globals.get(i as usize);
+        if !g(f).is_some_and(|g| g.reconstructor) || !g(c).is_some_and(|g| g.classic) {
+            return Ok(());
+        }
+        let code = |pos: usize| self.src.get(pos).copied();
+        let r = &self.recent;
+        // The six ops before REDUCE: _reconstructor, MARK, cls, object, NONE, TUPLE.
+        let ok = matches!(obj, Elem::Global { idx, via } if g(idx).is_some_and(|g| g.object) && via == r[3])
+            && r[0] == rv
+            && code(r[1]) == Some(op::MARK)
+            && r[2] == cv
+            && code(r[4]) == Some(op::NONE)
+            && code(r[5]) == Some(op::TUPLE);
+        if !ok {
+            return Err(self.m.err(ErrorKind::Unsupported));
+        }
+        self.anns.push((rv, Ann::Skip));
+        self.anns.push((r[3], Ann::Skip));
+        self.anns.push((r[4], Ann::Skip));
+        self.anns.push((r[5], Ann::SkipGone));
+        self.anns.push((o.pos, Ann::NewobjToObj));
+        self.classic_rewrite = true;
+        Ok(())
+    }
+
+    /// BUILD: the ASCII py2 `str` keys of a state dict are attribute names, which stay `str`
+    /// for a py3 reader whatever `py3_str` says (`bytes` attribute names break every object).
+    pub(super) fn build(&mut self) -> Result<(), TranscodeError> {
+        let state = self.m.pop()?;
+        self.m.pop()?;
+        if self.target() == Some(Runtime::Py3) {
+            let dicts = match state {
+                Slot::Container(c) => [Some(c), None],
+                Slot::Tuple([a, b]) => {
+                    let c = |e: Elem| match e {
+                        Elem::Container(c) => Some(c),
+                        _ => None,
+                    };
+                    [c(a), c(b)]
+                }
+                _ => [None, None],
+            };
+            let oldest = dicts.iter().flatten().min().copied();
+            if let Some(oldest) = oldest {
+                // Keys recorded since the oldest state dict was created, newest first.
+                for k in self.keys.iter().rev().take_while(|k| k.container >= oldest) {
+                    if let (true, Slot::Py2Str { src: pos, .. }) =
+                        (dicts.contains(&Some(k.container)), k.slot)
+                    {
+                        self.anns.push((pos, Ann::KeepText));
+                        self.kept_text.push(pos);
+                    }
+                }
+            }
+        }
+        self.m.push(Slot::Any)
+    }
+
+    pub(super) fn newobj(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
+        let args = self.m.pop()?;
+        let cls = self.m.pop()?;
+        if let Slot::Global { idx, via } = cls {
+            let classic = self.globals.get(idx as usize).is_some_and(|g| g.classic);
+            if classic && self.target() == Some(Runtime::Py2) {
+                let Slot::EmptyTuple { via: tv } = args else {
+                    return Err(self.m.err(ErrorKind::Unsupported));
+                };
+                if self.recent[RECENT - 2..] != [via, tv] {
+                    return Err(self.m.err(ErrorKind::Unsupported));
+                }
+                self.anns.push((via, Ann::MarkBefore));
+                self.anns.push((tv, Ann::Skip));
+                self.anns.push((o.pos, Ann::NewobjToObj));
+                self.classic_rewrite = true;
+            }
+        }
+        self.m.push(Slot::Any)
+    }
+}
