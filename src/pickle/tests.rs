@@ -388,3 +388,18 @@ fn py2_nested_class_name_is_refused_not_walked_with_getattr() {
         Outcome::Unchanged
     );
 }
+
+#[test]
+fn py2_memoized_module_string_used_as_a_value_is_written_when_first_fetched() {
+    // py3: [datetime.date(2015, 3, 4), 'datetime', datetime.time(1, 2)] at protocol 4: the
+    // 'datetime' module string of the first STACK_GLOBAL is memoized and BINGET as a list item
+    // and as the second STACK_GLOBAL's module.
+    let src = b"\x80\x04\x95>\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x08datetime\x94\x8c\x04date\x94\x93\x94C\x04\x07\xdf\x03\x04\x94\x85\x94R\x94h\x01h\x01\x8c\x04time\x94\x93\x94C\x06\x01\x02\x00\x00\x00\x00\x94\x85\x94R\x94e.";
+    // Checked: loads in CPython 2.7 to [date(2015, 3, 4), u'datetime', time(1, 2)].
+    assert_eq!(
+        rewritten(src, &py2()),
+        &b"\x80\x02]q\x00(cdatetime\ndate\nq\x01c_codecs\nencode\nq\x02X\x05\x00\x00\x00\x07\xc3\x9f\
+           \x03\x04X\x06\x00\x00\x00latin1q\x03\x86Rq\x04\x85q\x05Rq\x06X\x08\x00\x00\x00datetimeq\x07\
+           cdatetime\ntime\nq\x08h\x02X\x06\x00\x00\x00\x01\x02\x00\x00\x00\x00h\x03\x86Rq\t\x85q\nRq\x0be."[..]
+    );
+}
