@@ -1,13 +1,16 @@
-//! Metrics end to end: scrape the admin listener over real HTTP, check the exposition with
-//! Debian's `promtool check metrics`; the proxy's `/readyz` following a real memcached going
-//! away and coming back.
+//! Metrics end to end: scrape the admin listener over real HTTP and check the exposition with
+//! Debian's `promtool check metrics`; real traffic (real memcached, real CPython 2.7 and 3
+//! clients through the proxy's py2 and py3 listeners, values of every mismatch kind) asserted
+//! through the scraped counters and the memcache `stats` command; `/readyz` following a real
+//! memcached going away and coming back.
 mod common;
 mod metrics_common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::servers::{Memcached, Proxy};
+use common::python::{self, Py};
+use common::servers::{Client, Memcached, Proxy};
 use common::wait::wait_until;
 use metrics_common::{http_get, promtool_check, sample, AdminServer};
 use picklebridge::config::Config;
@@ -18,6 +21,8 @@ use picklebridge::metrics::{
 use picklebridge::pickle::Reason;
 use picklebridge::upstream::ServerEvents;
 use picklebridge::value::Refusal;
+
+const PY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Records at least one sample in every family, with awkward but legal config names.
 fn record_everything(m: &Metrics) {
@@ -178,6 +183,256 @@ fn value(text: &str, series: &str) -> f64 {
         let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(family)).collect();
         panic!("no sample {series}; the family has:\n{}", lines.join("\n"))
     })
+}
+
+/// Runs scripts/check_clients.py under `py`; asserts it exits 0; returns its stdout.
+fn clients(py: Py, args: &[&str]) -> String {
+    let mut full = vec!["scripts/check_clients.py"];
+    full.extend_from_slice(args);
+    let out = python::run(py, &full, b"", PY_TIMEOUT);
+    out.assert_ok(&format!(
+        "{} check_clients.py {}",
+        py.as_str(),
+        args.join(" ")
+    ));
+    out.stdout_str()
+}
+
+#[test]
+fn real_py2_and_py3_traffic_counts_every_mismatch_kind() {
+    let mc = Memcached::start();
+    let proxy = start(&mc);
+    let (py2, py3) = (proxy.addr(0).to_string(), proxy.addr(1).to_string());
+    let admin = proxy.admin_addr().expect("admin listener configured");
+
+    // Writers: Py3 with protocol 4 (Django's default on 3.8+), Py2 with protocol 2.
+    clients(
+        Py::Py3,
+        &[
+            "set",
+            "--server",
+            &py3,
+            "--client",
+            "memcache",
+            "--protocol",
+            "4",
+            "--prefix",
+            "obs:",
+            "text_dict",
+            "datetime_utc",
+        ],
+    );
+    clients(
+        Py::Py2,
+        &[
+            "set",
+            "--server",
+            &py2,
+            "--client",
+            "memcache",
+            "--protocol",
+            "2",
+            "--prefix",
+            "obs:",
+            "str_in_containers",
+            "datetime_naive",
+        ],
+    );
+
+    // Readers of the other runtime, on the observe route: the values reach them unchanged and
+    // fail exactly as they would straight from memcached.
+    let seen_by_py2 = clients(
+        Py::Py2,
+        &["raw", "--server", &py2, "obs:text_dict", "obs:datetime_utc"],
+    );
+    assert_eq!(
+        seen_by_py2
+            .matches("unsupported pickle protocol: 4")
+            .count(),
+        2,
+        "observe mode must not rewrite:\n{seen_by_py2}"
+    );
+    let seen_by_py3 = clients(
+        Py::Py3,
+        &[
+            "raw",
+            "--server",
+            &py3,
+            "obs:str_in_containers",
+            "obs:datetime_naive",
+        ],
+    );
+    assert_eq!(
+        seen_by_py3.matches("UnicodeDecodeError").count(),
+        2,
+        "observe mode must not rewrite:\n{seen_by_py3}"
+    );
+
+    // The transcoding route: a Py3 value read correctly by Py2.
+    clients(
+        Py::Py3,
+        &[
+            "set",
+            "--server",
+            &py3,
+            "--client",
+            "memcache",
+            "--protocol",
+            "4",
+            "--prefix",
+            "tc:",
+            "text_dict",
+        ],
+    );
+    clients(
+        Py::Py2,
+        &[
+            "get",
+            "--server",
+            &py2,
+            "--client",
+            "memcache",
+            "--writer",
+            "py3",
+            "--prefix",
+            "tc:",
+            "text_dict",
+        ],
+    );
+
+    let text = scrape(admin);
+    let m = |s: &str| value(&text, s);
+    // Every mismatch kind, on the route that observed it.
+    assert_eq!(
+        m(r#"picklebridge_mismatches_total{kind="protocol_too_new",route="observed"}"#),
+        2.0
+    );
+    // text_dict and datetime_utc (its tzinfo pickles text) both carry Py3 text.
+    assert_eq!(
+        m(r#"picklebridge_mismatches_total{kind="py3_text_to_py2",route="observed"}"#),
+        2.0
+    );
+    assert_eq!(
+        m(r#"picklebridge_mismatches_total{kind="py3_only_global",route="observed"}"#),
+        1.0
+    );
+    // str_in_containers, and datetime_naive whose binary state (year 2024 = b"\x07\xe8"...) is a
+    // non-ASCII py2 str as well.
+    assert_eq!(
+        m(r#"picklebridge_mismatches_total{kind="py2_str_non_ascii",route="observed"}"#),
+        2.0
+    );
+    assert_eq!(
+        m(r#"picklebridge_mismatches_total{kind="py2_binary_payload",route="observed"}"#),
+        1.0
+    );
+    // Observe never rewrites; the transcoding route did (on store: store_protocol = 2).
+    for dir in ["store", "fetch"] {
+        assert_eq!(
+            m(&format!(
+                r#"picklebridge_transcodes_total{{direction="{dir}",outcome="rewritten",route="observed"}}"#
+            )),
+            0.0
+        );
+    }
+    assert_eq!(
+        m(
+            r#"picklebridge_transcodes_total{direction="store",outcome="rewritten",route="default"}"#
+        ),
+        1.0
+    );
+    // What was seen: two protocol-4 values written by Py3 stored on the observe route.
+    assert_eq!(
+        m(
+            r#"picklebridge_pickled_values_total{direction="store",protocol="4",route="observed",writer="py3"}"#
+        ),
+        2.0
+    );
+    assert!(
+        m(r#"picklebridge_transcoder_input_bytes_total{direction="store",route="default"}"#) > 0.0
+    );
+    // Requests and replies by listener.
+    assert_eq!(
+        m(r#"picklebridge_requests_total{command="set",listener="py3",route="observed"}"#),
+        2.0
+    );
+    assert_eq!(
+        m(r#"picklebridge_requests_total{command="set",listener="py2",route="observed"}"#),
+        2.0
+    );
+    assert!(m(r#"picklebridge_replies_total{listener="py2",outcome="hit"}"#) >= 3.0);
+    assert!(m(r#"picklebridge_replies_total{listener="py3",outcome="stored"}"#) >= 3.0);
+    assert!(m(r#"picklebridge_request_duration_seconds_count{listener="py2"}"#) >= 5.0);
+    assert!(m(r#"picklebridge_client_connections_accepted_total{listener="py2"}"#) >= 3.0);
+    // Upstream.
+    let server = mc.addr_string();
+    assert!(
+        m(&format!(
+            r#"picklebridge_upstream_connections_open{{pool="main",server="{server}"}}"#
+        )) >= 1.0
+    );
+    assert_eq!(
+        m(&format!(
+            r#"picklebridge_upstream_server_up{{pool="main",server="{server}"}}"#
+        )),
+        1.0
+    );
+    assert!(m(r#"picklebridge_upstream_request_duration_seconds_count{pool="main"}"#) >= 8.0);
+    assert_eq!(
+        m(r#"picklebridge_route_info{mode="observe",pool="main",route="observed"}"#),
+        1.0
+    );
+    assert_eq!(
+        m(r#"picklebridge_listener_info{listener="py3",runtime="py3"}"#),
+        1.0
+    );
+
+    // Labels never carry keys.
+    assert!(
+        !text.contains("text_dict") && !text.contains("obs:"),
+        "a key leaked into a label"
+    );
+
+    let (ok, report) = promtool_check(&text);
+    assert!(
+        ok && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+
+    // The memcache `stats` command reports the same counters in memcached's format.
+    let mut c = Client::connect(proxy.addr(0)).expect("connect py2 listener");
+    let stats = String::from_utf8(c.call(b"stats\r\n", b"END\r\n")).expect("ascii stats");
+    assert!(
+        stats.starts_with("STAT pid ") && stats.ends_with("\r\nEND\r\n"),
+        "{stats}"
+    );
+    let stat = |name: &str| -> f64 {
+        stats
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("STAT {name} "))?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no STAT {name} in {stats}"))
+    };
+    assert_eq!(
+        stat("get_hits"),
+        m(r#"picklebridge_replies_total{listener="py2",outcome="hit"}"#)
+            + m(r#"picklebridge_replies_total{listener="py3",outcome="hit"}"#)
+    );
+    assert_eq!(
+        stat("picklebridge_mismatches"),
+        text.lines()
+            .filter(|l| l.starts_with("picklebridge_mismatches_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    );
+    assert!(
+        stat("cmd_set") >= 5.0 && stat("curr_connections") >= 1.0,
+        "{stats}"
+    );
 }
 
 #[test]
