@@ -1,12 +1,14 @@
 //! A real Prometheus server (Debian's `prometheus`, loopback only, 500 ms scrape interval,
-//! temporary storage) scrapes picklebridge's admin listener; the test queries the Prometheus HTTP
+//! temporary storage) scrapes the admin listener of the proxy serving a real memcached; the test queries the Prometheus HTTP
 //! API until the expected `picklebridge_mismatches_total` series is visible (bounded wait).
+mod common;
 mod metrics_common;
 
 use std::time::{Duration, Instant};
 
-use metrics_common::{AdminServer, Prometheus};
-use picklebridge::metrics::{Metrics, MismatchKind};
+use common::servers::{Client, Memcached, Proxy};
+use metrics_common::Prometheus;
+use picklebridge::config::Config;
 
 /// Polls `query` until it returns a series with value `want`, or fails after `timeout` with what
 /// Prometheus last saw and the target's health.
@@ -32,18 +34,66 @@ fn wait_for_value(prom: &Prometheus, query: &str, want: f64, timeout: Duration) 
     );
 }
 
+/// A protocol-4 pickle of `{'a': 1}` as CPython 3 writes it (`pickle.dumps({'a': 1}, 4)`).
+const PROTO4_DICT: &[u8] = b"\x80\x04\x95\n\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s.";
+
+/// The proxy with a py2 and a py3 listener in front of `mc`, every key on an observe route.
+fn start_proxy(mc: &Memcached) -> Proxy {
+    let toml = format!(
+        r#"
+[[listener]]
+address = "127.0.0.1:0"
+client = "py2"
+name = "py2"
+
+[[listener]]
+address = "127.0.0.1:0"
+client = "py3"
+name = "py3"
+
+[pool.main]
+servers = ["{mc}"]
+
+[[route]]
+name = "legacy"
+prefix = ""
+pool = "main"
+mode = "observe"
+
+[admin]
+listen = "127.0.0.1:{admin_port}"
+"#,
+        mc = mc.addr_string(),
+        admin_port = metrics_common::free_port(),
+    );
+    Proxy::start(Config::from_toml_str(&toml, "metrics_prometheus.toml").expect("test config"))
+}
+
 #[test]
-fn prometheus_scrapes_mismatches_from_the_admin_listener() {
-    let registry = prometheus::Registry::new();
-    let m = Metrics::register(&registry).expect("register");
-    let route = m.route("legacy:", "main", "observe");
-    route.mismatch(MismatchKind::ProtocolTooNew);
-    route.mismatch(MismatchKind::ProtocolTooNew);
-    let admin = AdminServer::start(registry, || true);
-    let prom = Prometheus::start(admin.addr());
+fn prometheus_scrapes_mismatches_from_the_proxy() {
+    let mc = Memcached::start();
+    let proxy = start_proxy(&mc);
+    let prom = Prometheus::start(proxy.admin_addr().expect("admin listener"));
+
+    // A Py3 writer stores a protocol-4 pickle (flag 1) through the py3 listener; a Py2 reader
+    // fetches it through the py2 listener twice: two protocol_too_new mismatches.
+    let mut py3 = Client::connect(proxy.addr(1)).expect("connect py3 listener");
+    let mut set = format!("set k 1 0 {}\r\n", PROTO4_DICT.len()).into_bytes();
+    set.extend_from_slice(PROTO4_DICT);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(py3.call(&set, b"\r\n"), b"STORED\r\n");
+    let mut py2 = Client::connect(proxy.addr(0)).expect("connect py2 listener");
+    for _ in 0..2 {
+        let got = py2.call(b"get k\r\n", b"END\r\n");
+        assert!(
+            got.starts_with(b"VALUE k 1 21\r\n\x80\x04"),
+            "observe mode changes nothing"
+        );
+    }
+
     wait_for_value(
         &prom,
-        r#"picklebridge_mismatches_total{route="legacy:",kind="protocol_too_new"}"#,
+        r#"picklebridge_mismatches_total{route="legacy",kind="protocol_too_new"}"#,
         2.0,
         Duration::from_secs(30),
     );
