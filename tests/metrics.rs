@@ -24,6 +24,10 @@ use picklebridge::value::Refusal;
 
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// CPython 3 `pickle.dumps(C(), 4)` of a `__main__.C` whose `__getnewargs_ex__` returns
+/// `((), {'a': 1})`: uses NEWOBJ_EX, which the transcoder refuses for Py2.
+const NEWOBJ_EX: &[u8] = b"\x80\x04\x95\x26\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x01C\x94\x93\x94)}\x94\x8c\x01a\x94K\x01s\x92\x94}\x94h\x04K\x00sb.";
+
 /// Records at least one sample in every family, with awkward but legal config names.
 fn record_everything(m: &Metrics) {
     let l = m.listener("py2-11311", Runtime::Py2);
@@ -384,6 +388,35 @@ fn real_py2_and_py3_traffic_counts_every_mismatch_kind() {
     );
     assert_eq!(
         m(r#"picklebridge_listener_info{listener="py3",runtime="py3"}"#),
+        1.0
+    );
+
+    // A value the transcoder refuses (NEWOBJ_EX has no protocol-2 form) is stored unchanged,
+    // and a Py2 reader, who could not load it, gets a miss (on_unreadable = "miss").
+    let mut c3 = Client::connect(proxy.addr(1)).expect("connect py3 listener");
+    let mut set = format!("set tc:newobj_ex 1 0 {}\r\n", NEWOBJ_EX.len()).into_bytes();
+    set.extend_from_slice(NEWOBJ_EX);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(c3.call(&set, b"\r\n"), b"STORED\r\n");
+    let mut c2 = Client::connect(proxy.addr(0)).expect("connect py2 listener");
+    assert_eq!(c2.call(b"get tc:newobj_ex\r\n", b"END\r\n"), b"END\r\n");
+    let text = scrape(admin);
+    let m = |s: &str| value(&text, s);
+    assert_eq!(
+        m(r#"picklebridge_transcode_refusals_total{reason="newobj_ex",route="default"}"#),
+        2.0,
+        "refused on store and on fetch"
+    );
+    assert_eq!(
+        m(r#"picklebridge_transcodes_total{direction="store",outcome="refused",route="default"}"#),
+        1.0
+    );
+    assert_eq!(
+        m(r#"picklebridge_unreadable_misses_total{route="default"}"#),
+        1.0
+    );
+    assert_eq!(
+        m(r#"picklebridge_mismatches_total{kind="protocol_too_new",route="default"}"#),
         1.0
     );
 
