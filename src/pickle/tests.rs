@@ -403,3 +403,92 @@ fn py2_memoized_module_string_used_as_a_value_is_written_when_first_fetched() {
            cdatetime\ntime\nq\x08h\x02X\x06\x00\x00\x00\x01\x02\x00\x00\x00\x00h\x03\x86Rq\t\x85q\nRq\x0be."[..]
     );
 }
+
+/// xorshift64* (no rand crate), for the mutation test below.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_real_pickles_keep_every_invariant_under_every_policy() {
+    let corpus: &[&[u8]] = &[
+        P3_SET_P4,
+        P3_BYTES_P3,
+        P3_TEXT_P4,
+        P3_TEXT_P2,
+        P3_RANGE_P4,
+        P3_FROZENSET_P5,
+        P3_BYTEARRAY_P5,
+        P3_TZ_P4,
+        P3_COLLIDE_P4,
+        P3_DATE_P2,
+        P3_BYTES_P2,
+        P2_ASCII_P0,
+        P2_UTF8_P0,
+        P2_BIN_P2,
+        P2_DATE_P0,
+        P2_DATE_P2,
+        P2_DT_P1,
+        P2_MIXED_P2,
+        P2_COLLIDE_P2,
+    ];
+    let mut policies = Vec::new();
+    for text in [Py2Text::Keep, Py2Text::Utf8] {
+        let mut p = py2();
+        p.py2_text = text;
+        p.py2_classic = Arc::from(vec![Global::new("m", "C")]);
+        policies.push(p);
+    }
+    for s in [Py3Str::Utf8OrBytes, Py3Str::Bytes, Py3Str::Latin1] {
+        let mut p = py3();
+        p.py3_str = s;
+        policies.push(p);
+    }
+    let seed = 0xc0ffee_u64;
+    let mut rng = Rng(seed);
+    let bytes: &[u8] = b"\x80\x02\x03\x04\x05\x94\x93\x8c\x8f\x90\x91(tue]}h\x00\x01q.NKXCUS'\n";
+    for round in 0..6_000 {
+        let mut b = corpus[rng.below(corpus.len())].to_vec();
+        for _ in 0..1 + rng.below(2) {
+            let i = rng.below(b.len());
+            match rng.below(3) {
+                0 => b[i] = bytes[rng.below(bytes.len())],
+                1 => {
+                    b.remove(i);
+                }
+                _ => b.insert(i, bytes[rng.below(bytes.len())]),
+            }
+        }
+        let src = Bytes::from(b);
+        let parsed = analyze(&src);
+        for policy in &policies {
+            let t = transcode(&src, policy);
+            let ctx = || format!("seed {seed:#x} round {round} {:?}: {src:?}", policy.target);
+            match &t.outcome {
+                Outcome::Rewritten(out) => {
+                    assert!(parsed.is_ok(), "rewrote an invalid pickle, {}", ctx());
+                    assert_ne!(out, &src, "{}", ctx());
+                    let s = analyze(out).unwrap_or_else(|e| panic!("{e}, {}", ctx()));
+                    if policy.target == Runtime::Py2 {
+                        assert!(s.max_protocol <= 2, "{}", ctx());
+                    }
+                    assert_eq!(
+                        transcode(out, policy).outcome,
+                        Outcome::Unchanged,
+                        "{}",
+                        ctx()
+                    );
+                }
+                Outcome::Unchanged => assert!(parsed.is_ok(), "{}", ctx()),
+                Outcome::Refused(_) => {}
+            }
+        }
+    }
+}
