@@ -77,12 +77,11 @@ pub async fn serve(
         let allowed = (PENDING_BYTES_BUDGET / avg_reply.max(1)).clamp(1, max_pending);
         while reading && slots.len() < allowed && wbuf.len() < WRITE_HIGH_WATER {
             if first_request && rbuf.first() == Some(&0x80) {
-                // memcached would switch to the binary protocol, which the proxy does not
-                // speak: close rather than answer in a protocol the client is not using.
-                tracing::debug!("binary protocol request; closing");
-                reading = false;
-                slots.push_back(Slot::Close);
-                break;
+                // memcached picks the binary protocol from the first byte. The proxy does not
+                // speak it: splice the connection byte for byte to the default route's server
+                // (no routing, no transcoding), so binary clients get memcached's behaviour.
+                tracing::debug!("binary protocol connection: spliced to the default server");
+                return splice_binary(&mut rd, &mut wr, &rbuf, shared).await;
             }
             if swallow > 0 {
                 let n = swallow.min(rbuf.len());
@@ -201,5 +200,31 @@ pub async fn serve(
                 reading = false;
             }
         }
+    }
+}
+
+/// Splices a binary-protocol client connection to the default route's server for the empty
+/// key: `already` (bytes read so far) first, then both directions until either side closes.
+async fn splice_binary(
+    rd: &mut tokio::net::tcp::ReadHalf<'_>,
+    wr: &mut tokio::net::tcp::WriteHalf<'_>,
+    already: &[u8],
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let table = shared.routes.borrow().clone();
+    let pool = shared.upstreams.pool(table.default_route().pool.0);
+    let addr = pool.server_for(b"").addr().to_string();
+    let connect = tokio::time::timeout(shared.config.timeouts.connect(), TcpStream::connect(&addr));
+    let Ok(Ok(mut upstream)) = connect.await else {
+        // Nothing sensible to say in a protocol we do not speak: close.
+        return Ok(());
+    };
+    let (mut up_rd, mut up_wr) = upstream.split();
+    up_wr.write_all(already).await?;
+    let mut stop = shared.shutting_down.clone();
+    tokio::select! {
+        r = tokio::io::copy(rd, &mut up_wr) => r.map(drop),
+        r = tokio::io::copy(&mut up_rd, wr) => r.map(drop),
+        _ = stop.wait_for(|s| *s) => Ok(()),
     }
 }

@@ -236,15 +236,20 @@ fn streaming_admin_commands_do_not_disturb_the_upstream_connection() {
 }
 
 #[test]
-fn binary_protocol_connections_are_closed() {
+fn binary_protocol_connections_get_memcacheds_binary_replies() {
     let mc = Memcached::start();
     let proxy = Proxy::start(quick(&mc.addr_string()));
-    let mut c = Client::connect(proxy.addr(0)).unwrap();
-    // A binary NOOP header.
+    // A binary NOOP request header (magic 0x80, opcode 0x0a, opaque 0x01020304).
     let mut noop = vec![0x80, 0x0a];
     noop.resize(24, 0);
+    noop[12..16].copy_from_slice(&[1, 2, 3, 4]);
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    direct.send(&noop);
+    let want = direct.read_exact(24);
+    assert_eq!(want[0], 0x81, "memcached answers a binary response");
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
     c.send(&noop);
-    assert!(c.is_closed());
+    assert_eq!(c.read_exact(24), want);
 }
 
 #[test]
