@@ -1,0 +1,199 @@
+//! Logs of the real `picklebridge serve` binary: `[log] format = "json"` gives one JSON object per
+//! line naming every listener, pool and route at start-up; `RUST_LOG` overrides `[log] level`;
+//! warnings about refused values are rate-limited and name the route, its key prefix and the
+//! reason, never the value's bytes or the key.
+mod common;
+mod metrics_common;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::servers::{Client, Memcached};
+use common::wait::wait_until;
+use metrics_common::{free_port, http_get};
+
+/// CPython 3 `pickle.dumps(C(), 4)` of a `__main__.C` with `__getnewargs_ex__` (NEWOBJ_EX: the
+/// transcoder refuses it for Py2).
+const NEWOBJ_EX: &[u8] = b"\x80\x04\x95\x26\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x01C\x94\x93\x94)}\x94\x8c\x01a\x94K\x01s\x92\x94}\x94h\x04K\x00sb.";
+
+/// The binary, killed on drop; stderr goes to a file read back by [`Serve::stop`].
+struct Serve {
+    child: Child,
+    log: tempfile::NamedTempFile,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Serve {
+    fn start(config: &str, rust_log: Option<&str>) -> Serve {
+        let mut file = tempfile::NamedTempFile::new().expect("config file");
+        file.write_all(config.as_bytes()).expect("write config");
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_picklebridge"));
+        cmd.args(["serve", "--config"])
+            .arg(file.path())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("log handle"));
+        if let Some(filter) = rust_log {
+            cmd.env("RUST_LOG", filter);
+        }
+        let child = cmd.spawn().expect("start picklebridge serve");
+        Serve {
+            child,
+            log,
+            _config: file,
+        }
+    }
+
+    /// Kills the process and returns everything it logged.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(self.log.path()).expect("read log")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(mc: &Memcached, py2: u16, py3: u16, admin: u16, level: &str) -> String {
+    format!(
+        r#"
+[[listener]]
+address = "127.0.0.1:{py2}"
+client = "py2"
+name = "py2"
+
+[[listener]]
+address = "127.0.0.1:{py3}"
+client = "py3"
+name = "py3"
+
+[pool.main]
+servers = ["{mc}"]
+
+[[route]]
+name = "objects"
+prefix = "obj:"
+pool = "main"
+mode = "transcode"
+
+[log]
+level = "{level}"
+format = "json"
+
+[admin]
+listen = "127.0.0.1:{admin}"
+"#,
+        mc = mc.addr_string()
+    )
+}
+
+fn wait_ready(admin: u16) {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin));
+    wait_until(
+        Duration::from_secs(20),
+        "picklebridge serve to answer /healthz",
+        || http_get(addr, "/healthz").ok().filter(|r| r.status == 200),
+    );
+}
+
+fn json_lines(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn json_logs_name_listeners_pools_routes_and_rate_limit_refusals() {
+    let mc = Memcached::start();
+    let (py2, py3, admin) = (free_port(), free_port(), free_port());
+    let serve = Serve::start(&config(&mc, py2, py3, admin, "info"), None);
+    wait_ready(admin);
+
+    // 30 refused values, stored and fetched: 60 refusals, far above the limiter's 10 a minute.
+    let mut c3 = Client::connect(([127, 0, 0, 1], py3).into()).expect("connect py3");
+    let mut c2 = Client::connect(([127, 0, 0, 1], py2).into()).expect("connect py2");
+    for i in 0..30 {
+        let mut set = format!("set obj:secret-key-{i} 1 0 {}\r\n", NEWOBJ_EX.len()).into_bytes();
+        set.extend_from_slice(NEWOBJ_EX);
+        set.extend_from_slice(b"\r\n");
+        assert_eq!(c3.call(&set, b"\r\n"), b"STORED\r\n");
+        assert_eq!(
+            c2.call(format!("get obj:secret-key-{i}\r\n").as_bytes(), b"END\r\n"),
+            b"END\r\n"
+        );
+    }
+    let log = serve.stop();
+    let lines = json_lines(&log);
+    assert!(!lines.is_empty(), "no log lines");
+    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+
+    // Start-up names every listener, pool and route.
+    for needle in [
+        format!("127.0.0.1:{py2}"),
+        format!("127.0.0.1:{py3}"),
+        "main".to_owned(),
+        "objects".to_owned(),
+        format!("127.0.0.1:{admin}"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["level"] == "INFO" && l.to_string().contains(&needle)),
+            "no INFO line names {needle}:\n{log}"
+        );
+    }
+    // Refusal warnings: rate-limited, with route, key prefix and reason, without value or key.
+    let refusals: Vec<_> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" && text(l, "reason") == "newobj_ex")
+        .collect();
+    assert!(
+        (1..=10).contains(&refusals.len()),
+        "{} refusal warnings for 60 refusals (limit 10 a minute):\n{log}",
+        refusals.len()
+    );
+    for w in &refusals {
+        assert_eq!(text(w, "route"), "objects", "{w}");
+        assert_eq!(text(w, "key_prefix"), "obj:", "{w}");
+    }
+    assert!(
+        !log.contains("__main__"),
+        "value bytes leaked into the log:\n{log}"
+    );
+    assert!(
+        !log.contains("secret-key"),
+        "a key leaked into the log at info level:\n{log}"
+    );
+}
+
+#[test]
+fn rust_log_overrides_the_configured_level() {
+    let mc = Memcached::start();
+    let (py2, py3, admin) = (free_port(), free_port(), free_port());
+    // Configured `info`, but RUST_LOG=warn: no start-up INFO lines at all.
+    let serve = Serve::start(&config(&mc, py2, py3, admin, "info"), Some("warn"));
+    wait_ready(admin);
+    let log = serve.stop();
+    assert!(
+        json_lines(&log).iter().all(|l| l["level"] != "INFO"),
+        "INFO lines despite RUST_LOG=warn:\n{log}"
+    );
+    // And the other way round: configured `warn`, RUST_LOG=info brings them back.
+    let (py2, py3, admin) = (free_port(), free_port(), free_port());
+    let serve = Serve::start(&config(&mc, py2, py3, admin, "warn"), Some("info"));
+    wait_ready(admin);
+    let log = serve.stop();
+    assert!(
+        json_lines(&log).iter().any(|l| l["level"] == "INFO"),
+        "no INFO lines with RUST_LOG=info:\n{log}"
+    );
+}
