@@ -1,0 +1,321 @@
+//! Upstream faults: memcached killed and restarted, paused (SIGSTOP) and resumed, an upstream
+//! that answers garbage or closes mid-reply, and nothing listening at start-up. In every case the
+//! client gets a `SERVER_ERROR` line within the configured timeouts (never a hang, never a
+//! partial or wrong value), a healthy pool keeps serving, and the proxy recovers by itself.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::servers::{show, Client, Memcached, Proxy};
+use common::wait::wait_until;
+use picklebridge::config::Config;
+
+const TIMEOUT_MS: u64 = 300;
+/// Slack on top of a configured timeout for scheduling on a loaded 2-core machine.
+const SLACK: Duration = Duration::from_millis(1500);
+
+/// Two pools: keys `a:*` on `a`, everything else on `b`.
+fn two_pool_config(a: &str, b: &str) -> Config {
+    let text = format!(
+        r#"
+[[listener]]
+address = "127.0.0.1:0"
+client = "py3"
+
+[pool.a]
+servers = ["{a}"]
+
+[pool.b]
+servers = ["{b}"]
+
+[[route]]
+prefix = ""
+pool = "b"
+
+[[route]]
+prefix = "a:"
+pool = "a"
+
+[timeouts]
+connect_ms = {TIMEOUT_MS}
+request_ms = {TIMEOUT_MS}
+"#
+    );
+    Config::from_toml_str(&text, "faults.toml").expect("test config")
+}
+
+/// `set` then `get` of `key` through `client`; the reply of the get.
+fn set_get(client: &mut Client, key: &str, value: &str) -> (Vec<u8>, Vec<u8>) {
+    let set = format!("set {key} 0 0 {}\r\n{value}\r\n", value.len());
+    let stored = client.call(set.as_bytes(), b"\r\n");
+    let got = client.call(format!("get {key}\r\n").as_bytes(), b"\r\n");
+    // VALUE <key> <flags> <bytes>: read exactly the data block, then the END line.
+    let len = std::str::from_utf8(&got)
+        .ok()
+        .filter(|line| line.starts_with("VALUE "))
+        .and_then(|line| line.trim_end().rsplit(' ').next()?.parse::<usize>().ok());
+    let got = match len {
+        Some(len) => [got, client.read_exact(len + 2), client.read_line()].concat(),
+        None => got,
+    };
+    (stored, got)
+}
+
+fn expect_value(client: &mut Client, key: &str, value: &str) {
+    let (stored, got) = set_get(client, key, value);
+    assert_eq!(show(&stored), "STORED\\r\\n", "set {key}");
+    let want = format!("VALUE {key} 0 {}\r\n{value}\r\nEND\r\n", value.len());
+    assert_eq!(show(&got), show(want.as_bytes()), "get {key}");
+}
+
+/// Sends `get key` and asserts a `SERVER_ERROR` line arrives within the timeout bound.
+fn expect_server_error(client: &mut Client, key: &str) {
+    let start = Instant::now();
+    let reply = client.call(format!("get {key}\r\n").as_bytes(), b"\r\n");
+    let took = start.elapsed();
+    assert!(
+        reply.starts_with(b"SERVER_ERROR "),
+        "get {key}: {}",
+        show(&reply)
+    );
+    assert!(
+        took < Duration::from_millis(TIMEOUT_MS) * 2 + SLACK,
+        "get {key}: error after {took:?}"
+    );
+}
+
+#[test]
+fn memcached_killed_then_restarted_recovers_without_proxy_restart() {
+    let mut a = Memcached::start();
+    let b = Memcached::start();
+    let proxy = Proxy::start(two_pool_config(&a.addr_string(), &b.addr_string()));
+    let mut client = Client::connect(proxy.addr(0)).expect("client");
+    expect_value(&mut client, "a:1", "one");
+    a.kill();
+    expect_server_error(&mut client, "a:1");
+    expect_value(&mut client, "b:1", "healthy pool");
+    expect_server_error(&mut client, "a:1");
+    a.restart();
+    wait_until(Duration::from_secs(10), "pool a to recover", || {
+        let (stored, _) = set_get(&mut client, "a:2", "back");
+        (stored == b"STORED\r\n").then_some(())
+    });
+    expect_value(&mut client, "a:3", "three");
+    // The same connection kept working throughout; a new one works too.
+    let mut fresh = Client::connect(proxy.addr(0)).expect("fresh client");
+    expect_value(&mut fresh, "a:4", "four");
+}
+
+/// A memcached this test can signal (SIGSTOP / SIGCONT), killed on drop.
+struct Paused {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Paused {
+    fn start() -> Paused {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = Command::new("/usr/bin/memcached")
+            .args([
+                "-l",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "0",
+                "-t",
+                "1",
+                "-u",
+                "root",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start memcached");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        wait_until(Duration::from_secs(10), "memcached to answer", || {
+            let mut c = Client::connect(addr).ok()?;
+            (c.call(b"mn\r\n", b"\r\n") == b"MN\r\n").then_some(())
+        });
+        Paused { child, addr }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} failed");
+        // Signals are delivered asynchronously: wait until /proc shows the state they cause.
+        let stopped = sig == "-STOP";
+        let stat = format!("/proc/{}/stat", self.child.id());
+        wait_until(Duration::from_secs(5), "memcached to change state", || {
+            let text = std::fs::read_to_string(&stat).ok()?;
+            // pid (comm) state ...: the state follows the last ')'.
+            let state = text
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .next()?
+                .to_string();
+            ((state == "T") == stopped).then_some(())
+        });
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn memcached_paused_times_out_then_resumes() {
+    let a = Paused::start();
+    let b = Memcached::start();
+    let proxy = Proxy::start(two_pool_config(&a.addr.to_string(), &b.addr_string()));
+    let mut client = Client::connect(proxy.addr(0)).expect("client");
+    let mut other = Client::connect(proxy.addr(0)).expect("other client");
+    expect_value(&mut client, "a:1", "one");
+    a.signal("-STOP");
+    expect_server_error(&mut client, "a:1");
+    // Another client on the healthy pool is not held up by the stuck one.
+    expect_value(&mut other, "b:1", "healthy");
+    expect_server_error(&mut client, "a:2");
+    a.signal("-CONT");
+    wait_until(Duration::from_secs(10), "pool a to serve again", || {
+        let (stored, _) = set_get(&mut client, "a:3", "resumed");
+        (stored == b"STORED\r\n").then_some(())
+    });
+    expect_value(&mut client, "a:4", "four");
+    // No late reply from the paused period was matched to a later request.
+    expect_value(&mut client, "a:1", "one again");
+}
+
+/// A fake upstream on a loopback listener: answers each connection with `reply` once it has read
+/// a request line, then closes after `close_after` bytes of it (all of it when None).
+fn fake_upstream(reply: &'static [u8], close_after: Option<usize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake upstream");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        // Serves a bounded number of connections, then exits with the test process.
+        for stream in listener.incoming().take(200) {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    let end = close_after.unwrap_or(reply.len()).min(reply.len());
+                    let _ = stream.write_all(&reply[..end]);
+                    if close_after.is_some() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn upstream_broken_reply_or_mid_reply_close_is_a_server_error_not_a_value() {
+    let b = Memcached::start();
+    let mut failures = Vec::new();
+    for (name, reply, close_after) in [
+        (
+            "VALUE with a bad length",
+            &b"VALUE a:1 0 zz\r\nabc\r\nEND\r\n"[..],
+            None,
+        ),
+        (
+            "closes inside a VALUE block",
+            &b"VALUE a:1 0 10\r\nabc"[..],
+            Some(19),
+        ),
+        (
+            "closes before END",
+            &b"VALUE a:1 0 3\r\nabc\r\nEN"[..],
+            Some(22),
+        ),
+        ("closes without replying", &b""[..], Some(0)),
+    ] {
+        let fake = fake_upstream(reply, close_after);
+        let proxy = Proxy::start(two_pool_config(&fake.to_string(), &b.addr_string()));
+        let mut client = Client::connect(proxy.addr(0)).expect("client");
+        let start = Instant::now();
+        let got = client.call(b"get a:1\r\n", b"\r\n");
+        if !got.starts_with(b"SERVER_ERROR ") {
+            failures.push(format!(
+                "{name}: client got {} instead of SERVER_ERROR",
+                show(&got)
+            ));
+            continue;
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(TIMEOUT_MS) * 2 + SLACK,
+            "{name}: slow"
+        );
+        // Nothing of the broken reply leaks after the error line; the connection still works.
+        expect_value(&mut client, "b:1", name);
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn nothing_listening_at_start_up_then_memcached_appears() {
+    // A port with nothing on it. On 127.0.0.2 (loopback too), where no other test binds, so a
+    // parallel test cannot take the port between here and the late start below.
+    let port = TcpListener::bind("127.0.0.2:0")
+        .expect("bind 127.0.0.2")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dead = format!("127.0.0.2:{port}");
+    let b = Memcached::start();
+    let proxy = Proxy::start(two_pool_config(&dead, &b.addr_string()));
+    let mut client = Client::connect(proxy.addr(0)).expect("client");
+    expect_server_error(&mut client, "a:1");
+    expect_value(&mut client, "b:1", "healthy pool at start-up");
+    // memcached comes up on that port later: the proxy connects without a restart.
+    let mut late = Command::new("/usr/bin/memcached")
+        .args([
+            "-l",
+            "127.0.0.2",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-t",
+            "1",
+            "-u",
+            "root",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start memcached");
+    let recovered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(Duration::from_secs(10), "the late pool to serve", || {
+            let (stored, _) = set_get(&mut client, "a:2", "late");
+            (stored == b"STORED\r\n").then_some(())
+        });
+        expect_value(&mut client, "a:3", "three");
+    }));
+    let _ = late.kill();
+    let _ = late.wait();
+    if let Err(cause) = recovered {
+        std::panic::resume_unwind(cause);
+    }
+}

@@ -1,0 +1,342 @@
+//! Hostile and broken clients against the proxy, compared with a real memcached where memcached
+//! defines the behaviour: every bad input gets memcached's reply and memcached's decision to
+//! keep or close the connection, and a bystander client keeps being served throughout.
+//! Memory-shaped attacks (a client that never reads, slowloris, floods) check that the proxy
+//! stays bounded and keeps serving others.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::servers::{show, Client, Memcached, Proxy};
+use common::wait::wait_until;
+use picklebridge::config::{ClientRuntime, Config};
+
+/// How an exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The reply ended with the `MN` sentinel.
+    Sentinel,
+    /// The server closed the connection (FIN or RST).
+    Closed,
+    /// Nothing more arrived within the quiet period.
+    Quiet,
+}
+
+const SENTINEL: &[u8] = b"MN\r\n";
+
+/// Sends `input` on a fresh connection and reads until the sentinel reply, a close, or `quiet`.
+fn exchange(addr: SocketAddr, input: &[u8], quiet: Duration) -> (Vec<u8>, End) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream.set_read_timeout(Some(quiet)).expect("timeout");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // A server that closes early resets the connection; later writes may fail, reads tell.
+    let _ = stream.write_all(input);
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let end = loop {
+        if out.ends_with(SENTINEL) {
+            break End::Sentinel;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break End::Closed,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break End::Quiet
+            }
+            Err(_) => break End::Closed,
+        }
+    };
+    (out, end)
+}
+
+/// A client connected before the attack, used after each case to prove others are served.
+struct Bystander {
+    client: Client,
+    n: u32,
+}
+
+impl Bystander {
+    fn check(&mut self) {
+        self.n += 1;
+        let value = format!("v{}", self.n);
+        let set = format!("set bystander 0 0 {}\r\n{value}\r\n", value.len());
+        assert_eq!(self.client.call(set.as_bytes(), b"\r\n"), b"STORED\r\n");
+        let got = self.client.call(b"get bystander\r\n", b"END\r\n");
+        let want = format!("VALUE bystander 0 {}\r\n{value}\r\nEND\r\n", value.len());
+        assert_eq!(show(&got), show(want.as_bytes()), "bystander not served");
+    }
+}
+
+fn seeded_garbage(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[test]
+fn bad_input_gets_memcacheds_reply_and_close_decision() {
+    let mc = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[mc.addr_string()]);
+    let mut bystander = Bystander {
+        client: Client::connect(proxy.addr(0)).expect("bystander"),
+        n: 0,
+    };
+    let many_keys: Vec<u8> = {
+        let mut line = b"get".to_vec();
+        for i in 0..10_000 {
+            line.extend_from_slice(format!(" key{i}").as_bytes());
+        }
+        line.extend_from_slice(b"\r\nmn\r\n");
+        line
+    };
+    let many_hits: Vec<u8> = {
+        let mut line = b"set key7 0 0 1\r\nx\r\nset key9999 5 0 2\r\nyy\r\nget".to_vec();
+        for i in 0..10_000 {
+            line.extend_from_slice(format!(" key{i}").as_bytes());
+        }
+        line.extend_from_slice(b"\r\nmn\r\n");
+        line
+    };
+    let mut garbage_lines = b"x".to_vec();
+    garbage_lines.extend(seeded_garbage(0xbad_5eed, 4096));
+    garbage_lines.extend_from_slice(b"\r\nmn\r\n");
+    let long_key = format!("get {}\r\nmn\r\n", "k".repeat(251));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "binary garbage line",
+            b"\x00\x01\x02\xff\xfe\x80\r\nmn\r\n".to_vec(),
+        ),
+        // Not first on the connection: a first byte 0x80 switches memcached to its binary
+        // protocol, which the proxy does not speak (see README "Failure behaviour").
+        (
+            "a pickle as a command",
+            b"verbosity 1\r\n\x80\x02K\x01.\r\nmn\r\n".to_vec(),
+        ),
+        ("random bytes with newlines", garbage_lines),
+        ("lines without CR", b"set k 0 0 1\nx\nget k\nmn\n".to_vec()),
+        ("bare CR inside a line", b"get a\rb\r\nmn\r\n".to_vec()),
+        ("empty lines", b"\r\n\n \r\nmn\r\n".to_vec()),
+        (
+            "line over 2048 bytes",
+            [vec![b'x'; 3000], b"\r\nmn\r\n".to_vec()].concat(),
+        ),
+        ("line over the read buffer, no newline", vec![b'x'; 20_000]),
+        ("negative length", b"set k 0 0 -1\r\nmn\r\n".to_vec()),
+        (
+            "overflowing u32 length",
+            b"set k 0 0 4294967296\r\nmn\r\n".to_vec(),
+        ),
+        (
+            "overflowing u64 length",
+            b"set k 0 0 99999999999999999999\r\nmn\r\n".to_vec(),
+        ),
+        ("negative flags", b"set k -1 0 1\r\nx\r\nmn\r\n".to_vec()),
+        (
+            "data longer than declared",
+            b"set k 0 0 3\r\nabcdef\r\nmn\r\n".to_vec(),
+        ),
+        (
+            "data shorter than declared",
+            b"set k 0 0 10\r\nabc\r\nxyzw\r\nmn\r\nmn\r\n".to_vec(),
+        ),
+        ("value over the item size", {
+            let mut v = b"set big 0 0 2000000\r\n".to_vec();
+            v.extend(std::iter::repeat(b'v').take(2_000_000));
+            v.extend_from_slice(b"\r\nmn\r\n");
+            v
+        }),
+        ("10 000 keys in one get", many_keys),
+        ("10 000 keys, two hits", many_hits),
+        ("key of 251 bytes", long_key.into_bytes()),
+        (
+            "keys with control characters",
+            b"set a\x01b 0 0 1\r\nx\r\nget a\x01b a\tb \x7f\r\nmn\r\n".to_vec(),
+        ),
+        (
+            "incr on garbage delta",
+            b"incr k abc\r\nincr k -1\r\nmn\r\n".to_vec(),
+        ),
+        (
+            "unknown command",
+            b"frobnicate k\r\nGET k\r\nmn\r\n".to_vec(),
+        ),
+    ];
+    let quiet = Duration::from_millis(600);
+    for (name, input) in &cases {
+        let direct = exchange(mc.addr(), input, quiet);
+        let proxied = exchange(proxy.addr(0), input, quiet);
+        assert_eq!(
+            (show(&proxied.0), proxied.1),
+            (show(&direct.0), direct.1),
+            "{name}: proxy (left) differs from memcached (right)"
+        );
+        bystander.check();
+    }
+}
+
+#[test]
+fn half_closed_client_still_gets_its_replies() {
+    let mc = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[mc.addr_string()]);
+    for addr in [mc.addr(), proxy.addr(0)] {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream
+            .write_all(b"set hc 0 0 2\r\nhi\r\nget hc\r\nmn\r\n")
+            .expect("write");
+        stream.shutdown(Shutdown::Write).expect("half close");
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        assert_eq!(
+            show(&out),
+            "STORED\\r\\nVALUE hc 0 2\\r\\nhi\\r\\nEND\\r\\nMN\\r\\n",
+            "half-closed client via {addr}"
+        );
+    }
+}
+
+#[test]
+fn slowloris_clients_do_not_starve_others() {
+    let mc = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[mc.addr_string()]);
+    let mut slow: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(proxy.addr(0)).expect("slow connect"))
+        .collect();
+    let mut bystander = Bystander {
+        client: Client::connect(proxy.addr(0)).expect("bystander"),
+        n: 0,
+    };
+    let request = b"set slow 0 0 4\r\nslow\r\n";
+    // Each slow client dribbles one byte per round; the bystander is served every round.
+    for round in 0..request.len() - 1 {
+        for s in &mut slow {
+            s.write_all(&request[round..round + 1]).expect("dribble");
+        }
+        bystander.check();
+    }
+    // The last byte completes every slow request: each gets its reply.
+    for s in &mut slow {
+        s.write_all(&request[request.len() - 1..])
+            .expect("last byte");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut reply = [0u8; 8];
+        s.read_exact(&mut reply).expect("reply");
+        assert_eq!(&reply, b"STORED\r\n");
+    }
+}
+
+/// Resident set size of this process (the proxy runs in-process), in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_client_that_never_reads_is_bounded_and_others_are_served() {
+    let mc = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[mc.addr_string()]);
+    let mut setup = Client::connect(proxy.addr(0)).expect("setup");
+    let value = vec![b'b'; 512 * 1024];
+    let mut set = format!("set big 0 0 {}\r\n", value.len()).into_bytes();
+    set.extend_from_slice(&value);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(setup.call(&set, b"\r\n"), b"STORED\r\n");
+    let before = rss_kib();
+
+    // Pipelined gets of 512 KiB that nobody reads, until the proxy stops reading (back
+    // pressure reaches this client's socket) or 2 000 000 gets (1 TB of replies) were sent.
+    let mut greedy = TcpStream::connect(proxy.addr(0)).expect("greedy");
+    greedy
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let batch = b"get big\r\n".repeat(1000);
+    let start = Instant::now();
+    let mut sent = 0;
+    let mut pushed_back = false;
+    while sent < 2000 && start.elapsed() < Duration::from_secs(20) {
+        match greedy.write_all(&batch) {
+            Ok(()) => sent += 1,
+            Err(e) => {
+                pushed_back = matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
+                break;
+            }
+        }
+    }
+    assert!(
+        pushed_back,
+        "the proxy kept reading: {sent} batches of 1000 gets accepted"
+    );
+    let mut bystander = Bystander {
+        client: Client::connect(proxy.addr(0)).expect("bystander"),
+        n: 0,
+    };
+    for _ in 0..20 {
+        bystander.check();
+    }
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    eprintln!(
+        "never-reading client: {sent} batches of 1000 gets accepted, RSS grew {grown_mib} MiB"
+    );
+    assert!(
+        grown_mib < 600,
+        "memory grew by {grown_mib} MiB for a client that never reads ({sent} batches accepted)"
+    );
+    drop(greedy);
+    bystander.check();
+}
+
+#[test]
+fn connection_flood_past_the_limit_gets_memcacheds_error() {
+    let mc = Memcached::start();
+    let mut config = Config::quick(
+        &[("127.0.0.1:0".to_string(), ClientRuntime::Py3)],
+        &[mc.addr_string()],
+    );
+    config.limits.max_connections = 16;
+    let proxy = Proxy::start(config);
+    let mut held: Vec<Client> = (0..16)
+        .map(|_| Client::connect(proxy.addr(0)).expect("connect"))
+        .collect();
+    for c in &mut held {
+        assert_eq!(c.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
+    }
+    // Past the limit: memcached's "ERROR Too many open connections" and a close, 20 times.
+    for _ in 0..20 {
+        let (out, end) = exchange(proxy.addr(0), b"", Duration::from_secs(5));
+        assert_eq!(
+            (show(&out), end),
+            (show(b"ERROR Too many open connections\r\n"), End::Closed)
+        );
+    }
+    // The held connections are unaffected; freeing one admits a newcomer.
+    for c in &mut held {
+        assert_eq!(c.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
+    }
+    drop(held.pop());
+    wait_until(
+        Duration::from_secs(5),
+        "a freed slot to admit a client",
+        || {
+            let (out, end) = exchange(proxy.addr(0), b"mn\r\n", Duration::from_secs(2));
+            (end == End::Sentinel && out == SENTINEL).then_some(())
+        },
+    );
+}
