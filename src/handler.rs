@@ -329,3 +329,73 @@ pub(crate) fn group_of(ctx: &Ctx, table: &RouteTable, key: &[u8]) -> (usize, usi
     let pool = table.route(key).pool.0;
     (pool, ctx.shared.upstreams.pool(pool).server_index(key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{parse_request, Limits, Parsed};
+
+    fn req(line: &[u8]) -> Request {
+        match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
+            Ok(Parsed::Complete { value, .. }) => value,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn plausible_reply_lines_per_request() {
+        let cases: &[(&[u8], &[u8], bool)] = &[
+            (b"get a\r\n", b"HELLO", false),
+            (b"get a\r\n", b"SERVER_ERROR out of memory", true),
+            (b"set a 0 0 1\r\nx\r\n", b"STORED", true),
+            (b"set a 0 0 1\r\nx\r\n", b"DELETED", false),
+            (b"delete a\r\n", b"NOT_FOUND", true),
+            (b"incr a 1\r\n", b"42", true),
+            (b"incr a 1\r\n", b"STORED", false),
+            (b"touch a 1\r\n", b"TOUCHED", true),
+            (b"flush_all\r\n", b"OK", true),
+            (b"version\r\n", b"VERSION 1.6.18", true),
+            (b"version\r\n", b"OK", false),
+            (b"md a\r\n", b"HD", true),
+            (b"md a\r\n", b"hello", false),
+            (b"me a\r\n", b"ME a exp=-1", true),
+        ];
+        for (request, line, want) in cases {
+            assert_eq!(
+                plausible_line(&req(request), line),
+                *want,
+                "{} -> {}",
+                request.escape_ascii(),
+                line.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn mg_with_v_asks_for_flags_once() {
+        let Request::Meta(m) = req(b"mg k v t\r\n") else {
+            panic!()
+        };
+        let (fwd, injected) = inject_flags_flag(&m);
+        assert!(injected);
+        assert_eq!(fwd.unwrap().flags.last().unwrap().as_ref(), b"f");
+        let Request::Meta(m) = req(b"mg k v f t\r\n") else {
+            panic!()
+        };
+        assert_eq!(inject_flags_flag(&m), (None, false));
+        let Request::Meta(m) = req(b"mg k t\r\n") else {
+            panic!()
+        };
+        assert_eq!(inject_flags_flag(&m), (None, false));
+    }
+
+    #[test]
+    fn command_labels_and_routing_keys() {
+        assert_eq!(command_label(&req(b"gats 1 a b\r\n")), Command::Gats);
+        assert_eq!(command_label(&req(b"bogus\r\n")), Command::Invalid);
+        assert_eq!(command_label(&req(b"ms k 1\r\nx\r\n")), Command::MetaSet);
+        assert_eq!(routing_key(&req(b"get a b\r\n")).unwrap(), "a");
+        assert_eq!(routing_key(&req(b"mg a2V5 b v\r\n")).unwrap(), "key");
+        assert_eq!(routing_key(&req(b"version\r\n")), None);
+    }
+}

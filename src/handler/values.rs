@@ -339,3 +339,79 @@ pub fn outcome(req: &Request, resp: &Response) -> ReplyOutcome {
         _ => ReplyOutcome::Info,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{parse_request, Limits, Parsed};
+
+    fn req(line: &[u8]) -> Request {
+        match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
+            Ok(Parsed::Complete { value, .. }) => value,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reply_outcomes() {
+        let line = |s: &'static [u8]| Response::Line(Bytes::from_static(s));
+        let cases: &[(&[u8], Response, ReplyOutcome)] = &[
+            (
+                b"set a 0 0 1\r\nx\r\n",
+                line(b"STORED"),
+                ReplyOutcome::Stored,
+            ),
+            (
+                b"add a 0 0 1\r\nx\r\n",
+                line(b"NOT_STORED"),
+                ReplyOutcome::NotStored,
+            ),
+            (b"incr a 1\r\n", line(b"5"), ReplyOutcome::Number),
+            (b"ms a 1\r\nx\r\n", line(b"HD"), ReplyOutcome::Stored),
+            (b"md a\r\n", line(b"HD"), ReplyOutcome::Deleted),
+            (b"mg a\r\n", line(b"EN"), ReplyOutcome::Miss),
+            (
+                b"get a\r\n",
+                Response::Values(Vec::new()),
+                ReplyOutcome::Miss,
+            ),
+            (
+                b"get a\r\n",
+                line(b"SERVER_ERROR x"),
+                ReplyOutcome::ServerError,
+            ),
+        ];
+        for (request, resp, want) in cases {
+            assert_eq!(
+                outcome(&req(request), resp),
+                *want,
+                "{}",
+                request.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn meta_miss_echoes_opaque_key_and_base64_flags() {
+        let Request::Meta(m) = req(b"mg a2V5 b v k Oxyz t\r\n") else {
+            panic!()
+        };
+        let mut out = BytesMut::new();
+        compose_meta_miss(&m, &mut out);
+        assert_eq!(&out[..], b"EN b ka2V5 Oxyz\r\n");
+    }
+
+    #[test]
+    fn meta_set_modes_and_client_flags() {
+        let Request::Meta(m) = req(b"ms k 1 MA F5\r\nx\r\n") else {
+            panic!()
+        };
+        assert!(meta_appends(&m));
+        assert_eq!(meta_client_flags(&m.flags, b'F'), Some(5));
+        let Request::Meta(m) = req(b"ms k 1 MS\r\nx\r\n") else {
+            panic!()
+        };
+        assert!(!meta_appends(&m));
+        assert_eq!(meta_client_flags(&m.flags, b'F'), None);
+    }
+}
