@@ -81,6 +81,8 @@ struct ListenerInner {
     errors: Vec<IntCounter>,
     replies: Vec<IntCounter>,
     latency: Histogram,
+    /// Request counters per route, shared by every connection of the listener.
+    requests: std::sync::Mutex<Vec<RequestCounters>>,
 }
 
 impl ListenerMetrics {
@@ -104,6 +106,7 @@ impl ListenerMetrics {
                 .map(|o| f.replies.with_label_values(&[name, o.as_str()]))
                 .collect(),
             latency: f.request_duration.with_label_values(&[name]),
+            requests: std::sync::Mutex::new(Vec::new()),
         };
         ListenerMetrics {
             inner: Arc::new(inner),
@@ -147,15 +150,28 @@ impl ListenerMetrics {
     }
 
     /// Request counters of this listener for `route` (a configured route name, or
-    /// [`super::NO_ROUTE`] for keyless commands). Create once per route and keep it.
+    /// [`super::NO_ROUTE`] for keyless commands). Every call for one route returns the same
+    /// counters (memoized here), so connections share the resolved series; keep the result for
+    /// the life of a connection rather than asking per request.
     pub fn requests(&self, route: &str) -> RequestCounters {
-        RequestCounters {
+        // A poisoned lock only means a panic elsewhere mid-push; the Vec is intact.
+        let mut known = self
+            .inner
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = known.iter().find(|c| c.inner.route == route) {
+            return found.clone();
+        }
+        let counters = RequestCounters {
             inner: Arc::new(RequestInner {
                 listener: self.inner.name.clone(),
                 route: route.to_owned(),
                 counters: LazyCounters::new(&self.inner.metrics.f.requests, Command::COUNT),
             }),
-        }
+        };
+        known.push(counters.clone());
+        counters
     }
 }
 

@@ -219,6 +219,8 @@ fn listener_pool_and_server_handles_record_exact_lines() {
     req.inc(Command::Get);
     req.inc(Command::MetaSet);
     l.requests(NO_ROUTE).inc(Command::Version);
+    // Asking again for a route returns the same (already resolved) counters.
+    l.requests("default").inc(Command::Get);
     l.replies(ReplyOutcome::Miss, 3);
     l.reply(ReplyOutcome::Hit);
     l.observe_request(Duration::from_millis(2));
@@ -238,7 +240,7 @@ fn listener_pool_and_server_handles_record_exact_lines() {
             r#"picklebridge_client_connections_open{listener="py3"} 1"#,
             r#"picklebridge_client_connections_rejected_total{listener="py3"} 1"#,
             r#"picklebridge_client_connection_errors_total{listener="py3",side="upstream"} 0"#,
-            r#"picklebridge_requests_total{command="get",listener="py3",route="default"} 2"#,
+            r#"picklebridge_requests_total{command="get",listener="py3",route="default"} 3"#,
             r#"picklebridge_requests_total{command="ms",listener="py3",route="default"} 1"#,
             r#"picklebridge_requests_total{command="version",listener="py3",route=""} 1"#,
             r#"picklebridge_replies_total{listener="py3",outcome="miss"} 3"#,
