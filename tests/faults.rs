@@ -230,10 +230,13 @@ fn fake_upstream(reply: &'static [u8], close_after: Option<usize>) -> SocketAddr
 }
 
 #[test]
-fn upstream_broken_reply_or_mid_reply_close_is_a_server_error_not_a_value() {
+fn upstream_garbage_or_mid_reply_close_is_a_server_error_not_a_value() {
     let b = Memcached::start();
     let mut failures = Vec::new();
     for (name, reply, close_after) in [
+        ("binary garbage", &b"\x00\xff\x80garbage\r\n"[..], None),
+        ("not a memcached reply", &b"HELLO THERE\r\n"[..], None),
+        ("a reply for another command", &b"STORED\r\n"[..], None),
         (
             "VALUE with a bad length",
             &b"VALUE a:1 0 zz\r\nabc\r\nEND\r\n"[..],
