@@ -606,7 +606,7 @@ fn memccapable_ascii_suite_through_the_proxy_matches_memcached() {
 
 /// A seeded generator of pipelined sessions mixing good and bad requests (no time-dependent
 /// replies), for a bounded differential run of memcached against the proxy.
-fn random_session(seed: u64, n: usize) -> Vec<u8> {
+fn random_session(seed: u64, n: usize, with_cas: bool) -> Vec<u8> {
     let mut s = seed;
     let mut next = move |m: u64| {
         s ^= s >> 12;
@@ -639,7 +639,8 @@ fn random_session(seed: u64, n: usize) -> Vec<u8> {
                 v
             }
             5..=7 => format!("get {key} r{} {key}\r\n", next(12)).into_bytes(),
-            8 => format!("gets {key}\r\n").into_bytes(),
+            8 if with_cas => format!("gets {key}\r\n").into_bytes(),
+            8 => format!("gat 1000 {key}\r\n").into_bytes(),
             9 => format!("delete {key}{nr}\r\n").into_bytes(),
             // Counters live in their own keys and only grow, decr only misses: memcached pads
             // a number that shrinks in place ("100" decr 1 reads "99 ") or reallocates it
@@ -653,7 +654,10 @@ fn random_session(seed: u64, n: usize) -> Vec<u8> {
                 }
             }
             11 => format!("decr missing{key} {}{nr}\r\n", next(1000)).into_bytes(),
-            12 => format!("mg {key} v f c k s{}\r\n", [" q", ""][next(2) as usize]).into_bytes(),
+            12 => {
+                let c = if with_cas { " c" } else { "" };
+                format!("mg {key} v f{c} k s{}\r\n", [" q", ""][next(2) as usize]).into_bytes()
+            }
             13 => {
                 let q = [" q", "", " MA", " ME q", " I"][next(5) as usize];
                 let mut v = format!("ms {key} {len} F{flags}{q}\r\n").into_bytes();
@@ -691,7 +695,7 @@ fn random_pipelined_sessions_through_the_proxy_match_memcached() {
         let upstream = Memcached::start();
         let codec_mc = Memcached::start();
         let proxy = Proxy::quick(&[ClientRuntime::Py2], &[upstream.addr_string()]);
-        let session = random_session(seed, 2000);
+        let session = random_session(seed, 2000, true);
         let want = direct(direct_mc.addr(), &session, End::Sentinel, 1);
         assert!(!want.1, "seed {seed:#x}: memcached closed");
         let by_codec = via_codec(codec_mc.addr(), &session, End::Sentinel, 1);
@@ -712,6 +716,63 @@ fn random_pipelined_sessions_through_the_proxy_match_memcached() {
                 "seed {seed:#x}: replies differ at byte {at}\n  memcached: ...{}\n  proxy:     ...{}",
                 show(&want.0[from..(at + 200).min(want.0.len())]),
                 show(&got.0[from..(at + 200).min(got.0.len())])
+            );
+        }
+    }
+}
+
+/// Sends `input` in seeded random chunks of 1..=64 bytes (one write each, Nagle off).
+fn chunked(addr: std::net::SocketAddr, input: &[u8], seed: u64) -> Vec<u8> {
+    let mut c = Client::connect(addr).expect("connect");
+    let (sent, expect) = sentinel(0);
+    let mut all = input.to_vec();
+    all.extend_from_slice(&sent);
+    let mut s = seed | 1;
+    let mut pos = 0;
+    while pos < all.len() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let n = (1 + (s % 64) as usize).min(all.len() - pos);
+        c.send(&all[pos..pos + n]);
+        pos += n;
+    }
+    let mut got = c.read_until(&expect);
+    assert!(
+        got.ends_with(&expect),
+        "no sentinel reply from {addr}: {}",
+        show(&got)
+    );
+    got.truncate(got.len() - expect.len());
+    got
+}
+
+#[test]
+fn random_sessions_in_random_chunks_over_two_servers_match_memcached() {
+    for seed in [3u64, 0xabc, 0x1234_5678] {
+        let direct_mc = Memcached::start();
+        let (up1, up2) = (Memcached::start(), Memcached::start());
+        let proxy = Proxy::quick(
+            &[ClientRuntime::Py3],
+            &[up1.addr_string(), up2.addr_string()],
+        );
+        // No cas uniques: two servers count them independently.
+        let session = random_session(seed, 1500, false);
+        let want = direct(direct_mc.addr(), &session, End::Sentinel, 0);
+        assert!(!want.1, "seed {seed:#x}: memcached closed");
+        let got = chunked(proxy.addr(0), &session, seed);
+        if got != want.0 {
+            let at = want
+                .0
+                .iter()
+                .zip(got.iter())
+                .position(|(a, b)| a != b)
+                .unwrap_or(want.0.len().min(got.len()));
+            let from = at.saturating_sub(200);
+            panic!(
+                "seed {seed:#x}: replies differ at byte {at}\n  memcached: ...{}\n  proxy:     ...{}",
+                show(&want.0[from..(at + 200).min(want.0.len())]),
+                show(&got[from..(at + 200).min(got.len())])
             );
         }
     }
