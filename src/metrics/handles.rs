@@ -1,9 +1,9 @@
-//! Pre-resolved metric handles for the hot path: one per listener, route, listener × route, pool
-//! and server, created once from [`Metrics`] (at start-up or when a route table is compiled).
+//! Pre-resolved metric handles for the hot path: one per listener, route and listener × route,
+//! created once from [`Metrics`] (at start-up or when a route table is compiled); pools and
+//! servers are in [`super::upstream`].
 //! Recording through a handle is an array index and one atomic add; no label strings are hashed.
 //! Every handle is `Clone` (one `Arc`) and `Send + Sync`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use crate::value::{Mismatch, Refusal, ValueOutcome, ValueResult};
 
 /// Counters resolved on first use and cached: for label products too large to create up front.
 #[derive(Debug)]
-struct LazyCounters {
+pub(crate) struct LazyCounters {
     vec: IntCounterVec,
     cells: Box<[OnceLock<IntCounter>]>,
 }
@@ -53,7 +53,7 @@ pub struct ConnectionGuard {
 }
 
 impl ConnectionGuard {
-    fn new(open: &IntGauge) -> Self {
+    pub(crate) fn new(open: &IntGauge) -> Self {
         open.inc();
         ConnectionGuard { open: open.clone() }
     }
@@ -389,16 +389,6 @@ impl RouteMetrics {
     }
 }
 
-/// Locks a server list; a poisoned lock only means a panic elsewhere mid-push, the Vec is intact.
-fn lock(list: &ServerUpList) -> std::sync::MutexGuard<'_, Vec<(String, IntGauge)>> {
-    list.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// True when some server in `list` is up.
-pub(crate) fn any_up(list: &ServerUpList) -> bool {
-    lock(list).iter().any(|(_, up)| up.get() > 0)
-}
-
 /// Position of a refusal in the route's lazily resolved refusal counters.
 fn refusal_index(refusal: Refusal) -> usize {
     let pickle_reasons = Reason::ALL.len();
@@ -407,124 +397,5 @@ fn refusal_index(refusal: Refusal) -> usize {
         Refusal::ZlibCorrupt => pickle_reasons,
         Refusal::InflateTooLarge => pickle_reasons + 1,
         Refusal::TooLarge => pickle_reasons + 2,
-    }
-}
-
-/// Metrics of one upstream pool: upstream latency, and the handles of its servers.
-#[derive(Clone, Debug)]
-pub struct PoolMetrics {
-    inner: Arc<PoolInner>,
-}
-
-#[derive(Debug)]
-struct PoolInner {
-    name: String,
-    metrics: Metrics,
-    latency: Histogram,
-    /// `picklebridge_upstream_server_up` of each server, shared with [`Metrics::readiness`].
-    servers: ServerUpList,
-}
-
-/// The `up` gauges of one pool's servers, by configured address.
-pub(crate) type ServerUpList = Arc<std::sync::Mutex<Vec<(String, IntGauge)>>>;
-
-impl PoolMetrics {
-    pub(crate) fn new(metrics: &Metrics, name: &str, servers: ServerUpList) -> Self {
-        let latency = metrics.f.upstream_duration.with_label_values(&[name]);
-        PoolMetrics {
-            inner: Arc::new(PoolInner {
-                name: name.to_owned(),
-                metrics: metrics.clone(),
-                latency,
-                servers,
-            }),
-        }
-    }
-
-    /// True when some server of the pool is up: its last connection attempt succeeded, or none
-    /// has been made yet (connections are opened lazily; no evidence of failure counts as up).
-    pub fn reachable(&self) -> bool {
-        any_up(&self.inner.servers)
-    }
-
-    /// The pool name (its `pool` label).
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// Records the time one request took on a server of this pool.
-    pub fn observe_upstream(&self, elapsed: Duration) {
-        self.inner.latency.observe(elapsed.as_secs_f64());
-    }
-
-    /// The handle for one server of this pool; `server` is its address as written in the config.
-    pub fn server(&self, server: &str) -> ServerMetrics {
-        let f = &self.inner.metrics.f;
-        let labels = [self.inner.name.as_str(), server];
-        let up = f.upstream_server_up.with_label_values(&labels);
-        up.set(1);
-        let mut list = lock(&self.inner.servers);
-        if !list.iter().any(|(addr, _)| addr == server) {
-            list.push((server.to_owned(), up.clone()));
-        }
-        drop(list);
-        ServerMetrics {
-            inner: Arc::new(ServerInner {
-                up,
-                open: f.upstream_connections_open.with_label_values(&labels),
-                connect_failures: f.upstream_connect_failures.with_label_values(&labels),
-                timeouts: f.upstream_timeouts.with_label_values(&labels),
-                reconnects: f.upstream_reconnects.with_label_values(&labels),
-                errors: f.upstream_errors.with_label_values(&labels),
-                ever_connected: AtomicBool::new(false),
-            }),
-        }
-    }
-}
-
-/// Metrics of one memcached server of a pool, recorded through its
-/// [`crate::upstream::ServerEvents`] implementation (hand it to the server as its event hook).
-#[derive(Clone, Debug)]
-pub struct ServerMetrics {
-    inner: Arc<ServerInner>,
-}
-
-#[derive(Debug)]
-struct ServerInner {
-    up: IntGauge,
-    open: IntGauge,
-    connect_failures: IntCounter,
-    timeouts: IntCounter,
-    reconnects: IntCounter,
-    errors: IntCounter,
-    ever_connected: AtomicBool,
-}
-
-/// Upstream connection events recorded into this server's families. A connection established
-/// after the first one counts as a reconnect.
-impl crate::upstream::ServerEvents for ServerMetrics {
-    fn connected(&self) {
-        self.inner.up.set(1);
-        self.inner.open.inc();
-        if self.inner.ever_connected.swap(true, Ordering::Relaxed) {
-            self.inner.reconnects.inc();
-        }
-    }
-
-    fn disconnected(&self) {
-        self.inner.open.dec();
-    }
-
-    fn connect_failed(&self) {
-        self.inner.up.set(0);
-        self.inner.connect_failures.inc();
-    }
-
-    fn timed_out(&self) {
-        self.inner.timeouts.inc();
-    }
-
-    fn failed(&self) {
-        self.inner.errors.inc();
     }
 }

@@ -24,6 +24,7 @@ pub mod admin;
 pub mod handles;
 pub mod labels;
 pub mod stats;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -33,13 +34,12 @@ use prometheus::{
 };
 
 pub use admin::{serve_admin, AdminConfig};
-pub use handles::{
-    ConnectionGuard, ListenerMetrics, PoolMetrics, RequestCounters, RouteMetrics, ServerMetrics,
-};
+pub use handles::{ConnectionGuard, ListenerMetrics, RequestCounters, RouteMetrics};
 pub use labels::{
     Command, Direction, FirewallAction, MismatchKind, PickleProtocol, ReplyOutcome, Runtime, Side,
     TranscodeOutcome, Writer,
 };
+pub use upstream::{PoolMetrics, ServerMetrics};
 
 /// Common prefix of every family name.
 pub const PREFIX: &str = "picklebridge_";
@@ -95,7 +95,7 @@ pub(crate) struct Families {
     pub(crate) upstream_connections_open: IntGaugeVec,
     pub(crate) upstream_server_up: IntGaugeVec,
     /// Server `up` gauges per pool name, for [`Metrics::readiness`].
-    pub(crate) pools: std::sync::Mutex<Vec<(String, handles::ServerUpList)>>,
+    pub(crate) pools: std::sync::Mutex<Vec<(String, upstream::ServerUpList)>>,
     pub(crate) upstream_connect_failures: IntCounterVec,
     pub(crate) upstream_timeouts: IntCounterVec,
     pub(crate) upstream_reconnects: IntCounterVec,
@@ -350,7 +350,7 @@ impl Metrics {
         let servers = match pools.iter().find(|(n, _)| n == name) {
             Some((_, list)) => list.clone(),
             None => {
-                let list = handles::ServerUpList::default();
+                let list = upstream::ServerUpList::default();
                 pools.push((name.to_owned(), list.clone()));
                 list
             }
@@ -366,7 +366,7 @@ impl Metrics {
         let metrics = self.clone();
         move || {
             let pools = metrics.f.pools.lock().unwrap_or_else(|p| p.into_inner());
-            pools.iter().all(|(_, servers)| handles::any_up(servers))
+            pools.iter().all(|(_, servers)| upstream::any_up(servers))
         }
     }
 
