@@ -368,6 +368,7 @@ fn connection_flood_past_the_limit_gets_memcacheds_error() {
             (show(b"ERROR Too many open connections\r\n"), End::Closed)
         );
     }
+    assert!(counter(&proxy, "picklebridge_client_connections_rejected_total") >= 20.0);
     // The held connections are unaffected; freeing one admits a newcomer.
     for c in &mut held {
         assert_eq!(c.call(b"mn\r\n", b"\r\n"), b"MN\r\n");

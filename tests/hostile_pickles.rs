@@ -2,9 +2,17 @@
 //! unsafe, and for the right global, whatever protocol and spelling it uses. The bytes were
 //! produced by CPython (`pickle.dumps` of a `__reduce__` returning `os.system`) or written by hand
 //! and checked to run the payload under CPython 3.11 / 2.7 (`pickle.loads` printed the echo).
-//! Also: ordinary values pass, and pickle bombs are refused by limits instead of exhausting memory.
+//! Also: ordinary values pass, pickle bombs are refused by limits instead of exhausting memory,
+//! and end to end a poisoned entry never reaches real Python clients through the proxy.
+
+mod common;
+
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::python::{run, Py};
+use common::servers::{show, Client, Memcached, Proxy};
+use picklebridge::config::Config;
 use picklebridge::firewall::{Finding, Firewall, FirewallMode, Judgement, Rule};
 use picklebridge::pickle::{transcode, Outcome, Policy, Reason, Runtime};
 
@@ -210,4 +218,104 @@ fn nesting_bomb_is_refused_and_blocked() {
     );
     let judgement = Firewall::default().judge(&transcoded);
     assert!(matches!(judgement, Judgement::Block(_)), "{judgement:?}");
+}
+
+/// End to end: a poisoned entry written straight into memcached (as an attacker with network
+/// access to it would) never reaches a Python process through the proxy. Real python-memcached
+/// clients under CPython 2.7 and 3 read it through both listeners and get a miss; the payload
+/// would create a marker file, which must not exist afterwards. An `observe` route serves the
+/// value (checked at the protocol level only) and counts it.
+#[test]
+fn a_poisoned_entry_never_reaches_python_through_the_proxy() {
+    let mc = Memcached::start();
+    let config = Config::from_toml_str(
+        &format!(
+            r#"
+[[listener]]
+address = "127.0.0.1:0"
+client = "py2"
+
+[[listener]]
+address = "127.0.0.1:0"
+client = "py3"
+
+[pool.main]
+servers = ["{}"]
+
+[[route]]
+prefix = ""
+pool = "main"
+
+[[route]]
+prefix = "watched:"
+pool = "main"
+firewall = "observe"
+"#,
+            mc.addr_string()
+        ),
+        "firewall.toml",
+    )
+    .expect("config");
+    let proxy = Proxy::start(config);
+    let marker = std::env::temp_dir().join(format!("picklebridge-pwned-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let command = format!("touch {}", marker.display());
+    // Protocol 2 os.system(command), as CPython 2.7 writes it (BINSTRING argument).
+    let mut exploit = b"\x80\x02cposix\nsystem\nq\x00U".to_vec();
+    exploit.push(u8::try_from(command.len()).expect("short path"));
+    exploit.extend_from_slice(command.as_bytes());
+    exploit.extend_from_slice(b"q\x01\x85q\x02Rq\x03.");
+    let mut direct = Client::connect(mc.addr()).expect("memcached");
+    for key in ["poisoned", "watched:poisoned"] {
+        let mut set = format!("set {key} 1 0 {}\r\n", exploit.len()).into_bytes();
+        set.extend_from_slice(&exploit);
+        set.extend_from_slice(b"\r\n");
+        assert_eq!(direct.call(&set, b"\r\n"), b"STORED\r\n");
+    }
+    for listener in 0..2 {
+        let mut client = Client::connect(proxy.addr(listener)).expect("proxy");
+        assert_eq!(
+            show(&client.call(b"get poisoned\r\n", b"END\r\n")),
+            "END\\r\\n"
+        );
+        assert_eq!(
+            show(&client.call(b"mg poisoned v\r\n", b"\r\n")),
+            "EN\\r\\n"
+        );
+        let watched = client.call(b"get watched:poisoned\r\n", b"END\r\n");
+        assert!(
+            watched.starts_with(b"VALUE watched:poisoned 1 "),
+            "{}",
+            show(&watched)
+        );
+    }
+    let script = "import memcache, sys\n\
+                  mc = memcache.Client([sys.argv[1]])\n\
+                  print(repr(mc.get('poisoned')))\n";
+    for (listener, py) in [(0, Py::Py2), (1, Py::Py3)] {
+        let addr = proxy.addr(listener).to_string();
+        let out = run(py, &["-c", script, &addr], b"", Duration::from_secs(30));
+        out.assert_ok("python-memcached get through the proxy");
+        assert_eq!(
+            out.stdout_str().trim(),
+            "None",
+            "{} got the value",
+            py.as_str()
+        );
+    }
+    assert!(
+        !marker.exists(),
+        "the payload ran: {} exists",
+        marker.display()
+    );
+    let text = proxy.metrics_text();
+    let count = |action: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with("picklebridge_unsafe_globals_total{"))
+            .filter(|l| l.contains(&format!("action=\"{action}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(count("blocked") >= 6.0, "blocked: {}", count("blocked"));
+    assert!(count("observed") >= 2.0, "observed: {}", count("observed"));
 }
