@@ -68,6 +68,7 @@ fn cases() -> Vec<Vec<u8>> {
         "ma cnt N0 J13 v\r\nma cnt v\r\nmd cnt\r\nme cnt\r\n",
         "mg bWs= b v\r\nms bWs= 2 b\r\nzz\r\nmg bWs= b v k\r\n",
         "\r\n \r\nGET a\r\n",
+        "lru mode flat noreply\r\ncache_memlimit 100 noreply\r\nshutdown\r\nmn\r\n",
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())

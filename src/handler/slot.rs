@@ -236,7 +236,7 @@ fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut
     } else {
         ReplyOutcome::UpstreamError
     });
-    if !req.noreply() {
+    if !req.noreply() && !matches!(req, Request::Admin(a) if a.noreply) {
         out.put_slice(e.reply_line());
     }
 }
@@ -273,7 +273,8 @@ fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut 
                 ctx.shared.set_upstream_version(line);
             }
             ctx.info.metrics.reply(values::outcome(req, &resp));
-            if req.client_sees(&resp) {
+            let admin_noreply = matches!(req, Request::Admin(a) if a.noreply);
+            if req.client_sees(&resp) && !admin_noreply {
                 compose_response(&resp, out);
             }
         }
