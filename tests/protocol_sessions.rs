@@ -72,21 +72,13 @@ fn cas_race_through_the_proxy_matches_memcached() {
 }
 
 /// libmemcached's protocol checker (`memccapable`, Debian libmemcached-tools, installed by
-/// scripts/setup-debian.sh), ASCII tests: what it reports for memcached direct it must
-/// report through the proxy. (Binary-protocol tests are not run: the proxy speaks text+meta.)
+/// scripts/setup-debian.sh), ASCII and binary tests: what it reports for memcached direct it
+/// must report through the proxy (binary connections are spliced to one server).
 #[test]
-fn memccapable_ascii_suite_through_the_proxy_matches_memcached() {
+fn memccapable_suite_through_the_proxy_matches_memcached() {
     fn run(addr: std::net::SocketAddr) -> String {
         let out = std::process::Command::new("/usr/bin/memccapable")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &addr.port().to_string(),
-                "-a",
-                "-t",
-                "5",
-            ])
+            .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-t", "5"])
             .output()
             .expect("run /usr/bin/memccapable (apt-get install libmemcached-tools)");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -96,7 +88,9 @@ fn memccapable_ascii_suite_through_the_proxy_matches_memcached() {
     let proxy = Proxy::quick(&[ClientRuntime::Py3], &[upstream.addr_string()]);
     let want = run(direct_mc.addr());
     assert!(
-        want.contains("ascii mget") && want.contains("All tests passed"),
+        want.contains("ascii mget")
+            && want.contains("binary setq")
+            && want.contains("All tests passed"),
         "memccapable against memcached itself:\n{want}"
     );
     assert_eq!(run(proxy.addr(0)), want);
