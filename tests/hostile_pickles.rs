@@ -319,3 +319,44 @@ firewall = "observe"
     assert!(count("blocked") >= 6.0, "blocked: {}", count("blocked"));
     assert!(count("observed") >= 2.0, "observed: {}", count("observed"));
 }
+
+/// A denied global hidden behind many harmless ones: the transcoder's global list is capped
+/// (`MAX_SUMMARY_GLOBALS`), so a value that fills it is unsafe as a whole.
+#[test]
+fn a_denied_global_past_the_summary_cap_is_still_blocked() {
+    let mut pickle = b"\x80\x02(".to_vec();
+    for i in 0..picklebridge::pickle::MAX_SUMMARY_GLOBALS + 6 {
+        pickle.extend_from_slice(format!("cmyapp.models\nModel{i}\n").as_bytes());
+    }
+    pickle.extend_from_slice(b"cposix\nsystem\nX\x02\x00\x00\x00id\x85Rl.");
+    for target in [Runtime::Py2, Runtime::Py3] {
+        let transcoded = transcode(&Bytes::from(pickle.clone()), &Policy::for_target(target));
+        let judgement = Firewall::default().judge(&transcoded);
+        assert!(
+            matches!(judgement, Judgement::Block(_)),
+            "{target:?}: {judgement:?}"
+        );
+    }
+}
+
+/// EXT1 names a global through the process-local copyreg extension registry: invisible, so
+/// unsafe. A global after STOP never runs (CPython stops there), and is not what gets blocked.
+#[test]
+fn extension_codes_block_and_globals_after_stop_do_not_count() {
+    let ext = b"\x80\x02\x82\x01)R.";
+    let transcoded = transcode(&Bytes::from_static(ext), &Policy::for_target(Runtime::Py3));
+    let judgement = Firewall::default().judge(&transcoded);
+    assert!(matches!(judgement, Judgement::Block(_)), "{judgement:?}");
+
+    let trailing = b"\x80\x02K\x01.cposix\nsystem\n.";
+    let transcoded = transcode(
+        &Bytes::from_static(trailing),
+        &Policy::for_target(Runtime::Py3),
+    );
+    let judgement = Firewall::default().judge(&transcoded);
+    assert!(
+        !matches!(judgement, Judgement::Block(Finding::Global { .. })),
+        "a global after STOP was judged: {judgement:?} ({:?})",
+        transcoded.outcome
+    );
+}
