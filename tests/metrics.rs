@@ -15,8 +15,8 @@ use common::wait::wait_until;
 use metrics_common::{http_get, promtool_check, sample, AdminServer};
 use picklebridge::config::Config;
 use picklebridge::metrics::{
-    Command, Direction, FirewallAction, Metrics, MismatchKind, ReplyOutcome, Runtime, Side,
-    TranscodeOutcome,
+    Command, Direction, FirewallAction, Metrics, MismatchKind, ReplyOutcome, RouteMetrics, Runtime,
+    Side, TranscodeOutcome,
 };
 use picklebridge::pickle::Reason;
 use picklebridge::upstream::ServerEvents;
@@ -29,7 +29,8 @@ const PY_TIMEOUT: Duration = Duration::from_secs(60);
 const NEWOBJ_EX: &[u8] = b"\x80\x04\x95\x26\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x01C\x94\x93\x94)}\x94\x8c\x01a\x94K\x01s\x92\x94}\x94h\x04K\x00sb.";
 
 /// Records at least one sample in every family, with awkward but legal config names.
-fn record_everything(m: &Metrics) {
+/// Returns the route handle: its `route_info` series lives as long as the handle.
+fn record_everything(m: &Metrics) -> RouteMetrics {
     let l = m.listener("py2-11311", Runtime::Py2);
     let guard = l.accepted();
     l.rejected();
@@ -71,13 +72,14 @@ fn record_everything(m: &Metrics) {
     m.config_reloaded();
     m.config_reload_failed();
     drop(guard);
+    r
 }
 
 #[test]
 fn admin_listener_serves_every_family_and_promtool_finds_nothing() {
     let registry = prometheus::Registry::new();
     let m = Metrics::register(&registry).expect("register");
-    record_everything(&m);
+    let _route = record_everything(&m);
     let admin = AdminServer::start(registry, || true);
 
     let r = http_get(admin.addr(), "/metrics").expect("scrape");

@@ -221,10 +221,12 @@ struct RouteInner {
     firewall: Vec<IntCounter>,
     /// Index: see [`refusal_index`].
     refusals: LazyCounters,
+    /// Keeps this route's `picklebridge_route_info` series alive.
+    _info: super::RouteInfo,
 }
 
 impl RouteMetrics {
-    pub(crate) fn new(metrics: &Metrics, name: &str) -> Self {
+    pub(crate) fn new(metrics: &Metrics, name: &str, info: super::RouteInfo) -> Self {
         let f = &metrics.f;
         let per_dir = |vec: &IntCounterVec| -> Vec<IntCounter> {
             Direction::ALL
@@ -264,6 +266,7 @@ impl RouteMetrics {
                 .map(|a| f.unsafe_globals.with_label_values(&[name, a.as_str()]))
                 .collect(),
             refusals: LazyCounters::new(&f.refusals, Reason::ALL.len() + 3),
+            _info: info,
         };
         RouteMetrics {
             inner: Arc::new(inner),

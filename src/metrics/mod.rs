@@ -108,6 +108,8 @@ pub(crate) struct Families {
     pub(crate) config_reload_failures: IntCounter,
     pub(crate) listener_info: IntGaugeVec,
     pub(crate) route_info: IntGaugeVec,
+    /// Live [`RouteMetrics`] per `route_info` label set; the series goes when the count is 0.
+    pub(crate) route_info_refs: std::sync::Mutex<std::collections::HashMap<[String; 3], usize>>,
     pub(crate) started: Instant,
     pub(crate) started_unix: u64,
 }
@@ -301,6 +303,7 @@ impl Metrics {
                 "Always 1: each configured route, its pool and mode.",
                 &[route, pool, "mode"],
             )?,
+            route_info_refs: std::sync::Mutex::new(std::collections::HashMap::new()),
             started: Instant::now(),
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -332,15 +335,31 @@ impl Metrics {
         ListenerMetrics::new(self, name)
     }
 
-    /// The handle for one configured route (`pool` and `mode` as in the configuration); sets its
-    /// `picklebridge_route_info` series. Call when compiling a route table; a route removed by a
-    /// reload keeps its (no longer growing) series until restart.
+    /// The handle for one configured route (`pool` and `mode` as in the configuration). Call when
+    /// compiling a route table. Its `picklebridge_route_info` series exists while some handle with
+    /// the same labels lives: after a reload that removes the route or changes its mode, the old
+    /// series goes when the old table is dropped. Its counters stay (counters never go back).
     pub fn route(&self, name: &str, pool: &str, mode: &str) -> RouteMetrics {
+        let labels = [name.to_owned(), pool.to_owned(), mode.to_owned()];
+        let mut refs = self
+            .f
+            .route_info_refs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *refs.entry(labels.clone()).or_insert(0) += 1;
         self.f
             .route_info
             .with_label_values(&[name, pool, mode])
             .set(1);
-        RouteMetrics::new(self, name)
+        drop(refs);
+        RouteMetrics::new(
+            self,
+            name,
+            RouteInfo {
+                metrics: self.clone(),
+                labels,
+            },
+        )
     }
 
     /// The handle for one configured upstream pool (asking twice for one name shares its
@@ -383,6 +402,30 @@ impl Metrics {
     /// Seconds since [`Metrics::register`] (process uptime for practical purposes).
     pub fn uptime_secs(&self) -> u64 {
         self.f.started.elapsed().as_secs()
+    }
+}
+
+/// One live reference to a `picklebridge_route_info` series (held by a [`RouteMetrics`]).
+#[derive(Debug)]
+pub(crate) struct RouteInfo {
+    metrics: Metrics,
+    labels: [String; 3],
+}
+
+impl Drop for RouteInfo {
+    fn drop(&mut self) {
+        let f = &self.metrics.f;
+        let mut refs = f.route_info_refs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(count) = refs.get_mut(&self.labels) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            refs.remove(&self.labels);
+            let [a, b, c] = &self.labels;
+            // Err only if the series is already gone, which is the goal.
+            let _ = f.route_info.remove_label_values(&[a, b, c]);
+        }
     }
 }
 

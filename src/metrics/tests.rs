@@ -35,7 +35,8 @@ fn assert_no_line_starting(text: &str, prefix: &str) {
 }
 
 /// Records one event in every family, so that every family has a series to encode.
-fn touch_everything(m: &Metrics) {
+/// Returns the route handle: its `route_info` series lives as long as the handle.
+fn touch_everything(m: &Metrics) -> RouteMetrics {
     use crate::upstream::ServerEvents;
     let l = m.listener("py2", Runtime::Py2);
     let _guard = l.accepted();
@@ -71,13 +72,14 @@ fn touch_everything(m: &Metrics) {
     s.failed();
     m.config_reloaded();
     m.config_reload_failed();
+    r
 }
 
 #[test]
 fn every_family_has_help_a_unique_conforming_name() {
     let registry = Registry::new();
     let m = Metrics::register(&registry).expect("register");
-    touch_everything(&m);
+    let _route = touch_everything(&m);
     let families = registry.gather();
     assert_eq!(
         families.len(),
@@ -455,4 +457,37 @@ fn readiness_needs_a_reachable_server_in_every_pool() {
     assert!(ready());
     b1.connect_failed();
     assert!(!ready());
+}
+
+#[test]
+fn route_info_follows_the_live_route_tables() {
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let old = m.route("sessions", "main", "observe");
+    // A reload flips the route to transcode; the old table is still in use for a moment.
+    let new = m.route("sessions", "main", "transcode");
+    let again = m.route("sessions", "main", "transcode");
+    let text = encode(&registry);
+    assert_lines(
+        &text,
+        &[
+            r#"picklebridge_route_info{mode="observe",pool="main",route="sessions"} 1"#,
+            r#"picklebridge_route_info{mode="transcode",pool="main",route="sessions"} 1"#,
+        ],
+    );
+    old.mismatch(MismatchKind::ProtocolTooNew);
+    drop(old);
+    drop(again);
+    let text = encode(&registry);
+    assert_no_line_starting(&text, r#"picklebridge_route_info{mode="observe""#);
+    assert_lines(
+        &text,
+        &[
+            r#"picklebridge_route_info{mode="transcode",pool="main",route="sessions"} 1"#,
+            // Counters stay.
+            r#"picklebridge_mismatches_total{kind="protocol_too_new",route="sessions"} 1"#,
+        ],
+    );
+    drop(new);
+    assert_no_line_starting(&encode(&registry), "picklebridge_route_info{");
 }
