@@ -204,7 +204,10 @@ fn garbage_from_upstream_is_a_server_error_not_a_reply() {
             });
         }
     });
-    let proxy = Proxy::start(quick(&addr));
+    let mut config = quick(&addr);
+    // Generous: the garbage must arrive before the deadline even on a busy machine.
+    config.timeouts.request_ms = 5000;
+    let proxy = Proxy::start(config);
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     for req in [
         &b"get a\r\n"[..],

@@ -147,6 +147,20 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args, config: Config) -> ExitCode {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Handlers first: a signal that arrives once the ports are open must be handled gracefully
+    // (the default action of SIGTERM and SIGHUP is to terminate).
+    let (term, int, hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        _ => {
+            eprintln!("picklebridge: cannot install signal handlers");
+            return ExitCode::from(71);
+        }
+    };
     let listeners = match crate::server::bind(&config).await {
         Ok(l) => l,
         Err(e) => {
@@ -184,6 +198,7 @@ async fn serve(args: Args, config: Config) -> ExitCode {
     }
     let (routes_tx, routes_rx) = watch::channel(table);
     let reload = tokio::spawn(reload_on_sighup(
+        hup,
         args,
         config.clone(),
         routes_tx,
@@ -195,7 +210,7 @@ async fn serve(args: Args, config: Config) -> ExitCode {
         routes_rx,
         metrics,
         admin,
-        shutdown_signal(),
+        shutdown_signal(term, int),
     )
     .await;
     reload.abort();
@@ -204,35 +219,25 @@ async fn serve(args: Args, config: Config) -> ExitCode {
 }
 
 /// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+async fn shutdown_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) {
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
     }
 }
 
 /// On SIGHUP: re-read the file, validate, and swap the route table. A bad file, or one whose
 /// pools differ from the running ones, keeps the old table and logs why.
 async fn reload_on_sighup(
+    mut hup: tokio::signal::unix::Signal,
     args: Args,
     running: Config,
     routes: watch::Sender<Arc<RouteTable>>,
     metrics: Metrics,
 ) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
     while hup.recv().await.is_some() {
         match build_config(&args) {
             Ok(new)
