@@ -167,8 +167,7 @@ impl<'a> Downgrade<'a> {
             return;
         }
         self.ins(Ins::CodecsEncode);
-        let text: String = payload.iter().map(|&b| char::from(b)).collect();
-        self.out.text(&text);
+        self.out.text_latin1(payload);
         self.ins(Ins::Latin1);
         self.out.raw(&[op::TUPLE2, op::REDUCE]);
     }

@@ -140,7 +140,13 @@ impl<S: Clone> Machine<S> {
             .ok()
             .filter(|&i| i < self.limits.max_memo)
             .ok_or_else(|| self.err(ErrorKind::LimitExceeded))?;
-        if i >= self.memo.len() {
+        // Writers number memo slots 0, 1, 2, ...: appending is the common case.
+        if i == self.memo.len() {
+            self.memo.push(Some(value));
+            self.memo_len += 1;
+            return Ok(());
+        }
+        if i > self.memo.len() {
             self.memo.resize(i + 1, None);
         }
         if self.memo[i].is_none() {

@@ -115,7 +115,7 @@ impl<'a> Reader<'a> {
         Some(&rest[..nl])
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_op(&mut self) -> Result<Op<'a>, TranscodeError> {
         let pos = self.pos;
         let Some(&code) = self.buf.get(pos) else {
@@ -125,8 +125,7 @@ impl<'a> Reader<'a> {
             return Err(self.err(ErrorKind::UnknownOpcode, pos, Some(code)));
         };
         let at = pos + 1;
-        let trunc = TranscodeError::new(ErrorKind::Truncated, pos, Some(code));
-        let bad = TranscodeError::new(ErrorKind::BadArgument, pos, Some(code));
+        let trunc = || TranscodeError::new(ErrorKind::Truncated, pos, Some(code));
         // (argument, bytes after the opcode byte)
         let (arg, len) = match info.arg {
             ArgKind::None => (&self.buf[at..at], 0),
@@ -140,7 +139,7 @@ impl<'a> Reader<'a> {
                     ArgKind::LenU8 => 8,
                     _ => 4,
                 };
-                let prefix = self.slice(at, width as u64).ok_or(trunc)?;
+                let prefix = self.slice(at, width as u64).ok_or_else(trunc)?;
                 let mut n: u64 = 0;
                 for (i, b) in prefix.iter().enumerate() {
                     n |= u64::from(*b) << (8 * i);
@@ -149,22 +148,22 @@ impl<'a> Reader<'a> {
                     // string4 / long4: a negative length is an error, not a huge read.
                     return Err(self.err(ErrorKind::BadArgument, pos, Some(code)));
                 }
-                let payload = self.slice(at + width, n).ok_or(trunc)?;
+                let payload = self.slice(at + width, n).ok_or_else(trunc)?;
                 (payload, width + payload.len())
             }
             ArgKind::Line | ArgKind::QuotedLine => {
-                let line = self.line(at).ok_or(trunc)?;
+                let line = self.line(at).ok_or_else(trunc)?;
                 if !line_ok(code, line) {
-                    return Err(self.err(bad.kind, pos, Some(code)));
+                    return Err(self.err(ErrorKind::BadArgument, pos, Some(code)));
                 }
                 (line, line.len() + 1)
             }
             ArgKind::TwoLines => {
-                let first = self.line(at).ok_or(trunc)?;
-                let second = self.line(at + first.len() + 1).ok_or(trunc)?;
+                let first = self.line(at).ok_or_else(trunc)?;
+                let second = self.line(at + first.len() + 1).ok_or_else(trunc)?;
                 let total = first.len() + 1 + second.len();
                 if first.is_empty() || second.is_empty() {
-                    return Err(self.err(bad.kind, pos, Some(code)));
+                    return Err(self.err(ErrorKind::BadArgument, pos, Some(code)));
                 }
                 (&self.buf[at..at + total], total + 1)
             }
@@ -183,8 +182,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn fixed(b: Option<&[u8]>, trunc: TranscodeError) -> Result<(&[u8], usize), TranscodeError> {
-    let b = b.ok_or(trunc)?;
+#[inline(always)]
+fn fixed(
+    b: Option<&[u8]>,
+    trunc: impl FnOnce() -> TranscodeError,
+) -> Result<(&[u8], usize), TranscodeError> {
+    let b = b.ok_or_else(trunc)?;
     Ok((b, b.len()))
 }
 

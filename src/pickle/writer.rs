@@ -49,6 +49,34 @@ impl Out {
         self.buf.extend_from_slice(utf8.as_bytes());
     }
 
+    /// A py3 `str` holding the latin-1 decoding of `bytes` (what `bytes.decode('latin1')` gives):
+    /// BINUNICODE, UTF-8, encoded straight into the output (ASCII runs copied as they are).
+    pub(crate) fn text_latin1(&mut self, bytes: &[u8]) {
+        let high = bytes.iter().filter(|&&b| b >= 0x80).count();
+        let n = bytes.len() + high;
+        self.buf.push(op::BINUNICODE);
+        self.buf
+            .extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+        if high == 0 {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        self.buf.reserve(n);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let ascii = rest.iter().position(|&b| b >= 0x80).unwrap_or(rest.len());
+            self.buf.extend_from_slice(&rest[..ascii]);
+            rest = &rest[ascii..];
+            let high = rest.iter().position(|&b| b < 0x80).unwrap_or(rest.len());
+            for &b in &rest[..high] {
+                // U+0080..U+00FF in UTF-8: 110000xx 10xxxxxx.
+                self.buf
+                    .extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]);
+            }
+            rest = &rest[high..];
+        }
+    }
+
     /// A py2 `str`: SHORT_BINSTRING or BINSTRING (protocol 1).
     pub(crate) fn py2_str(&mut self, bytes: &[u8]) {
         self.len_prefixed(op::SHORT_BINSTRING, op::BINSTRING, bytes);
@@ -111,5 +139,24 @@ mod tests {
         want.extend_from_slice(b"q\xffr\x00\x01\x00\x00h\x01X\x02\x00\x00\x00\xc3\xa9");
         want.extend_from_slice(b"ccopy_reg\n_reconstructor\n");
         assert_eq!(o.buf, want);
+    }
+
+    #[test]
+    fn latin1_text_matches_char_by_char_decoding() {
+        let cases: [&[u8]; 5] = [
+            b"",
+            b"abc",
+            b"\xff",
+            b"a\x80b\xe9\xe9c",
+            &[0x7f, 0x80, 0xbf, 0xc0],
+        ];
+        for bytes in cases {
+            let mut o = Out::for_input(0, 1 << 20);
+            o.text_latin1(bytes);
+            let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+            let mut want = Out::for_input(0, 1 << 20);
+            want.text(&text);
+            assert_eq!(o.buf, want.buf, "{bytes:?}");
+        }
     }
 }
