@@ -189,13 +189,18 @@ impl Proxy {
         }
     }
 
-    /// One listener per runtime in front of `upstreams` (default pool, default route).
+    /// One listener per runtime in front of `upstreams` (default pool, default route), with a
+    /// 5 s request timeout.
     pub fn quick(clients: &[ClientRuntime], upstreams: &[String]) -> Proxy {
         let listeners: Vec<_> = clients
             .iter()
             .map(|c| ("127.0.0.1:0".to_string(), *c))
             .collect();
-        Proxy::start(Config::quick(&listeners, upstreams))
+        let mut config = Config::quick(&listeners, upstreams);
+        // Tests share 2 busy cores: a 1 s request timeout would turn a slow scheduler into a
+        // SERVER_ERROR. Fault tests that want a short timeout build their own config.
+        config.timeouts.request_ms = 5000;
+        Proxy::start(config)
     }
 
     /// The bound address of listener `i`.
