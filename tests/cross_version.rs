@@ -185,7 +185,7 @@ fn values_set_by_python_2_are_read_by_python_3_clients() {
 }
 
 #[test]
-fn observe_mode_changes_no_byte() {
+fn observe_mode_changes_no_byte_and_counts() {
     let s = Setup::start();
     let py3 = s.py3_listener().to_string();
     let py2 = s.py2_listener().to_string();
@@ -219,6 +219,38 @@ fn observe_mode_changes_no_byte() {
     // So Python 2 still fails on the protocol-5 pickle, as without the proxy.
     let out = clients(Py::Py2, &["raw", "--server", &py2, "observe:text_dict"]);
     assert!(out.contains("unsupported pickle protocol: 5"), "{out}");
+    // ... and the proxy counted what would have broken, rewriting nothing on that route.
+    let text = scrape(&s.proxy);
+    let series = |name: &str, label: &str| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with(name) && l.contains(r#"route="observe:""#) && l.contains(label)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let too_new = series(
+        "picklebridge_mismatches_total{",
+        r#"kind="protocol_too_new""#,
+    );
+    assert!(too_new >= 1.0, "protocol_too_new not counted:\n{text}");
+    assert_eq!(
+        series("picklebridge_values_rewritten_total{", ""),
+        0.0,
+        "{text}"
+    );
+}
+
+/// The proxy's metrics in the Prometheus text format.
+fn scrape(proxy: &Proxy) -> String {
+    let mut buf = Vec::new();
+    prometheus::Encoder::encode(
+        &prometheus::TextEncoder::new(),
+        &proxy.registry().gather(),
+        &mut buf,
+    )
+    .expect("encode metrics");
+    String::from_utf8(buf).expect("utf-8 metrics")
 }
 
 #[test]

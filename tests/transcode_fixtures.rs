@@ -590,3 +590,64 @@ fn cpython_bench_script_runs_on_every_shape() {
         assert_eq!(rows, shapes, "{}", out.stdout_str());
     }
 }
+
+/// `picklebridge transcode FILE... --out-dir DIR` (what an offline conversion or an external
+/// checker runs) on every fixture of `writer`; returns the output dir for the other interpreter.
+fn cli_batch(writer: Py, extra: &[&str]) -> tempfile::TempDir {
+    let input = tempfile::tempdir().expect("tempdir");
+    let output = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    for fx in load_fixtures().into_iter().filter(|f| f.writer == writer) {
+        let path = input.path().join(format!("{}@{}.pickle", fx.case, fx.stem));
+        std::fs::write(&path, &fx.data).expect("write");
+        files.push(path.to_str().expect("utf-8").to_owned());
+    }
+    let to = writer.other().as_str();
+    let out_dir = output.path().to_str().expect("utf-8");
+    let mut args = vec!["transcode", "--to", to, "--out-dir", out_dir];
+    args.extend_from_slice(extra);
+    args.extend(files.iter().map(String::as_str));
+    let bin = Path::new(env!("CARGO_BIN_EXE_picklebridge"));
+    let out = python::run_path(bin, &args, b"", PY_TIMEOUT);
+    let policy = Policy::for_target(match writer.other() {
+        Py::Py2 => Runtime::Py2,
+        Py::Py3 => Runtime::Py3,
+    });
+    let text = out.stdout_str();
+    let mut refused = 0;
+    for line in text.lines().filter(|l| l.contains("\trefused\t")) {
+        let mut parts = line.split('\t');
+        let file = Path::new(parts.next().expect("file"));
+        let reason = parts.nth(1).expect("reason");
+        let name = file.file_name().and_then(|n| n.to_str()).expect("name");
+        let (case, rest) = name.split_once('@').expect("case@stem");
+        let stem = rest.trim_end_matches(".pickle");
+        let want = expected_refusal(case, writer, &policy).map(Reason::as_str);
+        assert_eq!(Some(reason), want, "{stem}: refused by the CLI");
+        // The proxy forwards the original of a refused value: nothing for the reader to check.
+        let _ = std::fs::remove_file(output.path().join(name));
+        refused += 1;
+    }
+    let want_code = if refused > 0 { 3 } else { 0 };
+    assert_eq!(out.code, Some(want_code), "{text}\n{}", out.stderr);
+    assert!(
+        text.lines()
+            .last()
+            .unwrap_or("")
+            .starts_with(&format!("{} files: ", files.len())),
+        "{text}"
+    );
+    output
+}
+
+#[test]
+fn cli_batch_outputs_load_in_the_other_interpreter() {
+    let out = cli_batch(Py::Py3, &["--py2-classic", "pbfixtures.OldStyle"]);
+    let (passed, fails) = check_dir(Py::Py2, &["--writer", "py3"], out.path());
+    assert_no_problems("picklebridge transcode --to py2", fails);
+    assert!(passed > 250, "{passed}");
+    let out = cli_batch(Py::Py2, &[]);
+    let (passed, fails) = check_dir(Py::Py3, &["--writer", "py2"], out.path());
+    assert_no_problems("picklebridge transcode --to py3", fails);
+    assert!(passed > 250, "{passed}");
+}
