@@ -132,6 +132,9 @@ servers = ["127.0.0.1:$MC_PORT"]
 prefix = ""
 pool = "main"
 mode = "$1"
+
+[timeouts]
+request_ms = 5000   # as twemproxy's "timeout: 5000" above: same patience on an overloaded box
 EOF
 }
 

@@ -171,7 +171,7 @@ async fn read_replies(
             }
         };
         if reply.error {
-            stats.fail(format!("error reply to {expect:?}"));
+            stats.fail(format!("error reply to {expect:?}: {}", reply.error_line));
         } else if *expect == Expect::Stored && !reply.stored {
             stats.fail("set not STORED".into());
         }
@@ -183,7 +183,8 @@ async fn read_replies(
         stats.hits += reply.values as u64;
         stats.proto4 += reply.proto4 as u64;
         stats.wrong_len += reply.wrong_len as u64;
-        if let Expect::Values(n) = expect {
+        // An error reply is counted as an error above, not also as misses.
+        if let (Expect::Values(n), false) = (expect, reply.error) {
             stats.keys_requested += *n as u64;
         }
     }

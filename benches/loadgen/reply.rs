@@ -17,6 +17,8 @@ pub struct Reply {
     pub stored: bool,
     /// An error line (`ERROR`, `CLIENT_ERROR ..`, `SERVER_ERROR ..`) or anything unexpected.
     pub error: bool,
+    /// The first 80 bytes of that line (empty when there was none).
+    pub error_line: String,
 }
 
 /// Outcome of parsing the front of a buffer.
@@ -63,6 +65,7 @@ pub fn parse(buf: &[u8], value_len: Option<usize>) -> Parsed {
         let Some(n) = value_header_len(line) else {
             // An error line or something this generator never asks for: one line, counted.
             reply.error = true;
+            reply.error_line = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
             return Parsed::Complete {
                 reply,
                 consumed: next,
