@@ -37,6 +37,7 @@ impl<S: Clone> Machine<S> {
     }
 
     /// Sets the op that errors are reported against.
+    #[inline]
     pub(crate) fn at(&mut self, pos: usize, code: u8) {
         self.at = (pos, code);
     }
@@ -45,11 +46,13 @@ impl<S: Clone> Machine<S> {
         TranscodeError::new(kind, self.at.0, Some(self.at.1))
     }
 
+    #[inline]
     fn fence(&self) -> usize {
         self.marks.last().copied().unwrap_or(0)
     }
 
     /// Pushes one item.
+    #[inline]
     pub(crate) fn push(&mut self, s: S) -> Result<(), TranscodeError> {
         if self.stack.len() >= self.limits.max_stack {
             return Err(self.err(ErrorKind::LimitExceeded));
@@ -59,6 +62,7 @@ impl<S: Clone> Machine<S> {
     }
 
     /// Pops one item above the topmost MARK.
+    #[inline]
     pub(crate) fn pop(&mut self) -> Result<S, TranscodeError> {
         if self.stack.len() <= self.fence() {
             return Err(self.err(ErrorKind::StackUnderflow));
@@ -69,6 +73,7 @@ impl<S: Clone> Machine<S> {
     }
 
     /// A copy of the top item above the topmost MARK.
+    #[inline]
     pub(crate) fn peek(&self) -> Result<S, TranscodeError> {
         if self.stack.len() <= self.fence() {
             return Err(self.err(ErrorKind::StackUnderflow));

@@ -271,6 +271,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
             }
             op::FRAME => {}
+            // The most common ops push one opaque value: no need for the table's stack effect.
+            op::BININT
+            | op::BININT1
+            | op::BININT2
+            | op::BINFLOAT
+            | op::NONE
+            | op::NEWTRUE
+            | op::NEWFALSE
+            | op::LONG1 => self.m.push(Slot::Any)?,
             op::MARK => {
                 self.m.mark()?;
                 self.mark_pos.push(pos);
