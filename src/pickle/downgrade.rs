@@ -118,7 +118,13 @@ impl<'a> Downgrade<'a> {
 
     fn define(&mut self, orig: u64, slot: Slot) -> Result<(), TranscodeError> {
         let i = usize::try_from(orig).map_err(|_| self.err(ErrorKind::LimitExceeded))?;
-        if i >= self.memo.len() {
+        // Input memo indices usually come 0, 1, 2, ...: appending is the common case.
+        if i == self.memo.len() {
+            self.memo.push(Some(slot));
+            self.memo_len += 1;
+            return Ok(());
+        }
+        if i > self.memo.len() {
             self.memo.resize(i + 1, None);
         }
         if self.memo[i].is_none() {
