@@ -178,6 +178,17 @@ pub async fn run(
             client = l.config.client.as_str(),
             "listening"
         );
+        // Security default: the proxy serves unauthenticated cache access and pickles, so a
+        // listener reachable from other hosts is worth a loud line at start-up.
+        if let Ok(addr) = l.local_addr() {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(
+                    listener = %l.config.display_name(),
+                    address = %addr,
+                    "listener is not on a loopback address: any host that reaches it can read and write the cache"
+                );
+            }
+        }
     }
     let accept_loops: Vec<_> = listeners
         .into_iter()

@@ -181,6 +181,9 @@ async fn serve(args: Args, config: Config) -> ExitCode {
         Some(a) => match tokio::net::TcpListener::bind(a.listen).await {
             Ok(socket) => {
                 tracing::info!(address = %a.listen, "admin listener (/metrics, /healthz, /readyz)");
+                if !a.listen.ip().is_loopback() {
+                    tracing::warn!(address = %a.listen, "admin listener is not on a loopback address");
+                }
                 Some(crate::server::Admin { socket, registry })
             }
             Err(e) => {
