@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::python::{self, Py};
-use common::servers::{show, Client, Memcached, Proxy};
+use common::servers::{show, two_listener_toml, Client, Memcached, Proxy};
 use picklebridge::config::Config;
 
 const PY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -55,19 +55,7 @@ impl Setup {
     fn start() -> Setup {
         let mc = Memcached::start();
         let toml = format!(
-            r#"
-[[listener]]
-address = "127.0.0.1:0"
-client = "py2"
-name = "py2"
-
-[[listener]]
-address = "127.0.0.1:0"
-client = "py3"
-name = "py3"
-
-[pool.main]
-servers = ["{mc}"]
+            r#"{listeners}
 
 [[route]]
 prefix = ""
@@ -80,7 +68,7 @@ prefix = "observe:"
 pool = "main"
 mode = "observe"
 "#,
-            mc = mc.addr_string()
+            listeners = two_listener_toml(&mc),
         );
         let config = Config::from_toml_str(&toml, "cross_version").expect("test config");
         let proxy = Proxy::start(config);

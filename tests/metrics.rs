@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::python::{self, Py};
-use common::servers::{Client, Memcached, Proxy};
+use common::servers::{two_listener_toml, Client, Memcached, Proxy};
 use common::wait::wait_until;
 use metrics_common::{http_get, promtool_check, sample, AdminServer};
 use picklebridge::config::Config;
@@ -136,19 +136,7 @@ fn promtool_catches_a_bad_exposition() {
 /// py2 and py3 listeners, one pool, a transcoding default route and an observe-only route.
 fn start(mc: &Memcached) -> Proxy {
     let toml = format!(
-        r#"
-[[listener]]
-address = "127.0.0.1:0"
-client = "py2"
-name = "py2"
-
-[[listener]]
-address = "127.0.0.1:0"
-client = "py3"
-name = "py3"
-
-[pool.main]
-servers = ["{mc}"]
+        r#"{listeners}
 
 [[route]]
 name = "default"
@@ -165,7 +153,7 @@ mode = "observe"
 [admin]
 listen = "127.0.0.1:{admin_port}"
 "#,
-        mc = mc.addr_string(),
+        listeners = two_listener_toml(mc),
         admin_port = metrics_common::free_port(),
     );
     let config = Config::from_toml_str(&toml, "metrics_traffic.toml").expect("test config");

@@ -6,7 +6,7 @@ mod metrics_common;
 
 use std::time::{Duration, Instant};
 
-use common::servers::{Client, Memcached, Proxy};
+use common::servers::{two_listener_toml, Client, Memcached, Proxy};
 use metrics_common::Prometheus;
 use picklebridge::config::Config;
 
@@ -40,19 +40,7 @@ const PROTO4_DICT: &[u8] = b"\x80\x04\x95\n\x00\x00\x00\x00\x00\x00\x00}\x94\x8c
 /// The proxy with a py2 and a py3 listener in front of `mc`, every key on an observe route.
 fn start_proxy(mc: &Memcached) -> Proxy {
     let toml = format!(
-        r#"
-[[listener]]
-address = "127.0.0.1:0"
-client = "py2"
-name = "py2"
-
-[[listener]]
-address = "127.0.0.1:0"
-client = "py3"
-name = "py3"
-
-[pool.main]
-servers = ["{mc}"]
+        r#"{listeners}
 
 [[route]]
 name = "legacy"
@@ -63,7 +51,7 @@ mode = "observe"
 [admin]
 listen = "127.0.0.1:{admin_port}"
 "#,
-        mc = mc.addr_string(),
+        listeners = two_listener_toml(mc),
         admin_port = metrics_common::free_port(),
     );
     Proxy::start(Config::from_toml_str(&toml, "metrics_prometheus.toml").expect("test config"))

@@ -373,3 +373,26 @@ impl Client {
 pub fn show(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
+
+/// The TOML most proxy tests start from: a `py2` and a `py3` listener (in that order, so
+/// `Proxy::addr(0)` is py2 and `addr(1)` py3) on free loopback ports, and one pool `main` holding
+/// `mc`. Tests append their routes and sections.
+pub fn two_listener_toml(mc: &Memcached) -> String {
+    format!(
+        r#"
+[[listener]]
+address = "127.0.0.1:0"
+client = "py2"
+name = "py2"
+
+[[listener]]
+address = "127.0.0.1:0"
+client = "py3"
+name = "py3"
+
+[pool.main]
+servers = ["{}"]
+"#,
+        mc.addr_string()
+    )
+}
