@@ -2,8 +2,8 @@
 # Installs everything `make test` and `make demo` need on a fresh Debian 12 machine. Idempotent:
 # each step checks what is already there and does nothing when it is.
 #
-#   1. Debian packages (memcached, promtool, nutcracker, libmemcached-tools, python3-venv and the
-#      shared libraries CPython 2.7 loads); `apt-get update` only when something must be installed.
+#   1. Debian packages (memcached, promtool, nutcracker, libmemcached-tools, python3-venv, openssl
+#      (test certificates for TLS to memcached) and the shared libraries CPython 2.7 loads); `apt-get update` only when something must be installed.
 #   2. .cache/venv: a Python 3 virtualenv from the pinned scripts/requirements-py3.txt.
 #   3. .cache/py27: CPython 2.7.18 from Debian bullseye debs, fetched with `apt-get download`
 #      against a PRIVATE sources list, state and cache (the system apt configuration is untouched)
@@ -29,7 +29,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # Runtime libraries of python2.7 (bullseye's libpython2.7-stdlib Depends) that Debian 12 ships
 # under the same names are installed from Debian 12; the others come from bullseye in step 3.
 APT_PACKAGES=(
-    memcached prometheus nutcracker libmemcached-tools python3 python3-venv ca-certificates
+    memcached prometheus nutcracker libmemcached-tools python3 python3-venv ca-certificates openssl
     libbz2-1.0 libcrypt1 libdb5.3 libexpat1 libncursesw6 libnsl2 libreadline8 libsqlite3-0
     libtinfo6 libtirpc3 zlib1g media-types
 )
@@ -49,7 +49,7 @@ if ((${#missing[@]})); then
     "${SUDO[@]}" apt-get update -q
     "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-for tool in /usr/bin/memcached /usr/bin/promtool /usr/sbin/nutcracker; do
+for tool in /usr/bin/memcached /usr/bin/promtool /usr/sbin/nutcracker /usr/bin/openssl; do
     [[ -x "$tool" ]] || die "$tool missing after apt-get install"
 done
 

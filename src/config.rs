@@ -15,6 +15,8 @@
 //! mode = "transcode"        # "transcode" | "observe" | "passthrough"
 //! [timeouts]  [limits]  [commands]
 //! ```
+//! `[pool.NAME.tls]` ([`TlsConfig`]) is the one part that reads files: its PEM files are loaded
+//! by [`Config::from_toml_str`], so a bad certificate path is a start-up error.
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -27,6 +29,9 @@ use crate::firewall::{FirewallMode, FirewallRules};
 use crate::metrics::AdminConfig;
 use crate::telemetry::LogConfig;
 use serde::Deserialize;
+
+mod tls;
+pub use tls::{TlsConfig, TlsMaterial};
 
 /// The whole configuration file.
 #[derive(Clone, Debug, Default)]
@@ -112,6 +117,9 @@ pub struct PoolConfig {
     /// `connections = 2`: persistent pipelined connections per server.
     #[serde(default = "default_connections")]
     pub connections: usize,
+    /// `[pool.NAME.tls]`: connect to these servers over TLS (absent: plain TCP).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_connections() -> usize {
@@ -505,9 +513,15 @@ impl Config {
                 "route" => config.routes = array(value, "route", &mut problems),
                 "pool" => match value {
                     toml::Value::Table(pools) => {
-                        for (name, pool) in pools {
+                        for (name, mut pool) in pools {
                             let path = format!("pool.{name}");
-                            if let Some(p) = section(pool, &path, &mut problems) {
+                            // Its own section, so its problems carry the path `pool.NAME.tls`.
+                            let tls = pool.as_table_mut().and_then(|t| t.remove("tls"));
+                            let tls = tls.and_then(|t| {
+                                section::<TlsConfig>(t, &format!("{path}.tls"), &mut problems)
+                            });
+                            if let Some(mut p) = section::<PoolConfig>(pool, &path, &mut problems) {
+                                p.tls = tls;
                                 config.pools.insert(name, p);
                             }
                         }
@@ -532,6 +546,11 @@ impl Config {
                     other,
                     format!("unknown section, expected one of: {}", SECTIONS.join(", ")),
                 )),
+            }
+        }
+        for (name, pool) in &config.pools {
+            if let Some(tls) = &pool.tls {
+                problems.extend(tls.load(&format!("pool.{name}.tls")));
             }
         }
         problems.extend(config.validate());
@@ -572,6 +591,7 @@ impl Config {
                 servers: upstreams.to_vec(),
                 distribution: Distribution::default(),
                 connections: default_connections(),
+                tls: None,
             },
         );
         config.routes.push(RouteConfig::new("", "default"));
@@ -624,6 +644,14 @@ impl Config {
                     format!("pool.{name}.connections"),
                     "must be 1..=64",
                 ));
+            }
+            // An explicit server_name is checked when the TLS files are loaded.
+            if let Some(tls) = pool.tls.as_ref().filter(|t| t.server_name.is_none()) {
+                for (j, s) in pool.servers.iter().enumerate() {
+                    if let (true, Err(e)) = (valid_host_port(s), tls.server_name_for(s)) {
+                        out.push(problem(format!("pool.{name}.servers[{j}]"), e));
+                    }
+                }
             }
         }
         if let Err(e) = self.log.validate() {

@@ -19,7 +19,7 @@ use picklebridge::metrics::{
     Side, TranscodeOutcome,
 };
 use picklebridge::pickle::Reason;
-use picklebridge::upstream::ServerEvents;
+use picklebridge::upstream::{ConnectFailure, ServerEvents};
 use picklebridge::value::Refusal;
 
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,7 +66,7 @@ fn record_everything(m: &Metrics) -> RouteMetrics {
     p.observe_upstream(Duration::from_micros(400));
     let s = p.server("127.0.0.1:11211");
     s.connected();
-    s.connect_failed();
+    s.connect_failed(ConnectFailure::Connect);
     s.timed_out();
     s.failed();
     m.config_reloaded();
@@ -494,7 +494,7 @@ fn readyz_follows_upstream_reachability() {
         value(
             &text,
             &format!(
-                r#"picklebridge_upstream_connect_failures_total{{pool="main",server="{server}"}}"#
+                r#"picklebridge_upstream_connect_failures_total{{pool="main",reason="connect",server="{server}"}}"#
             )
         ) >= 1.0
     );

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::config::{ClientRuntime, Config, ConfigError, ListenerConfig, Problem};
+use crate::config::{ClientRuntime, Config, ConfigError, ListenerConfig, Problem, TlsConfig};
 use crate::metrics::Metrics;
 use crate::route::RouteTable;
 
@@ -243,21 +243,21 @@ async fn reload_on_sighup(
 ) {
     while hup.recv().await.is_some() {
         match build_config(&args) {
-            Ok(new)
-                if new.pools.keys().eq(running.pools.keys())
-                    && new
-                        .pools
-                        .values()
-                        .map(|p| &p.servers)
-                        .eq(running.pools.values().map(|p| &p.servers)) =>
-            {
+            Ok(new) if same_pools(&running, &new) => {
+                // The TLS files were re-read by build_config: connections opened from now on
+                // use them (certificate rotation without a restart).
+                for (old, new) in running.pools.values().zip(new.pools.values()) {
+                    if let (Some(old), Some(new)) = (&old.tls, &new.tls) {
+                        old.material.replace_from(&new.material);
+                    }
+                }
                 let table = Arc::new(RouteTable::compile(&new, &metrics));
                 tracing::info!(routes = table.routes().len(), "routes reloaded");
                 let _ = routes.send(table);
                 metrics.config_reloaded();
             }
             Ok(_) => {
-                tracing::error!("reload rejected: pools or servers changed (restart to change them); keeping the old routes");
+                tracing::error!("reload rejected: pools, servers or TLS settings changed (restart to change them); keeping the old routes");
                 metrics.config_reload_failed();
             }
             Err(e) => {
@@ -266,6 +266,24 @@ async fn reload_on_sighup(
             }
         }
     }
+}
+
+/// Whether a reloaded configuration has the pools, servers and TLS settings of the running one
+/// (those need a restart to change).
+fn same_pools(running: &Config, new: &Config) -> bool {
+    let tls_same = |a: &Option<TlsConfig>, b: &Option<TlsConfig>| match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.same_settings(b),
+        _ => false,
+    };
+    running.pools.len() == new.pools.len()
+        && running
+            .pools
+            .iter()
+            .zip(&new.pools)
+            .all(|((n1, p1), (n2, p2))| {
+                n1 == n2 && p1.servers == p2.servers && tls_same(&p1.tls, &p2.tls)
+            })
 }
 
 #[cfg(test)]

@@ -173,3 +173,26 @@ fn quick_start_config_is_valid() {
     assert!(c.validate().is_empty(), "{:?}", c.validate());
     assert!(Config::quick(&[], &[]).validate().len() >= 2);
 }
+
+#[test]
+fn pool_tls_table_rejects_unknown_keys_and_needs_a_readable_ca_file() {
+    let with = |table: &str| problems(&format!("{MINIMAL}[pool.main.tls]\n{table}\n"));
+    let p = with("ca_file = \"/nonexistent/ca.pem\"\nverify = false");
+    assert!(
+        p[0].starts_with("pool.main.tls: unknown field `verify`"),
+        "{p:?}"
+    );
+    let p = with("server_name = \"x\"");
+    assert!(
+        p[0].starts_with("pool.main.tls: missing field `ca_file`"),
+        "{p:?}"
+    );
+    let p = with("ca_file = \"/nonexistent/ca.pem\"\nserver_name = \"bad name\"");
+    assert_eq!(
+        p,
+        [
+            "pool.main.tls.server_name: `bad name` is not a DNS name or IP address",
+            "pool.main.tls.ca_file: cannot read /nonexistent/ca.pem: No such file or directory (os error 2)",
+        ]
+    );
+}

@@ -247,8 +247,8 @@ impl Metrics {
             pools: std::sync::Mutex::new(Vec::new()),
             upstream_connect_failures: r.counter(
                 "upstream_connect_failures_total",
-                "Failed or timed-out connection attempts to memcached servers.",
-                &[pool, srv],
+                "Failed or timed-out connection attempts to memcached servers, by reason (connect, timeout, tls).",
+                &[pool, srv, "reason"],
             )?,
             upstream_timeouts: r.counter(
                 "upstream_timeouts_total",

@@ -8,6 +8,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 
 use super::*;
 use crate::pickle::{self, Reason, Summary};
+use crate::upstream::ConnectFailure;
 use crate::value::{Refusal, ValueOutcome, ValueResult};
 
 fn encode(registry: &Registry) -> String {
@@ -67,7 +68,7 @@ fn touch_everything(m: &Metrics) -> RouteMetrics {
     p.observe_upstream(Duration::from_micros(200));
     let s = p.server("127.0.0.1:11211");
     s.connected();
-    s.connect_failed();
+    s.connect_failed(ConnectFailure::Connect);
     s.timed_out();
     s.failed();
     m.config_reloaded();
@@ -255,7 +256,7 @@ fn listener_pool_and_server_handles_record_exact_lines() {
             r#"picklebridge_upstream_connections_open{pool="main",server="127.0.0.1:11211"} 1"#,
             r#"picklebridge_upstream_reconnects_total{pool="main",server="127.0.0.1:11211"} 1"#,
             r#"picklebridge_upstream_timeouts_total{pool="main",server="127.0.0.1:11211"} 1"#,
-            r#"picklebridge_upstream_connect_failures_total{pool="main",server="127.0.0.1:11211"} 0"#,
+            r#"picklebridge_upstream_connect_failures_total{pool="main",reason="connect",server="127.0.0.1:11211"} 0"#,
             r#"picklebridge_listener_info{listener="py3",runtime="py3"} 1"#,
             "picklebridge_config_reloads_total 1",
             "picklebridge_config_reload_failures_total 0",
@@ -417,7 +418,7 @@ fn server_events_drive_upstream_families() {
     s.connected();
     s.failed();
     s.disconnected();
-    s.connect_failed();
+    s.connect_failed(ConnectFailure::Connect);
     s.connected();
     s.timed_out();
     assert_lines(
@@ -426,7 +427,7 @@ fn server_events_drive_upstream_families() {
             r#"picklebridge_upstream_connections_open{pool="p",server="127.0.0.1:1"} 1"#,
             r#"picklebridge_upstream_reconnects_total{pool="p",server="127.0.0.1:1"} 1"#,
             r#"picklebridge_upstream_errors_total{pool="p",server="127.0.0.1:1"} 1"#,
-            r#"picklebridge_upstream_connect_failures_total{pool="p",server="127.0.0.1:1"} 1"#,
+            r#"picklebridge_upstream_connect_failures_total{pool="p",reason="connect",server="127.0.0.1:1"} 1"#,
             r#"picklebridge_upstream_timeouts_total{pool="p",server="127.0.0.1:1"} 1"#,
         ],
     );
@@ -445,9 +446,9 @@ fn readiness_needs_a_reachable_server_in_every_pool() {
     let a2 = m.pool("a").server("127.0.0.1:2");
     let b1 = m.pool("b").server("127.0.0.1:3");
     assert!(ready(), "no failed attempt yet");
-    a1.connect_failed();
+    a1.connect_failed(ConnectFailure::Connect);
     assert!(ready() && a.reachable(), "a2 is still up");
-    a2.connect_failed();
+    a2.connect_failed(ConnectFailure::Connect);
     assert!(!ready() && !a.reachable());
     assert_lines(
         &encode(&registry),
@@ -455,7 +456,7 @@ fn readiness_needs_a_reachable_server_in_every_pool() {
     );
     a2.connected();
     assert!(ready());
-    b1.connect_failed();
+    b1.connect_failed(ConnectFailure::Connect);
     assert!(!ready());
 }
 

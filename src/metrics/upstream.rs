@@ -9,6 +9,7 @@ use std::time::Duration;
 use prometheus::{Histogram, IntCounter, IntGauge};
 
 use super::Metrics;
+use crate::upstream::ConnectFailure;
 
 /// Locks a server list; a poisoned lock only means a panic elsewhere mid-push, the Vec is intact.
 fn lock(list: &ServerUpList) -> std::sync::MutexGuard<'_, Vec<(String, IntGauge)>> {
@@ -82,7 +83,16 @@ impl PoolMetrics {
             inner: Arc::new(ServerInner {
                 up,
                 open: f.upstream_connections_open.with_label_values(&labels),
-                connect_failures: f.upstream_connect_failures.with_label_values(&labels),
+                connect_failures: ConnectFailure::ALL
+                    .iter()
+                    .map(|r| {
+                        f.upstream_connect_failures.with_label_values(&[
+                            labels[0],
+                            labels[1],
+                            r.as_str(),
+                        ])
+                    })
+                    .collect(),
                 timeouts: f.upstream_timeouts.with_label_values(&labels),
                 reconnects: f.upstream_reconnects.with_label_values(&labels),
                 errors: f.upstream_errors.with_label_values(&labels),
@@ -103,7 +113,8 @@ pub struct ServerMetrics {
 struct ServerInner {
     up: IntGauge,
     open: IntGauge,
-    connect_failures: IntCounter,
+    /// One per [`ConnectFailure`], in [`ConnectFailure::ALL`] order.
+    connect_failures: Vec<IntCounter>,
     timeouts: IntCounter,
     reconnects: IntCounter,
     errors: IntCounter,
@@ -125,9 +136,9 @@ impl crate::upstream::ServerEvents for ServerMetrics {
         self.inner.open.dec();
     }
 
-    fn connect_failed(&self) {
+    fn connect_failed(&self, reason: ConnectFailure) {
         self.inner.up.set(0);
-        self.inner.connect_failures.inc();
+        self.inner.connect_failures[reason as usize].inc();
     }
 
     fn timed_out(&self) {

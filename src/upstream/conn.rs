@@ -9,18 +9,21 @@
 //! 1 s) and while backing off requests fail at once (the client gets its `SERVER_ERROR`
 //! immediately rather than after a timeout), so the proxy recovers by itself within a second of
 //! memcached's return.
+//!
+//! The task is generic over the read and write halves, so TLS (see [`super::connect`]) and plain
+//! TCP share the loop and the plain path keeps `TcpStream::split`'s borrowed halves.
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 
-use super::{Exchange, Job, ServerEvents, UpstreamError};
+use super::connect::{connect, Stream, Transport};
+use super::{ConnectFailure, Exchange, Job, ServerEvents, UpstreamError};
 
 /// Most requests written to one connection and not yet answered.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -35,6 +38,7 @@ const BACKOFF_MAX: Duration = Duration::from_millis(1000);
 pub(crate) struct ConnSettings {
     pub addr: String,
     pub connect_timeout: Duration,
+    pub transport: Transport,
 }
 
 /// Runs one upstream connection until every sender of `rx` is dropped.
@@ -50,45 +54,66 @@ pub(crate) async fn run<E: Exchange>(
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
-        let connect = timeout(settings.connect_timeout, TcpStream::connect(&settings.addr)).await;
+        let connect = connect(
+            &settings.addr,
+            &settings.transport,
+            settings.connect_timeout,
+        )
+        .await;
         let failure = match connect {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                backoff = BACKOFF_MIN;
+            Ok(stream) => {
                 up.store(true, Ordering::Relaxed);
                 events.connected();
                 tracing::debug!(server = %settings.addr, "upstream connected");
-                let (result, more) = serve(stream, &mut rx).await;
+                let (result, more) = match stream {
+                    Stream::Plain(mut tcp) => {
+                        let (rd, wr) = tcp.split();
+                        serve(rd, wr, false, &mut rx).await
+                    }
+                    Stream::Tls(tls) => {
+                        let (rd, wr) = tokio::io::split(tls);
+                        serve(rd, wr, true, &mut rx).await
+                    }
+                };
                 up.store(false, Ordering::Relaxed);
                 events.disconnected();
-                if let Err(e) = result {
-                    tracing::warn!(server = %settings.addr, error = %e, "upstream connection dropped");
-                    if matches!(e, UpstreamError::Timeout) {
-                        events.timed_out();
-                    } else {
-                        events.failed();
+                match result {
+                    // With TLS 1.3 the server checks the client certificate after the client
+                    // finished its handshake: a refusal arrives as an alert on the first read.
+                    // That is a failed connect (counted as `tls`, backed off), not a dropped
+                    // connection to reconnect at once, which would spin.
+                    Err(UpstreamError::Tls) if more => {
+                        tracing::warn!(server = %settings.addr, reason = "tls", "upstream refused the TLS session");
+                        ConnectFailure::Tls
+                    }
+                    result => {
+                        if let Err(e) = result {
+                            tracing::warn!(server = %settings.addr, error = %e, "upstream connection dropped");
+                            if matches!(e, UpstreamError::Timeout) {
+                                events.timed_out();
+                            } else {
+                                events.failed();
+                            }
+                        }
+                        if !more {
+                            return;
+                        }
+                        // Reconnect at once; a failure then backs off.
+                        backoff = BACKOFF_MIN;
+                        continue;
                     }
                 }
-                if !more {
-                    return;
-                }
-                // Reconnect at once; a failure then backs off.
-                continue;
             }
-            Ok(Err(e)) => {
-                tracing::warn!(server = %settings.addr, error = %e, "upstream connect failed");
-                UpstreamError::Connect
-            }
-            Err(_) => {
-                tracing::warn!(server = %settings.addr, "upstream connect timed out");
-                UpstreamError::ConnectTimeout
+            Err((reason, e)) => {
+                tracing::warn!(server = %settings.addr, reason = reason.as_str(), error = %e, "upstream connect failed");
+                reason
             }
         };
         up.store(false, Ordering::Relaxed);
-        events.connect_failed();
+        events.connect_failed(failure);
         // Requests queued while connecting failed with the connect error; during the back-off
         // requests fail at once, so clients never wait on a dead server.
-        let mut error = failure;
+        let mut error = UpstreamError::from(failure);
         let until = Instant::now() + backoff;
         backoff = (backoff * 2).min(BACKOFF_MAX);
         loop {
@@ -108,11 +133,22 @@ pub(crate) async fn run<E: Exchange>(
 }
 
 /// Serves a connected socket. Returns why it ended and whether more requests may come.
-async fn serve<E: Exchange>(
-    mut stream: TcpStream,
+///
+/// `flush`: the writer buffers (TLS: a write may return once the bytes are encrypted, with
+/// records still queued), so it is flushed once the write buffer is drained. Plain TCP never
+/// needs it.
+async fn serve<R, W, E>(
+    mut rd: R,
+    mut wr: W,
+    flush: bool,
     rx: &mut mpsc::Receiver<Job<E>>,
-) -> (Result<(), UpstreamError>, bool) {
-    let (mut rd, mut wr) = stream.split();
+) -> (Result<(), UpstreamError>, bool)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    E: Exchange,
+{
+    let mut unflushed = false;
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut fifo: VecDeque<Job<E>> = VecDeque::new();
@@ -127,14 +163,21 @@ async fn serve<E: Exchange>(
             r = rd.read_buf(&mut rbuf) => match r {
                 Ok(0) => Err(UpstreamError::Closed),
                 Ok(_) => match_replies(&mut rbuf, &mut fifo),
-                Err(_) => Err(UpstreamError::Io),
+                Err(e) => Err(read_error(&e)),
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 Err(UpstreamError::Timeout)
             }
-            r = wr.write_buf(&mut wbuf), if !wbuf.is_empty() => match r {
-                Ok(0) | Err(_) => Err(UpstreamError::Io),
-                Ok(_) => Ok(()),
+            r = write_or_flush(&mut wr, &mut wbuf), if !wbuf.is_empty() || unflushed => match r {
+                Ok(Some(0)) | Err(_) => Err(UpstreamError::Io),
+                Ok(Some(_)) => {
+                    unflushed = flush;
+                    Ok(())
+                }
+                Ok(None) => {
+                    unflushed = false;
+                    Ok(())
+                }
             },
             job = rx.recv(), if can_take => {
                 match job {
@@ -159,6 +202,27 @@ async fn serve<E: Exchange>(
             }
             return (Err(e), open);
         }
+    }
+}
+
+/// A read error: TLS when rustls refused the session (an alert from the server, a bad record),
+/// else plain i/o.
+fn read_error(e: &std::io::Error) -> UpstreamError {
+    match e.get_ref().map(|inner| inner.is::<rustls::Error>()) {
+        Some(true) => UpstreamError::Tls,
+        _ => UpstreamError::Io,
+    }
+}
+
+/// Writes some of `wbuf` (`Some(written)`), or flushes `wr` when `wbuf` is empty (`None`).
+async fn write_or_flush<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    wbuf: &mut BytesMut,
+) -> std::io::Result<Option<usize>> {
+    if wbuf.is_empty() {
+        wr.flush().await.map(|()| None)
+    } else {
+        wr.write_buf(wbuf).await.map(Some)
     }
 }
 

@@ -9,7 +9,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 mod conn;
+mod connect;
 pub mod pool;
+
+pub use connect::Transport;
 
 pub use pool::{Pool, Server, Upstreams};
 
@@ -35,9 +38,13 @@ pub enum UpstreamError {
     /// TCP connect refused or failed.
     #[error("connect failed")]
     Connect,
-    /// TCP connect did not finish within the connect timeout.
+    /// TCP connect and TLS handshake did not finish within the connect timeout.
     #[error("connect timed out")]
     ConnectTimeout,
+    /// The TLS handshake failed (certificate not trusted, wrong name, client certificate
+    /// refused, or TLS not loaded).
+    #[error("TLS handshake failed")]
+    Tls,
     /// The server is backing off after failed connects.
     #[error("server unavailable")]
     Unavailable,
@@ -62,9 +69,10 @@ impl UpstreamError {
     /// The line sent to the client, in the shape memcached clients expect.
     pub fn reply_line(self) -> &'static [u8] {
         match self {
-            UpstreamError::Connect | UpstreamError::ConnectTimeout | UpstreamError::Unavailable => {
-                b"SERVER_ERROR upstream unavailable\r\n"
-            }
+            UpstreamError::Connect
+            | UpstreamError::ConnectTimeout
+            | UpstreamError::Tls
+            | UpstreamError::Unavailable => b"SERVER_ERROR upstream unavailable\r\n",
             UpstreamError::Timeout => b"SERVER_ERROR upstream timeout\r\n",
             UpstreamError::Closed | UpstreamError::Io | UpstreamError::Protocol => {
                 b"SERVER_ERROR upstream connection error\r\n"
@@ -78,12 +86,53 @@ impl UpstreamError {
         match self {
             UpstreamError::Connect => "connect",
             UpstreamError::ConnectTimeout => "connect_timeout",
+            UpstreamError::Tls => "tls",
             UpstreamError::Unavailable => "unavailable",
             UpstreamError::Timeout => "timeout",
             UpstreamError::Closed => "closed",
             UpstreamError::Io => "io",
             UpstreamError::Protocol => "protocol",
             UpstreamError::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Why a connection attempt failed: the `reason` label of
+/// `picklebridge_upstream_connect_failures_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// TCP connect refused or failed (also DNS resolution).
+    Connect,
+    /// TCP connect plus TLS handshake took longer than the connect timeout.
+    Timeout,
+    /// The TLS handshake failed.
+    Tls,
+}
+
+impl ConnectFailure {
+    /// Every reason, for pre-registering the series.
+    pub const ALL: &'static [ConnectFailure] = &[
+        ConnectFailure::Connect,
+        ConnectFailure::Timeout,
+        ConnectFailure::Tls,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectFailure::Connect => "connect",
+            ConnectFailure::Timeout => "timeout",
+            ConnectFailure::Tls => "tls",
+        }
+    }
+}
+
+impl From<ConnectFailure> for UpstreamError {
+    fn from(f: ConnectFailure) -> UpstreamError {
+        match f {
+            ConnectFailure::Connect => UpstreamError::Connect,
+            ConnectFailure::Timeout => UpstreamError::ConnectTimeout,
+            ConnectFailure::Tls => UpstreamError::Tls,
         }
     }
 }
@@ -111,8 +160,8 @@ pub trait ServerEvents: Send + Sync + 'static {
     fn connected(&self) {}
     /// An established connection ended.
     fn disconnected(&self) {}
-    /// A connect attempt failed or timed out.
-    fn connect_failed(&self) {}
+    /// A connect attempt (TCP connect, then the TLS handshake if any) failed or timed out.
+    fn connect_failed(&self, _reason: ConnectFailure) {}
     /// A request timed out (the connection was dropped).
     fn timed_out(&self) {}
     /// The connection failed (closed, i/o or protocol error).

@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
 use super::conn::{self, ConnSettings};
-use super::{job_channel, Events, Exchange, JobSender, NoEvents, Pending, UpstreamError};
+use super::{
+    job_channel, Events, Exchange, JobSender, NoEvents, Pending, Transport, UpstreamError,
+};
 use crate::config::Config;
 
 /// Requests queued per connection before senders wait (back pressure towards clients).
@@ -36,12 +38,13 @@ pub struct Server<E: Exchange> {
 
 impl<E: Exchange> Server<E> {
     /// Starts `connections` connection tasks for `addr` (they connect at once and reconnect in
-    /// the background).
+    /// the background), over plain TCP or TLS as `transport` says.
     /// Must be called inside a tokio runtime.
     pub fn start(
         addr: &str,
         connections: usize,
         timeouts: UpstreamTimeouts,
+        transport: Transport,
         events: Events,
     ) -> Self {
         let mut up = Vec::new();
@@ -51,6 +54,7 @@ impl<E: Exchange> Server<E> {
                 let settings = ConnSettings {
                     addr: addr.to_string(),
                     connect_timeout: timeouts.connect,
+                    transport: transport.clone(),
                 };
                 let flag = Arc::new(AtomicBool::new(false));
                 up.push(flag.clone());
@@ -146,7 +150,23 @@ impl<E: Exchange> Upstreams<E> {
                 let servers = pc
                     .servers
                     .iter()
-                    .map(|s| Arc::new(Server::start(s, pc.connections, timeouts, events(name, s))))
+                    .map(|s| {
+                        let transport = match &pc.tls {
+                            None => Transport::Plain,
+                            Some(tls) => Transport::Tls {
+                                material: tls.material.clone(),
+                                name: tls.server_name_for(s),
+                            },
+                        };
+                        let events = events(name, s);
+                        Arc::new(Server::start(
+                            s,
+                            pc.connections,
+                            timeouts,
+                            transport,
+                            events,
+                        ))
+                    })
                     .collect();
                 Pool::new(name, servers)
             })

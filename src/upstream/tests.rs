@@ -30,7 +30,13 @@ fn timeouts(request_ms: u64) -> UpstreamTimeouts {
 }
 
 fn server(addr: &str, request_ms: u64) -> Server<Line> {
-    Server::start(addr, 1, timeouts(request_ms), Arc::new(NoEvents))
+    Server::start(
+        addr,
+        1,
+        timeouts(request_ms),
+        Transport::Plain,
+        Arc::new(NoEvents),
+    )
 }
 
 async fn call(s: &Server<Line>, line: &str) -> UpstreamResult<Bytes> {

@@ -1,7 +1,8 @@
 //! Real memcached and the in-process proxy on free loopback ports, both stopped on drop.
 //!
 //! - [`Memcached::start`]: `/usr/bin/memcached -l 127.0.0.1 -p <free port> -U 0`, ready when it
-//!   answers `version`; [`Memcached::kill`] / [`Memcached::restart`] for fault tests.
+//!   answers `version`; [`Memcached::kill`] / [`Memcached::restart`] for fault tests;
+//!   [`Memcached::start_tls`] for a TLS-only memcached (`-Z`).
 //! - [`Proxy::start`]: `picklebridge::server::run` on its own tokio runtime thread, every
 //!   listener bound on the address of the config (use `127.0.0.1:0`); [`Proxy::addr`] gives
 //!   the bound address of listener `i`; drop (or [`Proxy::shutdown`]) stops it gracefully.
@@ -25,6 +26,8 @@ pub struct Memcached {
     child: Option<Child>,
     port: u16,
     extra: Vec<String>,
+    /// TLS only (`-Z`): readiness is the port accepting, a plain `version` gets no answer.
+    tls: bool,
 }
 
 fn free_port() -> u16 {
@@ -44,6 +47,20 @@ impl Memcached {
             child: None,
             port: free_port(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: false,
+        };
+        m.spawn();
+        m
+    }
+
+    /// A memcached that speaks only TLS: `-Z -o <options>` (e.g.
+    /// `ssl_chain_cert=server.pem,ssl_key=server.key`).
+    pub fn start_tls(options: &str) -> Memcached {
+        let mut m = Memcached {
+            child: None,
+            port: free_port(),
+            extra: vec!["-Z".into(), "-o".into(), options.into()],
+            tls: true,
         };
         m.spawn();
         m
@@ -80,6 +97,9 @@ impl Memcached {
                 panic!("memcached exited at start: {status}");
             }
             let mut c = Client::connect(addr).ok()?;
+            if self.tls {
+                return Some(());
+            }
             c.send(b"version\r\n");
             c.read_line().starts_with(b"VERSION ").then_some(())
         });
