@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use picklebridge::pickle::{transcode, Policy, Runtime};
+use picklebridge::pickle::{analyze, transcode, Policy, Runtime};
 
 /// (shape, fixture stem, target): py3-written values read by py2 and py2-written values read by
 /// py3, plus values already in the reader's form (expected `Unchanged`).
@@ -66,5 +66,18 @@ fn bench_transcode(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_transcode);
+/// `analyze` (observe-mode routes): validation and summary only, no rewrite.
+fn bench_analyze(c: &mut Criterion) {
+    let mut group = c.benchmark_group("analyze");
+    for (shape, stem, _) in SHAPES {
+        let src = fixture(stem);
+        group.throughput(Throughput::Bytes(src.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(shape), &src, |b, src| {
+            b.iter(|| analyze(black_box(src)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_transcode, bench_analyze);
 criterion_main!(benches);

@@ -10,6 +10,7 @@
 //! - `opcode.rs`: the 68 opcodes of protocols 0-5 (pickletools), one line each.
 //! - `reader.rs`: zero-copy [`Op`] iterator with byte offsets and bounds-checked arguments.
 //! - `machine.rs`: stack / MARK / memo discipline over small tags.
+//! - `fast.rs`: the fast path for plain data (falls back to the general path below).
 //! - `scan.rs` (+ `scan/calls.rs`, `scan/collide.rs`): pass 1 — validation, [`Summary`], key
 //!   collisions, and the plan of rewrites for a target.
 //! - `downgrade.rs`: pass 2 for Python 2 readers (protocol 3/4/5 -> 2, names, text policy).
@@ -24,6 +25,7 @@ use bytes::Bytes;
 mod compat;
 mod downgrade;
 mod error;
+mod fast;
 mod machine;
 pub mod opcode;
 mod py3;
@@ -296,11 +298,29 @@ pub struct Transcoded {
 
 /// Transcodes one pickled value for `policy.target`. Never panics, whatever the input.
 ///
-/// Pass 1 validates the whole pickle and decides whether anything must change; only then does
-/// pass 2 write new bytes (sized once from the input length). In debug builds (all tests, fuzz
-/// replay) a rewritten output is validated again before it is returned, so a rewriter defect
-/// surfaces as a test failure; release builds trust the writers and skip that third pass.
+/// Plain data (numbers, strings, tuples, lists, dicts, memo) takes the fast path (`fast.rs`): one
+/// allocation-free validating pass, then a copying pass only if something must change. Anything
+/// else, and every refusal, comes from the general path: pass 1 validates the whole pickle and
+/// decides whether anything must change; only then does pass 2 write new bytes (sized once from
+/// the input length). Debug builds (all tests, fuzz replay) also run the general path after a
+/// fast-path answer and assert both agree, and re-validate every general-path rewrite, so a
+/// defect surfaces as a test failure; release builds skip both checks.
 pub fn transcode(src: &Bytes, policy: &Policy) -> Transcoded {
+    if let Some(fast) = fast::transcode(src, policy) {
+        // The fast path must agree with the general one; every debug build checks it.
+        #[cfg(debug_assertions)]
+        assert_eq!(
+            fast,
+            transcode_general(src, policy),
+            "fast path disagrees with the general path on {src:?}"
+        );
+        return fast;
+    }
+    transcode_general(src, policy)
+}
+
+/// The general path: every opcode, every rewrite rule, every refusal.
+fn transcode_general(src: &Bytes, policy: &Policy) -> Transcoded {
     let scan = match scan::scan(src, Some(policy)) {
         Ok(scan) => scan,
         Err(e) => return refused(src, e),
@@ -362,6 +382,15 @@ fn check_output(out: Vec<u8>, policy: &Policy) -> Result<Vec<u8>, TranscodeError
 /// # Errors
 /// Any [`TranscodeError`] of the reader (malformed, truncated, trailing data, limits).
 pub fn analyze(src: &[u8]) -> Result<Summary, TranscodeError> {
+    if let Some(summary) = fast::analyze(src) {
+        #[cfg(debug_assertions)]
+        assert_eq!(
+            Ok(&summary),
+            scan::scan(src, None).map(|s| s.summary).as_ref(),
+            "fast path disagrees with the general path on {src:?}"
+        );
+        return Ok(summary);
+    }
     scan::scan(src, None).map(|s| s.summary)
 }
 

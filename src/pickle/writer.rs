@@ -20,14 +20,17 @@ impl Out {
         }
     }
 
+    #[inline]
     pub(crate) fn raw(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
     }
 
+    #[inline]
     pub(crate) fn byte(&mut self, b: u8) {
         self.buf.push(b);
     }
 
+    #[inline]
     fn len_prefixed(&mut self, short: u8, long: u8, payload: &[u8]) {
         match u8::try_from(payload.len()) {
             Ok(n) => self.buf.extend_from_slice(&[short, n]),
@@ -42,6 +45,7 @@ impl Out {
     }
 
     /// A py3 `str` / py2 `unicode`: BINUNICODE (protocol 1), UTF-8.
+    #[inline]
     pub(crate) fn text(&mut self, utf8: &str) {
         self.buf.push(op::BINUNICODE);
         let n = u32::try_from(utf8.len()).unwrap_or(u32::MAX);
@@ -78,16 +82,19 @@ impl Out {
     }
 
     /// A py2 `str`: SHORT_BINSTRING or BINSTRING (protocol 1).
+    #[inline]
     pub(crate) fn py2_str(&mut self, bytes: &[u8]) {
         self.len_prefixed(op::SHORT_BINSTRING, op::BINSTRING, bytes);
     }
 
     /// A py3 `bytes`: SHORT_BINBYTES or BINBYTES (protocol 3).
+    #[inline]
     pub(crate) fn py3_bytes(&mut self, bytes: &[u8]) {
         self.len_prefixed(op::SHORT_BINBYTES, op::BINBYTES, bytes);
     }
 
     /// memo[id] = top: BINPUT or LONG_BINPUT.
+    #[inline]
     pub(crate) fn put(&mut self, id: u32) {
         match u8::try_from(id) {
             Ok(i) => self.buf.extend_from_slice(&[op::BINPUT, i]),
@@ -99,6 +106,7 @@ impl Out {
     }
 
     /// push memo[id]: BINGET or LONG_BINGET.
+    #[inline]
     pub(crate) fn get(&mut self, id: u32) {
         match u8::try_from(id) {
             Ok(i) => self.buf.extend_from_slice(&[op::BINGET, i]),

@@ -1,0 +1,593 @@
+//! The fast path: plain data (numbers, py2 `str`, text, tuples, lists, dicts, memo) in one
+//! allocation-free validating pass plus, only when something must change, one writing pass.
+//!
+//! Most cached values are plain data, and the general path (`scan.rs` + the rewriters) spends
+//! most of its time on machinery plain data never needs: slot tags that point back at offsets,
+//! globals tables, the rewrite plan. This module handles exactly that subset and nothing else:
+//! the first opcode outside it (GLOBAL, REDUCE, bytes, sets, protocol-0 text forms, ...), any
+//! stack/MARK/memo violation, any limit, and any dict that mixes py2 `str` and text keys (where
+//! a collision is possible) make it return `None`, and [`super::transcode`] runs the general
+//! path, which reports the error or handles the construct. So every refusal, and every value
+//! this path does not fully understand, still comes from one place.
+//!
+//! Contract: when this returns `Some`, it is equal (outcome bytes and summary) to what the
+//! general path returns for the same input and policy. Debug builds check that on every call
+//! (so the whole test suite, the fuzz replay and the golden fixtures exercise it), and
+//! `fast::tests` compares the two paths directly over the corpus, every prefix and mutations.
+//!
+//! The working stacks (one byte per stack item and memo slot: what kind of string it is, the
+//! only thing a collision check needs) live in a per-thread scratch reused across values, so an
+//! unchanged value costs no allocation at all.
+
+use std::cell::RefCell;
+
+use bytes::Bytes;
+
+use super::opcode as op;
+use super::strings::{self, Py3Form};
+use super::writer::Out;
+use super::{Outcome, PickleLimits, Policy, Py2Text, Py3Str, Runtime, Summary, Transcoded, Writer};
+
+/// Stack and memo tags: the kind of string an item is (only dict keys' kinds matter).
+const OTHER: u8 = 0;
+const PY2_STR: u8 = 1;
+const TEXT: u8 = 2;
+/// A memo slot never PUT.
+const UNDEF: u8 = 0xff;
+
+/// Working stacks kept per thread between values.
+#[derive(Default)]
+struct Scratch {
+    stack: Vec<u8>,
+    /// Stack lengths at each open MARK.
+    marks: Vec<u32>,
+    memo: Vec<u8>,
+    /// Rewrites up to [`SCRATCH_OUT`] bytes are written here, then copied out at their size.
+    out: Vec<u8>,
+}
+
+/// Rewrites estimated larger than this get their own buffer, handed over without a copy.
+const SCRATCH_OUT: usize = 64 << 10;
+
+/// Entries kept between values; a huge value's buffers are trimmed back to this afterwards.
+const KEEP: usize = 1 << 16;
+
+impl Scratch {
+    fn reset(&mut self) {
+        for v in [&mut self.stack, &mut self.memo] {
+            v.clear();
+            v.shrink_to(KEEP);
+        }
+        self.marks.clear();
+        self.marks.shrink_to(KEEP);
+        self.out.clear();
+        self.out.shrink_to(2 * SCRATCH_OUT);
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => {
+            s.reset();
+            f(&mut s)
+        }
+        // Not reachable (nothing here re-enters), but never panic for it.
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// One opcode of the subset: its byte, its argument's span and where the next op starts.
+#[derive(Clone, Copy)]
+struct FOp {
+    code: u8,
+    arg: usize,
+    end: usize,
+}
+
+/// How [`next`] reads the argument of each opcode byte: `OUT` (not in the subset), a fixed
+/// width (0-8), or a length prefix of 1, 4 or 8 bytes (`LEN | width`; `LEN_I4` refuses a
+/// negative int4 length).
+const OUT: u8 = 0xff;
+const LEN: u8 = 0x10;
+const LEN_I4: u8 = 0x20;
+
+const ARG: [u8; 256] = {
+    let mut t = [OUT; 256];
+    let fixed0 = [
+        op::NONE,
+        op::NEWTRUE,
+        op::NEWFALSE,
+        op::STOP,
+        op::MARK,
+        op::EMPTY_TUPLE,
+        op::EMPTY_LIST,
+        op::EMPTY_DICT,
+        op::TUPLE1,
+        op::TUPLE2,
+        op::TUPLE3,
+        op::TUPLE,
+        op::LIST,
+        op::DICT,
+        op::APPEND,
+        op::APPENDS,
+        op::SETITEM,
+        op::SETITEMS,
+        op::MEMOIZE,
+    ];
+    let mut i = 0;
+    while i < fixed0.len() {
+        t[fixed0[i] as usize] = 0;
+        i += 1;
+    }
+    t[op::PROTO as usize] = 1;
+    t[op::BININT1 as usize] = 1;
+    t[op::BINGET as usize] = 1;
+    t[op::BINPUT as usize] = 1;
+    t[op::BININT2 as usize] = 2;
+    t[op::BININT as usize] = 4;
+    t[op::LONG_BINGET as usize] = 4;
+    t[op::LONG_BINPUT as usize] = 4;
+    t[op::BINFLOAT as usize] = 8;
+    t[op::FRAME as usize] = 8;
+    t[op::SHORT_BINUNICODE as usize] = LEN | 1;
+    t[op::SHORT_BINSTRING as usize] = LEN | 1;
+    t[op::LONG1 as usize] = LEN | 1;
+    t[op::BINUNICODE as usize] = LEN | 4;
+    t[op::BINSTRING as usize] = LEN_I4 | 4;
+    t[op::BINUNICODE8 as usize] = LEN | 8;
+    t
+};
+
+/// A little-endian unsigned integer of `n` (<= 8) bytes at `at`.
+#[inline(always)]
+fn le(src: &[u8], at: usize, n: usize) -> Option<u64> {
+    let b = src.get(at..at.checked_add(n)?)?;
+    let mut v = 0u64;
+    for (i, x) in b.iter().enumerate() {
+        v |= u64::from(*x) << (8 * i);
+    }
+    Some(v)
+}
+
+/// Decodes the op at `pos`; `None` when it is outside the subset or truncated.
+#[inline(always)]
+fn next(src: &[u8], pos: usize) -> Option<FOp> {
+    let code = *src.get(pos)?;
+    let at = pos + 1;
+    let kind = ARG[usize::from(code)];
+    let (arg, len) = if kind <= 8 {
+        (at, usize::from(kind))
+    } else if kind == OUT {
+        return None;
+    } else {
+        let width = usize::from(kind & 0x0f);
+        let n = le(src, at, width)?;
+        if kind & LEN_I4 != 0 && n > i32::MAX as u64 {
+            return None;
+        }
+        (at + width, usize::try_from(n).ok()?)
+    };
+    let end = arg.checked_add(len)?;
+    if end > src.len() {
+        return None;
+    }
+    Some(FOp { code, arg, end })
+}
+
+/// What the validating pass learns.
+struct Facts {
+    summary: Summary,
+    has_text: bool,
+    /// A py2 `str` whose form changes for a py3 reader under the policy.
+    py3_change: bool,
+    /// Every PUT went to the next index (0, 1, 2, ...), so output memo ids equal input ones.
+    memo_in_order: bool,
+}
+
+/// The validating pass. `None`: outside the subset, invalid, or a possible key collision.
+fn scan(
+    src: &[u8],
+    limits: &PickleLimits,
+    py3_str: Option<Py3Str>,
+    s: &mut Scratch,
+) -> Option<Facts> {
+    let Scratch {
+        stack, marks, memo, ..
+    } = s;
+    let mut declared = None;
+    let mut max_proto = 0u8;
+    let (mut py2_str, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
+    let (mut py2_keys, mut text_keys) = (false, false);
+    let mut memo_len = 0usize;
+    let mut puts = 0usize;
+    let mut memo_in_order = true;
+    let mut pos = 0;
+    macro_rules! fence {
+        () => {
+            marks.last().map_or(0, |&m| m as usize)
+        };
+    }
+    macro_rules! push {
+        ($tag:expr) => {{
+            if stack.len() >= limits.max_stack {
+                return None;
+            }
+            stack.push($tag);
+        }};
+    }
+    // Pops `n` items above the topmost MARK.
+    macro_rules! pop {
+        ($n:expr) => {{
+            let n: usize = $n;
+            if stack.len() < fence!() + n {
+                return None;
+            }
+            stack.truncate(stack.len() - n);
+        }};
+    }
+    // Pops the topmost MARK; yields the stack length where its items start.
+    macro_rules! pop_mark {
+        () => {
+            marks.pop()? as usize
+        };
+    }
+    // Records the kinds of every `step`-th item from `from` (dict keys).
+    macro_rules! keys {
+        ($from:expr, $step:expr) => {{
+            for &t in stack[$from..].iter().step_by($step) {
+                py2_keys |= t == PY2_STR;
+                text_keys |= t == TEXT;
+            }
+        }};
+    }
+    loop {
+        let o = next(src, pos)?;
+        let proto = match o.code {
+            op::PROTO => {
+                let p = src[o.arg];
+                if p > 5 {
+                    return None;
+                }
+                declared.get_or_insert(p);
+                2
+            }
+            op::FRAME => 4,
+            op::STOP => {
+                if stack.len() != 1 || !marks.is_empty() || o.end != src.len() {
+                    return None;
+                }
+                break;
+            }
+            op::MARK => {
+                if marks.len() >= limits.max_depth {
+                    return None;
+                }
+                marks.push(u32::try_from(stack.len()).ok()?);
+                0
+            }
+            op::NONE => {
+                push!(OTHER);
+                0
+            }
+            op::NEWTRUE | op::NEWFALSE | op::LONG1 => {
+                push!(OTHER);
+                2
+            }
+            op::BININT | op::BININT1 | op::BININT2 | op::BINFLOAT => {
+                push!(OTHER);
+                1
+            }
+            op::EMPTY_TUPLE | op::EMPTY_LIST | op::EMPTY_DICT => {
+                push!(OTHER);
+                1
+            }
+            op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
+                pop!(usize::from(o.code - op::TUPLE1 + 1));
+                push!(OTHER);
+                2
+            }
+            op::TUPLE | op::LIST | op::DICT => {
+                let m = pop_mark!();
+                if o.code == op::DICT {
+                    keys!(m, 2);
+                }
+                stack.truncate(m);
+                push!(OTHER);
+                0
+            }
+            op::APPEND | op::SETITEM => {
+                let n = if o.code == op::APPEND { 1 } else { 2 };
+                if o.code == op::SETITEM && stack.len() >= fence!() + 2 {
+                    keys!(stack.len() - 2, 2);
+                }
+                pop!(n);
+                // The container must still be there.
+                if stack.len() <= fence!() {
+                    return None;
+                }
+                0
+            }
+            op::APPENDS | op::SETITEMS => {
+                let m = pop_mark!();
+                if o.code == op::SETITEMS {
+                    keys!(m, 2);
+                }
+                stack.truncate(m);
+                if stack.len() <= fence!() {
+                    return None;
+                }
+                1
+            }
+            op::SHORT_BINSTRING | op::BINSTRING => {
+                let bytes = &src[o.arg..o.end];
+                let ascii = bytes.is_ascii();
+                py2_str = true;
+                non_ascii |= !ascii;
+                py3_change |= match py3_str {
+                    Some(Py3Str::Bytes) => true,
+                    Some(_) => !ascii,
+                    None => false,
+                };
+                push!(PY2_STR);
+                1
+            }
+            op::BINUNICODE => {
+                has_text = true;
+                push!(TEXT);
+                1
+            }
+            op::SHORT_BINUNICODE | op::BINUNICODE8 => {
+                has_text = true;
+                push!(TEXT);
+                4
+            }
+            op::BINGET | op::LONG_BINGET => {
+                let idx = if o.code == op::BINGET {
+                    usize::from(src[o.arg])
+                } else {
+                    usize::try_from(le(src, o.arg, 4)?).ok()?
+                };
+                match memo.get(idx) {
+                    Some(&t) if t != UNDEF => push!(t),
+                    _ => return None,
+                }
+                1
+            }
+            op::BINPUT | op::LONG_BINPUT | op::MEMOIZE => {
+                let idx = match o.code {
+                    op::BINPUT => usize::from(src[o.arg]),
+                    op::LONG_BINPUT => usize::try_from(le(src, o.arg, 4)?).ok()?,
+                    _ => memo_len,
+                };
+                if stack.len() <= fence!() || idx >= limits.max_memo {
+                    return None;
+                }
+                let top = *stack.last()?;
+                memo_in_order &= idx == puts;
+                puts += 1;
+                if idx == memo.len() {
+                    memo.push(top);
+                    memo_len += 1;
+                } else {
+                    if idx > memo.len() {
+                        memo.resize(idx + 1, UNDEF);
+                    }
+                    if memo[idx] == UNDEF {
+                        memo_len += 1;
+                    }
+                    memo[idx] = top;
+                }
+                if o.code == op::MEMOIZE {
+                    4
+                } else {
+                    1
+                }
+            }
+            _ => return None,
+        };
+        max_proto = max_proto.max(proto);
+        pos = o.end;
+    }
+    if py2_keys && text_keys {
+        return None;
+    }
+    // Writer evidence, as the general path sees it in this subset: py2 `str` opcodes vs
+    // protocol-3+ opcodes.
+    let writer = match (py2_str, max_proto >= 3) {
+        (true, false) => Writer::Py2,
+        (false, true) => Writer::Py3,
+        _ => Writer::Unknown,
+    };
+    Some(Facts {
+        summary: Summary {
+            declared_protocol: declared,
+            max_protocol: max_proto,
+            writer,
+            py2_str_non_ascii: non_ascii,
+            py2_binary_state: false,
+            py3_text: has_text && writer != Writer::Py2,
+            py3_only_global: false,
+            globals: Vec::new(),
+        },
+        has_text,
+        py3_change,
+        memo_in_order,
+    })
+}
+
+/// The summary of a plain-data pickle, or `None` (the general path decides).
+pub(crate) fn analyze(src: &[u8]) -> Option<Summary> {
+    with_scratch(|s| scan(src, &PickleLimits::default(), None, s)).map(|f| f.summary)
+}
+
+/// Transcodes a plain-data pickle, or `None` (the general path decides).
+pub(crate) fn transcode(src: &Bytes, policy: &Policy) -> Option<Transcoded> {
+    with_scratch(|s| {
+        let py3_str = (policy.target == Runtime::Py3).then_some(policy.py3_str);
+        let facts = scan(src, &policy.limits, py3_str, s)?;
+        let summary = &facts.summary;
+        let limits = &policy.limits;
+        let out = match policy.target {
+            Runtime::Py2 => {
+                let utf8 = policy.py2_text == Py2Text::Utf8 && summary.writer != Writer::Py2;
+                let change = summary.max_protocol > 2
+                    || summary.declared_protocol.is_some_and(|d| d > 2)
+                    || (utf8 && facts.has_text);
+                if !change {
+                    None
+                } else if !facts.memo_in_order {
+                    // The general path renumbers memo ids; not worth a map here.
+                    return None;
+                } else {
+                    Some(emit(src, limits, &mut s.out, |out| to_py2(src, utf8, out))?)
+                }
+            }
+            Runtime::Py3 if facts.py3_change => Some(emit(src, limits, &mut s.out, |out| {
+                to_py3(src, policy.py3_str, out)
+            })?),
+            Runtime::Py3 => None,
+        };
+        let outcome = match out {
+            None => Outcome::Unchanged,
+            Some(out) => Outcome::Rewritten(out),
+        };
+        Some(Transcoded {
+            outcome,
+            summary: Some(facts.summary),
+        })
+    })
+}
+
+/// Runs a writer into the scratch buffer (then one allocation of the exact size) or, for large
+/// values, into a buffer of its own. `None` when the writer gives up or passes `max_output`.
+fn emit(
+    src: &[u8],
+    limits: &PickleLimits,
+    scratch: &mut Vec<u8>,
+    write: impl FnOnce(&mut Out) -> Option<()>,
+) -> Option<Bytes> {
+    let estimate = src.len() + src.len() / 4 + 16;
+    if estimate > SCRATCH_OUT {
+        let mut out = Out::for_input(src.len(), limits.max_output);
+        write(&mut out)?;
+        return (out.buf.len() <= limits.max_output).then(|| Bytes::from(out.buf));
+    }
+    let mut out = Out {
+        buf: std::mem::take(scratch),
+    };
+    out.buf.clear();
+    let done = write(&mut out).is_some() && out.buf.len() <= limits.max_output;
+    let bytes = done.then(|| Bytes::copy_from_slice(&out.buf));
+    *scratch = out.buf;
+    bytes
+}
+
+/// Copies runs of ops that stay as they are in one `extend_from_slice` each.
+struct Runs<'a, 'o> {
+    src: &'a [u8],
+    out: &'o mut Out,
+    from: usize,
+}
+
+impl Runs<'_, '_> {
+    /// Copies the pending run up to `pos` (the op there is rewritten or dropped).
+    #[inline(always)]
+    fn flush(&mut self, pos: usize) {
+        self.out.raw(&self.src[self.from..pos]);
+    }
+}
+
+/// Protocol 2 for a Python 2 reader (what `downgrade.rs` writes for this subset): PROTO 2
+/// first, FRAMEs dropped, MEMOIZE -> BINPUT, short/8-byte text -> BINUNICODE (or a py2 `str`
+/// under the `utf8` text policy). Memo ids are the input's (the caller checked their order).
+fn to_py2(src: &[u8], utf8: bool, out: &mut Out) -> Option<()> {
+    let mut r = Runs { src, out, from: 0 };
+    r.out.raw(&[op::PROTO, 2]);
+    let mut pos = 0;
+    let mut puts: u32 = 0;
+    loop {
+        let o = next(src, pos)?;
+        match o.code {
+            op::STOP => break,
+            op::PROTO | op::FRAME => r.flush(pos),
+            op::MEMOIZE | op::BINPUT | op::LONG_BINPUT => {
+                r.flush(pos);
+                r.out.put(puts);
+                puts += 1;
+            }
+            op::LONG_BINGET => {
+                r.flush(pos);
+                r.out.get(u32::try_from(le(src, o.arg, 4)?).ok()?);
+            }
+            op::BINUNICODE | op::SHORT_BINUNICODE | op::BINUNICODE8 => {
+                let payload = &src[o.arg..o.end];
+                if utf8 {
+                    r.flush(pos);
+                    r.out.py2_str(std::str::from_utf8(payload).ok()?.as_bytes());
+                } else if o.code != op::BINUNICODE {
+                    r.flush(pos);
+                    r.out.byte(op::BINUNICODE);
+                    r.out.raw(&u32::try_from(payload.len()).ok()?.to_le_bytes());
+                    r.out.raw(payload);
+                } else {
+                    pos = o.end;
+                    continue;
+                }
+            }
+            _ => {
+                pos = o.end;
+                continue;
+            }
+        }
+        pos = o.end;
+        r.from = pos;
+    }
+    r.flush(src.len());
+    Some(())
+}
+
+/// The input for a Python 3 reader (what `py3.rs` writes for this subset): FRAMEs dropped,
+/// py2 `str`s per the `py3_str` policy.
+fn to_py3(src: &[u8], policy: Py3Str, out: &mut Out) -> Option<()> {
+    let mut r = Runs { src, out, from: 0 };
+    let mut pos = 0;
+    loop {
+        let o = next(src, pos)?;
+        match o.code {
+            op::STOP => break,
+            op::FRAME => r.flush(pos),
+            op::SHORT_BINSTRING | op::BINSTRING => {
+                let bytes = &src[o.arg..o.end];
+                match strings::py3_form(bytes, policy) {
+                    Py3Form::Keep => {
+                        pos = o.end;
+                        continue;
+                    }
+                    Py3Form::Text(t) => {
+                        r.flush(pos);
+                        r.out.text(&t);
+                    }
+                    Py3Form::Bytes => {
+                        r.flush(pos);
+                        r.out.py3_bytes(bytes);
+                    }
+                }
+            }
+            _ => {
+                pos = o.end;
+                continue;
+            }
+        }
+        pos = o.end;
+        r.from = pos;
+    }
+    r.flush(src.len());
+    Some(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+//! The fast path against the general path: equal answers wherever the fast path answers, over
+//! the golden corpus under every policy, every prefix of each fixture, and seeded mutations.
+
+use std::path::PathBuf;
+
+use super::super::{transcode_general, Policy, Py2Text, Py3Str, Runtime};
+use super::*;
+
+fn policies() -> Vec<Policy> {
+    let mut all = Vec::new();
+    for text in [Py2Text::Keep, Py2Text::Utf8] {
+        all.push(Policy {
+            py2_text: text,
+            ..Policy::for_target(Runtime::Py2)
+        });
+    }
+    for s in [Py3Str::Utf8OrBytes, Py3Str::Bytes, Py3Str::Latin1] {
+        all.push(Policy {
+            py3_str: s,
+            ..Policy::for_target(Runtime::Py3)
+        });
+    }
+    all
+}
+
+fn corpus() -> Vec<(String, Bytes)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pickles");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pickle"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() > 500,
+        "golden corpus missing: {}",
+        dir.display()
+    );
+    files
+        .into_iter()
+        .map(|p| {
+            let data = std::fs::read(&p).expect("read fixture");
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                Bytes::from(data),
+            )
+        })
+        .collect()
+}
+
+/// Asserts the fast path, when it answers, equals the general path; returns whether it answered.
+fn agrees(name: &str, src: &Bytes, policy: &Policy) -> bool {
+    let Some(fast) = transcode(src, policy) else {
+        return false;
+    };
+    let general = transcode_general(src, policy);
+    assert_eq!(fast, general, "{name} under {policy:?}");
+    true
+}
+
+#[test]
+fn agrees_with_the_general_path_on_the_golden_corpus() {
+    let (mut answered, mut total) = (0, 0);
+    for (name, src) in corpus() {
+        for policy in policies() {
+            total += 1;
+            answered += usize::from(agrees(&name, &src, &policy));
+        }
+        if let Some(summary) = analyze(&src) {
+            assert_eq!(
+                Ok(summary),
+                super::super::scan::scan(&src, None).map(|s| s.summary)
+            );
+        }
+    }
+    // The subset is plain data: a good share of the corpus, not all of it.
+    assert!(
+        answered * 5 > total,
+        "fast path answered {answered} of {total}"
+    );
+    assert!(
+        answered < total,
+        "fast path answered everything: subset check is broken"
+    );
+}
+
+#[test]
+fn common_shapes_take_the_fast_path() {
+    let corpus = corpus();
+    let get = |stem: &str| {
+        corpus
+            .iter()
+            .find(|(n, _)| n == &format!("{stem}.pickle"))
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("fixture {stem}"))
+    };
+    let py2 = Policy::for_target(Runtime::Py2);
+    let py3 = Policy::for_target(Runtime::Py3);
+    for (stem, policy, rewritten) in [
+        ("text_dict_py3_p4", &py2, true),
+        ("dict_large_py3_p4", &py2, true),
+        ("dict_large_py3_p2", &py2, false),
+        ("unicode_long_py3_p2", &py2, false),
+        ("str_utf8_py2_p2_c", &py3, true),
+        ("str_binary_70000_py2_p2_c", &py3, true),
+        ("dict_large_py2_p2_c", &py3, false),
+    ] {
+        let src = get(stem);
+        let t = transcode(&src, policy).unwrap_or_else(|| panic!("{stem} left the fast path"));
+        assert_eq!(
+            matches!(t.outcome, Outcome::Rewritten(_)),
+            rewritten,
+            "{stem}"
+        );
+        assert_eq!(t, transcode_general(&src, policy), "{stem}");
+    }
+}
+
+#[test]
+fn every_prefix_of_plain_fixtures_agrees_or_falls_back() {
+    for (name, src) in corpus() {
+        // Prefixes of the plain-data fixtures under 4 KiB (the rest adds time, not cases).
+        if src.len() > 4096 || transcode(&src, &Policy::for_target(Runtime::Py2)).is_none() {
+            continue;
+        }
+        for i in 0..src.len() {
+            let prefix = src.slice(..i);
+            for policy in policies() {
+                agrees(&name, &prefix, &policy);
+            }
+        }
+    }
+}
+
+/// xorshift64*: a fixed-seed generator (the seed is printed on failure).
+fn rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn seeded_mutations_agree() {
+    const SEED: u64 = 0x5eed_fa57_0001;
+    let mut next = rng(SEED);
+    let plain: Vec<(String, Bytes)> = corpus()
+        .into_iter()
+        .filter(|(_, b)| b.len() <= 2048)
+        .filter(|(_, b)| transcode(b, &Policy::for_target(Runtime::Py3)).is_some())
+        .collect();
+    assert!(!plain.is_empty());
+    let policies = policies();
+    let mut answered = 0;
+    // Bounded: 20 000 mutants.
+    for round in 0..20_000u64 {
+        let (name, src) = &plain[(next() as usize) % plain.len()];
+        let mut m = src.to_vec();
+        for _ in 0..1 + next() % 3 {
+            let i = (next() as usize) % m.len();
+            match next() % 4 {
+                0 => m[i] = next() as u8,
+                1 => m[i] = m[i].wrapping_add(1),
+                2 => {
+                    m.remove(i);
+                    if m.is_empty() {
+                        m.push(b'.');
+                    }
+                }
+                _ => m.insert(i, m[i]),
+            }
+        }
+        let m = Bytes::from(m);
+        let policy = &policies[(next() as usize) % policies.len()];
+        let ok = std::panic::catch_unwind(|| agrees(name, &m, policy));
+        match ok {
+            Ok(a) => answered += usize::from(a),
+            Err(_) => panic!("seed {SEED:#x}, round {round}: {name} mutated to {m:?}"),
+        }
+    }
+    assert!(answered > 100, "mutants the fast path answered: {answered}");
+}
+
+#[test]
+fn dicts_mixing_py2_str_and_text_keys_fall_back() {
+    // py2 cPickle protocol 2: {'\xc3\xa7': 2, u'\xe7': 1}: both keys are 'ç' for a py3 reader.
+    let collide =
+        Bytes::from_static(b"\x80\x02}q\x01(X\x02\x00\x00\x00\xc3\xa7K\x02U\x01\xe7K\x01u.");
+    // The same keys through SETITEM and through a memoized key fetched again.
+    let setitem = Bytes::from_static(b"\x80\x02}q\x01X\x01\x00\x00\x00aq\x02K\x01sU\x01aK\x02s.");
+    let memo = Bytes::from_static(
+        b"\x80\x02]q\x00(X\x01\x00\x00\x00aq\x01U\x01aq\x02e}q\x03(h\x01K\x01h\x02K\x02u\x86.",
+    );
+    for src in [collide, setitem, memo] {
+        for policy in policies() {
+            assert!(transcode(&src, &policy).is_none(), "{src:?} {policy:?}");
+        }
+        assert!(transcode_general(&src, &Policy::for_target(Runtime::Py2))
+            .summary
+            .is_some());
+    }
+}
