@@ -497,7 +497,17 @@ impl Runs<'_, '_> {
     /// Copies the pending run up to `pos` (the op there is rewritten or dropped).
     #[inline(always)]
     fn flush(&mut self, pos: usize) {
-        self.out.raw(&self.src[self.from..pos]);
+        let run = &self.src[self.from..pos];
+        // Runs between rewritten ops are mostly a few bytes (an int, a container op): a
+        // byte loop beats a call to memcpy there.
+        if run.len() <= 16 {
+            self.out.buf.reserve(16);
+            for &b in run {
+                self.out.buf.push(b);
+            }
+        } else {
+            self.out.raw(run);
+        }
     }
 }
 
