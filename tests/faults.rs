@@ -1,7 +1,9 @@
 //! Upstream faults: memcached killed and restarted, paused (SIGSTOP) and resumed, an upstream
-//! that answers garbage or closes mid-reply, and nothing listening at start-up. In every case the
+//! that answers garbage or closes mid-reply, nothing listening at start-up, and a name that does
+//! not resolve at start-up. In every case the
 //! client gets a `SERVER_ERROR` line within the configured timeouts (never a hang, never a
-//! partial or wrong value), a healthy pool keeps serving, and the proxy recovers by itself.
+//! partial or wrong value), a healthy pool keeps serving, and the proxy recovers by itself. An
+//! upstream name that does not resolve at start-up is tested through the real binary.
 
 mod common;
 
@@ -10,6 +12,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::binary::{free_port, http_get, sample, ServeBin};
 use common::servers::{show, Client, Memcached, Proxy};
 use common::wait::wait_until;
 use picklebridge::config::Config;
@@ -321,4 +324,103 @@ fn nothing_listening_at_start_up_then_memcached_appears() {
     if let Err(cause) = recovered {
         std::panic::resume_unwind(cause);
     }
+}
+
+/// An upstream given by a name that does not resolve (`.invalid` never does, RFC 6761, so no
+/// network is needed), through the real binary: the proxy starts, logs the pool and server once,
+/// answers that pool's keys with `SERVER_ERROR` within the timeouts, serves the other pool, and
+/// keeps retrying resolution (counted); `check-config` accepts the file (it checks syntax only).
+#[test]
+fn unresolvable_upstream_name_at_start_up_serves_errors_and_keeps_retrying() {
+    let b = Memcached::start();
+    let (port, admin) = (free_port(), free_port());
+    let dead = "memcache-a.invalid:11211";
+    let toml = format!(
+        r#"
+[[listener]]
+address = "127.0.0.1:{port}"
+client = "py3"
+
+[admin]
+listen = "127.0.0.1:{admin}"
+
+[pool.a]
+servers = ["{dead}"]
+
+[pool.b]
+servers = ["{b}"]
+
+[[route]]
+prefix = ""
+pool = "b"
+
+[[route]]
+prefix = "a:"
+pool = "a"
+
+[timeouts]
+connect_ms = {TIMEOUT_MS}
+request_ms = {TIMEOUT_MS}
+"#,
+        b = b.addr_string()
+    );
+    let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut proxy = ServeBin::start(&toml, listen);
+    let mut client = Client::connect(listen).expect("client");
+    expect_server_error(&mut client, "a:1");
+    expect_value(&mut client, "b:1", "healthy pool");
+    expect_server_error(&mut client, "a:2");
+
+    let warning = wait_until(Duration::from_secs(10), "the start-up warning", || {
+        let log = proxy.log();
+        log.lines()
+            .find(|l| l.contains("does not resolve"))
+            .map(str::to_owned)
+    });
+    assert!(
+        warning.contains("pool=a") && warning.contains(&format!("server={dead}")),
+        "{warning}"
+    );
+    // Resolution is retried on every reconnect (back-off at most 1 s): the counter keeps rising.
+    let server = format!(r#"server="{dead}""#);
+    let labels = [r#"pool="a""#, server.as_str()];
+    let failures = || {
+        let (_, page) = http_get(admin, "/metrics");
+        sample(
+            &page,
+            "picklebridge_upstream_connect_failures_total",
+            &labels,
+        )
+    };
+    let first = wait_until(Duration::from_secs(10), "a counted failure", || {
+        failures().filter(|&n| n >= 1.0)
+    });
+    wait_until(Duration::from_secs(15), "resolution to be retried", || {
+        failures().filter(|&n| n >= first + 2.0)
+    });
+    let (_, page) = http_get(admin, "/metrics");
+    assert_eq!(
+        sample(&page, "picklebridge_upstream_server_up", &labels),
+        Some(0.0)
+    );
+    let (status, _) = http_get(admin, "/readyz");
+    assert!(status.contains(" 503 "), "/readyz: {status}");
+    // Still serving both ways after the retries.
+    expect_server_error(&mut client, "a:3");
+    expect_value(&mut client, "b:2", "still healthy");
+    assert!(proxy.is_running(), "the proxy exited:\n{}", proxy.log());
+
+    let mut file = tempfile::NamedTempFile::new().expect("config file");
+    file.write_all(toml.as_bytes()).expect("write config");
+    let check = Command::new(env!("CARGO_BIN_EXE_picklebridge"))
+        .arg("check-config")
+        .arg(file.path())
+        .output()
+        .expect("check-config");
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }

@@ -195,6 +195,9 @@ async fn serve(args: Args, config: Config) -> ExitCode {
     let table = Arc::new(RouteTable::compile(&config, &metrics));
     for (name, pool) in &config.pools {
         tracing::info!(pool = %name, servers = ?pool.servers, "pool");
+        for server in &pool.servers {
+            warn_if_unresolved(name, server, config.timeouts.connect());
+        }
     }
     for r in table.routes() {
         tracing::info!(route = %r.name, prefix = %String::from_utf8_lossy(&r.prefix), mode = r.mode.as_str(), "route");
@@ -219,6 +222,33 @@ async fn serve(args: Args, config: Config) -> ExitCode {
     reload.abort();
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Start-up check of an upstream given by name: a `host:port` whose host does not resolve is
+/// logged once, naming pool and server. Not fatal: the server's connection tasks retry
+/// resolution on every connect attempt (with back-off, counted in
+/// `upstream_connect_failures_total`) and its keys get `SERVER_ERROR` until the name resolves,
+/// so a DNS outage at start-up neither stops the proxy nor needs a restart to recover from.
+fn warn_if_unresolved(pool: &str, server: &str, bound: std::time::Duration) {
+    if server.parse::<std::net::SocketAddr>().is_ok() {
+        return;
+    }
+    let (pool, server) = (pool.to_owned(), server.to_owned());
+    tokio::spawn(async move {
+        let lookup = tokio::time::timeout(bound, tokio::net::lookup_host(&server)).await;
+        let error = match lookup.map(|r| r.map(|mut addrs| addrs.next().is_some())) {
+            Ok(Ok(true)) => return,
+            Ok(Ok(false)) => "no addresses".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", bound.as_millis()),
+        };
+        tracing::warn!(
+            pool = %pool,
+            server = %server,
+            error = %error,
+            "upstream server name does not resolve: its keys get SERVER_ERROR until it does (retried on every reconnect)"
+        );
+    });
 }
 
 /// Completes on SIGTERM or SIGINT.

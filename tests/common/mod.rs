@@ -2,6 +2,7 @@
 //! bounded waits. Each integration test file uses a subset, hence the dead_code allowance.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod python;
 pub mod servers;
 pub mod wait;

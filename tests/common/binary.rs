@@ -1,0 +1,139 @@
+//! The real `picklebridge serve` binary as a child process: configuration from a TOML string,
+//! stderr (the log) captured to a file, ports picked free on loopback, killed on drop. For tests
+//! that need what only a process shows: start-up behaviour, its log, its memory (`/proc`).
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::wait::wait_until;
+
+/// A free port on 127.0.0.1 (the listener is dropped at once; the test binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A running `picklebridge serve --config FILE`, killed on drop.
+pub struct ServeBin {
+    child: Child,
+    log: tempfile::NamedTempFile,
+    _config: tempfile::NamedTempFile,
+    /// The memcache listener the test configured (first `[[listener]]`).
+    pub listen: SocketAddr,
+}
+
+impl ServeBin {
+    /// Starts the binary with `toml` and waits (bounded) until `listen` accepts connections.
+    /// Panics with the log if the process exits first.
+    pub fn start(toml: &str, listen: SocketAddr) -> ServeBin {
+        let mut config = tempfile::NamedTempFile::new().expect("config file");
+        config.write_all(toml.as_bytes()).expect("write config");
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_picklebridge"))
+            .args(["serve", "--config"])
+            .arg(config.path())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("log handle"))
+            .spawn()
+            .expect("start picklebridge serve");
+        let mut serve = ServeBin {
+            child,
+            log,
+            _config: config,
+            listen,
+        };
+        wait_until(Duration::from_secs(30), "the proxy to listen", || {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("picklebridge exited with {status}:\n{}", serve.log());
+            }
+            TcpStream::connect_timeout(&listen, Duration::from_millis(200))
+                .ok()
+                .map(drop)
+        });
+        serve
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Everything logged so far, without ANSI colour codes.
+    pub fn log(&self) -> String {
+        let raw = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw.as_str();
+        while let Some(at) = rest.find("\x1b[") {
+            out.push_str(&rest[..at]);
+            let tail = &rest[at + 2..];
+            rest = tail.find('m').map_or("", |end| &tail[end + 1..]);
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), `None` once the process is gone.
+    pub fn status_kib(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+        line[field.len() + 1..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for ServeBin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` from an admin listener on 127.0.0.1: (status line, body); empty on any error.
+pub fn http_get(port: u16, path: &str) -> (String, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return Default::default();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ = s.write_all(request.as_bytes());
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.lines().next().unwrap_or_default().to_owned();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The sum of the samples of `name` carrying every one of `labels` (`pool="a"`, in any order
+/// among the sample's labels); `None` when there is none.
+pub fn sample(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let prefix = format!("{name}{{");
+    let values: Vec<f64> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|rest| rest.split_once("} "))
+        .filter(|(set, _)| {
+            let set: Vec<&str> = set.split(',').collect();
+            labels.iter().all(|l| set.contains(l))
+        })
+        .filter_map(|(_, value)| value.trim().parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
