@@ -353,6 +353,12 @@ pub struct LimitsConfig {
     /// the proxy stops reading that client (back pressure).
     #[serde(default = "default_max_pending")]
     pub max_pending: usize,
+    /// `max_pending_bytes = 67108864`: bytes one client connection may make the proxy hold for
+    /// its requests and replies (each request reserves its largest possible reply, every key an
+    /// `item_size` value, before it is sent upstream); past it the proxy stops reading that
+    /// client. At least `item_size`.
+    #[serde(default = "default_max_pending_bytes")]
+    pub max_pending_bytes: usize,
     /// `write_stall_timeout_s = 30`: close a client that has not read any of its pending
     /// replies for this long (its requests already stopped being read); `0` never does, as
     /// memcached.
@@ -372,6 +378,9 @@ fn default_max_connections() -> usize {
 fn default_max_pending() -> usize {
     1024
 }
+fn default_max_pending_bytes() -> usize {
+    64 << 20
+}
 fn default_write_stall() -> u64 {
     30
 }
@@ -386,6 +395,7 @@ impl Default for LimitsConfig {
             max_connections: default_max_connections(),
             idle_timeout_s: 0,
             max_pending: default_max_pending(),
+            max_pending_bytes: default_max_pending_bytes(),
             write_stall_timeout_s: default_write_stall(),
             max_inflated: default_max_inflated(),
         }
@@ -758,6 +768,12 @@ impl Config {
         }
         if l.max_pending == 0 {
             out.push(problem("limits.max_pending", "must be at least 1"));
+        }
+        if l.max_pending_bytes < l.item_size {
+            out.push(problem(
+                "limits.max_pending_bytes",
+                "must be at least limits.item_size",
+            ));
         }
         if l.max_inflated < l.item_size {
             out.push(problem(

@@ -4,10 +4,15 @@
 //! moves finished replies from the head of the slot queue into the write buffer and writes it
 //! (once per batch, not once per reply).
 //!
-//! Bounded: at most `limits.max_pending` requests await replies and at most
-//! [`WRITE_HIGH_WATER`] reply bytes wait for the client; past either the connection stops
-//! reading, so a client that never reads its replies gets TCP back pressure, not a growing
-//! buffer. The connection is closed exactly where memcached closes it: `quit`, a request line
+//! Bounded in count and in bytes: at most `limits.max_pending` requests await replies, and the
+//! bytes a connection may make the proxy hold stay under `limits.max_pending_bytes`. Each
+//! request reserves, before it is dispatched, the most its reply (and its own data) can occupy
+//! ([`reservation`]: every requested key a full `item_size` value); the reservation is released
+//! when the reply moves into the write buffer, whose actual bytes count instead. A request that
+//! does not fit waits parsed (no further bytes are read), so a client that never reads its
+//! replies gets TCP back pressure, not a growing buffer, and is closed after
+//! `write_stall_timeout_s`. One request is always admitted when nothing else is held, so the
+//! bound is the larger of the budget and one request's reservation. The connection is closed exactly where memcached closes it: `quit`, a request line
 //! it cannot frame ([`crate::protocol::ProtocolError`]), client EOF; plus the proxy's own idle
 //! timeout and shutdown (after the replies to everything already read are written).
 use std::collections::VecDeque;
@@ -22,20 +27,36 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::handler::{dispatch, Ctx, Finished, Slot};
 use crate::metrics::Side;
-use crate::protocol::{parse_request_buf, Limits};
+use crate::protocol::{parse_request_buf, Limits, Request};
 use crate::server::{ListenerInfo, Shared};
 
-/// Reply bytes waiting for a slow client before the connection stops reading requests.
+/// Reply bytes in the write buffer past which finished replies stay in their slots (they are
+/// composed, and transcoded, only as the client reads).
 pub const WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
 
-/// Reply bytes a connection aims to hold in flight: the number of requests awaiting replies is
-/// capped at this divided by the average reply size seen so far (at least 1, at most
-/// `limits.max_pending`), so a client pipelining gets of large values cannot make the proxy hold
-/// `max_pending` large replies.
-pub const PENDING_BYTES_BUDGET: usize = 16 * 1024 * 1024;
+/// Most bytes of one `VALUE <key> <flags> <bytes> [<cas>]\r\n ... \r\n` block besides its data
+/// (250-byte key, 10-digit flags and length, 20-digit cas), rounded up.
+const VALUE_OVERHEAD: usize = 320;
+/// Reserved for a reply of any other kind: a line, or a multi-line `stats <args>` block.
+const LINE_RESERVE: usize = 4 * 1024;
+const STATS_RESERVE: usize = 256 * 1024;
 
-/// The average reply size assumed before any reply was seen.
-const INITIAL_REPLY_ESTIMATE: usize = 64 * 1024;
+/// The most bytes `req` can make the proxy hold until its reply is in the write buffer: every
+/// key it asks for a full `item_size` value, plus the data a storage command carries (held by
+/// its slot and, composed, by the upstream queue).
+pub fn reservation(req: &Request, item_size: usize) -> usize {
+    let value = item_size.saturating_add(VALUE_OVERHEAD);
+    match req {
+        Request::Retrieval(r) => r.keys.len().saturating_mul(value).saturating_add(8),
+        Request::Storage(s) => s.data.len().saturating_mul(2).saturating_add(LINE_RESERVE),
+        Request::Meta(m) => match &m.data {
+            Some(data) => data.len().saturating_mul(2).saturating_add(LINE_RESERVE),
+            None => value.saturating_add(LINE_RESERVE),
+        },
+        Request::Stats(_) | Request::Admin(_) => STATS_RESERVE,
+        _ => LINE_RESERVE,
+    }
+}
 
 /// Serves one client connection until it closes, misbehaves fatally, idles out, or the proxy
 /// shuts down.
@@ -53,19 +74,24 @@ pub async fn serve(
         ..Limits::default()
     };
     let max_pending = config.limits.max_pending;
+    let budget = config.limits.max_pending_bytes;
+    let item_size = config.limits.item_size;
     let idle = (config.limits.idle_timeout_s > 0)
         .then(|| Duration::from_secs(config.limits.idle_timeout_s));
     let stall = (config.limits.write_stall_timeout_s > 0)
         .then(|| Duration::from_secs(config.limits.write_stall_timeout_s));
     let mut stalled_since: Option<Instant> = None;
-    let mut avg_reply = INITIAL_REPLY_ESTIMATE;
     let mut first_request = true;
     let mut ctx = Ctx::new(shared.clone(), info.clone());
     let mut stop = shared.shutting_down.clone();
     let (mut rd, mut wr) = socket.split();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
-    let mut slots: VecDeque<Slot> = VecDeque::new();
+    // Each slot with its reservation; `reserved` is their sum.
+    let mut slots: VecDeque<(Slot, usize)> = VecDeque::new();
+    let mut reserved = 0usize;
+    // A parsed request waiting for its reservation to fit.
+    let mut parked: Option<Request> = None;
     let mut swallow = 0usize;
     let mut held: Option<Slot> = None;
     // No more requests are read after quit, a fatal parse error, EOF or shutdown.
@@ -74,68 +100,91 @@ pub async fn serve(
     let mut last_activity = Instant::now();
     loop {
         // Parse and dispatch every complete request, within the pending bounds.
-        let allowed = (PENDING_BYTES_BUDGET / avg_reply.max(1)).clamp(1, max_pending);
-        while reading && slots.len() < allowed && wbuf.len() < WRITE_HIGH_WATER {
-            if first_request && rbuf.first() == Some(&0x80) {
-                // memcached picks the binary protocol from the first byte. The proxy does not
-                // speak it: splice the connection byte for byte to the default route's server
-                // (no routing, no transcoding), so binary clients get memcached's behaviour.
-                tracing::debug!("binary protocol connection: spliced to the default server");
-                return splice_binary(&mut rd, &mut wr, &rbuf, shared).await;
-            }
-            if swallow > 0 {
-                let n = swallow.min(rbuf.len());
-                rbuf.advance(n);
-                swallow -= n;
-                if swallow > 0 {
-                    break;
-                }
-            }
-            if let Some(h) = held.take() {
-                slots.push_back(h);
-            }
-            match parse_request_buf(&mut rbuf, &limits) {
-                Ok(Some(req)) => {
-                    first_request = false;
-                    for slot in dispatch(&mut ctx, req).await {
-                        match slot {
-                            Slot::Held { reply, swallow: n } if n > 0 => {
-                                swallow = n;
-                                held = Some(Slot::Local(reply));
-                            }
-                            Slot::Close => {
-                                reading = false;
-                                slots.push_back(Slot::Close);
-                            }
-                            slot => slots.push_back(slot),
+        while slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER {
+            let req = match parked.take() {
+                Some(req) => req,
+                None if !reading => break,
+                None => {
+                    if first_request && rbuf.first() == Some(&0x80) {
+                        // memcached picks the binary protocol from the first byte. The proxy
+                        // does not speak it: splice the connection byte for byte to the default
+                        // route's server (no routing, no transcoding), so binary clients get
+                        // memcached's behaviour.
+                        tracing::debug!(
+                            "binary protocol connection: spliced to the default server"
+                        );
+                        return splice_binary(&mut rd, &mut wr, &rbuf, shared).await;
+                    }
+                    if swallow > 0 {
+                        let n = swallow.min(rbuf.len());
+                        rbuf.advance(n);
+                        swallow -= n;
+                        if swallow > 0 {
+                            break;
+                        }
+                    }
+                    if let Some(h) = held.take() {
+                        slots.push_back((h, 0));
+                    }
+                    match parse_request_buf(&mut rbuf, &limits) {
+                        Ok(Some(req)) => {
+                            first_request = false;
+                            req
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            // memcached closes without a reply (after answering what came before).
+                            tracing::debug!(error = %e, "closing client connection");
+                            info.metrics.connection_error(Side::Client);
+                            reading = false;
+                            slots.push_back((Slot::Close, 0));
+                            continue;
                         }
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    // memcached closes without a reply (after answering what came before).
-                    tracing::debug!(error = %e, "closing client connection");
-                    info.metrics.connection_error(Side::Client);
-                    reading = false;
-                    slots.push_back(Slot::Close);
+            };
+            let need = reservation(&req, item_size);
+            let nothing_held = slots.is_empty() && wbuf.is_empty();
+            if !nothing_held && wbuf.len() + reserved + need > budget {
+                parked = Some(req);
+                break;
+            }
+            reserved += need;
+            let mut dispatched = dispatch(&mut ctx, req).await.into_iter().peekable();
+            while let Some(slot) = dispatched.next() {
+                // The last slot of a request carries its reservation.
+                let share = if dispatched.peek().is_none() { need } else { 0 };
+                match slot {
+                    Slot::Held { reply, swallow: n } if n > 0 => {
+                        swallow = n;
+                        held = Some(Slot::Local(reply));
+                        reserved -= share;
+                    }
+                    Slot::Close => {
+                        reading = false;
+                        slots.push_back((Slot::Close, share));
+                    }
+                    slot => slots.push_back((slot, share)),
                 }
             }
         }
         // Move finished replies, in order, into the write buffer.
         while wbuf.len() < WRITE_HIGH_WATER {
-            let Some(front) = slots.front_mut() else {
+            let Some((front, _)) = slots.front_mut() else {
                 break;
             };
             if !front.is_ready() {
                 break;
             }
-            let Some(slot) = slots.pop_front() else { break };
-            let before = wbuf.len();
-            let finished = slot.finish(&ctx, &mut wbuf);
-            avg_reply = (avg_reply * 7 + (wbuf.len() - before)) / 8;
-            if finished == Finished::Close {
+            let Some((slot, share)) = slots.pop_front() else {
+                break;
+            };
+            reserved -= share;
+            if slot.finish(&ctx, &mut wbuf) == Finished::Close {
                 closing = true;
                 slots.clear();
+                reserved = 0;
+                parked = None;
                 break;
             }
         }
@@ -143,13 +192,16 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return Ok(());
         }
-        if !reading && slots.is_empty() && wbuf.is_empty() && held.is_none() {
+        if !reading && parked.is_none() && slots.is_empty() && wbuf.is_empty() && held.is_none() {
             let _ = wr.shutdown().await;
             return Ok(());
         }
-        let allowed = (PENDING_BYTES_BUDGET / avg_reply.max(1)).clamp(1, max_pending);
-        let can_read =
-            reading && !closing && slots.len() < allowed && wbuf.len() < WRITE_HIGH_WATER;
+        let can_read = reading
+            && !closing
+            && parked.is_none()
+            && slots.len() < max_pending
+            && wbuf.len() < WRITE_HIGH_WATER
+            && wbuf.len() + reserved < budget;
         if wbuf.is_empty() {
             stalled_since = None;
         } else if stalled_since.is_none() {
@@ -185,7 +237,7 @@ pub async fn serve(
                     return Err(e);
                 }
             },
-            _ = async { if let Some(front) = slots.front_mut() { front.ready().await } }, if has_slot => {}
+            _ = async { if let Some((front, _)) = slots.front_mut() { front.ready().await } }, if has_slot => {}
             _ = sleep_until(idle_at.unwrap_or_else(Instant::now)), if idle_at.is_some() && reading => {
                 tracing::debug!("idle timeout");
                 return Ok(());
@@ -226,5 +278,32 @@ async fn splice_binary(
         r = tokio::io::copy(rd, &mut up_wr) => r.map(drop),
         r = tokio::io::copy(&mut up_rd, wr) => r.map(drop),
         _ = stop.wait_for(|s| *s) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{parse_request, Parsed};
+    use bytes::Bytes;
+
+    fn reserve(line: &[u8]) -> usize {
+        match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
+            Ok(Parsed::Complete { value, .. }) => reservation(&value, 1000),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_request_reserves_its_largest_reply() {
+        // Every key a full item, repeated keys included (memcached answers each).
+        assert_eq!(reserve(b"get a\r\n"), 1000 + VALUE_OVERHEAD + 8);
+        assert_eq!(reserve(b"gets a b a\r\n"), 3 * (1000 + VALUE_OVERHEAD) + 8);
+        // A storage command holds its data twice (slot, upstream queue) until it is sent.
+        assert_eq!(reserve(b"set a 0 0 5\r\nhello\r\n"), 10 + LINE_RESERVE);
+        assert_eq!(reserve(b"ms a 5\r\nhello\r\n"), 10 + LINE_RESERVE);
+        assert_eq!(reserve(b"mg a v\r\n"), 1000 + VALUE_OVERHEAD + LINE_RESERVE);
+        assert_eq!(reserve(b"stats slabs\r\n"), STATS_RESERVE);
+        assert_eq!(reserve(b"delete a\r\n"), LINE_RESERVE);
     }
 }

@@ -52,6 +52,7 @@ fn reference_file_values() {
 fn minimal_file_gets_defaults_and_implied_default_route() {
     let c = Config::from_toml_str(MINIMAL, "t").unwrap();
     assert_eq!(c.limits.item_size, 1 << 20);
+    assert_eq!(c.limits.max_pending_bytes, 64 << 20);
     assert_eq!(c.timeouts.connect(), Duration::from_secs(1));
     assert!(c.commands.flush_all);
     let routes = c.effective_routes();
@@ -112,6 +113,7 @@ py2_text = "ascii"
 request_ms = 0
 [limits]
 item_size = 10
+max_pending_bytes = 5
 [log]
 level = "inof"
 [admin]
@@ -134,6 +136,7 @@ listen = "127.0.0.1:1"
         "route: no default route",
         "timeouts.request_ms",
         "limits.item_size",
+        "limits.max_pending_bytes: must be at least limits.item_size",
         "log.level",
         "admin.listen: same address",
     ];
