@@ -38,12 +38,18 @@ const UNDEF: u8 = 0xff;
 /// Working stacks kept per thread between values.
 #[derive(Default)]
 struct Scratch {
+    stacks: Stacks,
+    /// Rewrites up to [`SCRATCH_OUT`] bytes are written here, then copied out at their size.
+    out: Vec<u8>,
+}
+
+/// The validating pass's model of the unpickling machine.
+#[derive(Default)]
+struct Stacks {
     stack: Vec<u8>,
     /// Stack lengths at each open MARK.
     marks: Vec<u32>,
     memo: Vec<u8>,
-    /// Rewrites up to [`SCRATCH_OUT`] bytes are written here, then copied out at their size.
-    out: Vec<u8>,
 }
 
 /// Rewrites estimated larger than this get their own buffer, handed over without a copy.
@@ -54,12 +60,13 @@ const KEEP: usize = 1 << 16;
 
 impl Scratch {
     fn reset(&mut self) {
-        for v in [&mut self.stack, &mut self.memo] {
+        let t = &mut self.stacks;
+        for v in [&mut t.stack, &mut t.memo] {
             v.clear();
             v.shrink_to(KEEP);
         }
-        self.marks.clear();
-        self.marks.shrink_to(KEEP);
+        t.marks.clear();
+        t.marks.shrink_to(KEEP);
         self.out.clear();
         self.out.shrink_to(2 * SCRATCH_OUT);
     }
@@ -142,15 +149,17 @@ const ARG: [u8; 256] = {
     t
 };
 
-/// A little-endian unsigned integer of `n` (<= 8) bytes at `at`.
+/// A little-endian unsigned integer of `n` (1, 4 or 8) bytes at `at`.
 #[inline(always)]
 fn le(src: &[u8], at: usize, n: usize) -> Option<u64> {
-    let b = src.get(at..at.checked_add(n)?)?;
-    let mut v = 0u64;
-    for (i, x) in b.iter().enumerate() {
-        v |= u64::from(*x) << (8 * i);
+    match n {
+        1 => src.get(at).map(|&b| u64::from(b)),
+        4 => Some(u64::from(u32::from_le_bytes(
+            src.get(at..at + 4)?.try_into().ok()?,
+        ))),
+        8 => Some(u64::from_le_bytes(src.get(at..at + 8)?.try_into().ok()?)),
+        _ => None,
     }
-    Some(v)
 }
 
 /// Decodes the op at `pos`; `None` when it is outside the subset or truncated.
@@ -188,16 +197,19 @@ struct Facts {
     memo_in_order: bool,
 }
 
-/// The validating pass. `None`: outside the subset, invalid, or a possible key collision.
-fn scan(
+/// The validating pass, handing each validated op to `sink` (which may write it for a reader
+/// in the same pass). `None`: outside the subset, invalid, or a possible key collision.
+fn scan<S: Sink>(
     src: &[u8],
     limits: &PickleLimits,
     py3_str: Option<Py3Str>,
-    s: &mut Scratch,
+    stacks: &mut Stacks,
+    sink: &mut S,
 ) -> Option<Facts> {
-    let Scratch {
-        stack, marks, memo, ..
-    } = s;
+    let Stacks { stack, marks, memo } = stacks;
+    stack.clear();
+    marks.clear();
+    memo.clear();
     let mut declared = None;
     let mut max_proto = 0u8;
     let (mut py2_str, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
@@ -260,6 +272,7 @@ fn scan(
                 if stack.len() != 1 || !marks.is_empty() || o.end != src.len() {
                     return None;
                 }
+                sink.finish(src);
                 break;
             }
             op::MARK => {
@@ -390,6 +403,7 @@ fn scan(
             _ => return None,
         };
         max_proto = max_proto.max(proto);
+        sink.op(src, pos, o)?;
         pos = o.end;
     }
     if py2_keys && text_keys {
@@ -421,50 +435,105 @@ fn scan(
 
 /// The summary of a plain-data pickle, or `None` (the general path decides).
 pub(crate) fn analyze(src: &[u8]) -> Option<Summary> {
-    with_scratch(|s| scan(src, &PickleLimits::default(), None, s)).map(|f| f.summary)
+    with_scratch(|s| {
+        scan(
+            src,
+            &PickleLimits::default(),
+            None,
+            &mut s.stacks,
+            &mut NoSink,
+        )
+    })
+    .map(|f| f.summary)
 }
 
 /// Transcodes a plain-data pickle, or `None` (the general path decides).
 pub(crate) fn transcode(src: &Bytes, policy: &Policy) -> Option<Transcoded> {
-    with_scratch(|s| {
-        let py3_str = (policy.target == Runtime::Py3).then_some(policy.py3_str);
-        let facts = scan(src, &policy.limits, py3_str, s)?;
-        let summary = &facts.summary;
-        let limits = &policy.limits;
-        let out = match policy.target {
-            Runtime::Py2 => {
-                let utf8 = policy.py2_text == Py2Text::Utf8 && summary.writer != Writer::Py2;
-                let change = summary.max_protocol > 2
-                    || summary.declared_protocol.is_some_and(|d| d > 2)
-                    || (utf8 && facts.has_text);
-                if !change {
-                    None
-                } else if !facts.memo_in_order {
-                    // The general path renumbers memo ids; not worth a map here.
-                    return None;
-                } else {
-                    Some(emit(src, limits, &mut s.out, |out| to_py2(src, utf8, out))?)
-                }
-            }
-            Runtime::Py3 if facts.py3_change => Some(emit(src, limits, &mut s.out, |out| {
-                to_py3(src, policy.py3_str, out)
-            })?),
-            Runtime::Py3 => None,
-        };
-        let outcome = match out {
+    with_scratch(|s| match policy.target {
+        Runtime::Py2 => to_py2(src, policy, s),
+        Runtime::Py3 => to_py3(src, policy, s),
+    })
+}
+
+fn done(facts: Facts, out: Option<Bytes>) -> Transcoded {
+    Transcoded {
+        outcome: match out {
             None => Outcome::Unchanged,
             Some(out) => Outcome::Rewritten(out),
+        },
+        summary: Some(facts.summary),
+    }
+}
+
+/// For a Python 2 reader. A pickle that declares protocol 3+ always changes (PROTO 2 at
+/// least), so it is validated and written in one fused pass; anything else is validated first
+/// and written in a second pass only if it turns out to need it.
+fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
+    let limits = &policy.limits;
+    let utf8_policy = policy.py2_text == Py2Text::Utf8;
+    let fused = src.first() == Some(&op::PROTO) && src.get(1).is_some_and(|&p| p > 2);
+    let (facts, out) = if fused {
+        // Text policy as for a pickle not written by Python 2 (checked below).
+        let mut facts = None;
+        let out = write(src, limits, &mut s.out, |out| {
+            let mut sink = Py2Sink::new(out, utf8_policy);
+            facts = scan(src, limits, None, &mut s.stacks, &mut sink);
+            facts.as_ref().map(|_| ())
+        });
+        (facts?, out)
+    } else {
+        let facts = scan(src, limits, None, &mut s.stacks, &mut NoSink)?;
+        (facts, None)
+    };
+    let summary = &facts.summary;
+    let utf8 = utf8_policy && summary.writer != Writer::Py2;
+    let change = summary.max_protocol > 2
+        || summary.declared_protocol.is_some_and(|d| d > 2)
+        || (utf8 && facts.has_text);
+    if !change {
+        return Some(done(facts, None));
+    }
+    // The general path renumbers memo ids in output order; without a map here, only ids that
+    // already are in that order are kept.
+    if !facts.memo_in_order {
+        return None;
+    }
+    if fused {
+        // A protocol-3+ pickle holding only py2 opcodes (writer Python 2) keeps its text.
+        if utf8 != utf8_policy && facts.has_text {
+            return None;
+        }
+        return Some(done(facts, Some(out?)));
+    }
+    let out = write(src, limits, &mut s.out, |out| {
+        let mut sink = Py2Sink::new(out, utf8);
+        scan(src, limits, None, &mut s.stacks, &mut sink).map(|_| ())
+    })?;
+    Some(done(facts, Some(out)))
+}
+
+/// For a Python 3 reader: validated first, written in a second pass only when a py2 `str`
+/// changes form (most values a Python 3 reader gets need nothing).
+fn to_py3(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
+    let limits = &policy.limits;
+    let py3_str = Some(policy.py3_str);
+    let facts = scan(src, limits, py3_str, &mut s.stacks, &mut NoSink)?;
+    if !facts.py3_change {
+        return Some(done(facts, None));
+    }
+    let out = write(src, limits, &mut s.out, |out| {
+        let mut sink = Py3Sink {
+            runs: Runs { out, from: 0 },
+            policy: policy.py3_str,
         };
-        Some(Transcoded {
-            outcome,
-            summary: Some(facts.summary),
-        })
-    })
+        scan(src, limits, py3_str, &mut s.stacks, &mut sink).map(|_| ())
+    })?;
+    Some(done(facts, Some(out)))
 }
 
 /// Runs a writer into the scratch buffer (then one allocation of the exact size) or, for large
 /// values, into a buffer of its own. `None` when the writer gives up or passes `max_output`.
-fn emit(
+fn write(
     src: &[u8],
     limits: &PickleLimits,
     scratch: &mut Vec<u8>,
@@ -486,18 +555,40 @@ fn emit(
     bytes
 }
 
-/// Copies runs of ops that stay as they are in one `extend_from_slice` each.
-struct Runs<'a, 'o> {
-    src: &'a [u8],
+/// What the validating pass does with each op once it is validated.
+trait Sink {
+    /// The op at `pos` is valid so far; `None` gives up (the general path decides).
+    fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()>;
+    /// STOP was reached and the whole pickle is valid.
+    fn finish(&mut self, src: &[u8]);
+}
+
+/// Validation only.
+struct NoSink;
+
+impl Sink for NoSink {
+    #[inline(always)]
+    fn op(&mut self, _: &[u8], _: usize, _: FOp) -> Option<()> {
+        Some(())
+    }
+
+    #[inline(always)]
+    fn finish(&mut self, _: &[u8]) {}
+}
+
+/// Copies runs of ops that stay as they are in one go each.
+struct Runs<'o> {
     out: &'o mut Out,
+    /// Start of the pending run of unchanged input.
     from: usize,
 }
 
-impl Runs<'_, '_> {
-    /// Copies the pending run up to `pos` (the op there is rewritten or dropped).
+impl Runs<'_> {
+    /// Copies the pending run up to `pos` (the op there is rewritten or dropped) and restarts
+    /// the run at `end`.
     #[inline(always)]
-    fn flush(&mut self, pos: usize) {
-        let run = &self.src[self.from..pos];
+    fn cut(&mut self, src: &[u8], pos: usize, end: usize) {
+        let run = &src[self.from..pos];
         // Runs between rewritten ops are mostly a few bytes (an int, a container op): a
         // byte loop beats a call to memcpy there.
         if run.len() <= 16 {
@@ -508,95 +599,101 @@ impl Runs<'_, '_> {
         } else {
             self.out.raw(run);
         }
+        self.from = end;
     }
 }
 
 /// Protocol 2 for a Python 2 reader (what `downgrade.rs` writes for this subset): PROTO 2
 /// first, FRAMEs dropped, MEMOIZE -> BINPUT, short/8-byte text -> BINUNICODE (or a py2 `str`
-/// under the `utf8` text policy). Memo ids are the input's (the caller checked their order).
-fn to_py2(src: &[u8], utf8: bool, out: &mut Out) -> Option<()> {
-    let mut r = Runs { src, out, from: 0 };
-    r.out.raw(&[op::PROTO, 2]);
-    let mut pos = 0;
-    let mut puts: u32 = 0;
-    loop {
-        let o = next(src, pos)?;
+/// under the `utf8` text policy). Memo ids are the input's (the caller checks their order).
+struct Py2Sink<'o> {
+    runs: Runs<'o>,
+    utf8: bool,
+    puts: u32,
+}
+
+impl<'o> Py2Sink<'o> {
+    fn new(out: &'o mut Out, utf8: bool) -> Self {
+        out.raw(&[op::PROTO, 2]);
+        Py2Sink {
+            runs: Runs { out, from: 0 },
+            utf8,
+            puts: 0,
+        }
+    }
+}
+
+impl Sink for Py2Sink<'_> {
+    #[inline(always)]
+    fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()> {
+        let r = &mut self.runs;
         match o.code {
-            op::STOP => break,
-            op::PROTO | op::FRAME => r.flush(pos),
+            op::PROTO | op::FRAME => r.cut(src, pos, o.end),
             op::MEMOIZE | op::BINPUT | op::LONG_BINPUT => {
-                r.flush(pos);
-                r.out.put(puts);
-                puts += 1;
+                r.cut(src, pos, o.end);
+                r.out.put(self.puts);
+                self.puts += 1;
             }
             op::LONG_BINGET => {
-                r.flush(pos);
+                r.cut(src, pos, o.end);
                 r.out.get(u32::try_from(le(src, o.arg, 4)?).ok()?);
             }
             op::BINUNICODE | op::SHORT_BINUNICODE | op::BINUNICODE8 => {
                 let payload = &src[o.arg..o.end];
-                if utf8 {
-                    r.flush(pos);
+                if self.utf8 {
+                    r.cut(src, pos, o.end);
                     r.out.py2_str(std::str::from_utf8(payload).ok()?.as_bytes());
                 } else if o.code != op::BINUNICODE {
-                    r.flush(pos);
+                    r.cut(src, pos, o.end);
                     r.out.byte(op::BINUNICODE);
                     r.out.raw(&u32::try_from(payload.len()).ok()?.to_le_bytes());
                     r.out.raw(payload);
-                } else {
-                    pos = o.end;
-                    continue;
                 }
             }
-            _ => {
-                pos = o.end;
-                continue;
-            }
+            _ => {}
         }
-        pos = o.end;
-        r.from = pos;
+        Some(())
     }
-    r.flush(src.len());
-    Some(())
+
+    fn finish(&mut self, src: &[u8]) {
+        self.runs.cut(src, src.len(), src.len());
+    }
 }
 
 /// The input for a Python 3 reader (what `py3.rs` writes for this subset): FRAMEs dropped,
 /// py2 `str`s per the `py3_str` policy.
-fn to_py3(src: &[u8], policy: Py3Str, out: &mut Out) -> Option<()> {
-    let mut r = Runs { src, out, from: 0 };
-    let mut pos = 0;
-    loop {
-        let o = next(src, pos)?;
+struct Py3Sink<'o> {
+    runs: Runs<'o>,
+    policy: Py3Str,
+}
+
+impl Sink for Py3Sink<'_> {
+    fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()> {
+        let r = &mut self.runs;
         match o.code {
-            op::STOP => break,
-            op::FRAME => r.flush(pos),
+            op::FRAME => r.cut(src, pos, o.end),
             op::SHORT_BINSTRING | op::BINSTRING => {
                 let bytes = &src[o.arg..o.end];
-                match strings::py3_form(bytes, policy) {
-                    Py3Form::Keep => {
-                        pos = o.end;
-                        continue;
-                    }
+                match strings::py3_form(bytes, self.policy) {
+                    Py3Form::Keep => {}
                     Py3Form::Text(t) => {
-                        r.flush(pos);
+                        r.cut(src, pos, o.end);
                         r.out.text(&t);
                     }
                     Py3Form::Bytes => {
-                        r.flush(pos);
+                        r.cut(src, pos, o.end);
                         r.out.py3_bytes(bytes);
                     }
                 }
             }
-            _ => {
-                pos = o.end;
-                continue;
-            }
+            _ => {}
         }
-        pos = o.end;
-        r.from = pos;
+        Some(())
     }
-    r.flush(src.len());
-    Some(())
+
+    fn finish(&mut self, src: &[u8]) {
+        self.runs.cut(src, src.len(), src.len());
+    }
 }
 
 #[cfg(test)]
