@@ -374,4 +374,27 @@ mod tests {
         assert_eq!(c.pools["main"].servers, ["127.0.0.1:5555"]);
         assert_eq!(c.listeners.len(), 2);
     }
+
+    #[test]
+    fn reload_needs_the_same_pools_servers_and_tls_settings() {
+        let plain = Config::quick(&[], &["127.0.0.1:11211".to_string()]);
+        let with_ca = |ca: &str| {
+            let mut c = plain.clone();
+            c.pools.get_mut("default").unwrap().tls = Some(TlsConfig {
+                ca_file: PathBuf::from(ca),
+                server_name: None,
+                cert_file: None,
+                key_file: None,
+                material: Default::default(),
+            });
+            c
+        };
+        assert!(same_pools(&plain, &plain.clone()));
+        assert!(same_pools(&with_ca("a.pem"), &with_ca("a.pem")));
+        assert!(!same_pools(&plain, &with_ca("a.pem")));
+        assert!(!same_pools(&with_ca("a.pem"), &with_ca("b.pem")));
+        let mut moved = plain.clone();
+        moved.pools.get_mut("default").unwrap().servers = vec!["127.0.0.1:11212".into()];
+        assert!(!same_pools(&plain, &moved));
+    }
 }
