@@ -54,6 +54,8 @@ pub(crate) const PY3_ONLY_MODULES: &[&str] = &[
 
 /// Single globals (py3 spelling) that do not exist in CPython 2.7 and have no rename.
 pub(crate) const PY3_ONLY_GLOBALS: &[(&str, &str)] = &[
+    // How Python 3 pickles array.array for protocol 3+ (typecode, machine format, raw bytes).
+    ("array", "_array_reconstructor"),
     ("builtins", "BlockingIOError"),
     ("builtins", "EncodingWarning"),
     ("builtins", "RecursionError"),
@@ -61,6 +63,8 @@ pub(crate) const PY3_ONLY_GLOBALS: &[(&str, &str)] = &[
     ("builtins", "StopAsyncIteration"),
     ("builtins", "ascii"),
     ("collections", "ChainMap"),
+    // Keyword arguments to __new__ for protocols 2-3 (protocol 4+ writes NEWOBJ_EX instead).
+    ("copyreg", "__newobj_ex__"),
     ("datetime", "timezone"),
     ("functools", "partialmethod"),
     ("types", "MappingProxyType"),

@@ -177,6 +177,9 @@ fn py2_stack_global_becomes_renamed_global() {
 #[test]
 fn py2_refusals_have_their_reasons() {
     assert_eq!(refused(P3_TZ_P4, &py2()), Reason::Py3OnlyGlobal);
+    // py3: array.array('i', [1]) at protocol 3 (Python 2's array module has no reconstructor).
+    let array_p3 = b"\x80\x03carray\n_array_reconstructor\nq\x00(carray\narray\nq\x01X\x01\x00\x00\x00iq\x02K\x08C\x04\x01\x00\x00\x00q\x03tq\x04Rq\x05.";
+    assert_eq!(refused(array_p3, &py2()), Reason::Py3OnlyGlobal);
     assert_eq!(refused(P3_COLLIDE_P4, &py2()), Reason::Collision);
     // NEWOBJ_EX: cls, args, kwargs (a hand-assembled minimal stream).
     let newobj_ex = b"\x80\x04\x8c\x01m\x8c\x01C\x93)}\x92.";
@@ -186,6 +189,9 @@ fn py2_refusals_have_their_reasons() {
     assert_eq!(refused(b"Pid\n.", &py3()), Reason::PersistentId);
     assert_eq!(refused(b"\x80\x02\x82\x01.", &py2()), Reason::Extension);
     assert_eq!(refused(b"\x80\x05\x97.", &py3()), Reason::OutOfBandBuffer);
+    // py2: array.array('c', 'ab') by cPickle protocol 2 (typecode 'c' is gone in Python 3).
+    let array_c = b"\x80\x02carray\narray\nq\x01U\x01c]q\x02(U\x01aU\x01be\x86Rq\x03.";
+    assert_eq!(refused(array_c, &py3()), Reason::Unsupported);
     assert_eq!(refused(b"\x80\x06N.", &py3()), Reason::UnsupportedProtocol);
     // A refused but valid pickle still reports what it contains.
     let t = transcode(&Bytes::from_static(P3_TZ_P4), &py2());

@@ -153,6 +153,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let mut result = Slot::Any;
         if let (Slot::Global { idx, .. }, Slot::Tuple(elems)) = (func, args) {
             if let Some(g) = self.globals.get(idx as usize) {
+                // Python 2's `array('c', ...)` (chars) has no Python 3 typecode: no rewrite
+                // makes it load there.
+                if let (Some(Runtime::Py3), Elem::Py2Str(pos)) = (self.target(), elems[0]) {
+                    if (&*g.module, &*g.name) == ("array", "array")
+                        && self.str_of(&Slot::Py2Str { src: pos, via: pos }).as_deref() == Some("c")
+                    {
+                        return Err(self.m.err(ErrorKind::Unsupported));
+                    }
+                }
                 if let Some(k) = g.binary_arg {
                     if let Some(Elem::Py2Str(pos)) = elems.get(usize::from(k)) {
                         self.summary.py2_binary_state = true;
