@@ -11,10 +11,13 @@ The user classes live here too, so both interpreters can import them (module ``p
 """
 from __future__ import print_function
 
+import array
 import collections
 import datetime
 import decimal
+import fractions
 import sys
+import uuid
 
 PY2 = sys.version_info[0] == 2
 if PY2:  # pragma: no cover - exercised under CPython 2.7
@@ -291,6 +294,13 @@ def _cases():
         ('class_newargs', both, False, lambda k: NewArgs(k.n('key'))),
         ('class_oldstyle', both, False, lambda k: OldStyle(k.n('old'))),
         ('class_all', both, False, _all_classes),
+        # Standard-library types a Django cache also holds.
+        ('stdlib_misc', both, False,
+         lambda k: [collections.defaultdict(int, {k.n('a'): 1}), collections.deque([1, k.n('b')]),
+                    collections.Counter({k.n('x'): 2}),
+                    uuid.UUID(int=0x12345678123456781234567812345678),
+                    fractions.Fraction(1, 3), slice(1, 10, 2)]),
+        ('array_int', both, False, lambda k: array.array('i', [1, -2, 3])),
         # Python 2 str: ASCII, UTF-8, invalid UTF-8 and binary of every length class.
         ('str_ascii', py2, True, lambda k: k.s(b'hello')),
         ('str_utf8', py2, True, lambda k: k.s(b'\xe7\x88\xb1 caf\xc3\xa9')),
@@ -303,6 +313,7 @@ def _cases():
         ('bytes_utf8_payload', py3, True, lambda k: k.b(u'\u7231'.encode('utf-8'))),
         ('str_binary_in_dict', py2, True,
          lambda k: {k.s(b'blob'): k.s(_binary(300)), k.s(b'empty'): k.s(b'')}),
+        ('array_char', py2, False, lambda k: array.array('c', b'ab')),
         ('str_utf8_long', py2, True,
          lambda k: {k.s(b'text'): k.s(u'\u00e9\u7231 '.encode('utf-8') * 2000)}),
         # Python 3 only.
