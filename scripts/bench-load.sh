@@ -33,7 +33,7 @@ fi
 CONNECTIONS=50        # active closed-loop connections per run
 DEPTH=8               # requests per pipelined batch on each connection
 MAX_REQUESTS=20000000 # request budget per run, on top of the time bound
-LOADS="small large multiget pickle"
+LOADS="${LOADS:-small large multiget pickle}"  # override: LOADS=pickle scripts/bench-load.sh
 
 log() { printf '[bench-load %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
