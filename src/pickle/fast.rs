@@ -1,5 +1,6 @@
-//! The fast path: plain data (numbers, py2 `str`, text, tuples, lists, dicts, memo) in one
-//! allocation-free validating pass plus, only when something must change, one writing pass.
+//! The fast path: plain data (numbers, py2 `str`, text, tuples, lists, dicts, memo; binary and
+//! protocol-0 forms) in one allocation-free validating pass plus, only when something must
+//! change, one writing pass.
 //!
 //! Most cached values are plain data, and the general path (`scan.rs` + the rewriters) spends
 //! most of its time on machinery plain data never needs: slot tags that point back at offsets,
@@ -19,11 +20,13 @@
 //! only thing a collision check needs) live in a per-thread scratch reused across values, so an
 //! unchanged value costs no allocation at all.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use bytes::Bytes;
 
 use super::opcode as op;
+use super::reader;
 use super::strings::{self, Py3Form};
 use super::writer::Out;
 use super::{Outcome, PickleLimits, Policy, Py2Text, Py3Str, Runtime, Summary, Transcoded, Writer};
@@ -91,16 +94,27 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 #[derive(Clone, Copy)]
 struct FOp {
     code: u8,
+    /// The argument: the payload of length-prefixed kinds, the line (no `\n`) of line kinds.
     arg: usize,
+    arg_end: usize,
     end: usize,
 }
 
+impl FOp {
+    #[inline(always)]
+    fn arg<'s>(&self, src: &'s [u8]) -> &'s [u8] {
+        &src[self.arg..self.arg_end]
+    }
+}
+
 /// How [`next`] reads the argument of each opcode byte: `OUT` (not in the subset), a fixed
-/// width (0-8), or a length prefix of 1, 4 or 8 bytes (`LEN | width`; `LEN_I4` refuses a
-/// negative int4 length).
+/// width (0-8), a length prefix of 1, 4 or 8 bytes (`LEN | width`; `LEN_I4` refuses a
+/// negative int4 length), or a protocol-0 line ending in `\n` (`LINE`, syntax checked as the
+/// reader does).
 const OUT: u8 = 0xff;
 const LEN: u8 = 0x10;
 const LEN_I4: u8 = 0x20;
+const LINE: u8 = 0x40;
 
 const ARG: [u8; 256] = {
     let mut t = [OUT; 256];
@@ -146,6 +160,21 @@ const ARG: [u8; 256] = {
     t[op::BINUNICODE as usize] = LEN | 4;
     t[op::BINSTRING as usize] = LEN_I4 | 4;
     t[op::BINUNICODE8 as usize] = LEN | 8;
+    t[op::LONG4 as usize] = LEN_I4 | 4;
+    let lines = [
+        op::INT,
+        op::LONG,
+        op::FLOAT,
+        op::STRING,
+        op::UNICODE,
+        op::GET,
+        op::PUT,
+    ];
+    let mut i = 0;
+    while i < lines.len() {
+        t[lines[i] as usize] = LINE;
+        i += 1;
+    }
     t
 };
 
@@ -162,6 +191,26 @@ fn le(src: &[u8], at: usize, n: usize) -> Option<u64> {
     }
 }
 
+/// The memo index of a GET/PUT op (any of the three widths).
+#[inline(always)]
+fn memo_index(src: &[u8], o: FOp) -> Option<usize> {
+    let idx = match o.code {
+        op::BINGET | op::BINPUT => u64::from(src[o.arg]),
+        op::LONG_BINGET | op::LONG_BINPUT => le(src, o.arg, 4)?,
+        _ => reader::parse_decimal(o.arg(src))?,
+    };
+    usize::try_from(idx).ok()
+}
+
+/// The bytes of a py2 `str` op (protocol 0's quoted, escaped form decoded as CPython does).
+#[inline(always)]
+fn py2_str_bytes(src: &[u8], o: FOp) -> Option<Cow<'_, [u8]>> {
+    match o.code {
+        op::STRING => strings::decode_string_escape(o.arg(src)),
+        _ => Some(Cow::Borrowed(o.arg(src))),
+    }
+}
+
 /// Decodes the op at `pos`; `None` when it is outside the subset or truncated.
 #[inline(always)]
 fn next(src: &[u8], pos: usize) -> Option<FOp> {
@@ -172,6 +221,18 @@ fn next(src: &[u8], pos: usize) -> Option<FOp> {
         (at, usize::from(kind))
     } else if kind == OUT {
         return None;
+    } else if kind == LINE {
+        let nl = src.get(at..)?.iter().position(|&b| b == b'\n')?;
+        let arg_end = at + nl;
+        if !reader::line_ok(code, &src[at..arg_end]) {
+            return None;
+        }
+        return Some(FOp {
+            code,
+            arg: at,
+            arg_end,
+            end: arg_end + 1,
+        });
     } else {
         let width = usize::from(kind & 0x0f);
         let n = le(src, at, width)?;
@@ -184,7 +245,12 @@ fn next(src: &[u8], pos: usize) -> Option<FOp> {
     if end > src.len() {
         return None;
     }
-    Some(FOp { code, arg, end })
+    Some(FOp {
+        code,
+        arg,
+        arg_end: end,
+        end,
+    })
 }
 
 /// What the validating pass learns.
@@ -286,9 +352,13 @@ fn scan<S: Sink>(
                 push!(OTHER);
                 0
             }
-            op::NEWTRUE | op::NEWFALSE | op::LONG1 => {
+            op::NEWTRUE | op::NEWFALSE | op::LONG1 | op::LONG4 => {
                 push!(OTHER);
                 2
+            }
+            op::INT | op::LONG | op::FLOAT => {
+                push!(OTHER);
+                0
             }
             op::BININT | op::BININT1 | op::BININT2 | op::BINFLOAT => {
                 push!(OTHER);
@@ -335,8 +405,8 @@ fn scan<S: Sink>(
                 }
                 1
             }
-            op::SHORT_BINSTRING | op::BINSTRING => {
-                let bytes = &src[o.arg..o.end];
+            op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
+                let bytes = py2_str_bytes(src, o)?;
                 let ascii = bytes.is_ascii();
                 py2_str = true;
                 non_ascii |= !ascii;
@@ -346,35 +416,42 @@ fn scan<S: Sink>(
                     None => false,
                 };
                 push!(PY2_STR);
-                1
+                if o.code == op::STRING {
+                    0
+                } else {
+                    1
+                }
             }
-            op::BINUNICODE => {
+            op::BINUNICODE | op::UNICODE => {
                 has_text = true;
                 push!(TEXT);
-                1
+                if o.code == op::UNICODE {
+                    0
+                } else {
+                    1
+                }
             }
             op::SHORT_BINUNICODE | op::BINUNICODE8 => {
                 has_text = true;
                 push!(TEXT);
                 4
             }
-            op::BINGET | op::LONG_BINGET => {
-                let idx = if o.code == op::BINGET {
-                    usize::from(src[o.arg])
-                } else {
-                    usize::try_from(le(src, o.arg, 4)?).ok()?
-                };
+            op::BINGET | op::LONG_BINGET | op::GET => {
+                let idx = memo_index(src, o)?;
                 match memo.get(idx) {
                     Some(&t) if t != UNDEF => push!(t),
                     _ => return None,
                 }
-                1
+                if o.code == op::GET {
+                    0
+                } else {
+                    1
+                }
             }
-            op::BINPUT | op::LONG_BINPUT | op::MEMOIZE => {
+            op::BINPUT | op::LONG_BINPUT | op::PUT | op::MEMOIZE => {
                 let idx = match o.code {
-                    op::BINPUT => usize::from(src[o.arg]),
-                    op::LONG_BINPUT => usize::try_from(le(src, o.arg, 4)?).ok()?,
-                    _ => memo_len,
+                    op::MEMOIZE => memo_len,
+                    _ => memo_index(src, o)?,
                 };
                 if stack.len() <= fence!() || idx >= limits.max_memo {
                     return None;
@@ -394,10 +471,10 @@ fn scan<S: Sink>(
                     }
                     memo[idx] = top;
                 }
-                if o.code == op::MEMOIZE {
-                    4
-                } else {
-                    1
+                match o.code {
+                    op::MEMOIZE => 4,
+                    op::PUT => 0,
+                    _ => 1,
                 }
             }
             _ => return None,
@@ -629,17 +706,20 @@ impl Sink for Py2Sink<'_> {
         let r = &mut self.runs;
         match o.code {
             op::PROTO | op::FRAME => r.cut(src, pos, o.end),
-            op::MEMOIZE | op::BINPUT | op::LONG_BINPUT => {
+            op::MEMOIZE | op::BINPUT | op::LONG_BINPUT | op::PUT => {
                 r.cut(src, pos, o.end);
                 r.out.put(self.puts);
                 self.puts += 1;
             }
-            op::LONG_BINGET => {
+            // BINGET stays as it is: ids are the input's.
+            op::LONG_BINGET | op::GET => {
                 r.cut(src, pos, o.end);
-                r.out.get(u32::try_from(le(src, o.arg, 4)?).ok()?);
+                r.out.get(u32::try_from(memo_index(src, o)?).ok()?);
             }
+            // Protocol 0's raw-unicode-escape text as a py2 `str`: left to the general path.
+            op::UNICODE if self.utf8 => return None,
             op::BINUNICODE | op::SHORT_BINUNICODE | op::BINUNICODE8 => {
-                let payload = &src[o.arg..o.end];
+                let payload = o.arg(src);
                 if self.utf8 {
                     r.cut(src, pos, o.end);
                     r.out.py2_str(std::str::from_utf8(payload).ok()?.as_bytes());
@@ -672,9 +752,9 @@ impl Sink for Py3Sink<'_> {
         let r = &mut self.runs;
         match o.code {
             op::FRAME => r.cut(src, pos, o.end),
-            op::SHORT_BINSTRING | op::BINSTRING => {
-                let bytes = &src[o.arg..o.end];
-                match strings::py3_form(bytes, self.policy) {
+            op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
+                let bytes = py2_str_bytes(src, o)?;
+                match strings::py3_form(&bytes, self.policy) {
                     Py3Form::Keep => {}
                     Py3Form::Text(t) => {
                         r.cut(src, pos, o.end);
@@ -682,7 +762,7 @@ impl Sink for Py3Sink<'_> {
                     }
                     Py3Form::Bytes => {
                         r.cut(src, pos, o.end);
-                        r.out.py3_bytes(bytes);
+                        r.out.py3_bytes(&bytes);
                     }
                 }
             }

@@ -204,7 +204,7 @@ fn extra_checks(code: u8, arg: &[u8], pos: usize) -> Result<(), TranscodeError> 
 }
 
 /// Syntax of newline-terminated arguments, as CPython 3's unpickler accepts them.
-fn line_ok(code: u8, line: &[u8]) -> bool {
+pub(crate) fn line_ok(code: u8, line: &[u8]) -> bool {
     match code {
         // decimalnl_short: optional sign, digits ("I00"/"I01" are False/True).
         opcode::INT => {

@@ -104,6 +104,13 @@ fn common_shapes_take_the_fast_path() {
         ("str_utf8_py2_p2_c", &py3, true),
         ("str_binary_70000_py2_p2_c", &py3, true),
         ("dict_large_py2_p2_c", &py3, false),
+        // Protocol 0 (python-memcached's default pickleProtocol).
+        ("str_utf8_py2_p0", &py3, true),
+        ("str_in_containers_py2_p0_c", &py3, true),
+        ("dict_large_py2_p0_c", &py3, false),
+        ("unicode_nonascii_py2_p0", &py3, false),
+        ("text_dict_py3_p0", &py2, false),
+        ("dict_large_py3_p0", &py2, false),
     ] {
         let src = get(stem);
         let t = transcode(&src, policy).unwrap_or_else(|| panic!("{stem} left the fast path"));
