@@ -39,6 +39,17 @@ const SHAPES: &[(&str, &str, Runtime)] = &[
         "unicode_long_py2_p2_c",
         Runtime::Py3,
     ),
+    // Protocol 0: python-memcached's default pickleProtocol.
+    (
+        "py2_p0_containers",
+        "str_in_containers_py2_p0_c",
+        Runtime::Py3,
+    ),
+    (
+        "unchanged_py2_p0_dict_1500",
+        "dict_large_py2_p0_c",
+        Runtime::Py3,
+    ),
 ];
 
 fn fixture(stem: &str) -> Bytes {

@@ -43,6 +43,8 @@ SHAPES = {
         ('py2_classes', 'class_all_py2_p2_c'),
         ('unchanged_py2_dict_1500', 'dict_large_py2_p2_c'),
         ('unchanged_py2_unicode_12k', 'unicode_long_py2_p2_c'),
+        ('py2_p0_containers', 'str_in_containers_py2_p0_c'),
+        ('unchanged_py2_p0_dict_1500', 'dict_large_py2_p0_c'),
     ],
 }
 
