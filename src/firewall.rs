@@ -18,7 +18,8 @@
 //!
 //! A global referenced only inside a nested pickle string cannot be seen, which is why the loaders
 //! (`pickle.loads`, `marshal.loads`, `yaml.load`, ...) are denied themselves. When the transcoder
-//! could not list every global (unparseable value, truncated list), the value counts as unsafe.
+//! could not list every global ([`Summary::globals_complete`] is false, the value did not parse,
+//! or the reader gave up part-way), the value counts as unsafe: the safe default.
 //!
 //! Modes per route ([`FirewallMode`]): `block` (the default: the handler serves a miss and counts
 //! `unsafe_global`), `observe` (count and log, serve the value), `allow` (no check).
@@ -31,7 +32,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::pickle::{Global, Outcome, Reason, Summary, Transcoded, MAX_SUMMARY_GLOBALS};
+use crate::pickle::{Global, Outcome, Reason, Summary, Transcoded};
 
 use deny_list::{canonical_module, ALLOWED_DUNDERS, DENIED_GLOBALS, DENIED_MODULES};
 
@@ -365,15 +366,14 @@ impl Firewall {
 
 /// Why `summary.globals` may not hold every global the value references, if so.
 ///
-/// The list is capped at [`MAX_SUMMARY_GLOBALS`] without an overflow flag, so a full list counts
-/// as truncated. Python runs every opcode before the one it fails on, so a value the reader gave
-/// up on part-way (malformed, truncated, over a limit, unknown protocol) or that names globals
-/// through the process-local extension registry (EXT1/2/4) cannot be vouched for either.
+/// Python runs every opcode before the one it fails on, so a value the reader gave up on
+/// part-way (malformed, truncated, over a limit, unknown protocol) or that names globals through
+/// the process-local extension registry (EXT1/2/4) cannot be vouched for; nor can a list the
+/// transcoder says is incomplete ([`Summary::globals_complete`]: more than
+/// [`MAX_SUMMARY_GLOBALS`](crate::pickle::MAX_SUMMARY_GLOBALS) distinct globals, or extension
+/// codes seen by [`analyze`](crate::pickle::analyze)).
 fn incomplete(summary: &Summary, refused: Option<Reason>) -> Option<&'static str> {
-    if summary.globals.len() >= MAX_SUMMARY_GLOBALS {
-        return Some("too_many_globals");
-    }
-    match refused? {
+    let by_reason = refused.and_then(|reason| match reason {
         reason @ (Reason::Malformed
         | Reason::Truncated
         | Reason::LimitExceeded
@@ -386,7 +386,8 @@ fn incomplete(summary: &Summary, refused: Option<Reason>) -> Option<&'static str
         | Reason::Py3OnlyGlobal
         | Reason::Collision
         | Reason::Unsupported => None,
-    }
+    });
+    by_reason.or((!summary.globals_complete).then_some("globals_incomplete"))
 }
 
 /// A parsed `deny`/`allow` entry.

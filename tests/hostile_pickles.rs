@@ -321,9 +321,22 @@ firewall = "observe"
 }
 
 /// A denied global hidden behind many harmless ones: the transcoder's global list is capped
-/// (`MAX_SUMMARY_GLOBALS`), so a value that fills it is unsafe as a whole.
+/// (`MAX_SUMMARY_GLOBALS`) and then says it is incomplete (`globals_complete`), so the value is
+/// unsafe as a whole. A value that references exactly as many harmless globals as the list holds
+/// is complete, and passes.
 #[test]
 fn a_denied_global_past_the_summary_cap_is_still_blocked() {
+    let cap = picklebridge::pickle::MAX_SUMMARY_GLOBALS;
+    let mut harmless = b"\x80\x02(".to_vec();
+    for i in 0..cap {
+        harmless.extend_from_slice(format!("cmyapp.models\nModel{i}\n").as_bytes());
+    }
+    harmless.extend_from_slice(b"l.");
+    let transcoded = transcode(&Bytes::from(harmless), &Policy::for_target(Runtime::Py3));
+    let summary = transcoded.summary.as_ref().expect("summary");
+    assert!(summary.globals_complete, "{transcoded:?}");
+    assert_eq!(Firewall::default().judge(&transcoded), Judgement::Pass);
+
     let mut pickle = b"\x80\x02(".to_vec();
     for i in 0..picklebridge::pickle::MAX_SUMMARY_GLOBALS + 6 {
         pickle.extend_from_slice(format!("cmyapp.models\nModel{i}\n").as_bytes());

@@ -119,7 +119,7 @@ fn summary_text(s: &Summary) -> String {
     let globals: Vec<String> = s.globals.iter().map(ToString::to_string).collect();
     format!(
         "declared protocol: {}\nhighest protocol used: {}\nwriter: {}\npy2 str non-ASCII: {}\n\
-         py2 str binary state: {}\npy3 text: {}\npy3-only global: {}\nglobals: {}\n",
+         py2 str binary state: {}\npy3 text: {}\npy3-only global: {}\nglobals: {}{}\n",
         s.declared_protocol
             .map_or_else(|| "none".to_owned(), |p| p.to_string()),
         s.max_protocol,
@@ -132,6 +132,11 @@ fn summary_text(s: &Summary) -> String {
             "none".to_owned()
         } else {
             globals.join(", ")
+        },
+        if s.globals_complete {
+            ""
+        } else {
+            " (incomplete)"
         },
     )
 }
@@ -146,6 +151,7 @@ fn summary_json(s: &Summary) -> serde_json::Value {
         "py3_text": s.py3_text,
         "py3_only_global": s.py3_only_global,
         "globals": s.globals.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "globals_complete": s.globals_complete,
     })
 }
 
@@ -258,7 +264,15 @@ mod tests {
         assert_eq!(v["ops"][1]["op"], "LONG1");
         assert_eq!(v["ops"][1]["arg"], "-32768");
         assert_eq!(v["summary"]["max_protocol"], 2);
+        assert_eq!(v["summary"]["globals_complete"], true);
         assert!(v["error"].is_null());
+        // EXT1 names a global through the copyreg registry: the list cannot be complete.
+        let (j, ok) = json(b"\x80\x02\x82\x01.");
+        assert!(ok);
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["summary"]["globals_complete"], false);
+        let (t, _) = text(b"\x80\x02\x82\x01.");
+        assert!(t.contains("globals: none (incomplete)\n"), "{t}");
         let (j, ok) = json(b"N.N");
         assert!(!ok);
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();

@@ -1,5 +1,6 @@
 //! Firewall unit tests: spellings, wildcards, dotted and dunder names, config entries, modes.
 use super::*;
+use crate::pickle::MAX_SUMMARY_GLOBALS;
 
 fn g(module: &str, name: &str) -> Global {
     Global {
@@ -292,6 +293,7 @@ fn summary(globals: Vec<Global>) -> Summary {
         py3_text: false,
         py3_only_global: false,
         globals,
+        globals_complete: true,
     }
 }
 
@@ -351,14 +353,24 @@ fn an_incomplete_global_list_is_unsafe() {
             Judgement::Block(Finding::Incomplete(reason.as_str()))
         );
     }
+    // A full list the transcoder vouches for passes; any list it does not vouch for is blocked,
+    // however short.
     let many: Vec<Global> = (0..MAX_SUMMARY_GLOBALS)
         .map(|i| g("app", &format!("C{i}")))
         .collect();
-    let capped = transcoded(Outcome::Unchanged, Some(many));
-    let judged = fw.judge(&capped);
+    let full = transcoded(Outcome::Unchanged, Some(many));
+    assert_eq!(fw.judge(&full), Judgement::Pass);
+    let mut capped = transcoded(Outcome::Unchanged, Some(vec![g("datetime", "date")]));
+    if let Some(s) = capped.summary.as_mut() {
+        s.globals_complete = false;
+    }
     assert_eq!(
-        judged,
-        Judgement::Block(Finding::Incomplete("too_many_globals"))
+        fw.judge(&capped),
+        Judgement::Block(Finding::Incomplete("globals_incomplete"))
+    );
+    assert_eq!(
+        Firewall::with_defaults(FirewallMode::Observe).judge(&capped),
+        Judgement::Observe(Finding::Incomplete("globals_incomplete"))
     );
     // A denied global found in the list wins over the incompleteness (better log line).
     let denied = transcoded(

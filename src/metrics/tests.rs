@@ -328,6 +328,7 @@ fn summary(declared: Option<u8>, max: u8) -> Summary {
         py3_text: false,
         py3_only_global: false,
         globals: Vec::new(),
+        globals_complete: true,
     }
 }
 

@@ -502,7 +502,9 @@ fn scan<S: Sink>(
             py2_binary_state: false,
             py3_text: has_text && writer != Writer::Py2,
             py3_only_global: false,
+            // Plain data references no global at all: the (empty) list is complete.
             globals: Vec::new(),
+            globals_complete: true,
         },
         has_text,
         py3_change,

@@ -257,7 +257,8 @@ impl Writer {
     }
 }
 
-/// Most globals a [`Summary`] lists (further ones are not recorded).
+/// Most globals a [`Summary`] lists (further ones are not recorded, and
+/// [`Summary::globals_complete`] is then `false`).
 pub const MAX_SUMMARY_GLOBALS: usize = 64;
 
 /// How [`Summary::globals`] lists a STACK_GLOBAL whose module or name is not a string constant of
@@ -285,6 +286,11 @@ pub struct Summary {
     /// Distinct globals referenced (GLOBAL, INST, STACK_GLOBAL), in first-seen order, at most
     /// [`MAX_SUMMARY_GLOBALS`]; a STACK_GLOBAL of computed strings is listed as [`COMPUTED_GLOBAL`].
     pub globals: Vec<Global>,
+    /// `true` when [`Summary::globals`] lists every global the stream references: `false` once
+    /// more than [`MAX_SUMMARY_GLOBALS`] distinct ones appear, or when an EXT1/EXT2/EXT4 op names
+    /// a global through the process-local extension registry. The firewall trusts only complete
+    /// lists.
+    pub globals_complete: bool,
 }
 
 /// The outcome of [`transcode`] plus what was detected on the way.

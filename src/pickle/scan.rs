@@ -215,6 +215,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
             py3_text: false,
             py3_only_global: false,
             globals: Vec::new(),
+            globals_complete: true,
         },
         ev_py2: false,
         ev_py3: false,
@@ -461,6 +462,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.generic(o)?;
             }
             op::EXT1 | op::EXT2 | op::EXT4 => {
+                // The global lives in the reader's copyreg registry: not nameable from here.
+                self.summary.globals_complete = false;
                 self.refuse(ErrorKind::Extension)?;
                 self.generic(o)?;
             }

@@ -364,6 +364,36 @@ fn many_distinct_globals_are_each_listed_once() {
 }
 
 #[test]
+fn globals_complete_until_the_summary_cap_or_an_extension_code() {
+    // [m.g0, ..., m.g{n-1}] at protocol 1: n distinct globals.
+    let list = |n: usize| {
+        let mut p = b"](".to_vec();
+        for i in 0..n {
+            p.extend_from_slice(format!("cm\ng{i}\n").as_bytes());
+        }
+        p.extend_from_slice(b"e.");
+        p
+    };
+    let full = analyze(&list(MAX_SUMMARY_GLOBALS)).unwrap();
+    assert_eq!(full.globals.len(), MAX_SUMMARY_GLOBALS);
+    assert!(full.globals_complete);
+    let over = analyze(&list(MAX_SUMMARY_GLOBALS + 1)).unwrap();
+    assert_eq!(over.globals.len(), MAX_SUMMARY_GLOBALS);
+    assert!(!over.globals_complete);
+    // Repeats of listed globals keep the list complete.
+    let mut repeated = list(MAX_SUMMARY_GLOBALS);
+    repeated.truncate(repeated.len() - 2);
+    repeated.extend_from_slice(b"cm\ng0\ne.");
+    assert!(analyze(&repeated).unwrap().globals_complete);
+    let t = transcode(&Bytes::from(list(MAX_SUMMARY_GLOBALS + 1)), &py3());
+    assert!(!t.summary.unwrap().globals_complete);
+    // EXT1 names a global through the copyreg registry.
+    let ext = analyze(b"\x80\x02\x82\x01.").unwrap();
+    assert!(ext.globals.is_empty());
+    assert!(!ext.globals_complete);
+}
+
+#[test]
 fn stack_global_of_py2_str_or_computed_strings_is_listed() {
     // Python 3 runs STACK_GLOBAL on STRING args decoded as ASCII: os.system is referenced.
     let s = analyze(b"\x80\x04S'os'\nS'system'\n\x93.").unwrap();

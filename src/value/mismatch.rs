@@ -87,6 +87,7 @@ mod tests {
             py3_text: false,
             py3_only_global: false,
             globals: Vec::new(),
+            globals_complete: true,
         }
     }
 

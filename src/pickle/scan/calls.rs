@@ -129,6 +129,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
             self.summary
                 .globals
                 .push(Global::new(&info.module, &info.name));
+        } else {
+            self.summary.globals_complete = false;
         }
         self.globals.push(info);
         let i = (self.globals.len() - 1) as u32;
