@@ -199,3 +199,38 @@ fn pool_tls_table_rejects_unknown_keys_and_needs_a_readable_ca_file() {
         ]
     );
 }
+
+#[test]
+fn reference_file_tls_example_is_spelled_right() {
+    // The commented `[pool.sessions.tls]` example, uncommented: its keys must parse; only its
+    // (absent) example files may be reported.
+    let reference = include_str!("../../config/picklebridge.toml");
+    let start = reference
+        .find("# [pool.sessions.tls]")
+        .expect("TLS example in the reference file");
+    let example: String = reference[start..]
+        .lines()
+        .take_while(|l| l.starts_with("# "))
+        .map(|l| format!("{}\n", &l[2..]))
+        .collect();
+    assert_eq!(example.lines().count(), 5, "{example}");
+    let p = problems(&format!("{reference}\n{example}"));
+    let paths: Vec<&str> = p
+        .iter()
+        .map(|p| p.split(':').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "pool.sessions.tls.ca_file",
+            "pool.sessions.tls.cert_file",
+            "pool.sessions.tls.key_file"
+        ],
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .all(|p| p.contains("cannot read /etc/picklebridge/")),
+        "{p:?}"
+    );
+}

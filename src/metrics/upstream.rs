@@ -113,7 +113,8 @@ pub struct ServerMetrics {
 struct ServerInner {
     up: IntGauge,
     open: IntGauge,
-    /// One per [`ConnectFailure`], in [`ConnectFailure::ALL`] order.
+    /// One per [`ConnectFailure`], in [`ConnectFailure::ALL`] order, indexed by
+    /// `reason as usize` (declaration order, checked by a unit test in `upstream`).
     connect_failures: Vec<IntCounter>,
     timeouts: IntCounter,
     reconnects: IntCounter,

@@ -179,3 +179,11 @@ fn every_error_is_a_server_error_line() {
         assert!(!e.kind().is_empty());
     }
 }
+
+#[test]
+fn connect_failure_all_is_in_declaration_order() {
+    // The metrics index their per-reason counters by `reason as usize`.
+    for (i, r) in ConnectFailure::ALL.iter().enumerate() {
+        assert_eq!(*r as usize, i, "{r:?}");
+    }
+}
