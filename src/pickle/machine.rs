@@ -27,9 +27,9 @@ impl<S: Clone> Machine<S> {
     /// An empty machine.
     pub(crate) fn new(limits: PickleLimits) -> Self {
         Machine {
-            stack: Vec::with_capacity(64),
-            marks: Vec::with_capacity(16),
-            memo: Vec::with_capacity(64),
+            stack: Vec::with_capacity(16),
+            marks: Vec::with_capacity(4),
+            memo: Vec::with_capacity(16),
             memo_len: 0,
             limits,
             at: (0, 0),
