@@ -469,3 +469,80 @@ fn sighup_re_reads_the_tls_files() {
         b"VALUE a 0 2\r\nok\r\nEND\r\n"
     );
 }
+
+/// A TCP listener that accepts connections and never says a word (a TLS handshake to it
+/// hangs), until dropped; its thread is bounded to 60 s.
+struct Silent {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Silent {
+    fn start() -> Silent {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut held = Vec::new();
+            while !flag.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(60) {
+                if let Ok((socket, _)) = listener.accept() {
+                    held.push(socket);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Silent {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_handshake_that_never_finishes_times_out_within_connect_ms() {
+    let pki = Pki::generate();
+    let silent = Silent::start();
+    let text = format!(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py3\"\n[pool.tls]\nservers = [\"{}\"]\n[pool.tls.tls]\nca_file = \"{}\"\n[timeouts]\nconnect_ms = 300\nrequest_ms = 5000\n",
+        silent.addr,
+        pki.file("ca.pem")
+    );
+    let proxy = Proxy::start(Config::from_toml_str(&text, "timeout.toml").expect("config"));
+    let mut c = Client::connect(proxy.addr(0)).expect("connect to proxy");
+    let started = std::time::Instant::now();
+    assert_eq!(show(&c.call(b"get a\r\n", b"\r\n")), show(UNAVAILABLE));
+    // Within the connect timeout (plus scheduling slack), not the 5 s request timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let series = format!(
+        r#"picklebridge_upstream_connect_failures_total{{pool="tls",reason="timeout",server="{}"}} "#,
+        silent.addr
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "a timeout connect failure counted",
+        || {
+            let text = proxy.metrics_text();
+            let line = text.lines().find(|l| l.starts_with(&series))?;
+            (line[series.len()..].parse::<u64>().ok()? >= 1).then_some(())
+        },
+    );
+}
