@@ -194,7 +194,7 @@ async fn serve(args: Args, config: Config) -> ExitCode {
     };
     let table = Arc::new(RouteTable::compile(&config, &metrics));
     for (name, pool) in &config.pools {
-        tracing::info!(pool = %name, servers = ?pool.servers, "pool");
+        tracing::info!(pool = %name, servers = ?pool.servers, tls = pool.tls.is_some(), "pool");
         for server in &pool.servers {
             warn_if_unresolved(name, server, config.timeouts.connect());
         }
