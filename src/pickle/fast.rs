@@ -25,23 +25,54 @@ use std::cell::RefCell;
 
 use bytes::Bytes;
 
+use super::compat;
 use super::opcode as op;
 use super::reader;
 use super::strings::{self, Py3Form};
 use super::writer::Out;
-use super::{Outcome, PickleLimits, Policy, Py2Text, Py3Str, Runtime, Summary, Transcoded, Writer};
+use super::{
+    Global, Outcome, PickleLimits, Policy, Py2Text, Py3Str, Runtime, Summary, Transcoded, Writer,
+    MAX_SUMMARY_GLOBALS,
+};
 
-/// Stack and memo tags: the kind of string an item is (only dict keys' kinds matter).
-const OTHER: u8 = 0;
-const PY2_STR: u8 = 1;
-const TEXT: u8 = 2;
+/// Stack and memo tags: a kind in the low 3 bits and, for some kinds, a payload above. Only
+/// what a decision needs is told apart: dict keys' string kinds (collisions), and which py2
+/// `str` a binary-state constructor gets (`datetime(<state>)` must become `bytes`).
+type Tag = u32;
+const OTHER: Tag = 0;
+/// A py2 `str`; payload: the byte offset of its op (through GETs too).
+const PY2_STR: Tag = 1;
+const TEXT: Tag = 2;
+/// A global; payload: its index in [`Stacks::globals`].
+const GLOBAL: Tag = 3;
+/// A tuple whose first or second item is a py2 `str`; payload: index in [`Stacks::tuples`].
+const TUPLE: Tag = 4;
 /// A memo slot never PUT.
-const UNDEF: u8 = 0xff;
+const UNDEF: Tag = Tag::MAX;
+
+#[inline(always)]
+fn kind(t: Tag) -> Tag {
+    t & 7
+}
+
+#[inline(always)]
+fn payload(t: Tag) -> usize {
+    (t >> 3) as usize
+}
+
+/// What a REDUCE needs to know of a global.
+#[derive(Clone, Copy)]
+struct GlobalInfo {
+    /// Which argument is binary state (see `compat::BINARY_STATE`).
+    binary_arg: Option<u8>,
+}
 
 /// Working stacks kept per thread between values.
 #[derive(Default)]
 struct Scratch {
     stacks: Stacks,
+    /// Offsets of the py2 `str`s that are binary state (`bytes` for a py3 reader), sorted.
+    as_bytes: Vec<u32>,
     /// Rewrites up to [`SCRATCH_OUT`] bytes are written here, then copied out at their size.
     out: Vec<u8>,
 }
@@ -49,10 +80,12 @@ struct Scratch {
 /// The validating pass's model of the unpickling machine.
 #[derive(Default)]
 struct Stacks {
-    stack: Vec<u8>,
+    stack: Vec<Tag>,
     /// Stack lengths at each open MARK.
     marks: Vec<u32>,
-    memo: Vec<u8>,
+    memo: Vec<Tag>,
+    globals: Vec<GlobalInfo>,
+    tuples: Vec<[Tag; 2]>,
 }
 
 /// Rewrites estimated larger than this get their own buffer, handed over without a copy.
@@ -64,10 +97,12 @@ const KEEP: usize = 1 << 16;
 impl Scratch {
     fn reset(&mut self) {
         let t = &mut self.stacks;
-        for v in [&mut t.stack, &mut t.memo] {
+        for v in [&mut t.stack, &mut t.memo, &mut self.as_bytes] {
             v.clear();
             v.shrink_to(KEEP);
         }
+        t.tuples.clear();
+        t.tuples.shrink_to(KEEP);
         t.marks.clear();
         t.marks.shrink_to(KEEP);
         self.out.clear();
@@ -115,6 +150,7 @@ const OUT: u8 = 0xff;
 const LEN: u8 = 0x10;
 const LEN_I4: u8 = 0x20;
 const LINE: u8 = 0x40;
+const TWO_LINES: u8 = 0x80;
 
 const ARG: [u8; 256] = {
     let mut t = [OUT; 256];
@@ -138,6 +174,9 @@ const ARG: [u8; 256] = {
         op::SETITEM,
         op::SETITEMS,
         op::MEMOIZE,
+        op::REDUCE,
+        op::BUILD,
+        op::NEWOBJ,
     ];
     let mut i = 0;
     while i < fixed0.len() {
@@ -161,6 +200,7 @@ const ARG: [u8; 256] = {
     t[op::BINSTRING as usize] = LEN_I4 | 4;
     t[op::BINUNICODE8 as usize] = LEN | 8;
     t[op::LONG4 as usize] = LEN_I4 | 4;
+    t[op::GLOBAL as usize] = TWO_LINES;
     let lines = [
         op::INT,
         op::LONG,
@@ -221,6 +261,21 @@ fn next(src: &[u8], pos: usize) -> Option<FOp> {
         (at, usize::from(kind))
     } else if kind == OUT {
         return None;
+    } else if kind == TWO_LINES {
+        // `module\nname\n`, both non-empty; the argument spans both (inner `\n` included).
+        let rest = src.get(at..)?;
+        let first = rest.iter().position(|&b| b == b'\n')?;
+        let second = rest[first + 1..].iter().position(|&b| b == b'\n')?;
+        if first == 0 || second == 0 {
+            return None;
+        }
+        let arg_end = at + first + 1 + second;
+        return Some(FOp {
+            code,
+            arg: at,
+            arg_end,
+            end: arg_end + 1,
+        });
     } else if kind == LINE {
         let nl = src.get(at..)?.iter().position(|&b| b == b'\n')?;
         let arg_end = at + nl;
@@ -261,21 +316,43 @@ struct Facts {
     py3_change: bool,
     /// Every PUT went to the next index (0, 1, 2, ...), so output memo ids equal input ones.
     memo_in_order: bool,
+    /// A global that `fix_imports` renames for protocol 2.
+    renames: bool,
 }
 
 /// The validating pass, handing each validated op to `sink` (which may write it for a reader
 /// in the same pass). `None`: outside the subset, invalid, or a possible key collision.
 fn scan<S: Sink>(
     src: &[u8],
-    limits: &PickleLimits,
-    py3_str: Option<Py3Str>,
+    policy: Option<&Policy>,
     stacks: &mut Stacks,
+    mut as_bytes: Option<&mut Vec<u32>>,
     sink: &mut S,
 ) -> Option<Facts> {
-    let Stacks { stack, marks, memo } = stacks;
+    let default_limits = PickleLimits::default();
+    let limits = policy.map_or(&default_limits, |p| &p.limits);
+    let target = policy.map(|p| p.target);
+    let py3_str = policy
+        .filter(|p| p.target == Runtime::Py3)
+        .map(|p| p.py3_str);
+    let Stacks {
+        stack,
+        marks,
+        memo,
+        globals,
+        tuples,
+    } = stacks;
     stack.clear();
     marks.clear();
     memo.clear();
+    globals.clear();
+    tuples.clear();
+    // Tags carry byte offsets in 29 bits.
+    if src.len() > (Tag::MAX >> 3) as usize {
+        return None;
+    }
+    let mut summary_globals: Vec<Global> = Vec::new();
+    let (mut py3_names, mut renames, mut py3_only, mut binary_state) = (false, false, false, false);
     let mut declared = None;
     let mut max_proto = 0u8;
     let (mut py2_str, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
@@ -317,8 +394,8 @@ fn scan<S: Sink>(
     macro_rules! keys {
         ($from:expr, $step:expr) => {{
             for &t in stack[$from..].iter().step_by($step) {
-                py2_keys |= t == PY2_STR;
-                text_keys |= t == TEXT;
+                py2_keys |= kind(t) == PY2_STR;
+                text_keys |= kind(t) == TEXT;
             }
         }};
     }
@@ -369,18 +446,94 @@ fn scan<S: Sink>(
                 1
             }
             op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
-                pop!(usize::from(o.code - op::TUPLE1 + 1));
-                push!(OTHER);
+                let n = usize::from(o.code - op::TUPLE1 + 1);
+                if stack.len() < fence!() + n {
+                    return None;
+                }
+                let first = stack.len() - n;
+                let t = tuple_tag(tuples, &stack[first..]);
+                stack.truncate(first);
+                push!(t);
                 2
             }
             op::TUPLE | op::LIST | op::DICT => {
                 let m = pop_mark!();
-                if o.code == op::DICT {
-                    keys!(m, 2);
-                }
+                let t = match o.code {
+                    op::TUPLE => tuple_tag(tuples, &stack[m..]),
+                    op::DICT => {
+                        keys!(m, 2);
+                        OTHER
+                    }
+                    _ => OTHER,
+                };
                 stack.truncate(m);
+                push!(t);
+                0
+            }
+            op::GLOBAL => {
+                let arg = o.arg(src);
+                let nl = arg.iter().position(|&b| b == b'\n')?;
+                let m = std::str::from_utf8(&arg[..nl]).ok()?;
+                let n = std::str::from_utf8(&arg[nl + 1..]).ok()?;
+                let idx = match summary_globals
+                    .iter()
+                    .position(|g| g.module == m && g.name == n)
+                {
+                    Some(i) => i,
+                    None => {
+                        let info = new_global(m, n, policy)?;
+                        py3_names |= info.py3_name;
+                        renames |= info.renamed;
+                        py3_only |= info.py3_only;
+                        if summary_globals.len() >= MAX_SUMMARY_GLOBALS {
+                            return None;
+                        }
+                        summary_globals.push(Global::new(m, n));
+                        globals.push(GlobalInfo {
+                            binary_arg: info.binary_arg,
+                        });
+                        globals.len() - 1
+                    }
+                };
+                push!(GLOBAL | (idx as Tag) << 3);
+                0
+            }
+            op::REDUCE => {
+                if stack.len() < fence!() + 2 {
+                    return None;
+                }
+                let args = stack.pop()?;
+                let func = stack.pop()?;
+                if kind(func) == GLOBAL && kind(args) == TUPLE {
+                    let k = globals.get(payload(func))?.binary_arg;
+                    let elems = *tuples.get(payload(args))?;
+                    if let Some(&e) = k.and_then(|k| elems.get(usize::from(k))) {
+                        if kind(e) == PY2_STR {
+                            binary_state = true;
+                            if target == Some(Runtime::Py3) {
+                                if let Some(v) = as_bytes.as_deref_mut() {
+                                    v.push(payload(e) as u32);
+                                }
+                            }
+                        }
+                    }
+                }
                 push!(OTHER);
                 0
+            }
+            op::BUILD | op::NEWOBJ => {
+                // BUILD's state dict keys stay `str` for a py3 reader under `bytes`: the
+                // general path tracks them.
+                if o.code == op::BUILD && py3_str == Some(Py3Str::Bytes) {
+                    return None;
+                }
+                pop!(2);
+                push!(OTHER);
+                if o.code == op::BUILD {
+                    0
+                } else {
+                    2
+                }
             }
             op::APPEND | op::SETITEM => {
                 let n = if o.code == op::APPEND { 1 } else { 2 };
@@ -415,7 +568,7 @@ fn scan<S: Sink>(
                     Some(_) => !ascii,
                     None => false,
                 };
-                push!(PY2_STR);
+                push!(PY2_STR | (pos as Tag) << 3);
                 if o.code == op::STRING {
                     0
                 } else {
@@ -487,8 +640,8 @@ fn scan<S: Sink>(
         return None;
     }
     // Writer evidence, as the general path sees it in this subset: py2 `str` opcodes vs
-    // protocol-3+ opcodes.
-    let writer = match (py2_str, max_proto >= 3) {
+    // protocol-3+ opcodes and py3 module names.
+    let writer = match (py2_str, max_proto >= 3 || py3_names) {
         (true, false) => Writer::Py2,
         (false, true) => Writer::Py3,
         _ => Writer::Unknown,
@@ -499,31 +652,93 @@ fn scan<S: Sink>(
             max_protocol: max_proto,
             writer,
             py2_str_non_ascii: non_ascii,
-            py2_binary_state: false,
+            py2_binary_state: binary_state,
             py3_text: has_text && writer != Writer::Py2,
-            py3_only_global: false,
-            // Plain data references no global at all: the (empty) list is complete.
-            globals: Vec::new(),
+            py3_only_global: py3_only,
+            // Past MAX_SUMMARY_GLOBALS distinct globals the general path decides.
+            globals: summary_globals,
             globals_complete: true,
         },
         has_text,
         py3_change,
         memo_in_order,
+        renames,
+    })
+}
+
+/// The tag of a tuple of `items`: [`TUPLE`] when its first or second item is a py2 `str`
+/// (what a binary-state constructor is given), else [`OTHER`].
+#[inline(always)]
+fn tuple_tag(tuples: &mut Vec<[Tag; 2]>, items: &[Tag]) -> Tag {
+    let e0 = items.first().copied().unwrap_or(OTHER);
+    let e1 = items.get(1).copied().unwrap_or(OTHER);
+    if kind(e0) != PY2_STR && kind(e1) != PY2_STR {
+        return OTHER;
+    }
+    tuples.push([e0, e1]);
+    TUPLE | ((tuples.len() - 1) as Tag) << 3
+}
+
+/// What the scan learns of a global seen for the first time.
+struct NewGlobal {
+    binary_arg: Option<u8>,
+    /// Spelled as only Python 3 writes it (writer evidence).
+    py3_name: bool,
+    /// `fix_imports` renames it for protocol 2.
+    renamed: bool,
+    py3_only: bool,
+}
+
+/// Checks a global against what the fast path leaves to the general path: refusals (py3-only
+/// for a py2 reader), classic classes, `set`/`frozenset` (their list argument holds keys),
+/// `_codecs.encode` (its result is `bytes`), and constructors whose text arguments keep their
+/// type under the policy at hand.
+fn new_global(m: &str, n: &str, policy: Option<&Policy>) -> Option<NewGlobal> {
+    let target = policy.map(|p| p.target);
+    let py3_only = compat::is_py3_only(m, n);
+    if py3_only && target == Some(Runtime::Py2) {
+        return None;
+    }
+    let (m2, n2) = compat::py3_to_py2(m, n);
+    if matches!(
+        (&*m2, &*n2),
+        ("__builtin__", "set" | "frozenset") | ("_codecs", "encode")
+    ) {
+        return None;
+    }
+    if let Some(p) = policy {
+        if p.target == Runtime::Py2 && p.py2_classic.iter().any(|g| g.module == m2 && g.name == n2)
+        {
+            return None;
+        }
+        let keeps_text = compat::text_args(&m2, &n2) != [false, false];
+        let text_policy = match p.target {
+            Runtime::Py2 => p.py2_text == Py2Text::Utf8,
+            Runtime::Py3 => p.py3_str == Py3Str::Bytes,
+        };
+        if keeps_text && text_policy {
+            return None;
+        }
+    }
+    // `array('c', ...)` has no Python 3 typecode: the general path looks at the typecode.
+    if target == Some(Runtime::Py3) && (m, n) == ("array", "array") {
+        return None;
+    }
+    let binary_arg = compat::binary_state_arg(m, n);
+    if binary_arg.is_some_and(|k| k > 1) {
+        return None;
+    }
+    Some(NewGlobal {
+        binary_arg,
+        py3_name: m == "builtins" || m == "copyreg",
+        renamed: m2 != m || n2 != n,
+        py3_only,
     })
 }
 
 /// The summary of a plain-data pickle, or `None` (the general path decides).
 pub(crate) fn analyze(src: &[u8]) -> Option<Summary> {
-    with_scratch(|s| {
-        scan(
-            src,
-            &PickleLimits::default(),
-            None,
-            &mut s.stacks,
-            &mut NoSink,
-        )
-    })
-    .map(|f| f.summary)
+    with_scratch(|s| scan(src, None, &mut s.stacks, None, &mut NoSink)).map(|f| f.summary)
 }
 
 /// Transcodes a plain-data pickle, or `None` (the general path decides).
@@ -556,18 +771,19 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
         let mut facts = None;
         let out = write(src, limits, &mut s.out, |out| {
             let mut sink = Py2Sink::new(out, utf8_policy);
-            facts = scan(src, limits, None, &mut s.stacks, &mut sink);
+            facts = scan(src, Some(policy), &mut s.stacks, None, &mut sink);
             facts.as_ref().map(|_| ())
         });
         (facts?, out)
     } else {
-        let facts = scan(src, limits, None, &mut s.stacks, &mut NoSink)?;
+        let facts = scan(src, Some(policy), &mut s.stacks, None, &mut NoSink)?;
         (facts, None)
     };
     let summary = &facts.summary;
     let utf8 = utf8_policy && summary.writer != Writer::Py2;
     let change = summary.max_protocol > 2
         || summary.declared_protocol.is_some_and(|d| d > 2)
+        || (summary.writer != Writer::Py2 && facts.renames)
         || (utf8 && facts.has_text);
     if !change {
         return Some(done(facts, None));
@@ -586,7 +802,7 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     }
     let out = write(src, limits, &mut s.out, |out| {
         let mut sink = Py2Sink::new(out, utf8);
-        scan(src, limits, None, &mut s.stacks, &mut sink).map(|_| ())
+        scan(src, Some(policy), &mut s.stacks, None, &mut sink).map(|_| ())
     })?;
     Some(done(facts, Some(out)))
 }
@@ -595,17 +811,25 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
 /// changes form (most values a Python 3 reader gets need nothing).
 fn to_py3(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     let limits = &policy.limits;
-    let py3_str = Some(policy.py3_str);
-    let facts = scan(src, limits, py3_str, &mut s.stacks, &mut NoSink)?;
-    if !facts.py3_change {
+    let facts = scan(
+        src,
+        Some(policy),
+        &mut s.stacks,
+        Some(&mut s.as_bytes),
+        &mut NoSink,
+    )?;
+    if !facts.py3_change && s.as_bytes.is_empty() {
         return Some(done(facts, None));
     }
+    s.as_bytes.sort_unstable();
+    s.as_bytes.dedup();
     let out = write(src, limits, &mut s.out, |out| {
         let mut sink = Py3Sink {
             runs: Runs { out, from: 0 },
             policy: policy.py3_str,
+            as_bytes: &s.as_bytes,
         };
-        scan(src, limits, py3_str, &mut s.stacks, &mut sink).map(|_| ())
+        scan(src, Some(policy), &mut s.stacks, None, &mut sink).map(|_| ())
     })?;
     Some(done(facts, Some(out)))
 }
@@ -720,6 +944,8 @@ impl Sink for Py2Sink<'_> {
             }
             // Protocol 0's raw-unicode-escape text as a py2 `str`: left to the general path.
             op::UNICODE if self.utf8 => return None,
+            // Renaming globals (and what comes with them) is the general path's.
+            op::GLOBAL => return None,
             op::BINUNICODE | op::SHORT_BINUNICODE | op::BINUNICODE8 => {
                 let payload = o.arg(src);
                 if self.utf8 {
@@ -747,6 +973,8 @@ impl Sink for Py2Sink<'_> {
 struct Py3Sink<'o> {
     runs: Runs<'o>,
     policy: Py3Str,
+    /// Offsets of binary-state py2 `str`s (always `bytes`), sorted; consumed front to back.
+    as_bytes: &'o [u32],
 }
 
 impl Sink for Py3Sink<'_> {
@@ -756,6 +984,14 @@ impl Sink for Py3Sink<'_> {
             op::FRAME => r.cut(src, pos, o.end),
             op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
                 let bytes = py2_str_bytes(src, o)?;
+                while self.as_bytes.first().is_some_and(|&p| (p as usize) < pos) {
+                    self.as_bytes = &self.as_bytes[1..];
+                }
+                if self.as_bytes.first() == Some(&(pos as u32)) {
+                    r.cut(src, pos, o.end);
+                    r.out.py3_bytes(&bytes);
+                    return Some(());
+                }
                 match strings::py3_form(&bytes, self.policy) {
                     Py3Form::Keep => {}
                     Py3Form::Text(t) => {

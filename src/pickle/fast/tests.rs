@@ -111,6 +111,14 @@ fn common_shapes_take_the_fast_path() {
         ("unicode_nonascii_py2_p0", &py3, false),
         ("text_dict_py3_p0", &py2, false),
         ("dict_large_py3_p0", &py2, false),
+        // Globals and calls from Python 2: datetime state becomes bytes, the rest stays.
+        ("datetime_many_py2_p2_c", &py3, true),
+        ("datetime_naive_py2_p0", &py3, true),
+        ("decimal_py2_p2_c", &py3, false),
+        ("class_plain_py2_p2_c", &py3, false),
+        ("stdlib_misc_py2_p2", &py3, false),
+        ("datetime_many_py2_p2_c", &py2, false),
+        ("class_plain_py2_p1_c", &py2, false),
     ] {
         let src = get(stem);
         let t = transcode(&src, policy).unwrap_or_else(|| panic!("{stem} left the fast path"));
