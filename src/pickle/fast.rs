@@ -177,6 +177,7 @@ const ARG: [u8; 256] = {
         op::REDUCE,
         op::BUILD,
         op::NEWOBJ,
+        op::OBJ,
     ];
     let mut i = 0;
     while i < fixed0.len() {
@@ -201,6 +202,7 @@ const ARG: [u8; 256] = {
     t[op::BINUNICODE8 as usize] = LEN | 8;
     t[op::LONG4 as usize] = LEN_I4 | 4;
     t[op::GLOBAL as usize] = TWO_LINES;
+    t[op::INST as usize] = TWO_LINES;
     let lines = [
         op::INT,
         op::LONG,
@@ -355,7 +357,8 @@ fn scan<S: Sink>(
     let (mut py3_names, mut renames, mut py3_only, mut binary_state) = (false, false, false, false);
     let mut declared = None;
     let mut max_proto = 0u8;
-    let (mut py2_str, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
+    // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
+    let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
     let (mut py2_keys, mut text_keys) = (false, false);
     let mut memo_len = 0usize;
     let mut puts = 0usize;
@@ -470,7 +473,7 @@ fn scan<S: Sink>(
                 push!(t);
                 0
             }
-            op::GLOBAL => {
+            op::GLOBAL | op::INST => {
                 let arg = o.arg(src);
                 let nl = arg.iter().position(|&b| b == b'\n')?;
                 let m = std::str::from_utf8(&arg[..nl]).ok()?;
@@ -495,8 +498,27 @@ fn scan<S: Sink>(
                         globals.len() - 1
                     }
                 };
-                push!(GLOBAL | (idx as Tag) << 3);
+                if o.code == op::INST {
+                    // A classic instance of the class, from the items above the MARK.
+                    py2_ops = true;
+                    let m = pop_mark!();
+                    stack.truncate(m);
+                    push!(OTHER);
+                } else {
+                    push!(GLOBAL | (idx as Tag) << 3);
+                }
                 0
+            }
+            op::OBJ => {
+                // A classic instance: class and arguments above the MARK (at least the class).
+                py2_ops = true;
+                let m = pop_mark!();
+                if stack.len() <= m {
+                    return None;
+                }
+                stack.truncate(m);
+                push!(OTHER);
+                1
             }
             op::REDUCE => {
                 if stack.len() < fence!() + 2 {
@@ -561,7 +583,7 @@ fn scan<S: Sink>(
             op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
                 let bytes = py2_str_bytes(src, o)?;
                 let ascii = bytes.is_ascii();
-                py2_str = true;
+                py2_ops = true;
                 non_ascii |= !ascii;
                 py3_change |= match py3_str {
                     Some(Py3Str::Bytes) => true,
@@ -641,7 +663,7 @@ fn scan<S: Sink>(
     }
     // Writer evidence, as the general path sees it in this subset: py2 `str` opcodes vs
     // protocol-3+ opcodes and py3 module names.
-    let writer = match (py2_str, max_proto >= 3 || py3_names) {
+    let writer = match (py2_ops, max_proto >= 3 || py3_names) {
         (true, false) => Writer::Py2,
         (false, true) => Writer::Py3,
         _ => Writer::Unknown,

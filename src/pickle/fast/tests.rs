@@ -119,6 +119,8 @@ fn common_shapes_take_the_fast_path() {
         ("stdlib_misc_py2_p2", &py3, false),
         ("datetime_many_py2_p2_c", &py2, false),
         ("class_plain_py2_p1_c", &py2, false),
+        ("class_all_py2_p2_c", &py3, false),
+        ("class_oldstyle_py2_p0", &py3, false),
     ] {
         let src = get(stem);
         let t = transcode(&src, policy).unwrap_or_else(|| panic!("{stem} left the fast path"));
