@@ -1000,6 +1000,7 @@ struct Py3Sink<'o> {
 }
 
 impl Sink for Py3Sink<'_> {
+    #[inline(always)]
     fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()> {
         let r = &mut self.runs;
         match o.code {
