@@ -49,6 +49,8 @@ struct Downgrade<'a> {
     pending: Option<Slot>,
     utf8_text: bool,
     rename: bool,
+    /// The memo limit, applied to output ids too.
+    max_memo: usize,
     at: (usize, u8),
 }
 
@@ -73,6 +75,7 @@ pub(crate) fn downgrade(
         pending: None,
         utf8_text: policy.py2_text == Py2Text::Utf8 && writer != Writer::Py2,
         rename: writer != Writer::Py2,
+        max_memo: policy.limits.max_memo,
         at: (0, 0),
     };
     d.out.raw(&[op::PROTO, 2]);
@@ -89,7 +92,7 @@ pub(crate) fn downgrade(
             match anns[next].1 {
                 Ann::SetClose { memo } => d.set_close(memo)?,
                 Ann::FrozensetStart => {
-                    d.ins(Ins::Frozenset);
+                    d.ins(Ins::Frozenset)?;
                     d.out.byte(op::EMPTY_LIST);
                 }
                 Ann::MarkBefore => d.out.byte(op::MARK),
@@ -110,10 +113,16 @@ impl<'a> Downgrade<'a> {
         TranscodeError::new(kind, self.at.0, Some(self.at.1))
     }
 
-    fn fresh_id(&mut self) -> u32 {
+    /// The next output memo id. Output ids are counted per PUT, so a stream that re-PUTs one
+    /// index many times gets more ids than it has slots: the memo limit applies to them too (so
+    /// the output is itself within the limits it was checked against).
+    fn fresh_id(&mut self) -> Result<u32, TranscodeError> {
         let id = self.next_id;
+        if id as usize >= self.max_memo {
+            return Err(self.err(ErrorKind::LimitExceeded));
+        }
         self.next_id += 1;
-        id
+        Ok(id)
     }
 
     fn define(&mut self, orig: u64, slot: Slot) -> Result<(), TranscodeError> {
@@ -135,11 +144,11 @@ impl<'a> Downgrade<'a> {
     }
 
     /// Pushes an inserted global (GLOBAL + PUT the first time, GET after).
-    fn ins(&mut self, which: Ins) {
+    fn ins(&mut self, which: Ins) -> Result<(), TranscodeError> {
         let k = which as usize;
         if let Some(id) = self.inserted[k] {
             self.out.get(id);
-            return;
+            return Ok(());
         }
         match which {
             Ins::CodecsEncode => self.out.global("_codecs", "encode"),
@@ -149,15 +158,16 @@ impl<'a> Downgrade<'a> {
             Ins::Frozenset => self.out.global("__builtin__", "frozenset"),
             Ins::Bytearray => self.out.global("__builtin__", "bytearray"),
         }
-        let id = self.fresh_id();
+        let id = self.fresh_id()?;
         self.out.put(id);
         self.inserted[k] = Some(id);
+        Ok(())
     }
 
     fn set_close(&mut self, memo: Option<u64>) -> Result<(), TranscodeError> {
         self.out.raw(&[op::TUPLE1, op::REDUCE]);
         if let Some(orig) = memo {
-            let id = self.fresh_id();
+            let id = self.fresh_id()?;
             self.out.put(id);
             self.define(orig, Slot::New(id))?;
         }
@@ -166,16 +176,17 @@ impl<'a> Downgrade<'a> {
 
     /// `bytes` as CPython 3 writes it for protocol < 3: `_codecs.encode(text, 'latin1')`, or
     /// `__builtin__.bytes()` when empty (`save_bytes`).
-    fn bytes(&mut self, payload: &[u8]) {
+    fn bytes(&mut self, payload: &[u8]) -> Result<(), TranscodeError> {
         if payload.is_empty() {
-            self.ins(Ins::Bytes);
+            self.ins(Ins::Bytes)?;
             self.out.raw(&[op::EMPTY_TUPLE, op::REDUCE]);
-            return;
+            return Ok(());
         }
-        self.ins(Ins::CodecsEncode);
+        self.ins(Ins::CodecsEncode)?;
         self.out.text_latin1(payload);
-        self.ins(Ins::Latin1);
+        self.ins(Ins::Latin1)?;
         self.out.raw(&[op::TUPLE2, op::REDUCE]);
+        Ok(())
     }
 
     /// A py3 text op for a py2 reader, per the text policy.
@@ -248,7 +259,7 @@ impl<'a> Downgrade<'a> {
             } else if let Some(p) = self.pending {
                 p
             } else {
-                let id = self.fresh_id();
+                let id = self.fresh_id()?;
                 self.out.put(id);
                 Slot::New(id)
             };
@@ -284,7 +295,7 @@ impl<'a> Downgrade<'a> {
                             op::GLOBAL => self.global_op(&lazy)?,
                             _ => self.text(&lazy)?,
                         }
-                        let id = self.fresh_id();
+                        let id = self.fresh_id()?;
                         self.out.put(id);
                         self.define(orig, Slot::New(id))?;
                     }
@@ -300,19 +311,19 @@ impl<'a> Downgrade<'a> {
                 self.utf8_text = utf8;
                 r?;
             }
-            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 => self.bytes(o.arg),
+            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 => self.bytes(o.arg)?,
             op::BYTEARRAY8 => {
-                self.ins(Ins::Bytearray);
+                self.ins(Ins::Bytearray)?;
                 if o.arg.is_empty() {
                     self.out.byte(op::EMPTY_TUPLE);
                 } else {
-                    self.bytes(o.arg);
+                    self.bytes(o.arg)?;
                     self.out.byte(op::TUPLE1);
                 }
                 self.out.byte(op::REDUCE);
             }
             op::EMPTY_SET => {
-                self.ins(Ins::Set);
+                self.ins(Ins::Set)?;
                 self.out.byte(op::EMPTY_LIST);
             }
             op::ADDITEMS => self.out.byte(op::APPENDS),
