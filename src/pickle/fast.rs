@@ -281,7 +281,18 @@ fn next(src: &[u8], pos: usize) -> Option<FOp> {
     } else if kind == LINE {
         let nl = src.get(at..)?.iter().position(|&b| b == b'\n')?;
         let arg_end = at + nl;
-        if !reader::line_ok(code, &src[at..arg_end]) {
+        let line = &src[at..arg_end];
+        let ok = match code {
+            // GET/PUT lines are parsed (and so checked) by `memo_index` before anything uses
+            // them; INT's `-?[0-9]+` is checked here, the rarer forms by the reader's rules.
+            op::GET | op::PUT => true,
+            op::INT => {
+                let digits = line.strip_prefix(b"-").unwrap_or(line);
+                !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+            }
+            _ => reader::line_ok(code, line),
+        };
+        if !ok {
             return None;
         }
         return Some(FOp {
