@@ -42,11 +42,14 @@ type Tag = u32;
 const OTHER: Tag = 0;
 /// A py2 `str`; payload: the byte offset of its op (through GETs too).
 const PY2_STR: Tag = 1;
+/// Text; payload: the byte offset of its op (a STACK_GLOBAL reads module and name from it).
 const TEXT: Tag = 2;
 /// A global; payload: its index in [`Stacks::globals`].
 const GLOBAL: Tag = 3;
 /// A tuple whose first or second item is a py2 `str`; payload: index in [`Stacks::tuples`].
 const TUPLE: Tag = 4;
+/// Python 3 `bytes`.
+const BYTES: Tag = 5;
 /// A memo slot never PUT.
 const UNDEF: Tag = Tag::MAX;
 
@@ -60,11 +63,16 @@ fn payload(t: Tag) -> usize {
     (t >> 3) as usize
 }
 
-/// What a REDUCE needs to know of a global.
+/// What the scan keeps of a distinct global.
 #[derive(Clone, Copy)]
 struct GlobalInfo {
     /// Which argument is binary state (see `compat::BINARY_STATE`).
     binary_arg: Option<u8>,
+    /// Spelled as only Python 3 writes it (writer evidence).
+    py3_name: bool,
+    /// `fix_imports` renames it for protocol 2.
+    renamed: bool,
+    py3_only: bool,
 }
 
 /// Working stacks kept per thread between values.
@@ -178,6 +186,11 @@ const ARG: [u8; 256] = {
         op::BUILD,
         op::NEWOBJ,
         op::OBJ,
+        op::EMPTY_SET,
+        op::ADDITEMS,
+        op::FROZENSET,
+        op::NEWOBJ_EX,
+        op::STACK_GLOBAL,
     ];
     let mut i = 0;
     while i < fixed0.len() {
@@ -202,6 +215,10 @@ const ARG: [u8; 256] = {
     t[op::BINUNICODE8 as usize] = LEN | 8;
     t[op::LONG4 as usize] = LEN_I4 | 4;
     t[op::GLOBAL as usize] = TWO_LINES;
+    t[op::SHORT_BINBYTES as usize] = LEN | 1;
+    t[op::BINBYTES as usize] = LEN | 4;
+    t[op::BINBYTES8 as usize] = LEN | 8;
+    t[op::BYTEARRAY8 as usize] = LEN | 8;
     t[op::INST as usize] = TWO_LINES;
     let lines = [
         op::INT,
@@ -370,7 +387,9 @@ fn scan<S: Sink>(
     let mut max_proto = 0u8;
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
     let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
-    let (mut py2_keys, mut text_keys) = (false, false);
+    let (mut py2_keys, mut text_keys, mut bytes_keys) = (false, false, false);
+    // Protocol 3+ values as a Python 3 reader (or `analyze`) takes them.
+    let py3_side = target != Some(Runtime::Py2);
     let mut memo_len = 0usize;
     let mut puts = 0usize;
     let mut memo_in_order = true;
@@ -410,6 +429,7 @@ fn scan<S: Sink>(
             for &t in stack[$from..].iter().step_by($step) {
                 py2_keys |= kind(t) == PY2_STR;
                 text_keys |= kind(t) == TEXT;
+                bytes_keys |= kind(t) == BYTES;
             }
         }};
     }
@@ -489,26 +509,11 @@ fn scan<S: Sink>(
                 let nl = arg.iter().position(|&b| b == b'\n')?;
                 let m = std::str::from_utf8(&arg[..nl]).ok()?;
                 let n = std::str::from_utf8(&arg[nl + 1..]).ok()?;
-                let idx = match summary_globals
-                    .iter()
-                    .position(|g| g.module == m && g.name == n)
-                {
-                    Some(i) => i,
-                    None => {
-                        let info = new_global(m, n, policy)?;
-                        py3_names |= info.py3_name;
-                        renames |= info.renamed;
-                        py3_only |= info.py3_only;
-                        if summary_globals.len() >= MAX_SUMMARY_GLOBALS {
-                            return None;
-                        }
-                        summary_globals.push(Global::new(m, n));
-                        globals.push(GlobalInfo {
-                            binary_arg: info.binary_arg,
-                        });
-                        globals.len() - 1
-                    }
-                };
+                let idx = global_index(&mut summary_globals, globals, m, n, policy)?;
+                let g = &globals[idx];
+                py3_names |= g.py3_name;
+                renames |= g.renamed;
+                py3_only |= g.py3_only;
                 if o.code == op::INST {
                     // A classic instance of the class, from the items above the MARK.
                     py2_ops = true;
@@ -610,7 +615,7 @@ fn scan<S: Sink>(
             }
             op::BINUNICODE | op::UNICODE => {
                 has_text = true;
-                push!(TEXT);
+                push!(TEXT | (pos as Tag) << 3);
                 if o.code == op::UNICODE {
                     0
                 } else {
@@ -619,7 +624,67 @@ fn scan<S: Sink>(
             }
             op::SHORT_BINUNICODE | op::BINUNICODE8 => {
                 has_text = true;
-                push!(TEXT);
+                push!(TEXT | (pos as Tag) << 3);
+                4
+            }
+            // What Python 3 writes and a Python 3 reader takes as it is; for a Python 2
+            // reader these are rewritten by the general path.
+            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 if py3_side => {
+                push!(if o.code == op::BYTEARRAY8 {
+                    OTHER
+                } else {
+                    BYTES
+                });
+                match o.code {
+                    op::SHORT_BINBYTES | op::BINBYTES => 3,
+                    op::BINBYTES8 => 4,
+                    _ => 5,
+                }
+            }
+            op::EMPTY_SET if py3_side => {
+                push!(OTHER);
+                4
+            }
+            op::ADDITEMS if py3_side => {
+                let m = pop_mark!();
+                keys!(m, 1);
+                stack.truncate(m);
+                if stack.len() <= fence!() {
+                    return None;
+                }
+                4
+            }
+            op::FROZENSET if py3_side => {
+                let m = pop_mark!();
+                keys!(m, 1);
+                stack.truncate(m);
+                push!(OTHER);
+                4
+            }
+            op::NEWOBJ_EX if py3_side => {
+                pop!(3);
+                push!(OTHER);
+                4
+            }
+            op::STACK_GLOBAL if py3_side => {
+                if stack.len() < fence!() + 2 {
+                    return None;
+                }
+                let name = stack.pop()?;
+                let module = stack.pop()?;
+                // Module and name from text ops (what CPython writes); py2 `str`s and computed
+                // strings are the general path's.
+                if kind(module) != TEXT || kind(name) != TEXT {
+                    return None;
+                }
+                let m = text_at(src, payload(module))?;
+                let n = text_at(src, payload(name))?;
+                let idx = global_index(&mut summary_globals, globals, m, n, policy)?;
+                let g = &globals[idx];
+                py3_names |= g.py3_name;
+                renames |= g.renamed;
+                py3_only |= g.py3_only;
+                push!(GLOBAL | (idx as Tag) << 3);
                 4
             }
             op::BINGET | op::LONG_BINGET | op::GET => {
@@ -669,7 +734,7 @@ fn scan<S: Sink>(
         sink.op(src, pos, o)?;
         pos = o.end;
     }
-    if py2_keys && text_keys {
+    if u8::from(py2_keys) + u8::from(text_keys) + u8::from(bytes_keys) > 1 {
         return None;
     }
     // Writer evidence, as the general path sees it in this subset: py2 `str` opcodes vs
@@ -712,21 +777,41 @@ fn tuple_tag(tuples: &mut Vec<[Tag; 2]>, items: &[Tag]) -> Tag {
     TUPLE | ((tuples.len() - 1) as Tag) << 3
 }
 
-/// What the scan learns of a global seen for the first time.
-struct NewGlobal {
-    binary_arg: Option<u8>,
-    /// Spelled as only Python 3 writes it (writer evidence).
-    py3_name: bool,
-    /// `fix_imports` renames it for protocol 2.
-    renamed: bool,
-    py3_only: bool,
+/// The index of global `m.n` in the scan's tables, adding it (and checking it with
+/// [`new_global`]) when it is new.
+fn global_index(
+    summary: &mut Vec<Global>,
+    globals: &mut Vec<GlobalInfo>,
+    m: &str,
+    n: &str,
+    policy: Option<&Policy>,
+) -> Option<usize> {
+    if let Some(i) = summary.iter().position(|g| g.module == m && g.name == n) {
+        return Some(i);
+    }
+    if summary.len() >= MAX_SUMMARY_GLOBALS {
+        return None;
+    }
+    globals.push(new_global(m, n, policy)?);
+    summary.push(Global::new(m, n));
+    Some(globals.len() - 1)
+}
+
+/// The text of the text op at `pos` (BINUNICODE family; protocol 0's escaped form is left to
+/// the general path).
+fn text_at(src: &[u8], pos: usize) -> Option<&str> {
+    let o = next(src, pos)?;
+    if o.code == op::UNICODE {
+        return None;
+    }
+    std::str::from_utf8(o.arg(src)).ok()
 }
 
 /// Checks a global against what the fast path leaves to the general path: refusals (py3-only
 /// for a py2 reader), classic classes, `set`/`frozenset` (their list argument holds keys),
 /// `_codecs.encode` (its result is `bytes`), and constructors whose text arguments keep their
 /// type under the policy at hand.
-fn new_global(m: &str, n: &str, policy: Option<&Policy>) -> Option<NewGlobal> {
+fn new_global(m: &str, n: &str, policy: Option<&Policy>) -> Option<GlobalInfo> {
     let target = policy.map(|p| p.target);
     let py3_only = compat::is_py3_only(m, n);
     if py3_only && target == Some(Runtime::Py2) {
@@ -761,7 +846,7 @@ fn new_global(m: &str, n: &str, policy: Option<&Policy>) -> Option<NewGlobal> {
     if binary_arg.is_some_and(|k| k > 1) {
         return None;
     }
-    Some(NewGlobal {
+    Some(GlobalInfo {
         binary_arg,
         py3_name: m == "builtins" || m == "copyreg",
         renamed: m2 != m || n2 != n,

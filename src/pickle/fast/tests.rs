@@ -121,6 +121,13 @@ fn common_shapes_take_the_fast_path() {
         ("class_plain_py2_p1_c", &py2, false),
         ("class_all_py2_p2_c", &py3, false),
         ("class_oldstyle_py2_p0", &py3, false),
+        // Python 3's own protocols, read by Python 3: validated, unchanged.
+        ("datetime_naive_py3_p4", &py3, false),
+        ("class_all_py3_p5", &py3, false),
+        ("set_large_py3_p4", &py3, false),
+        ("bytes_in_containers_py3_p5", &py3, false),
+        ("frozenset_small_py3_p4", &py3, false),
+        ("bytearray_py3_p5", &py3, false),
     ] {
         let src = get(stem);
         let t = transcode(&src, policy).unwrap_or_else(|| panic!("{stem} left the fast path"));
