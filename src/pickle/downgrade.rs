@@ -9,7 +9,7 @@
 use super::error::{ErrorKind, TranscodeError};
 use super::opcode as op;
 use super::reader::{Op, Reader};
-use super::scan::{Ann, Scan};
+use super::scan::Ann;
 use super::strings;
 use super::writer::Out;
 use super::{compat, Policy, Py2Text, Writer};
@@ -54,17 +54,18 @@ struct Downgrade<'a> {
     at: (usize, u8),
 }
 
-/// Rewrites `src` for a Python 2 reader.
+/// Rewrites `src` for a Python 2 reader, following the plan of pass 1 (`scan.rs`, or the
+/// fast path's scan for the constructs it plans).
 ///
 /// # Errors
 /// [`ErrorKind::Unsupported`] for what the plan does not cover, [`ErrorKind::LimitExceeded`]
 /// when the output would pass `policy.limits.max_output`.
 pub(crate) fn downgrade(
     src: &[u8],
-    scan: &Scan,
+    writer: Writer,
+    anns: &[(usize, Ann)],
     policy: &Policy,
 ) -> Result<Vec<u8>, TranscodeError> {
-    let writer = scan.summary.writer;
     let mut d = Downgrade {
         src,
         out: Out::for_input(src.len(), policy.limits.max_output),
@@ -79,7 +80,6 @@ pub(crate) fn downgrade(
         at: (0, 0),
     };
     d.out.raw(&[op::PROTO, 2]);
-    let anns = &scan.plan.anns;
     let mut next = 0;
     for item in Reader::new(src) {
         let o = item?;

@@ -26,8 +26,10 @@ use std::cell::RefCell;
 use bytes::Bytes;
 
 use super::compat;
+use super::downgrade;
 use super::opcode as op;
 use super::reader;
+use super::scan::Ann;
 use super::strings::{self, Py3Form};
 use super::writer::Out;
 use super::{
@@ -94,6 +96,8 @@ struct Stacks {
     memo: Vec<Tag>,
     globals: Vec<GlobalInfo>,
     tuples: Vec<[Tag; 2]>,
+    /// For a Python 2 reader: the plan `downgrade.rs` follows (STACK_GLOBAL in place).
+    anns: Vec<(usize, Ann)>,
 }
 
 /// Rewrites estimated larger than this get their own buffer, handed over without a copy.
@@ -111,6 +115,8 @@ impl Scratch {
         }
         t.tuples.clear();
         t.tuples.shrink_to(KEEP);
+        t.anns.clear();
+        t.anns.shrink_to(KEEP);
         t.marks.clear();
         t.marks.shrink_to(KEEP);
         self.out.clear();
@@ -371,12 +377,14 @@ fn scan<S: Sink>(
         memo,
         globals,
         tuples,
+        anns,
     } = stacks;
     stack.clear();
     marks.clear();
     memo.clear();
     globals.clear();
     tuples.clear();
+    anns.clear();
     // Tags carry byte offsets in 29 bits.
     if src.len() > (Tag::MAX >> 3) as usize {
         return None;
@@ -390,6 +398,8 @@ fn scan<S: Sink>(
     let (mut py2_keys, mut text_keys, mut bytes_keys) = (false, false, false);
     // Protocol 3+ values as a Python 3 reader (or `analyze`) takes them.
     let py3_side = target != Some(Runtime::Py2);
+    // Offsets of the last two ops that are not memo PUTs or FRAME.
+    let mut recent = [usize::MAX; 2];
     let mut memo_len = 0usize;
     let mut puts = 0usize;
     let mut memo_in_order = true;
@@ -627,9 +637,10 @@ fn scan<S: Sink>(
                 push!(TEXT | (pos as Tag) << 3);
                 4
             }
-            // What Python 3 writes and a Python 3 reader takes as it is; for a Python 2
-            // reader these are rewritten by the general path.
-            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 if py3_side => {
+            // Sets as Python 3 writes them; for a Python 2 reader the general path plans them.
+            // Python 3's bytes; for a Python 2 reader `downgrade.rs` writes them as CPython
+            // does (no plan needed).
+            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
                 push!(if o.code == op::BYTEARRAY8 {
                     OTHER
                 } else {
@@ -666,7 +677,7 @@ fn scan<S: Sink>(
                 push!(OTHER);
                 4
             }
-            op::STACK_GLOBAL if py3_side => {
+            op::STACK_GLOBAL => {
                 if stack.len() < fence!() + 2 {
                     return None;
                 }
@@ -679,6 +690,36 @@ fn scan<S: Sink>(
                 }
                 let m = text_at(src, payload(module))?;
                 let n = text_at(src, payload(name))?;
+                if !py3_side {
+                    // `downgrade.rs` writes GLOBAL in place of the two string ops right before
+                    // (memo PUTs between), the form CPython writes; the plan says where.
+                    let pushes_one = |p: usize| {
+                        matches!(
+                            src.get(p),
+                            Some(
+                                &(op::SHORT_BINUNICODE
+                                    | op::BINUNICODE
+                                    | op::BINUNICODE8
+                                    | op::UNICODE
+                                    | op::BINGET
+                                    | op::LONG_BINGET
+                                    | op::GET)
+                            )
+                        )
+                    };
+                    if !pushes_one(recent[0]) || !pushes_one(recent[1]) {
+                        return None;
+                    }
+                    anns.push((recent[0], Ann::Skip));
+                    anns.push((recent[1], Ann::Skip));
+                    anns.push((
+                        pos,
+                        Ann::StackGlobal {
+                            module: payload(module),
+                            name: payload(name),
+                        },
+                    ));
+                }
                 let idx = global_index(&mut summary_globals, globals, m, n, policy)?;
                 let g = &globals[idx];
                 py3_names |= g.py3_name;
@@ -732,6 +773,12 @@ fn scan<S: Sink>(
         };
         max_proto = max_proto.max(proto);
         sink.op(src, pos, o)?;
+        if !matches!(
+            o.code,
+            op::PUT | op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::FRAME
+        ) {
+            recent = [recent[1], pos];
+        }
         pos = o.end;
     }
     if u8::from(py2_keys) + u8::from(text_keys) + u8::from(bytes_keys) > 1 {
@@ -885,12 +932,13 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     let utf8_policy = policy.py2_text == Py2Text::Utf8;
     let fused = src.first() == Some(&op::PROTO) && src.get(1).is_some_and(|&p| p > 2);
     let (facts, out) = if fused {
-        // Text policy as for a pickle not written by Python 2 (checked below).
+        // Text policy as for a pickle not written by Python 2 (checked below). The writer
+        // hands over to `downgrade.rs` at the first construct it does not write itself.
         let mut facts = None;
         let out = write(src, limits, &mut s.out, |out| {
             let mut sink = Py2Sink::new(out, utf8_policy);
             facts = scan(src, Some(policy), &mut s.stacks, None, &mut sink);
-            facts.as_ref().map(|_| ())
+            (facts.is_some() && !sink.handed_over).then_some(())
         });
         (facts?, out)
     } else {
@@ -906,23 +954,16 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     if !change {
         return Some(done(facts, None));
     }
-    // The general path renumbers memo ids in output order; without a map here, only ids that
-    // already are in that order are kept.
-    if !facts.memo_in_order {
-        return None;
+    // The fused writer kept input memo ids, right when they already are in output order, and
+    // assumed the text policy of a pickle not written by Python 2.
+    let fused_ok = facts.memo_in_order && (utf8 == utf8_policy || !facts.has_text);
+    if let (Some(out), true) = (out, fused_ok) {
+        return Some(done(facts, Some(out)));
     }
-    if fused {
-        // A protocol-3+ pickle holding only py2 opcodes (writer Python 2) keeps its text.
-        if utf8 != utf8_policy && facts.has_text {
-            return None;
-        }
-        return Some(done(facts, Some(out?)));
-    }
-    let out = write(src, limits, &mut s.out, |out| {
-        let mut sink = Py2Sink::new(out, utf8);
-        scan(src, Some(policy), &mut s.stacks, None, &mut sink).map(|_| ())
-    })?;
-    Some(done(facts, Some(out)))
+    // Globals, bytes, renumbered memo ids: `downgrade.rs` with the plan of this scan (the
+    // general path's refusals stay the general path's: a writer error falls back to it).
+    let out = downgrade::downgrade(src, facts.summary.writer, &s.stacks.anns, policy).ok()?;
+    Some(done(facts, Some(Bytes::from(out))))
 }
 
 /// For a Python 3 reader: validated first, written in a second pass only when a py2 `str`
@@ -1031,6 +1072,8 @@ struct Py2Sink<'o> {
     runs: Runs<'o>,
     utf8: bool,
     puts: u32,
+    /// Met a construct `downgrade.rs` writes (globals, bytes): stopped writing.
+    handed_over: bool,
 }
 
 impl<'o> Py2Sink<'o> {
@@ -1040,6 +1083,7 @@ impl<'o> Py2Sink<'o> {
             runs: Runs { out, from: 0 },
             utf8,
             puts: 0,
+            handed_over: false,
         }
     }
 }
@@ -1047,9 +1091,21 @@ impl<'o> Py2Sink<'o> {
 impl Sink for Py2Sink<'_> {
     #[inline(always)]
     fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()> {
+        if self.handed_over {
+            return Some(());
+        }
         let r = &mut self.runs;
         match o.code {
             op::PROTO | op::FRAME => r.cut(src, pos, o.end),
+            // Protocol 0's raw-unicode-escape text as a py2 `str`, globals (renamed, STACK_GLOBAL
+            // folded) and bytes (`_codecs.encode` with inserted memo ids): `downgrade.rs`.
+            op::UNICODE if self.utf8 => self.handed_over = true,
+            op::GLOBAL
+            | op::STACK_GLOBAL
+            | op::SHORT_BINBYTES
+            | op::BINBYTES
+            | op::BINBYTES8
+            | op::BYTEARRAY8 => self.handed_over = true,
             op::MEMOIZE | op::BINPUT | op::LONG_BINPUT | op::PUT => {
                 r.cut(src, pos, o.end);
                 r.out.put(self.puts);
@@ -1060,10 +1116,6 @@ impl Sink for Py2Sink<'_> {
                 r.cut(src, pos, o.end);
                 r.out.get(u32::try_from(memo_index(src, o)?).ok()?);
             }
-            // Protocol 0's raw-unicode-escape text as a py2 `str`: left to the general path.
-            op::UNICODE if self.utf8 => return None,
-            // Renaming globals (and what comes with them) is the general path's.
-            op::GLOBAL => return None,
             op::BINUNICODE | op::SHORT_BINUNICODE | op::BINUNICODE8 => {
                 let payload = o.arg(src);
                 if self.utf8 {
@@ -1082,7 +1134,9 @@ impl Sink for Py2Sink<'_> {
     }
 
     fn finish(&mut self, src: &[u8]) {
-        self.runs.cut(src, src.len(), src.len());
+        if !self.handed_over {
+            self.runs.cut(src, src.len(), src.len());
+        }
     }
 }
 

@@ -338,7 +338,7 @@ fn transcode_general(src: &Bytes, policy: &Policy) -> Transcoded {
         };
     }
     let written = match policy.target {
-        Runtime::Py2 => downgrade::downgrade(src, &scan, policy),
+        Runtime::Py2 => downgrade::downgrade(src, scan.summary.writer, &scan.plan.anns, policy),
         Runtime::Py3 => py3::normalize(src, &scan, policy),
     };
     // The writers are correct by construction (golden fixtures, fuzz replay and the unit tests
