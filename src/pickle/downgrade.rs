@@ -69,7 +69,7 @@ pub(crate) fn downgrade(
     let mut d = Downgrade {
         src,
         out: Out::for_input(src.len(), policy.limits.max_output),
-        memo: Vec::new(),
+        memo: Vec::with_capacity(16),
         memo_len: 0,
         next_id: 0,
         inserted: [None; 6],

@@ -13,10 +13,11 @@ pub(crate) struct Out {
 
 impl Out {
     /// A buffer for rewriting an `input_len`-byte pickle (rewrites rarely grow a value by more
-    /// than a quarter; one reallocation at worst).
+    /// than a quarter, plus the ~50 bytes of globals a protocol-2 rewrite may insert; one
+    /// reallocation at worst).
     pub(crate) fn for_input(input_len: usize, max: usize) -> Out {
         Out {
-            buf: Vec::with_capacity((input_len + input_len / 4 + 16).min(max)),
+            buf: Vec::with_capacity((input_len + input_len / 4 + 64).min(max)),
         }
     }
 
