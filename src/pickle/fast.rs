@@ -52,6 +52,19 @@ const GLOBAL: Tag = 3;
 const TUPLE: Tag = 4;
 /// Python 3 `bytes`.
 const BYTES: Tag = 5;
+/// For a Python 2 reader: a set begun by EMPTY_SET, still open (items may be added); payload:
+/// index in [`Stacks::sets`].
+const OPEN_SET: Tag = 6;
+
+/// An open set for a Python 2 reader (see `scan.rs`'s `SetInfo`): `downgrade.rs` writes it
+/// as `__builtin__.set([...])`, closed (and memoized) where it is complete.
+#[derive(Clone, Copy)]
+struct SetInfo {
+    memo: Option<u64>,
+    /// Fetched from the memo before it was complete: not rewritable in place.
+    frozen: bool,
+    close_at: usize,
+}
 /// A memo slot never PUT.
 const UNDEF: Tag = Tag::MAX;
 
@@ -96,8 +109,9 @@ struct Stacks {
     memo: Vec<Tag>,
     globals: Vec<GlobalInfo>,
     tuples: Vec<[Tag; 2]>,
-    /// For a Python 2 reader: the plan `downgrade.rs` follows (STACK_GLOBAL in place).
+    /// For a Python 2 reader: the plan `downgrade.rs` follows (STACK_GLOBAL in place, sets).
     anns: Vec<(usize, Ann)>,
+    sets: Vec<SetInfo>,
 }
 
 /// Rewrites estimated larger than this get their own buffer, handed over without a copy.
@@ -117,6 +131,8 @@ impl Scratch {
         t.tuples.shrink_to(KEEP);
         t.anns.clear();
         t.anns.shrink_to(KEEP);
+        t.sets.clear();
+        t.sets.shrink_to(KEEP);
         t.marks.clear();
         t.marks.shrink_to(KEEP);
         self.out.clear();
@@ -378,6 +394,7 @@ fn scan<S: Sink>(
         globals,
         tuples,
         anns,
+        sets,
     } = stacks;
     stack.clear();
     marks.clear();
@@ -385,6 +402,7 @@ fn scan<S: Sink>(
     globals.clear();
     tuples.clear();
     anns.clear();
+    sets.clear();
     // Tags carry byte offsets in 29 bits.
     if src.len() > (Tag::MAX >> 3) as usize {
         return None;
@@ -589,8 +607,8 @@ fn scan<S: Sink>(
                     keys!(stack.len() - 2, 2);
                 }
                 pop!(n);
-                // The container must still be there.
-                if stack.len() <= fence!() {
+                // The container must still be there (and not be a set being built).
+                if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
                     return None;
                 }
                 0
@@ -601,7 +619,7 @@ fn scan<S: Sink>(
                     keys!(m, 2);
                 }
                 stack.truncate(m);
-                if stack.len() <= fence!() {
+                if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
                     return None;
                 }
                 1
@@ -652,16 +670,37 @@ fn scan<S: Sink>(
                     _ => 5,
                 }
             }
-            op::EMPTY_SET if py3_side => {
-                push!(OTHER);
+            op::EMPTY_SET => {
+                if py3_side {
+                    push!(OTHER);
+                } else {
+                    sets.push(SetInfo {
+                        memo: None,
+                        frozen: false,
+                        close_at: o.end,
+                    });
+                    push!(OPEN_SET | ((sets.len() - 1) as Tag) << 3);
+                }
                 4
             }
-            op::ADDITEMS if py3_side => {
+            op::ADDITEMS => {
                 let m = pop_mark!();
                 keys!(m, 1);
                 stack.truncate(m);
                 if stack.len() <= fence!() {
                     return None;
+                }
+                if !py3_side {
+                    // Only into a set that is still open (the general path refuses the rest).
+                    let top = *stack.last()?;
+                    if kind(top) != OPEN_SET {
+                        return None;
+                    }
+                    let set = sets.get_mut(payload(top))?;
+                    if set.frozen {
+                        return None;
+                    }
+                    set.close_at = o.end;
                 }
                 4
             }
@@ -731,6 +770,11 @@ fn scan<S: Sink>(
             op::BINGET | op::LONG_BINGET | op::GET => {
                 let idx = memo_index(src, o)?;
                 match memo.get(idx) {
+                    Some(&t) if kind(t) == OPEN_SET => {
+                        // Fetched before it is complete: the set is frozen as it is.
+                        sets.get_mut(payload(t))?.frozen = true;
+                        push!(OTHER);
+                    }
                     Some(&t) if t != UNDEF => push!(t),
                     _ => return None,
                 }
@@ -749,6 +793,16 @@ fn scan<S: Sink>(
                     return None;
                 }
                 let top = *stack.last()?;
+                if kind(top) == OPEN_SET {
+                    // The set's memo slot is written when it closes (after its REDUCE).
+                    let set = sets.get_mut(payload(top))?;
+                    if set.frozen || set.memo.is_some() {
+                        return None;
+                    }
+                    set.memo = Some(idx as u64);
+                    set.close_at = o.end;
+                    anns.push((pos, Ann::DeferMemo));
+                }
                 memo_in_order &= idx == puts;
                 puts += 1;
                 if idx == memo.len() {
@@ -783,6 +837,13 @@ fn scan<S: Sink>(
     }
     if u8::from(py2_keys) + u8::from(text_keys) + u8::from(bytes_keys) > 1 {
         return None;
+    }
+    if !sets.is_empty() {
+        // Each set closes where it is complete; the plan in offset order, as `scan.rs` sorts it.
+        for set in sets.iter() {
+            anns.push((set.close_at, Ann::SetClose { memo: set.memo }));
+        }
+        anns.sort_by_key(|(pos, a)| (*pos, a.order()));
     }
     // Writer evidence, as the general path sees it in this subset: py2 `str` opcodes vs
     // protocol-3+ opcodes and py3 module names.
@@ -1105,7 +1166,8 @@ impl Sink for Py2Sink<'_> {
             | op::SHORT_BINBYTES
             | op::BINBYTES
             | op::BINBYTES8
-            | op::BYTEARRAY8 => self.handed_over = true,
+            | op::BYTEARRAY8
+            | op::EMPTY_SET => self.handed_over = true,
             op::MEMOIZE | op::BINPUT | op::LONG_BINPUT | op::PUT => {
                 r.cut(src, pos, o.end);
                 r.out.put(self.puts);

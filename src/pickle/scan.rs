@@ -49,7 +49,7 @@ pub(crate) enum Ann {
 
 impl Ann {
     /// Anns that go before the op at their offset sort first.
-    fn order(&self) -> u8 {
+    pub(crate) fn order(&self) -> u8 {
         match self {
             Ann::SetClose { .. } => 0,
             Ann::FrozensetStart | Ann::MarkBefore => 1,

@@ -135,6 +135,8 @@ fn common_shapes_take_the_fast_path() {
         ("bytes_in_containers_py3_p3", &py2, true),
         ("bytearray_py3_p5", &py2, true),
         ("decimal_py3_p4", &py2, true),
+        ("set_large_py3_p4", &py2, true),
+        ("set_small_py3_p5", &py2, true),
     ] {
         let src = get(stem);
         let t = transcode(&src, policy).unwrap_or_else(|| panic!("{stem} left the fast path"));
