@@ -353,7 +353,7 @@ pub struct LimitsConfig {
     /// the proxy stops reading that client (back pressure).
     #[serde(default = "default_max_pending")]
     pub max_pending: usize,
-    /// `max_pending_bytes = 67108864`: bytes one client connection may make the proxy hold for
+    /// `max_pending_bytes = 134217728`: bytes one client connection may make the proxy hold for
     /// its requests and replies (each request reserves its largest possible reply, every key an
     /// `item_size` value, before it is sent upstream); past it the proxy stops reading that
     /// client. At least `item_size`.
@@ -379,7 +379,7 @@ fn default_max_pending() -> usize {
     1024
 }
 fn default_max_pending_bytes() -> usize {
-    64 << 20
+    128 << 20
 }
 fn default_write_stall() -> u64 {
     30

@@ -52,7 +52,7 @@ fn reference_file_values() {
 fn minimal_file_gets_defaults_and_implied_default_route() {
     let c = Config::from_toml_str(MINIMAL, "t").unwrap();
     assert_eq!(c.limits.item_size, 1 << 20);
-    assert_eq!(c.limits.max_pending_bytes, 64 << 20);
+    assert_eq!(c.limits.max_pending_bytes, 128 << 20);
     assert_eq!(c.timeouts.connect(), Duration::from_secs(1));
     assert!(c.commands.flush_all);
     let routes = c.effective_routes();
