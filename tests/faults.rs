@@ -23,11 +23,20 @@ const SLACK: Duration = Duration::from_millis(1500);
 
 /// Two pools: keys `a:*` on `a`, everything else on `b`.
 fn two_pool_config(a: &str, b: &str) -> Config {
-    let text = format!(
+    Config::from_toml_str(&two_pool_toml("127.0.0.1:0", "", a, b), "faults.toml")
+        .expect("test config")
+}
+
+/// One py3 listener on `listen` (plus the `extra` TOML, e.g. an `[admin]` table), keys `a:...`
+/// on pool `a`, everything else on pool `b`, short timeouts.
+fn two_pool_toml(listen: &str, extra: &str, a: &str, b: &str) -> String {
+    format!(
         r#"
 [[listener]]
-address = "127.0.0.1:0"
+address = "{listen}"
 client = "py3"
+
+{extra}
 
 [pool.a]
 servers = ["{a}"]
@@ -47,8 +56,7 @@ pool = "a"
 connect_ms = {TIMEOUT_MS}
 request_ms = {TIMEOUT_MS}
 "#
-    );
-    Config::from_toml_str(&text, "faults.toml").expect("test config")
+    )
 }
 
 /// `set` then `get` of `key` through `client`; the reply of the get.
@@ -335,34 +343,11 @@ fn unresolvable_upstream_name_at_start_up_serves_errors_and_keeps_retrying() {
     let b = Memcached::start();
     let (port, admin) = (free_port(), free_port());
     let dead = "memcache-a.invalid:11211";
-    let toml = format!(
-        r#"
-[[listener]]
-address = "127.0.0.1:{port}"
-client = "py3"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-
-[pool.a]
-servers = ["{dead}"]
-
-[pool.b]
-servers = ["{b}"]
-
-[[route]]
-prefix = ""
-pool = "b"
-
-[[route]]
-prefix = "a:"
-pool = "a"
-
-[timeouts]
-connect_ms = {TIMEOUT_MS}
-request_ms = {TIMEOUT_MS}
-"#,
-        b = b.addr_string()
+    let toml = two_pool_toml(
+        &format!("127.0.0.1:{port}"),
+        &format!("[admin]\nlisten = \"127.0.0.1:{admin}\""),
+        dead,
+        &b.addr_string(),
     );
     let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut proxy = ServeBin::start(&toml, listen);
