@@ -42,8 +42,10 @@ clean:
 bench-load:
 	bash scripts/bench-load.sh $(if $(QUICK),--quick)
 
-# Fuzzing (nightly + cargo-fuzz, installed if missing): each target runs FUZZ_SECONDS on a scratch
-# corpus seeded from the committed fuzz/corpus/<target>/; crashes land in fuzz/artifacts/<target>/.
+# Fuzzing (nightly + cargo-fuzz, installed if missing), with debug assertions (so the transcode
+# target also checks the fast path against the general path): each target runs FUZZ_SECONDS on
+# a scratch corpus seeded from the committed fuzz/corpus/<target>/; crashes land in
+# fuzz/artifacts/<target>/.
 # The committed corpus is replayed on stable by tests/fuzz_replay.rs as part of `make test`.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= transcode parse_request parse_response
@@ -51,7 +53,7 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 	for t in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/target/work/$$t && \
-		cargo +nightly fuzz run $$t fuzz/target/work/$$t fuzz/corpus/$$t -- \
+		cargo +nightly fuzz run --debug-assertions $$t fuzz/target/work/$$t fuzz/corpus/$$t -- \
 			-max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 			|| exit 1; \
 	done

@@ -10,7 +10,8 @@
 //! - `opcode.rs`: the 68 opcodes of protocols 0-5 (pickletools), one line each.
 //! - `reader.rs`: zero-copy [`Op`] iterator with byte offsets and bounds-checked arguments.
 //! - `machine.rs`: stack / MARK / memo discipline over small tags.
-//! - `fast.rs`: the fast path for plain data (falls back to the general path below).
+//! - `fast.rs` (+ `fast/{decode,scan,sink}.rs`): the fast path for everyday values, one
+//!   allocation-free validating pass; falls back to the general path below.
 //! - `scan.rs` (+ `scan/calls.rs`, `scan/collide.rs`): pass 1 — validation, [`Summary`], key
 //!   collisions, and the plan of rewrites for a target.
 //! - `downgrade.rs`: pass 2 for Python 2 readers (protocol 3/4/5 -> 2, names, text policy).
@@ -304,9 +305,9 @@ pub struct Transcoded {
 
 /// Transcodes one pickled value for `policy.target`. Never panics, whatever the input.
 ///
-/// Plain data (numbers, strings, tuples, lists, dicts, memo) takes the fast path (`fast.rs`): one
-/// allocation-free validating pass, then a copying pass only if something must change. Anything
-/// else, and every refusal, comes from the general path: pass 1 validates the whole pickle and
+/// Everyday values (numbers, strings, bytes, containers, memo, globals and the calls on them)
+/// take the fast path (`fast.rs`): one allocation-free validating pass, then a writing pass only
+/// if something must change. Anything else, and every refusal, comes from the general path: pass 1 validates the whole pickle and
 /// decides whether anything must change; only then does pass 2 write new bytes (sized once from
 /// the input length). Debug builds (all tests, fuzz replay) also run the general path after a
 /// fast-path answer and assert both agree, and re-validate every general-path rewrite, so a

@@ -1,0 +1,701 @@
+//! The fast path's validating pass: the unpickling machine's stack, MARKs and memo over `u32`
+//! tags (a kind and an offset or table index), the summary, and for Python 2 readers the plan
+//! `downgrade.rs` follows. Each validated op is handed to a [`Sink`].
+
+use super::super::compat;
+use super::super::opcode as op;
+use super::super::scan::Ann;
+use super::super::{
+    Global, PickleLimits, Policy, Py2Text, Py3Str, Runtime, Summary, Writer, MAX_SUMMARY_GLOBALS,
+};
+use super::decode::{memo_index, next, py2_str_bytes};
+use super::sink::Sink;
+
+/// Stack and memo tags: a kind in the low 3 bits and, for some kinds, a payload above. Only
+/// what a decision needs is told apart: dict keys' string kinds (collisions), and which py2
+/// `str` a binary-state constructor gets (`datetime(<state>)` must become `bytes`).
+type Tag = u32;
+const OTHER: Tag = 0;
+/// A py2 `str`; payload: the byte offset of its op (through GETs too).
+const PY2_STR: Tag = 1;
+/// Text; payload: the byte offset of its op (a STACK_GLOBAL reads module and name from it).
+const TEXT: Tag = 2;
+/// A global; payload: its index in [`Stacks::globals`].
+const GLOBAL: Tag = 3;
+/// A tuple whose first or second item is a py2 `str`; payload: index in [`Stacks::tuples`].
+const TUPLE: Tag = 4;
+/// Python 3 `bytes`.
+const BYTES: Tag = 5;
+/// For a Python 2 reader: a set begun by EMPTY_SET, still open (items may be added); payload:
+/// index in [`Stacks::sets`].
+const OPEN_SET: Tag = 6;
+
+/// An open set for a Python 2 reader (see `scan.rs`'s `SetInfo`): `downgrade.rs` writes it
+/// as `__builtin__.set([...])`, closed (and memoized) where it is complete.
+#[derive(Clone, Copy)]
+struct SetInfo {
+    memo: Option<u64>,
+    /// Fetched from the memo before it was complete: not rewritable in place.
+    frozen: bool,
+    close_at: usize,
+}
+/// A memo slot never PUT.
+const UNDEF: Tag = Tag::MAX;
+
+#[inline(always)]
+fn kind(t: Tag) -> Tag {
+    t & 7
+}
+
+#[inline(always)]
+fn payload(t: Tag) -> usize {
+    (t >> 3) as usize
+}
+
+/// What the scan keeps of a distinct global.
+#[derive(Clone, Copy)]
+struct GlobalInfo {
+    /// Which argument is binary state (see `compat::BINARY_STATE`).
+    binary_arg: Option<u8>,
+    /// Spelled as only Python 3 writes it (writer evidence).
+    py3_name: bool,
+    /// `fix_imports` renames it for protocol 2.
+    renamed: bool,
+    py3_only: bool,
+}
+
+/// The validating pass's model of the unpickling machine.
+#[derive(Default)]
+pub(super) struct Stacks {
+    stack: Vec<Tag>,
+    /// Stack lengths at each open MARK.
+    marks: Vec<u32>,
+    memo: Vec<Tag>,
+    globals: Vec<GlobalInfo>,
+    tuples: Vec<[Tag; 2]>,
+    /// For a Python 2 reader: the plan `downgrade.rs` follows (STACK_GLOBAL in place, sets).
+    pub(super) anns: Vec<(usize, Ann)>,
+    sets: Vec<SetInfo>,
+}
+
+impl Stacks {
+    /// Empties every stack, giving back what a huge value grew past `keep` entries.
+    pub(super) fn trim(&mut self, keep: usize) {
+        for v in [&mut self.stack, &mut self.memo] {
+            v.clear();
+            v.shrink_to(keep);
+        }
+        self.marks.clear();
+        self.marks.shrink_to(keep);
+        self.tuples.clear();
+        self.tuples.shrink_to(keep);
+        self.anns.clear();
+        self.anns.shrink_to(keep);
+        self.sets.clear();
+        self.sets.shrink_to(keep);
+        self.globals.clear();
+        self.globals.shrink_to(keep);
+    }
+}
+
+/// What the validating pass learns.
+pub(super) struct Facts {
+    pub(super) summary: Summary,
+    pub(super) has_text: bool,
+    /// A py2 `str` whose form changes for a py3 reader under the policy.
+    pub(super) py3_change: bool,
+    /// Every PUT went to the next index (0, 1, 2, ...), so output memo ids equal input ones.
+    pub(super) memo_in_order: bool,
+    /// A global that `fix_imports` renames for protocol 2.
+    pub(super) renames: bool,
+}
+
+/// The validating pass, handing each validated op to `sink` (which may write it for a reader
+/// in the same pass). `None`: outside the subset, invalid, or a possible key collision.
+pub(super) fn scan<S: Sink>(
+    src: &[u8],
+    policy: Option<&Policy>,
+    stacks: &mut Stacks,
+    mut as_bytes: Option<&mut Vec<u32>>,
+    sink: &mut S,
+) -> Option<Facts> {
+    let default_limits = PickleLimits::default();
+    let limits = policy.map_or(&default_limits, |p| &p.limits);
+    let target = policy.map(|p| p.target);
+    let py3_str = policy
+        .filter(|p| p.target == Runtime::Py3)
+        .map(|p| p.py3_str);
+    let Stacks {
+        stack,
+        marks,
+        memo,
+        globals,
+        tuples,
+        anns,
+        sets,
+    } = stacks;
+    stack.clear();
+    marks.clear();
+    memo.clear();
+    globals.clear();
+    tuples.clear();
+    anns.clear();
+    sets.clear();
+    // Tags carry byte offsets in 29 bits.
+    if src.len() > (Tag::MAX >> 3) as usize {
+        return None;
+    }
+    let mut summary_globals: Vec<Global> = Vec::new();
+    let (mut py3_names, mut renames, mut py3_only, mut binary_state) = (false, false, false, false);
+    let mut declared = None;
+    let mut max_proto = 0u8;
+    // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
+    let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
+    let (mut py2_keys, mut text_keys, mut bytes_keys) = (false, false, false);
+    // Protocol 3+ values as a Python 3 reader (or `analyze`) takes them.
+    let py3_side = target != Some(Runtime::Py2);
+    // Offsets of the last two ops that are not memo PUTs or FRAME.
+    let mut recent = [usize::MAX; 2];
+    let mut memo_len = 0usize;
+    let mut puts = 0usize;
+    let mut memo_in_order = true;
+    let mut pos = 0;
+    macro_rules! fence {
+        () => {
+            marks.last().map_or(0, |&m| m as usize)
+        };
+    }
+    macro_rules! push {
+        ($tag:expr) => {{
+            if stack.len() >= limits.max_stack {
+                return None;
+            }
+            stack.push($tag);
+        }};
+    }
+    // Pops `n` items above the topmost MARK.
+    macro_rules! pop {
+        ($n:expr) => {{
+            let n: usize = $n;
+            if stack.len() < fence!() + n {
+                return None;
+            }
+            stack.truncate(stack.len() - n);
+        }};
+    }
+    // Pops the topmost MARK; yields the stack length where its items start.
+    macro_rules! pop_mark {
+        () => {
+            marks.pop()? as usize
+        };
+    }
+    // Records the kinds of every `step`-th item from `from` (dict keys).
+    macro_rules! keys {
+        ($from:expr, $step:expr) => {{
+            for &t in stack[$from..].iter().step_by($step) {
+                py2_keys |= kind(t) == PY2_STR;
+                text_keys |= kind(t) == TEXT;
+                bytes_keys |= kind(t) == BYTES;
+            }
+        }};
+    }
+    loop {
+        let o = next(src, pos)?;
+        let proto = match o.code {
+            op::PROTO => {
+                let p = src[o.arg];
+                if p > 5 {
+                    return None;
+                }
+                declared.get_or_insert(p);
+                2
+            }
+            op::FRAME => 4,
+            op::STOP => {
+                if stack.len() != 1 || !marks.is_empty() || o.end != src.len() {
+                    return None;
+                }
+                sink.finish(src);
+                break;
+            }
+            op::MARK => {
+                if marks.len() >= limits.max_depth {
+                    return None;
+                }
+                marks.push(u32::try_from(stack.len()).ok()?);
+                0
+            }
+            op::NONE => {
+                push!(OTHER);
+                0
+            }
+            op::NEWTRUE | op::NEWFALSE | op::LONG1 | op::LONG4 => {
+                push!(OTHER);
+                2
+            }
+            op::INT | op::LONG | op::FLOAT => {
+                push!(OTHER);
+                0
+            }
+            op::BININT | op::BININT1 | op::BININT2 | op::BINFLOAT => {
+                push!(OTHER);
+                1
+            }
+            op::EMPTY_TUPLE | op::EMPTY_LIST | op::EMPTY_DICT => {
+                push!(OTHER);
+                1
+            }
+            op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
+                let n = usize::from(o.code - op::TUPLE1 + 1);
+                if stack.len() < fence!() + n {
+                    return None;
+                }
+                let first = stack.len() - n;
+                let t = tuple_tag(tuples, &stack[first..]);
+                stack.truncate(first);
+                push!(t);
+                2
+            }
+            op::TUPLE | op::LIST | op::DICT => {
+                let m = pop_mark!();
+                let t = match o.code {
+                    op::TUPLE => tuple_tag(tuples, &stack[m..]),
+                    op::DICT => {
+                        keys!(m, 2);
+                        OTHER
+                    }
+                    _ => OTHER,
+                };
+                stack.truncate(m);
+                push!(t);
+                0
+            }
+            op::GLOBAL | op::INST => {
+                let arg = o.arg(src);
+                let nl = arg.iter().position(|&b| b == b'\n')?;
+                let m = std::str::from_utf8(&arg[..nl]).ok()?;
+                let n = std::str::from_utf8(&arg[nl + 1..]).ok()?;
+                let idx = global_index(&mut summary_globals, globals, m, n, policy)?;
+                let g = &globals[idx];
+                py3_names |= g.py3_name;
+                renames |= g.renamed;
+                py3_only |= g.py3_only;
+                if o.code == op::INST {
+                    // A classic instance of the class, from the items above the MARK.
+                    py2_ops = true;
+                    let m = pop_mark!();
+                    stack.truncate(m);
+                    push!(OTHER);
+                } else {
+                    push!(GLOBAL | (idx as Tag) << 3);
+                }
+                0
+            }
+            op::OBJ => {
+                // A classic instance: class and arguments above the MARK (at least the class).
+                py2_ops = true;
+                let m = pop_mark!();
+                if stack.len() <= m {
+                    return None;
+                }
+                stack.truncate(m);
+                push!(OTHER);
+                1
+            }
+            op::REDUCE => {
+                if stack.len() < fence!() + 2 {
+                    return None;
+                }
+                let args = stack.pop()?;
+                let func = stack.pop()?;
+                if kind(func) == GLOBAL && kind(args) == TUPLE {
+                    let k = globals.get(payload(func))?.binary_arg;
+                    let elems = *tuples.get(payload(args))?;
+                    if let Some(&e) = k.and_then(|k| elems.get(usize::from(k))) {
+                        if kind(e) == PY2_STR {
+                            binary_state = true;
+                            if target == Some(Runtime::Py3) {
+                                if let Some(v) = as_bytes.as_deref_mut() {
+                                    v.push(payload(e) as u32);
+                                }
+                            }
+                        }
+                    }
+                }
+                push!(OTHER);
+                0
+            }
+            op::BUILD | op::NEWOBJ => {
+                // BUILD's state dict keys stay `str` for a py3 reader under `bytes`: the
+                // general path tracks them.
+                if o.code == op::BUILD && py3_str == Some(Py3Str::Bytes) {
+                    return None;
+                }
+                pop!(2);
+                push!(OTHER);
+                if o.code == op::BUILD {
+                    0
+                } else {
+                    2
+                }
+            }
+            op::APPEND | op::SETITEM => {
+                let n = if o.code == op::APPEND { 1 } else { 2 };
+                if o.code == op::SETITEM && stack.len() >= fence!() + 2 {
+                    keys!(stack.len() - 2, 2);
+                }
+                pop!(n);
+                // The container must still be there (and not be a set being built).
+                if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
+                    return None;
+                }
+                0
+            }
+            op::APPENDS | op::SETITEMS => {
+                let m = pop_mark!();
+                if o.code == op::SETITEMS {
+                    keys!(m, 2);
+                }
+                stack.truncate(m);
+                if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
+                    return None;
+                }
+                1
+            }
+            op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
+                let bytes = py2_str_bytes(src, o)?;
+                let ascii = bytes.is_ascii();
+                py2_ops = true;
+                non_ascii |= !ascii;
+                py3_change |= match py3_str {
+                    Some(Py3Str::Bytes) => true,
+                    Some(_) => !ascii,
+                    None => false,
+                };
+                push!(PY2_STR | (pos as Tag) << 3);
+                if o.code == op::STRING {
+                    0
+                } else {
+                    1
+                }
+            }
+            op::BINUNICODE | op::UNICODE => {
+                has_text = true;
+                push!(TEXT | (pos as Tag) << 3);
+                if o.code == op::UNICODE {
+                    0
+                } else {
+                    1
+                }
+            }
+            op::SHORT_BINUNICODE | op::BINUNICODE8 => {
+                has_text = true;
+                push!(TEXT | (pos as Tag) << 3);
+                4
+            }
+            // Sets as Python 3 writes them; for a Python 2 reader the general path plans them.
+            // Python 3's bytes; for a Python 2 reader `downgrade.rs` writes them as CPython
+            // does (no plan needed).
+            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
+                push!(if o.code == op::BYTEARRAY8 {
+                    OTHER
+                } else {
+                    BYTES
+                });
+                match o.code {
+                    op::SHORT_BINBYTES | op::BINBYTES => 3,
+                    op::BINBYTES8 => 4,
+                    _ => 5,
+                }
+            }
+            op::EMPTY_SET => {
+                if py3_side {
+                    push!(OTHER);
+                } else {
+                    sets.push(SetInfo {
+                        memo: None,
+                        frozen: false,
+                        close_at: o.end,
+                    });
+                    push!(OPEN_SET | ((sets.len() - 1) as Tag) << 3);
+                }
+                4
+            }
+            op::ADDITEMS => {
+                let m = pop_mark!();
+                keys!(m, 1);
+                stack.truncate(m);
+                if stack.len() <= fence!() {
+                    return None;
+                }
+                if !py3_side {
+                    // Only into a set that is still open (the general path refuses the rest).
+                    let top = *stack.last()?;
+                    if kind(top) != OPEN_SET {
+                        return None;
+                    }
+                    let set = sets.get_mut(payload(top))?;
+                    if set.frozen {
+                        return None;
+                    }
+                    set.close_at = o.end;
+                }
+                4
+            }
+            op::FROZENSET if py3_side => {
+                let m = pop_mark!();
+                keys!(m, 1);
+                stack.truncate(m);
+                push!(OTHER);
+                4
+            }
+            op::NEWOBJ_EX if py3_side => {
+                pop!(3);
+                push!(OTHER);
+                4
+            }
+            op::STACK_GLOBAL => {
+                if stack.len() < fence!() + 2 {
+                    return None;
+                }
+                let name = stack.pop()?;
+                let module = stack.pop()?;
+                // Module and name from text ops (what CPython writes); py2 `str`s and computed
+                // strings are the general path's.
+                if kind(module) != TEXT || kind(name) != TEXT {
+                    return None;
+                }
+                let m = text_at(src, payload(module))?;
+                let n = text_at(src, payload(name))?;
+                if !py3_side {
+                    // `downgrade.rs` writes GLOBAL in place of the two string ops right before
+                    // (memo PUTs between), the form CPython writes; the plan says where.
+                    let pushes_one = |p: usize| {
+                        matches!(
+                            src.get(p),
+                            Some(
+                                &(op::SHORT_BINUNICODE
+                                    | op::BINUNICODE
+                                    | op::BINUNICODE8
+                                    | op::UNICODE
+                                    | op::BINGET
+                                    | op::LONG_BINGET
+                                    | op::GET)
+                            )
+                        )
+                    };
+                    if !pushes_one(recent[0]) || !pushes_one(recent[1]) {
+                        return None;
+                    }
+                    anns.push((recent[0], Ann::Skip));
+                    anns.push((recent[1], Ann::Skip));
+                    anns.push((
+                        pos,
+                        Ann::StackGlobal {
+                            module: payload(module),
+                            name: payload(name),
+                        },
+                    ));
+                }
+                let idx = global_index(&mut summary_globals, globals, m, n, policy)?;
+                let g = &globals[idx];
+                py3_names |= g.py3_name;
+                renames |= g.renamed;
+                py3_only |= g.py3_only;
+                push!(GLOBAL | (idx as Tag) << 3);
+                4
+            }
+            op::BINGET | op::LONG_BINGET | op::GET => {
+                let idx = memo_index(src, o)?;
+                match memo.get(idx) {
+                    Some(&t) if kind(t) == OPEN_SET => {
+                        // Fetched before it is complete: the set is frozen as it is.
+                        sets.get_mut(payload(t))?.frozen = true;
+                        push!(OTHER);
+                    }
+                    Some(&t) if t != UNDEF => push!(t),
+                    _ => return None,
+                }
+                if o.code == op::GET {
+                    0
+                } else {
+                    1
+                }
+            }
+            op::BINPUT | op::LONG_BINPUT | op::PUT | op::MEMOIZE => {
+                let idx = match o.code {
+                    op::MEMOIZE => memo_len,
+                    _ => memo_index(src, o)?,
+                };
+                if stack.len() <= fence!() || idx >= limits.max_memo {
+                    return None;
+                }
+                let top = *stack.last()?;
+                if kind(top) == OPEN_SET {
+                    // The set's memo slot is written when it closes (after its REDUCE).
+                    let set = sets.get_mut(payload(top))?;
+                    if set.frozen || set.memo.is_some() {
+                        return None;
+                    }
+                    set.memo = Some(idx as u64);
+                    set.close_at = o.end;
+                    anns.push((pos, Ann::DeferMemo));
+                }
+                memo_in_order &= idx == puts;
+                puts += 1;
+                if idx == memo.len() {
+                    memo.push(top);
+                    memo_len += 1;
+                } else {
+                    if idx > memo.len() {
+                        memo.resize(idx + 1, UNDEF);
+                    }
+                    if memo[idx] == UNDEF {
+                        memo_len += 1;
+                    }
+                    memo[idx] = top;
+                }
+                match o.code {
+                    op::MEMOIZE => 4,
+                    op::PUT => 0,
+                    _ => 1,
+                }
+            }
+            _ => return None,
+        };
+        max_proto = max_proto.max(proto);
+        sink.op(src, pos, o)?;
+        if !matches!(
+            o.code,
+            op::PUT | op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::FRAME
+        ) {
+            recent = [recent[1], pos];
+        }
+        pos = o.end;
+    }
+    if u8::from(py2_keys) + u8::from(text_keys) + u8::from(bytes_keys) > 1 {
+        return None;
+    }
+    if !sets.is_empty() {
+        // Each set closes where it is complete; the plan in offset order, as `scan.rs` sorts it.
+        for set in sets.iter() {
+            anns.push((set.close_at, Ann::SetClose { memo: set.memo }));
+        }
+        anns.sort_by_key(|(pos, a)| (*pos, a.order()));
+    }
+    // Writer evidence, as the general path sees it in this subset: py2 `str` opcodes vs
+    // protocol-3+ opcodes and py3 module names.
+    let writer = match (py2_ops, max_proto >= 3 || py3_names) {
+        (true, false) => Writer::Py2,
+        (false, true) => Writer::Py3,
+        _ => Writer::Unknown,
+    };
+    Some(Facts {
+        summary: Summary {
+            declared_protocol: declared,
+            max_protocol: max_proto,
+            writer,
+            py2_str_non_ascii: non_ascii,
+            py2_binary_state: binary_state,
+            py3_text: has_text && writer != Writer::Py2,
+            py3_only_global: py3_only,
+            // Past MAX_SUMMARY_GLOBALS distinct globals the general path decides.
+            globals: summary_globals,
+            globals_complete: true,
+        },
+        has_text,
+        py3_change,
+        memo_in_order,
+        renames,
+    })
+}
+
+/// The tag of a tuple of `items`: [`TUPLE`] when its first or second item is a py2 `str`
+/// (what a binary-state constructor is given), else [`OTHER`].
+#[inline(always)]
+fn tuple_tag(tuples: &mut Vec<[Tag; 2]>, items: &[Tag]) -> Tag {
+    let e0 = items.first().copied().unwrap_or(OTHER);
+    let e1 = items.get(1).copied().unwrap_or(OTHER);
+    if kind(e0) != PY2_STR && kind(e1) != PY2_STR {
+        return OTHER;
+    }
+    tuples.push([e0, e1]);
+    TUPLE | ((tuples.len() - 1) as Tag) << 3
+}
+
+/// The index of global `m.n` in the scan's tables, adding it (and checking it with
+/// [`new_global`]) when it is new.
+fn global_index(
+    summary: &mut Vec<Global>,
+    globals: &mut Vec<GlobalInfo>,
+    m: &str,
+    n: &str,
+    policy: Option<&Policy>,
+) -> Option<usize> {
+    if let Some(i) = summary.iter().position(|g| g.module == m && g.name == n) {
+        return Some(i);
+    }
+    if summary.len() >= MAX_SUMMARY_GLOBALS {
+        return None;
+    }
+    globals.push(new_global(m, n, policy)?);
+    summary.push(Global::new(m, n));
+    Some(globals.len() - 1)
+}
+
+/// The text of the text op at `pos` (BINUNICODE family; protocol 0's escaped form is left to
+/// the general path).
+fn text_at(src: &[u8], pos: usize) -> Option<&str> {
+    let o = next(src, pos)?;
+    if o.code == op::UNICODE {
+        return None;
+    }
+    std::str::from_utf8(o.arg(src)).ok()
+}
+
+/// Checks a global against what the fast path leaves to the general path: refusals (py3-only
+/// for a py2 reader), classic classes, `set`/`frozenset` (their list argument holds keys),
+/// `_codecs.encode` (its result is `bytes`), and constructors whose text arguments keep their
+/// type under the policy at hand.
+fn new_global(m: &str, n: &str, policy: Option<&Policy>) -> Option<GlobalInfo> {
+    let target = policy.map(|p| p.target);
+    let py3_only = compat::is_py3_only(m, n);
+    if py3_only && target == Some(Runtime::Py2) {
+        return None;
+    }
+    let (m2, n2) = compat::py3_to_py2(m, n);
+    if matches!(
+        (&*m2, &*n2),
+        ("__builtin__", "set" | "frozenset") | ("_codecs", "encode")
+    ) {
+        return None;
+    }
+    if let Some(p) = policy {
+        if p.target == Runtime::Py2 && p.py2_classic.iter().any(|g| g.module == m2 && g.name == n2)
+        {
+            return None;
+        }
+        let keeps_text = compat::text_args(&m2, &n2) != [false, false];
+        let text_policy = match p.target {
+            Runtime::Py2 => p.py2_text == Py2Text::Utf8,
+            Runtime::Py3 => p.py3_str == Py3Str::Bytes,
+        };
+        if keeps_text && text_policy {
+            return None;
+        }
+    }
+    // `array('c', ...)` has no Python 3 typecode: the general path looks at the typecode.
+    if target == Some(Runtime::Py3) && (m, n) == ("array", "array") {
+        return None;
+    }
+    let binary_arg = compat::binary_state_arg(m, n);
+    if binary_arg.is_some_and(|k| k > 1) {
+        return None;
+    }
+    Some(GlobalInfo {
+        binary_arg,
+        py3_name: m == "builtins" || m == "copyreg",
+        renamed: m2 != m || n2 != n,
+        py3_only,
+    })
+}
