@@ -121,6 +121,27 @@ fn memcached_killed_then_restarted_recovers_without_proxy_restart() {
     expect_value(&mut fresh, "a:4", "four");
 }
 
+/// A memcached of our own (TCP only, one thread) on `host:port`; the caller owns the child.
+fn spawn_memcached(host: &str, port: u16) -> Child {
+    Command::new("/usr/bin/memcached")
+        .args([
+            "-l",
+            host,
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-t",
+            "1",
+            "-u",
+            "root",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start memcached")
+}
+
 /// A memcached this test can signal (SIGSTOP / SIGCONT), killed on drop.
 struct Paused {
     child: Child,
@@ -134,23 +155,7 @@ impl Paused {
             .local_addr()
             .expect("addr")
             .port();
-        let child = Command::new("/usr/bin/memcached")
-            .args([
-                "-l",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-U",
-                "0",
-                "-t",
-                "1",
-                "-u",
-                "root",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start memcached");
+        let child = spawn_memcached("127.0.0.1", port);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_until(Duration::from_secs(10), "memcached to answer", || {
             let mut c = Client::connect(addr).ok()?;
@@ -303,23 +308,7 @@ fn nothing_listening_at_start_up_then_memcached_appears() {
     expect_server_error(&mut client, "a:1");
     expect_value(&mut client, "b:1", "healthy pool at start-up");
     // memcached comes up on that port later: the proxy connects without a restart.
-    let mut late = Command::new("/usr/bin/memcached")
-        .args([
-            "-l",
-            "127.0.0.2",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "0",
-            "-t",
-            "1",
-            "-u",
-            "root",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start memcached");
+    let mut late = spawn_memcached("127.0.0.2", port);
     let recovered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_until(Duration::from_secs(10), "the late pool to serve", || {
             let (stored, _) = set_get(&mut client, "a:2", "late");
