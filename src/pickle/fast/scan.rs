@@ -29,6 +29,9 @@ const BYTES: Tag = 5;
 /// For a Python 2 reader: a set begun by EMPTY_SET, still open (items may be added); payload:
 /// index in [`Stacks::sets`].
 const OPEN_SET: Tag = 6;
+/// A dict or set (whose keys or members must not collide in the target); payload: index in
+/// [`Stacks::keyed`].
+const CONTAINER: Tag = 7;
 
 /// An open set for a Python 2 reader (see `scan.rs`'s `SetInfo`): `downgrade.rs` writes it
 /// as `__builtin__.set([...])`, closed (and memoized) where it is complete.
@@ -38,8 +41,10 @@ struct SetInfo {
     /// Fetched from the memo before it was complete: not rewritable in place.
     frozen: bool,
     close_at: usize,
+    /// The string kinds of its members (see [`key_kinds`]).
+    kinds: u8,
 }
-/// A memo slot never PUT.
+/// A memo slot never PUT (never a real tag: a [`CONTAINER`] index stays below 2^29 - 1).
 const UNDEF: Tag = Tag::MAX;
 
 #[inline(always)]
@@ -76,6 +81,8 @@ pub(super) struct Stacks {
     /// For a Python 2 reader: the plan `downgrade.rs` follows (STACK_GLOBAL in place, sets).
     pub(super) anns: Vec<(usize, Ann)>,
     sets: Vec<SetInfo>,
+    /// Per dict/set: the string kinds of its keys or members (see [`key_kinds`]).
+    keyed: Vec<u8>,
 }
 
 impl Stacks {
@@ -93,6 +100,8 @@ impl Stacks {
         self.anns.shrink_to(keep);
         self.sets.clear();
         self.sets.shrink_to(keep);
+        self.keyed.clear();
+        self.keyed.shrink_to(keep);
         self.globals.clear();
         self.globals.shrink_to(keep);
     }
@@ -133,6 +142,7 @@ pub(super) fn scan<S: Sink>(
         tuples,
         anns,
         sets,
+        keyed,
     } = stacks;
     stack.clear();
     marks.clear();
@@ -141,6 +151,7 @@ pub(super) fn scan<S: Sink>(
     tuples.clear();
     anns.clear();
     sets.clear();
+    keyed.clear();
     // Tags carry byte offsets in 29 bits.
     if src.len() > (Tag::MAX >> 3) as usize {
         return None;
@@ -151,7 +162,6 @@ pub(super) fn scan<S: Sink>(
     let mut max_proto = 0u8;
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
     let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
-    let (mut py2_keys, mut text_keys, mut bytes_keys) = (false, false, false);
     // Protocol 3+ values as a Python 3 reader (or `analyze`) takes them.
     let py3_side = target != Some(Runtime::Py2);
     // Offsets of the last two ops that are not memo PUTs or FRAME.
@@ -189,14 +199,22 @@ pub(super) fn scan<S: Sink>(
             marks.pop()? as usize
         };
     }
-    // Records the kinds of every `step`-th item from `from` (dict keys).
-    macro_rules! keys {
-        ($from:expr, $step:expr) => {{
-            for &t in stack[$from..].iter().step_by($step) {
-                py2_keys |= kind(t) == PY2_STR;
-                text_keys |= kind(t) == TEXT;
-                bytes_keys |= kind(t) == BYTES;
+    // Adds the string kinds of every `step`-th item from `from` (keys, members) to the dict or
+    // set below them (after they are popped), as `scan.rs` records them.
+    macro_rules! keys_into_top {
+        ($kinds:expr) => {{
+            let kinds: u8 = $kinds;
+            match stack.last() {
+                Some(&t) if kind(t) == CONTAINER => *keyed.get_mut(payload(t))? |= kinds,
+                Some(&t) if kind(t) == OPEN_SET => sets.get_mut(payload(t))?.kinds |= kinds,
+                _ => {}
             }
+        }};
+    }
+    macro_rules! new_container {
+        ($kinds:expr) => {{
+            keyed.push($kinds);
+            CONTAINER | ((keyed.len() - 1) as Tag) << 3
         }};
     }
     loop {
@@ -241,8 +259,13 @@ pub(super) fn scan<S: Sink>(
                 push!(OTHER);
                 1
             }
-            op::EMPTY_TUPLE | op::EMPTY_LIST | op::EMPTY_DICT => {
+            op::EMPTY_TUPLE | op::EMPTY_LIST => {
                 push!(OTHER);
+                1
+            }
+            op::EMPTY_DICT => {
+                let t = new_container!(0);
+                push!(t);
                 1
             }
             op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
@@ -260,10 +283,7 @@ pub(super) fn scan<S: Sink>(
                 let m = pop_mark!();
                 let t = match o.code {
                     op::TUPLE => tuple_tag(tuples, &stack[m..]),
-                    op::DICT => {
-                        keys!(m, 2);
-                        OTHER
-                    }
+                    op::DICT => new_container!(key_kinds(&stack[m..], 2)),
                     _ => OTHER,
                 };
                 stack.truncate(m);
@@ -341,25 +361,26 @@ pub(super) fn scan<S: Sink>(
             }
             op::APPEND | op::SETITEM => {
                 let n = if o.code == op::APPEND { 1 } else { 2 };
-                if o.code == op::SETITEM && stack.len() >= fence!() + 2 {
-                    keys!(stack.len() - 2, 2);
+                if stack.len() < fence!() + n {
+                    return None;
                 }
+                let kinds = key_kinds(&stack[stack.len() - n..], n);
                 pop!(n);
                 // The container must still be there (and not be a set being built).
                 if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
                     return None;
                 }
+                keys_into_top!(kinds);
                 0
             }
             op::APPENDS | op::SETITEMS => {
                 let m = pop_mark!();
-                if o.code == op::SETITEMS {
-                    keys!(m, 2);
-                }
+                let kinds = key_kinds(&stack[m..], if o.code == op::SETITEMS { 2 } else { 1 });
                 stack.truncate(m);
                 if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
                     return None;
                 }
+                keys_into_top!(kinds);
                 1
             }
             op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
@@ -393,7 +414,6 @@ pub(super) fn scan<S: Sink>(
                 push!(TEXT | (pos as Tag) << 3);
                 4
             }
-            // Sets as Python 3 writes them; for a Python 2 reader the general path plans them.
             // Python 3's bytes; for a Python 2 reader `downgrade.rs` writes them as CPython
             // does (no plan needed).
             op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
@@ -410,12 +430,14 @@ pub(super) fn scan<S: Sink>(
             }
             op::EMPTY_SET => {
                 if py3_side {
-                    push!(OTHER);
+                    let t = new_container!(0);
+                    push!(t);
                 } else {
                     sets.push(SetInfo {
                         memo: None,
                         frozen: false,
                         close_at: o.end,
+                        kinds: 0,
                     });
                     push!(OPEN_SET | ((sets.len() - 1) as Tag) << 3);
                 }
@@ -423,11 +445,12 @@ pub(super) fn scan<S: Sink>(
             }
             op::ADDITEMS => {
                 let m = pop_mark!();
-                keys!(m, 1);
+                let kinds = key_kinds(&stack[m..], 1);
                 stack.truncate(m);
                 if stack.len() <= fence!() {
                     return None;
                 }
+                keys_into_top!(kinds);
                 if !py3_side {
                     // Only into a set that is still open (the general path refuses the rest).
                     let top = *stack.last()?;
@@ -444,9 +467,9 @@ pub(super) fn scan<S: Sink>(
             }
             op::FROZENSET if py3_side => {
                 let m = pop_mark!();
-                keys!(m, 1);
+                let t = new_container!(key_kinds(&stack[m..], 1));
                 stack.truncate(m);
-                push!(OTHER);
+                push!(t);
                 4
             }
             op::NEWOBJ_EX if py3_side => {
@@ -509,9 +532,10 @@ pub(super) fn scan<S: Sink>(
                 let idx = memo_index(src, o)?;
                 match memo.get(idx) {
                     Some(&t) if kind(t) == OPEN_SET => {
-                        // Fetched before it is complete: the set is frozen as it is.
+                        // Fetched before it is complete: the set is frozen as it is (adding to
+                        // it later is left to the general path).
                         sets.get_mut(payload(t))?.frozen = true;
-                        push!(OTHER);
+                        push!(t);
                     }
                     Some(&t) if t != UNDEF => push!(t),
                     _ => return None,
@@ -573,7 +597,10 @@ pub(super) fn scan<S: Sink>(
         }
         pos = o.end;
     }
-    if u8::from(py2_keys) + u8::from(text_keys) + u8::from(bytes_keys) > 1 {
+    // Distinct keys can only become equal within a dict or set that mixes string kinds: those
+    // are the general path's to check (it compares them as the target will see them).
+    let mixed = |k: &u8| k.count_ones() > 1;
+    if keyed.iter().any(mixed) || sets.iter().any(|s| mixed(&s.kinds)) {
         return None;
     }
     if !sets.is_empty() {
@@ -608,6 +635,22 @@ pub(super) fn scan<S: Sink>(
         memo_in_order,
         renames,
     })
+}
+
+/// The string kinds of every `step`-th item: bit 0 py2 `str`, bit 1 text, bit 2 bytes (the
+/// kinds a key collision can cross).
+#[inline(always)]
+fn key_kinds(items: &[Tag], step: usize) -> u8 {
+    let mut kinds = 0;
+    for &t in items.iter().step_by(step) {
+        kinds |= match kind(t) {
+            PY2_STR => 1,
+            TEXT => 2,
+            BYTES => 4,
+            _ => 0,
+        };
+    }
+    kinds
 }
 
 /// The tag of a tuple of `items`: [`TUPLE`] when its first or second item is a py2 `str`

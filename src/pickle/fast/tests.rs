@@ -236,3 +236,15 @@ fn dicts_mixing_py2_str_and_text_keys_fall_back() {
             .is_some());
     }
 }
+
+#[test]
+fn string_kinds_are_told_apart_per_dict() {
+    // py2 cPickle protocol 2: {'a': {u'b': 1}, 'c': [u'x', 'y']}: every dict has one key kind
+    // (lists hold anything), so no key can collide and the fast path answers.
+    let nested = Bytes::from_static(
+        b"\x80\x02}q\x01(U\x01a}q\x02X\x01\x00\x00\x00bK\x01sU\x01c]q\x03(X\x01\x00\x00\x00xU\x01yeu.",
+    );
+    for policy in policies() {
+        assert!(agrees("nested", &nested, &policy), "{policy:?}");
+    }
+}
