@@ -6,6 +6,8 @@
 //!
 //! Never called on input that pass 1 did not validate; still returns errors, never panics.
 
+use std::borrow::Cow;
+
 use super::error::{ErrorKind, TranscodeError};
 use super::opcode as op;
 use super::reader::{Op, Reader};
@@ -238,11 +240,10 @@ impl<'a> Downgrade<'a> {
             .ok_or_else(|| self.err(ErrorKind::Unsupported))
     }
 
-    fn text_of(&self, pos: usize) -> Result<String, TranscodeError> {
+    /// The text of the text op at `pos` (borrowed from the input unless escapes were decoded).
+    fn text_of(&self, pos: usize) -> Result<Cow<'a, str>, TranscodeError> {
         let o = self.op_at(pos)?;
-        strings::text_utf8(&o)
-            .map(|t| t.into_owned())
-            .ok_or_else(|| self.err(ErrorKind::Unsupported))
+        strings::text_utf8(&o).ok_or_else(|| self.err(ErrorKind::Unsupported))
     }
 
     fn step(&mut self, o: &Op<'a>, own: Option<Ann>) -> Result<(), TranscodeError> {
