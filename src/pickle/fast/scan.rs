@@ -33,8 +33,9 @@ const OPEN_SET: Tag = 6;
 /// [`Stacks::keyed`].
 const CONTAINER: Tag = 7;
 
-/// An open set for a Python 2 reader (see `scan.rs`'s `SetInfo`): `downgrade.rs` writes it
-/// as `__builtin__.set([...])`, closed (and memoized) where it is complete.
+/// An open set for a Python 2 reader (the general path's `SetInfo` in `pickle/scan.rs`):
+/// `downgrade.rs` writes it as `__builtin__.set([...])`, closed (and memoized) where it is
+/// complete.
 #[derive(Clone, Copy)]
 struct SetInfo {
     memo: Option<u64>,
@@ -44,6 +45,7 @@ struct SetInfo {
     /// The string kinds of its members (see [`key_kinds`]).
     kinds: u8,
 }
+
 /// A memo slot never PUT (never a real tag: a [`CONTAINER`] index stays below 2^29 - 1).
 const UNDEF: Tag = Tag::MAX;
 
