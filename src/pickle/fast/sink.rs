@@ -55,14 +55,15 @@ impl Runs<'_> {
     }
 }
 
-/// Protocol 2 for a Python 2 reader (what `downgrade.rs` writes for this subset): PROTO 2
+/// Protocol 2 for a Python 2 reader, for plain data (what `downgrade.rs` writes for it): PROTO 2
 /// first, FRAMEs dropped, MEMOIZE -> BINPUT, short/8-byte text -> BINUNICODE (or a py2 `str`
-/// under the `utf8` text policy). Memo ids are the input's (the caller checks their order).
+/// under the `utf8` text policy). Memo ids are the input's (the caller checks their order). At
+/// the first global, bytes or set it stops and the caller has `downgrade.rs` write the value.
 pub(super) struct Py2Sink<'o> {
     runs: Runs<'o>,
     utf8: bool,
     puts: u32,
-    /// Met a construct `downgrade.rs` writes (globals, bytes): stopped writing.
+    /// Met a construct `downgrade.rs` writes (globals, bytes, sets): stopped writing.
     pub(super) handed_over: bool,
 }
 
@@ -131,8 +132,8 @@ impl Sink for Py2Sink<'_> {
     }
 }
 
-/// The input for a Python 3 reader (what `py3.rs` writes for this subset): FRAMEs dropped,
-/// py2 `str`s per the `py3_str` policy.
+/// The input for a Python 3 reader (what `py3.rs` writes): FRAMEs dropped, py2 `str`s per the
+/// `py3_str` policy, except binary state (datetime & co.), which is always `bytes`.
 pub(super) struct Py3Sink<'o> {
     pub(super) runs: Runs<'o>,
     pub(super) policy: Py3Str,
