@@ -284,14 +284,10 @@ async fn splice_binary(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{parse_request, Parsed};
-    use bytes::Bytes;
+    use crate::protocol::request_of;
 
     fn reserve(line: &[u8]) -> usize {
-        match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
-            Ok(Parsed::Complete { value, .. }) => reservation(&value, 1000),
-            other => panic!("{other:?}"),
-        }
+        reservation(&request_of(line), 1000)
     }
 
     #[test]

@@ -333,14 +333,8 @@ pub(crate) fn group_of(ctx: &Ctx, table: &RouteTable, key: &[u8]) -> (usize, usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{parse_request, Limits, Parsed};
 
-    fn req(line: &[u8]) -> Request {
-        match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
-            Ok(Parsed::Complete { value, .. }) => value,
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::protocol::request_of as req;
 
     #[test]
     fn plausible_reply_lines_per_request() {

@@ -343,14 +343,8 @@ pub fn outcome(req: &Request, resp: &Response) -> ReplyOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{parse_request, Limits, Parsed};
 
-    fn req(line: &[u8]) -> Request {
-        match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
-            Ok(Parsed::Complete { value, .. }) => value,
-            other => panic!("{other:?}"),
-        }
-    }
+    use crate::protocol::request_of as req;
 
     #[test]
     fn reply_outcomes() {

@@ -184,6 +184,15 @@ impl Src<'_> {
     }
 }
 
+/// Test helper: the one complete request in `line` under default limits (panics otherwise).
+#[cfg(test)]
+pub(crate) fn request_of(line: &[u8]) -> Request {
+    match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
+        Ok(Parsed::Complete { value, .. }) => value,
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Parses one request from the start of `buf`.
 ///
 /// # Errors

@@ -1,13 +1,6 @@
 //! Reply framing tests: round trips of memcached's exact bytes, prefixes, pipelines.
 use super::*;
-use crate::protocol::{parse_request, Limits};
-
-fn req(line: &[u8]) -> Request {
-    match parse_request(&Bytes::copy_from_slice(line), &Limits::default()) {
-        Ok(Parsed::Complete { value, .. }) => value,
-        other => panic!("{other:?}"),
-    }
-}
+use crate::protocol::request_of as req;
 
 /// (request, a reply memcached 1.6.18 sent for it)
 const TABLE: &[(&[u8], &[u8])] = &[
