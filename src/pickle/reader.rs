@@ -203,14 +203,17 @@ fn extra_checks(code: u8, arg: &[u8], pos: usize) -> Result<(), TranscodeError> 
     Ok(())
 }
 
+/// INT's decimalnl_short: optional sign, digits (`I00`/`I01` are False/True).
+#[inline]
+pub(crate) fn int_line_ok(line: &[u8]) -> bool {
+    let digits = line.strip_prefix(b"-").unwrap_or(line);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
 /// Syntax of newline-terminated arguments, as CPython 3's unpickler accepts them.
 pub(crate) fn line_ok(code: u8, line: &[u8]) -> bool {
     match code {
-        // decimalnl_short: optional sign, digits ("I00"/"I01" are False/True).
-        opcode::INT => {
-            let digits = line.strip_prefix(b"-").unwrap_or(line);
-            !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
-        }
+        opcode::INT => int_line_ok(line),
         // decimalnl_long: optional sign, digits, optional trailing 'L'.
         opcode::LONG => {
             let s = line.strip_suffix(b"L").unwrap_or(line);

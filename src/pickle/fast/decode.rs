@@ -177,10 +177,7 @@ pub(super) fn next(src: &[u8], pos: usize) -> Option<FOp> {
             // GET/PUT lines are parsed (and so checked) by `memo_index` before anything uses
             // them; INT's `-?[0-9]+` is checked here, the rarer forms by the reader's rules.
             op::GET | op::PUT => true,
-            op::INT => {
-                let digits = line.strip_prefix(b"-").unwrap_or(line);
-                !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
-            }
+            op::INT => reader::int_line_ok(line),
             _ => reader::line_ok(code, line),
         };
         if !ok {
