@@ -204,7 +204,7 @@ fn extra_checks(code: u8, arg: &[u8], pos: usize) -> Result<(), TranscodeError> 
 }
 
 /// INT's decimalnl_short: optional sign, digits (`I00`/`I01` are False/True).
-#[inline]
+#[inline(always)]
 pub(crate) fn int_line_ok(line: &[u8]) -> bool {
     let digits = line.strip_prefix(b"-").unwrap_or(line);
     !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
