@@ -25,15 +25,6 @@ pub(crate) fn py3_to_py2<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, C
     (Cow::Borrowed(module), Cow::Borrowed(name))
 }
 
-/// Whether `module` is a py3 module name that `fix_imports` renames (so a stream naming it was
-/// written by Python 3 without renaming).
-#[allow(dead_code)]
-pub(crate) fn is_renamed_py3_module(module: &str) -> bool {
-    REVERSE_IMPORT_MAPPING
-        .binary_search_by(|(k, _)| k.cmp(&module))
-        .is_ok()
-}
-
 /// Modules that do not exist in CPython 2.7's standard library (any global in them is py3-only).
 pub(crate) const PY3_ONLY_MODULES: &[&str] = &[
     "asyncio",
