@@ -16,6 +16,7 @@ import collections
 import datetime
 import decimal
 import fractions
+import math
 import sys
 import uuid
 
@@ -374,6 +375,11 @@ def mismatch(got, want, path='$', seen=None):
                                                 and isinstance(want, int_types)):
             return '%s: got %s %r, want %s %r' % (path, type(got).__name__, got,
                                                    type(want).__name__, want)
+        if isinstance(want, float) and want != want:  # NaN: equal to nothing, itself included
+            return None if got != got else '%s: got %r, want nan' % (path, got)
+        if isinstance(want, float) and want == 0 and math.copysign(1, got) != \
+                math.copysign(1, want):
+            return '%s: got %r, want %r' % (path, got, want)
         return None if got == want else '%s: got %r, want %r' % (path, got, want)
     if id(want) in seen:
         if seen[id(want)] is not got:
@@ -419,8 +425,9 @@ def mismatch(got, want, path='$', seen=None):
             if m:
                 return m
         return None
-    if isinstance(want, (bytearray, datetime.date, datetime.time, datetime.timedelta,
-                         decimal.Decimal)):
+    if isinstance(want, decimal.Decimal):  # by text: -0 and 0, NaN, exponent all count
+        return None if str(got) == str(want) else '%s: got %r, want %r' % (path, got, want)
+    if isinstance(want, (bytearray, datetime.date, datetime.time, datetime.timedelta)):
         if got != want:
             return '%s: got %r, want %r' % (path, got, want)
         if isinstance(want, (datetime.datetime, datetime.time)) and \
@@ -429,7 +436,18 @@ def mismatch(got, want, path='$', seen=None):
             return '%s: utcoffset %r, want %r' % (path, got.utcoffset(), want.utcoffset())
         return None
     if type(want) in USER_CLASSES or hasattr(want, '__dict__'):
-        return mismatch(_attrs(got), _attrs(want), path + '.__dict__', seen)
+        # Attribute by attribute: the _attrs() dicts are temporaries, so they must not enter
+        # ``seen`` (a later temporary could reuse the id).
+        if getattr(got, '__class__', None) is not getattr(want, '__class__', None):
+            return '%s: got class %r, want %r' % (path, got.__class__, want.__class__)
+        got_attrs, want_attrs = _attrs(got), _attrs(want)
+        if sorted(got_attrs) != sorted(want_attrs):
+            return '%s: attributes %r, want %r' % (path, sorted(got_attrs), sorted(want_attrs))
+        for name in sorted(want_attrs):
+            m = mismatch(got_attrs[name], want_attrs[name], '%s.%s' % (path, name), seen)
+            if m:
+                return m
+        return None
     return None if got == want else '%s: got %r, want %r' % (path, got, want)
 
 
