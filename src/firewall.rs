@@ -281,9 +281,9 @@ impl Firewall {
 
     /// The rule that denies `global`, if any (mode is not consulted).
     pub fn rule_for(&self, global: &Global) -> Option<Rule> {
-        let raw = global.module.as_str();
+        let raw = &*global.module;
         let module = canonical_module(raw);
-        let name = global.name.as_str();
+        let name = &*global.name;
         if contains(&self.allowed, module, name) {
             return None;
         }

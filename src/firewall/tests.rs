@@ -4,8 +4,8 @@ use crate::pickle::MAX_SUMMARY_GLOBALS;
 
 fn g(module: &str, name: &str) -> Global {
     Global {
-        module: module.to_string(),
-        name: name.to_string(),
+        module: module.into(),
+        name: name.into(),
     }
 }
 

@@ -28,6 +28,7 @@
 //! tags), `sink.rs` (what the pass does with each op: nothing, or write it for a reader).
 
 mod decode;
+mod globals;
 mod scan;
 mod sink;
 

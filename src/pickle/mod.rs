@@ -87,14 +87,15 @@ pub enum Py3Str {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Global {
     /// The module, e.g. `datetime`.
-    pub module: String,
+    pub module: Arc<str>,
     /// The (possibly dotted) name within the module, e.g. `datetime`.
-    pub name: String,
+    pub name: Arc<str>,
 }
 
 impl Global {
-    /// Builds a global from its two parts.
-    pub fn new(module: impl Into<String>, name: impl Into<String>) -> Global {
+    /// Builds a global from its two parts. Clones share the strings (the fast path hands out
+    /// the globals it knows without copying them).
+    pub fn new(module: impl Into<Arc<str>>, name: impl Into<Arc<str>>) -> Global {
         Global {
             module: module.into(),
             name: name.into(),

@@ -2,13 +2,13 @@
 //! tags (a kind and an offset or table index), the summary, and for Python 2 readers the plan
 //! `downgrade.rs` follows. Each validated op is handed to a [`Sink`].
 
-use super::super::compat;
 use super::super::opcode as op;
 use super::super::scan::Ann;
 use super::super::{
-    Global, PickleLimits, Policy, Py2Text, Py3Str, Runtime, Summary, Writer, MAX_SUMMARY_GLOBALS,
+    Global, PickleLimits, Policy, Py3Str, Runtime, Summary, Writer, MAX_SUMMARY_GLOBALS,
 };
 use super::decode::{memo_index, next, py2_str_bytes};
+use super::globals::KnownGlobals;
 use super::sink::Sink;
 
 /// Stack and memo tags: a kind in the low 3 bits and, for some kinds, a payload above. Only
@@ -20,7 +20,7 @@ const OTHER: Tag = 0;
 const PY2_STR: Tag = 1;
 /// Text; payload: the byte offset of its op (a STACK_GLOBAL reads module and name from it).
 const TEXT: Tag = 2;
-/// A global; payload: its index in [`Stacks::globals`].
+/// A global; payload: its index in [`Stacks::globals`] (distinct globals of the value).
 const GLOBAL: Tag = 3;
 /// A tuple whose first or second item is a py2 `str`; payload: index in [`Stacks::tuples`].
 const TUPLE: Tag = 4;
@@ -59,18 +59,6 @@ fn payload(t: Tag) -> usize {
     (t >> 3) as usize
 }
 
-/// What the scan keeps of a distinct global.
-#[derive(Clone, Copy)]
-struct GlobalInfo {
-    /// Which argument is binary state (see `compat::BINARY_STATE`).
-    binary_arg: Option<u8>,
-    /// Spelled as only Python 3 writes it (writer evidence).
-    py3_name: bool,
-    /// `fix_imports` renames it for protocol 2.
-    renamed: bool,
-    py3_only: bool,
-}
-
 /// The validating pass's model of the unpickling machine.
 #[derive(Default)]
 pub(super) struct Stacks {
@@ -78,7 +66,10 @@ pub(super) struct Stacks {
     /// Stack lengths at each open MARK.
     marks: Vec<u32>,
     memo: Vec<Tag>,
-    globals: Vec<GlobalInfo>,
+    /// The value's distinct globals, as entries of `known`.
+    globals: Vec<u32>,
+    /// Kept between values.
+    known: KnownGlobals,
     tuples: Vec<[Tag; 2]>,
     /// For a Python 2 reader: the plan `downgrade.rs` follows (STACK_GLOBAL in place, sets).
     pub(super) anns: Vec<(usize, Ann)>,
@@ -106,6 +97,7 @@ impl Stacks {
         self.keyed.shrink_to(keep);
         self.globals.clear();
         self.globals.shrink_to(keep);
+        self.known.trim();
     }
 }
 
@@ -141,6 +133,7 @@ pub(super) fn scan<S: Sink>(
         marks,
         memo,
         globals,
+        known,
         tuples,
         anns,
         sets,
@@ -158,7 +151,6 @@ pub(super) fn scan<S: Sink>(
     if src.len() > (Tag::MAX >> 3) as usize {
         return None;
     }
-    let mut summary_globals: Vec<Global> = Vec::new();
     let (mut py3_names, mut renames, mut py3_only, mut binary_state) = (false, false, false, false);
     let mut declared = None;
     let mut max_proto = 0u8;
@@ -295,10 +287,7 @@ pub(super) fn scan<S: Sink>(
             op::GLOBAL | op::INST => {
                 let arg = o.arg(src);
                 let nl = arg.iter().position(|&b| b == b'\n')?;
-                let m = std::str::from_utf8(&arg[..nl]).ok()?;
-                let n = std::str::from_utf8(&arg[nl + 1..]).ok()?;
-                let idx = global_index(&mut summary_globals, globals, m, n, policy)?;
-                let g = &globals[idx];
+                let (idx, g) = global_index(known, globals, &arg[..nl], &arg[nl + 1..], policy)?;
                 py3_names |= g.py3_name;
                 renames |= g.renamed;
                 py3_only |= g.py3_only;
@@ -331,7 +320,7 @@ pub(super) fn scan<S: Sink>(
                 let args = stack.pop()?;
                 let func = stack.pop()?;
                 if kind(func) == GLOBAL && kind(args) == TUPLE {
-                    let k = globals.get(payload(func))?.binary_arg;
+                    let k = known.entry(*globals.get(payload(func))?).binary_arg;
                     let elems = *tuples.get(payload(args))?;
                     if let Some(&e) = k.and_then(|k| elems.get(usize::from(k))) {
                         if kind(e) == PY2_STR {
@@ -522,8 +511,7 @@ pub(super) fn scan<S: Sink>(
                         },
                     ));
                 }
-                let idx = global_index(&mut summary_globals, globals, m, n, policy)?;
-                let g = &globals[idx];
+                let (idx, g) = global_index(known, globals, m.as_bytes(), n.as_bytes(), policy)?;
                 py3_names |= g.py3_name;
                 renames |= g.renamed;
                 py3_only |= g.py3_only;
@@ -629,7 +617,10 @@ pub(super) fn scan<S: Sink>(
             py3_text: has_text && writer != Writer::Py2,
             py3_only_global: py3_only,
             // Past MAX_SUMMARY_GLOBALS distinct globals the general path decides.
-            globals: summary_globals,
+            globals: globals
+                .iter()
+                .map(|&e| known.entry(e).global.clone())
+                .collect::<Vec<Global>>(),
             globals_complete: true,
         },
         has_text,
@@ -668,24 +659,28 @@ fn tuple_tag(tuples: &mut Vec<[Tag; 2]>, items: &[Tag]) -> Tag {
     TUPLE | ((tuples.len() - 1) as Tag) << 3
 }
 
-/// The index of global `m.n` in the scan's tables, adding it (and checking it with
-/// [`new_global`]) when it is new.
-fn global_index(
-    summary: &mut Vec<Global>,
-    globals: &mut Vec<GlobalInfo>,
-    m: &str,
-    n: &str,
+/// The index of global `m.n` among the value's distinct globals (adding it when it is new and
+/// the fast path decides values that use it), and what is known of it.
+#[inline]
+fn global_index<'k>(
+    known: &'k mut KnownGlobals,
+    globals: &mut Vec<u32>,
+    m: &[u8],
+    n: &[u8],
     policy: Option<&Policy>,
-) -> Option<usize> {
-    if let Some(i) = summary.iter().position(|g| g.module == m && g.name == n) {
-        return Some(i);
-    }
-    if summary.len() >= MAX_SUMMARY_GLOBALS {
-        return None;
-    }
-    globals.push(new_global(m, n, policy)?);
-    summary.push(Global::new(m, n));
-    Some(globals.len() - 1)
+) -> Option<(usize, &'k super::globals::Known)> {
+    let e = known.get(m, n)?;
+    let idx = match globals.iter().position(|&g| g == e) {
+        Some(i) => i,
+        None => {
+            if globals.len() >= MAX_SUMMARY_GLOBALS || !known.entry(e).fast_ok(policy) {
+                return None;
+            }
+            globals.push(e);
+            globals.len() - 1
+        }
+    };
+    Some((idx, known.entry(e)))
 }
 
 /// The text of the text op at `pos` (BINUNICODE family; protocol 0's escaped form is left to
@@ -696,51 +691,4 @@ fn text_at(src: &[u8], pos: usize) -> Option<&str> {
         return None;
     }
     std::str::from_utf8(o.arg(src)).ok()
-}
-
-/// Checks a global against what the fast path leaves to the general path: refusals (py3-only
-/// for a py2 reader), classic classes, `set`/`frozenset` (their list argument holds keys),
-/// `_codecs.encode` (its result is `bytes`), and constructors whose text arguments keep their
-/// type under the policy at hand.
-fn new_global(m: &str, n: &str, policy: Option<&Policy>) -> Option<GlobalInfo> {
-    let target = policy.map(|p| p.target);
-    let py3_only = compat::is_py3_only(m, n);
-    if py3_only && target == Some(Runtime::Py2) {
-        return None;
-    }
-    let (m2, n2) = compat::py3_to_py2(m, n);
-    if matches!(
-        (&*m2, &*n2),
-        ("__builtin__", "set" | "frozenset") | ("_codecs", "encode")
-    ) {
-        return None;
-    }
-    if let Some(p) = policy {
-        if p.target == Runtime::Py2 && p.py2_classic.iter().any(|g| g.module == m2 && g.name == n2)
-        {
-            return None;
-        }
-        let keeps_text = compat::text_args(&m2, &n2) != [false, false];
-        let text_policy = match p.target {
-            Runtime::Py2 => p.py2_text == Py2Text::Utf8,
-            Runtime::Py3 => p.py3_str == Py3Str::Bytes,
-        };
-        if keeps_text && text_policy {
-            return None;
-        }
-    }
-    // `array('c', ...)` has no Python 3 typecode: the general path looks at the typecode.
-    if target == Some(Runtime::Py3) && (m, n) == ("array", "array") {
-        return None;
-    }
-    let binary_arg = compat::binary_state_arg(m, n);
-    if binary_arg.is_some_and(|k| k > 1) {
-        return None;
-    }
-    Some(GlobalInfo {
-        binary_arg,
-        py3_name: m == "builtins" || m == "copyreg",
-        renamed: m2 != m || n2 != n,
-        py3_only,
-    })
 }

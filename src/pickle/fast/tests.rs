@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::super::{transcode_general, Policy, Py2Text, Py3Str, Runtime};
+use super::super::{transcode_general, Global, Policy, Py2Text, Py3Str, Runtime};
 use super::*;
 
 fn policies() -> Vec<Policy> {
@@ -259,5 +259,30 @@ fn string_kinds_are_told_apart_per_dict() {
     );
     for policy in policies() {
         assert!(agrees("nested", &nested, &policy), "{policy:?}");
+    }
+}
+
+/// The per-thread cache of globals fills up and starts over without changing any answer: more
+/// distinct globals than it keeps, each in its own value, then the first ones again; and one
+/// global spelled in many values keeps one entry (each value's summary lists it once).
+#[test]
+fn known_globals_cache_fills_and_starts_over() {
+    // `[m.gI, m.gI]`: GLOBAL twice (the second one a repeat) in a protocol-2 list.
+    let value = |i: usize| {
+        let mut v = vec![op::PROTO, 2, op::EMPTY_LIST, op::MARK];
+        for _ in 0..2 {
+            v.extend_from_slice(format!("cm\ng{i}\n").as_bytes());
+        }
+        v.extend_from_slice(&[op::APPENDS, op::STOP]);
+        Bytes::from(v)
+    };
+    let py2 = Policy::for_target(Runtime::Py2);
+    for round in 0..2 {
+        for i in (0..5000).step_by(if round == 0 { 1 } else { 97 }) {
+            let src = value(i);
+            let summary = analyze(&src).expect("fast path answers");
+            assert_eq!(summary.globals, vec![Global::new("m", format!("g{i}"))]);
+            assert!(agrees(&format!("m.g{i}"), &src, &py2), "m.g{i}");
+        }
     }
 }

@@ -110,9 +110,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if m2 != m || n2 != n {
             self.renames = true;
         }
-        let classic = self
-            .policy
-            .is_some_and(|p| p.py2_classic.iter().any(|g| g.module == m2 && g.name == n2));
+        let classic = self.policy.is_some_and(|p| {
+            p.py2_classic
+                .iter()
+                .any(|g| *g.module == *m2 && *g.name == *n2)
+        });
         let set_like = matches!((&*m2, &*n2), ("__builtin__", "set" | "frozenset"));
         let info = GlobalInfo {
             module: m.to_owned(),
@@ -128,7 +130,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.summary.globals.len() < MAX_SUMMARY_GLOBALS {
             self.summary
                 .globals
-                .push(Global::new(&info.module, &info.name));
+                .push(Global::new(info.module.as_str(), info.name.as_str()));
         } else {
             self.summary.globals_complete = false;
         }

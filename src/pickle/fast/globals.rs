@@ -1,0 +1,152 @@
+//! What the fast path knows of each global: the name tables' verdicts (`compat.rs`), looked up
+//! once per distinct `module.name` per thread and kept between values. Most cached values of a
+//! fleet reference the same few dozen classes, and the tables are sorted string arrays: a
+//! lookup there costs more than validating the rest of a small pickle.
+
+use super::super::compat;
+use super::super::{Global, Policy, Py2Text, Py3Str, Runtime};
+
+/// The verdicts on one global that do not depend on the policy.
+pub(super) struct Known {
+    /// As spelled in the pickle (the summary lists it so).
+    pub(super) global: Global,
+    /// As CPython's `fix_imports` writes it for protocol 2 (equal to `global` when not renamed).
+    pub(super) py2: Global,
+    /// Does not exist in Python 2 (`compat::is_py3_only`).
+    pub(super) py3_only: bool,
+    /// Spelled as only Python 3 writes it (writer evidence).
+    pub(super) py3_name: bool,
+    /// `fix_imports` renames it for protocol 2.
+    pub(super) renamed: bool,
+    /// Always the general path's: `set`/`frozenset` (their list argument holds keys),
+    /// `_codecs.encode` (its result is `bytes`), binary state past the second argument.
+    general: bool,
+    /// Its constructor keeps text arguments as text (`compat::text_args`).
+    keeps_text: bool,
+    /// `array.array` (the typecode decides what a Python 3 reader can take).
+    array: bool,
+    /// Which argument is binary state (`compat::BINARY_STATE`).
+    pub(super) binary_arg: Option<u8>,
+}
+
+impl Known {
+    fn new(m: &str, n: &str) -> Known {
+        let (m2, n2) = compat::py3_to_py2(m, n);
+        let renamed = m2 != m || n2 != n;
+        let binary_arg = compat::binary_state_arg(m, n);
+        Known {
+            general: matches!(
+                (&*m2, &*n2),
+                ("__builtin__", "set" | "frozenset") | ("_codecs", "encode")
+            ) || binary_arg.is_some_and(|k| k > 1),
+            keeps_text: compat::text_args(&m2, &n2) != [false, false],
+            array: (m, n) == ("array", "array"),
+            py3_only: compat::is_py3_only(m, n),
+            py3_name: m == "builtins" || m == "copyreg",
+            renamed,
+            binary_arg,
+            py2: Global::new(m2, n2),
+            global: Global::new(m, n),
+        }
+    }
+
+    /// Whether the fast path decides values that use this global under `policy` (`analyze`
+    /// has none): refusals (py3-only for a py2 reader), classic classes, and constructors
+    /// whose text arguments keep their type under the policy at hand are the general path's.
+    pub(super) fn fast_ok(&self, policy: Option<&Policy>) -> bool {
+        let Some(p) = policy else {
+            return !self.general;
+        };
+        let text_policy = match p.target {
+            Runtime::Py2 => p.py2_text == Py2Text::Utf8,
+            Runtime::Py3 => p.py3_str == Py3Str::Bytes,
+        };
+        !(self.general
+            || (self.py3_only && p.target == Runtime::Py2)
+            || (self.keeps_text && text_policy)
+            || (self.array && p.target == Runtime::Py3)
+            || (p.target == Runtime::Py2 && p.py2_classic.contains(&self.py2)))
+    }
+}
+
+/// Distinct globals kept; past this the cache is emptied before the next value (a hostile
+/// stream of fresh names cannot grow it).
+const MAX_KNOWN: usize = 4096;
+/// Slots of the open-addressing index (a power of two, at least twice [`MAX_KNOWN`]).
+const SLOTS: usize = 2 * MAX_KNOWN;
+
+/// The per-thread cache: one entry per distinct spelling, and an index from a hash of the
+/// spelling to its entry.
+#[derive(Default)]
+pub(super) struct KnownGlobals {
+    entries: Vec<Known>,
+    /// Entry + 1 per slot; 0 is empty. Linear probing; entries are only ever removed all at once.
+    index: Vec<u32>,
+}
+
+impl KnownGlobals {
+    /// The entry for the global spelled as these bytes, looked up or made; `None` when either
+    /// part is not UTF-8, or the cache is full (the value is then the general path's, and the
+    /// cache starts over before the next one).
+    pub(super) fn get(&mut self, m: &[u8], n: &[u8]) -> Option<u32> {
+        if self.index.is_empty() {
+            self.index = vec![0; SLOTS];
+        }
+        let mut slot = hash(m, n) & (SLOTS - 1);
+        while let Some(e) = self.index[slot].checked_sub(1) {
+            let k = &self.entries[e as usize];
+            if k.global.module.as_bytes() == m && k.global.name.as_bytes() == n {
+                return Some(e);
+            }
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+        if self.entries.len() >= MAX_KNOWN {
+            return None;
+        }
+        let known = Known::new(std::str::from_utf8(m).ok()?, std::str::from_utf8(n).ok()?);
+        self.entries.push(known);
+        let e = u32::try_from(self.entries.len()).ok()?;
+        self.index[slot] = e;
+        Some(e - 1)
+    }
+
+    /// Empties a full cache (between values only: entry ids are held during a value).
+    pub(super) fn trim(&mut self) {
+        if self.entries.len() >= MAX_KNOWN {
+            self.entries.clear();
+            self.index.fill(0);
+        }
+    }
+
+    pub(super) fn entry(&self, e: u32) -> &Known {
+        &self.entries[e as usize]
+    }
+}
+
+/// A hash of both parts from their lengths and their first and last eight bytes (module and
+/// class names differ there; equal hashes are told apart by comparing the strings).
+#[inline(always)]
+fn hash(m: &[u8], n: &[u8]) -> usize {
+    let mut h = ((m.len() as u64) << 32 | n.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for part in [m, n] {
+        for word in [ends(part, true), ends(part, false)] {
+            h = (h ^ word)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(29);
+        }
+    }
+    (h >> 32) as usize
+}
+
+/// The first (or last) eight bytes of `s` as a word, zero-padded when shorter.
+#[inline(always)]
+fn ends(s: &[u8], first: bool) -> u64 {
+    let mut w = [0u8; 8];
+    let k = s.len().min(8);
+    if first {
+        w[..k].copy_from_slice(&s[..k]);
+    } else {
+        w[..k].copy_from_slice(&s[s.len() - k..]);
+    }
+    u64::from_le_bytes(w)
+}
