@@ -9,9 +9,11 @@
 //! tags on per-thread scratch stacks and decides the outcome itself:
 //! - Python 3 readers: py2 `str`s are rewritten in place (binary state of datetime & co. as
 //!   `bytes`), everything else is copied in runs.
-//! - Python 2 readers: plain data is written in the validating pass itself (protocol 3+ input);
-//!   globals, bytes, sets and memo renumbering are written by `downgrade.rs`, the general
-//!   path's own writer, following the plan this scan makes (STACK_GLOBAL folding, set closes).
+//! - Python 2 readers: protocol 3+ input is written in the validating pass itself, byte for
+//!   byte as `downgrade.rs` writes it (globals renamed, STACK_GLOBAL folded, bytes as
+//!   `_codecs.encode`, memo ids renumbered); sets, and input that turns out to be Python 2's,
+//!   are written by `downgrade.rs`, the general path's own writer, following the plan this scan
+//!   makes (STACK_GLOBAL folding, set closes).
 //!
 //! It returns `None` (and [`super::transcode`] runs the general path) at the first opcode or
 //! construct it does not decide with certainty: any stack/MARK/memo violation or limit, values
@@ -51,6 +53,8 @@ struct Scratch {
     as_bytes: Vec<u32>,
     /// Rewrites up to [`SCRATCH_OUT`] bytes are written here, then copied out at their size.
     out: Vec<u8>,
+    /// The fused Python 2 writer's memo map (input index -> output slot).
+    memo: Vec<u32>,
 }
 
 /// Rewrites estimated larger than this get their own buffer, handed over without a copy.
@@ -66,6 +70,8 @@ impl Scratch {
         self.as_bytes.shrink_to(KEEP);
         self.out.clear();
         self.out.shrink_to(2 * SCRATCH_OUT);
+        self.memo.clear();
+        self.memo.shrink_to(KEEP);
     }
 }
 
@@ -118,12 +124,14 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
         // Text policy as for a pickle not written by Python 2 (checked below). The writer
         // hands over to `downgrade.rs` at the first construct it does not write itself.
         let mut facts = None;
+        let mut renamed = false;
         let out = write(src, limits, &mut s.out, |out| {
-            let mut sink = Py2Sink::new(out, utf8_policy);
+            let mut sink = Py2Sink::new(out, &mut s.memo, utf8_policy, limits.max_memo);
             facts = scan(src, Some(policy), &mut s.stacks, None, &mut sink);
+            renamed = sink.renamed;
             (facts.is_some() && !sink.handed_over).then_some(())
         });
-        (facts?, out)
+        (facts?, out.map(|out| (out, renamed)))
     } else {
         let facts = scan(src, Some(policy), &mut s.stacks, None, &mut NoSink)?;
         (facts, None)
@@ -137,14 +145,16 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     if !change {
         return Some(done(facts, None));
     }
-    // The fused writer kept input memo ids, right when they already are in output order, and
-    // assumed the text policy of a pickle not written by Python 2.
-    let fused_ok = facts.memo_in_order && (utf8 == utf8_policy || !facts.has_text);
-    if let (Some(out), true) = (out, fused_ok) {
-        return Some(done(facts, Some(out)));
+    // The fused writer assumed a pickle not written by Python 2 (names renamed, text policy).
+    if let Some((out, renamed)) = out {
+        let py2_wrote = summary.writer == Writer::Py2;
+        if !(py2_wrote && (renamed || (utf8_policy && facts.has_text))) {
+            return Some(done(facts, Some(out)));
+        }
     }
-    // Globals, bytes, renumbered memo ids: `downgrade.rs` with the plan of this scan (the
-    // general path's refusals stay the general path's: a writer error falls back to it).
+    // Sets (and what the fused writer could not take for granted): `downgrade.rs` with the
+    // plan of this scan (the general path's refusals stay the general path's: a writer error
+    // falls back to it).
     let out = downgrade::downgrade(src, facts.summary.writer, &s.stacks.anns, policy).ok()?;
     Some(done(facts, Some(Bytes::from(out))))
 }

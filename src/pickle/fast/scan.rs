@@ -107,8 +107,6 @@ pub(super) struct Facts {
     pub(super) has_text: bool,
     /// A py2 `str` whose form changes for a py3 reader under the policy.
     pub(super) py3_change: bool,
-    /// Every PUT went to the next index (0, 1, 2, ...), so output memo ids equal input ones.
-    pub(super) memo_in_order: bool,
     /// A global that `fix_imports` renames for protocol 2.
     pub(super) renames: bool,
 }
@@ -161,9 +159,9 @@ pub(super) fn scan<S: Sink>(
     // Offsets of the last two ops that are not memo PUTs or FRAME.
     let mut recent = [usize::MAX; 2];
     let mut memo_len = 0usize;
-    let mut puts = 0usize;
-    let mut memo_in_order = true;
     let mut pos = 0;
+    // The global a GLOBAL or STACK_GLOBAL op names (an entry of `known`), for the sink.
+    let mut named: Option<u32>;
     macro_rules! fence {
         () => {
             marks.last().map_or(0, |&m| m as usize)
@@ -213,6 +211,7 @@ pub(super) fn scan<S: Sink>(
     }
     loop {
         let o = next(src, pos)?;
+        named = None;
         let proto = match o.code {
             op::PROTO => {
                 let p = src[o.arg];
@@ -288,6 +287,9 @@ pub(super) fn scan<S: Sink>(
                 let arg = o.arg(src);
                 let nl = arg.iter().position(|&b| b == b'\n')?;
                 let (idx, g) = global_index(known, globals, &arg[..nl], &arg[nl + 1..], policy)?;
+                if o.code == op::GLOBAL {
+                    named = Some(globals[idx]);
+                }
                 py3_names |= g.py3_name;
                 renames |= g.renamed;
                 py3_only |= g.py3_only;
@@ -512,6 +514,7 @@ pub(super) fn scan<S: Sink>(
                     ));
                 }
                 let (idx, g) = global_index(known, globals, m.as_bytes(), n.as_bytes(), policy)?;
+                named = Some(globals[idx]);
                 py3_names |= g.py3_name;
                 renames |= g.renamed;
                 py3_only |= g.py3_only;
@@ -555,8 +558,6 @@ pub(super) fn scan<S: Sink>(
                     set.close_at = o.end;
                     anns.push((pos, Ann::DeferMemo));
                 }
-                memo_in_order &= idx == puts;
-                puts += 1;
                 if idx == memo.len() {
                     memo.push(top);
                     memo_len += 1;
@@ -578,7 +579,10 @@ pub(super) fn scan<S: Sink>(
             _ => return None,
         };
         max_proto = max_proto.max(proto);
-        sink.op(src, pos, o)?;
+        match named {
+            Some(e) => sink.global(src, pos, o, known.entry(e))?,
+            None => sink.op(src, pos, o)?,
+        }
         if !matches!(
             o.code,
             op::PUT | op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::FRAME
@@ -625,7 +629,6 @@ pub(super) fn scan<S: Sink>(
         },
         has_text,
         py3_change,
-        memo_in_order,
         renames,
     })
 }

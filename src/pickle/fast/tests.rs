@@ -286,3 +286,68 @@ fn known_globals_cache_fills_and_starts_over() {
         }
     }
 }
+
+/// The fused Python 2 writer folds STACK_GLOBAL's strings into GLOBAL, renumbers memo ids
+/// around the globals it inserts, and writes a folded string out where it is fetched later
+/// (as CPython writes `[date(2020, 1, 1), 'datetime', 'date', date(2021, 2, 3)]` at protocol
+/// 4: the strings are GETs of the STACK_GLOBAL's memoized arguments), bytes and bytearrays
+/// (inserted globals), under both text policies.
+#[test]
+fn fused_writer_folds_globals_and_writes_out_fetched_strings() {
+    let cases: [&[u8]; 3] = [
+        b"\x80\x04\x95:\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x08datetime\x94\x8c\x04date\x94\
+          \x93\x94C\x04\x07\xe4\x01\x01\x94\x85\x94R\x94h\x01\x8c\x04date\x94h\x03C\x04\x07\
+          \xe5\x02\x03\x94\x85\x94R\x94e.",
+        // [b'', b'ab\xff', bytearray(b'x'), bytearray(), b'ab\xff'] at protocol 4.
+        b"\x80\x04\x956\x00\x00\x00\x00\x00\x00\x00]\x94(C\x00\x94C\x03ab\xff\x94\x8c\x08\
+          builtins\x94\x8c\tbytearray\x94\x93\x94C\x01x\x94\x85\x94R\x94h\x05)R\x94h\x02e.",
+        // [date(2020, 1, 1), time(1, 2), 'datetime']: the second STACK_GLOBAL's module is a
+        // GET of the first one's folded string (written out, then taken back with it).
+        b"\x80\x04\x95>\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x08datetime\x94\x8c\x04date\x94\
+          \x93\x94C\x04\x07\xe4\x01\x01\x94\x85\x94R\x94h\x01\x8c\x04time\x94\x93\x94C\x06\x01\
+          \x02\x00\x00\x00\x00\x94\x85\x94R\x94h\x01e.",
+    ];
+    for (i, src) in cases.into_iter().enumerate() {
+        let src = Bytes::from_static(src);
+        for text in [Py2Text::Keep, Py2Text::Utf8] {
+            let policy = Policy {
+                py2_text: text,
+                ..Policy::for_target(Runtime::Py2)
+            };
+            let answered = agrees(&format!("case {i}"), &src, &policy);
+            // `bytearray(<text>)` keeps its text under `utf8`: the general path's.
+            assert!(
+                answered || (i, text) == (1, Py2Text::Utf8),
+                "case {i} {text:?}"
+            );
+        }
+    }
+}
+
+/// What the fused writer cannot take back is the general path's, with the same answer: a
+/// STACK_GLOBAL whose name is a GET of the module string's own memo slot (the slot's output
+/// would be taken back with it), and a string PUT three times.
+#[test]
+fn fused_writer_leaves_what_it_cannot_take_back() {
+    let py2 = Policy::for_target(Runtime::Py2);
+    let cases: [&[u8]; 3] = [
+        // 'datetime' MEMOIZE, GET 0, MEMOIZE, STACK_GLOBAL.
+        b"\x80\x04\x8c\x08datetime\x94h\x00\x94\x93.",
+        // 'datetime' BINPUT 0 BINPUT 1 BINPUT 2, 'date', STACK_GLOBAL.
+        b"\x80\x04\x8c\x08datetimeq\x00q\x01q\x02\x8c\x04date\x93.",
+        // The same with two PUTs (taken back), then GETs of both slots.
+        b"\x80\x04(\x8c\x08datetimeq\x00q\x01\x8c\x04date\x93h\x00h\x01l.",
+    ];
+    for (i, src) in cases.into_iter().enumerate() {
+        let src = Bytes::from_static(src);
+        let general = transcode_general(&src, &py2);
+        assert!(
+            matches!(general.outcome, Outcome::Rewritten(_)),
+            "case {i}: {general:?}"
+        );
+        agrees(&format!("case {i}"), &src, &py2);
+        assert_eq!(super::super::transcode(&src, &py2), general, "case {i}");
+    }
+    // Two PUTs are taken back: the fast path answers the third case.
+    assert!(agrees("two puts", &Bytes::from_static(cases[2]), &py2));
+}
