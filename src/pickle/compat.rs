@@ -95,6 +95,8 @@ pub(crate) fn text_args(module: &str, name: &str) -> [bool; 2] {
         ("__builtin__", "bytearray") => [true, true],
         // `Decimal('1.1')`, `Fraction('1/3')`: their constructors reject bytes.
         ("decimal", "Decimal") | ("fractions", "Fraction") => [true, false],
+        // `array('i', [1])`: the typecode must be `str` in Python 3 (Python 2 takes either).
+        ("array", "array") => [true, false],
         // `getattr(obj, 'name')`: attribute names.
         ("__builtin__", "getattr") => [false, true],
         _ => [false, false],

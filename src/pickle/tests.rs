@@ -4,6 +4,8 @@
 
 use super::*;
 
+mod cross_random;
+
 /// py3: {1, 2} at protocol 4
 const P3_SET_P4: &[u8] = b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00\x8f\x94(K\x01K\x02\x90.";
 /// py3: [b'ab', b''] at protocol 3
