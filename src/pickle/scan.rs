@@ -86,6 +86,8 @@ enum Slot {
     Bytes { src: usize },
     /// `_codecs.encode(text, 'latin1')` of the text op at `src` (py3's protocol-2 bytes).
     CodecsBytes { src: usize },
+    /// `__builtin__.bytes()`: py3's protocol-2 empty bytes.
+    EmptyBytes,
     /// A global (index into the scan's table), pushed by `via`.
     Global { idx: u32, via: usize },
     /// EMPTY_TUPLE pushed by `via`.
@@ -358,10 +360,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
             op::TUPLE => {
                 let items = self.m.mark_items()?;
-                let t = Slot::Tuple([
+                // `MARK TUPLE` with nothing marked is the empty tuple (protocols 0 and 1).
+                let t = if items.is_empty() {
+                    Slot::EmptyTuple { via: pos }
+                } else {
+                    Slot::Tuple([
                     items.first().map(Elem::of).unwrap_or_default(),
-                    items.get(1).map(Elem::of).unwrap_or_default(),
-                ]);
+                        items.get(1).map(Elem::of).unwrap_or_default(),
+                    ])
+                };
                 self.pop_mark()?;
                 self.m.push(t)?;
             }

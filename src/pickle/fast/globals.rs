@@ -37,7 +37,7 @@ impl Known {
         Known {
             general: matches!(
                 (&*m2, &*n2),
-                ("__builtin__", "set" | "frozenset") | ("_codecs", "encode")
+                ("__builtin__", "set" | "frozenset" | "bytes") | ("_codecs", "encode")
             ) || binary_arg.is_some_and(|k| k > 1),
             keeps_text: compat::text_args(&m2, &n2) != [false, false],
             array: (m, n) == ("array", "array"),

@@ -155,6 +155,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
             self.classic_reconstructor(o, func, args)?;
         }
         let mut result = Slot::Any;
+        if let (Slot::Global { idx, .. }, Slot::EmptyTuple { .. }) = (func, args) {
+            // `bytes()`: empty bytes as CPython 3 writes them for protocols 0-2 (`save_bytes`),
+            // a dict key or set member like any other bytes (b'' and u'' collide in Python 2).
+            if let Some(g) = self.globals.get(idx as usize) {
+                if compat::py3_to_py2(&g.module, &g.name) == ("__builtin__".into(), "bytes".into())
+                {
+                    result = Slot::EmptyBytes;
+                }
+            }
+        }
         if let (Slot::Global { idx, .. }, Slot::Tuple(elems)) = (func, args) {
             if let Some(g) = self.globals.get(idx as usize) {
                 // Python 2's `array('c', ...)` (chars) has no Python 3 typecode: no rewrite

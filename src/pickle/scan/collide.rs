@@ -57,7 +57,7 @@ fn key_kind(slot: &Slot) -> Option<u8> {
     match slot {
         Slot::Py2Str { .. } => Some(0),
         Slot::Text { .. } => Some(1),
-        Slot::Bytes { .. } | Slot::CodecsBytes { .. } => Some(2),
+        Slot::Bytes { .. } | Slot::CodecsBytes { .. } | Slot::EmptyBytes => Some(2),
         _ => None,
     }
 }
@@ -78,6 +78,7 @@ fn key_hashes(src: &[u8], slot: &Slot, policy: &Policy) -> Option<(u64, u64)> {
                 .collect();
             (2, bytes?)
         }
+        Slot::EmptyBytes => (2, Vec::new()),
         _ => return None,
     };
     // Target view: ("s" py2 str | "u" unicode/str | "b" py3 bytes, content as UTF-8 or raw).

@@ -20,3 +20,26 @@ fn py3_bytes_policy_keeps_the_array_typecode_str() {
         );
     }
 }
+
+#[test]
+fn py2_empty_bytes_and_empty_text_keys_collide() {
+    // py3: pickle.dumps({b'': 1, '': 2}, 2) and pickle.dumps({b'', ''}, 0): CPython 3 writes b''
+    // as `__builtin__.bytes()` below protocol 3. In Python 2 both keys are '' == u'': merged
+    // silently, one value lost. The protocol 3+ forms (C\x00) were already refused.
+    let dict =
+        b"\x80\x02}q\x00(c__builtin__\nbytes\nq\x01)Rq\x02K\x01X\x00\x00\x00\x00q\x03K\x02u.";
+    let set = b"c__builtin__\nset\np0\n((lp1\nc__builtin__\nbytes\np2\n(tRp3\naV\np4\natp5\nRp6\n.";
+    for src in [&dict[..], &set[..]] {
+        for text in [Py2Text::Keep, Py2Text::Utf8] {
+            let mut p = py2();
+            p.py2_text = text;
+            assert_eq!(refused(src, &p), Reason::Collision);
+        }
+    }
+    // Without text beside it, empty bytes is an ordinary key.
+    let alone = b"\x80\x02}q\x00c__builtin__\nbytes\nq\x01)Rq\x02K\x01s.";
+    assert_eq!(
+        transcode(&Bytes::from_static(alone), &py2()).outcome,
+        Outcome::Unchanged
+    );
+}
