@@ -283,6 +283,16 @@ impl<'a> Downgrade<'a> {
         }
         match o.code {
             op::PROTO => {}
+            op::GET | op::BINGET | op::LONG_BINGET if matches!(own, Some(Ann::Fresh { .. })) => {
+                if let Some(Ann::Fresh { src, keep }) = own {
+                    // The memoized text has the other rule: this use gets its own copy.
+                    let utf8 = self.utf8_text;
+                    self.utf8_text = utf8 && !keep;
+                    let r = self.op_at(src).and_then(|t| self.text(&t));
+                    self.utf8_text = utf8;
+                    r?;
+                }
+            }
             op::GET | op::BINGET | op::LONG_BINGET => {
                 let orig = o
                     .memo_index()

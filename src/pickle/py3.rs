@@ -10,7 +10,7 @@
 
 use super::error::{ErrorKind, TranscodeError};
 use super::opcode as op;
-use super::reader::Reader;
+use super::reader::{Op, Reader};
 use super::scan::{Ann, Scan};
 use super::strings::{self, Py3Form};
 use super::writer::Out;
@@ -25,6 +25,7 @@ pub(crate) fn normalize(
     scan: &Scan,
     policy: &Policy,
 ) -> Result<Vec<u8>, TranscodeError> {
+    let src_bytes = src;
     let mut out = Out::for_input(src.len(), policy.limits.max_output);
     let anns = &scan.plan.anns;
     let mut next = 0;
@@ -34,29 +35,23 @@ pub(crate) fn normalize(
             next += 1;
         }
         let here = anns[next..].iter().take_while(|(pos, _)| *pos == o.pos);
-        let (mut as_bytes, mut keep) = (false, false);
+        let (mut as_bytes, mut keep, mut fresh) = (false, false, None);
         for (_, a) in here {
             as_bytes |= *a == Ann::AsBytes;
             keep |= *a == Ann::KeepText;
+            if let Ann::Fresh { src, keep } = *a {
+                fresh = Some((src, keep));
+            }
         }
-        match o.code {
-            op::FRAME => {}
-            op::STRING | op::BINSTRING | op::SHORT_BINSTRING => {
-                let bytes = strings::py2_str_bytes(&o).ok_or_else(|| {
-                    TranscodeError::new(ErrorKind::BadArgument, o.pos, Some(o.code))
-                })?;
-                if as_bytes {
-                    out.py3_bytes(&bytes);
-                } else if keep && bytes.is_ascii() {
-                    // An encoding name (`bytearray(u'..', 'latin-1')`): must stay `str`.
-                    out.raw(o.raw);
-                } else {
-                    match strings::py3_form(&bytes, policy.py3_str) {
-                        Py3Form::Keep => out.raw(o.raw),
-                        Py3Form::Text(t) => out.text(&t),
-                        Py3Form::Bytes => out.py3_bytes(&bytes),
-                    }
-                }
+        match (o.code, fresh) {
+            (op::FRAME, _) => {}
+            (op::STRING | op::BINSTRING | op::SHORT_BINSTRING, _) => {
+                py2_str(&mut out, &o, as_bytes, keep, policy)?;
+            }
+            // A GET of a memoized str whose rule differs for this use: its own copy instead.
+            (op::GET | op::BINGET | op::LONG_BINGET, Some((src, keep))) => {
+                let s = op_at(src_bytes, src, &o)?;
+                py2_str(&mut out, &s, false, keep, policy)?;
             }
             _ => out.raw(o.raw),
         }
@@ -69,4 +64,40 @@ pub(crate) fn normalize(
         }
     }
     Ok(out.buf)
+}
+
+/// One py2 `str` op for a Python 3 reader: binary state as `bytes`; a kept ASCII `str` (an
+/// attribute name, an encoding name like `bytearray(u'..', 'latin-1')`) as it is; else per
+/// `py3_str`.
+fn py2_str(
+    out: &mut Out,
+    o: &Op<'_>,
+    as_bytes: bool,
+    keep: bool,
+    policy: &Policy,
+) -> Result<(), TranscodeError> {
+    let bytes = strings::py2_str_bytes(o)
+        .ok_or_else(|| TranscodeError::new(ErrorKind::BadArgument, o.pos, Some(o.code)))?;
+    if as_bytes {
+        out.py3_bytes(&bytes);
+    } else if keep && bytes.is_ascii() {
+        out.raw(o.raw);
+    } else {
+        match strings::py3_form(&bytes, policy.py3_str) {
+            Py3Form::Keep => out.raw(o.raw),
+            Py3Form::Text(t) => out.text(&t),
+            Py3Form::Bytes => out.py3_bytes(&bytes),
+        }
+    }
+    Ok(())
+}
+
+/// The op at offset `pos` of the input (the string a GET at `at` fetches).
+fn op_at<'a>(input: &'a [u8], pos: usize, at: &Op<'_>) -> Result<Op<'a>, TranscodeError> {
+    input
+        .get(pos..)
+        .and_then(|s| Reader::new(s).next())
+        .and_then(Result::ok)
+        .map(|o| Op { pos, ..o })
+        .ok_or_else(|| TranscodeError::new(ErrorKind::BadMemo, at.pos, Some(at.code)))
 }

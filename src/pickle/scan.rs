@@ -17,7 +17,7 @@ use super::opcode as op;
 use super::reader::{Op, Reader};
 use super::strings::{self, Py3Form};
 use super::{
-    Global, Policy, Py2Text, Runtime, Summary, Writer, COMPUTED_GLOBAL, MAX_SUMMARY_GLOBALS,
+    Global, Policy, Py2Text, Py3Str, Runtime, Summary, Writer, COMPUTED_GLOBAL, MAX_SUMMARY_GLOBALS,
 };
 
 /// What pass 2 must do at an input offset, beyond the default rewrite of the op there.
@@ -45,6 +45,10 @@ pub(crate) enum Ann {
     NewobjToObj,
     /// Do not emit this op; its value (a temporary tuple) must never be fetched from the memo.
     SkipGone,
+    /// This GET fetches a string (the op at `src`) for a use whose text rule differs from the
+    /// rule of the memoized string (`keep`: a [`Ann::KeepText`] use of a converted string, or
+    /// the reverse): write the string afresh, converted or kept as `keep` says, instead.
+    Fresh { src: usize, keep: bool },
 }
 
 impl Ann {
@@ -104,8 +108,14 @@ enum Slot {
 enum Elem {
     #[default]
     Other,
-    Py2Str(usize),
-    Text(usize),
+    Py2Str {
+        src: usize,
+        via: usize,
+    },
+    Text {
+        src: usize,
+        via: usize,
+    },
     Container(u32),
     Global {
         idx: u32,
@@ -116,8 +126,8 @@ enum Elem {
 impl Elem {
     fn of(s: &Slot) -> Elem {
         match *s {
-            Slot::Py2Str { src, .. } => Elem::Py2Str(src),
-            Slot::Text { src, .. } => Elem::Text(src),
+            Slot::Py2Str { src, via } => Elem::Py2Str { src, via },
+            Slot::Text { src, via } => Elem::Text { src, via },
             Slot::Container(c) => Elem::Container(c),
             Slot::Global { idx, via } => Elem::Global { idx, via },
             _ => Elem::Other,
@@ -179,9 +189,12 @@ struct Scanner<'a, 'p> {
     ev_py2: bool,
     ev_py3: bool,
     has_text: bool,
-    /// Offsets of distinct text ops (not GETs of them) and of those that must stay unicode.
+    /// How many distinct text ops (not GETs of them) there are.
     text_ops: usize,
-    kept_text: Vec<usize>,
+    /// (string op, op that pushed it: itself or a GET) of each use that keeps the string's
+    /// type (`Ann::KeepText`), and of each GET of a string whose rule may differ per use.
+    kept_uses: Vec<(usize, usize)>,
+    string_gets: Vec<(usize, usize)>,
     /// py2 `str` ops the py3 policy changes, and whether they are ASCII.
     py2_str_changes: Vec<(usize, bool)>,
     renames: bool,
@@ -223,7 +236,8 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         ev_py3: false,
         has_text: false,
         text_ops: 0,
-        kept_text: Vec::new(),
+        kept_uses: Vec::new(),
+        string_gets: Vec::new(),
         py2_str_changes: Vec::new(),
         renames: false,
         classic_rewrite: false,
@@ -311,6 +325,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     .memo_index()
                     .ok_or_else(|| self.m.err(ErrorKind::BadArgument))?;
                 let mut slot = *self.m.get(idx)?;
+                // A GET of a string of the kind the target's text policy converts.
+                match (slot, self.keeps_matter()) {
+                    (Slot::Text { src, .. }, Some(Runtime::Py2))
+                    | (Slot::Py2Str { src, .. }, Some(Runtime::Py3)) => {
+                        self.string_gets.push((src, pos));
+                    }
+                    _ => {}
+                }
                 match &mut slot {
                     Slot::Py2Str { via, .. }
                     | Slot::Text { via, .. }
@@ -365,7 +387,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     Slot::EmptyTuple { via: pos }
                 } else {
                     Slot::Tuple([
-                    items.first().map(Elem::of).unwrap_or_default(),
+                        items.first().map(Elem::of).unwrap_or_default(),
                         items.get(1).map(Elem::of).unwrap_or_default(),
                     ])
                 };
@@ -531,6 +553,47 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.m.put(idx)
     }
 
+    /// Whether a string's use can keep its type while another use converts it: py3 text for
+    /// a py2 reader under `py2_text = utf8`, ASCII py2 `str` for a py3 reader under
+    /// `py3_str = bytes`.
+    /// Returns the target when it does.
+    fn keeps_matter(&self) -> Option<Runtime> {
+        let p = self.policy?;
+        let matters = match p.target {
+            Runtime::Py2 => p.py2_text == Py2Text::Utf8,
+            Runtime::Py3 => p.py3_str == Py3Str::Bytes,
+        };
+        matters.then_some(p.target)
+    }
+
+    /// Which string ops stay as they are ([`Ann::KeepText`] on the op: its own use keeps it),
+    /// sorted, and the [`Ann::Fresh`] GETs for uses with the other rule (CPython memoizes one
+    /// string object for both, e.g. the interned 'ÿ' that is a dict key and the argument of
+    /// `_codecs.encode`). Returns the kept ops and whether a fresh copy is converted.
+    fn plan_kept_strings(&mut self) -> (Vec<usize>, bool) {
+        self.kept_uses.sort_unstable();
+        self.kept_uses.dedup();
+        let uses = &self.kept_uses;
+        let kept_use = |src: usize, via: usize| uses.binary_search(&(src, via)).is_ok();
+        let kept: Vec<usize> = uses
+            .iter()
+            .filter(|&&(src, via)| src == via)
+            .map(|&(src, _)| src)
+            .collect();
+        let mut fresh_converts = false;
+        for &(src, via) in &self.string_gets {
+            let keep = kept_use(src, via);
+            if keep != kept_use(src, src) {
+                fresh_converts |= !keep;
+                self.anns.push((via, Ann::Fresh { src, keep }));
+            }
+        }
+        for &src in &kept {
+            self.anns.push((src, Ann::KeepText));
+        }
+        (kept, fresh_converts)
+    }
+
     fn finish(mut self) -> Result<Scan, TranscodeError> {
         let writer = match (self.ev_py2, self.ev_py3) {
             (true, false) => Writer::Py2,
@@ -540,9 +603,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.summary.writer = writer;
         self.summary.py3_text = self.has_text && writer != Writer::Py2;
         self.check_collisions()?;
-        self.kept_text.sort_unstable();
-        self.kept_text.dedup();
-        let converts_text = self.text_ops > self.kept_text.len();
+        let (kept, fresh_converts) = self.plan_kept_strings();
+        let converts_text = self.text_ops > kept.len() || fresh_converts;
         for set in &self.sets {
             self.anns
                 .push((set.close_at, Ann::SetClose { memo: set.memo }));
@@ -558,11 +620,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         && (self.renames || (p.py2_text == Py2Text::Utf8 && converts_text)))
             }
             Some(_) => {
-                let kept = &self.kept_text;
                 self.py2_str_changes
                     .iter()
                     .any(|&(pos, ascii)| !ascii || kept.binary_search(&pos).is_err())
-                    || self.anns.iter().any(|(_, a)| *a == Ann::AsBytes)
+                    || self
+                        .anns
+                        .iter()
+                        .any(|(_, a)| matches!(a, Ann::AsBytes | Ann::Fresh { .. }))
             }
         };
         Ok(Scan {

@@ -169,7 +169,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
             if let Some(g) = self.globals.get(idx as usize) {
                 // Python 2's `array('c', ...)` (chars) has no Python 3 typecode: no rewrite
                 // makes it load there.
-                if let (Some(Runtime::Py3), Elem::Py2Str(pos)) = (self.target(), elems[0]) {
+                if let (Some(Runtime::Py3), Elem::Py2Str { src: pos, .. }) =
+                    (self.target(), elems[0])
+                {
                     if (&*g.module, &*g.name) == ("array", "array")
                         && self.str_of(&Slot::Py2Str { src: pos, via: pos }).as_deref() == Some("c")
                     {
@@ -177,7 +179,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     }
                 }
                 if let Some(k) = g.binary_arg {
-                    if let Some(Elem::Py2Str(pos)) = elems.get(usize::from(k)) {
+                    if let Some(Elem::Py2Str { src: pos, .. }) = elems.get(usize::from(k)) {
                         self.summary.py2_binary_state = true;
                         if self.target() == Some(Runtime::Py3) {
                             self.anns.push((*pos, Ann::AsBytes));
@@ -192,13 +194,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     }
                 }
                 for (e, keep) in elems.iter().zip(g.keeps_text) {
-                    if let (Elem::Text(src) | Elem::Py2Str(src), true) = (*e, keep) {
-                        self.anns.push((src, Ann::KeepText));
-                        self.kept_text.push(src);
+                    if let (Elem::Text { src, via } | Elem::Py2Str { src, via }, true) = (*e, keep)
+                    {
+                        self.kept_uses.push((src, via));
                     }
                 }
                 if g.codecs_encode {
-                    if let Elem::Text(src) = elems[0] {
+                    if let Elem::Text { src, .. } = elems[0] {
                         result = Slot::CodecsBytes { src };
                     }
                 }
@@ -268,11 +270,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
             if let Some(oldest) = oldest {
                 // Keys recorded since the oldest state dict was created, newest first.
                 for k in self.keys.iter().rev().take_while(|k| k.container >= oldest) {
-                    if let (true, Slot::Py2Str { src: pos, .. }) =
+                    if let (true, Slot::Py2Str { src, via }) =
                         (dicts.contains(&Some(k.container)), k.slot)
                     {
-                        self.anns.push((pos, Ann::KeepText));
-                        self.kept_text.push(pos);
+                        self.kept_uses.push((src, via));
                     }
                 }
             }

@@ -43,3 +43,30 @@ fn py2_empty_bytes_and_empty_text_keys_collide() {
         Outcome::Unchanged
     );
 }
+
+#[test]
+fn memoized_string_with_a_kept_use_and_a_converted_use_gets_a_copy_per_rule() {
+    // py3: pickle.dumps({'\xff': b'\xff'}, 2): CPython 3 memoizes the interned one-character
+    // 'ÿ' once, as the key and (BINGET) as the text argument of `_codecs.encode`. Under
+    // `py2_text = utf8` the key must become the UTF-8 str and the argument must stay unicode;
+    // both followed the memoized op's rule, so Python 2 got {u'\xff': '\xff'}.
+    let src = b"\x80\x02}q\x00X\x02\x00\x00\x00\xc3\xbfq\x01c_codecs\nencode\nq\x02h\x01X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05s.";
+    let mut p = py2();
+    p.py2_text = Py2Text::Utf8;
+    // Python 2 loads {'\xc3\xbf': '\xff'}.
+    assert_eq!(
+        rewritten(src, &p),
+        b"\x80\x02}q\x00U\x02\xc3\xbfq\x01c_codecs\nencode\nq\x02X\x02\x00\x00\x00\xc3\xbfX\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05s."
+    );
+    // py2: n = m.N(); n.a = 'a'; n.b = ['b', 'a']; pickle.dumps(n, 2): pure-Python pickle
+    // memoizes the interned 'a' and 'b', attribute names (kept str) and values (bytes under
+    // `py3_str = bytes`, which got str). Python 3 loads {'a': b'a', 'b': [b'b', b'a']}.
+    let src =
+        b"\x80\x02cm\nN\nq\x00)\x81q\x01}q\x02(U\x01aq\x03h\x03U\x01bq\x04]q\x05(h\x04h\x03eub.";
+    let mut p = py3();
+    p.py3_str = Py3Str::Bytes;
+    assert_eq!(
+        rewritten(src, &p),
+        b"\x80\x02cm\nN\nq\x00)\x81q\x01}q\x02(U\x01aq\x03C\x01aU\x01bq\x04]q\x05(C\x01bC\x01aeub."
+    );
+}
