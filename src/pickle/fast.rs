@@ -40,6 +40,7 @@ use bytes::Bytes;
 
 use super::downgrade;
 use super::opcode as op;
+use super::scan::Ann;
 use super::writer::Out;
 use super::{Outcome, PickleLimits, Policy, Py2Text, Runtime, Summary, Transcoded, Writer};
 use scan::{scan, Facts, Stacks};
@@ -55,6 +56,8 @@ struct Scratch {
     out: Vec<u8>,
     /// The fused Python 2 writer's memo map (input index -> output slot).
     memo: Vec<u32>,
+    /// The first pass's plan while a second pass writes sets.
+    plan: Vec<(usize, Ann)>,
 }
 
 /// Rewrites estimated larger than this get their own buffer, handed over without a copy.
@@ -72,6 +75,8 @@ impl Scratch {
         self.out.shrink_to(2 * SCRATCH_OUT);
         self.memo.clear();
         self.memo.shrink_to(KEEP);
+        self.plan.clear();
+        self.plan.shrink_to(KEEP);
     }
 }
 
@@ -114,24 +119,17 @@ fn done(facts: Facts, out: Option<Bytes>) -> Transcoded {
 }
 
 /// For a Python 2 reader. A pickle that declares protocol 3+ always changes (PROTO 2 at
-/// least), so it is validated and written in one fused pass; anything else is validated first
-/// and written in a second pass only if it turns out to need it.
+/// least), so it is validated and written in one fused pass (two with sets); anything else is
+/// validated first and written in a second pass only if it turns out to need it.
 fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
-    let limits = &policy.limits;
     let utf8_policy = policy.py2_text == Py2Text::Utf8;
     let fused = src.first() == Some(&op::PROTO) && src.get(1).is_some_and(|&p| p > 2);
-    let (facts, out) = if fused {
+    let (facts, mut out) = if fused {
         // Text policy as for a pickle not written by Python 2 (checked below). The writer
-        // hands over to `downgrade.rs` at the first construct it does not write itself.
+        // stops at the first set (a second pass writes them, with this pass's plan).
         let mut facts = None;
-        let mut renamed = false;
-        let out = write(src, limits, &mut s.out, |out| {
-            let mut sink = Py2Sink::new(out, &mut s.memo, utf8_policy, limits.max_memo);
-            facts = scan(src, Some(policy), &mut s.stacks, None, &mut sink);
-            renamed = sink.renamed;
-            (facts.is_some() && !sink.handed_over).then_some(())
-        });
-        (facts?, out.map(|out| (out, renamed)))
+        let out = fused_py2(src, policy, s, None, &mut facts);
+        (facts?, out)
     } else {
         let facts = scan(src, Some(policy), &mut s.stacks, None, &mut NoSink)?;
         (facts, None)
@@ -145,6 +143,14 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     if !change {
         return Some(done(facts, None));
     }
+    if fused && out.is_none() && !s.stacks.anns.is_empty() {
+        // Sets: a second pass follows this pass's plan (kept aside while the pass makes its
+        // own, the same).
+        let mut plan = std::mem::take(&mut s.plan);
+        std::mem::swap(&mut s.stacks.anns, &mut plan);
+        out = fused_py2(src, policy, s, Some(&plan), &mut None);
+        s.plan = plan;
+    }
     // The fused writer assumed a pickle not written by Python 2 (names renamed, text policy).
     if let Some((out, renamed)) = out {
         let py2_wrote = summary.writer == Writer::Py2;
@@ -152,11 +158,33 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
             return Some(done(facts, Some(out)));
         }
     }
-    // Sets (and what the fused writer could not take for granted): `downgrade.rs` with the
-    // plan of this scan (the general path's refusals stay the general path's: a writer error
-    // falls back to it).
+    // What the fused writer could not take for granted: `downgrade.rs` with the plan of this
+    // scan (the general path's refusals stay the general path's: a writer error falls back to
+    // it).
     let out = downgrade::downgrade(src, facts.summary.writer, &s.stacks.anns, policy).ok()?;
     Some(done(facts, Some(Bytes::from(out))))
+}
+
+/// One validating pass writing for a Python 2 reader (see [`Py2Sink`]): the output and whether
+/// it renamed a global, or `None` when the writer stopped or gave up; the scan's facts go to
+/// `facts`.
+fn fused_py2(
+    src: &[u8],
+    policy: &Policy,
+    s: &mut Scratch,
+    plan: Option<&[(usize, Ann)]>,
+    facts: &mut Option<Facts>,
+) -> Option<(Bytes, bool)> {
+    let limits = &policy.limits;
+    let utf8 = policy.py2_text == Py2Text::Utf8;
+    let mut renamed = false;
+    let out = write(src, limits, &mut s.out, |out| {
+        let mut sink = Py2Sink::new(out, &mut s.memo, utf8, limits.max_memo, plan);
+        *facts = scan(src, Some(policy), &mut s.stacks, None, &mut sink);
+        renamed = sink.renamed;
+        (facts.is_some() && !sink.handed_over).then_some(())
+    })?;
+    Some((out, renamed))
 }
 
 /// For a Python 3 reader: validated first, written in a second pass only when a py2 `str`

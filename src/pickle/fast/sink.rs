@@ -2,6 +2,7 @@
 //! ([`Py2Sink`], [`Py3Sink`]), copying runs of unchanged ops in one go each.
 
 use super::super::opcode as op;
+use super::super::scan::Ann;
 use super::super::strings::{self, Py3Form};
 use super::super::writer::Out;
 use super::super::{Global, Py3Str};
@@ -69,8 +70,10 @@ impl Runs<'_> {
 /// in place of its two string ops, and memo ids renumbered in output order.
 ///
 /// It assumes a pickle not written by Python 2 (names renamed, text policy applied); the caller
-/// checks that against the scan's verdict. At a set (or protocol 0 text under `utf8`) it stops,
-/// and the caller has `downgrade.rs` write the value following the scan's plan.
+/// checks that against the scan's verdict. Sets need the scan's plan (where each set is
+/// complete): without one it stops at the first set, and the caller runs it again with the
+/// plan of the first pass. At protocol 0 text under `utf8` it stops for good, and the caller
+/// has `downgrade.rs` write the value.
 pub(super) struct Py2Sink<'o> {
     runs: Runs<'o>,
     utf8: bool,
@@ -91,16 +94,20 @@ pub(super) struct Py2Sink<'o> {
     /// The last two text ops or GETs, as a STACK_GLOBAL may take them back (when they are the
     /// last two ops by `seq`).
     recent: [Recent; 2],
-    /// Met a construct `downgrade.rs` writes (sets): stopped writing.
+    /// The scan's plan for sets (where each closes, which PUTs wait for that), sorted.
+    plan: &'o [(usize, Ann)],
+    /// Met a construct it does not write (see above): stopped writing.
     pub(super) handed_over: bool,
     /// Renamed a global (right only if Python 2 did not write the pickle).
     pub(super) renamed: bool,
 }
 
 /// Output slot encoding: an output id, or (with [`LAZY`]) the offset of a text op folded into a
-/// GLOBAL, written out on its first GET as `downgrade.rs` does; [`NONE`]: never PUT.
+/// GLOBAL, written out on its first GET as `downgrade.rs` does; [`NONE`]: never PUT;
+/// [`DEFERRED`]: a set still being built (PUT where it closes).
 const LAZY: u32 = 1 << 31;
 const NONE: u32 = u32::MAX;
+const DEFERRED: u32 = u32::MAX - 1;
 /// Output ids stay below this (the memo limit is far lower).
 const NEW_MASK: u32 = LAZY - 1;
 
@@ -111,6 +118,7 @@ enum Ins {
     Latin1,
     Bytes,
     Bytearray,
+    Set,
 }
 
 /// Where a text op or GET began in the output and what its PUTs defined, so that a
@@ -142,11 +150,13 @@ impl Recent {
 }
 
 impl<'o> Py2Sink<'o> {
+    /// A writer; `plan`: the first pass's plan, to write sets (see above).
     pub(super) fn new(
         out: &'o mut Out,
         memo: &'o mut Vec<u32>,
         utf8: bool,
         max_memo: usize,
+        plan: Option<&'o [(usize, Ann)]>,
     ) -> Self {
         out.raw(&[op::PROTO, 2]);
         memo.clear();
@@ -161,6 +171,7 @@ impl<'o> Py2Sink<'o> {
             inserted: [None; 5],
             seq: 0,
             recent: [Recent::EMPTY; 2],
+            plan: plan.unwrap_or(&[]),
             handed_over: false,
             renamed: false,
         }
@@ -216,6 +227,7 @@ impl<'o> Py2Sink<'o> {
             Ins::Latin1 => out.text("latin1"),
             Ins::Bytes => out.global("__builtin__", "bytes"),
             Ins::Bytearray => out.global("__builtin__", "bytearray"),
+            Ins::Set => out.global("__builtin__", "set"),
         }
         let id = self.fresh_id()?;
         self.runs.out.put(id);
@@ -304,6 +316,37 @@ impl<'o> Py2Sink<'o> {
         Some(())
     }
 
+    /// What the plan says before the op at `pos`: sets complete there are closed (`set(list)`,
+    /// then their deferred PUT); returns whether the op is a set's deferred PUT.
+    #[inline]
+    fn planned(&mut self, src: &[u8], pos: usize) -> Option<bool> {
+        let mut deferred = false;
+        while let Some(&(at, ann)) = self.plan.first() {
+            if at > pos {
+                break;
+            }
+            self.plan = &self.plan[1..];
+            if at < pos {
+                continue;
+            }
+            match ann {
+                Ann::SetClose { memo } => {
+                    self.runs.cut(src, pos, pos);
+                    self.runs.out.raw(&[op::TUPLE1, op::REDUCE]);
+                    if let Some(idx) = memo {
+                        let id = self.fresh_id()?;
+                        self.runs.out.put(id);
+                        self.mapped();
+                        self.define(usize::try_from(idx).ok()?, id);
+                    }
+                }
+                Ann::DeferMemo => deferred = true,
+                _ => {}
+            }
+        }
+        Some(deferred)
+    }
+
     /// A GET for a Python 2 reader: the output id, or the folded text written out and memoized.
     fn fetch(&mut self, src: &[u8], idx: usize) -> Option<()> {
         if self.identity {
@@ -314,7 +357,7 @@ impl<'o> Py2Sink<'o> {
         }
         let slot = *self.memo.get(idx)?;
         self.recent[1].fetched = slot;
-        if slot == NONE {
+        if slot == NONE || slot == DEFERRED {
             return None;
         }
         if slot & LAZY == 0 {
@@ -340,6 +383,7 @@ impl Sink for Py2Sink<'_> {
         if self.handed_over {
             return Some(());
         }
+        let deferred = !self.plan.is_empty() && self.planned(src, pos)?;
         let is_put = matches!(o.code, op::MEMOIZE | op::BINPUT | op::LONG_BINPUT | op::PUT);
         if !is_put && o.code != op::FRAME {
             self.seq = self.seq.wrapping_add(1);
@@ -369,7 +413,29 @@ impl Sink for Py2Sink<'_> {
             op::PROTO | op::FRAME => self.runs.cut(src, pos, o.end),
             // Protocol 0's raw-unicode-escape text as a py2 `str`, sets: `downgrade.rs`.
             op::UNICODE if self.utf8 => self.handed_over = true,
-            op::EMPTY_SET => self.handed_over = true,
+            op::EMPTY_SET => {
+                if self.plan.is_empty() {
+                    self.handed_over = true;
+                } else {
+                    self.runs.cut(src, pos, o.end);
+                    self.ins(Ins::Set)?;
+                    self.runs.out.byte(op::EMPTY_LIST);
+                }
+            }
+            op::ADDITEMS => {
+                self.runs.cut(src, pos, o.end);
+                self.runs.out.byte(op::APPENDS);
+            }
+            // The set's PUT waits for its close.
+            op::MEMOIZE | op::BINPUT | op::LONG_BINPUT | op::PUT if deferred => {
+                let idx = match o.code {
+                    op::MEMOIZE => self.memo_len,
+                    _ => memo_index(src, o)?,
+                };
+                self.runs.cut(src, pos, o.end);
+                self.mapped();
+                self.define(idx, DEFERRED);
+            }
             op::MEMOIZE | op::BINPUT | op::LONG_BINPUT | op::PUT => {
                 let idx = match o.code {
                     op::MEMOIZE => self.memo_len,
@@ -430,6 +496,9 @@ impl Sink for Py2Sink<'_> {
         }
         match o.code {
             op::STACK_GLOBAL => {
+                if !self.plan.is_empty() {
+                    self.planned(src, pos)?;
+                }
                 self.take_back(src, pos, o.end)?;
                 // The STACK_GLOBAL itself is the last op now.
                 self.seq = self.seq.wrapping_add(1);
@@ -447,6 +516,12 @@ impl Sink for Py2Sink<'_> {
     }
 
     fn finish(&mut self, src: &[u8]) {
+        // Sets complete right before STOP (the last byte) close there; a failure there (the
+        // memo limit) leaves the value to `downgrade.rs`.
+        if !self.handed_over && !self.plan.is_empty() {
+            let stop = src.len().saturating_sub(1);
+            self.handed_over = self.planned(src, stop).is_none();
+        }
         if !self.handed_over {
             self.runs.cut(src, src.len(), src.len());
         }
