@@ -70,6 +70,19 @@ impl Out {
             self.buf.extend_from_slice(bytes);
             return;
         }
+        if bytes.len() < 64 {
+            // Short (a datetime's state): setting up the words costs more than it saves.
+            self.buf.reserve(n);
+            for &b in bytes {
+                if b < 0x80 {
+                    self.buf.push(b);
+                } else {
+                    self.buf
+                        .extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]);
+                }
+            }
+            return;
+        }
         let start = self.buf.len();
         // 16 bytes of slack: a word writes up to 16 bytes from where the last one ended.
         self.buf.resize(start + n + 16, 0);

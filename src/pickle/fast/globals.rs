@@ -27,6 +27,9 @@ pub(super) struct Known {
     array: bool,
     /// Which argument is binary state (`compat::BINARY_STATE`).
     pub(super) binary_arg: Option<u8>,
+    /// `py2` can be written as a protocol-2 GLOBAL (non-empty newline-free ASCII parts, no
+    /// dotted name: `downgrade.rs` refuses the rest).
+    pub(super) py2_writable: bool,
 }
 
 impl Known {
@@ -45,6 +48,10 @@ impl Known {
             py3_name: m == "builtins" || m == "copyreg",
             renamed,
             binary_arg,
+            py2_writable: {
+                let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
+                ok(&m2) && ok(&n2) && !n2.contains('.')
+            },
             py2: Global::new(m2, n2),
             global: Global::new(m, n),
         }

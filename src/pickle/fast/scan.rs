@@ -513,7 +513,7 @@ pub(super) fn scan<S: Sink>(
                         },
                     ));
                 }
-                let (idx, g) = global_index(known, globals, m.as_bytes(), n.as_bytes(), policy)?;
+                let (idx, g) = global_index(known, globals, m, n, policy)?;
                 named = Some(globals[idx]);
                 py3_names |= g.py3_name;
                 renames |= g.renamed;
@@ -686,12 +686,12 @@ fn global_index<'k>(
     Some((idx, known.entry(e)))
 }
 
-/// The text of the text op at `pos` (BINUNICODE family; protocol 0's escaped form is left to
-/// the general path).
-fn text_at(src: &[u8], pos: usize) -> Option<&str> {
+/// The payload of the text op at `pos` (BINUNICODE family; protocol 0's escaped form is left to
+/// the general path). Its UTF-8 is checked where the global is first met (`KnownGlobals::get`).
+fn text_at(src: &[u8], pos: usize) -> Option<&[u8]> {
     let o = next(src, pos)?;
     if o.code == op::UNICODE {
         return None;
     }
-    std::str::from_utf8(o.arg(src)).ok()
+    Some(o.arg(src))
 }

@@ -5,7 +5,7 @@ use super::super::opcode as op;
 use super::super::scan::Ann;
 use super::super::strings::{self, Py3Form};
 use super::super::writer::Out;
-use super::super::{Global, Py3Str};
+use super::super::Py3Str;
 use super::decode::{memo_index, next, py2_str_bytes, FOp};
 use super::globals::Known;
 
@@ -265,12 +265,11 @@ impl<'o> Py2Sink<'o> {
 
     /// GLOBAL for a Python 2 reader (`downgrade.rs` `global`: names it cannot write there are
     /// the general path's).
-    fn global(&mut self, g: &Global) -> Option<()> {
-        let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
-        if !ok(&g.module) || !ok(&g.name) || g.name.contains('.') {
+    fn global(&mut self, known: &Known) -> Option<()> {
+        if !known.py2_writable {
             return None;
         }
-        self.runs.out.global(&g.module, &g.name);
+        self.runs.out.global(&known.py2.module, &known.py2.name);
         Some(())
     }
 
@@ -503,13 +502,13 @@ impl Sink for Py2Sink<'_> {
                 // The STACK_GLOBAL itself is the last op now.
                 self.seq = self.seq.wrapping_add(1);
                 self.renamed |= known.renamed;
-                self.global(&known.py2)
+                self.global(known)
             }
             op::GLOBAL if known.renamed => {
                 self.op(src, pos, o)?;
                 self.runs.cut(src, pos, o.end);
                 self.renamed = true;
-                self.global(&known.py2)
+                self.global(known)
             }
             _ => self.op(src, pos, o),
         }
