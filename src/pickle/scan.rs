@@ -195,6 +195,9 @@ struct Scanner<'a, 'p> {
     /// type (`Ann::KeepText`), and of each GET of a string whose rule may differ per use.
     kept_uses: Vec<(usize, usize)>,
     string_gets: Vec<(usize, usize)>,
+    /// (container, text op, op that pushed it) of text items of lists and sets, recorded
+    /// only under `py2_text = utf8`.
+    item_texts: Vec<(u32, usize, usize)>,
     /// py2 `str` ops the py3 policy changes, and whether they are ASCII.
     py2_str_changes: Vec<(usize, bool)>,
     renames: bool,
@@ -238,6 +241,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         text_ops: 0,
         kept_uses: Vec::new(),
         string_gets: Vec::new(),
+        item_texts: Vec::new(),
         py2_str_changes: Vec::new(),
         renames: false,
         classic_rewrite: false,
@@ -557,7 +561,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// a py2 reader under `py2_text = utf8`, ASCII py2 `str` for a py3 reader under
     /// `py3_str = bytes`.
     /// Returns the target when it does.
-    fn keeps_matter(&self) -> Option<Runtime> {
+    pub(super) fn keeps_matter(&self) -> Option<Runtime> {
         let p = self.policy?;
         let matters = match p.target {
             Runtime::Py2 => p.py2_text == Py2Text::Utf8,

@@ -199,6 +199,17 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         self.kept_uses.push((src, via));
                     }
                 }
+                // `array('u', [u'a', ...])` (Python 3, protocols 0-2): Python 2 takes only
+                // unicode items for typecode 'u', so they stay unicode under `utf8`.
+                if (&*g.module, &*g.name) == ("array", "array") {
+                    if let (Some(Runtime::Py2), Elem::Container(c)) =
+                        (self.keeps_matter(), elems[1])
+                    {
+                        let items = self.item_texts.iter().filter(|t| t.0 == c);
+                        let uses: Vec<_> = items.map(|&(_, src, via)| (src, via)).collect();
+                        self.kept_uses.extend(uses);
+                    }
+                }
                 if g.codecs_encode {
                     if let Elem::Text { src, .. } = elems[0] {
                         result = Slot::CodecsBytes { src };

@@ -13,6 +13,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.policy.is_none() {
             return;
         }
+        if step == 1 && self.keeps_matter() == Some(Runtime::Py2) {
+            // List items too: `array('u', [u'a'])` needs its text items kept (see `reduce`).
+            for slot in &self.scratch {
+                if let Slot::Text { src, via } = *slot {
+                    self.item_texts.push((c, src, via));
+                }
+            }
+        }
         for i in (0..self.scratch.len()).step_by(step) {
             let slot = self.scratch[i];
             if let Some(kind) = key_kind(&slot) {

@@ -70,3 +70,25 @@ fn memoized_string_with_a_kept_use_and_a_converted_use_gets_a_copy_per_rule() {
         b"\x80\x02cm\nN\nq\x00)\x81q\x01}q\x02(U\x01aq\x03C\x01aU\x01bq\x04]q\x05(C\x01bC\x01aeub."
     );
 }
+
+#[test]
+fn py2_text_utf8_keeps_the_items_of_a_unicode_array() {
+    // py3: pickle.dumps(array.array('u', 'a\xe9'), 2) and array('u', 'a') at protocol 0:
+    // `array('u', [u'a', u'\xe9'])`. Under `py2_text = utf8` the items became UTF-8 str and
+    // Python 2 raised "TypeError: array item must be unicode character"; they stay unicode
+    // (nothing else in the value changes, so the value is unchanged).
+    let mut p = py2();
+    p.py2_text = Py2Text::Utf8;
+    for src in [
+        &b"\x80\x02carray\narray\nq\x00X\x01\x00\x00\x00uq\x01]q\x02(X\x01\x00\x00\x00aq\x03X\x02\x00\x00\x00\xc3\xa9q\x04e\x86q\x05Rq\x06."[..],
+        b"carray\narray\np0\n(Vu\np1\n(lp2\nVa\np3\natp4\nRp5\n.",
+    ] {
+        assert_eq!(
+            transcode(&Bytes::copy_from_slice(src), &p).outcome,
+            Outcome::Unchanged
+        );
+    }
+    // A list that is not an array's argument is still converted.
+    let list = b"\x80\x02]q\x00X\x01\x00\x00\x00aq\x01a.";
+    assert_eq!(rewritten(list, &p), b"\x80\x02]q\x00U\x01aq\x01a.");
+}
