@@ -87,7 +87,8 @@ class Expected(object):
     def get(self, index):
         if index not in self.cache:
             m = self.manifest
-            value, notes, fingerprint = gen_random.build(m['seed'], index, m['writer'], self.kit)
+            value, notes, fingerprint = gen_random.build(m['seed'], index, m['writer'], self.kit,
+                                                         m.get('include_open', False))
             if fingerprint != m['fingerprints'][str(index)]:
                 raise AssertionError('generator diverged between runtimes: draws %s here, %s in '
                                      'the writer' % (fingerprint, m['fingerprints'][str(index)]))

@@ -55,6 +55,19 @@ else:
     long_ = int
 
 MAX_DEPTH = 5
+# Shapes of known, reported and still open transcoder bugs, generated only with
+# --include-open (so the default corpus checks everything else strictly):
+# - tuple and frozenset keys whose strings differ only in kind, e.g. py3 {(b'a',): 1, ('a',): 2}:
+#   one key in Python 2, but the collision check compares only string keys, so the transcoder
+#   merges them instead of refusing `collision` (likewise py2 ('\xc3\xa9',) and (u'\xe9',) for a
+#   py3 reader under utf8-or-bytes);
+# - OrderedDict keys that differ only in kind (py3 writes SETITEMS on the REDUCE result, py2
+#   a list of [key, value] lists): the collision check sees neither as dict keys;
+# - datetime/time with fold=1 at protocol 4/5: the fold bit is copied into the protocol-2
+#   state and Python 2 raises "TypeError: an integer is required", where CPython 3's own
+#   pickle.dumps(obj, 2) drops fold (datetime.__reduce_ex__ keeps it only above protocol 3).
+OPEN_SHAPES = ('tuple/frozenset keys mixing string kinds', 'OrderedDict keys mixing string kinds',
+               'fold=1')
 # Sizes a binary string or text is drawn at; the large ones are drawn rarely.
 SIZES = (0, 1, 2, 3, 5, 8, 13, 40, 255, 256)
 BIG_SIZES = (300, 1000, 70000)
@@ -125,9 +138,11 @@ class Gen(object):
     'array_c' (py2 char array).
     """
 
-    def __init__(self, seed, index, writer, kit):
+    def __init__(self, seed, index, writer, kit, include_open=False):
         self.d = Draw(seed, index)
         self.writer = writer
+        self.include_open = include_open
+        self.in_key = 0       # in a tuple/frozenset key or OrderedDict keys (see OPEN_SHAPES)
         self.k = kit
         self.native = isinstance(kit, pbfixtures.NativeKit)
         self.notes = set()
@@ -192,8 +207,11 @@ class Gen(object):
         """(key, canon) of a string key from the small pool."""
         d, k = self.d, self.k
         t = d.pick(KEY_TEXTS)
+        # One string kind inside tuple and frozenset keys and among OrderedDict keys, unless
+        # the open shapes are wanted.
+        one_kind = self.in_key and not self.include_open
         if self.writer == 'py2':
-            form = d.below(4)
+            form = 1 + d.below(3) if one_kind else d.below(4)
             if form == 0:
                 return k.u(t), ('t', t)
             enc = 'utf-8' if form <= 2 else 'latin-1'
@@ -204,7 +222,7 @@ class Gen(object):
             if all(ord(b[i:i + 1]) < 0x80 for i in range(len(b))):
                 return k.s(b), ('t', b.decode('ascii'))
             return k.s(b), ('b', b)
-        form = d.below(4)
+        form = d.below(2) if one_kind else d.below(4)
         if form <= 1:
             return k.u(t), ('t', t)
         enc = 'utf-8' if form == 2 else 'latin-1'
@@ -220,7 +238,8 @@ class Gen(object):
     def key(self, depth, kinds):
         """(key, canon); ``kinds``: 's' strings, 'i' ints, 't' tuples, 'm' anything hashable."""
         d = self.d
-        if self.keys and d.chance(1, 8):
+        one_kind = self.in_key and not self.include_open  # (see str_key)
+        if self.keys and not one_kind and d.chance(1, 8):
             return self.keys[d.below(len(self.keys))]
         kind = d.pick(kinds) if kinds != 'm' else d.pick('ssiitfnF')
         if depth >= MAX_DEPTH and kind in 'tF':
@@ -236,10 +255,14 @@ class Gen(object):
         elif kind == 'n':
             pair = None, ('none',)
         elif kind == 't':
+            self.in_key += 1
             items = [self.key(depth + 1, 'm') for _ in range(d.below(4))]
+            self.in_key -= 1
             pair = tuple(i for i, _ in items), ('tuple', tuple(c for _, c in items))
         else:
+            self.in_key += 1
             members = self.members(depth + 1, 'm', d.below(4))
+            self.in_key -= 1
             pair = frozenset(m for m, _ in members), ('fs', frozenset(c for _, c in members))
         if d.chance(1, 4):
             self.keys.append(pair)
@@ -333,7 +356,9 @@ class Gen(object):
 
     def ordered(self, depth):
         od = collections.OrderedDict()
+        self.in_key += 1
         entries = self.members(depth + 1, self.d.pick(('s', 'i', 'si')), self.size())
+        self.in_key -= 1
         for key, _ in entries:
             od[key] = self.value(depth + 1)
         self.check_distinct(od, len(entries))
@@ -443,7 +468,7 @@ class Gen(object):
     def fold(self, when):
         """Python 3.6+'s fold=1 (PEP 495) now and then: its pickle sets the high bit of a state
         byte, which Python 2 cannot read (note 'fold'; Python 2 builds fold 0)."""
-        if self.writer == 'py3' and self.d.chance(1, 10):
+        if self.writer == 'py3' and self.include_open and self.d.chance(1, 10):
             self.notes.add('fold')
             if not PY2:
                 return when.replace(fold=1)
@@ -503,9 +528,10 @@ class Gen(object):
         return types.SimpleNamespace(a=minutes)
 
 
-def build(seed, index, writer, kit):
-    """(value, notes, fingerprint) of value ``index`` of ``seed`` for ``writer`` under ``kit``."""
-    gen = Gen(seed, index, writer, kit)
+def build(seed, index, writer, kit, include_open=False):
+    """(value, notes, fingerprint) of value ``index`` of ``seed`` for ``writer`` under ``kit``
+    (with the OPEN_SHAPES when ``include_open``)."""
+    gen = Gen(seed, index, writer, kit, include_open)
     value = gen.value()
     return value, gen.notes, '%d:%d' % (gen.d.count, gen.d.fingerprint)
 
@@ -525,6 +551,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seed', type=int, required=True)
     parser.add_argument('--count', type=int, required=True)
+    parser.add_argument('--include-open', action='store_true',
+                        help='also the shapes of the open transcoder bugs (OPEN_SHAPES)')
     parser.add_argument('out_dir')
     args = parser.parse_args()
     assert 0 <= args.seed < 2 ** 31 and 0 <= args.count < 2 ** 32
@@ -534,7 +562,7 @@ def main():
     kit = pbfixtures.NativeKit()
     files, skipped, fingerprints = [], [], {}
     for index in range(args.count):
-        value, _notes, fingerprint = build(args.seed, index, writer, kit)
+        value, _notes, fingerprint = build(args.seed, index, writer, kit, args.include_open)
         fingerprints[str(index)] = fingerprint
         for suffix, module, protocols in picklers():
             for proto in protocols:
@@ -552,7 +580,8 @@ def main():
                 files.append({'file': stem + '.pickle', 'index': index, 'protocol': proto,
                               'pickler': module.__name__})
     manifest = {'writer': writer, 'version': '%d.%d.%d' % sys.version_info[:3],
-                'seed': args.seed, 'count': args.count, 'files': files,
+                'seed': args.seed, 'count': args.count, 'include_open': args.include_open,
+                'files': files,
                 'writer_limits': skipped, 'fingerprints': fingerprints}
     with open(os.path.join(args.out_dir, 'manifest_%s.json' % writer), 'w') as f:
         json.dump(manifest, f, indent=0, sort_keys=True)
