@@ -30,12 +30,14 @@ import binascii
 import collections
 import datetime
 import decimal
+import fractions
 import json
 import os
 import pickle
 import random
 import sys
 import types
+import uuid
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -327,8 +329,12 @@ class Gen(object):
     def list_(self, depth):
         lst = []
         self.open.append(lst)
-        for _ in range(self.size()):
-            lst.append(self.value(depth + 1))
+        if self.d.chance(1, 40):  # past APPENDS' batch of 1000 and the 1-byte memo ids
+            for _ in range(1000 + self.d.below(300)):
+                lst.append(self.leaf())
+        else:
+            for _ in range(self.size()):
+                lst.append(self.value(depth + 1))
         self.open.pop()
         return self.remember(lst)
 
@@ -336,9 +342,14 @@ class Gen(object):
         kinds = self.d.pick(('s', 's', 'i', 't', 'si', 'm'))
         dct = {}
         self.open.append(dct)
-        entries = self.members(depth + 1, kinds, self.size())
-        for key, _ in entries:
-            dct[key] = self.value(depth + 1)
+        if self.d.chance(1, 40):  # past SETITEMS' batch of 1000
+            entries = self.members(depth + 1, kinds, 1000 + self.d.below(300))
+            for key, _ in entries:
+                dct[key] = self.leaf()
+        else:
+            entries = self.members(depth + 1, kinds, self.size())
+            for key, _ in entries:
+                dct[key] = self.value(depth + 1)
         self.open.pop()
         self.check_distinct(dct, len(entries))
         return self.remember(dct)
@@ -452,7 +463,35 @@ class Gen(object):
             return self.py3_only()
         if r == 9:
             return FixedOffset(d.below(2879) - 1439)
+        if r == 10:
+            return self.stdlib()
         return self.remember(self.string())
+
+    def stdlib(self):
+        """Standard-library types a Django cache also holds (as pbfixtures' stdlib_misc)."""
+        d = self.d
+        r = d.below(6)
+        if r <= 1:
+            # Built by REDUCE then SETITEMS on the result (py3) like OrderedDict: keys of one
+            # string kind unless the open shapes are wanted (see OPEN_SHAPES).
+            self.in_key += 1
+            entries = self.members(1, d.pick(('s', 'i', 'si')), self.size())
+            self.in_key -= 1
+            if r == 0:
+                made = collections.defaultdict(d.pick((int, list)))
+                for key, _ in entries:
+                    made[key] = d.below(100)
+            else:
+                made = collections.Counter(dict((key, d.below(100) - 50) for key, _ in entries))
+            self.check_distinct(made, len(entries))
+            return made
+        if r == 2:
+            return collections.deque(self.leaf() for _ in range(d.below(5)))
+        if r == 3:
+            return uuid.UUID(int=d.bits(128))
+        if r == 4:
+            return fractions.Fraction(d.bits(1 + d.below(100)) - 2 ** 20, 1 + d.bits(20))
+        return slice(d.below(100), self.leaf() if d.chance(1, 2) else None, d.below(5) + 1)
 
     def tz(self):
         d = self.d

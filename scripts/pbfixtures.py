@@ -392,7 +392,7 @@ def mismatch(got, want, path='$', seen=None):
     if isinstance(want, (list, dict, set, frozenset, bytearray)) or hasattr(want, '__dict__') \
             or hasattr(type(want), '__slots__'):
         seen[id(want)] = got
-    if isinstance(want, (list, tuple)):
+    if isinstance(want, (list, tuple, collections.deque)):
         if len(got) != len(want):
             return '%s: length %d, want %d' % (path, len(got), len(want))
         for i, (g, w) in enumerate(zip(got, want)):
@@ -425,6 +425,9 @@ def mismatch(got, want, path='$', seen=None):
             if m:
                 return m
         return None
+    if isinstance(want, slice):
+        return mismatch((got.start, got.stop, got.step), (want.start, want.stop, want.step),
+                        path + '.slice', seen)
     if isinstance(want, decimal.Decimal):  # by text: -0 and 0, NaN, exponent all count
         return None if str(got) == str(want) else '%s: got %r, want %r' % (path, got, want)
     if isinstance(want, (bytearray, datetime.date, datetime.time, datetime.timedelta)):
