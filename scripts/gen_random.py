@@ -151,6 +151,7 @@ class Gen(object):
         self.shared = []      # objects a later slot may reference again (memo GETs)
         self.open = []        # mutable containers being filled (recursive references)
         self.keys = []        # (key, canon) already used: keys shared between containers
+        self.tzs = []         # FixedOffset objects already used
 
     # ---------------------------------------------------------------------------------------
     # Strings. ``canon`` is the writer's equality class of a key, computed from the drawn content
@@ -292,7 +293,7 @@ class Gen(object):
 
     def value(self, depth=0):
         d = self.d
-        r = d.below(100) if depth else 40 + d.below(60)  # the value itself: mostly a container
+        r = d.below(100) if depth else 25 + d.below(75)  # the value itself: mostly a container
         if depth >= MAX_DEPTH or r < 40:
             return self.leaf()
         if r < 47 and self.shared:
@@ -311,7 +312,7 @@ class Gen(object):
             return self.ordered(depth)
         if r < 95:
             return self.instance(depth)
-        return self.special()
+        return self.remember(self.special())
 
     def remember(self, obj):
         if self.d.chance(1, 3):
@@ -409,11 +410,16 @@ class Gen(object):
         if r < 40:
             f = d.pick(FLOAT_POOL) if d.chance(1, 2) else self.float_bits()
             return f
-        if r < 85:
+        if r < 80:
             return self.remember(self.string())
+        if r < 85:
+            # A string key object again, as a value: one memoized string in two roles (a key
+            # and a value, kept and converted under some policies).
+            strings = [key for key, canon in self.keys if canon[0] in ('t', 'b')]
+            return self.remember(d.pick(strings) if strings else self.string())
         if r < 90:
             return self.remember(bytearray(self.binary()))
-        return self.special()
+        return self.remember(self.special())
 
     def int_(self):
         d = self.d
@@ -499,7 +505,10 @@ class Gen(object):
         if r <= 2:
             return None
         if r <= 4:
-            return FixedOffset(d.below(2879) - 1439)
+            if self.tzs and d.chance(1, 3):  # one tzinfo object in several datetimes
+                return d.pick(self.tzs)
+            self.tzs.append(FixedOffset(d.below(2879) - 1439))
+            return self.tzs[-1]
         if self.writer == 'py3' and d.chance(1, 2):
             return self.py3_only(tz=True)
         return FixedOffset(0)
