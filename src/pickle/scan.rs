@@ -587,7 +587,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let mut fresh_converts = false;
         for &(src, via) in &self.string_gets {
             let keep = kept_use(src, via);
-            if keep != kept_use(src, src) {
+            // (A GET folded into a STACK_GLOBAL is not written at all.)
+            let folded = || self.anns.iter().any(|&(p, a)| p == via && a == Ann::Skip);
+            if keep != kept_use(src, src) && !folded() {
                 fresh_converts |= !keep;
                 self.anns.push((via, Ann::Fresh { src, keep }));
             }

@@ -92,3 +92,18 @@ fn py2_text_utf8_keeps_the_items_of_a_unicode_array() {
     let list = b"\x80\x02]q\x00X\x01\x00\x00\x00aq\x01a.";
     assert_eq!(rewritten(list, &p), b"\x80\x02]q\x00U\x01aq\x01a.");
 }
+
+#[test]
+fn a_memoized_text_folded_into_a_stack_global_is_not_copied() {
+    // Hand-made protocol 4 (CPython writes nothing this tangled): 'builtins' is the kept text
+    // argument of `_codecs.encode`, then fetched (h\x03) as the module of a STACK_GLOBAL, whose
+    // string ops are folded into GLOBAL for Python 2: [b'builtins', int].
+    let src = b"\x80\x04(\x8c\x07_codecs\x94\x8c\x06encode\x94\x93\x94\x8c\x08builtins\x94\x8c\x06latin1\x94\x86\x94R\x94h\x03\x8c\x03int\x94\x93\x94l.";
+    let mut p = py2();
+    p.py2_text = Py2Text::Utf8;
+    // Python 2 loads ['builtins', long] (CPython 3's own rename of builtins.int).
+    assert_eq!(
+        rewritten(src, &p),
+        b"\x80\x02(c_codecs\nencode\nq\x00X\x08\x00\x00\x00builtinsq\x01X\x06\x00\x00\x00latin1q\x02\x86q\x03Rq\x04c__builtin__\nlong\nq\x05l."
+    );
+}
