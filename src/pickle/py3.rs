@@ -6,7 +6,8 @@
 //! the input is kept: CPython 3's loader runs every opcode whatever PROTO declares, and it
 //! renames py2 globals (`__builtin__`, `copy_reg`, ...) through `_compat_pickle` only while the
 //! declared protocol is below 3 (`Unpickler.find_class`). FRAMEs are dropped since rewritten
-//! ops change frame lengths. Memo indices are untouched (nothing is inserted).
+//! ops change frame lengths. Memo indices are untouched (nothing is inserted; a GET whose use
+//! follows another text rule than the memoized string becomes a fresh, unmemoized copy).
 
 use super::error::{ErrorKind, TranscodeError};
 use super::opcode as op;
@@ -25,7 +26,6 @@ pub(crate) fn normalize(
     scan: &Scan,
     policy: &Policy,
 ) -> Result<Vec<u8>, TranscodeError> {
-    let src_bytes = src;
     let mut out = Out::for_input(src.len(), policy.limits.max_output);
     let anns = &scan.plan.anns;
     let mut next = 0;
@@ -39,8 +39,8 @@ pub(crate) fn normalize(
         for (_, a) in here {
             as_bytes |= *a == Ann::AsBytes;
             keep |= *a == Ann::KeepText;
-            if let Ann::Fresh { src, keep } = *a {
-                fresh = Some((src, keep));
+            if let Ann::Fresh { src: from, keep } = *a {
+                fresh = Some((from, keep));
             }
         }
         match (o.code, fresh) {
@@ -49,8 +49,8 @@ pub(crate) fn normalize(
                 py2_str(&mut out, &o, as_bytes, keep, policy)?;
             }
             // A GET of a memoized str whose rule differs for this use: its own copy instead.
-            (op::GET | op::BINGET | op::LONG_BINGET, Some((src, keep))) => {
-                let s = op_at(src_bytes, src, &o)?;
+            (op::GET | op::BINGET | op::LONG_BINGET, Some((from, keep))) => {
+                let s = op_at(src, from, &o)?;
                 py2_str(&mut out, &s, false, keep, policy)?;
             }
             _ => out.raw(o.raw),
