@@ -58,6 +58,10 @@ def must_refuse(notes, writer, proto):
         reasons.add('collision')
     if READER == 'py2' and ('py3_only' in notes or ('array' in notes and proto >= 3)):
         reasons.add('py3_only_global')
+    if READER == 'py2' and 'newobj_ex' in notes and proto >= 4:
+        # NEWOBJ_EX. (At protocols 2-3 CPython 3.11 writes functools.partial(getattr(cls,
+        # '__new__'), cls, **kw), which Python 2 loads.)
+        reasons.add('newobj_ex')
     if READER == 'py3' and 'array_c' in notes:
         reasons.add('unsupported')
     return reasons

@@ -42,8 +42,8 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pbfixtures  # noqa: E402
-from pbfixtures import (FixedOffset, NewArgs, OldStyle, Plain, Reduced,  # noqa: E402
-                        Slotted, WithState)
+from pbfixtures import (FixedOffset, KwNew, NewArgs, OldStyle, Plain,  # noqa: E402
+                        Reduced, Slotted, WithState)
 
 # Python 2 warns on every str/unicode comparison that cannot decode; they are expected here.
 warnings.simplefilter('ignore', UnicodeWarning)
@@ -137,7 +137,7 @@ class Gen(object):
     ``notes`` collects what the target runtime's transcoder must refuse: 'collision' (two keys
     that are distinct for the writer are equal once built with the reader's kit), 'py3_only' (a
     global Python 2 lacks), 'array' (array.array: Python 3 protocols 3+ use a py3-only global),
-    'array_c' (py2 char array).
+    'array_c' (py2 char array), 'newobj_ex' (keyword arguments to ``__new__``).
     """
 
     def __init__(self, seed, index, writer, kit, include_open=False):
@@ -378,7 +378,7 @@ class Gen(object):
 
     def instance(self, depth):
         d = self.d
-        which = d.below(8)  # Slotted (1): the writers pickle it at protocol 2+ only
+        which = d.below(9)  # Slotted (1): the writers pickle it at protocol 2+ only
         if which in (0, 6):
             obj = Plain()
             self.open.append(obj)
@@ -393,6 +393,10 @@ class Gen(object):
             obj = Reduced(self.value(depth + 1), self.value(depth + 1))
         elif which == 4:
             obj = NewArgs(self.value(depth + 1))
+        elif which == 8:
+            obj = KwNew(key=self.value(depth + 1))
+            if self.writer == 'py3':
+                self.notes.add('newobj_ex')
         else:
             obj = OldStyle(self.value(depth + 1))
         return self.remember(obj)

@@ -92,6 +92,19 @@ class NewArgs(object):
         return (self.key,)
 
 
+class KwNew(object):
+    """__getnewargs_ex__: keyword arguments to __new__. Python 3 writes NEWOBJ_EX (protocol 4+)
+    or copyreg.__newobj_ex__ (2-3), which Python 2 lacks; Python 2 ignores the method."""
+
+    def __new__(cls, **kw):
+        obj = object.__new__(cls)
+        obj.key = kw.get('key')
+        return obj
+
+    def __getnewargs_ex__(self):
+        return (), {'key': self.key}
+
+
 class OldStyle:
     """A classic class in Python 2 (a plain class in Python 3)."""
 
@@ -118,7 +131,7 @@ class FixedOffset(datetime.tzinfo):
         return 'UTC%+03d:%02d' % divmod(self.minutes, 60)
 
 
-USER_CLASSES = (Plain, Slotted, WithState, Reduced, NewArgs, OldStyle, FixedOffset)
+USER_CLASSES = (Plain, Slotted, WithState, Reduced, NewArgs, KwNew, OldStyle, FixedOffset)
 
 # Classes that are classic in Python 2: the transcoder's py2_classic list for this corpus.
 PY2_CLASSIC = ('pbfixtures.OldStyle',)
