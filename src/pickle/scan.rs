@@ -189,6 +189,12 @@ struct Scanner<'a, 'p> {
     ev_py2: bool,
     ev_py3: bool,
     has_text: bool,
+    /// A py3 `bytes` (any form) appears.
+    has_bytes: bool,
+    /// Per list: its first item (recorded with a policy), and (list, list item) pairs: the keys
+    /// of `collections.OrderedDict([[key, value], ...])`, how Python 2 pickles one.
+    list_first: HashMap<u32, Slot>,
+    list_children: Vec<(u32, u32)>,
     /// How many distinct text ops (not GETs of them) there are.
     text_ops: usize,
     /// (string op, op that pushed it: itself or a GET) of each use that keeps the string's
@@ -237,6 +243,9 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         },
         ev_py2: false,
         ev_py3: false,
+        has_bytes: false,
+        list_first: HashMap::new(),
+        list_children: Vec::new(),
         has_text: false,
         text_ops: 0,
         kept_uses: Vec::new(),
@@ -271,6 +280,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return Err(self.m.err(kind));
         }
         Ok(())
+    }
+
+    /// The object on top of the stack (built by a call, so of unknown type) is given SETITEM(S):
+    /// it becomes a keyed container there (later batches on the stack add to the same one).
+    fn keyed_object(&mut self) -> Result<u32, TranscodeError> {
+        let c = self.new_container(true);
+        self.m.pop()?;
+        self.m.push(Slot::Container(c))?;
+        Ok(c)
     }
 
     fn new_container(&mut self, keyed: bool) -> u32 {
@@ -373,6 +391,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.m.push(Slot::Text { src: pos, via: pos })?;
             }
             op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 => {
+                self.has_bytes = true;
                 self.m.push(Slot::Bytes { src: pos })?
             }
             op::EMPTY_TUPLE => self.m.push(Slot::EmptyTuple { via: pos })?,
@@ -441,8 +460,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     self.scratch.push(v);
                 }
                 self.scratch.reverse();
-                if let Slot::Container(c) = self.m.peek()? {
-                    self.record_keys(c, n);
+                match self.m.peek()? {
+                    Slot::Container(c) => self.record_keys(c, n),
+                    // A dict-like object (OrderedDict, defaultdict, a subclass): its keys are
+                    // checked like a dict's from now on.
+                    Slot::Any if o.code == op::SETITEM => {
+                        let c = self.keyed_object()?;
+                        self.record_keys(c, n);
+                    }
+                    _ => {}
                 }
             }
             op::APPENDS | op::SETITEMS | op::ADDITEMS => {
@@ -467,6 +493,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     }
                     _ if o.code == op::ADDITEMS && self.target() == Some(Runtime::Py2) => {
                         return Err(self.m.err(ErrorKind::Unsupported));
+                    }
+                    // A dict-like object (see SETITEM).
+                    Slot::Any if o.code == op::SETITEMS => {
+                        let c = self.keyed_object()?;
+                        self.record_keys(c, step);
                     }
                     _ => {}
                 }

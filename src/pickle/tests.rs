@@ -530,3 +530,29 @@ fn mutated_real_pickles_keep_every_invariant_under_every_policy() {
         }
     }
 }
+
+/// Keys that would collide among the keys of an `OrderedDict` (or another dict-like object:
+/// Python 3 writes SETITEMS into a call's result, Python 2 a list of pairs) are refused
+/// `collision`, never merged; without strings that can meet in the target they are converted.
+#[test]
+fn collisions_among_ordered_dict_keys_are_refused() {
+    // OrderedDict([(b'a', 1), ('a', 2)]) at protocol 4.
+    let py3_written: &[u8] =
+        b"\x80\x04\x950\x00\x00\x00\x00\x00\x00\x00\x8c\x0bcollections\x94\x8c\x0b\
+        OrderedDict\x94\x93\x94)R\x94(C\x01a\x94K\x01\x8c\x01a\x94K\x02u.";
+    assert_eq!(refused(py3_written, &py2()), Reason::Collision);
+    // OrderedDict([('\xc3\xa7', 1), (u'\xe7', 2)]), cPickle protocol 2.
+    let py2_written: &[u8] = b"\x80\x02ccollections\nOrderedDict\nq\x01]q\x02(]q\x03(U\x02\xc3\xa7\
+        q\x04K\x01e]q\x05(X\x02\x00\x00\x00\xc3\xa7K\x02ee\x85Rq\x06.";
+    assert_eq!(refused(py2_written, &py3()), Reason::Collision);
+    // As bytes, the py2 strings can no longer meet the text.
+    let bytes = Policy {
+        py3_str: Py3Str::Bytes,
+        ..py3()
+    };
+    rewritten(py2_written, &bytes);
+    // OrderedDict([('a', 1), ('b', 2)]) at protocol 4: one kind of string, converted.
+    let plain: &[u8] = b"\x80\x04\x950\x00\x00\x00\x00\x00\x00\x00\x8c\x0bcollections\x94\x8c\x0b\
+        OrderedDict\x94\x93\x94)R\x94(\x8c\x01a\x94K\x01\x8c\x01b\x94K\x02u.";
+    rewritten(plain, &py2());
+}

@@ -25,6 +25,8 @@ pub(super) struct Known {
     keeps_text: bool,
     /// `array.array` (the typecode decides what a Python 3 reader can take).
     array: bool,
+    /// `collections.OrderedDict` (Python 2 passes its keys inside a list of pairs).
+    pub(super) pair_keys: bool,
     /// Which argument is binary state (`compat::BINARY_STATE`).
     pub(super) binary_arg: Option<u8>,
     /// `py2` can be written as a protocol-2 GLOBAL (non-empty newline-free ASCII parts, no
@@ -44,6 +46,7 @@ impl Known {
             ) || binary_arg.is_some_and(|k| k > 1),
             keeps_text: compat::text_args(&m2, &n2) != [false, false],
             array: (m, n) == ("array", "array"),
+            pair_keys: (m, n) == ("collections", "OrderedDict"),
             py3_only: compat::is_py3_only(m, n),
             py3_name: m == "builtins" || m == "copyreg",
             renamed,

@@ -154,6 +154,7 @@ pub(super) fn scan<S: Sink>(
     let mut max_proto = 0u8;
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
     let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
+    let (mut has_bytes, mut pair_keys) = (false, false);
     // Protocol 3+ values as a Python 3 reader (or `analyze`) takes them.
     let py3_side = target != Some(Runtime::Py2);
     // Offsets of the last two ops that are not memo PUTs or FRAME.
@@ -193,12 +194,18 @@ pub(super) fn scan<S: Sink>(
     }
     // Adds the string kinds of every `step`-th item from `from` (keys, members) to the dict or
     // set below them (after they are popped), as `scan.rs` records them.
+    // SETITEM(S) into an object built by a call (OrderedDict, defaultdict, dict subclasses)
+    // makes it a keyed container from there on, as `scan.rs` does.
     macro_rules! keys_into_top {
-        ($kinds:expr) => {{
+        ($kinds:expr, $dict_op:expr) => {{
             let kinds: u8 = $kinds;
             match stack.last() {
                 Some(&t) if kind(t) == CONTAINER => *keyed.get_mut(payload(t))? |= kinds,
                 Some(&t) if kind(t) == OPEN_SET => sets.get_mut(payload(t))?.kinds |= kinds,
+                Some(&t) if $dict_op && t == OTHER => {
+                    let c = new_container!(kinds);
+                    *stack.last_mut()? = c;
+                }
                 _ => {}
             }
         }};
@@ -321,6 +328,9 @@ pub(super) fn scan<S: Sink>(
                 }
                 let args = stack.pop()?;
                 let func = stack.pop()?;
+                if kind(func) == GLOBAL && known.entry(*globals.get(payload(func))?).pair_keys {
+                    pair_keys = true;
+                }
                 if kind(func) == GLOBAL && kind(args) == TUPLE {
                     let k = known.entry(*globals.get(payload(func))?).binary_arg;
                     let elems = *tuples.get(payload(args))?;
@@ -363,7 +373,7 @@ pub(super) fn scan<S: Sink>(
                 if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
                     return None;
                 }
-                keys_into_top!(kinds);
+                keys_into_top!(kinds, o.code == op::SETITEM);
                 0
             }
             op::APPENDS | op::SETITEMS => {
@@ -373,7 +383,7 @@ pub(super) fn scan<S: Sink>(
                 if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
                     return None;
                 }
-                keys_into_top!(kinds);
+                keys_into_top!(kinds, o.code == op::SETITEMS);
                 1
             }
             op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
@@ -410,6 +420,7 @@ pub(super) fn scan<S: Sink>(
             // Python 3's bytes; for a Python 2 reader `downgrade.rs` writes them as CPython
             // does (no plan needed).
             op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
+                has_bytes |= o.code != op::BYTEARRAY8;
                 push!(if o.code == op::BYTEARRAY8 {
                     OTHER
                 } else {
@@ -443,7 +454,7 @@ pub(super) fn scan<S: Sink>(
                 if stack.len() <= fence!() {
                     return None;
                 }
-                keys_into_top!(kinds);
+                keys_into_top!(kinds, false);
                 if !py3_side {
                     // Only into a set that is still open (the general path refuses the rest).
                     let top = *stack.last()?;
@@ -595,6 +606,11 @@ pub(super) fn scan<S: Sink>(
     // are the general path's to check (it compares them as the target will see them).
     let mixed = |k: &u8| k.count_ones() > 1;
     if keyed.iter().any(mixed) || sets.iter().any(|s| mixed(&s.kinds)) {
+        return None;
+    }
+    // Python 2's `OrderedDict([[k, v], ...])` in a value with strings of two kinds: the general
+    // path checks its keys (they are the first items of lists).
+    if pair_keys && usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes) > 1 {
         return None;
     }
     if !sets.is_empty() {

@@ -162,9 +162,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if compat::py3_to_py2(&g.module, &g.name) == ("__builtin__".into(), "bytes".into())
                 {
                     result = Slot::EmptyBytes;
+                    self.has_bytes = true;
                 }
             }
         }
+        let mut pair_list = None;
         if let (Slot::Global { idx, .. }, Slot::Tuple(elems)) = (func, args) {
             if let Some(g) = self.globals.get(idx as usize) {
                 // Python 2's `array('c', ...)` (chars) has no Python 3 typecode: no rewrite
@@ -186,11 +188,18 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         }
                     }
                 }
+                if (&*g.module, &*g.name) == ("collections", "OrderedDict") {
+                    if let Elem::Container(pairs) = elems[0] {
+                        pair_list = Some(pairs);
+                    }
+                }
                 if g.set_like {
                     if let Elem::Container(c) = elems[0] {
                         if let Some(k) = self.containers.get_mut(c as usize) {
                             k.0 = true;
                         }
+                        // The set is its list's members (a set key is a composite key).
+                        result = Slot::Container(c);
                     }
                 }
                 for (e, keep) in elems.iter().zip(g.keeps_text) {
@@ -213,9 +222,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if g.codecs_encode {
                     if let Elem::Text { src, .. } = elems[0] {
                         result = Slot::CodecsBytes { src };
+                        self.has_bytes = true;
                     }
                 }
             }
+        }
+        if let Some(pairs) = pair_list {
+            self.record_pair_keys(pairs);
         }
         self.m.push(result)
     }

@@ -21,8 +21,39 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
             }
         }
+        let list = self.containers.get(c as usize).is_some_and(|info| !info.0);
+        if list && !self.scratch.is_empty() {
+            // What `OrderedDict([[key, value], ...])` needs (see `record_pair_keys`).
+            self.list_first.entry(c).or_insert(self.scratch[0]);
+            for slot in &self.scratch {
+                if let Slot::Container(child) = *slot {
+                    self.list_children.push((c, child));
+                }
+            }
+        }
         for i in (0..self.scratch.len()).step_by(step) {
             let slot = self.scratch[i];
+            if let Some(kind) = key_kind(&slot) {
+                if let Some(info) = self.containers.get_mut(c as usize) {
+                    info.1 |= 1 << kind;
+                }
+                self.keys.push(KeyRec { container: c, slot });
+            }
+        }
+    }
+
+    /// `collections.OrderedDict(pairs)`: the first items of the lists in list `pairs` are the
+    /// keys of one more keyed container.
+    pub(super) fn record_pair_keys(&mut self, pairs: u32) {
+        if self.policy.is_none() {
+            return;
+        }
+        let c = self.new_container(true);
+        for i in 0..self.list_children.len() {
+            let (parent, child) = self.list_children[i];
+            let Some(&slot) = self.list_first.get(&child).filter(|_| parent == pairs) else {
+                continue;
+            };
             if let Some(kind) = key_kind(&slot) {
                 if let Some(info) = self.containers.get_mut(c as usize) {
                     info.1 |= 1 << kind;
