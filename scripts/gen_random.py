@@ -62,14 +62,10 @@ MAX_DEPTH = 5
 # - tuple and frozenset keys whose strings differ only in kind, e.g. py3 {(b'a',): 1, ('a',): 2}:
 #   one key in Python 2, but the collision check compares only string keys, so the transcoder
 #   merges them instead of refusing `collision` (likewise py2 ('\xc3\xa9',) and (u'\xe9',) for a
-#   py3 reader under utf8-or-bytes);
-# - OrderedDict keys that differ only in kind (py3 writes SETITEMS on the REDUCE result, py2
-#   a list of [key, value] lists): the collision check sees neither as dict keys;
-# - datetime/time with fold=1 at protocol 4/5: the fold bit is copied into the protocol-2
-#   state and Python 2 raises "TypeError: an integer is required", where CPython 3's own
-#   pickle.dumps(obj, 2) drops fold (datetime.__reduce_ex__ keeps it only above protocol 3).
-OPEN_SHAPES = ('tuple/frozenset keys mixing string kinds', 'OrderedDict keys mixing string kinds',
-               'fold=1')
+#   py3 reader under utf8-or-bytes).
+# (OrderedDict/defaultdict keys that differ only in kind, and datetime/time with fold=1 at
+# protocol 4/5, were open too; fixed, they are in the default corpus.)
+OPEN_SHAPES = ('tuple/frozenset keys mixing string kinds',)
 # Sizes a binary string or text is drawn at; the large ones are drawn rarely.
 SIZES = (0, 1, 2, 3, 5, 8, 13, 40, 255, 256)
 BIG_SIZES = (300, 1000, 70000)
@@ -144,7 +140,7 @@ class Gen(object):
         self.d = Draw(seed, index)
         self.writer = writer
         self.include_open = include_open
-        self.in_key = 0       # in a tuple/frozenset key or OrderedDict keys (see OPEN_SHAPES)
+        self.in_key = 0       # in a tuple/frozenset key (see OPEN_SHAPES)
         self.k = kit
         self.native = isinstance(kit, pbfixtures.NativeKit)
         self.notes = set()
@@ -368,9 +364,7 @@ class Gen(object):
 
     def ordered(self, depth):
         od = collections.OrderedDict()
-        self.in_key += 1
         entries = self.members(depth + 1, self.d.pick(('s', 'i', 'si')), self.size())
-        self.in_key -= 1
         for key, _ in entries:
             od[key] = self.value(depth + 1)
         self.check_distinct(od, len(entries))
@@ -482,11 +476,8 @@ class Gen(object):
         d = self.d
         r = d.below(6)
         if r <= 1:
-            # Built by REDUCE then SETITEMS on the result (py3) like OrderedDict: keys of one
-            # string kind unless the open shapes are wanted (see OPEN_SHAPES).
-            self.in_key += 1
+            # Built by REDUCE then SETITEMS on the result (py3) like OrderedDict.
             entries = self.members(1, d.pick(('s', 'i', 'si')), self.size())
-            self.in_key -= 1
             if r == 0:
                 made = collections.defaultdict(d.pick((int, list)))
                 for key, _ in entries:
@@ -519,8 +510,9 @@ class Gen(object):
 
     def fold(self, when):
         """Python 3.6+'s fold=1 (PEP 495) now and then: its pickle sets the high bit of a state
-        byte, which Python 2 cannot read (note 'fold'; Python 2 builds fold 0)."""
-        if self.writer == 'py3' and self.include_open and self.d.chance(1, 10):
+        byte, which Python 2 rejects; the transcoder clears it, as CPython 3's own protocol-2
+        pickle drops fold (note 'fold'; Python 2 builds fold 0, and fold is not in ==)."""
+        if self.writer == 'py3' and self.d.chance(1, 10):
             self.notes.add('fold')
             if not PY2:
                 return when.replace(fold=1)

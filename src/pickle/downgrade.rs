@@ -322,7 +322,16 @@ impl<'a> Downgrade<'a> {
                 self.utf8_text = utf8;
                 r?;
             }
-            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 => self.bytes(o.arg)?,
+            op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 => match own {
+                Some(Ann::ClearFold { byte }) => {
+                    let mut state = o.arg.to_vec();
+                    if let Some(b) = state.get_mut(usize::from(byte)) {
+                        *b &= 0x7f;
+                    }
+                    self.bytes(&state)?;
+                }
+                _ => self.bytes(o.arg)?,
+            },
             op::BYTEARRAY8 => {
                 self.ins(Ins::Bytearray)?;
                 if o.arg.is_empty() {

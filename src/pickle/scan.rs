@@ -45,6 +45,9 @@ pub(crate) enum Ann {
     NewobjToObj,
     /// Do not emit this op; its value (a temporary tuple) must never be fetched from the memo.
     SkipGone,
+    /// This bytes op is the state of a `datetime`/`time` with `fold=1` (protocol 4+): clear the
+    /// fold bit (0x80) of this byte for Python 2, as CPython's own protocol-2 pickle drops fold.
+    ClearFold { byte: u8 },
     /// This GET fetches a string (the op at `src`) for a use whose text rule differs from the
     /// rule of the memoized string (`keep`: a [`Ann::KeepText`] use of a converted string, or
     /// the reverse): write the string afresh, converted or kept as `keep` says, instead.
@@ -121,6 +124,10 @@ enum Elem {
         idx: u32,
         via: usize,
     },
+    /// A bytes op at `src`.
+    Bytes {
+        src: usize,
+    },
 }
 
 impl Elem {
@@ -130,6 +137,7 @@ impl Elem {
             Slot::Text { src, via } => Elem::Text { src, via },
             Slot::Container(c) => Elem::Container(c),
             Slot::Global { idx, via } => Elem::Global { idx, via },
+            Slot::Bytes { src } => Elem::Bytes { src },
             _ => Elem::Other,
         }
     }
@@ -195,6 +203,10 @@ struct Scanner<'a, 'p> {
     /// of `collections.OrderedDict([[key, value], ...])`, how Python 2 pickles one.
     list_first: HashMap<u32, Slot>,
     list_children: Vec<(u32, u32)>,
+    /// For Python 2 readers: bytes ops whose fold bit is cleared, and bytes ops fetched by GET
+    /// (a cleared state must not be seen anywhere else).
+    folds: Vec<usize>,
+    bytes_gets: Vec<usize>,
     /// How many distinct text ops (not GETs of them) there are.
     text_ops: usize,
     /// (string op, op that pushed it: itself or a GET) of each use that keeps the string's
@@ -246,6 +258,8 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         has_bytes: false,
         list_first: HashMap::new(),
         list_children: Vec::new(),
+        folds: Vec::new(),
+        bytes_gets: Vec::new(),
         has_text: false,
         text_ops: 0,
         kept_uses: Vec::new(),
@@ -347,6 +361,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     .memo_index()
                     .ok_or_else(|| self.m.err(ErrorKind::BadArgument))?;
                 let mut slot = *self.m.get(idx)?;
+                if let (Slot::Bytes { src }, Some(Runtime::Py2)) = (slot, self.target()) {
+                    self.bytes_gets.push(src);
+                }
                 // A GET of a string of the kind the target's text policy converts.
                 match (slot, self.keeps_matter()) {
                     (Slot::Text { src, .. }, Some(Runtime::Py2))
@@ -640,6 +657,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.summary.writer = writer;
         self.summary.py3_text = self.has_text && writer != Writer::Py2;
         self.check_collisions()?;
+        if self.folds.iter().any(|f| self.bytes_gets.contains(f)) {
+            return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
+        }
         let (kept, fresh_converts) = self.plan_kept_strings();
         let converts_text = self.text_ops > kept.len() || fresh_converts;
         for set in &self.sets {

@@ -556,3 +556,28 @@ fn collisions_among_ordered_dict_keys_are_refused() {
         OrderedDict\x94\x93\x94)R\x94(\x8c\x01a\x94K\x01\x8c\x01b\x94K\x02u.";
     rewritten(plain, &py2());
 }
+
+/// A `datetime`/`time` with `fold=1` at protocol 4+ carries the fold in its state (0x80 on the
+/// month or hour byte), which Python 2 rejects: it is cleared, as CPython 3's own protocol-2
+/// pickle drops fold (and fold does not take part in equality). A state also fetched elsewhere
+/// is refused rather than changed there too.
+#[test]
+fn py2_fold_bit_is_cleared_from_datetime_and_time_state() {
+    // [datetime(2020, 11, 1, 1, 30, fold=1), time(1, 30, fold=1)] at protocol 4.
+    let src: &[u8] = b"\x80\x04\x95F\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x08datetime\x94\x8c\x08\
+        datetime\x94\x93\x94C\n\x07\xe4\x8b\x01\x01\x1e\x00\x00\x00\x00\x94\x85\x94R\x94h\x01\x8c\
+        \x04time\x94\x93\x94C\x06\x81\x1e\x00\x00\x00\x00\x94\x85\x94R\x94e.";
+    let out = rewritten(src, &py2());
+    let want: &[u8] = b"\x80\x02]q\x00(cdatetime\ndatetime\nq\x01c_codecs\nencode\nq\x02X\x0b\x00\
+        \x00\x00\x07\xc3\xa4\x0b\x01\x01\x1e\x00\x00\x00\x00X\x06\x00\x00\x00latin1q\x03\x86Rq\x04\
+        \x85q\x05Rq\x06cdatetime\ntime\nq\x07h\x02X\x06\x00\x00\x00\x01\x1e\x00\x00\x00\x00h\x03\
+        \x86Rq\x08\x85q\tRq\ne.";
+    assert_eq!(out, want);
+    // [datetime(..., fold=1), <its state bytes again>]: the state is also a value.
+    let shared: &[u8] = b"\x80\x04]\x94\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xe4\
+        \x8b\x01\x01\x1e\x00\x00\x00\x00\x94\x85\x94R\x94ah\x04a.";
+    assert_eq!(refused(shared, &py2()), Reason::Unsupported);
+    // For Python 3 readers nothing changes.
+    let t = transcode(&Bytes::from_static(src), &py3());
+    assert_eq!(t.outcome, Outcome::Unchanged);
+}

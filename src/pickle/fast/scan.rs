@@ -421,6 +421,14 @@ pub(super) fn scan<S: Sink>(
             // does (no plan needed).
             op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
                 has_bytes |= o.code != op::BYTEARRAY8;
+                // What could be a `datetime` (10 bytes, month byte) or `time` (6 bytes, hour
+                // byte) state with the fold bit: the general path clears it for Python 2.
+                let state = o.arg(src);
+                if !py3_side
+                    && matches!((state.len(), state.get(2), state.first()), (10, Some(&m), _) | (6, _, Some(&m)) if m & 0x80 != 0)
+                {
+                    return None;
+                }
                 push!(if o.code == op::BYTEARRAY8 {
                     OTHER
                 } else {

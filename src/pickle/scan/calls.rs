@@ -180,6 +180,25 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         return Err(self.m.err(ErrorKind::Unsupported));
                     }
                 }
+                // `datetime`/`time` state with the fold bit (Python 3, protocol 4+): cleared for
+                // Python 2, which rejects it (its month or hour byte).
+                if let (Some(Runtime::Py2), Elem::Bytes { src: pos }) = (self.target(), elems[0]) {
+                    let byte = match (&*g.module, &*g.name) {
+                        ("datetime", "datetime") => Some((10, 2u8)),
+                        ("datetime", "time") => Some((6, 0)),
+                        _ => None,
+                    };
+                    let state = Reader::new(self.src.get(pos..).unwrap_or_default())
+                        .next()
+                        .and_then(Result::ok)
+                        .map(|o| o.arg);
+                    if let (Some((len, k)), Some(state)) = (byte, state) {
+                        if state.len() == len && state[usize::from(k)] & 0x80 != 0 {
+                            self.anns.push((pos, Ann::ClearFold { byte: k }));
+                            self.folds.push(pos);
+                        }
+                    }
+                }
                 if let Some(k) = g.binary_arg {
                     if let Some(Elem::Py2Str { src: pos, .. }) = elems.get(usize::from(k)) {
                         self.summary.py2_binary_state = true;
