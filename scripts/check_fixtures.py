@@ -16,38 +16,18 @@ from __future__ import print_function
 
 import argparse
 import os
-import pickle
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pbfixtures  # noqa: E402
 
-PY2 = sys.version_info[0] == 2
-if PY2:
-    import cPickle
-    LOADERS = (('pickle', pickle.loads), ('cPickle', cPickle.loads))
-else:
-    LOADERS = (('pickle', pickle.loads),)
 
 
 def check_file(path, case, kit):
     """None when every loader gives the expected object, else the failure text."""
     with open(path, 'rb') as f:
         data = f.read()
-    want = pbfixtures.build(case, kit)
-    for loader_name, loads in LOADERS:
-        try:
-            got = loads(data)
-        except Exception:
-            return '%s.loads raised\n%s' % (loader_name, traceback.format_exc())
-        try:
-            why = pbfixtures.mismatch(got, want)
-        except Exception:
-            return 'comparing %s.loads result raised\n%s' % (loader_name, traceback.format_exc())
-        if why:
-            return '%s.loads: %s' % (loader_name, why)
-    return None
+    return pbfixtures.check_loads(data, pbfixtures.build(case, kit))
 
 
 def main():

@@ -29,7 +29,6 @@ from __future__ import print_function
 import argparse
 import json
 import os
-import pickle
 import sys
 import traceback
 import warnings
@@ -42,11 +41,6 @@ warnings.simplefilter('ignore', UnicodeWarning)
 
 PY2 = sys.version_info[0] == 2
 READER = 'py2' if PY2 else 'py3'
-if PY2:
-    import cPickle
-    LOADERS = (('pickle', pickle.loads), ('cPickle', cPickle.loads))
-else:
-    LOADERS = (('pickle', pickle.loads),)
 
 
 def must_refuse(notes, writer, proto):
@@ -103,19 +97,7 @@ class Expected(object):
 def check_file(path, value):
     """None when every loader gives ``value``, else the failure text."""
     with open(path, 'rb') as f:
-        data = f.read()
-    for loader_name, loads in LOADERS:
-        try:
-            got = loads(data)
-        except Exception:
-            return '%s.loads raised\n%s' % (loader_name, traceback.format_exc())
-        try:
-            why = pbfixtures.mismatch(got, value)
-        except Exception:
-            return 'comparing %s.loads result raised\n%s' % (loader_name, traceback.format_exc())
-        if why:
-            return '%s.loads: %s' % (loader_name, why)
-    return None
+        return pbfixtures.check_loads(f.read(), value)
 
 
 def judge(entry, expected, logs, out_dir):

@@ -17,7 +17,9 @@ import datetime
 import decimal
 import fractions
 import math
+import pickle
 import sys
+import traceback
 import uuid
 
 PY2 = sys.version_info[0] == 2
@@ -483,3 +485,27 @@ def _find_key(container, key):
 def _short(value):
     r = repr(value)
     return r if len(r) <= 80 else r[:60] + '...(%d chars)' % len(r)
+
+
+def loaders():
+    """(name, loads) of every default unpickler of this interpreter: pickle, and cPickle in 2."""
+    if sys.version_info[0] == 2:
+        import cPickle
+        return (('pickle', pickle.loads), ('cPickle', cPickle.loads))
+    return (('pickle', pickle.loads),)
+
+
+def check_loads(data, want):
+    """None when every default unpickler loads ``data`` to ``want``, else the failure text."""
+    for loader_name, loads in loaders():
+        try:
+            got = loads(data)
+        except Exception:
+            return '%s.loads raised\n%s' % (loader_name, traceback.format_exc())
+        try:
+            why = mismatch(got, want)
+        except Exception:
+            return 'comparing %s.loads result raised\n%s' % (loader_name, traceback.format_exc())
+        if why:
+            return '%s.loads: %s' % (loader_name, why)
+    return None
