@@ -58,14 +58,10 @@ else:
 
 MAX_DEPTH = 5
 # Shapes of known, reported and still open transcoder bugs, generated only with
-# --include-open (so the default corpus checks everything else strictly):
-# - tuple and frozenset keys whose strings differ only in kind, e.g. py3 {(b'a',): 1, ('a',): 2}:
-#   one key in Python 2, but the collision check compares only string keys, so the transcoder
-#   merges them instead of refusing `collision` (likewise py2 ('\xc3\xa9',) and (u'\xe9',) for a
-#   py3 reader under utf8-or-bytes).
-# (OrderedDict/defaultdict keys that differ only in kind, and datetime/time with fold=1 at
-# protocol 4/5, were open too; fixed, they are in the default corpus.)
-OPEN_SHAPES = ('tuple/frozenset keys mixing string kinds',)
+# --include-open (so the default corpus checks everything else strictly). None at the moment:
+# tuple/frozenset keys and OrderedDict/defaultdict keys whose strings differ only in kind, and
+# datetime/time with fold=1 at protocol 4/5, were open; fixed, they are in the default corpus.
+OPEN_SHAPES = ()
 # Sizes a binary string or text is drawn at; the large ones are drawn rarely.
 SIZES = (0, 1, 2, 3, 5, 8, 13, 40, 255, 256)
 BIG_SIZES = (300, 1000, 70000)
@@ -140,7 +136,6 @@ class Gen(object):
         self.d = Draw(seed, index)
         self.writer = writer
         self.include_open = include_open
-        self.in_key = 0       # in a tuple/frozenset key (see OPEN_SHAPES)
         self.k = kit
         self.native = isinstance(kit, pbfixtures.NativeKit)
         self.notes = set()
@@ -206,11 +201,8 @@ class Gen(object):
         """(key, canon) of a string key from the small pool."""
         d, k = self.d, self.k
         t = d.pick(KEY_TEXTS)
-        # One string kind inside tuple and frozenset keys and among OrderedDict keys, unless
-        # the open shapes are wanted.
-        one_kind = self.in_key and not self.include_open
         if self.writer == 'py2':
-            form = 1 + d.below(3) if one_kind else d.below(4)
+            form = d.below(4)
             if form == 0:
                 return k.u(t), ('t', t)
             enc = 'utf-8' if form <= 2 else 'latin-1'
@@ -221,7 +213,7 @@ class Gen(object):
             if all(ord(b[i:i + 1]) < 0x80 for i in range(len(b))):
                 return k.s(b), ('t', b.decode('ascii'))
             return k.s(b), ('b', b)
-        form = d.below(2) if one_kind else d.below(4)
+        form = d.below(4)
         if form <= 1:
             return k.u(t), ('t', t)
         enc = 'utf-8' if form == 2 else 'latin-1'
@@ -237,8 +229,7 @@ class Gen(object):
     def key(self, depth, kinds):
         """(key, canon); ``kinds``: 's' strings, 'i' ints, 't' tuples, 'm' anything hashable."""
         d = self.d
-        one_kind = self.in_key and not self.include_open  # (see str_key)
-        if self.keys and not one_kind and d.chance(1, 8):
+        if self.keys and d.chance(1, 8):
             return self.keys[d.below(len(self.keys))]
         kind = d.pick(kinds) if kinds != 'm' else d.pick('ssiitfnF')
         if depth >= MAX_DEPTH and kind in 'tF':
@@ -254,15 +245,13 @@ class Gen(object):
         elif kind == 'n':
             pair = None, ('none',)
         elif kind == 't':
-            self.in_key += 1
             items = [self.key(depth + 1, 'm') for _ in range(d.below(4))]
-            self.in_key -= 1
             pair = tuple(i for i, _ in items), ('tuple', tuple(c for _, c in items))
         else:
-            self.in_key += 1
             members = self.members(depth + 1, 'm', d.below(4))
-            self.in_key -= 1
-            pair = frozenset(m for m, _ in members), ('fs', frozenset(c for _, c in members))
+            made = frozenset(m for m, _ in members)
+            self.check_distinct(made, len(members))
+            pair = made, ('fs', frozenset(c for _, c in members))
         if d.chance(1, 4):
             self.keys.append(pair)
         return pair

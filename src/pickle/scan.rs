@@ -99,8 +99,12 @@ enum Slot {
     Global { idx: u32, via: usize },
     /// EMPTY_TUPLE pushed by `via`.
     EmptyTuple { via: usize },
-    /// A tuple; its first two items if they are interesting.
-    Tuple([Elem; 2]),
+    /// A tuple; its first two items if they are interesting, and (with a policy) where all its
+    /// items are kept for the collision check ([`Scanner::tuple_items`]; `u32::MAX`: not kept).
+    Tuple([Elem; 2], u32),
+    /// A number, None or a bool pushed by the op at `pos` (a tuple key's items are compared by
+    /// their ops' bytes).
+    Scalar { pos: usize },
     /// A list, dict or set (index into the container table).
     Container(u32),
     /// A set begun by EMPTY_SET (index into the set table).
@@ -172,6 +176,9 @@ struct KeyRec {
     slot: Slot,
 }
 
+/// Items kept per list or frozenset for comparing frozenset keys (past this: no digest).
+const MAX_KEPT_MEMBERS: usize = 4096;
+
 /// Distinct globals looked up by linear scan before a map is built.
 const LINEAR_GLOBALS: usize = 32;
 
@@ -203,6 +210,14 @@ struct Scanner<'a, 'p> {
     /// of `collections.OrderedDict([[key, value], ...])`, how Python 2 pickles one.
     list_first: HashMap<u32, Slot>,
     list_children: Vec<(u32, u32)>,
+    /// The items of each tuple (with a policy): spans into `tuple_items`.
+    tuple_spans: Vec<(u32, u32)>,
+    tuple_items: Vec<Slot>,
+    /// Tuple and frozenset keys (compared as a whole, see `collide.rs`).
+    composite_keys: Vec<KeyRec>,
+    /// The items of lists and frozensets (with a policy, up to [`MAX_KEPT_MEMBERS`]; `None`
+    /// past that): a frozenset key's members, from FROZENSET or `frozenset(list)`.
+    members: HashMap<u32, Option<Vec<Slot>>>,
     /// For Python 2 readers: bytes ops whose fold bit is cleared, and bytes ops fetched by GET
     /// (a cleared state must not be seen anywhere else).
     folds: Vec<usize>,
@@ -258,6 +273,10 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         has_bytes: false,
         list_first: HashMap::new(),
         list_children: Vec::new(),
+        tuple_spans: Vec::new(),
+        tuple_items: Vec::new(),
+        composite_keys: Vec::new(),
+        members: HashMap::new(),
         folds: Vec::new(),
         bytes_gets: Vec::new(),
         has_text: false,
@@ -332,7 +351,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
             | op::NONE
             | op::NEWTRUE
             | op::NEWFALSE
-            | op::LONG1 => self.m.push(Slot::Any)?,
+            | op::LONG1
+            | op::INT
+            | op::LONG
+            | op::FLOAT => self.m.push(Slot::Scalar { pos })?,
             op::MARK => {
                 self.m.mark()?;
                 self.mark_pos.push(pos);
@@ -414,11 +436,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
             op::EMPTY_TUPLE => self.m.push(Slot::EmptyTuple { via: pos })?,
             op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
                 let n = usize::from(o.code - op::TUPLE1 + 1);
-                let mut elems = [Elem::Other; 3];
+                let mut items = [Slot::Any; 3];
                 for i in (0..n).rev() {
-                    elems[i] = Elem::of(&self.m.pop()?);
+                    items[i] = self.m.pop()?;
                 }
-                self.m.push(Slot::Tuple([elems[0], elems[1]]))?;
+                let id = self.keep_tuple(&items[..n]);
+                self.m
+                    .push(Slot::Tuple([Elem::of(&items[0]), Elem::of(&items[1])], id))?;
             }
             op::TUPLE => {
                 let items = self.m.mark_items()?;
@@ -426,10 +450,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let t = if items.is_empty() {
                     Slot::EmptyTuple { via: pos }
                 } else {
-                    Slot::Tuple([
+                    let elems = [
                         items.first().map(Elem::of).unwrap_or_default(),
                         items.get(1).map(Elem::of).unwrap_or_default(),
-                    ])
+                    ];
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(items);
+                    let items = std::mem::take(&mut self.scratch);
+                    let id = self.keep_tuple(&items);
+                    self.scratch = items;
+                    Slot::Tuple(elems, id)
                 };
                 self.pop_mark()?;
                 self.m.push(t)?;

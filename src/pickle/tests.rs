@@ -581,3 +581,45 @@ fn py2_fold_bit_is_cleared_from_datetime_and_time_state() {
     let t = transcode(&Bytes::from_static(src), &py3());
     assert_eq!(t.outcome, Outcome::Unchanged);
 }
+
+/// Tuple and frozenset keys that would become equal in the target are refused `collision`:
+/// they are compared as a whole (strings by kind and content, numbers by their ops, nested
+/// tuples and frozensets recursively). Composite keys that stay distinct are converted.
+#[test]
+fn collisions_inside_tuple_and_frozenset_keys_are_refused() {
+    let py3_written: [&[u8]; 2] = [
+        // {(b'a',): 1, ('a',): 2}
+        b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00}\x94(C\x01a\x94\x85\x94K\x01\x8c\x01a\x94\
+          \x85\x94K\x02u.",
+        // {frozenset([b'a']): 1, frozenset(['a']): 2}
+        b"\x80\x04\x95\x17\x00\x00\x00\x00\x00\x00\x00}\x94((C\x01a\x94\x91\x94K\x01(\x8c\x01a\
+          \x94\x91\x94K\x02u.",
+    ];
+    for (i, src) in py3_written.into_iter().enumerate() {
+        assert_eq!(refused(src, &py2()), Reason::Collision, "py3 case {i}");
+    }
+    let py2_written: [&[u8]; 2] = [
+        // {('\xc3\xa7',): 1, (u'\xe7',): 2}
+        b"\x80\x02}q\x01(X\x02\x00\x00\x00\xc3\xa7\x85q\x02K\x02U\x02\xc3\xa7q\x03\x85q\x04K\x01u.",
+        // {frozenset(['\xc3\xa7']): 1, frozenset([u'\xe7']): 2}
+        b"\x80\x02}q\x01(c__builtin__\nfrozenset\nq\x02]q\x03X\x02\x00\x00\x00\xc3\xa7a\x85Rq\x04\
+          K\x02h\x02]q\x05U\x02\xc3\xa7q\x06a\x85Rq\x07K\x01u.",
+    ];
+    let bytes = Policy {
+        py3_str: Py3Str::Bytes,
+        ..py3()
+    };
+    for (i, src) in py2_written.into_iter().enumerate() {
+        assert_eq!(refused(src, &py3()), Reason::Collision, "py2 case {i}");
+        // As bytes, the py2 strings can no longer meet the text.
+        rewritten(src, &bytes);
+    }
+    // {('a', 1): b'x', (b'a', 2): 'y', (frozenset(['a']), 1): 0, (frozenset([b'b']), 1): 0}:
+    // bytes and text meet inside the keys, but no two keys become equal.
+    rewritten(
+        b"\x80\x04\x955\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94K\x01\x86\x94C\x01x\x94C\
+          \x01a\x94K\x02\x86\x94\x8c\x01y\x94(h\x01\x91\x94K\x01\x86\x94K\x00(C\x01b\x94\x91\x94\
+          K\x01\x86\x94K\x00u.",
+        &py2(),
+    );
+}

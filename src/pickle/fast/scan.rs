@@ -612,13 +612,23 @@ pub(super) fn scan<S: Sink>(
     }
     // Distinct keys can only become equal within a dict or set that mixes string kinds: those
     // are the general path's to check (it compares them as the target will see them).
-    let mixed = |k: &u8| k.count_ones() > 1;
+    let mixed = |k: &u8| (k & 7).count_ones() > 1;
     if keyed.iter().any(mixed) || sets.iter().any(|s| mixed(&s.kinds)) {
         return None;
     }
     // Python 2's `OrderedDict([[k, v], ...])` in a value with strings of two kinds: the general
     // path checks its keys (they are the first items of lists).
     if pair_keys && usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes) > 1 {
+        return None;
+    }
+    // Tuple or frozenset keys in a value with strings of two kinds: the general path's (it
+    // compares them as a whole).
+    if usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes) > 1
+        && keyed
+            .iter()
+            .chain(sets.iter().map(|s| &s.kinds))
+            .any(|k| k & COMPOSITE != 0)
+    {
         return None;
     }
     if !sets.is_empty() {
@@ -657,8 +667,12 @@ pub(super) fn scan<S: Sink>(
     })
 }
 
+/// A tuple (holding a string, bytes, tuple or dict/set) or frozenset key: `scan.rs` compares
+/// those as a whole.
+const COMPOSITE: u8 = 8;
+
 /// The string kinds of every `step`-th item: bit 0 py2 `str`, bit 1 text, bit 2 bytes (the
-/// kinds a key collision can cross).
+/// kinds a key collision can cross), and [`COMPOSITE`].
 #[inline(always)]
 fn key_kinds(items: &[Tag], step: usize) -> u8 {
     let mut kinds = 0;
@@ -667,21 +681,26 @@ fn key_kinds(items: &[Tag], step: usize) -> u8 {
             PY2_STR => 1,
             TEXT => 2,
             BYTES => 4,
+            TUPLE | CONTAINER => COMPOSITE,
             _ => 0,
         };
     }
     kinds
 }
 
-/// The tag of a tuple of `items`: [`TUPLE`] when its first or second item is a py2 `str`
-/// (what a binary-state constructor is given), else [`OTHER`].
+/// The tag of a tuple of `items`: [`TUPLE`] when an item is a string, bytes, tuple or dict/set
+/// (its first two items are kept: what a binary-state constructor is given; as a key, what is
+/// inside is the general path's to compare), else [`OTHER`].
 #[inline(always)]
 fn tuple_tag(tuples: &mut Vec<[Tag; 2]>, items: &[Tag]) -> Tag {
-    let e0 = items.first().copied().unwrap_or(OTHER);
-    let e1 = items.get(1).copied().unwrap_or(OTHER);
-    if kind(e0) != PY2_STR && kind(e1) != PY2_STR {
+    if !items
+        .iter()
+        .any(|&t| matches!(kind(t), PY2_STR | TEXT | BYTES | TUPLE | CONTAINER))
+    {
         return OTHER;
     }
+    let e0 = items.first().copied().unwrap_or(OTHER);
+    let e1 = items.get(1).copied().unwrap_or(OTHER);
     tuples.push([e0, e1]);
     TUPLE | ((tuples.len() - 1) as Tag) << 3
 }

@@ -167,7 +167,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
         }
         let mut pair_list = None;
-        if let (Slot::Global { idx, .. }, Slot::Tuple(elems)) = (func, args) {
+        if let (Slot::Global { idx, .. }, Slot::Tuple(elems, _)) = (func, args) {
             if let Some(g) = self.globals.get(idx as usize) {
                 // Python 2's `array('c', ...)` (chars) has no Python 3 typecode: no rewrite
                 // makes it load there.
@@ -217,7 +217,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         if let Some(k) = self.containers.get_mut(c as usize) {
                             k.0 = true;
                         }
-                        // The set is its list's members (a set key is a composite key).
+                        // The set is its list's members (a set key is compared as a whole).
                         result = Slot::Container(c);
                     }
                 }
@@ -261,7 +261,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         func: Slot,
         args: Slot,
     ) -> Result<(), TranscodeError> {
-        let (Slot::Global { idx: f, via: rv }, Slot::Tuple([cls, obj])) = (func, args) else {
+        let (Slot::Global { idx: f, via: rv }, Slot::Tuple([cls, obj], _)) = (func, args) else {
             return Ok(());
         };
         let Elem::Global { idx: c, via: cv } = cls else {
@@ -300,7 +300,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.target() == Some(Runtime::Py3) {
             let dicts = match state {
                 Slot::Container(c) => [Some(c), None],
-                Slot::Tuple([a, b]) => {
+                Slot::Tuple([a, b], _) => {
                     let c = |e: Elem| match e {
                         Elem::Container(c) => Some(c),
                         _ => None,

@@ -22,6 +22,18 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
         }
         let list = self.containers.get(c as usize).is_some_and(|info| !info.0);
+        if step == 1 {
+            // Members of what may become a frozenset key (a list given to `frozenset`, or
+            // FROZENSET's items).
+            let kept = self.members.entry(c).or_insert_with(|| Some(Vec::new()));
+            if let Some(items) = kept {
+                if items.len() + self.scratch.len() <= MAX_KEPT_MEMBERS {
+                    items.extend_from_slice(&self.scratch);
+                } else {
+                    *kept = None;
+                }
+            }
+        }
         if list && !self.scratch.is_empty() {
             // What `OrderedDict([[key, value], ...])` needs (see `record_pair_keys`).
             self.list_first.entry(c).or_insert(self.scratch[0]);
@@ -38,7 +50,167 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     info.1 |= 1 << kind;
                 }
                 self.keys.push(KeyRec { container: c, slot });
+            } else if matches!(slot, Slot::Tuple(..) | Slot::Container(_)) {
+                self.composite_keys.push(KeyRec { container: c, slot });
             }
+        }
+    }
+
+    /// Keeps a tuple's items for the collision check (only with a policy); its id.
+    pub(super) fn keep_tuple(&mut self, items: &[Slot]) -> u32 {
+        if self.policy.is_none() {
+            return u32::MAX;
+        }
+        let (Ok(start), Ok(len), Ok(id)) = (
+            u32::try_from(self.tuple_items.len()),
+            u32::try_from(items.len()),
+            u32::try_from(self.tuple_spans.len()),
+        ) else {
+            return u32::MAX;
+        };
+        self.tuple_items.extend_from_slice(items);
+        self.tuple_spans.push((start, len));
+        id
+    }
+
+    /// Tuple and frozenset keys of one dict or set that would become equal in the target:
+    /// compared by a digest of their items (strings by kind and content as `key_hashes` sees
+    /// them, numbers/None/bools by their ops' bytes, nested tuples recursively). A key holding
+    /// anything else (a frozenset, an object) has no digest: when the strings inside the
+    /// container's composite keys are of two kinds that could meet in the target, the value is
+    /// refused rather than maybe merged.
+    fn check_composite_keys(&self, policy: &Policy) -> Result<(), TranscodeError> {
+        if self.composite_keys.len() < 2 {
+            return Ok(());
+        }
+        let collision = || TranscodeError::new(ErrorKind::Collision, 0, None);
+        let mut digests: Vec<(u32, u64, u64)> = Vec::new();
+        let mut unknown: Vec<(u32, u8)> = Vec::new();
+        let keyed = |c: u32| self.containers.get(c as usize).is_some_and(|info| info.0);
+        for k in self.composite_keys.iter().filter(|k| keyed(k.container)) {
+            let mut kinds = 0u8;
+            match self.digest(&k.slot, policy, 0, &mut kinds) {
+                Some((s, t)) => digests.push((k.container, t, s)),
+                None => unknown.push((k.container, kinds)),
+            }
+        }
+        // Strings of two kinds that can become equal in the target.
+        let meet = |k: u8| match policy.target {
+            Runtime::Py2 => k & 0b110 == 0b110,
+            Runtime::Py3 => policy.py3_str != Py3Str::Bytes && k & 0b011 == 0b011,
+        };
+        for &(c, kinds) in &unknown {
+            let others = self
+                .composite_keys
+                .iter()
+                .filter(|k| k.container == c)
+                .count();
+            let mut all = kinds;
+            for k in self.composite_keys.iter().filter(|k| k.container == c) {
+                let mut kk = 0u8;
+                let _ = self.digest(&k.slot, policy, 0, &mut kk);
+                all |= kk;
+            }
+            if others >= 2 && meet(all) {
+                return Err(collision());
+            }
+        }
+        digests.sort_unstable();
+        if digests
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1 && w[0].2 != w[1].2)
+        {
+            return Err(collision());
+        }
+        Ok(())
+    }
+
+    /// (source digest, target digest) of a composite key's item; `kinds` collects the strings
+    /// met (bit 0 py2 `str`, 1 text, 2 bytes). `None`: an item without a digest.
+    fn digest(
+        &self,
+        slot: &Slot,
+        policy: &Policy,
+        depth: u32,
+        kinds: &mut u8,
+    ) -> Option<(u64, u64)> {
+        let mix = |tag: u8, parts: &[(u64, u64)]| {
+            let (mut s, mut t) = (DefaultHasher::new(), DefaultHasher::new());
+            (tag, parts.len()).hash(&mut s);
+            (tag, parts.len()).hash(&mut t);
+            for p in parts {
+                p.0.hash(&mut s);
+                p.1.hash(&mut t);
+            }
+            (s.finish(), t.finish())
+        };
+        match *slot {
+            Slot::Py2Str { .. }
+            | Slot::Text { .. }
+            | Slot::Bytes { .. }
+            | Slot::CodecsBytes { .. }
+            | Slot::EmptyBytes => {
+                if let Some(k) = key_kind(slot) {
+                    *kinds |= 1 << k;
+                }
+                key_hashes(self.src, slot, policy)
+            }
+            Slot::Scalar { pos } => {
+                let o = Reader::new(self.src.get(pos..)?).next()?.ok()?;
+                let mut h = DefaultHasher::new();
+                (b's', o.raw).hash(&mut h);
+                let h = h.finish();
+                Some((h, h))
+            }
+            Slot::EmptyTuple { .. } => Some(mix(b't', &[])),
+            Slot::Tuple(_, id) if depth < 32 => {
+                let &(start, len) = self.tuple_spans.get(id as usize)?;
+                let items = self
+                    .tuple_items
+                    .get(start as usize..(start + len) as usize)?;
+                let mut parts = Vec::with_capacity(items.len());
+                let mut known = true;
+                for item in items {
+                    match self.digest(item, policy, depth + 1, kinds) {
+                        Some(p) => parts.push(p),
+                        None => known = false,
+                    }
+                }
+                known.then(|| mix(b't', &parts))
+            }
+            // A frozenset: its members' digests, in no order.
+            Slot::Container(c) if depth < 32 => {
+                if let Some(&(_, k)) = self.containers.get(c as usize) {
+                    *kinds |= k;
+                }
+                // No items kept: an empty one (nothing was ever added).
+                let items = match self.members.get(&c) {
+                    Some(kept) => kept.as_deref()?,
+                    None => &[],
+                };
+                let mut parts = Vec::with_capacity(items.len());
+                let mut known = true;
+                for item in items {
+                    match self.digest(item, policy, depth + 1, kinds) {
+                        Some(p) => parts.push(p),
+                        None => known = false,
+                    }
+                }
+                if !known {
+                    return None;
+                }
+                let mut src: Vec<u64> = parts.iter().map(|p| p.0).collect();
+                let mut tgt: Vec<u64> = parts.iter().map(|p| p.1).collect();
+                src.sort_unstable();
+                src.dedup();
+                tgt.sort_unstable();
+                tgt.dedup();
+                let (mut s, mut t) = (DefaultHasher::new(), DefaultHasher::new());
+                (b'f', &src).hash(&mut s);
+                (b'f', &tgt).hash(&mut t);
+                Some((s.finish(), t.finish()))
+            }
+            _ => None,
         }
     }
 
@@ -69,6 +241,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Some(policy) = self.policy else {
             return Ok(());
         };
+        self.check_composite_keys(policy)?;
         let containers = &self.containers;
         let mixed = |c: u32| {
             containers
