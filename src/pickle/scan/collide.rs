@@ -125,6 +125,26 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(())
     }
 
+    /// The digests of `items`, or `None` when one has none (every item's strings still go to
+    /// `kinds`).
+    fn digests(
+        &self,
+        items: &[Slot],
+        policy: &Policy,
+        depth: u32,
+        kinds: &mut u8,
+    ) -> Option<Vec<(u64, u64)>> {
+        let mut parts = Vec::with_capacity(items.len());
+        let mut known = true;
+        for item in items {
+            match self.digest(item, policy, depth, kinds) {
+                Some(p) => parts.push(p),
+                None => known = false,
+            }
+        }
+        known.then_some(parts)
+    }
+
     /// (source digest, target digest) of a composite key's item; `kinds` collects the strings
     /// met (bit 0 py2 `str`, 1 text, 2 bytes). `None`: an item without a digest.
     fn digest(
@@ -168,15 +188,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let items = self
                     .tuple_items
                     .get(start as usize..(start + len) as usize)?;
-                let mut parts = Vec::with_capacity(items.len());
-                let mut known = true;
-                for item in items {
-                    match self.digest(item, policy, depth + 1, kinds) {
-                        Some(p) => parts.push(p),
-                        None => known = false,
-                    }
-                }
-                known.then(|| mix(b't', &parts))
+                let parts = self.digests(items, policy, depth + 1, kinds)?;
+                Some(mix(b't', &parts))
             }
             // A frozenset: its members' digests, in no order.
             Slot::Container(c) if depth < 32 => {
@@ -188,17 +201,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     Some(kept) => kept.as_deref()?,
                     None => &[],
                 };
-                let mut parts = Vec::with_capacity(items.len());
-                let mut known = true;
-                for item in items {
-                    match self.digest(item, policy, depth + 1, kinds) {
-                        Some(p) => parts.push(p),
-                        None => known = false,
-                    }
-                }
-                if !known {
-                    return None;
-                }
+                let parts = self.digests(items, policy, depth + 1, kinds)?;
                 let mut src: Vec<u64> = parts.iter().map(|p| p.0).collect();
                 let mut tgt: Vec<u64> = parts.iter().map(|p| p.1).collect();
                 src.sort_unstable();
