@@ -2,6 +2,7 @@
 //! 2.7.18 (byte literals generated once; each says which object it encodes). The expected
 //! outputs were checked to load in the other interpreter to the expected object.
 
+use super::opcode as op;
 use super::*;
 
 mod cross_random;
@@ -622,4 +623,29 @@ fn collisions_inside_tuple_and_frozenset_keys_are_refused() {
           K\x01\x86\x94K\x00u.",
         &py2(),
     );
+}
+
+/// Composite keys built from shared sub-tuples (a memo GET twice per level, 2^40 leaves) are
+/// digested within a budget: the check ends, and a key it could not finish is refused when two
+/// such keys are in one dict rather than maybe merged.
+#[test]
+fn shared_sub_tuples_in_keys_are_digested_within_a_budget() {
+    let key = |leaf: &[u8], memo: &mut u8| {
+        let mut v = leaf.to_vec();
+        v.extend_from_slice(&[op::TUPLE1, op::BINPUT, *memo]);
+        for _ in 0..40 {
+            v.extend_from_slice(&[op::BINGET, *memo, op::BINGET, *memo, op::TUPLE2]);
+            *memo += 1;
+            v.extend_from_slice(&[op::BINPUT, *memo]);
+        }
+        *memo += 1;
+        v
+    };
+    let mut memo = 0;
+    let mut src = vec![op::PROTO, 4, op::EMPTY_DICT, op::MARK];
+    src.extend(key(b"C\x01a", &mut memo));
+    src.extend_from_slice(&[op::BININT1, 1]);
+    src.extend(key(b"\x8c\x01a", &mut memo));
+    src.extend_from_slice(&[op::BININT1, 2, op::SETITEMS, op::STOP]);
+    assert_eq!(refused(&src, &py2()), Reason::Collision);
 }

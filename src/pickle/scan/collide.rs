@@ -84,14 +84,20 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return Ok(());
         }
         let collision = || TranscodeError::new(ErrorKind::Collision, 0, None);
+        // Digest steps per value: shared sub-tuples (memo GETs) could otherwise make the walk
+        // exponential; past the budget a key has no digest.
+        let mut budget = MAX_DIGEST_STEPS;
         let mut digests: Vec<(u32, u64, u64)> = Vec::new();
-        let mut unknown: Vec<(u32, u8)> = Vec::new();
+        // Per container: composite keys, the strings' kinds inside them, one without a digest.
+        let mut per: HashMap<u32, (usize, u8, bool)> = HashMap::new();
         let keyed = |c: u32| self.containers.get(c as usize).is_some_and(|info| info.0);
         for k in self.composite_keys.iter().filter(|k| keyed(k.container)) {
             let mut kinds = 0u8;
-            match self.digest(&k.slot, policy, 0, &mut kinds) {
-                Some((s, t)) => digests.push((k.container, t, s)),
-                None => unknown.push((k.container, kinds)),
+            let d = self.digest(&k.slot, policy, 0, &mut kinds, &mut budget);
+            let e = per.entry(k.container).or_insert((0, 0, false));
+            *e = (e.0 + 1, e.1 | kinds, e.2 || d.is_none());
+            if let Some((s, t)) = d {
+                digests.push((k.container, t, s));
             }
         }
         // Strings of two kinds that can become equal in the target.
@@ -99,21 +105,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
             Runtime::Py2 => k & 0b110 == 0b110,
             Runtime::Py3 => policy.py3_str != Py3Str::Bytes && k & 0b011 == 0b011,
         };
-        for &(c, kinds) in &unknown {
-            let others = self
-                .composite_keys
-                .iter()
-                .filter(|k| k.container == c)
-                .count();
-            let mut all = kinds;
-            for k in self.composite_keys.iter().filter(|k| k.container == c) {
-                let mut kk = 0u8;
-                let _ = self.digest(&k.slot, policy, 0, &mut kk);
-                all |= kk;
-            }
-            if others >= 2 && meet(all) {
-                return Err(collision());
-            }
+        // Past the budget the kinds seen may be incomplete: any kinds could meet.
+        let exhausted = budget == 0;
+        if per
+            .values()
+            .any(|&(n, kinds, unknown)| unknown && n >= 2 && (exhausted || meet(kinds)))
+        {
+            return Err(collision());
         }
         digests.sort_unstable();
         if digests
@@ -133,11 +131,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
         policy: &Policy,
         depth: u32,
         kinds: &mut u8,
+        budget: &mut u32,
     ) -> Option<Vec<(u64, u64)>> {
         let mut parts = Vec::with_capacity(items.len());
         let mut known = true;
         for item in items {
-            match self.digest(item, policy, depth, kinds) {
+            match self.digest(item, policy, depth, kinds, budget) {
                 Some(p) => parts.push(p),
                 None => known = false,
             }
@@ -153,7 +152,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         policy: &Policy,
         depth: u32,
         kinds: &mut u8,
+        budget: &mut u32,
     ) -> Option<(u64, u64)> {
+        *budget = budget.checked_sub(1)?;
         let mix = |tag: u8, parts: &[(u64, u64)]| {
             let (mut s, mut t) = (DefaultHasher::new(), DefaultHasher::new());
             (tag, parts.len()).hash(&mut s);
@@ -188,7 +189,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let items = self
                     .tuple_items
                     .get(start as usize..(start + len) as usize)?;
-                let parts = self.digests(items, policy, depth + 1, kinds)?;
+                let parts = self.digests(items, policy, depth + 1, kinds, budget)?;
                 Some(mix(b't', &parts))
             }
             // A frozenset: its members' digests, in no order.
@@ -201,7 +202,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     Some(kept) => kept.as_deref()?,
                     None => &[],
                 };
-                let parts = self.digests(items, policy, depth + 1, kinds)?;
+                let parts = self.digests(items, policy, depth + 1, kinds, budget)?;
                 let mut src: Vec<u64> = parts.iter().map(|p| p.0).collect();
                 let mut tgt: Vec<u64> = parts.iter().map(|p| p.1).collect();
                 src.sort_unstable();
@@ -266,6 +267,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(())
     }
 }
+
+/// Digest steps per value for tuple and frozenset keys.
+const MAX_DIGEST_STEPS: u32 = 1 << 20;
 
 /// The source kind of a str-like key: 0 py2 `str`, 1 text, 2 bytes; `None` for other values.
 fn key_kind(slot: &Slot) -> Option<u8> {
