@@ -51,6 +51,12 @@ impl<S: Clone> Machine<S> {
         self.marks.last().copied().unwrap_or(0)
     }
 
+    /// Items on the stack.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.stack.len()
+    }
+
     /// Pushes one item.
     #[inline]
     pub(crate) fn push(&mut self, s: S) -> Result<(), TranscodeError> {

@@ -288,10 +288,31 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         renames: false,
         classic_rewrite: false,
     };
+    // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
+    // frozenset is `set` + a list while open, bytes briefly `_codecs.encode` + text + 'latin1'
+    // (+ `bytearray`). Counted conservatively (sets never closed, bytes once), so the output is
+    // within `max_stack` too.
+    let py2_limit = s
+        .policy
+        .filter(|p| p.target == Runtime::Py2)
+        .map(|p| p.limits.max_stack);
+    let (mut open_sets, mut bytes_extra) = (0usize, 0usize);
     for item in Reader::new(src) {
         let op = item?;
         s.m.at(op.pos, op.code);
         s.step(&op)?;
+        if let Some(max) = py2_limit {
+            match op.code {
+                op::EMPTY_SET | op::FROZENSET => open_sets += 1,
+                op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
+                    bytes_extra = 3
+                }
+                _ => {}
+            }
+            if s.m.len() + open_sets + bytes_extra > max {
+                return Err(s.m.err(ErrorKind::LimitExceeded));
+            }
+        }
         if !matches!(
             op.code,
             op::PUT | op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::FRAME

@@ -155,6 +155,7 @@ pub(super) fn scan<S: Sink>(
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
     let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
     let (mut has_bytes, mut pair_keys) = (false, false);
+    let (mut py2_open_sets, mut py2_bytes_extra) = (0usize, 0usize);
     // Protocol 3+ values as a Python 3 reader (or `analyze`) takes them.
     let py3_side = target != Some(Runtime::Py2);
     // Offsets of the last two ops that are not memo PUTs or FRAME.
@@ -598,6 +599,19 @@ pub(super) fn scan<S: Sink>(
             _ => return None,
         };
         max_proto = max_proto.max(proto);
+        // What the Python 2 rewrite adds to the stack (`scan.rs` counts it the same way).
+        if target == Some(Runtime::Py2) {
+            match o.code {
+                op::EMPTY_SET | op::FROZENSET => py2_open_sets += 1,
+                op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
+                    py2_bytes_extra = 3
+                }
+                _ => {}
+            }
+            if stack.len() + py2_open_sets + py2_bytes_extra > limits.max_stack {
+                return None;
+            }
+        }
         match named {
             Some(e) => sink.global(src, pos, o, known.entry(e))?,
             None => sink.op(src, pos, o)?,
