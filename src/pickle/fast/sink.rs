@@ -191,8 +191,10 @@ impl<'o> Py2Sink<'o> {
     fn mapped(&mut self) {
         if self.identity {
             self.identity = false;
+            // Indices 0..memo_len were PUT so far, each with its own id (`next_id` may already
+            // count the PUT being written).
             self.memo.clear();
-            self.memo.extend(0..self.next_id);
+            self.memo.extend(0..self.memo_len as u32);
         }
     }
 
