@@ -13,7 +13,7 @@ use super::opcode as op;
 use super::reader::{Op, Reader};
 use super::scan::Ann;
 use super::strings;
-use super::writer::Out;
+use super::writer::{Ins, Out};
 use super::{compat, Policy, Py2Text, Writer};
 
 /// Where an input memo slot lives in the output.
@@ -29,24 +29,13 @@ enum Slot {
     Gone,
 }
 
-/// Globals (and one constant) the rewrite inserts, each memoized once like CPython does.
-#[derive(Clone, Copy)]
-enum Ins {
-    CodecsEncode,
-    Latin1,
-    Bytes,
-    Set,
-    Frozenset,
-    Bytearray,
-}
-
 struct Downgrade<'a> {
     src: &'a [u8],
     out: Out,
     memo: Vec<Option<Slot>>,
     memo_len: u64,
     next_id: u32,
-    inserted: [Option<u32>; 6],
+    inserted: [Option<u32>; Ins::COUNT],
     /// The value of the last op when it was skipped (a PUT of it then becomes that slot).
     pending: Option<Slot>,
     utf8_text: bool,
@@ -74,7 +63,7 @@ pub(crate) fn downgrade(
         memo: Vec::with_capacity(16),
         memo_len: 0,
         next_id: 0,
-        inserted: [None; 6],
+        inserted: [None; Ins::COUNT],
         pending: None,
         utf8_text: policy.py2_text == Py2Text::Utf8 && writer != Writer::Py2,
         rename: writer != Writer::Py2,
@@ -152,14 +141,7 @@ impl<'a> Downgrade<'a> {
             self.out.get(id);
             return Ok(());
         }
-        match which {
-            Ins::CodecsEncode => self.out.global("_codecs", "encode"),
-            Ins::Latin1 => self.out.text("latin1"),
-            Ins::Bytes => self.out.global("__builtin__", "bytes"),
-            Ins::Set => self.out.global("__builtin__", "set"),
-            Ins::Frozenset => self.out.global("__builtin__", "frozenset"),
-            Ins::Bytearray => self.out.global("__builtin__", "bytearray"),
-        }
+        self.out.inserted(which);
         let id = self.fresh_id()?;
         self.out.put(id);
         self.inserted[k] = Some(id);

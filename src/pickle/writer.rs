@@ -5,6 +5,23 @@
 
 use super::opcode as op;
 
+/// Globals (and one constant) a protocol-2 rewrite for Python 2 inserts, as CPython 3's own
+/// `pickle.dumps(obj, 2)` does; each is memoized once by the writer that inserts it.
+#[derive(Clone, Copy)]
+pub(crate) enum Ins {
+    CodecsEncode,
+    Latin1,
+    Bytes,
+    Set,
+    Frozenset,
+    Bytearray,
+}
+
+impl Ins {
+    /// How many there are (a writer keeps one memo id per kind).
+    pub(crate) const COUNT: usize = 6;
+}
+
 /// The output of a rewrite.
 #[derive(Debug)]
 pub(crate) struct Out {
@@ -161,6 +178,18 @@ impl Out {
                 self.buf.push(op::LONG_BINGET);
                 self.buf.extend_from_slice(&id.to_le_bytes());
             }
+        }
+    }
+
+    /// An inserted global (or the `'latin1'` constant), unmemoized.
+    pub(crate) fn inserted(&mut self, which: Ins) {
+        match which {
+            Ins::CodecsEncode => self.global("_codecs", "encode"),
+            Ins::Latin1 => self.text("latin1"),
+            Ins::Bytes => self.global("__builtin__", "bytes"),
+            Ins::Set => self.global("__builtin__", "set"),
+            Ins::Frozenset => self.global("__builtin__", "frozenset"),
+            Ins::Bytearray => self.global("__builtin__", "bytearray"),
         }
     }
 

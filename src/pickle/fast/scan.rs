@@ -187,6 +187,16 @@ pub(super) fn scan<S: Sink>(
             stack.truncate(stack.len() - n);
         }};
     }
+    // Pops the top two items above the topmost MARK; yields them bottom first.
+    macro_rules! pop_pair {
+        () => {{
+            if stack.len() < fence!() + 2 {
+                return None;
+            }
+            let top = stack.pop()?;
+            (stack.pop()?, top)
+        }};
+    }
     // Pops the topmost MARK; yields the stack length where its items start.
     macro_rules! pop_mark {
         () => {
@@ -324,18 +334,15 @@ pub(super) fn scan<S: Sink>(
                 1
             }
             op::REDUCE => {
-                if stack.len() < fence!() + 2 {
-                    return None;
-                }
-                let args = stack.pop()?;
-                let func = stack.pop()?;
-                if kind(func) == GLOBAL && known.entry(*globals.get(payload(func))?).pair_keys {
-                    pair_keys = true;
-                }
-                if kind(func) == GLOBAL && kind(args) == TUPLE {
-                    let k = known.entry(*globals.get(payload(func))?).binary_arg;
+                let (func, args) = pop_pair!();
+                let g = match kind(func) {
+                    GLOBAL => Some(known.entry(*globals.get(payload(func))?)),
+                    _ => None,
+                };
+                pair_keys |= g.is_some_and(|g| g.pair_keys);
+                if let (Some(g), TUPLE) = (g, kind(args)) {
                     let elems = *tuples.get(payload(args))?;
-                    if let Some(&e) = k.and_then(|k| elems.get(usize::from(k))) {
+                    if let Some(&e) = g.binary_arg.and_then(|k| elems.get(usize::from(k))) {
                         if kind(e) == PY2_STR {
                             binary_state = true;
                             if target == Some(Runtime::Py3) {
@@ -491,11 +498,7 @@ pub(super) fn scan<S: Sink>(
                 4
             }
             op::STACK_GLOBAL => {
-                if stack.len() < fence!() + 2 {
-                    return None;
-                }
-                let name = stack.pop()?;
-                let module = stack.pop()?;
+                let (module, name) = pop_pair!();
                 // Module and name from text ops (what CPython writes); py2 `str`s and computed
                 // strings are the general path's.
                 if kind(module) != TEXT || kind(name) != TEXT {

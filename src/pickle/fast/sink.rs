@@ -4,7 +4,7 @@
 use super::super::opcode as op;
 use super::super::scan::Ann;
 use super::super::strings::{self, Py3Form};
-use super::super::writer::Out;
+use super::super::writer::{Ins, Out};
 use super::super::Py3Str;
 use super::decode::{memo_index, next, py2_str_bytes, FOp};
 use super::globals::Known;
@@ -88,7 +88,7 @@ pub(super) struct Py2Sink<'o> {
     /// Input memo indices defined so far (MEMOIZE's index).
     memo_len: usize,
     /// Output ids of the globals and constant inserted so far (see [`Ins`]).
-    inserted: [Option<u32>; 5],
+    inserted: [Option<u32>; Ins::COUNT],
     /// Counts the ops that are not PUTs or FRAMEs (from 1).
     seq: u32,
     /// The last two text ops or GETs, as a STACK_GLOBAL may take them back (when they are the
@@ -110,16 +110,6 @@ const NONE: u32 = u32::MAX;
 const DEFERRED: u32 = u32::MAX - 1;
 /// Output ids stay below this (the memo limit is far lower).
 const NEW_MASK: u32 = LAZY - 1;
-
-/// Globals (and one constant) CPython inserts for protocol 2, as in `downgrade.rs`.
-#[derive(Clone, Copy)]
-enum Ins {
-    CodecsEncode,
-    Latin1,
-    Bytes,
-    Bytearray,
-    Set,
-}
 
 /// Where a text op or GET began in the output and what its PUTs defined, so that a
 /// STACK_GLOBAL can take it back.
@@ -168,7 +158,7 @@ impl<'o> Py2Sink<'o> {
             memo,
             identity: true,
             memo_len: 0,
-            inserted: [None; 5],
+            inserted: [None; Ins::COUNT],
             seq: 0,
             recent: [Recent::EMPTY; 2],
             plan: plan.unwrap_or(&[]),
@@ -223,14 +213,7 @@ impl<'o> Py2Sink<'o> {
             return Some(());
         }
         self.mapped();
-        let out = &mut *self.runs.out;
-        match which {
-            Ins::CodecsEncode => out.global("_codecs", "encode"),
-            Ins::Latin1 => out.text("latin1"),
-            Ins::Bytes => out.global("__builtin__", "bytes"),
-            Ins::Bytearray => out.global("__builtin__", "bytearray"),
-            Ins::Set => out.global("__builtin__", "set"),
-        }
+        self.runs.out.inserted(which);
         let id = self.fresh_id()?;
         self.runs.out.put(id);
         self.inserted[k] = Some(id);
@@ -351,7 +334,8 @@ impl<'o> Py2Sink<'o> {
     /// A GET for a Python 2 reader: the output id, or the folded text written out and memoized.
     fn fetch(&mut self, src: &[u8], idx: usize) -> Option<()> {
         if self.identity {
-            let id = u32::try_from(idx).ok().filter(|&id| id < self.next_id)?;
+            // Indices 0..memo_len are defined, each with its own id.
+            let id = u32::try_from(idx).ok().filter(|_| idx < self.memo_len)?;
             self.recent[1].fetched = id;
             self.runs.out.get(id);
             return Some(());
