@@ -75,10 +75,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// Tuple and frozenset keys of one dict or set that would become equal in the target:
     /// compared by a digest of their items (strings by kind and content as `key_hashes` sees
-    /// them, numbers/None/bools by their ops' bytes, nested tuples recursively). A key holding
-    /// anything else (a frozenset, an object) has no digest: when the strings inside the
-    /// container's composite keys are of two kinds that could meet in the target, the value is
-    /// refused rather than maybe merged.
+    /// them, numbers/None/bools by their ops' bytes, nested tuples and frozensets recursively).
+    /// A key holding anything else (an object, a frozenset of more than [`MAX_KEPT_MEMBERS`]) has
+    /// no digest: when the strings inside the container's composite keys are of two kinds that
+    /// could meet in the target, the value is refused rather than maybe merged.
     fn check_composite_keys(&self, policy: &Policy) -> Result<(), TranscodeError> {
         if self.composite_keys.len() < 2 {
             return Ok(());
