@@ -209,6 +209,11 @@ struct Scanner<'a, 'p> {
     /// Per list: its first item (recorded with a policy), and (list, list item) pairs: the keys
     /// of `collections.OrderedDict([[key, value], ...])`, how Python 2 pickles one.
     list_first: HashMap<u32, Slot>,
+    /// `collections.OrderedDict` was named: lists from now on keep `list_first` and
+    /// `list_children`.
+    ordered_dict_seen: bool,
+    /// `set` or `frozenset` was named: lists from now on keep their `members`.
+    set_global_seen: bool,
     list_children: Vec<(u32, u32)>,
     /// The items of each tuple (with a policy): spans into `tuple_items`.
     tuple_spans: Vec<(u32, u32)>,
@@ -272,6 +277,8 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         ev_py3: false,
         has_bytes: false,
         list_first: HashMap::new(),
+        ordered_dict_seen: false,
+        set_global_seen: false,
         list_children: Vec::new(),
         tuple_spans: Vec::new(),
         tuple_items: Vec::new(),

@@ -116,6 +116,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 .any(|g| *g.module == *m2 && *g.name == *n2)
         });
         let set_like = matches!((&*m2, &*n2), ("__builtin__", "set" | "frozenset"));
+        // The lists these two are given are written after their global: only then are list
+        // items kept for the collision check (`collide.rs`).
+        self.set_global_seen |= set_like;
+        self.ordered_dict_seen |= (m, n) == ("collections", "OrderedDict");
         let info = GlobalInfo {
             module: m.to_owned(),
             name: n.to_owned(),

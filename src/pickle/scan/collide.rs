@@ -22,9 +22,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
         }
         let list = self.containers.get(c as usize).is_some_and(|info| !info.0);
-        if step == 1 {
-            // Members of what may become a frozenset key (a list given to `frozenset`, or
-            // FROZENSET's items).
+        if step == 1 && (!list || self.set_global_seen) {
+            // Members of what may become a frozenset key (FROZENSET's items, or a list given to
+            // `frozenset`, whose global comes first).
             let kept = self.members.entry(c).or_insert_with(|| Some(Vec::new()));
             if let Some(items) = kept {
                 if items.len() + self.scratch.len() <= MAX_KEPT_MEMBERS {
@@ -34,8 +34,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
             }
         }
-        if list && !self.scratch.is_empty() {
-            // What `OrderedDict([[key, value], ...])` needs (see `record_pair_keys`).
+        if list && self.ordered_dict_seen && !self.scratch.is_empty() {
+            // What `OrderedDict([[key, value], ...])` needs (see `record_pair_keys`; its global
+            // comes first).
             self.list_first.entry(c).or_insert(self.scratch[0]);
             for slot in &self.scratch {
                 if let Slot::Container(child) = *slot {
