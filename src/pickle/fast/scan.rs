@@ -155,7 +155,11 @@ pub(super) fn scan<S: Sink>(
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
     let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
     let (mut has_bytes, mut pair_keys) = (false, false);
+    // For a Python 2 reader the rewrite adds to the stack (an open set's global, bytes'
+    // `_codecs.encode` arguments; `scan.rs` counts them the same way): the stack's room is
+    // `max_stack` less those, so the rewrite stays within the limits it was checked against.
     let (mut py2_open_sets, mut py2_bytes_extra) = (0usize, 0usize);
+    let mut room = limits.max_stack;
     // Protocol 3+ values as a Python 3 reader (or `analyze`) takes them.
     let py3_side = target != Some(Runtime::Py2);
     // Offsets of the last two ops that are not memo PUTs or FRAME.
@@ -171,10 +175,21 @@ pub(super) fn scan<S: Sink>(
     }
     macro_rules! push {
         ($tag:expr) => {{
-            if stack.len() >= limits.max_stack {
+            if stack.len() >= room {
                 return None;
             }
             stack.push($tag);
+        }};
+    }
+    // The stack's room after the Python 2 rewrite's additions changed.
+    macro_rules! py2_room {
+        () => {{
+            room = limits
+                .max_stack
+                .checked_sub(py2_open_sets + py2_bytes_extra)?;
+            if stack.len() > room {
+                return None;
+            }
         }};
     }
     // Pops `n` items above the topmost MARK.
@@ -442,6 +457,10 @@ pub(super) fn scan<S: Sink>(
                 } else {
                     BYTES
                 });
+                if !py3_side {
+                    py2_bytes_extra = 3;
+                    py2_room!();
+                }
                 match o.code {
                     op::SHORT_BINBYTES | op::BINBYTES => 3,
                     op::BINBYTES8 => 4,
@@ -460,6 +479,8 @@ pub(super) fn scan<S: Sink>(
                         kinds: 0,
                     });
                     push!(OPEN_SET | ((sets.len() - 1) as Tag) << 3);
+                    py2_open_sets += 1;
+                    py2_room!();
                 }
                 4
             }
@@ -602,21 +623,8 @@ pub(super) fn scan<S: Sink>(
             _ => return None,
         };
         max_proto = max_proto.max(proto);
-        // What the Python 2 rewrite adds to the stack (`scan.rs` counts it the same way).
-        if target == Some(Runtime::Py2) {
-            match o.code {
-                op::EMPTY_SET | op::FROZENSET => py2_open_sets += 1,
-                op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
-                    py2_bytes_extra = 3
-                }
-                _ => {}
-            }
-            if stack.len() + py2_open_sets + py2_bytes_extra > limits.max_stack {
-                return None;
-            }
-        }
         match named {
-            Some(e) => sink.global(src, pos, o, known.entry(e))?,
+            Some(e) => sink.global(src, pos, o, known, e)?,
             None => sink.op(src, pos, o)?,
         }
         if !matches!(

@@ -7,15 +7,22 @@ use super::super::strings::{self, Py3Form};
 use super::super::writer::{Ins, Out};
 use super::super::Py3Str;
 use super::decode::{memo_index, next, py2_str_bytes, FOp};
-use super::globals::Known;
+use super::globals::{Known, KnownGlobals};
 
 /// What the validating pass does with each op once it is validated.
 pub(super) trait Sink {
     /// The op at `pos` is valid so far; `None` gives up (the general path decides).
     fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()>;
-    /// A GLOBAL or STACK_GLOBAL op (valid so far) naming `known`.
+    /// A GLOBAL or STACK_GLOBAL op (valid so far) naming entry `e` of `known`.
     #[inline(always)]
-    fn global(&mut self, src: &[u8], pos: usize, o: FOp, _known: &Known) -> Option<()> {
+    fn global(
+        &mut self,
+        src: &[u8],
+        pos: usize,
+        o: FOp,
+        _known: &KnownGlobals,
+        _e: u32,
+    ) -> Option<()> {
         self.op(src, pos, o)
     }
 
@@ -475,7 +482,15 @@ impl Sink for Py2Sink<'_> {
         Some(())
     }
 
-    fn global(&mut self, src: &[u8], pos: usize, o: FOp, known: &Known) -> Option<()> {
+    fn global(
+        &mut self,
+        src: &[u8],
+        pos: usize,
+        o: FOp,
+        known: &KnownGlobals,
+        e: u32,
+    ) -> Option<()> {
+        let known = known.entry(e);
         if self.handed_over {
             return Some(());
         }

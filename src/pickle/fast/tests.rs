@@ -351,3 +351,39 @@ fn fused_writer_leaves_what_it_cannot_take_back() {
     // Two PUTs are taken back: the fast path answers the third case.
     assert!(agrees("two puts", &Bytes::from_static(cases[2]), &py2));
 }
+
+/// For a Python 2 reader the stack's room is `max_stack` less what the rewrite adds (3 for
+/// bytes' `_codecs.encode` arguments, 1 per open set): both paths refuse one item past it and
+/// answer alike at it.
+#[test]
+fn py2_rewrite_additions_count_against_the_stack_limit() {
+    use super::super::{Outcome, Reason};
+    // PROTO 4, `n` Nones in a MARKed list, then a value that grows on the way to Python 2.
+    let value = |n: usize, tail: &[u8]| {
+        let mut v = vec![op::PROTO, 4, op::MARK];
+        v.extend(std::iter::repeat_n(op::NONE, n));
+        v.extend_from_slice(tail);
+        v.extend_from_slice(&[op::LIST, op::STOP]);
+        Bytes::from(v)
+    };
+    let bytes = [op::SHORT_BINBYTES, 1, b'x'];
+    let set = [op::EMPTY_SET];
+    for (tail, extra) in [(&bytes[..], 3), (&set[..], 1)] {
+        for (n, fits) in [(8 - extra - 1, true), (8 - extra, false)] {
+            let src = value(n, tail);
+            let mut policy = Policy::for_target(Runtime::Py2);
+            policy.limits.max_stack = 8;
+            let general = transcode_general(&src, &policy);
+            let refused = general.outcome == Outcome::Refused(Reason::LimitExceeded);
+            assert_eq!(
+                refused, !fits,
+                "{n} items + {tail:?}: {:?}",
+                general.outcome
+            );
+            match transcode(&src, &policy) {
+                Some(fast) => assert_eq!(fast, general, "{n} items + {tail:?}"),
+                None => assert!(!fits, "{n} items + {tail:?}: the fast path gave up"),
+            }
+        }
+    }
+}
