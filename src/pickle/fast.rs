@@ -44,7 +44,7 @@ use super::scan::Ann;
 use super::writer::Out;
 use super::{Outcome, PickleLimits, Policy, Py2Text, Runtime, Summary, Transcoded, Writer};
 use scan::{scan, Facts, Stacks};
-use sink::{NoSink, Py2Sink, Py3Sink, Runs};
+use sink::{NoSink, Py2Sink, Py3Sink};
 
 /// Working stacks kept per thread between values.
 #[derive(Default)]
@@ -58,6 +58,9 @@ struct Scratch {
     memo: Vec<u32>,
     /// The first pass's plan while a second pass writes sets.
     plan: Vec<(usize, Ann)>,
+    /// The Python 3 writer's FRAMEs before it began, and its cuts (see [`Py3Sink`]).
+    frames: Vec<u32>,
+    cuts: Vec<(u32, u32)>,
 }
 
 /// Rewrites estimated larger than this get their own buffer, handed over without a copy.
@@ -77,6 +80,10 @@ impl Scratch {
         self.memo.shrink_to(KEEP);
         self.plan.clear();
         self.plan.shrink_to(KEEP);
+        self.frames.clear();
+        self.frames.shrink_to(KEEP);
+        self.cuts.clear();
+        self.cuts.shrink_to(KEEP);
     }
 }
 
@@ -187,31 +194,59 @@ fn fused_py2(
     Some((out, renamed))
 }
 
-/// For a Python 3 reader: validated first, written in a second pass only when a py2 `str`
-/// changes form (most values a Python 3 reader gets need nothing).
+/// For a Python 3 reader: validated and written in one pass (see [`Py3Sink`]: nothing is
+/// copied unless a py2 `str` changes form, which most values a Python 3 reader gets never do),
+/// or in a second pass when binary state could not be turned into `bytes` where it was written.
 fn to_py3(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     let limits = &policy.limits;
+    let mut out = Out {
+        buf: std::mem::take(&mut s.out),
+    };
+    out.buf.clear();
+    let mut sink = Py3Sink::new(&mut out, policy.py3_str, &[], &mut s.frames, &mut s.cuts);
     let facts = scan(
         src,
         Some(policy),
         &mut s.stacks,
         Some(&mut s.as_bytes),
-        &mut NoSink,
-    )?;
+        &mut sink,
+    );
+    let (changed, gave_up) = (sink.changed(), sink.gave_up);
+    let written = match &facts {
+        Some(f) if f.py3_change || !s.as_bytes.is_empty() => {
+            debug_assert!(changed, "a change the writer did not make");
+            (!gave_up).then(|| keep_output(&mut out.buf, limits))
+        }
+        _ => None,
+    };
+    s.out = out.buf;
+    let facts = facts?;
     if !facts.py3_change && s.as_bytes.is_empty() {
         return Some(done(facts, None));
+    }
+    if let Some(out) = written {
+        return Some(done(facts, Some(out?)));
     }
     s.as_bytes.sort_unstable();
     s.as_bytes.dedup();
     let out = write(src, limits, &mut s.out, |out| {
-        let mut sink = Py3Sink {
-            runs: Runs { out, from: 0 },
-            policy: policy.py3_str,
-            as_bytes: &s.as_bytes,
-        };
-        scan(src, Some(policy), &mut s.stacks, None, &mut sink).map(|_| ())
+        let mut sink = Py3Sink::new(out, policy.py3_str, &s.as_bytes, &mut s.frames, &mut s.cuts);
+        scan(src, Some(policy), &mut s.stacks, None, &mut sink)?;
+        (!sink.gave_up).then_some(())
     })?;
     Some(done(facts, Some(out)))
+}
+
+/// The finished output in the scratch buffer `buf` as `Bytes`: copied out at its size, or, past
+/// [`SCRATCH_OUT`], the buffer itself (the scratch starts a new one). `None` past `max_output`.
+fn keep_output(buf: &mut Vec<u8>, limits: &PickleLimits) -> Option<Bytes> {
+    if buf.len() > limits.max_output {
+        return None;
+    }
+    if buf.len() > SCRATCH_OUT {
+        return Some(Bytes::from(std::mem::take(buf)));
+    }
+    Some(Bytes::copy_from_slice(buf))
 }
 
 /// Runs a writer into the scratch buffer (then one allocation of the exact size) or, for large

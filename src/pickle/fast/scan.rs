@@ -254,7 +254,10 @@ pub(super) fn scan<S: Sink>(
                 declared.get_or_insert(p);
                 2
             }
-            op::FRAME => 4,
+            op::FRAME => {
+                sink.frame(src, pos, o);
+                4
+            }
             op::STOP => {
                 if stack.len() != 1 || !marks.is_empty() || o.end != src.len() {
                     return None;
@@ -364,6 +367,7 @@ pub(super) fn scan<S: Sink>(
                                 if let Some(v) = as_bytes.as_deref_mut() {
                                     v.push(payload(e) as u32);
                                 }
+                                sink.binary_state(src, payload(e))?;
                             }
                         }
                     }
@@ -412,6 +416,7 @@ pub(super) fn scan<S: Sink>(
             op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
                 let bytes = py2_str_bytes(src, o)?;
                 let ascii = bytes.is_ascii();
+                sink.py2_str(src, pos, o, &bytes, ascii)?;
                 py2_ops = true;
                 non_ascii |= !ascii;
                 py3_change |= match py3_str {

@@ -26,6 +26,30 @@ pub(super) trait Sink {
         self.op(src, pos, o)
     }
 
+    /// A FRAME op (before [`Sink::op`] is called for it).
+    #[inline(always)]
+    fn frame(&mut self, _src: &[u8], _pos: usize, _o: FOp) {}
+
+    /// A py2 `str` op holding `bytes` (`ascii` or not), before [`Sink::op`] is called for it.
+    #[inline(always)]
+    fn py2_str(
+        &mut self,
+        _src: &[u8],
+        _pos: usize,
+        _o: FOp,
+        _bytes: &[u8],
+        _ascii: bool,
+    ) -> Option<()> {
+        Some(())
+    }
+
+    /// The py2 `str` op at `pos` (seen earlier) is the binary state of a constructor
+    /// (datetime & co.): a Python 3 reader must get `bytes` there.
+    #[inline(always)]
+    fn binary_state(&mut self, _src: &[u8], _pos: usize) -> Option<()> {
+        Some(())
+    }
+
     /// STOP was reached and the whole pickle is valid.
     fn finish(&mut self, src: &[u8]);
 }
@@ -530,47 +554,168 @@ impl Sink for Py2Sink<'_> {
 
 /// The input for a Python 3 reader (what `py3.rs` writes): FRAMEs dropped, py2 `str`s per the
 /// `py3_str` policy, except binary state (datetime & co.), which is always `bytes`.
+///
+/// Written in the validating pass itself, lazily: nothing is copied before the first op that
+/// changes (FRAMEs met until then are noted and dropped then), so a value that needs nothing
+/// costs nothing here. Which py2 `str` is binary state is only known at the REDUCE that gets
+/// it, after the `str` was written: [`Sink::binary_state`] turns what was written into
+/// `bytes` where that keeps its size (SHORT_BINSTRING -> SHORT_BINBYTES, a long BINSTRING ->
+/// BINBYTES, or not yet copied); anything else gives up, and a second pass writes the value
+/// knowing every binary-state offset up front (`as_bytes`).
 pub(super) struct Py3Sink<'o> {
     pub(super) runs: Runs<'o>,
     pub(super) policy: Py3Str,
-    /// Offsets of binary-state py2 `str`s (always `bytes`), sorted; consumed front to back.
+    /// Second pass: the offsets of binary-state py2 `str`s (always `bytes`), sorted; consumed
+    /// front to back. Empty in the first pass.
     pub(super) as_bytes: &'o [u32],
+    /// Writing has begun (an op changed).
+    active: bool,
+    /// FRAMEs met before writing began (dropped when it begins).
+    frames: &'o mut Vec<u32>,
+    /// After each cut: where the input run restarts and the output length there (input and
+    /// output offsets of everything copied since).
+    cuts: &'o mut Vec<(u32, u32)>,
+    /// A binary-state `str` could not be turned into `bytes` where it was written: this pass
+    /// stopped writing, the caller writes the value again.
+    pub(super) gave_up: bool,
+}
+
+impl<'o> Py3Sink<'o> {
+    pub(super) fn new(
+        out: &'o mut Out,
+        policy: Py3Str,
+        as_bytes: &'o [u32],
+        frames: &'o mut Vec<u32>,
+        cuts: &'o mut Vec<(u32, u32)>,
+    ) -> Self {
+        frames.clear();
+        cuts.clear();
+        Py3Sink {
+            runs: Runs { out, from: 0 },
+            policy,
+            as_bytes,
+            active: false,
+            frames,
+            cuts,
+            gave_up: false,
+        }
+    }
+
+    /// Whether anything was written (the value changes).
+    pub(super) fn changed(&self) -> bool {
+        self.active
+    }
+
+    /// Writing begins: what was copied so far is the input less its FRAMEs.
+    #[inline(never)]
+    fn activate(&mut self, src: &[u8]) {
+        self.active = true;
+        self.runs.out.buf.reserve(src.len() + 16);
+        for i in 0..self.frames.len() {
+            let f = self.frames[i] as usize;
+            self.cut(src, f, f + 9, |_| {});
+        }
+    }
+
+    /// Copies the pending run up to `pos` and restarts it at `end`; the op between is dropped,
+    /// or rewritten by `write`. Notes where the run restarts in the input and the output.
+    #[inline(always)]
+    fn cut(&mut self, src: &[u8], pos: usize, end: usize, write: impl FnOnce(&mut Out)) {
+        self.runs.cut(src, pos, end);
+        write(self.runs.out);
+        // Offsets fit in u32: inputs past 2^29 bytes are not scanned.
+        self.cuts.push((end as u32, self.runs.out.buf.len() as u32));
+    }
+
+    /// Writes the py2 `str` op at `pos..end` holding `bytes` as `bytes`.
+    #[inline(always)]
+    fn write_bytes(&mut self, src: &[u8], pos: usize, end: usize, bytes: &[u8]) {
+        if !self.active {
+            self.activate(src);
+        }
+        self.cut(src, pos, end, |out| out.py3_bytes(bytes));
+    }
 }
 
 impl Sink for Py3Sink<'_> {
+    /// Only FRAMEs and py2 `str`s change (below).
     #[inline(always)]
-    fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()> {
-        let r = &mut self.runs;
-        match o.code {
-            op::FRAME => r.cut(src, pos, o.end),
-            op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
-                let bytes = py2_str_bytes(src, o)?;
-                while self.as_bytes.first().is_some_and(|&p| (p as usize) < pos) {
-                    self.as_bytes = &self.as_bytes[1..];
+    fn op(&mut self, _: &[u8], _: usize, _: FOp) -> Option<()> {
+        Some(())
+    }
+
+    #[inline(always)]
+    fn frame(&mut self, src: &[u8], pos: usize, o: FOp) {
+        if self.gave_up {
+        } else if self.active {
+            self.cut(src, pos, o.end, |_| {});
+        } else {
+            self.frames.push(pos as u32);
+        }
+    }
+
+    #[inline(always)]
+    fn py2_str(&mut self, src: &[u8], pos: usize, o: FOp, bytes: &[u8], ascii: bool) -> Option<()> {
+        if self.gave_up {
+            return Some(());
+        }
+        while self.as_bytes.first().is_some_and(|&p| (p as usize) < pos) {
+            self.as_bytes = &self.as_bytes[1..];
+        }
+        if self.as_bytes.first() == Some(&(pos as u32)) {
+            self.write_bytes(src, pos, o.end, bytes);
+            return Some(());
+        }
+        if ascii && self.policy != Py3Str::Bytes {
+            // What `py3_form` says of ASCII under the text policies.
+            return Some(());
+        }
+        match strings::py3_form(bytes, self.policy) {
+            Py3Form::Keep => {}
+            Py3Form::Text(t) => {
+                if !self.active {
+                    self.activate(src);
                 }
-                if self.as_bytes.first() == Some(&(pos as u32)) {
-                    r.cut(src, pos, o.end);
-                    r.out.py3_bytes(&bytes);
-                    return Some(());
-                }
-                match strings::py3_form(&bytes, self.policy) {
-                    Py3Form::Keep => {}
-                    Py3Form::Text(t) => {
-                        r.cut(src, pos, o.end);
-                        r.out.text(&t);
-                    }
-                    Py3Form::Bytes => {
-                        r.cut(src, pos, o.end);
-                        r.out.py3_bytes(&bytes);
-                    }
-                }
+                self.cut(src, pos, o.end, |out| out.text(&t));
             }
-            _ => {}
+            Py3Form::Bytes => self.write_bytes(src, pos, o.end, bytes),
+        }
+        Some(())
+    }
+
+    fn binary_state(&mut self, src: &[u8], pos: usize) -> Option<()> {
+        if self.gave_up {
+            return Some(());
+        }
+        if pos >= self.runs.from {
+            // Not copied yet (or nothing was): written as `bytes` now.
+            let o = next(src, pos)?;
+            self.write_bytes(src, pos, o.end, &py2_str_bytes(src, o)?);
+            return Some(());
+        }
+        // Copied or written already: where it went in the output.
+        let i = self.cuts.partition_point(|&(at, _)| at as usize <= pos);
+        let (at, out_at) = match i {
+            0 => (0, 0),
+            _ => self.cuts[i - 1],
+        };
+        let w = out_at as usize + (pos - at as usize);
+        let buf = &mut self.runs.out.buf;
+        match buf.get(w).copied() {
+            Some(op::SHORT_BINBYTES | op::BINBYTES) => {}
+            Some(op::SHORT_BINSTRING) => buf[w] = op::SHORT_BINBYTES,
+            // A BINSTRING longer than 255 bytes is BINBYTES of the same length.
+            Some(op::BINSTRING) if buf.get(w + 1..w + 5).is_some_and(|n| n[1..] != [0, 0, 0]) => {
+                buf[w] = op::BINBYTES
+            }
+            _ => self.gave_up = true,
         }
         Some(())
     }
 
     fn finish(&mut self, src: &[u8]) {
-        self.runs.cut(src, src.len(), src.len());
+        if self.active && !self.gave_up {
+            self.runs.cut(src, src.len(), src.len());
+        }
     }
 }

@@ -387,3 +387,77 @@ fn py2_rewrite_additions_count_against_the_stack_limit() {
         }
     }
 }
+
+/// The Python 3 writer learns that a py2 `str` is binary state only at the REDUCE after it:
+/// each way it can have been written by then (not yet copied, copied as SHORT_BINSTRING or a
+/// long BINSTRING, written as text or bytes, behind FRAMEs, fetched again from the memo) must
+/// end as the general path writes it.
+#[test]
+fn py3_writer_turns_binary_state_into_bytes_wherever_it_was_written() {
+    const DT: &[u8] = b"cdatetime\ndatetime\n";
+    let ascii_state = b"U\x0a\x07\x00\x01\x01\x00\x00\x00\x00\x00\x00";
+    let text_state = "U\x0aééééé".as_bytes(); // valid UTF-8: written as text first
+    let changed = "U\x02é".as_bytes(); // a str that changes (text), cutting the run
+    let mut long = vec![b'T'];
+    long.extend_from_slice(&300u32.to_le_bytes());
+    long.extend(std::iter::repeat_n(b'x', 300));
+    let short_t = b"T\x03\x00\x00\x00abc";
+    let p2 = |parts: &[&[u8]]| {
+        let mut v = vec![op::PROTO, 2];
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        v.push(op::STOP);
+        Bytes::from(v)
+    };
+    let mut frame = vec![op::PROTO, 4, op::FRAME];
+    frame.extend_from_slice(&0u64.to_le_bytes());
+    let cases: Vec<(&str, Bytes)> = vec![
+        ("not yet copied", p2(&[DT, ascii_state, b"\x85R"])),
+        (
+            "copied, then cut",
+            p2(&[DT, ascii_state, changed, b"\x86R"]),
+        ),
+        (
+            "long BINSTRING, then cut",
+            p2(&[DT, &long, changed, b"\x86R"]),
+        ),
+        (
+            "short BINSTRING, then cut",
+            p2(&[DT, short_t, changed, b"\x86R"]),
+        ),
+        ("written as text", p2(&[DT, text_state, b"\x85R"])),
+        ("written as bytes", p2(&[DT, b"U\x02\xff\xfe", b"\x85R"])),
+        (
+            "fetched again",
+            p2(&[
+                b"(",
+                DT,
+                b"q\x01",
+                ascii_state,
+                b"q\x02\x85R",
+                changed,
+                b"h\x01h\x02\x85Rl",
+            ]),
+        ),
+        ("behind a FRAME", {
+            let mut v = frame.clone();
+            v.extend_from_slice(b"(");
+            v.extend_from_slice(changed);
+            v.extend_from_slice(&frame[2..]);
+            v.extend_from_slice(DT);
+            v.extend_from_slice(ascii_state);
+            v.extend_from_slice(b"\x85Rl.");
+            Bytes::from(v)
+        }),
+    ];
+    for (name, src) in cases {
+        for s in [Py3Str::Utf8OrBytes, Py3Str::Bytes, Py3Str::Latin1] {
+            let policy = Policy {
+                py3_str: s,
+                ..Policy::for_target(Runtime::Py3)
+            };
+            assert!(agrees(name, &src, &policy), "{name}: not on the fast path");
+        }
+    }
+}
