@@ -142,12 +142,29 @@ pub(crate) enum Py3Form<'a> {
     Bytes,
 }
 
+/// Whether the first non-ASCII character of `bytes` is well-formed UTF-8 (a quick no for
+/// binary data, whose first high byte mostly is not; a yes still needs the whole check).
+#[inline(always)]
+fn utf8_start(bytes: &[u8]) -> bool {
+    let Some(i) = bytes.iter().position(|&b| b >= 0x80) else {
+        return true;
+    };
+    let cont = |k: usize| bytes.get(i + k).is_some_and(|&b| b & 0xc0 == 0x80);
+    match bytes[i] {
+        0xc2..=0xdf => cont(1),
+        0xe0..=0xef => cont(1) && cont(2),
+        0xf0..=0xf4 => cont(1) && cont(2) && cont(3),
+        _ => false,
+    }
+}
+
 /// Decides the py3 form of a py2 `str` holding `bytes` under `policy` (binary state excluded:
 /// the caller makes that `bytes` unconditionally).
 pub(crate) fn py3_form(bytes: &[u8], policy: Py3Str) -> Py3Form<'_> {
     match policy {
         Py3Str::Bytes => Py3Form::Bytes,
         _ if bytes.is_ascii() => Py3Form::Keep,
+        Py3Str::Utf8OrBytes if !utf8_start(bytes) => Py3Form::Bytes,
         Py3Str::Utf8OrBytes => match std::str::from_utf8(bytes) {
             Ok(s) => Py3Form::Text(Cow::Borrowed(s)),
             Err(_) => Py3Form::Bytes,
@@ -159,6 +176,36 @@ pub(crate) fn py3_form(bytes: &[u8], policy: Py3Str) -> Py3Form<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf8_start_never_says_no_to_valid_utf8() {
+        // Every 1-3 byte string after an ASCII prefix, and every 4-byte lead with sample tails.
+        let mut buf = Vec::new();
+        let mut check = |tail: &[u8]| {
+            buf.clear();
+            buf.extend_from_slice(b"ab");
+            buf.extend_from_slice(tail);
+            let valid = std::str::from_utf8(&buf).is_ok();
+            assert!(!valid || utf8_start(&buf), "{buf:x?}");
+            if tail
+                .first()
+                .is_some_and(|&b| !(0xc2..=0xf4).contains(&b) && b >= 0x80)
+            {
+                assert!(!utf8_start(&buf), "{buf:x?}");
+            }
+        };
+        for a in 0..=255u8 {
+            check(&[a]);
+            for b in 0..=255u8 {
+                check(&[a, b]);
+                for c in [0x00, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xff] {
+                    check(&[a, b, c]);
+                    check(&[a, b, c, 0x80]);
+                    check(&[a, b, c, 0x41]);
+                }
+            }
+        }
+    }
 
     #[test]
     fn string_escapes_decode_like_codecs_escape_decode() {

@@ -578,6 +578,8 @@ pub(super) struct Py3Sink<'o> {
     /// A binary-state `str` could not be turned into `bytes` where it was written: this pass
     /// stopped writing, the caller writes the value again.
     pub(super) gave_up: bool,
+    /// The last py2 `str` written as `bytes` (what a REDUCE right after mostly asks about).
+    last_bytes: usize,
 }
 
 impl<'o> Py3Sink<'o> {
@@ -598,6 +600,7 @@ impl<'o> Py3Sink<'o> {
             frames,
             cuts,
             gave_up: false,
+            last_bytes: usize::MAX,
         }
     }
 
@@ -633,6 +636,7 @@ impl<'o> Py3Sink<'o> {
         if !self.active {
             self.activate(src);
         }
+        self.last_bytes = pos;
         self.cut(src, pos, end, |out| out.py3_bytes(bytes));
     }
 }
@@ -684,7 +688,7 @@ impl Sink for Py3Sink<'_> {
     }
 
     fn binary_state(&mut self, src: &[u8], pos: usize) -> Option<()> {
-        if self.gave_up {
+        if self.gave_up || pos == self.last_bytes {
             return Some(());
         }
         if pos >= self.runs.from {
