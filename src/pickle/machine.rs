@@ -57,6 +57,12 @@ impl<S: Clone> Machine<S> {
         self.stack.len()
     }
 
+    /// Whether one more MARK could be opened (a rewrite that adds one stays within the limit).
+    #[inline]
+    pub(crate) fn mark_room(&self) -> bool {
+        self.marks.len() < self.limits.max_depth
+    }
+
     /// Pushes one item.
     #[inline]
     pub(crate) fn push(&mut self, s: S) -> Result<(), TranscodeError> {

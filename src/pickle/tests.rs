@@ -219,6 +219,26 @@ fn py2_classic_class_written_with_obj() {
 }
 
 #[test]
+fn py2_classic_class_mark_counts_against_the_depth_limit() {
+    // The instance of `py2_classic_class_written_with_obj` inside `n` open MARKs: OBJ's MARK
+    // makes one more, so at the limit it is refused instead of written past it.
+    let value = |n: usize| {
+        let mut v = b"\x80\x02".to_vec();
+        v.extend(std::iter::repeat_n(b'(', n));
+        v.extend_from_slice(b"cm\nC\nq\x00)\x81q\x01");
+        v.extend(std::iter::repeat_n(b'l', n));
+        v.push(b'.');
+        v
+    };
+    let mut p = py2();
+    p.py2_classic = Arc::from(vec![Global::new("m", "C")]);
+    p.limits.max_depth = 3;
+    let out = rewritten(&value(2), &p);
+    assert_eq!(transcode(&Bytes::from(out), &p).outcome, Outcome::Unchanged);
+    assert_eq!(refused(&value(3), &p), Reason::LimitExceeded);
+}
+
+#[test]
 fn py3_strings_follow_policy() {
     assert_eq!(
         rewritten(P2_UTF8_P0, &py3()),

@@ -340,6 +340,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if self.recent[RECENT - 2..] != [via, tv] {
                     return Err(self.m.err(ErrorKind::Unsupported));
                 }
+                // OBJ needs a MARK the input does not have, open from the class to here.
+                if !self.m.mark_room() {
+                    return Err(self.m.err(ErrorKind::LimitExceeded));
+                }
                 self.anns.push((via, Ann::MarkBefore));
                 self.anns.push((tv, Ann::Skip));
                 self.anns.push((o.pos, Ann::NewobjToObj));
