@@ -185,6 +185,18 @@ const LINEAR_GLOBALS: usize = 32;
 /// How many recent op offsets the pattern checks look back over.
 const RECENT: usize = 6;
 
+/// What the collision check knows of a container.
+#[derive(Clone, Copy)]
+struct ContainerInfo {
+    /// A dict or set (or a list given to `set`/`frozenset`), not a list.
+    keyed: bool,
+    /// The mask of str-like key kinds seen (see `key_kind`).
+    kinds: u8,
+    /// Items were added that [`Scanner::members`] does not hold (a list filled before any
+    /// `set`/`frozenset` global was named): it has no digest as a key.
+    unkept: bool,
+}
+
 struct Scanner<'a, 'p> {
     src: &'a [u8],
     policy: Option<&'p Policy>,
@@ -195,8 +207,7 @@ struct Scanner<'a, 'p> {
     globals: Vec<GlobalInfo>,
     global_ix: HashMap<(String, String), u32>,
     sets: Vec<SetInfo>,
-    /// Per container: keyed (dict/set) and the mask of str-like key kinds seen (see `key_kind`).
-    containers: Vec<(bool, u8)>,
+    containers: Vec<ContainerInfo>,
     keys: Vec<KeyRec>,
     anns: Vec<(usize, Ann)>,
     scratch: Vec<Slot>,
@@ -353,7 +364,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     fn new_container(&mut self, keyed: bool) -> u32 {
-        self.containers.push((keyed, 0));
+        self.containers.push(ContainerInfo {
+            keyed,
+            kinds: 0,
+            unkept: false,
+        });
         (self.containers.len() - 1) as u32
     }
 

@@ -669,3 +669,25 @@ fn shared_sub_tuples_in_keys_are_digested_within_a_budget() {
     src.extend_from_slice(&[op::BININT1, 2, op::SETITEMS, op::STOP]);
     assert_eq!(refused(&src, &py2()), Reason::Collision);
 }
+
+#[test]
+fn frozenset_keys_of_lists_filled_before_the_global_are_not_taken_for_empty() {
+    // {frozenset(l0): 1, frozenset(l1): 2} with l0 = [b'a'], l1 = ['a'] built (inside another
+    // list) before the `frozenset` global is named, then fetched from the memo: equal keys in
+    // Python 2, so refused, not merged.
+    let src = b"\x80\x03]q\x02(]q\x00C\x01aa]q\x01X\x01\x00\x00\x00aae}(cbuiltins\nfrozenset\nh\x00\x85RK\x01cbuiltins\nfrozenset\nh\x01\x85RK\x02u\x86.";
+    assert_eq!(refused(src, &py2()), Reason::Collision);
+    // The same written by Python 2 (l0 = ['a'], l1 = [u'a']) for a Python 3 reader.
+    let py2_src = b"\x80\x02]q\x02(]q\x00U\x01aa]q\x01X\x01\x00\x00\x00aae}(c__builtin__\nfrozenset\nh\x00\x85RK\x01c__builtin__\nfrozenset\nh\x01\x85RK\x02u\x86.";
+    assert_eq!(refused(py2_src, &py3()), Reason::Collision);
+    // Lists are no keys in a value that loads: a dict given lists by APPENDS (a value only
+    // fuzzing makes) is judged alike whether or not a `set` global (which the rewrite of
+    // EMPTY_SET adds) was named before them, so a rewrite transcoded again stays as it is.
+    let lists = b"\x80\x03}(\x8f]X\x01\x00\x00\x00aa](C\x01bcm\nC\n)Ree.";
+    let out = rewritten(lists, &py2());
+    assert!(out.windows(4).any(|w| w == b"set\n"), "{out:?}");
+    assert_eq!(
+        transcode(&Bytes::from(out), &py2()).outcome,
+        Outcome::Unchanged
+    );
+}

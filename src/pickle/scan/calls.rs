@@ -219,7 +219,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if g.set_like {
                     if let Elem::Container(c) = elems[0] {
                         if let Some(k) = self.containers.get_mut(c as usize) {
-                            k.0 = true;
+                            k.keyed = true;
                         }
                         // The set is its list's members (a set key is compared as a whole).
                         result = Slot::Container(c);

@@ -21,7 +21,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
             }
         }
-        let list = self.containers.get(c as usize).is_some_and(|info| !info.0);
+        let list = self
+            .containers
+            .get(c as usize)
+            .is_some_and(|info| !info.keyed);
         if step == 1 && (!list || self.set_global_seen) {
             // Members of what may become a frozenset key (FROZENSET's items, or a list given to
             // `frozenset`, whose global comes first).
@@ -32,6 +35,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 } else {
                     *kept = None;
                 }
+            }
+        } else if step == 1 && !self.scratch.is_empty() {
+            if let Some(info) = self.containers.get_mut(c as usize) {
+                info.unkept = true;
             }
         }
         if list && self.ordered_dict_seen && !self.scratch.is_empty() {
@@ -48,7 +55,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             let slot = self.scratch[i];
             if let Some(kind) = key_kind(&slot) {
                 if let Some(info) = self.containers.get_mut(c as usize) {
-                    info.1 |= 1 << kind;
+                    info.kinds |= 1 << kind;
                 }
                 self.keys.push(KeyRec { container: c, slot });
             } else if matches!(slot, Slot::Tuple(..) | Slot::Container(_)) {
@@ -91,8 +98,19 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let mut digests: Vec<(u32, u64, u64)> = Vec::new();
         // Per container: composite keys, the strings' kinds inside them, one without a digest.
         let mut per: HashMap<u32, (usize, u8, bool)> = HashMap::new();
-        let keyed = |c: u32| self.containers.get(c as usize).is_some_and(|info| info.0);
-        for k in self.composite_keys.iter().filter(|k| keyed(k.container)) {
+        let keyed = |c: u32| {
+            self.containers
+                .get(c as usize)
+                .is_some_and(|info| info.keyed)
+        };
+        // Lists are never keys or members in a value that loads (a dict or set given them is
+        // only made by hand): they are left out, as the fast path leaves them.
+        let list = |s: &Slot| matches!(*s, Slot::Container(c) if !keyed(c));
+        for k in self
+            .composite_keys
+            .iter()
+            .filter(|k| keyed(k.container) && !list(&k.slot))
+        {
             let mut kinds = 0u8;
             let d = self.digest(&k.slot, policy, 0, &mut kinds, &mut budget);
             let e = per.entry(k.container).or_insert((0, 0, false));
@@ -193,10 +211,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let parts = self.digests(items, policy, depth + 1, kinds, budget)?;
                 Some(mix(b't', &parts))
             }
-            // A frozenset: its members' digests, in no order.
+            // A frozenset: its members' digests, in no order. One whose items were not all kept
+            // has none, and neither has a list inside a key (a value only made by hand).
             Slot::Container(c) if depth < 32 => {
-                if let Some(&(_, k)) = self.containers.get(c as usize) {
-                    *kinds |= k;
+                let info = self.containers.get(c as usize)?;
+                *kinds |= info.kinds;
+                if !info.keyed || info.unkept {
+                    return None;
                 }
                 // No items kept: an empty one (nothing was ever added).
                 let items = match self.members.get(&c) {
@@ -233,7 +254,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             };
             if let Some(kind) = key_kind(&slot) {
                 if let Some(info) = self.containers.get_mut(c as usize) {
-                    info.1 |= 1 << kind;
+                    info.kinds |= 1 << kind;
                 }
                 self.keys.push(KeyRec { container: c, slot });
             }
@@ -251,7 +272,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let mixed = |c: u32| {
             containers
                 .get(c as usize)
-                .is_some_and(|&(keyed, kinds)| keyed && kinds.count_ones() >= 2)
+                .is_some_and(|info| info.keyed && info.kinds.count_ones() >= 2)
         };
         let mut hashed: Vec<(u32, u64, u64)> = self
             .keys
