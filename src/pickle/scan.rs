@@ -192,6 +192,8 @@ struct ContainerInfo {
     keyed: bool,
     /// The mask of str-like key kinds seen (see `key_kind`).
     kinds: u8,
+    /// The same kinds as the target will see them (`target_kind`).
+    target_kinds: u8,
     /// Items were added that [`Scanner::members`] does not hold (a list filled before any
     /// `set`/`frozenset` global was named): it has no digest as a key.
     unkept: bool,
@@ -367,6 +369,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.containers.push(ContainerInfo {
             keyed,
             kinds: 0,
+            target_kinds: 0,
             unkept: false,
         });
         (self.containers.len() - 1) as u32

@@ -691,3 +691,16 @@ fn frozenset_keys_of_lists_filled_before_the_global_are_not_taken_for_empty() {
         Outcome::Unchanged
     );
 }
+
+#[test]
+fn composite_keys_are_judged_by_the_string_kinds_the_reader_gets() {
+    // Python 2: {frozenset([m.C(), '\xc3\xa9', 'a']): 1, frozenset(): 2}. The first key has no
+    // digest (an object); for Python 3 its strings become text ('é') and str ('a'), kinds a
+    // second transcode of the rewrite would judge as able to meet: refused now, as then.
+    let both = b"\x80\x02}q\x00(c__builtin__\nfrozenset\n]q\x01(cm\nC\n)RU\x02\xc3\xa9U\x01ae\x85RK\x01c__builtin__\nfrozenset\n]\x85RK\x02u.";
+    assert_eq!(refused(both, &py3()), Reason::Collision);
+    // Without 'a' only text remains: written, and the rewrite transcoded again stays as it is.
+    let one = b"\x80\x02}q\x00(c__builtin__\nfrozenset\n]q\x01(cm\nC\n)RU\x02\xc3\xa9e\x85RK\x01c__builtin__\nfrozenset\n]\x85RK\x02u.";
+    let out = rewritten(one, &py3());
+    assert_eq!(transcode(&Bytes::from(out), &py3()).outcome, Outcome::Unchanged);
+}

@@ -651,9 +651,15 @@ pub(super) fn scan<S: Sink>(
     if pair_keys && usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes) > 1 {
         return None;
     }
-    // Tuple or frozenset keys in a value with strings of two kinds: the general path's (it
-    // compares them as a whole).
-    if usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes) > 1
+    // Tuple or frozenset keys in a value with strings of two kinds (a py2 `str` that changes
+    // form for a Python 3 reader counting as one more): the general path's (it compares them
+    // as a whole).
+    let converted = target == Some(Runtime::Py3) && py3_change;
+    if usize::from(py2_ops)
+        + usize::from(has_text)
+        + usize::from(has_bytes)
+        + usize::from(converted)
+        > 1
         && keyed
             .iter()
             .chain(sets.iter().map(|s| &s.kinds))

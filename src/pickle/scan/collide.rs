@@ -54,8 +54,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
         for i in (0..self.scratch.len()).step_by(step) {
             let slot = self.scratch[i];
             if let Some(kind) = key_kind(&slot) {
+                // Set and list items may be inside a composite key (see `digest`).
+                let target = match step {
+                    1 => self.target_kind(&slot).unwrap_or(kind),
+                    _ => kind,
+                };
                 if let Some(info) = self.containers.get_mut(c as usize) {
                     info.kinds |= 1 << kind;
+                    info.target_kinds |= 1 << target;
                 }
                 self.keys.push(KeyRec { container: c, slot });
             } else if matches!(slot, Slot::Tuple(..) | Slot::Container(_)) {
@@ -164,7 +170,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     /// (source digest, target digest) of a composite key's item; `kinds` collects the strings
-    /// met (bit 0 py2 `str`, 1 text, 2 bytes). `None`: an item without a digest.
+    /// met as the target sees them (bit 0 py2 `str`, 1 text, 2 bytes: see `target_kind`).
+    /// `None`: an item without a digest.
     fn digest(
         &self,
         slot: &Slot,
@@ -190,7 +197,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             | Slot::Bytes { .. }
             | Slot::CodecsBytes { .. }
             | Slot::EmptyBytes => {
-                if let Some(k) = key_kind(slot) {
+                if let Some(k) = self.target_kind(slot).or_else(|| key_kind(slot)) {
                     *kinds |= 1 << k;
                 }
                 key_hashes(self.src, slot, policy)
@@ -215,7 +222,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             // has none, and neither has a list inside a key (a value only made by hand).
             Slot::Container(c) if depth < 32 => {
                 let info = self.containers.get(c as usize)?;
-                *kinds |= info.kinds;
+                *kinds |= info.target_kinds;
                 if !info.keyed || info.unkept {
                     return None;
                 }
@@ -300,6 +307,28 @@ fn key_kind(slot: &Slot) -> Option<u8> {
         Slot::Text { .. } => Some(1),
         Slot::Bytes { .. } | Slot::CodecsBytes { .. } | Slot::EmptyBytes => Some(2),
         _ => None,
+    }
+}
+
+impl Scanner<'_, '_> {
+    /// The kind (as `key_kind` numbers them) a py2 `str` takes for a Python 3 reader: kept
+    /// (ASCII), text or bytes, as the policy writes it; `None` for anything else (its kind
+    /// stays). What a rewrite writes is what a second transcode of it sees, so a composite key
+    /// is judged the same both times.
+    fn target_kind(&self, slot: &Slot) -> Option<u8> {
+        let (Slot::Py2Str { src: p, .. }, Some(policy)) = (*slot, self.policy) else {
+            return None;
+        };
+        if policy.target != Runtime::Py3 {
+            return None;
+        }
+        let o = Reader::new(self.src.get(p..)?).next()?.ok()?;
+        let bytes = strings::py2_str_bytes(&o)?;
+        Some(match strings::py3_form(&bytes, policy.py3_str) {
+            Py3Form::Keep => 0,
+            Py3Form::Text(_) => 1,
+            Py3Form::Bytes => 2,
+        })
     }
 }
 
