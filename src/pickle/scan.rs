@@ -217,6 +217,8 @@ struct Scanner<'a, 'p> {
     ev_py2: bool,
     ev_py3: bool,
     has_text: bool,
+    /// A py2 `str` op appears.
+    has_py2_str: bool,
     /// A py3 `bytes` (any form) appears.
     has_bytes: bool,
     /// Per list: its first item (recorded with a policy), and (list, list item) pairs: the keys
@@ -289,6 +291,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         ev_py2: false,
         ev_py3: false,
         has_bytes: false,
+        has_py2_str: false,
         list_first: HashMap::new(),
         ordered_dict_seen: false,
         set_global_seen: false,
@@ -458,6 +461,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
             op::STRING | op::BINSTRING | op::SHORT_BINSTRING => {
                 self.ev_py2 = true;
+                self.has_py2_str = true;
                 let bytes =
                     strings::py2_str_bytes(o).ok_or_else(|| self.m.err(ErrorKind::BadArgument))?;
                 if !bytes.is_ascii() {

@@ -94,7 +94,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// no digest: when the strings inside the container's composite keys are of two kinds that
     /// could meet in the target, the value is refused rather than maybe merged.
     fn check_composite_keys(&self, policy: &Policy) -> Result<(), TranscodeError> {
-        if self.composite_keys.len() < 2 {
+        // Keys distinct in the source only become equal through strings of two kinds (each
+        // kind's own conversion is one-to-one). A py2 `str` that changes form for a Python 3
+        // reader counts as one more kind, as a second transcode of the rewrite would see it
+        // (the fast path counts the same way).
+        let converted = policy.target == Runtime::Py3 && !self.py2_str_changes.is_empty();
+        let kinds = [self.has_py2_str, self.has_text, self.has_bytes, converted];
+        if self.composite_keys.len() < 2 || kinds.iter().filter(|&&k| k).count() < 2 {
             return Ok(());
         }
         let collision = || TranscodeError::new(ErrorKind::Collision, 0, None);
