@@ -185,9 +185,34 @@ const LINEAR_GLOBALS: usize = 32;
 /// How many recent op offsets the pattern checks look back over.
 const RECENT: usize = 6;
 
+/// What a container was made as, which decides the ops that may add to it in a value that
+/// loads: APPEND(S) a list's, SETITEM(S) a dict's, ADDITEMS a set's; an object built by a call
+/// (given SETITEM(S)) may have methods for any of them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Made {
+    List,
+    Dict,
+    Set,
+    Object,
+}
+
+impl Made {
+    /// Whether adding items with `code` to it can load (an empty batch always does).
+    fn takes(self, code: u8) -> bool {
+        matches!(
+            (self, code),
+            (Made::Object, _)
+                | (Made::List, op::APPEND | op::APPENDS)
+                | (Made::Dict, op::SETITEM | op::SETITEMS)
+                | (Made::Set, op::ADDITEMS)
+        )
+    }
+}
+
 /// What the collision check knows of a container.
 #[derive(Clone, Copy)]
 struct ContainerInfo {
+    made: Made,
     /// A dict or set (or a list given to `set`/`frozenset`), not a list.
     keyed: bool,
     /// The mask of str-like key kinds seen (see `key_kind`).
@@ -362,15 +387,25 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// The object on top of the stack (built by a call, so of unknown type) is given SETITEM(S):
     /// it becomes a keyed container there (later batches on the stack add to the same one).
     fn keyed_object(&mut self) -> Result<u32, TranscodeError> {
-        let c = self.new_container(true);
+        let c = self.new_container(Made::Object);
         self.m.pop()?;
         self.m.push(Slot::Container(c))?;
         Ok(c)
     }
 
-    fn new_container(&mut self, keyed: bool) -> u32 {
+    /// Refuses adding items with `code` to container `c` when it was made as a list, dict or
+    /// set that has no such method (CPython fails to load that value; only fuzzing makes one).
+    fn takes(&self, c: u32, code: u8) -> Result<(), TranscodeError> {
+        match self.containers.get(c as usize) {
+            Some(info) if !info.made.takes(code) => Err(self.m.err(ErrorKind::Unsupported)),
+            _ => Ok(()),
+        }
+    }
+
+    fn new_container(&mut self, made: Made) -> u32 {
         self.containers.push(ContainerInfo {
-            keyed,
+            made,
+            keyed: made != Made::List,
             kinds: 0,
             target_kinds: 0,
             unkept: false,
@@ -515,16 +550,19 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.m.push(t)?;
             }
             op::EMPTY_LIST => {
-                let c = self.new_container(false);
+                let c = self.new_container(Made::List);
                 self.m.push(Slot::Container(c))?;
             }
             op::EMPTY_DICT => {
-                let c = self.new_container(true);
+                let c = self.new_container(Made::Dict);
                 self.m.push(Slot::Container(c))?;
             }
             op::LIST | op::DICT | op::FROZENSET => {
-                let keyed = o.code != op::LIST;
-                let c = self.new_container(keyed);
+                let c = self.new_container(match o.code {
+                    op::LIST => Made::List,
+                    op::DICT => Made::Dict,
+                    _ => Made::Set,
+                });
                 let step = if o.code == op::DICT { 2 } else { 1 };
                 self.take_mark_items()?;
                 self.record_keys(c, step);
@@ -536,7 +574,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.m.push(Slot::Container(c))?;
             }
             op::EMPTY_SET => {
-                let c = self.new_container(true);
+                let c = self.new_container(Made::Set);
                 if self.target() == Some(Runtime::Py2) {
                     self.sets.push(SetInfo {
                         container: c,
@@ -558,7 +596,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 self.scratch.reverse();
                 match self.m.peek()? {
-                    Slot::Container(c) => self.record_keys(c, n),
+                    Slot::Container(c) => {
+                        self.takes(c, o.code)?;
+                        self.record_keys(c, n)
+                    }
+                    Slot::OpenSet(_) => return Err(self.m.err(ErrorKind::Unsupported)),
                     // A dict-like object (OrderedDict, defaultdict, a subclass): its keys are
                     // checked like a dict's from now on.
                     Slot::Any if o.code == op::SETITEM => {
@@ -576,6 +618,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     Slot::Container(c)
                         if o.code != op::ADDITEMS || self.target() != Some(Runtime::Py2) =>
                     {
+                        if !self.scratch.is_empty() {
+                            self.takes(c, o.code)?;
+                        }
                         self.record_keys(c, step)
                     }
                     Slot::OpenSet(set) => {

@@ -46,6 +46,9 @@ struct SetInfo {
     kinds: u8,
 }
 
+/// A list (made by EMPTY_LIST or LIST): an [`OTHER`] told apart, as only lists take APPEND(S).
+const LIST: Tag = OTHER | 1 << 3;
+
 /// A memo slot never PUT (never a real tag: a [`CONTAINER`] index stays below 2^29 - 1).
 const UNDEF: Tag = Tag::MAX;
 
@@ -288,8 +291,12 @@ pub(super) fn scan<S: Sink>(
                 push!(OTHER);
                 1
             }
-            op::EMPTY_TUPLE | op::EMPTY_LIST => {
+            op::EMPTY_TUPLE => {
                 push!(OTHER);
+                1
+            }
+            op::EMPTY_LIST => {
+                push!(LIST);
                 1
             }
             op::EMPTY_DICT => {
@@ -313,7 +320,7 @@ pub(super) fn scan<S: Sink>(
                 let t = match o.code {
                     op::TUPLE => tuple_tag(tuples, &stack[m..]),
                     op::DICT => new_container!(key_kinds(&stack[m..], 2)),
-                    _ => OTHER,
+                    _ => LIST,
                 };
                 stack.truncate(m);
                 push!(t);
@@ -396,8 +403,8 @@ pub(super) fn scan<S: Sink>(
                 }
                 let kinds = key_kinds(&stack[stack.len() - n..], n);
                 pop!(n);
-                // The container must still be there (and not be a set being built).
-                if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
+                // The container must still be there, and take these items.
+                if stack.len() <= fence!() || !takes(*stack.last()?, o.code, keyed) {
                     return None;
                 }
                 keys_into_top!(kinds, o.code == op::SETITEM);
@@ -407,7 +414,7 @@ pub(super) fn scan<S: Sink>(
                 let m = pop_mark!();
                 let kinds = key_kinds(&stack[m..], if o.code == op::SETITEMS { 2 } else { 1 });
                 stack.truncate(m);
-                if stack.len() <= fence!() || kind(*stack.last()?) == OPEN_SET {
+                if stack.len() <= fence!() || !takes(*stack.last()?, o.code, keyed) {
                     return None;
                 }
                 keys_into_top!(kinds, o.code == op::SETITEMS);
@@ -474,7 +481,7 @@ pub(super) fn scan<S: Sink>(
             }
             op::EMPTY_SET => {
                 if py3_side {
-                    let t = new_container!(0);
+                    let t = new_container!(SET_MADE);
                     push!(t);
                 } else {
                     sets.push(SetInfo {
@@ -493,7 +500,7 @@ pub(super) fn scan<S: Sink>(
                 let m = pop_mark!();
                 let kinds = key_kinds(&stack[m..], 1);
                 stack.truncate(m);
-                if stack.len() <= fence!() {
+                if stack.len() <= fence!() || !takes(*stack.last()?, o.code, keyed) {
                     return None;
                 }
                 keys_into_top!(kinds, false);
@@ -513,7 +520,7 @@ pub(super) fn scan<S: Sink>(
             }
             op::FROZENSET if py3_side => {
                 let m = pop_mark!();
-                let t = new_container!(key_kinds(&stack[m..], 1));
+                let t = new_container!(key_kinds(&stack[m..], 1) | SET_MADE);
                 stack.truncate(m);
                 push!(t);
                 4
@@ -706,6 +713,25 @@ pub(super) fn scan<S: Sink>(
 /// A tuple (holding a string, bytes, tuple or dict/set) or frozenset key: `scan.rs` compares
 /// those as a whole.
 const COMPOSITE: u8 = 8;
+/// In a [`CONTAINER`]'s kinds: a set or frozenset (made by EMPTY_SET or FROZENSET).
+const SET_MADE: u8 = 16;
+
+/// Whether the item under `top` takes the items of `code` as a value that loads would: APPEND(S)
+/// lists, SETITEM(S) dicts, ADDITEMS sets (`scan.rs` refuses the rest as `Made::takes` says);
+/// anything else (an object built by a call, and so any [`CONTAINER`] for APPEND(S)) is the
+/// general path's to judge, and so are sets being built for a Python 2 reader.
+#[inline(always)]
+fn takes(top: Tag, code: u8, keyed: &[u8]) -> bool {
+    let set =
+        || kind(top) == CONTAINER && keyed.get(payload(top)).is_some_and(|k| k & SET_MADE != 0);
+    match code {
+        op::APPEND | op::APPENDS => kind(top) != CONTAINER && kind(top) != OPEN_SET,
+        op::SETITEM | op::SETITEMS => top != LIST && kind(top) != OPEN_SET && !set(),
+        // ADDITEMS: a set made for a Python 3 reader, or one being built for a Python 2 reader
+        // (checked by the caller).
+        _ => kind(top) == OPEN_SET || set(),
+    }
+}
 
 /// The string kinds of every `step`-th item: bit 0 py2 `str`, bit 1 text, bit 2 bytes (the
 /// kinds a key collision can cross), and [`COMPOSITE`].

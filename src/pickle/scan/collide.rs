@@ -259,7 +259,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.policy.is_none() {
             return;
         }
-        let c = self.new_container(true);
+        let c = self.new_container(Made::Object);
         for i in 0..self.list_children.len() {
             let (parent, child) = self.list_children[i];
             let Some(&slot) = self.list_first.get(&child).filter(|_| parent == pairs) else {
