@@ -396,28 +396,43 @@ pub(super) fn scan<S: Sink>(
                     2
                 }
             }
-            op::APPEND | op::SETITEM => {
-                let n = if o.code == op::APPEND { 1 } else { 2 };
-                if stack.len() < fence!() + n {
+            // Into a list or an object (a dict or set has no `append`: the general path's).
+            op::APPEND => {
+                pop!(1);
+                if stack.len() <= fence!() || !appendable(*stack.last()?) {
                     return None;
                 }
-                let kinds = key_kinds(&stack[stack.len() - n..], n);
-                pop!(n);
+                0
+            }
+            op::APPENDS => {
+                let m = pop_mark!();
+                stack.truncate(m);
+                if stack.len() <= fence!() || !appendable(*stack.last()?) {
+                    return None;
+                }
+                1
+            }
+            op::SETITEM => {
+                if stack.len() < fence!() + 2 {
+                    return None;
+                }
+                let kinds = key_kinds(&stack[stack.len() - 2..], 2);
+                pop!(2);
                 // The container must still be there, and take these items.
                 if stack.len() <= fence!() || !takes(*stack.last()?, o.code, keyed) {
                     return None;
                 }
-                keys_into_top!(kinds, o.code == op::SETITEM);
+                keys_into_top!(kinds, true);
                 0
             }
-            op::APPENDS | op::SETITEMS => {
+            op::SETITEMS => {
                 let m = pop_mark!();
-                let kinds = key_kinds(&stack[m..], if o.code == op::SETITEMS { 2 } else { 1 });
+                let kinds = key_kinds(&stack[m..], 2);
                 stack.truncate(m);
                 if stack.len() <= fence!() || !takes(*stack.last()?, o.code, keyed) {
                     return None;
                 }
-                keys_into_top!(kinds, o.code == op::SETITEMS);
+                keys_into_top!(kinds, true);
                 1
             }
             op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
@@ -716,16 +731,23 @@ const COMPOSITE: u8 = 8;
 /// In a [`CONTAINER`]'s kinds: a set or frozenset (made by EMPTY_SET or FROZENSET).
 const SET_MADE: u8 = 16;
 
-/// Whether the item under `top` takes the items of `code` as a value that loads would: APPEND(S)
-/// lists, SETITEM(S) dicts, ADDITEMS sets (`scan.rs` refuses the rest as `Made::takes` says);
-/// anything else (an object built by a call, and so any [`CONTAINER`] for APPEND(S)) is the
-/// general path's to judge, and so are sets being built for a Python 2 reader.
+/// Whether `top` takes APPEND(S) as a value that loads would: a list or an object (any
+/// [`CONTAINER`], a SETITEM(S)'d object included, is the general path's to judge; see
+/// [`takes`]).
+#[inline(always)]
+fn appendable(top: Tag) -> bool {
+    kind(top) != CONTAINER && kind(top) != OPEN_SET
+}
+
+/// Whether `top` takes the items of SETITEM(S) or ADDITEMS (`code`) as a value that loads
+/// would: SETITEM(S) dicts, ADDITEMS sets (`scan.rs` refuses the rest as `Made::takes` says);
+/// anything else (an object built by a call) is the general path's to judge, and so are sets
+/// being built for a Python 2 reader.
 #[inline(always)]
 fn takes(top: Tag, code: u8, keyed: &[u8]) -> bool {
     let set =
         || kind(top) == CONTAINER && keyed.get(payload(top)).is_some_and(|k| k & SET_MADE != 0);
     match code {
-        op::APPEND | op::APPENDS => kind(top) != CONTAINER && kind(top) != OPEN_SET,
         op::SETITEM | op::SETITEMS => top != LIST && kind(top) != OPEN_SET && !set(),
         // ADDITEMS: a set made for a Python 3 reader, or one being built for a Python 2 reader
         // (checked by the caller).
