@@ -1,5 +1,6 @@
 //! The fast path: one allocation-free validating pass over the opcodes CPython writes for
-//! everyday values, and, only when something must change, one writing pass.
+//! everyday values, which also writes the value when something must change (a second pass
+//! only in the cases below).
 //!
 //! The general path (`scan.rs` + the rewriters) models every opcode with slot tags that point
 //! back at offsets, a globals table and a rewrite plan, and allocates for each of them per value.
@@ -7,13 +8,15 @@
 //! sets, memo PUTs/GETs, globals and the calls that use them (REDUCE, BUILD, NEWOBJ, classic
 //! INST/OBJ), in binary and protocol-0 forms. This module validates those with compact `u32`
 //! tags on per-thread scratch stacks and decides the outcome itself:
-//! - Python 3 readers: py2 `str`s are rewritten in place (binary state of datetime & co. as
-//!   `bytes`), everything else is copied in runs.
+//! - Python 3 readers: py2 `str`s are rewritten in the validating pass (binary state of
+//!   datetime & co. as `bytes`, patched in place when its REDUCE comes; a second pass when that
+//!   cannot be done in place), everything else is copied in runs, nothing before the first
+//!   change.
 //! - Python 2 readers: protocol 3+ input is written in the validating pass itself, byte for
 //!   byte as `downgrade.rs` writes it (globals renamed, STACK_GLOBAL folded, bytes as
-//!   `_codecs.encode`, memo ids renumbered); sets, and input that turns out to be Python 2's,
-//!   are written by `downgrade.rs`, the general path's own writer, following the plan this scan
-//!   makes (STACK_GLOBAL folding, set closes).
+//!   `_codecs.encode`, memo ids renumbered), with a second such pass for sets; input that turns
+//!   out to be Python 2's, and protocol 0-2 input that changes, is written by `downgrade.rs`,
+//!   the general path's own writer, following the plan this scan makes.
 //!
 //! It returns `None` (and [`super::transcode`] runs the general path) at the first opcode or
 //! construct it does not decide with certainty: any stack/MARK/memo violation or limit, values
