@@ -164,6 +164,15 @@ pub(crate) fn py3_form(bytes: &[u8], policy: Py3Str) -> Py3Form<'_> {
     match policy {
         Py3Str::Bytes => Py3Form::Bytes,
         _ if bytes.is_ascii() => Py3Form::Keep,
+        _ => py3_form_non_ascii(bytes, policy),
+    }
+}
+
+/// [`py3_form`] of `bytes` known to hold a byte >= 0x80.
+#[inline]
+pub(crate) fn py3_form_non_ascii(bytes: &[u8], policy: Py3Str) -> Py3Form<'_> {
+    match policy {
+        Py3Str::Bytes => Py3Form::Bytes,
         Py3Str::Utf8OrBytes if !utf8_start(bytes) => Py3Form::Bytes,
         Py3Str::Utf8OrBytes => match std::str::from_utf8(bytes) {
             Ok(s) => Py3Form::Text(Cow::Borrowed(s)),

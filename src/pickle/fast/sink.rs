@@ -639,6 +639,35 @@ impl<'o> Py3Sink<'o> {
         self.last_bytes = pos;
         self.cut(src, pos, end, |out| out.py3_bytes(bytes));
     }
+
+    /// [`Sink::binary_state`] of a py2 `str` not just written as bytes.
+    #[inline(never)]
+    fn make_bytes(&mut self, src: &[u8], pos: usize) -> Option<()> {
+        if pos >= self.runs.from {
+            // Not copied yet (or nothing was): written as `bytes` now.
+            let o = next(src, pos)?;
+            self.write_bytes(src, pos, o.end, &py2_str_bytes(src, o)?);
+            return Some(());
+        }
+        // Copied or written already: where it went in the output.
+        let i = self.cuts.partition_point(|&(at, _)| at as usize <= pos);
+        let (at, out_at) = match i {
+            0 => (0, 0),
+            _ => self.cuts[i - 1],
+        };
+        let w = out_at as usize + (pos - at as usize);
+        let buf = &mut self.runs.out.buf;
+        match buf.get(w).copied() {
+            Some(op::SHORT_BINBYTES | op::BINBYTES) => {}
+            Some(op::SHORT_BINSTRING) => buf[w] = op::SHORT_BINBYTES,
+            // A BINSTRING longer than 255 bytes is BINBYTES of the same length.
+            Some(op::BINSTRING) if buf.get(w + 1..w + 5).is_some_and(|n| n[1..] != [0, 0, 0]) => {
+                buf[w] = op::BINBYTES
+            }
+            _ => self.gave_up = true,
+        }
+        Some(())
+    }
 }
 
 impl Sink for Py3Sink<'_> {
@@ -670,11 +699,13 @@ impl Sink for Py3Sink<'_> {
             self.write_bytes(src, pos, o.end, bytes);
             return Some(());
         }
-        if ascii && self.policy != Py3Str::Bytes {
+        let form = match ascii {
             // What `py3_form` says of ASCII under the text policies.
-            return Some(());
-        }
-        match strings::py3_form(bytes, self.policy) {
+            true if self.policy != Py3Str::Bytes => return Some(()),
+            true => Py3Form::Bytes,
+            false => strings::py3_form_non_ascii(bytes, self.policy),
+        };
+        match form {
             Py3Form::Keep => {}
             Py3Form::Text(t) => {
                 if !self.active {
@@ -687,34 +718,13 @@ impl Sink for Py3Sink<'_> {
         Some(())
     }
 
+    #[inline(always)]
     fn binary_state(&mut self, src: &[u8], pos: usize) -> Option<()> {
+        // Mostly the str just written as bytes.
         if self.gave_up || pos == self.last_bytes {
             return Some(());
         }
-        if pos >= self.runs.from {
-            // Not copied yet (or nothing was): written as `bytes` now.
-            let o = next(src, pos)?;
-            self.write_bytes(src, pos, o.end, &py2_str_bytes(src, o)?);
-            return Some(());
-        }
-        // Copied or written already: where it went in the output.
-        let i = self.cuts.partition_point(|&(at, _)| at as usize <= pos);
-        let (at, out_at) = match i {
-            0 => (0, 0),
-            _ => self.cuts[i - 1],
-        };
-        let w = out_at as usize + (pos - at as usize);
-        let buf = &mut self.runs.out.buf;
-        match buf.get(w).copied() {
-            Some(op::SHORT_BINBYTES | op::BINBYTES) => {}
-            Some(op::SHORT_BINSTRING) => buf[w] = op::SHORT_BINBYTES,
-            // A BINSTRING longer than 255 bytes is BINBYTES of the same length.
-            Some(op::BINSTRING) if buf.get(w + 1..w + 5).is_some_and(|n| n[1..] != [0, 0, 0]) => {
-                buf[w] = op::BINBYTES
-            }
-            _ => self.gave_up = true,
-        }
-        Some(())
+        self.make_bytes(src, pos)
     }
 
     fn finish(&mut self, src: &[u8]) {
