@@ -168,8 +168,9 @@ pub(crate) fn py3_form(bytes: &[u8], policy: Py3Str) -> Py3Form<'_> {
     }
 }
 
-/// [`py3_form`] of `bytes` known to hold a byte >= 0x80.
-#[inline]
+/// [`py3_form`] of `bytes` known to hold a byte >= 0x80 (kept out of line: inlined into the
+/// fast path's validating loop it slowed every value, strings or not).
+#[inline(never)]
 pub(crate) fn py3_form_non_ascii(bytes: &[u8], policy: Py3Str) -> Py3Form<'_> {
     match policy {
         Py3Str::Bytes => Py3Form::Bytes,

@@ -718,7 +718,6 @@ impl Sink for Py3Sink<'_> {
         Some(())
     }
 
-    #[inline(always)]
     fn binary_state(&mut self, src: &[u8], pos: usize) -> Option<()> {
         // Mostly the str just written as bytes.
         if self.gave_up || pos == self.last_bytes {
