@@ -662,20 +662,22 @@ fn shared_sub_tuples_in_keys_are_digested_within_a_budget() {
         *memo += 1;
         v
     };
-    let mut memo = 0;
-    let mut src = vec![op::PROTO, 4, op::EMPTY_DICT, op::MARK];
-    src.extend(key(b"C\x01a", &mut memo));
-    src.extend_from_slice(&[op::BININT1, 1]);
-    src.extend(key(b"\x8c\x01a", &mut memo));
-    src.extend_from_slice(&[op::BININT1, 2, op::SETITEMS, op::STOP]);
-    assert_eq!(refused(&src, &py2()), Reason::Collision);
+    // {key(leaf0): 1, key(leaf1): 2}
+    let dict = |leaf0: &[u8], leaf1: &[u8]| {
+        let mut memo = 0;
+        let mut v = vec![op::PROTO, 4, op::EMPTY_DICT, op::MARK];
+        v.extend(key(leaf0, &mut memo));
+        v.extend_from_slice(&[op::BININT1, 1]);
+        v.extend(key(leaf1, &mut memo));
+        v.extend_from_slice(&[op::BININT1, 2, op::SETITEMS, op::STOP]);
+        v
+    };
+    assert_eq!(
+        refused(&dict(b"C\x01a", b"\x8c\x01a"), &py2()),
+        Reason::Collision
+    );
     // The same with int leaves.
-    let mut memo = 0;
-    let mut ints = vec![op::PROTO, 4, op::EMPTY_DICT, op::MARK];
-    ints.extend(key(b"K\x01", &mut memo));
-    ints.extend_from_slice(&[op::BININT1, 1]);
-    ints.extend(key(b"K\x02", &mut memo));
-    ints.extend_from_slice(&[op::BININT1, 2, op::SETITEMS, op::STOP]);
+    let ints = dict(b"K\x01", b"K\x02");
     for p in [py2(), py3()] {
         let t = transcode(&Bytes::from(ints.clone()), &p);
         assert!(!matches!(t.outcome, Outcome::Refused(_)), "{:?}", t.outcome);
