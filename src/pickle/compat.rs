@@ -25,6 +25,18 @@ pub(crate) fn py3_to_py2<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, C
     (Cow::Borrowed(module), Cow::Borrowed(name))
 }
 
+/// Whether `module.name`, which [`py3_to_py2`] renames, is also what it gives for another name
+/// (`dbm`: `_dbm` -> `dbm`, and `dbm` -> `anydbm`). In a protocol 0-2 pickle not certainly
+/// written by Python 3 (whose `fix_imports` already wrote Python 2's names there) such a name
+/// is most likely Python 2's own, or a rewrite's: renamed only when Python 3 certainly wrote it,
+/// so that a rewrite transcoded again stays as it is.
+pub(crate) fn renamed_name_is_py2_too(module: &str, name: &str) -> bool {
+    REVERSE_NAME_MAPPING
+        .iter()
+        .any(|(_, (m, n))| *m == module && *n == name)
+        || REVERSE_IMPORT_MAPPING.iter().any(|(_, m)| *m == module)
+}
+
 /// Modules that do not exist in CPython 2.7's standard library (any global in them is py3-only).
 pub(crate) const PY3_ONLY_MODULES: &[&str] = &[
     "asyncio",

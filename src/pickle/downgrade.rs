@@ -14,7 +14,7 @@ use super::reader::{Op, Reader};
 use super::scan::Ann;
 use super::strings;
 use super::writer::{Ins, Out};
-use super::{compat, Policy, Py2Text, Writer};
+use super::{compat, Policy, Py2Text, Summary, Writer};
 
 /// Where an input memo slot lives in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,8 @@ struct Downgrade<'a> {
     pending: Option<Slot>,
     utf8_text: bool,
     rename: bool,
+    /// Python 3 certainly wrote the value (see [`Downgrade::renames`]).
+    py3_certain: bool,
     /// The memo limit, applied to output ids too.
     max_memo: usize,
     at: (usize, u8),
@@ -53,10 +55,11 @@ struct Downgrade<'a> {
 /// when the output would pass `policy.limits.max_output`.
 pub(crate) fn downgrade(
     src: &[u8],
-    writer: Writer,
+    summary: &Summary,
     anns: &[(usize, Ann)],
     policy: &Policy,
 ) -> Result<Vec<u8>, TranscodeError> {
+    let writer = summary.writer;
     let mut d = Downgrade {
         src,
         out: Out::for_input(src.len(), policy.limits.max_output),
@@ -67,6 +70,7 @@ pub(crate) fn downgrade(
         pending: None,
         utf8_text: policy.py2_text == Py2Text::Utf8 && writer != Writer::Py2,
         rename: writer != Writer::Py2,
+        py3_certain: summary.py3_certain(),
         max_memo: policy.limits.max_memo,
         at: (0, 0),
     };
@@ -200,7 +204,7 @@ impl<'a> Downgrade<'a> {
     /// CPython writes `getattr(Outer, 'Inner')`, but `getattr` is what the firewall denies (an
     /// attribute walk), so such values are refused rather than given a denied global.
     fn global(&mut self, module: &str, name: &str) -> Result<(), TranscodeError> {
-        let (m, n) = if self.rename {
+        let (m, n) = if self.renames(module, name) {
             compat::py3_to_py2(module, name)
         } else {
             (module.into(), name.into())
@@ -345,15 +349,22 @@ impl<'a> Downgrade<'a> {
         Ok(())
     }
 
+    /// Whether `module.name` is renamed: the writer was not Python 2, `fix_imports` renames
+    /// it, and it is not also a Python 2 name unless Python 3 certainly wrote the value
+    /// (`compat::renamed_name_is_py2_too`).
+    fn renames(&self, module: &str, name: &str) -> bool {
+        self.rename
+            && compat::py3_to_py2(module, name) != (module.into(), name.into())
+            && (self.py3_certain || !compat::renamed_name_is_py2_too(module, name))
+    }
+
     /// GLOBAL as written, renamed when the writer was Python 3.
     fn global_op(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let (m, n) = o
             .global_pair()
             .ok_or_else(|| self.err(ErrorKind::BadArgument))?;
         match (std::str::from_utf8(m), std::str::from_utf8(n)) {
-            (Ok(m), Ok(n)) if self.rename && compat::py3_to_py2(m, n) != (m.into(), n.into()) => {
-                self.global(m, n)
-            }
+            (Ok(m), Ok(n)) if self.renames(m, n) => self.global(m, n),
             _ => {
                 self.out.raw(o.raw);
                 Ok(())

@@ -149,6 +149,7 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     let change = summary.max_protocol > 2
         || summary.declared_protocol.is_some_and(|d| d > 2)
         || (summary.writer != Writer::Py2 && facts.renames)
+        || (summary.writer == Writer::Py3 && facts.renames_if_py3)
         || (utf8 && facts.has_text);
     if !change {
         return Some(done(facts, None));
@@ -171,7 +172,7 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     // What the fused writer could not take for granted: `downgrade.rs` with the plan of this
     // scan (the general path's refusals stay the general path's: a writer error falls back to
     // it).
-    let out = downgrade::downgrade(src, facts.summary.writer, &s.stacks.anns, policy).ok()?;
+    let out = downgrade::downgrade(src, &facts.summary, &s.stacks.anns, policy).ok()?;
     Some(done(facts, Some(Bytes::from(out))))
 }
 

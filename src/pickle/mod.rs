@@ -295,6 +295,15 @@ pub struct Summary {
     pub globals_complete: bool,
 }
 
+impl Summary {
+    /// Python 3 certainly wrote the value: py3 evidence, or a protocol Python 2 cannot write.
+    pub(crate) fn py3_certain(&self) -> bool {
+        self.writer == Writer::Py3
+            || self.max_protocol > 2
+            || self.declared_protocol.is_some_and(|d| d > 2)
+    }
+}
+
 /// The outcome of [`transcode`] plus what was detected on the way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transcoded {
@@ -340,7 +349,7 @@ fn transcode_general(src: &Bytes, policy: &Policy) -> Transcoded {
         };
     }
     let written = match policy.target {
-        Runtime::Py2 => downgrade::downgrade(src, scan.summary.writer, &scan.plan.anns, policy),
+        Runtime::Py2 => downgrade::downgrade(src, &scan.summary, &scan.plan.anns, policy),
         Runtime::Py3 => py3::normalize(src, &scan, policy),
     };
     // The writers are correct by construction (golden fixtures, fuzz replay and the unit tests

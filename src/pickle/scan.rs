@@ -279,6 +279,9 @@ struct Scanner<'a, 'p> {
     /// py2 `str` ops the py3 policy changes, and whether they are ASCII.
     py2_str_changes: Vec<(usize, bool)>,
     renames: bool,
+    /// A global is renamed only if Python 3 certainly wrote the value (see
+    /// `compat::renamed_name_is_py2_too`).
+    renames_if_py3: bool,
     classic_rewrite: bool,
 }
 
@@ -334,6 +337,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         item_texts: Vec::new(),
         py2_str_changes: Vec::new(),
         renames: false,
+        renames_if_py3: false,
         classic_rewrite: false,
     };
     // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
@@ -798,6 +802,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.summary.max_protocol > 2
                     || self.summary.declared_protocol.is_some_and(|d| d > 2)
                     || self.classic_rewrite
+                    || (writer == Writer::Py3 && self.renames_if_py3)
                     || (writer != Writer::Py2
                         && (self.renames || (p.py2_text == Py2Text::Utf8 && converts_text)))
             }

@@ -750,3 +750,29 @@ fn composite_keys_are_judged_by_the_string_kinds_the_reader_gets() {
         Outcome::Unchanged
     );
 }
+
+#[test]
+fn names_renamed_twice_by_the_table_are_renamed_once() {
+    // `_dbm` -> `dbm` (as `fix_imports` writes it), and `dbm` -> `anydbm`: the rewrite of a
+    // protocol-0 `_dbm.open`, transcoded again, stays as it is.
+    let out = rewritten(b"c_dbm\nopen\n.", &py2());
+    assert_eq!(out, b"\x80\x02cdbm\nopen\n.");
+    assert_eq!(
+        transcode(&Bytes::from(out), &py2()).outcome,
+        Outcome::Unchanged
+    );
+    // `dbm` at protocol 0-2 from an unknown writer is Python 2's own; from Python 3 (protocol 3+
+    // or py3 names) it is renamed as `fix_imports` does.
+    assert_eq!(
+        transcode(&Bytes::from_static(b"cdbm\nopen\n."), &py2()).outcome,
+        Outcome::Unchanged
+    );
+    assert_eq!(
+        rewritten(b"\x80\x03cdbm\nopen\n.", &py2()),
+        b"\x80\x02canydbm\nopen\n."
+    );
+    assert_eq!(
+        rewritten(b"(cdbm\nopen\ncbuiltins\nlen\nl.", &py2()),
+        b"\x80\x02(canydbm\nopen\nc__builtin__\nlen\nl."
+    );
+}

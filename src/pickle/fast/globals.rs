@@ -18,6 +18,9 @@ pub(super) struct Known {
     pub(super) py3_name: bool,
     /// `fix_imports` renames it for protocol 2.
     pub(super) renamed: bool,
+    /// Renamed only when Python 3 certainly wrote the value
+    /// (`compat::renamed_name_is_py2_too`).
+    pub(super) renamed_if_py3: bool,
     /// Always the general path's: `set`/`frozenset` (their list argument holds keys),
     /// `_codecs.encode` (its result is `bytes`), binary state past the second argument.
     general: bool,
@@ -50,6 +53,7 @@ impl Known {
             py3_only: compat::is_py3_only(m, n),
             py3_name: m == "builtins" || m == "copyreg",
             renamed,
+            renamed_if_py3: renamed && compat::renamed_name_is_py2_too(m, n),
             binary_arg,
             py2_writable: {
                 let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');

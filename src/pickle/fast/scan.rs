@@ -112,6 +112,8 @@ pub(super) struct Facts {
     pub(super) py3_change: bool,
     /// A global that `fix_imports` renames for protocol 2.
     pub(super) renames: bool,
+    /// A global that is renamed only when Python 3 certainly wrote the value.
+    pub(super) renames_if_py3: bool,
 }
 
 /// The validating pass, handing each validated op to `sink` (which may write it for a reader
@@ -153,6 +155,7 @@ pub(super) fn scan<S: Sink>(
         return None;
     }
     let (mut py3_names, mut renames, mut py3_only, mut binary_state) = (false, false, false, false);
+    let mut renames_if_py3 = false;
     let mut declared = None;
     let mut max_proto = 0u8;
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
@@ -334,7 +337,8 @@ pub(super) fn scan<S: Sink>(
                     named = Some(globals[idx]);
                 }
                 py3_names |= g.py3_name;
-                renames |= g.renamed;
+                renames |= g.renamed && !g.renamed_if_py3;
+                renames_if_py3 |= g.renamed_if_py3;
                 py3_only |= g.py3_only;
                 if o.code == op::INST {
                     // A classic instance of the class, from the items above the MARK.
@@ -587,7 +591,8 @@ pub(super) fn scan<S: Sink>(
                 let (idx, g) = global_index(known, globals, m, n, policy)?;
                 named = Some(globals[idx]);
                 py3_names |= g.py3_name;
-                renames |= g.renamed;
+                renames |= g.renamed && !g.renamed_if_py3;
+                renames_if_py3 |= g.renamed_if_py3;
                 py3_only |= g.py3_only;
                 push!(GLOBAL | (idx as Tag) << 3);
                 4
@@ -722,6 +727,7 @@ pub(super) fn scan<S: Sink>(
         has_text,
         py3_change,
         renames,
+        renames_if_py3,
     })
 }
 

@@ -108,7 +108,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         let (m2, n2) = compat::py3_to_py2(m, n);
         if m2 != m || n2 != n {
-            self.renames = true;
+            if compat::renamed_name_is_py2_too(m, n) {
+                self.renames_if_py3 = true;
+            } else {
+                self.renames = true;
+            }
         }
         let classic = self.policy.is_some_and(|p| {
             p.py2_classic
