@@ -213,8 +213,6 @@ impl Made {
 #[derive(Clone, Copy)]
 struct ContainerInfo {
     made: Made,
-    /// A dict or set (or a list given to `set`/`frozenset`), not a list.
-    keyed: bool,
     /// The mask of str-like key kinds seen (see `key_kind`).
     kinds: u8,
     /// The same kinds as the target will see them (`target_kind`).
@@ -222,6 +220,13 @@ struct ContainerInfo {
     /// Items were added that [`Scanner::members`] does not hold (a list filled before any
     /// `set`/`frozenset` global was named): it has no digest as a key.
     unkept: bool,
+}
+
+impl ContainerInfo {
+    /// A dict or set (or a list given to `set`/`frozenset`), not a list.
+    fn keyed(&self) -> bool {
+        self.made != Made::List
+    }
 }
 
 struct Scanner<'a, 'p> {
@@ -409,7 +414,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
     fn new_container(&mut self, made: Made) -> u32 {
         self.containers.push(ContainerInfo {
             made,
-            keyed: made != Made::List,
             kinds: 0,
             target_kinds: 0,
             unkept: false,

@@ -68,10 +68,10 @@ impl Sink for NoSink {
 }
 
 /// Copies runs of ops that stay as they are in one go each.
-pub(super) struct Runs<'o> {
-    pub(super) out: &'o mut Out,
+struct Runs<'o> {
+    out: &'o mut Out,
     /// Start of the pending run of unchanged input.
-    pub(super) from: usize,
+    from: usize,
 }
 
 impl Runs<'_> {
@@ -563,11 +563,11 @@ impl Sink for Py2Sink<'_> {
 /// BINBYTES, or not yet copied); anything else gives up, and a second pass writes the value
 /// knowing every binary-state offset up front (`as_bytes`).
 pub(super) struct Py3Sink<'o> {
-    pub(super) runs: Runs<'o>,
-    pub(super) policy: Py3Str,
+    runs: Runs<'o>,
+    policy: Py3Str,
     /// Second pass: the offsets of binary-state py2 `str`s (always `bytes`), sorted; consumed
     /// front to back. Empty in the first pass.
-    pub(super) as_bytes: &'o [u32],
+    as_bytes: &'o [u32],
     /// Writing has begun (an op changed).
     active: bool,
     /// FRAMEs met before writing began (dropped when it begins).
@@ -680,7 +680,9 @@ impl Sink for Py3Sink<'_> {
     #[inline(always)]
     fn frame(&mut self, src: &[u8], pos: usize, o: FOp) {
         if self.gave_up {
-        } else if self.active {
+            return;
+        }
+        if self.active {
             self.cut(src, pos, o.end, |_| {});
         } else {
             self.frames.push(pos as u32);

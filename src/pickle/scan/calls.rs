@@ -223,7 +223,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if g.set_like {
                     if let Elem::Container(c) = elems[0] {
                         if let Some(k) = self.containers.get_mut(c as usize) {
-                            k.keyed = true;
                             k.made = Made::Set;
                         }
                         // The set is its list's members (a set key is compared as a whole).

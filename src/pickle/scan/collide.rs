@@ -24,7 +24,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let list = self
             .containers
             .get(c as usize)
-            .is_some_and(|info| !info.keyed);
+            .is_some_and(|info| !info.keyed());
         if step == 1 && (!list || self.set_global_seen) {
             // Members of what may become a frozenset key (FROZENSET's items, or a list given to
             // `frozenset`, whose global comes first).
@@ -113,7 +113,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let keyed = |c: u32| {
             self.containers
                 .get(c as usize)
-                .is_some_and(|info| info.keyed)
+                .is_some_and(|info| info.keyed())
         };
         // Lists are never keys or members in a value that loads (a dict or set given them is
         // only made by hand): they are left out, as the fast path leaves them.
@@ -229,7 +229,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             Slot::Container(c) if depth < 32 => {
                 let info = self.containers.get(c as usize)?;
                 *kinds |= info.target_kinds;
-                if !info.keyed || info.unkept {
+                if !info.keyed() || info.unkept {
                     return None;
                 }
                 // No items kept: an empty one (nothing was ever added).
@@ -285,7 +285,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let mixed = |c: u32| {
             containers
                 .get(c as usize)
-                .is_some_and(|info| info.keyed && info.kinds.count_ones() >= 2)
+                .is_some_and(|info| info.keyed() && info.kinds.count_ones() >= 2)
         };
         let mut hashed: Vec<(u32, u64, u64)> = self
             .keys
