@@ -154,8 +154,7 @@ pub(super) fn scan<S: Sink>(
     if src.len() > (Tag::MAX >> 3) as usize {
         return None;
     }
-    let (mut py3_names, mut renames, mut py3_only, mut binary_state) = (false, false, false, false);
-    let mut renames_if_py3 = false;
+    let (mut py3_names, mut py3_only, mut binary_state) = (false, false, false);
     let mut declared = None;
     let mut max_proto = 0u8;
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
@@ -337,8 +336,6 @@ pub(super) fn scan<S: Sink>(
                     named = Some(globals[idx]);
                 }
                 py3_names |= g.py3_name;
-                renames |= g.renamed && !g.renamed_if_py3;
-                renames_if_py3 |= g.renamed_if_py3;
                 py3_only |= g.py3_only;
                 if o.code == op::INST {
                     // A classic instance of the class, from the items above the MARK.
@@ -591,8 +588,6 @@ pub(super) fn scan<S: Sink>(
                 let (idx, g) = global_index(known, globals, m, n, policy)?;
                 named = Some(globals[idx]);
                 py3_names |= g.py3_name;
-                renames |= g.renamed && !g.renamed_if_py3;
-                renames_if_py3 |= g.renamed_if_py3;
                 py3_only |= g.py3_only;
                 push!(GLOBAL | (idx as Tag) << 3);
                 4
@@ -673,20 +668,18 @@ pub(super) fn scan<S: Sink>(
     if keyed.iter().any(mixed) || sets.iter().any(|s| mixed(&s.kinds)) {
         return None;
     }
+    // The string kinds of the value (py2 `str`, text, bytes): keys can only collide across two.
+    let string_kinds = usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes);
     // Python 2's `OrderedDict([[k, v], ...])` in a value with strings of two kinds: the general
     // path checks its keys (they are the first items of lists).
-    if pair_keys && usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes) > 1 {
+    if pair_keys && string_kinds > 1 {
         return None;
     }
     // Tuple or frozenset keys in a value with strings of two kinds (a py2 `str` that changes
     // form for a Python 3 reader counting as one more): the general path's (it compares them
     // as a whole).
     let converted = target == Some(Runtime::Py3) && py3_change;
-    if usize::from(py2_ops)
-        + usize::from(has_text)
-        + usize::from(has_bytes)
-        + usize::from(converted)
-        > 1
+    if string_kinds + usize::from(converted) > 1
         && keyed
             .iter()
             .chain(sets.iter().map(|s| &s.kinds))
@@ -726,8 +719,12 @@ pub(super) fn scan<S: Sink>(
         },
         has_text,
         py3_change,
-        renames,
-        renames_if_py3,
+        // From the value's distinct globals, after the loop (kept out of its per-op work).
+        renames: globals.iter().any(|&e| {
+            let k = known.entry(e);
+            k.renamed && !k.renamed_if_py3
+        }),
+        renames_if_py3: globals.iter().any(|&e| known.entry(e).renamed_if_py3),
     })
 }
 
