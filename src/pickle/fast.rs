@@ -75,19 +75,29 @@ const KEEP: usize = 1 << 16;
 impl Scratch {
     fn reset(&mut self) {
         self.stacks.trim(KEEP);
-        self.as_bytes.clear();
-        self.as_bytes.shrink_to(KEEP);
-        self.out.clear();
-        self.out.shrink_to(2 * SCRATCH_OUT);
-        self.memo.clear();
-        self.memo.shrink_to(KEEP);
-        self.plan.clear();
-        self.plan.shrink_to(KEEP);
-        self.frames.clear();
-        self.frames.shrink_to(KEEP);
-        self.cuts.clear();
-        self.cuts.shrink_to(KEEP);
+        reuse(&mut self.as_bytes, KEEP);
+        reuse(&mut self.out, 2 * SCRATCH_OUT);
+        reuse(&mut self.memo, KEEP);
+        reuse(&mut self.plan, KEEP);
+        reuse(&mut self.frames, KEEP);
+        reuse(&mut self.cuts, KEEP);
     }
+}
+
+/// Empties `v` for the next value, giving back what a huge value grew past `keep` entries
+/// (the shrinking kept out of line: it is rare, and every value passes here).
+#[inline(always)]
+fn reuse<T: Copy>(v: &mut Vec<T>, keep: usize) {
+    v.clear();
+    if v.capacity() > keep {
+        shrink(v, keep);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn shrink<T>(v: &mut Vec<T>, keep: usize) {
+    v.shrink_to(keep);
 }
 
 thread_local! {

@@ -9,7 +9,11 @@ use super::super::{
 };
 use super::decode::{memo_index, next, py2_str_bytes};
 use super::globals::KnownGlobals;
+use super::reuse;
 use super::sink::Sink;
+use keys::Keys;
+
+mod keys;
 
 /// Stack and memo tags: a kind in the low 3 bits and, for some kinds, a payload above. Only
 /// what a decision needs is told apart: dict keys' string kinds (collisions), and which py2
@@ -24,7 +28,7 @@ const TEXT: Tag = 2;
 const GLOBAL: Tag = 3;
 /// A tuple whose first or second item is a py2 `str`; payload: index in [`Stacks::tuples`].
 const TUPLE: Tag = 4;
-/// Python 3 `bytes`.
+/// Python 3 `bytes`; payload: the byte offset of its op.
 const BYTES: Tag = 5;
 /// For a Python 2 reader: a set begun by EMPTY_SET, still open (items may be added); payload:
 /// index in [`Stacks::sets`].
@@ -48,6 +52,9 @@ struct SetInfo {
 
 /// A list (made by EMPTY_LIST or LIST): an [`OTHER`] told apart, as only lists take APPEND(S).
 const LIST: Tag = OTHER | 1 << 3;
+/// A non-empty tuple of none of the items [`TUPLE`] tells apart: an [`OTHER`] told apart, as
+/// a key it is compared as a whole (see [`COMPOSITE`]).
+const PLAIN_TUPLE: Tag = OTHER | 2 << 3;
 
 /// A memo slot never PUT (never a real tag: a [`CONTAINER`] index stays below 2^29 - 1).
 const UNDEF: Tag = Tag::MAX;
@@ -79,27 +86,22 @@ pub(super) struct Stacks {
     sets: Vec<SetInfo>,
     /// Per dict/set: the string kinds of its keys or members (see [`key_kinds`]).
     keyed: Vec<u8>,
+    /// The keys of dicts and sets, compared where one mixes string kinds.
+    keys: Keys,
 }
 
 impl Stacks {
     /// Empties every stack, giving back what a huge value grew past `keep` entries.
     pub(super) fn trim(&mut self, keep: usize) {
-        for v in [&mut self.stack, &mut self.memo] {
-            v.clear();
-            v.shrink_to(keep);
-        }
-        self.marks.clear();
-        self.marks.shrink_to(keep);
-        self.tuples.clear();
-        self.tuples.shrink_to(keep);
-        self.anns.clear();
-        self.anns.shrink_to(keep);
-        self.sets.clear();
-        self.sets.shrink_to(keep);
-        self.keyed.clear();
-        self.keyed.shrink_to(keep);
-        self.globals.clear();
-        self.globals.shrink_to(keep);
+        reuse(&mut self.stack, keep);
+        reuse(&mut self.memo, keep);
+        reuse(&mut self.marks, keep);
+        reuse(&mut self.tuples, keep);
+        reuse(&mut self.anns, keep);
+        reuse(&mut self.sets, keep);
+        reuse(&mut self.keyed, keep);
+        self.keys.trim(keep);
+        reuse(&mut self.globals, keep);
         self.known.trim();
     }
 }
@@ -141,6 +143,7 @@ pub(super) fn scan<S: Sink>(
         anns,
         sets,
         keyed,
+        keys,
     } = stacks;
     stack.clear();
     marks.clear();
@@ -150,6 +153,7 @@ pub(super) fn scan<S: Sink>(
     anns.clear();
     sets.clear();
     keyed.clear();
+    keys.clear();
     // Tags carry byte offsets in 29 bits.
     if src.len() > (Tag::MAX >> 3) as usize {
         return None;
@@ -321,7 +325,13 @@ pub(super) fn scan<S: Sink>(
                 let m = pop_mark!();
                 let t = match o.code {
                     op::TUPLE => tuple_tag(tuples, &stack[m..]),
-                    op::DICT => new_container!(key_kinds(&stack[m..], 2)),
+                    op::DICT => {
+                        let kinds = key_kinds(&stack[m..], 2);
+                        let t = new_container!(kinds);
+                        let batch = keys.open(&stack[m..], 2);
+                        keys.close(batch, t);
+                        t
+                    }
                     _ => LIST,
                 };
                 stack.truncate(m);
@@ -418,22 +428,26 @@ pub(super) fn scan<S: Sink>(
                     return None;
                 }
                 let kinds = key_kinds(&stack[stack.len() - 2..], 2);
+                let batch = keys.open(&stack[stack.len() - 2..], 2);
                 pop!(2);
                 // The container must still be there, and take these items.
                 if stack.len() <= fence!() || !takes(*stack.last()?, o.code, keyed) {
                     return None;
                 }
                 keys_into_top!(kinds, true);
+                keys.close(batch, *stack.last()?);
                 0
             }
             op::SETITEMS => {
                 let m = pop_mark!();
                 let kinds = key_kinds(&stack[m..], 2);
+                let batch = keys.open(&stack[m..], 2);
                 stack.truncate(m);
                 if stack.len() <= fence!() || !takes(*stack.last()?, o.code, keyed) {
                     return None;
                 }
                 keys_into_top!(kinds, true);
+                keys.close(batch, *stack.last()?);
                 1
             }
             op::SHORT_BINSTRING | op::BINSTRING | op::STRING => {
@@ -483,7 +497,7 @@ pub(super) fn scan<S: Sink>(
                 push!(if o.code == op::BYTEARRAY8 {
                     OTHER
                 } else {
-                    BYTES
+                    BYTES | (pos as Tag) << 3
                 });
                 if !py3_side {
                     py2_bytes_extra = 3;
@@ -515,11 +529,13 @@ pub(super) fn scan<S: Sink>(
             op::ADDITEMS => {
                 let m = pop_mark!();
                 let kinds = key_kinds(&stack[m..], 1);
+                let batch = keys.open(&stack[m..], 1);
                 stack.truncate(m);
                 if stack.len() <= fence!() || !takes(*stack.last()?, o.code, keyed) {
                     return None;
                 }
                 keys_into_top!(kinds, false);
+                keys.close(batch, *stack.last()?);
                 if !py3_side {
                     // Only into a set that is still open (the general path refuses the rest).
                     let top = *stack.last()?;
@@ -536,7 +552,10 @@ pub(super) fn scan<S: Sink>(
             }
             op::FROZENSET if py3_side => {
                 let m = pop_mark!();
-                let t = new_container!(key_kinds(&stack[m..], 1) | SET_MADE);
+                let kinds = key_kinds(&stack[m..], 1);
+                let t = new_container!(kinds | SET_MADE);
+                let batch = keys.open(&stack[m..], 1);
+                keys.close(batch, t);
                 stack.truncate(m);
                 push!(t);
                 4
@@ -662,12 +681,6 @@ pub(super) fn scan<S: Sink>(
         }
         pos = o.end;
     }
-    // Distinct keys can only become equal within a dict or set that mixes string kinds: those
-    // are the general path's to check (it compares them as the target will see them).
-    let mixed = |k: &u8| (k & 7).count_ones() > 1;
-    if keyed.iter().any(mixed) || sets.iter().any(|s| mixed(&s.kinds)) {
-        return None;
-    }
     // The string kinds of the value (py2 `str`, text, bytes): keys can only collide across two.
     let string_kinds = usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes);
     // Python 2's `OrderedDict([[k, v], ...])` in a value with strings of two kinds: the general
@@ -675,15 +688,22 @@ pub(super) fn scan<S: Sink>(
     if pair_keys && string_kinds > 1 {
         return None;
     }
+    // Distinct keys can only become equal within a dict or set that mixes string kinds, and
+    // only when their contents are equal (see `keys.rs`).
+    let mixed = |k: &u8| (k & 7).count_ones() > 1;
+    let mixed = keyed.iter().any(mixed) || sets.iter().any(|s| mixed(&s.kinds));
     // Tuple or frozenset keys in a value with strings of two kinds (a py2 `str` that changes
-    // form for a Python 3 reader counting as one more): the general path's (it compares them
-    // as a whole).
+    // form for a Python 3 reader counting as one more) are compared as a whole; only in a
+    // container with another such key.
     let converted = target == Some(Runtime::Py3) && py3_change;
-    if string_kinds + usize::from(converted) > 1
+    let composite = string_kinds + usize::from(converted) > 1
         && keyed
             .iter()
             .chain(sets.iter().map(|s| &s.kinds))
-            .any(|k| k & COMPOSITE != 0)
+            .any(|k| k & COMPOSITE != 0);
+    // Where the keys may meet, the general path compares them as the target will see them.
+    if (mixed && !keys.distinct(src, py3_str == Some(Py3Str::Latin1), keyed, sets))
+        || (composite && !keys.one_composite_each(keyed, sets))
     {
         return None;
     }
@@ -777,14 +797,14 @@ fn key_kinds(items: &[Tag], step: usize) -> u8 {
 
 /// The tag of a tuple of `items`: [`TUPLE`] when an item is a string, bytes, tuple or dict/set
 /// (its first two items are kept: what a binary-state constructor is given; as a key, what is
-/// inside is the general path's to compare), else [`OTHER`].
+/// inside is the general path's to compare), else [`PLAIN_TUPLE`].
 #[inline(always)]
 fn tuple_tag(tuples: &mut Vec<[Tag; 2]>, items: &[Tag]) -> Tag {
     if !items
         .iter()
         .any(|&t| matches!(kind(t), PY2_STR | TEXT | BYTES | TUPLE | CONTAINER))
     {
-        return OTHER;
+        return PLAIN_TUPLE;
     }
     let e0 = items.first().copied().unwrap_or(OTHER);
     let e1 = items.get(1).copied().unwrap_or(OTHER);

@@ -231,22 +231,88 @@ fn seeded_mutations_agree() {
 }
 
 #[test]
-fn dicts_mixing_py2_str_and_text_keys_fall_back() {
-    // py2 cPickle protocol 2: {'\xc3\xa7': 2, u'\xe7': 1}: both keys are 'ç' for a py3 reader.
-    let collide =
+fn dicts_mixing_string_kinds_fall_back_only_where_keys_meet() {
+    // py2 cPickle protocol 2: {'\xe7': 1, u'\xe7': 2}: equal only as latin-1 text for a py3
+    // reader (the general path refuses it there).
+    let latin1 =
         Bytes::from_static(b"\x80\x02}q\x01(X\x02\x00\x00\x00\xc3\xa7K\x02U\x01\xe7K\x01u.");
-    // The same keys through SETITEM and through a memoized key fetched again.
+    for policy in policies() {
+        let meets = policy.py3_str == Py3Str::Latin1 && policy.target == Runtime::Py3;
+        assert_eq!(agrees("latin1", &latin1, &policy), !meets, "{policy:?}");
+    }
+    use super::super::{Outcome, Reason};
+    let refused = |src: &Bytes, policy: &Policy| {
+        transcode_general(src, policy).outcome == Outcome::Refused(Reason::Collision)
+    };
+    let py3 = Policy::for_target(Runtime::Py3);
+    assert!(refused(
+        &latin1,
+        &Policy {
+            py3_str: Py3Str::Latin1,
+            ..py3.clone()
+        }
+    ));
+    // Keys whose contents are equal: 'a' / u'a' through SETITEM and through memoized keys
+    // fetched again; protocol 0 (escaped 'caf\xc3\xa9', raw-unicode-escape u'caf\xe9', both
+    // decoded); py3 {b'a': 1, 'a': 2}; two tuple keys (u'a',) / ('a',) in one dict.
     let setitem = Bytes::from_static(b"\x80\x02}q\x01X\x01\x00\x00\x00aq\x02K\x01sU\x01aK\x02s.");
     let memo = Bytes::from_static(
         b"\x80\x02]q\x00(X\x01\x00\x00\x00aq\x01U\x01aq\x02e}q\x03(h\x01K\x01h\x02K\x02u\x86.",
     );
-    for src in [collide, setitem, memo] {
+    let p0 = Bytes::from_static(b"(dp1\nVcaf\xe9\np2\nI2\nsS'caf\\xc3\\xa9'\np3\nI1\ns.");
+    let py3_bytes = Bytes::from_static(
+        b"\x80\x04\x95\x11\x00\x00\x00\x00\x00\x00\x00}\x94(C\x01a\x94K\x01\x8c\x01a\x94K\x02u.",
+    );
+    let tuples = Bytes::from_static(
+        b"\x80\x02}q\x01(U\x01xK\x01X\x01\x00\x00\x00a\x85q\x02K\x01U\x01a\x85q\x03K\x02u.",
+    );
+    for src in [&setitem, &memo, &p0, &py3_bytes, &tuples] {
         for policy in policies() {
-            assert!(transcode(&src, &policy).is_none(), "{src:?} {policy:?}");
+            assert!(transcode(src, &policy).is_none(), "{src:?} {policy:?}");
         }
-        assert!(transcode_general(&src, &Policy::for_target(Runtime::Py2))
-            .summary
-            .is_some());
+    }
+    for src in [&setitem, &memo, &p0, &tuples] {
+        assert!(refused(src, &py3), "{src:?}");
+    }
+    // A tuple key holding an object (no digest) and strings of two kinds, next to a tuple of
+    // numbers: {(1, 2): 1, ('a', u'b', Decimal('1')): 2}, which the general path refuses for a
+    // py3 reader; the same with 3 in place of the Decimal is not refused (every key digested).
+    let undigested = Bytes::from_static(
+        b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bcdecimal\nDecimal\nq\x03U\x011\x85Rq\x04\x87K\x02u.",
+    );
+    assert!(refused(&undigested, &py3));
+    assert!(transcode(&undigested, &py3).is_none());
+    let digested = Bytes::from_static(
+        b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bK\x03\x87q\x03K\x02u.",
+    );
+    // (answered by the general path: the fast path does not digest tuple keys).
+    assert!(!refused(&digested, &py3));
+    assert!(transcode(&digested, &py3).is_none());
+    assert!(refused(&py3_bytes, &Policy::for_target(Runtime::Py2)));
+    // Distinct contents: answered under every policy (but latin-1 for a non-ASCII py2 `str`),
+    // equal to the general path: {'a': 1, u'b': 2, 'c\xc3\xa9': 3} at protocols 0 and 2;
+    // {(1, 't'): None, 'a': 1, u'b': 2} (one tuple key); py3 {b'a': 1, 'b': 2}.
+    let p0 = Bytes::from_static(b"(dp1\nS'a'\nI1\nsVb\nI2\nsS'c\\xc3\\xa9'\np2\nI3\ns.");
+    let p2 = Bytes::from_static(
+        b"\x80\x02}q\x01(U\x01aK\x01X\x01\x00\x00\x00bK\x02U\x03c\xc3\xa9q\x02K\x03u.",
+    );
+    let one_tuple = Bytes::from_static(
+        b"\x80\x02}q\x01(U\x01aK\x01K\x01U\x01t\x86q\x02NX\x01\x00\x00\x00bK\x02u.",
+    );
+    let py3_bytes = Bytes::from_static(
+        b"\x80\x04\x95\x11\x00\x00\x00\x00\x00\x00\x00}\x94(C\x01a\x94K\x01\x8c\x01b\x94K\x02u.",
+    );
+    for (name, src) in [
+        ("p0", p0),
+        ("p2", p2),
+        ("one_tuple", one_tuple),
+        ("py3", py3_bytes),
+    ] {
+        for policy in policies() {
+            let latin1 = policy.target == Runtime::Py3 && policy.py3_str == Py3Str::Latin1;
+            let expected = !(latin1 && (name == "p0" || name == "p2"));
+            assert_eq!(agrees(name, &src, &policy), expected, "{name} {policy:?}");
+        }
     }
 }
 

@@ -93,7 +93,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// A key holding anything else (an object, a frozenset of more than [`MAX_KEPT_MEMBERS`]) has
     /// no digest: when the strings inside the container's composite keys are of two kinds that
     /// could meet in the target, the value is refused rather than maybe merged.
-    fn check_composite_keys(&self, policy: &Policy) -> Result<(), TranscodeError> {
+    fn check_composite_keys(
+        &self,
+        policy: &Policy,
+        hashes: &mut KeyHashes,
+    ) -> Result<(), TranscodeError> {
         // Keys distinct in the source only become equal through strings of two kinds (each
         // kind's own conversion is one-to-one). A py2 `str` that changes form for a Python 3
         // reader counts as one more kind, as a second transcode of the rewrite would see it
@@ -106,7 +110,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let collision = || TranscodeError::new(ErrorKind::Collision, 0, None);
         // Digest steps per value: shared sub-tuples (memo GETs) could otherwise make the walk
         // exponential; past the budget a key has no digest.
-        let mut budget = MAX_DIGEST_STEPS;
+        let mut walk = Walk {
+            budget: MAX_DIGEST_STEPS,
+            hashes,
+        };
         let mut digests: Vec<(u32, u64, u64)> = Vec::new();
         // Per container: composite keys, the strings' kinds inside them, one without a digest.
         let mut per: HashMap<u32, (usize, u8, bool)> = HashMap::new();
@@ -124,7 +131,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             .filter(|k| keyed(k.container) && !list(&k.slot))
         {
             let mut kinds = 0u8;
-            let d = self.digest(&k.slot, policy, 0, &mut kinds, &mut budget);
+            let d = self.digest(&k.slot, policy, 0, &mut kinds, &mut walk);
             let e = per.entry(k.container).or_insert((0, 0, false));
             *e = (e.0 + 1, e.1 | kinds, e.2 || d.is_none());
             if let Some((s, t)) = d {
@@ -137,7 +144,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             Runtime::Py3 => policy.py3_str != Py3Str::Bytes && k & 0b011 == 0b011,
         };
         // Past the budget the kinds seen may be incomplete: any kinds could meet.
-        let exhausted = budget == 0;
+        let exhausted = walk.budget == 0;
         if per
             .values()
             .any(|&(n, kinds, unknown)| unknown && n >= 2 && (exhausted || meet(kinds)))
@@ -162,12 +169,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
         policy: &Policy,
         depth: u32,
         kinds: &mut u8,
-        budget: &mut u32,
+        walk: &mut Walk<'_>,
     ) -> Option<Vec<(u64, u64)>> {
         let mut parts = Vec::with_capacity(items.len());
         let mut known = true;
         for item in items {
-            match self.digest(item, policy, depth, kinds, budget) {
+            match self.digest(item, policy, depth, kinds, walk) {
                 Some(p) => parts.push(p),
                 None => known = false,
             }
@@ -184,9 +191,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         policy: &Policy,
         depth: u32,
         kinds: &mut u8,
-        budget: &mut u32,
+        walk: &mut Walk<'_>,
     ) -> Option<(u64, u64)> {
-        *budget = budget.checked_sub(1)?;
+        walk.budget = walk.budget.checked_sub(1)?;
         let mix = |tag: u8, parts: &[(u64, u64)]| {
             let (mut s, mut t) = (DefaultHasher::new(), DefaultHasher::new());
             (tag, parts.len()).hash(&mut s);
@@ -206,7 +213,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if let Some(k) = self.target_kind(slot).or_else(|| key_kind(slot)) {
                     *kinds |= 1 << k;
                 }
-                key_hashes(self.src, slot, policy)
+                walk.hashes.get(self.src, slot, policy)
             }
             Slot::Scalar { pos } => {
                 let o = Reader::new(self.src.get(pos..)?).next()?.ok()?;
@@ -221,7 +228,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let items = self
                     .tuple_items
                     .get(start as usize..(start + len) as usize)?;
-                let parts = self.digests(items, policy, depth + 1, kinds, budget)?;
+                let parts = self.digests(items, policy, depth + 1, kinds, walk)?;
                 Some(mix(b't', &parts))
             }
             // A frozenset: its members' digests, in no order. One whose items were not all kept
@@ -237,7 +244,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     Some(kept) => kept.as_deref()?,
                     None => &[],
                 };
-                let parts = self.digests(items, policy, depth + 1, kinds, budget)?;
+                let parts = self.digests(items, policy, depth + 1, kinds, walk)?;
                 let mut src: Vec<u64> = parts.iter().map(|p| p.0).collect();
                 let mut tgt: Vec<u64> = parts.iter().map(|p| p.1).collect();
                 src.sort_unstable();
@@ -280,7 +287,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Some(policy) = self.policy else {
             return Ok(());
         };
-        self.check_composite_keys(policy)?;
+        let mut hashes = KeyHashes::default();
+        self.check_composite_keys(policy, &mut hashes)?;
         let containers = &self.containers;
         let mixed = |c: u32| {
             containers
@@ -291,7 +299,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
             .keys
             .iter()
             .filter(|k| mixed(k.container))
-            .filter_map(|k| key_hashes(self.src, &k.slot, policy).map(|(s, t)| (k.container, t, s)))
+            .filter_map(|k| {
+                let (s, t) = hashes.get(self.src, &k.slot, policy)?;
+                Some((k.container, t, s))
+            })
             .collect();
         hashed.sort_unstable();
         for w in hashed.windows(2) {
@@ -305,6 +316,34 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
 /// Digest steps per value for tuple and frozenset keys.
 const MAX_DIGEST_STEPS: u32 = 1 << 20;
+
+/// The digest walk's state: steps left, and the string hashes met so far.
+struct Walk<'h> {
+    budget: u32,
+    hashes: &'h mut KeyHashes,
+}
+
+/// [`key_hashes`] of each str-like op, computed once per value: a long key fetched from the
+/// memo many times (as keys of many dicts, or inside many tuple keys) would otherwise be decoded
+/// and hashed each time, seconds of work for a value under a megabyte.
+#[derive(Default)]
+struct KeyHashes(HashMap<(usize, u8), Option<(u64, u64)>>);
+
+impl KeyHashes {
+    fn get(&mut self, src: &[u8], slot: &Slot, policy: &Policy) -> Option<(u64, u64)> {
+        let id = match *slot {
+            Slot::Py2Str { src: p, .. } => (p, 0),
+            Slot::Text { src: p, .. } => (p, 1),
+            Slot::Bytes { src: p } => (p, 2),
+            Slot::CodecsBytes { src: p } => (p, 3),
+            _ => return key_hashes(src, slot, policy),
+        };
+        *self
+            .0
+            .entry(id)
+            .or_insert_with(|| key_hashes(src, slot, policy))
+    }
+}
 
 /// The source kind of a str-like key: 0 py2 `str`, 1 text, 2 bytes; `None` for other values.
 fn key_kind(slot: &Slot) -> Option<u8> {
