@@ -19,10 +19,10 @@
 //!   the general path's own writer, following the plan this scan makes.
 //!
 //! It returns `None` (and [`super::transcode`] runs the general path) at the first opcode or
-//! construct it does not decide with certainty: any stack/MARK/memo violation or limit, values
-//! whose dict keys or set members mix string kinds (collisions are possible), classic-class
-//! rewrites, text-keeping constructors under the policies where that matters, refusals. So every
-//! refusal still comes from the general path.
+//! construct it does not decide with certainty: any stack/MARK/memo violation or limit, dicts
+//! and sets whose keys of different string kinds share a content (collisions are possible; see
+//! `scan/keys.rs`), classic-class rewrites, text-keeping constructors under the policies where
+//! that matters, refusals. So every refusal still comes from the general path.
 //!
 //! Contract: when this returns `Some`, it is equal (outcome bytes and summary) to what the
 //! general path returns for the same input and policy. Debug builds check that on every call (so
