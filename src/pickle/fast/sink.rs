@@ -80,16 +80,7 @@ impl Runs<'_> {
     #[inline(always)]
     fn cut(&mut self, src: &[u8], pos: usize, end: usize) {
         let run = &src[self.from..pos];
-        // Runs between rewritten ops are mostly a few bytes (an int, a container op): a
-        // byte loop beats a call to memcpy there.
-        if run.len() <= 16 {
-            self.out.buf.reserve(16);
-            for &b in run {
-                self.out.buf.push(b);
-            }
-        } else {
-            self.out.raw(run);
-        }
+        self.out.raw(run);
         self.from = end;
     }
 }
