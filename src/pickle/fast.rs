@@ -47,7 +47,7 @@ use super::scan::Ann;
 use super::writer::Out;
 use super::{Outcome, PickleLimits, Policy, Py2Text, Runtime, Summary, Transcoded, Writer};
 use scan::{scan, Facts, Stacks};
-use sink::{NoSink, Py2Sink, Py3Sink};
+use sink::{NoSink, Py2Sink, Py3Log, Py3Sink};
 
 /// Working stacks kept per thread between values.
 #[derive(Default)]
@@ -61,9 +61,8 @@ struct Scratch {
     memo: Vec<u32>,
     /// The first pass's plan while a second pass writes sets.
     plan: Vec<(usize, Ann)>,
-    /// The Python 3 writer's FRAMEs before it began, and its cuts (see [`Py3Sink`]).
-    frames: Vec<u32>,
-    cuts: Vec<(u32, u32)>,
+    /// The Python 3 writer's notes (see [`Py3Sink`]).
+    py3: Py3Log,
 }
 
 /// Rewrites estimated larger than this get their own buffer, handed over without a copy.
@@ -79,15 +78,14 @@ impl Scratch {
         reuse(&mut self.out, 2 * SCRATCH_OUT);
         reuse(&mut self.memo, KEEP);
         reuse(&mut self.plan, KEEP);
-        reuse(&mut self.frames, KEEP);
-        reuse(&mut self.cuts, KEEP);
+        self.py3.reset(KEEP);
     }
 }
 
 /// Empties `v` for the next value, giving back what a huge value grew past `keep` entries
 /// (the shrinking kept out of line: it is rare, and every value passes here).
 #[inline(always)]
-fn reuse<T: Copy>(v: &mut Vec<T>, keep: usize) {
+pub(super) fn reuse<T: Copy>(v: &mut Vec<T>, keep: usize) {
     v.clear();
     if v.capacity() > keep {
         shrink(v, keep);
@@ -217,7 +215,7 @@ fn to_py3(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
         buf: std::mem::take(&mut s.out),
     };
     out.buf.clear();
-    let mut sink = Py3Sink::new(&mut out, policy.py3_str, &[], &mut s.frames, &mut s.cuts);
+    let mut sink = Py3Sink::new(&mut out, policy.py3_str, &[], &mut s.py3);
     let facts = scan(
         src,
         Some(policy),
@@ -244,7 +242,7 @@ fn to_py3(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     s.as_bytes.sort_unstable();
     s.as_bytes.dedup();
     let out = write(src, limits, &mut s.out, |out| {
-        let mut sink = Py3Sink::new(out, policy.py3_str, &s.as_bytes, &mut s.frames, &mut s.cuts);
+        let mut sink = Py3Sink::new(out, policy.py3_str, &s.as_bytes, &mut s.py3);
         scan(src, Some(policy), &mut s.stacks, None, &mut sink)?;
         (!sink.gave_up).then_some(())
     })?;

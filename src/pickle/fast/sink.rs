@@ -8,6 +8,7 @@ use super::super::writer::{Ins, Out};
 use super::super::Py3Str;
 use super::decode::{memo_index, next, py2_str_bytes, FOp};
 use super::globals::{Known, KnownGlobals};
+use super::reuse;
 
 /// What the validating pass does with each op once it is validated.
 pub(super) trait Sink {
@@ -543,6 +544,26 @@ impl Sink for Py2Sink<'_> {
     }
 }
 
+/// What the Python 3 writer notes while it writes (kept per thread between values).
+#[derive(Default)]
+pub(super) struct Py3Log {
+    /// FRAMEs met before writing began (dropped when it begins).
+    frames: Vec<u32>,
+    /// After each cut: where the input run restarts and the output length there (input and
+    /// output offsets of everything copied since).
+    cuts: Vec<(u32, u32)>,
+    /// py2 `str` ops in the pending run that become `bytes` by their opcode alone.
+    patches: Vec<u32>,
+}
+
+impl Py3Log {
+    pub(super) fn reset(&mut self, keep: usize) {
+        reuse(&mut self.frames, keep);
+        reuse(&mut self.cuts, keep);
+        reuse(&mut self.patches, keep);
+    }
+}
+
 /// The input for a Python 3 reader (what `py3.rs` writes): FRAMEs dropped, py2 `str`s per the
 /// `py3_str` policy, except binary state (datetime & co.), which is always `bytes`.
 ///
@@ -561,11 +582,7 @@ pub(super) struct Py3Sink<'o> {
     as_bytes: &'o [u32],
     /// Writing has begun (an op changed).
     active: bool,
-    /// FRAMEs met before writing began (dropped when it begins).
-    frames: &'o mut Vec<u32>,
-    /// After each cut: where the input run restarts and the output length there (input and
-    /// output offsets of everything copied since).
-    cuts: &'o mut Vec<(u32, u32)>,
+    log: &'o mut Py3Log,
     /// A binary-state `str` could not be turned into `bytes` where it was written: this pass
     /// stopped writing, the caller writes the value again.
     pub(super) gave_up: bool,
@@ -578,18 +595,17 @@ impl<'o> Py3Sink<'o> {
         out: &'o mut Out,
         policy: Py3Str,
         as_bytes: &'o [u32],
-        frames: &'o mut Vec<u32>,
-        cuts: &'o mut Vec<(u32, u32)>,
+        log: &'o mut Py3Log,
     ) -> Self {
-        frames.clear();
-        cuts.clear();
+        log.frames.clear();
+        log.cuts.clear();
+        log.patches.clear();
         Py3Sink {
             runs: Runs { out, from: 0 },
             policy,
             as_bytes,
             active: false,
-            frames,
-            cuts,
+            log,
             gave_up: false,
             last_bytes: usize::MAX,
         }
@@ -605,8 +621,8 @@ impl<'o> Py3Sink<'o> {
     fn activate(&mut self, src: &[u8]) {
         self.active = true;
         self.runs.out.buf.reserve(src.len() + 16);
-        for i in 0..self.frames.len() {
-            let f = self.frames[i] as usize;
+        for i in 0..self.log.frames.len() {
+            let f = self.log.frames[i] as usize;
             self.cut(src, f, f + 9, |_| {});
         }
     }
@@ -615,20 +631,60 @@ impl<'o> Py3Sink<'o> {
     /// or rewritten by `write`. Notes where the run restarts in the input and the output.
     #[inline(always)]
     fn cut(&mut self, src: &[u8], pos: usize, end: usize, write: impl FnOnce(&mut Out)) {
-        self.runs.cut(src, pos, end);
+        self.copy_run(src, pos, end);
         write(self.runs.out);
         // Offsets fit in u32: inputs past 2^29 bytes are not scanned.
-        self.cuts.push((end as u32, self.runs.out.buf.len() as u32));
+        self.log
+            .cuts
+            .push((end as u32, self.runs.out.buf.len() as u32));
     }
 
-    /// Writes the py2 `str` op at `pos..end` holding `bytes` as `bytes`.
+    /// Copies the pending run up to `pos` (restarting it at `end`) with its patched opcodes.
+    #[inline(always)]
+    fn copy_run(&mut self, src: &[u8], pos: usize, end: usize) {
+        let (from, base) = (self.runs.from, self.runs.out.buf.len());
+        self.runs.cut(src, pos, end);
+        if !self.log.patches.is_empty() {
+            self.patch(src, from, base);
+        }
+    }
+
+    /// The run copied from input offset `from` to output offset `base` gets its patches: each
+    /// py2 `str` op there becomes the `bytes` op of the same layout.
+    #[inline(never)]
+    fn patch(&mut self, src: &[u8], from: usize, base: usize) {
+        let buf = &mut self.runs.out.buf;
+        for &p in self.log.patches.iter() {
+            let w = base + (p as usize - from);
+            if let Some(b) = buf.get_mut(w) {
+                *b = match src[p as usize] {
+                    op::SHORT_BINSTRING => op::SHORT_BINBYTES,
+                    _ => op::BINBYTES,
+                };
+            }
+        }
+        self.log.patches.clear();
+    }
+
+    /// Writes the py2 `str` op at `pos..end` holding `bytes` as `bytes`: where `bytes` has the
+    /// same layout (SHORT_BINSTRING -> SHORT_BINBYTES, a BINSTRING past 255 bytes -> BINBYTES,
+    /// what `Out::py3_bytes` writes), only its opcode changes, when its run is copied.
     #[inline(always)]
     fn write_bytes(&mut self, src: &[u8], pos: usize, end: usize, bytes: &[u8]) {
         if !self.active {
             self.activate(src);
         }
         self.last_bytes = pos;
-        self.cut(src, pos, end, |out| out.py3_bytes(bytes));
+        let same_layout = match src[pos] {
+            op::SHORT_BINSTRING => true,
+            op::BINSTRING => bytes.len() > 255,
+            _ => false,
+        };
+        if same_layout {
+            self.log.patches.push(pos as u32);
+        } else {
+            self.cut(src, pos, end, |out| out.py3_bytes(bytes));
+        }
     }
 
     /// [`Sink::binary_state`] of a py2 `str` not just written as bytes.
@@ -641,10 +697,10 @@ impl<'o> Py3Sink<'o> {
             return Some(());
         }
         // Copied or written already: where it went in the output.
-        let i = self.cuts.partition_point(|&(at, _)| at as usize <= pos);
+        let i = self.log.cuts.partition_point(|&(at, _)| at as usize <= pos);
         let (at, out_at) = match i {
             0 => (0, 0),
-            _ => self.cuts[i - 1],
+            _ => self.log.cuts[i - 1],
         };
         let w = out_at as usize + (pos - at as usize);
         let buf = &mut self.runs.out.buf;
@@ -676,7 +732,7 @@ impl Sink for Py3Sink<'_> {
         if self.active {
             self.cut(src, pos, o.end, |_| {});
         } else {
-            self.frames.push(pos as u32);
+            self.log.frames.push(pos as u32);
         }
     }
 
@@ -721,7 +777,7 @@ impl Sink for Py3Sink<'_> {
 
     fn finish(&mut self, src: &[u8]) {
         if self.active && !self.gave_up {
-            self.runs.cut(src, src.len(), src.len());
+            self.copy_run(src, src.len(), src.len());
         }
     }
 }
