@@ -8,7 +8,9 @@
 //! latin-1 text for a Python 3 reader, whose non-ASCII keys are therefore left to the general
 //! path. So keys with pairwise distinct contents cannot collide, and a container with two equal
 //! contents (a real collision, or the same key twice) is the general path's to judge: it
-//! compares them as the target will see them (`scan/collide.rs`).
+//! compares them as the target will see them (`scan/collide.rs`). Tuple and frozenset keys,
+//! compared there as a whole, stay here only where no container has one holding strings next
+//! to another ([`Keys::one_composite_each`]).
 
 use std::borrow::Cow;
 
@@ -54,6 +56,7 @@ pub(super) struct Open {
 }
 
 impl Keys {
+    /// Forgets the previous value's keys.
     pub(super) fn clear(&mut self) {
         self.tags.clear();
         self.batches.clear();
@@ -116,7 +119,7 @@ impl Keys {
     /// object) when it has two of them.
     #[cold]
     #[inline(never)]
-    pub(super) fn one_composite_each(&mut self, keyed: &[u8], sets: &[SetInfo]) -> bool {
+    pub(super) fn one_composite_each(&self, keyed: &[u8], sets: &[SetInfo]) -> bool {
         // (container, holds strings) per composite key.
         let mut found: Vec<(Tag, bool)> = Vec::new();
         for (c, keys) in self.each() {
@@ -134,8 +137,9 @@ impl Keys {
                 }
             }
         }
+        // Sorted, a container's keys holding strings come last: one of them right after
+        // another key of the same container is a second such key.
         found.sort_unstable();
-        // Per container: its keys with strings come last; two keys with one of those last.
         !found.windows(2).any(|w| w[0].0 == w[1].0 && w[1].1)
     }
 
