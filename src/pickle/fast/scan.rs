@@ -788,7 +788,9 @@ fn key_kinds(items: &[Tag], step: usize) -> u8 {
             PY2_STR => 1,
             TEXT => 2,
             BYTES => 4,
-            TUPLE | CONTAINER => COMPOSITE,
+            // A set being built for a Python 2 reader, as a member (a value only made by hand:
+            // sets are not hashable) is compared as a whole too.
+            TUPLE | CONTAINER | OPEN_SET => COMPOSITE,
             _ => 0,
         };
     }

@@ -64,7 +64,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     info.target_kinds |= 1 << target;
                 }
                 self.keys.push(KeyRec { container: c, slot });
-            } else if matches!(slot, Slot::Tuple(..) | Slot::Container(_)) {
+            } else if matches!(
+                slot,
+                Slot::Tuple(..) | Slot::Container(_) | Slot::OpenSet(_)
+            ) {
                 self.composite_keys.push(KeyRec { container: c, slot });
             }
         }
@@ -255,6 +258,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 (b'f', &src).hash(&mut s);
                 (b'f', &tgt).hash(&mut t);
                 Some((s.finish(), t.finish()))
+            }
+            // A set being built for a Python 2 reader, as a key or member (unhashable: only a
+            // value made by hand has one): no digest, and the strings' kinds inside it count,
+            // as they do once it is written as `set([...])`.
+            Slot::OpenSet(set) => {
+                let c = self.sets.get(set as usize)?.container;
+                let _ = self.digest(&Slot::Container(c), policy, depth, kinds, walk);
+                None
             }
             _ => None,
         }

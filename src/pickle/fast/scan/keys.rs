@@ -132,7 +132,7 @@ impl Keys {
                 _ => false,
             };
             for t in keys.filter(|_| keyed) {
-                if matches!(kind(t), TUPLE | CONTAINER) || t == PLAIN_TUPLE {
+                if matches!(kind(t), TUPLE | CONTAINER | OPEN_SET) || t == PLAIN_TUPLE {
                     found.push((c, t != PLAIN_TUPLE));
                 }
             }
