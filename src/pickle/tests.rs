@@ -776,3 +776,26 @@ fn names_renamed_twice_by_the_table_are_renamed_once() {
         b"\x80\x02(canydbm\nopen\nc__builtin__\nlen\nl."
     );
 }
+
+#[test]
+fn py2_str_names_of_a_stack_global_stay_str_under_the_bytes_policy() {
+    // STACK_GLOBAL of SHORT_BINSTRING 'os', 'system' (only made by hand: Python 3 decodes them
+    // as ASCII `str`), called with 'ls': under `py3_str = bytes` the argument becomes bytes, the
+    // names stay `str` (as bytes Python 3 could not look the global up), and the rewrite names
+    // the same global as the original.
+    let src = b"\x80\x02U\x02osU\x06system\x93U\x02ls\x85R.";
+    let policy = Policy {
+        py3_str: Py3Str::Bytes,
+        ..py3()
+    };
+    let out = rewritten(src, &policy);
+    assert_eq!(out, b"\x80\x02U\x02osU\x06system\x93C\x02ls\x85R.");
+    let global = |b: &[u8]| {
+        transcode(&Bytes::copy_from_slice(b), &policy)
+            .summary
+            .unwrap()
+            .globals
+    };
+    assert_eq!(global(src), vec![Global::new("os", "system")]);
+    assert_eq!(global(&out), global(src));
+}

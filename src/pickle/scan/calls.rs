@@ -40,6 +40,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
             if self.target() == Some(Runtime::Py2) {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }
+            // A py2 `str` module or name stays `str` under `py3_str = bytes` (as `bytes`,
+            // Python 3 could not look the global up, and the firewall could not name it).
+            if self.keeps_matter() == Some(Runtime::Py3) {
+                for slot in [module, name] {
+                    if let Slot::Py2Str { src, via } = slot {
+                        self.kept_uses.push((src, via));
+                    }
+                }
+            }
             return self.m.push(Slot::Global { idx, via: o.pos });
         };
         let (Some(m), Some(n)) = (self.text_at(ms), self.text_at(ns)) else {
