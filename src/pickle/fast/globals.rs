@@ -152,15 +152,15 @@ fn hash(m: &[u8], n: &[u8]) -> usize {
     (h >> 32) as usize
 }
 
-/// The first (or last) eight bytes of `s` as a word, zero-padded when shorter.
+/// The first (or last) eight bytes of `s` as a word, zero-padded when shorter (fixed-size
+/// loads where it is long enough: a copy of a variable length is a call to memcpy).
 #[inline(always)]
 fn ends(s: &[u8], first: bool) -> u64 {
-    let mut w = [0u8; 8];
-    let k = s.len().min(8);
-    if first {
-        w[..k].copy_from_slice(&s[..k]);
-    } else {
-        w[..k].copy_from_slice(&s[s.len() - k..]);
+    let at = if first { 0 } else { s.len().saturating_sub(8) };
+    if let Some(w) = s.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        return u64::from_le_bytes(word);
     }
-    u64::from_le_bytes(w)
+    s.iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b))
 }
