@@ -203,7 +203,8 @@ impl<'a> Downgrade<'a> {
     /// A dotted name (a nested class, `Outer.Inner`) has no GLOBAL form before protocol 4;
     /// CPython writes `getattr(Outer, 'Inner')`, but `getattr` is what the firewall denies (an
     /// attribute walk), so such values are refused rather than given a denied global.
-    fn global(&mut self, module: &str, name: &str) -> Result<(), TranscodeError> {
+    /// GLOBAL (or INST: `code`) of `module.name`, renamed as `fix_imports` does.
+    fn global(&mut self, code: u8, module: &str, name: &str) -> Result<(), TranscodeError> {
         let (m, n) = if self.renames(module, name) {
             compat::py3_to_py2(module, name)
         } else {
@@ -213,7 +214,7 @@ impl<'a> Downgrade<'a> {
         if !ok(&m) || !ok(&n) || n.contains('.') {
             return Err(self.err(ErrorKind::Unsupported));
         }
-        self.out.global(&m, &n);
+        self.out.named(code, &m, &n);
         Ok(())
     }
 
@@ -337,11 +338,13 @@ impl<'a> Downgrade<'a> {
             op::STACK_GLOBAL => match own {
                 Some(Ann::StackGlobal { module, name }) => {
                     let (m, n) = (self.text_of(module)?, self.text_of(name)?);
-                    self.global(&m, &n)?;
+                    self.global(op::GLOBAL, &m, &n)?;
                 }
                 _ => return Err(self.err(ErrorKind::Unsupported)),
             },
-            op::GLOBAL => self.global_op(o)?,
+            // INST names its class as GLOBAL does (what a round trip through Python 3 writes
+            // renamed too).
+            op::GLOBAL | op::INST => self.global_op(o)?,
             op::NEWOBJ | op::REDUCE if own == Some(Ann::NewobjToObj) => self.out.byte(op::OBJ),
             _ if o.info().proto <= 2 => self.out.raw(o.raw),
             _ => return Err(self.err(ErrorKind::Unsupported)),
@@ -364,7 +367,7 @@ impl<'a> Downgrade<'a> {
             .global_pair()
             .ok_or_else(|| self.err(ErrorKind::BadArgument))?;
         match (std::str::from_utf8(m), std::str::from_utf8(n)) {
-            (Ok(m), Ok(n)) if self.renames(m, n) => self.global(m, n),
+            (Ok(m), Ok(n)) if self.renames(m, n) => self.global(o.code, m, n),
             _ => {
                 self.out.raw(o.raw);
                 Ok(())

@@ -799,3 +799,17 @@ fn py2_str_names_of_a_stack_global_stay_str_under_the_bytes_policy() {
     assert_eq!(global(src), vec![Global::new("os", "system")]);
     assert_eq!(global(&out), global(src));
 }
+
+#[test]
+fn inst_names_are_renamed_like_global_for_py2() {
+    // INST (only Python 2 writes it, or a hand) of `_pickle.Pickler` given Python 3 bytes (the
+    // writer is not certainly Python 2): the class is renamed as a GLOBAL of it is (what Python
+    // 3 writes when it round-trips the value), so the rewrite, transcoded again, stays as it is.
+    let out = rewritten(b"\x80\x03(C\x01ai_pickle\nPickler\n.", &py2());
+    let inst = b"ipickle\nPickler\n.";
+    assert_eq!(&out[out.len() - inst.len()..], inst, "{out:?}");
+    assert_eq!(
+        transcode(&Bytes::from(out), &py2()).outcome,
+        Outcome::Unchanged
+    );
+}

@@ -195,7 +195,12 @@ impl Out {
 
     /// GLOBAL `module\nname\n` (the caller checked both are newline-free ASCII).
     pub(crate) fn global(&mut self, module: &str, name: &str) {
-        self.buf.push(op::GLOBAL);
+        self.named(op::GLOBAL, module, name);
+    }
+
+    /// GLOBAL or INST (`code`) of `module.name`.
+    pub(crate) fn named(&mut self, code: u8, module: &str, name: &str) {
+        self.buf.push(code);
         self.buf.extend_from_slice(module.as_bytes());
         self.buf.push(b'\n');
         self.buf.extend_from_slice(name.as_bytes());

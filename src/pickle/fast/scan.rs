@@ -342,9 +342,7 @@ pub(super) fn scan<S: Sink>(
                 let arg = o.arg(src);
                 let nl = arg.iter().position(|&b| b == b'\n')?;
                 let (idx, g) = global_index(known, globals, &arg[..nl], &arg[nl + 1..], policy)?;
-                if o.code == op::GLOBAL {
-                    named = Some(globals[idx]);
-                }
+                named = Some(globals[idx]);
                 py3_names |= g.py3_name;
                 py3_only |= g.py3_only;
                 if o.code == op::INST {

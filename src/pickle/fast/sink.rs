@@ -14,7 +14,7 @@ use super::reuse;
 pub(super) trait Sink {
     /// The op at `pos` is valid so far; `None` gives up (the general path decides).
     fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()>;
-    /// A GLOBAL or STACK_GLOBAL op (valid so far) naming entry `e` of `known`.
+    /// A GLOBAL, INST or STACK_GLOBAL op (valid so far) naming entry `e` of `known`.
     #[inline(always)]
     fn global(
         &mut self,
@@ -273,11 +273,13 @@ impl<'o> Py2Sink<'o> {
 
     /// GLOBAL for a Python 2 reader (`downgrade.rs` `global`: names it cannot write there are
     /// the general path's).
-    fn global(&mut self, known: &Known) -> Option<()> {
+    fn global(&mut self, code: u8, known: &Known) -> Option<()> {
         if !known.py2_writable {
             return None;
         }
-        self.runs.out.global(&known.py2.module, &known.py2.name);
+        self.runs
+            .out
+            .named(code, &known.py2.module, &known.py2.name);
         Some(())
     }
 
@@ -519,13 +521,13 @@ impl Sink for Py2Sink<'_> {
                 // The STACK_GLOBAL itself is the last op now.
                 self.seq = self.seq.wrapping_add(1);
                 self.renamed |= known.renamed;
-                self.global(known)
+                self.global(op::GLOBAL, known)
             }
-            op::GLOBAL if known.renamed => {
+            op::GLOBAL | op::INST if known.renamed => {
                 self.op(src, pos, o)?;
                 self.runs.cut(src, pos, o.end);
                 self.renamed = true;
-                self.global(known)
+                self.global(o.code, known)
             }
             _ => self.op(src, pos, o),
         }
