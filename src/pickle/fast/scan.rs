@@ -52,8 +52,8 @@ struct SetInfo {
 
 /// A list (made by EMPTY_LIST or LIST): an [`OTHER`] told apart, as only lists take APPEND(S).
 const LIST: Tag = OTHER | 1 << 3;
-/// A non-empty tuple of none of the items [`TUPLE`] tells apart: an [`OTHER`] told apart, as
-/// a key it is compared as a whole (see [`COMPOSITE`]).
+/// A tuple made by TUPLE1-3 or TUPLE holding none of the items [`TUPLE`] tells apart: an
+/// [`OTHER`] told apart, as a key it is compared as a whole (see [`COMPOSITE`]).
 const PLAIN_TUPLE: Tag = OTHER | 2 << 3;
 
 /// A memo slot never PUT (never a real tag: a [`CONTAINER`] index stays below 2^29 - 1).

@@ -271,8 +271,8 @@ impl<'o> Py2Sink<'o> {
         Some(())
     }
 
-    /// GLOBAL for a Python 2 reader (`downgrade.rs` `global`: names it cannot write there are
-    /// the general path's).
+    /// GLOBAL (or INST: `code`) for a Python 2 reader (`downgrade.rs` `global`: names it
+    /// cannot write there are the general path's).
     fn global(&mut self, code: u8, known: &Known) -> Option<()> {
         if !known.py2_writable {
             return None;
