@@ -198,12 +198,12 @@ impl<'a> Downgrade<'a> {
         Ok(())
     }
 
-    /// GLOBAL for a (py3-spelled) module and name, renamed as `fix_imports` does.
+    /// GLOBAL (or INST: `code`) for a (py3-spelled) module and name, renamed as `fix_imports`
+    /// does.
     ///
     /// A dotted name (a nested class, `Outer.Inner`) has no GLOBAL form before protocol 4;
     /// CPython writes `getattr(Outer, 'Inner')`, but `getattr` is what the firewall denies (an
     /// attribute walk), so such values are refused rather than given a denied global.
-    /// GLOBAL (or INST: `code`) of `module.name`, renamed as `fix_imports` does.
     fn global(&mut self, code: u8, module: &str, name: &str) -> Result<(), TranscodeError> {
         let (m, n) = if self.renames(module, name) {
             compat::py3_to_py2(module, name)
