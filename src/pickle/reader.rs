@@ -69,14 +69,22 @@ impl<'a> Op<'a> {
     }
 }
 
-/// Parses an unsigned decimal line as pickle's GET/PUT take it (digits only).
+/// Parses an unsigned decimal line as pickle's GET/PUT take it (digits only): one pass, 1 to
+/// 19 digits (so no overflow). Inline: the fast path's scan reads one per protocol-0 GET/PUT,
+/// and a call there costs ~4 % of such a value.
+#[inline(always)]
 pub(crate) fn parse_decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+    if s.is_empty() || s.len() > 19 {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
+    let mut n = 0u64;
+    for &d in s {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    Some(n)
 }
 
 /// An iterator of [`Op`]s; yields `Err` once and then stops.

@@ -130,26 +130,9 @@ pub(super) fn memo_index(src: &[u8], o: FOp) -> Option<usize> {
     let idx = match o.code {
         op::BINGET | op::BINPUT => u64::from(src[o.arg]),
         op::LONG_BINGET | op::LONG_BINPUT => le(src, o.arg, 4)?,
-        _ => decimal(o.arg(src))?,
+        _ => reader::parse_decimal(o.arg(src))?,
     };
     usize::try_from(idx).ok()
-}
-
-/// `reader::parse_decimal` kept inline here (protocol 0 has a GET or PUT per value): digits
-/// only, 1 to 19 of them (so no overflow).
-#[inline(always)]
-fn decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 {
-        return None;
-    }
-    let mut n = 0u64;
-    for &d in s {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + u64::from(d - b'0');
-    }
-    Some(n)
 }
 
 /// The bytes of a py2 `str` op (protocol 0's quoted, escaped form decoded as CPython does).

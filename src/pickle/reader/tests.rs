@@ -231,3 +231,24 @@ fn random_bytes_and_mutations_never_panic_and_keep_invariants() {
         }
     }
 }
+
+#[test]
+fn memo_indices_parse_as_pickle_takes_them() {
+    assert_eq!(parse_decimal(b"0"), Some(0));
+    assert_eq!(parse_decimal(b"007"), Some(7));
+    assert_eq!(
+        parse_decimal(b"9999999999999999999"),
+        Some(9_999_999_999_999_999_999)
+    );
+    for bad in [
+        &b""[..],
+        b"12345678901234567890",
+        b"+1",
+        b"-1",
+        b"1 ",
+        b"1a",
+        b"\xd9",
+    ] {
+        assert_eq!(parse_decimal(bad), None, "{bad:?}");
+    }
+}
