@@ -126,11 +126,7 @@ impl Keys {
             let Some(keys) = keys else {
                 return false;
             };
-            let keyed = match kind(c) {
-                CONTAINER => payload(c) < keyed.len(),
-                OPEN_SET => payload(c) < sets.len(),
-                _ => false,
-            };
+            let keyed = kinds_of(c, keyed, sets).is_some();
             for t in keys.filter(|_| keyed) {
                 if matches!(kind(t), TUPLE | CONTAINER | OPEN_SET) || t == PLAIN_TUPLE {
                     found.push((c, t != PLAIN_TUPLE));
@@ -155,14 +151,7 @@ impl Keys {
         keyed: &[u8],
         sets: &[SetInfo],
     ) -> bool {
-        let mixed = |c: Tag| {
-            let kinds = match kind(c) {
-                CONTAINER => keyed.get(payload(c)).copied(),
-                OPEN_SET => sets.get(payload(c)).map(|s| s.kinds),
-                _ => None,
-            };
-            kinds.is_some_and(|k| (k & 7).count_ones() > 1)
-        };
+        let mixed = |c: Tag| kinds_of(c, keyed, sets).is_some_and(|k| (k & 7).count_ones() > 1);
         let mut spans = std::mem::take(&mut self.spans);
         let mut owned = std::mem::take(&mut self.owned);
         spans.clear();
@@ -218,6 +207,15 @@ impl Keys {
         };
         (self.spans, self.owned) = (spans, owned);
         distinct
+    }
+}
+
+/// The key kinds recorded for container `c` (a dict's or set's tag; `None` for anything else).
+fn kinds_of(c: Tag, keyed: &[u8], sets: &[SetInfo]) -> Option<u8> {
+    match kind(c) {
+        CONTAINER => keyed.get(payload(c)).copied(),
+        OPEN_SET => sets.get(payload(c)).map(|s| s.kinds),
+        _ => None,
     }
 }
 
