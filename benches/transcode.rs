@@ -92,14 +92,14 @@ fn bench_analyze(c: &mut Criterion) {
 
 /// Hostile shapes: one long py2 `str` key fetched from the memo as the key of many dict items
 /// (or inside many tuple keys) next to a text key, so every key is compared. Each op is decoded
-/// and hashed once per value; before that, these ~400 KB values took 1-2.5 s each.
+/// and hashed (and, for a Python 3 reader, its form decided) once per value; before that, these
+/// ~400 KB values took 1-2.5 s each.
 fn bench_hostile(c: &mut Criterion) {
-    const KEY: usize = 60_000;
     const REFS: u16 = 50_000;
-    let value = |item: &dyn Fn(u16) -> Vec<u8>| {
+    let value = |key: &[u8], item: &dyn Fn(u16) -> Vec<u8>| {
         let mut v = b"\x80\x02}q\x01(T".to_vec();
-        v.extend_from_slice(&(KEY as u32).to_le_bytes());
-        v.resize(v.len() + KEY, b'x');
+        v.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        v.extend_from_slice(key);
         v.extend_from_slice(b"q\x02K\x01X\x01\x00\x00\x00bK\x02");
         for i in 0..REFS {
             v.extend(item(i));
@@ -107,17 +107,19 @@ fn bench_hostile(c: &mut Criterion) {
         v.extend_from_slice(b"u.");
         Bytes::from(v)
     };
-    let repeated_key = value(&|_| b"h\x02N".to_vec());
-    let in_tuple_keys = value(&|i| {
+    let ascii = vec![b'x'; 60_000];
+    let utf8 = "\u{e9}".repeat(30_000).into_bytes();
+    let in_tuple = |i: u16| {
         let [lo, hi] = i.to_le_bytes();
         vec![b'h', 2, b'M', lo, hi, 0x86, b'N']
-    });
+    };
     let policy = Policy::for_target(Runtime::Py3);
     let mut group = c.benchmark_group("transcode_hostile");
     group.sample_size(10);
     for (shape, src) in [
-        ("repeated_long_key", repeated_key),
-        ("long_key_in_tuple_keys", in_tuple_keys),
+        ("repeated_long_key", value(&ascii, &|_| b"h\x02N".to_vec())),
+        ("long_key_in_tuple_keys", value(&ascii, &in_tuple)),
+        ("long_utf8_key_in_tuple_keys", value(&utf8, &in_tuple)),
     ] {
         group.throughput(Throughput::Bytes(src.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(shape), &src, |b, src| {

@@ -8,6 +8,7 @@
 mod calls;
 mod collide;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::compat;
@@ -283,6 +284,9 @@ struct Scanner<'a, 'p> {
     item_texts: Vec<(u32, usize, usize)>,
     /// py2 `str` ops the py3 policy changes, and whether they are ASCII.
     py2_str_changes: Vec<(usize, bool)>,
+    /// `target_kind` of each py2 `str` op asked about, by offset: a long string fetched from
+    /// the memo many times is decoded once.
+    target_kinds: RefCell<HashMap<usize, Option<u8>>>,
     renames: bool,
     /// A global is renamed only if Python 3 certainly wrote the value (see
     /// `compat::renamed_name_is_py2_too`).
@@ -341,6 +345,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         string_gets: Vec::new(),
         item_texts: Vec::new(),
         py2_str_changes: Vec::new(),
+        target_kinds: RefCell::default(),
         renames: false,
         renames_if_py3: false,
         classic_rewrite: false,

@@ -378,13 +378,16 @@ impl Scanner<'_, '_> {
         if policy.target != Runtime::Py3 {
             return None;
         }
-        let o = Reader::new(self.src.get(p..)?).next()?.ok()?;
-        let bytes = strings::py2_str_bytes(&o)?;
-        Some(match strings::py3_form(&bytes, policy.py3_str) {
-            Py3Form::Keep => 0,
-            Py3Form::Text(_) => 1,
-            Py3Form::Bytes => 2,
-        })
+        let form = || {
+            let o = Reader::new(self.src.get(p..)?).next()?.ok()?;
+            let bytes = strings::py2_str_bytes(&o)?;
+            Some(match strings::py3_form(&bytes, policy.py3_str) {
+                Py3Form::Keep => 0,
+                Py3Form::Text(_) => 1,
+                Py3Form::Bytes => 2,
+            })
+        };
+        *self.target_kinds.borrow_mut().entry(p).or_insert_with(form)
     }
 }
 
