@@ -182,6 +182,20 @@ impl Src<'_> {
             None => Bytes::new(),
         }
     }
+
+    /// The tokens at `ranges` as `Bytes`; empty when only framing (nothing is kept then, so
+    /// nothing is allocated: every request is framed before it is parsed).
+    pub fn slices<'r>(&self, ranges: impl IntoIterator<Item = &'r (usize, usize)>) -> Vec<Bytes> {
+        match self.bytes {
+            Some(b) => ranges.into_iter().map(|&(s, e)| b.slice(s..e)).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether the parse keeps what it finds (not only framing).
+    pub fn keeps(&self) -> bool {
+        self.bytes.is_some()
+    }
 }
 
 /// Test helper: the one complete request in `line` under default limits (panics otherwise).

@@ -250,12 +250,14 @@ fn parse_values(src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
             return Ok(Parsed::Incomplete);
         };
         let key_start = pos + 6;
-        values.push(Value {
-            key: src.slice(key_start, key_start + parts[0].len()),
-            flags,
-            cas,
-            data: src.slice(next, next + len),
-        });
+        if src.keeps() {
+            values.push(Value {
+                key: src.slice(key_start, key_start + parts[0].len()),
+                flags,
+                cas,
+                data: src.slice(next, next + len),
+            });
+        }
         pos = after;
     }
 }

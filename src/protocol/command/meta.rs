@@ -108,12 +108,11 @@ pub(crate) fn parse(
         if nt < 3 || key.len() > limits.max_key_len {
             return reject(BAD_FORMAT);
         }
-        let flags = line.tokens()[2..].iter().map(|&(s, e)| src.slice(s, e));
         let (ks, ke) = line.tokens()[1];
         let meta = Meta {
             cmd,
             key: src.slice(ks, ke),
-            flags: flags.collect(),
+            flags: src.slices(&line.tokens()[2..]),
             quiet: false,
             data: None,
         };
@@ -138,11 +137,11 @@ pub(crate) fn parse(
         .collect();
     let preparse_ok = preparse(cmd, key, &flag_toks).is_none();
     let quiet = preparse_ok && flag_toks.iter().any(|f| f[0] == b'q');
-    let flags: Vec<Bytes> = line.tokens()[first_flag..]
-        .iter()
-        .filter(|&&(s, _)| !(quiet && buf[s] == b'q'))
-        .map(|&(s, e)| src.slice(s, e))
-        .collect();
+    let flags = src.slices(
+        line.tokens()[first_flag..]
+            .iter()
+            .filter(|&&(s, _)| !(quiet && buf[s] == b'q')),
+    );
     let (ks, ke) = line.tokens()[1];
     let mut meta = Meta {
         cmd,

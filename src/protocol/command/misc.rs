@@ -87,7 +87,7 @@ pub(crate) fn parse_stats(src: Src<'_>, line: &Line) -> Request {
     if let Some(rest) = line.rest {
         ranges.extend(all_tokens(src.buf, rest, line.end));
     }
-    let args = ranges.iter().map(|&(s, e)| src.slice(s, e)).collect();
+    let args = src.slices(&ranges);
     Request::Stats(Stats { args })
 }
 

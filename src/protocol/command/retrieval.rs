@@ -84,7 +84,7 @@ pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
     if split.len() + extra.len() > limits.max_keys_per_get {
         return Request::Reject(Reject::line(GET_TOO_BIG));
     }
-    let keys = ranges().map(|&(s, e)| src.slice(s, e)).collect();
+    let keys = src.slices(ranges());
     Request::Retrieval(Retrieval { cmd, exptime, keys })
 }
 
