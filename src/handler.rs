@@ -25,6 +25,26 @@ pub mod values;
 
 pub use slot::{Finished, Slot};
 
+/// The reply slots of one request, in order: almost always one; two for a rejected oversized
+/// store, whose unlink (discarded) goes before the reply.
+pub enum Slots {
+    One(Slot),
+    Two(Slot, Slot),
+}
+
+impl IntoIterator for Slots {
+    type Item = Slot;
+    type IntoIter = std::iter::Chain<std::iter::Once<Slot>, std::option::IntoIter<Slot>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let (first, second) = match self {
+            Slots::One(a) => (a, None),
+            Slots::Two(a, b) => (a, Some(b)),
+        };
+        std::iter::once(first).chain(second)
+    }
+}
+
 /// The proxy's upstream exchange: a request and the framing of its reply.
 pub struct Exchange {
     req: Arc<Request>,
@@ -77,7 +97,14 @@ pub struct Ctx {
     pub client_id: u64,
     /// Request counters per route name, created on first use.
     counters: Vec<(String, RequestCounters)>,
+    /// Upstream requests are composed here and split off (one allocation per chunk, not per
+    /// request).
+    wire: BytesMut,
 }
+
+/// The chunk [`Ctx::wire`] grows by: ~30 pipelined gets per allocation, and only 1 KiB held by
+/// an idle connection.
+const WIRE_CHUNK: usize = 1024;
 
 impl Ctx {
     /// Context for a new client connection.
@@ -88,7 +115,17 @@ impl Ctx {
             info,
             client_id,
             counters: Vec::new(),
+            wire: BytesMut::new(),
         }
+    }
+
+    /// `req` as its upstream request bytes.
+    fn compose(&mut self, req: &Request) -> Bytes {
+        if self.wire.capacity() == 0 {
+            self.wire = BytesMut::with_capacity(WIRE_CHUNK);
+        }
+        compose_request(req, &mut self.wire);
+        self.wire.split().freeze()
     }
 
     fn count(&mut self, route: &str, command: Command) {
@@ -156,26 +193,25 @@ fn routing_key(req: &Request) -> Option<Bytes> {
 }
 
 /// Sends `req` to the server holding `key` in the route's pool.
-async fn call(ctx: &Ctx, route: &Route, key: &[u8], req: Arc<Request>) -> Pending<Response> {
-    let pool = ctx.shared.upstreams.pool(route.pool.0);
-    send(ctx, pool.server_for(key), req).await
+async fn call(ctx: &mut Ctx, route: &Route, key: &[u8], req: Arc<Request>) -> Pending<Response> {
+    let server = ctx.shared.upstreams.pool(route.pool.0).server_index(key);
+    send(ctx, (route.pool.0, server), req).await
 }
 
+/// Sends `req` to server `(pool, server)`.
 async fn send(
-    ctx: &Ctx,
-    server: &upstream::Server<Exchange>,
+    ctx: &mut Ctx,
+    (pool, server): (usize, usize),
     req: Arc<Request>,
 ) -> Pending<Response> {
-    let mut wire = BytesMut::new();
-    compose_request(&req, &mut wire);
-    server
-        .send(ctx.client_id, wire.freeze(), Exchange { req })
-        .await
+    let wire = ctx.compose(&req);
+    let server = &ctx.shared.upstreams.pool(pool).servers()[server];
+    server.send(ctx.client_id, wire, Exchange { req }).await
 }
 
 /// Turns one parsed client request into its reply slot, sending upstream what must be sent.
 /// Storage values are transcoded here (store policy) before they are forwarded.
-pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Vec<Slot> {
+pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
     let table: Arc<RouteTable> = ctx.shared.routes.borrow().clone();
     let command = command_label(&req);
     let key = routing_key(&req);
@@ -187,31 +223,32 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Vec<Slot> {
     let started = Instant::now();
     match req {
         Request::Reject(reject) => {
-            let mut slots = Vec::new();
-            if let Some(unlink) = reject.unlink.clone() {
-                // memcached drops the old item of a too-large set/ms: so must we.
-                let unlink: Arc<Request> = Arc::from(unlink);
-                let k = routing_key(&unlink).unwrap_or_default();
-                let r = table.route(&k).clone();
-                slots.push(Slot::discard(call(ctx, &r, &k, unlink).await));
-            }
             let mut out = BytesMut::new();
             reject.write_reply(&mut out);
-            slots.push(Slot::held(out.freeze(), reject.swallow));
-            slots
+            let reply = Slot::held(out.freeze(), reject.swallow);
+            match reject.unlink.clone() {
+                // memcached drops the old item of a too-large set/ms: so must we.
+                Some(unlink) => {
+                    let unlink: Arc<Request> = Arc::from(unlink);
+                    let k = routing_key(&unlink).unwrap_or_default();
+                    let r = table.route(&k).clone();
+                    Slots::Two(Slot::discard(call(ctx, &r, &k, unlink).await), reply)
+                }
+                None => Slots::One(reply),
+            }
         }
-        Request::Quit => vec![Slot::Close],
-        Request::MetaNoop => vec![Slot::Local(Bytes::from_static(b"MN\r\n"))],
+        Request::Quit => Slots::One(Slot::Close),
+        Request::MetaNoop => Slots::One(Slot::Local(Bytes::from_static(b"MN\r\n"))),
         Request::Verbosity(v) => {
             // Only changes memcached's logging; answered here as memcached answers it.
             let reply = if v.noreply { "" } else { "OK\r\n" };
-            vec![Slot::Local(Bytes::from_static(reply.as_bytes()))]
+            Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
         }
         Request::Stats(s) if s.args.is_empty() => {
             let mut out = BytesMut::new();
             let version = ctx.shared.upstream_version();
             crate::metrics::stats::render_stats(&ctx.shared.metrics, &version, &mut out);
-            vec![Slot::Local(out.freeze())]
+            Slots::One(Slot::Local(out.freeze()))
         }
         Request::FlushAll(f) if !ctx.shared.config.commands.flush_all => {
             let reply = if f.noreply {
@@ -219,17 +256,18 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Vec<Slot> {
             } else {
                 "SERVER_ERROR flush_all disabled by configuration\r\n"
             };
-            vec![Slot::Local(Bytes::from_static(reply.as_bytes()))]
+            Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
         }
         Request::FlushAll(f) => {
             let req = Arc::new(Request::FlushAll(f));
             let mut parts = Vec::new();
-            for pool in ctx.shared.upstreams.pools() {
-                for server in pool.servers() {
-                    parts.push(send(ctx, server, req.clone()).await);
+            let shared = ctx.shared.clone();
+            for (p, pool) in shared.upstreams.pools().iter().enumerate() {
+                for s in 0..pool.servers().len() {
+                    parts.push(send(ctx, (p, s), req.clone()).await);
                 }
             }
-            vec![Slot::flush(req, parts, started)]
+            Slots::One(Slot::flush(req, parts, started))
         }
         Request::Admin(a) if a.streams => {
             // watch / lru_crawler metadump answer with an unframed stream that would take over
@@ -239,16 +277,19 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Vec<Slot> {
             } else {
                 "SERVER_ERROR streaming commands are not supported by the proxy\r\n"
             };
-            vec![Slot::Local(Bytes::from_static(reply.as_bytes()))]
+            Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
         }
         Request::Version | Request::Stats(_) | Request::Admin(_) => {
             // Keyless: the default route's server for the empty key.
             let route = table.default_route().clone();
             let req = Arc::new(req);
             let pending = call(ctx, &route, b"", req.clone()).await;
-            vec![Slot::call(req, None, table, pending, started)]
+            Slots::One(Slot::call(req, None, table, pending, started))
         }
-        Request::Retrieval(r) => vec![retrieval(ctx, r, table, started).await],
+        Request::Retrieval(r) => {
+            let route = route.unwrap_or_else(|| table.default_route().clone());
+            Slots::One(retrieval(ctx, r, route, table, started).await)
+        }
         Request::Meta(m) if m.cmd == MetaCmd::Get => {
             let (fwd, injected) = inject_flags_flag(&m);
             let (route, key) = (
@@ -262,7 +303,7 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Vec<Slot> {
             };
             let mut slot = Slot::call(client_req, Some(route), table, pending, started);
             slot.set_strip_f(injected);
-            vec![slot]
+            Slots::One(slot)
         }
         req => {
             let route = route.unwrap_or_else(|| table.default_route().clone());
@@ -270,7 +311,7 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Vec<Slot> {
             let req = values::transcode_store(req, &route, &ctx.shared.config);
             let req = Arc::new(req);
             let pending = call(ctx, &route, &key, req.clone()).await;
-            vec![Slot::call(req, Some(route), table, pending, started)]
+            Slots::One(Slot::call(req, Some(route), table, pending, started))
         }
     }
 }
@@ -289,8 +330,24 @@ fn inject_flags_flag(m: &Meta) -> (Option<Meta>, bool) {
 }
 
 /// get/gets/gat/gats: keys grouped by (pool, server), one upstream request per group, the
-/// replies reassembled in request order.
-async fn retrieval(ctx: &Ctx, r: Retrieval, table: Arc<RouteTable>, started: Instant) -> Slot {
+/// replies reassembled in request order. `route` is the first key's.
+async fn retrieval(
+    ctx: &mut Ctx,
+    r: Retrieval,
+    route: Arc<Route>,
+    table: Arc<RouteTable>,
+    started: Instant,
+) -> Slot {
+    if let [key] = &r.keys[..] {
+        // The usual get: one key, one server, nothing to group.
+        let g = (
+            route.pool.0,
+            ctx.shared.upstreams.pool(route.pool.0).server_index(key),
+        );
+        let client_req = Arc::new(Request::Retrieval(r));
+        let pending = send(ctx, g, client_req.clone()).await;
+        return Slot::call(client_req, Some(route), table, pending, started);
+    }
     let mut groups: Vec<((usize, usize), Vec<Bytes>)> = Vec::new();
     for key in &r.keys {
         let g = group_of(ctx, &table, key);
@@ -299,27 +356,23 @@ async fn retrieval(ctx: &Ctx, r: Retrieval, table: Arc<RouteTable>, started: Ins
             None => groups.push((g, vec![key.clone()])),
         }
     }
-    let first_route = r.keys.first().map(|k| table.route(k).clone());
     let client_req = Arc::new(Request::Retrieval(r));
     if groups.len() == 1 {
-        let ((pool, server), _) = groups[0];
-        let server = &ctx.shared.upstreams.pool(pool).servers()[server];
-        let pending = send(ctx, server, client_req.clone()).await;
-        return Slot::call(client_req, first_route, table, pending, started);
+        let pending = send(ctx, groups[0].0, client_req.clone()).await;
+        return Slot::call(client_req, Some(route), table, pending, started);
     }
     let Request::Retrieval(orig) = client_req.as_ref() else {
         // Built just above from a Retrieval.
         return Slot::Local(Bytes::from_static(UpstreamError::Protocol.reply_line()));
     };
     let mut parts = Vec::with_capacity(groups.len());
-    for ((pool, server_i), keys) in groups {
+    for (g, keys) in groups {
         let sub = Arc::new(Request::Retrieval(Retrieval {
             cmd: orig.cmd,
             exptime: orig.exptime.clone(),
             keys,
         }));
-        let server = &ctx.shared.upstreams.pool(pool).servers()[server_i];
-        parts.push(((pool, server_i), send(ctx, server, sub).await));
+        parts.push((g, send(ctx, g, sub).await));
     }
     Slot::multi(client_req, table, parts, started)
 }
