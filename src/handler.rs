@@ -97,14 +97,37 @@ pub struct Ctx {
     pub client_id: u64,
     /// Request counters per route name, created on first use.
     counters: Vec<(String, RequestCounters)>,
-    /// Upstream requests are composed here and split off (one allocation per chunk, not per
-    /// request).
-    wire: BytesMut,
+    /// Where upstream requests are composed.
+    wire: Wire,
 }
 
-/// The chunk [`Ctx::wire`] grows by: ~30 pipelined gets per allocation, and only 1 KiB held by
-/// an idle connection.
+/// Upstream requests are composed into a chunk and split off it: one allocation per chunk, not
+/// per request.
+#[derive(Default)]
+struct Wire {
+    buf: BytesMut,
+}
+
+/// The chunk [`Ctx::wire`] grows by: ~30 pipelined gets per allocation, and at most 1 KiB held
+/// by an idle connection.
 const WIRE_CHUNK: usize = 1024;
+
+impl Wire {
+    /// `req` as its upstream request bytes.
+    fn compose(&mut self, req: &Request) -> Bytes {
+        if self.buf.capacity() == 0 {
+            self.buf = BytesMut::with_capacity(WIRE_CHUNK);
+        }
+        compose_request(req, &mut self.buf);
+        let wire = self.buf.split().freeze();
+        if wire.len() > WIRE_CHUNK {
+            // It got a buffer of its own: what is left of that is not kept (an idle connection
+            // would pin a large value's buffer with it).
+            self.buf = BytesMut::new();
+        }
+        wire
+    }
+}
 
 impl Ctx {
     /// Context for a new client connection.
@@ -115,17 +138,8 @@ impl Ctx {
             info,
             client_id,
             counters: Vec::new(),
-            wire: BytesMut::new(),
+            wire: Wire::default(),
         }
-    }
-
-    /// `req` as its upstream request bytes.
-    fn compose(&mut self, req: &Request) -> Bytes {
-        if self.wire.capacity() == 0 {
-            self.wire = BytesMut::with_capacity(WIRE_CHUNK);
-        }
-        compose_request(req, &mut self.wire);
-        self.wire.split().freeze()
     }
 
     fn count(&mut self, route: &str, command: Command) {
@@ -204,7 +218,7 @@ async fn send(
     (pool, server): (usize, usize),
     req: Arc<Request>,
 ) -> Pending<Response> {
-    let wire = ctx.compose(&req);
+    let wire = ctx.wire.compose(&req);
     let server = &ctx.shared.upstreams.pool(pool).servers()[server];
     server.send(ctx.client_id, wire, Exchange { req }).await
 }
@@ -434,6 +448,29 @@ mod tests {
             panic!()
         };
         assert_eq!(inject_flags_flag(&m), (None, false));
+    }
+
+    #[test]
+    fn requests_share_a_wire_chunk_but_never_pin_a_large_one() {
+        let mut wire = Wire::default();
+        let a = wire.compose(&req(b"get a\r\n"));
+        let b = wire.compose(&req(b"gets b c\r\n"));
+        assert_eq!((&a[..], &b[..]), (&b"get a\r\n"[..], &b"gets b c\r\n"[..]));
+        // Both came out of one chunk, whose rest is kept for the next request.
+        assert_eq!(b.as_ptr(), a[a.len()..].as_ptr());
+        assert!(wire.buf.capacity() > 0 && wire.buf.capacity() <= WIRE_CHUNK);
+        let mut set = b"set k 0 0 5000\r\n".to_vec();
+        set.extend([b'x'; 5000]);
+        set.extend(b"\r\n");
+        assert_eq!(&wire.compose(&req(&set))[..], &set[..]);
+        assert_eq!(
+            wire.buf.capacity(),
+            0,
+            "the large request's buffer stays pinned"
+        );
+        let c = wire.compose(&req(b"get a\r\n"));
+        assert_eq!(&c[..], b"get a\r\n");
+        assert!(wire.buf.capacity() <= WIRE_CHUNK);
     }
 
     #[test]
