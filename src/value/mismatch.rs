@@ -59,16 +59,15 @@ impl Mismatch {
             Runtime::Py3 => [
                 (summary.py2_str_non_ascii, Mismatch::Py2StrNonAscii),
                 (summary.py2_binary_state, Mismatch::Py2BinaryPayload),
+                // (Python 3 readers have one kind fewer.)
                 (false, Mismatch::Py2BinaryPayload),
             ],
         };
-        let mut seen = Vec::with_capacity(3);
-        for (hit, kind) in candidates {
-            if hit && !seen.contains(&kind) {
-                seen.push(kind);
-            }
-        }
-        seen.into_iter()
+        // Each kind is a candidate once (the filler never hits): counted per fetched value,
+        // without allocating.
+        candidates
+            .into_iter()
+            .filter_map(|(hit, kind)| hit.then_some(kind))
     }
 }
 
