@@ -109,16 +109,18 @@ impl RouteTable {
 
     /// The route for `key`: the longest prefix of `key` among the routes.
     pub fn route(&self, key: &[u8]) -> &Arc<Route> {
-        self.routes
+        // The default route (prefix "") matches every key, so it is not compared (once or more
+        // per request): `compile` always adds it, and it sorts last.
+        let (prefixed, default) = self.routes.split_at(self.routes.len() - 1);
+        prefixed
             .iter()
             .find(|r| key.starts_with(&r.prefix))
-            // The default route (prefix "") matches every key and `compile` always adds one.
-            .unwrap_or_else(|| &self.routes[self.routes.len() - 1])
+            .unwrap_or(&default[0])
     }
 
     /// The default route (prefix `""`).
     pub fn default_route(&self) -> &Arc<Route> {
-        self.route(b"")
+        &self.routes[self.routes.len() - 1]
     }
 
     /// Every route, longest prefix first.

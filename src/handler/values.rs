@@ -1,7 +1,7 @@
 //! Values through the route policies: stores transcode by the route's store policy, fetches for
 //! the listener's runtime; `observe` only analyzes and counts, `passthrough` never looks.
 //! Whatever happens, a value is forwarded either unchanged or completely rewritten.
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -13,10 +13,12 @@ use crate::pickle::Runtime;
 use crate::protocol::{Meta, MetaCmd, Request, Response, StorageCmd, Value};
 use crate::route::{Route, RouteTable};
 use crate::value::{
-    transcode_value, Flags, Mismatch, Refusal, ValueJob, ValueOutcome, ValueResult,
+    transcode_value, Envelope, Flags, Mismatch, Refusal, ValueJob, ValueOutcome, ValueResult,
 };
 
-/// Runs one value through the route's policy for `target`; `rewrite` false only analyzes.
+/// Runs one value through the route's policy for `target` (`rewrite` false only analyzes), and
+/// how long that took. Values whose flags say they are not pickles are not looked at, and no
+/// clock is read for them (most values of many caches).
 fn run(
     route: &Route,
     target: Runtime,
@@ -25,7 +27,7 @@ fn run(
     flags: u32,
     config: &Config,
     max_output: usize,
-) -> ValueResult {
+) -> (ValueResult, Duration) {
     let job = ValueJob {
         flags: route.flags,
         policy: route.policy(target),
@@ -33,7 +35,10 @@ fn run(
         max_inflated: config.limits.max_inflated,
         max_output,
     };
-    transcode_value(data, Flags(flags), &job)
+    let pickled = route.flags.classify(Flags(flags)) != Envelope::Plain;
+    let started = pickled.then(Instant::now);
+    let r = transcode_value(data, Flags(flags), &job);
+    (r, started.map_or(Duration::ZERO, |s| s.elapsed()))
 }
 
 /// Transcodes the data of a storage request by the route's store policy (`store_protocol = 2`:
@@ -47,15 +52,10 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
     let item = config.limits.item_size;
     match req {
         Request::Storage(mut s) if !matches!(s.cmd, StorageCmd::Append | StorageCmd::Prepend) => {
-            let started = Instant::now();
-            let r = run(route, Runtime::Py2, rewrite, &s.data, s.flags, config, item);
-            route.metrics.record(
-                Direction::Store,
-                Runtime::Py2,
-                &r,
-                s.data.len(),
-                started.elapsed(),
-            );
+            let (r, elapsed) = run(route, Runtime::Py2, rewrite, &s.data, s.flags, config, item);
+            route
+                .metrics
+                .record(Direction::Store, Runtime::Py2, &r, s.data.len(), elapsed);
             if let ValueOutcome::Rewritten(new) = r.outcome {
                 s.data = new;
             }
@@ -65,8 +65,7 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
             let (Some(data), flags) = (m.data.clone(), meta_client_flags(&m.flags, b'F')) else {
                 return Request::Meta(m);
             };
-            let started = Instant::now();
-            let r = run(
+            let (r, elapsed) = run(
                 route,
                 Runtime::Py2,
                 rewrite,
@@ -75,13 +74,9 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
                 config,
                 item,
             );
-            route.metrics.record(
-                Direction::Store,
-                Runtime::Py2,
-                &r,
-                data.len(),
-                started.elapsed(),
-            );
+            route
+                .metrics
+                .record(Direction::Store, Runtime::Py2, &r, data.len(), elapsed);
             if let ValueOutcome::Rewritten(new) = r.outcome {
                 m.data = Some(new);
             }
@@ -123,15 +118,13 @@ fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes
         return Some(data.clone());
     }
     let reader = ctx.info.runtime;
-    let started = Instant::now();
     let rewrite = route.mode == Mode::Transcode;
     let config = &ctx.shared.config;
-    let r = run(route, reader, rewrite, data, flags, config, usize::MAX);
+    let (r, elapsed) = run(route, reader, rewrite, data, flags, config, usize::MAX);
     if matches!(r.outcome, ValueOutcome::NotPickle) {
         return Some(data.clone());
     }
     if route.mode != Mode::Passthrough {
-        let elapsed = started.elapsed();
         route
             .metrics
             .record(Direction::Fetch, reader, &r, data.len(), elapsed);
