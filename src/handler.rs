@@ -352,14 +352,19 @@ async fn retrieval(
     table: Arc<RouteTable>,
     started: Instant,
 ) -> Slot {
-    if let [key] = &r.keys[..] {
-        // The usual get: one key, one server, nothing to group.
-        let g = (
-            route.pool.0,
-            ctx.shared.upstreams.pool(route.pool.0).server_index(key),
-        );
+    // The usual get: every key on one server (one key, or one server behind the routes),
+    // nothing to group.
+    let first = r.keys.first().map_or((route.pool.0, 0), |k| {
+        let server = ctx.shared.upstreams.pool(route.pool.0).server_index(k);
+        (route.pool.0, server)
+    });
+    if r.keys
+        .iter()
+        .skip(1)
+        .all(|k| group_of(ctx, &table, k) == first)
+    {
         let client_req = Arc::new(Request::Retrieval(r));
-        let pending = send(ctx, g, client_req.clone()).await;
+        let pending = send(ctx, first, client_req.clone()).await;
         return Slot::call(client_req, Some(route), table, pending, started);
     }
     let mut groups: Vec<((usize, usize), Vec<Bytes>)> = Vec::new();
@@ -371,10 +376,6 @@ async fn retrieval(
         }
     }
     let client_req = Arc::new(Request::Retrieval(r));
-    if groups.len() == 1 {
-        let pending = send(ctx, groups[0].0, client_req.clone()).await;
-        return Slot::call(client_req, Some(route), table, pending, started);
-    }
     let Request::Retrieval(orig) = client_req.as_ref() else {
         // Built just above from a Retrieval.
         return Slot::Local(Bytes::from_static(UpstreamError::Protocol.reply_line()));

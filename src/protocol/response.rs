@@ -162,7 +162,9 @@ fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolEr
     };
     match req {
         Request::Quit | Request::Reject(_) => Err(bad(0, "no reply expected")),
-        Request::Retrieval(_) if line == b"END" || line.starts_with(b"VALUE ") => parse_values(src),
+        Request::Retrieval(r) if line == b"END" || line.starts_with(b"VALUE ") => {
+            parse_values(src, r.keys.len())
+        }
         Request::Meta(m)
             if matches!(m.cmd, MetaCmd::Get | MetaCmd::Arith) && line.starts_with(b"VA ") =>
         {
@@ -205,10 +207,14 @@ fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolEr
     }
 }
 
-/// `VALUE` blocks up to `END`.
-fn parse_values(src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
+/// `VALUE` blocks up to `END`, for a request of `keys` keys (at most one value each, as
+/// memcached answers: room for that many, up to a bound, so a multi-get's list grows once).
+fn parse_values(src: Src<'_>, keys: usize) -> Result<Parsed<Response>, ProtocolError> {
     let buf = src.buf;
-    let mut values = Vec::new();
+    let mut values = match src.keeps() {
+        true => Vec::with_capacity(keys.min(64)),
+        false => Vec::new(),
+    };
     let mut pos = 0;
     loop {
         let Some((end, next)) = line_at(buf, pos)? else {
