@@ -95,8 +95,9 @@ pub enum Slot {
     Close,
     /// An upstream request whose reply nobody sees (the unlink of a too-large set).
     Discard(Part),
-    /// One upstream request.
-    Call(Box<Call>),
+    /// One upstream request (not boxed: most slots are one, and a box is an allocation per
+    /// request).
+    Call(Call),
     /// A multi-get over several servers.
     Multi(Box<Multi>),
     /// flush_all to every server.
@@ -119,14 +120,14 @@ impl Slot {
         pending: Pending<Response>,
         started: Instant,
     ) -> Slot {
-        Slot::Call(Box::new(Call {
+        Slot::Call(Call {
             req,
             route,
             table,
             part: Part::new(pending),
             started,
             strip_f: false,
-        }))
+        })
     }
 
     pub(super) fn multi(
