@@ -111,8 +111,13 @@ pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
         Ok(env) if !env.trim().is_empty() => parse_filter(&env)?,
         _ => parse_config_filter(&config.level)?,
     };
+    // Colours only for a person at a terminal: a file, a pipe or journald gets plain text (and
+    // `NO_COLOR`, https://no-color.org, turns them off there too).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let installed = match config.format {
         LogFormat::Plain => builder.try_init(),
