@@ -56,11 +56,14 @@ pub struct Config {
     /// `[firewall]`: `deny`/`allow` entries added to the pickle firewall's default deny list for
     /// every route (see [`crate::firewall`]).
     pub firewall: FirewallRules,
+    /// `[runtime]`: the proxy process itself (read at start-up).
+    pub runtime: RuntimeConfig,
 }
 
 /// The top-level keys the file may contain.
 const SECTIONS: &[&str] = &[
     "listener", "pool", "route", "timeouts", "limits", "commands", "log", "admin", "firewall",
+    "runtime",
 ];
 
 /// Which Python runtime the clients of a listener run (`"py2"` | `"py3"`).
@@ -422,6 +425,20 @@ impl Default for CommandsConfig {
     }
 }
 
+/// `[runtime]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// `workers = 0`: threads serving client and upstream connections; 0 = one per CPU core.
+    /// A sidecar sharing its host's cores with the application may do better with 1 (README,
+    /// "Performance"). Read at start-up only.
+    #[serde(default)]
+    pub workers: usize,
+}
+
+/// The most `[runtime] workers` may ask for.
+pub const MAX_WORKERS: usize = 256;
+
 /// One problem found in a configuration, with the TOML path it concerns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -551,6 +568,9 @@ impl Config {
                 "admin" => config.admin = section(value, "admin", &mut problems),
                 "firewall" => {
                     config.firewall = section(value, "firewall", &mut problems).unwrap_or_default()
+                }
+                "runtime" => {
+                    config.runtime = section(value, "runtime", &mut problems).unwrap_or_default()
                 }
                 other => problems.push(problem(
                     other,
@@ -758,6 +778,12 @@ impl Config {
             if !(1..=600_000).contains(&v) {
                 out.push(problem(format!("timeouts.{name}"), "must be 1..=600000"));
             }
+        }
+        if self.runtime.workers > MAX_WORKERS {
+            out.push(problem(
+                "runtime.workers",
+                format!("must be 0 (one per CPU core) to {MAX_WORKERS}"),
+            ));
         }
         let l = &self.limits;
         if !(1024..=1 << 30).contains(&l.item_size) {

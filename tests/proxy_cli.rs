@@ -122,6 +122,34 @@ fn quick_start_serves_and_sigterm_stops() {
 }
 
 #[test]
+fn runtime_workers_sets_the_worker_threads() {
+    let mc = Memcached::start();
+    for (workers, want) in [(1, "workers=1".to_string()), (3, "workers=3".to_string())] {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pb.toml");
+        let text = config_text(port, &mc.addr_string(), "transcode");
+        std::fs::write(&path, format!("{text}[runtime]\nworkers = {workers}\n")).unwrap();
+        let child = bin()
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut c = wait_until(Duration::from_secs(10), "serve to listen", || {
+            Client::connect(addr).ok()
+        });
+        assert!(c.call(b"version\r\n", b"\r\n").starts_with(b"VERSION "));
+        signal(&child, "-TERM");
+        let out = child.wait_with_output().unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        let line = log.lines().find(|l| l.contains(" runtime")).unwrap_or("");
+        assert!(line.contains(&want), "{want} not in {line:?} ({log})");
+    }
+}
+
+#[test]
 fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
     let mc = Memcached::start();
     let port = free_port();

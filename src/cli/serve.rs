@@ -133,10 +133,11 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("picklebridge: {e}");
         return ExitCode::from(super::EX_USAGE);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.runtime.workers > 0 {
+        builder.worker_threads(config.runtime.workers);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("picklebridge: cannot start the async runtime: {e}");
@@ -192,6 +193,8 @@ async fn serve(args: Args, config: Config) -> ExitCode {
             }
         },
     };
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(workers, "runtime");
     let table = Arc::new(RouteTable::compile(&config, &metrics));
     for (name, pool) in &config.pools {
         tracing::info!(pool = %name, servers = ?pool.servers, tls = pool.tls.is_some(), "pool");

@@ -118,6 +118,8 @@ max_pending_bytes = 5
 level = "inof"
 [admin]
 listen = "127.0.0.1:1"
+[runtime]
+workers = 1000
 "#;
     let p = problems(text);
     let want = [
@@ -139,6 +141,7 @@ listen = "127.0.0.1:1"
         "limits.max_pending_bytes: must be at least limits.item_size",
         "log.level",
         "admin.listen: same address",
+        "runtime.workers: must be 0 (one per CPU core) to 256",
     ];
     for w in want {
         assert!(
@@ -146,6 +149,18 @@ listen = "127.0.0.1:1"
             "missing {w:?} in {p:#?}"
         );
     }
+}
+
+#[test]
+fn runtime_workers_default_to_one_per_core_and_parse() {
+    assert_eq!(
+        Config::from_toml_str(MINIMAL, "t").unwrap().runtime.workers,
+        0
+    );
+    let one = format!("{MINIMAL}[runtime]\nworkers = 1\n");
+    assert_eq!(Config::from_toml_str(&one, "t").unwrap().runtime.workers, 1);
+    let typo = format!("{MINIMAL}[runtime]\nworker = 1\n");
+    assert!(problems(&typo)[0].starts_with("runtime: unknown field `worker`"));
 }
 
 #[test]
