@@ -135,6 +135,7 @@ mode = "$1"
 
 [timeouts]
 request_ms = 5000   # as twemproxy's "timeout: 5000" above: same patience on an overloaded box
+${3:-}
 EOF
 }
 
@@ -149,6 +150,20 @@ if "$PICKLEBRIDGE" serve --help 2>&1 | grep -q -- '--config'; then
         TARGETS+=("pb-$mode $port $pid")
         log "picklebridge $mode on 127.0.0.1:$port (pid $pid)"
     done
+    # The same passthrough on one worker thread (`[runtime] workers = 1`): a sidecar sharing its
+    # host's cores with the application, as here with the load generator and memcached.
+    port=$(free_port)
+    picklebridge_config passthrough "$port" "$(printf '[runtime]\nworkers = 1')" \
+        >"$OUT/picklebridge-1w.toml"
+    if "$PICKLEBRIDGE" check-config "$OUT/picklebridge-1w.toml" >/dev/null 2>&1; then
+        "$PICKLEBRIDGE" serve --config "$OUT/picklebridge-1w.toml" >"$OUT/picklebridge-1w.log" 2>&1 &
+        pid=$!; PIDS+=("$pid")
+        wait_port "$port" "$pid"
+        TARGETS+=("pb-passthrough-1w $port $pid")
+        log "picklebridge passthrough with 1 worker thread on 127.0.0.1:$port (pid $pid)"
+    else
+        log "this commit's picklebridge has no [runtime] workers: no pb-passthrough-1w rows"
+    fi
 else
     log "WARNING: this commit's picklebridge has no 'serve --config': picklebridge rows are absent"
 fi

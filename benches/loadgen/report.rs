@@ -2,7 +2,8 @@
 //! interleaved rounds) and the issue-5 target checks, computed from the same figures.
 //!
 //! Target labels are the ones `scripts/bench-load.sh` uses: `memcached`, `twemproxy`,
-//! `pb-passthrough`, `pb-transcode`; the 1 000-connection scenario is `conn1000`.
+//! `pb-passthrough`, `pb-transcode` (the targets' subjects) and `pb-passthrough-1w` (a table row
+//! only); the 1 000-connection scenario is `conn1000`.
 
 use std::fmt::Write;
 use std::path::PathBuf;
