@@ -81,6 +81,14 @@ fn bad_config_exits_64_with_every_problem() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+/// A client of the proxy on `port`, once it listens.
+fn connect_when_listening(port: u16) -> Client {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until(Duration::from_secs(10), "serve to listen", || {
+        Client::connect(addr).ok()
+    })
+}
+
 fn config_text(port: u16, upstream: &str, mode: &str) -> String {
     format!(
         "[[listener]]\naddress = \"127.0.0.1:{port}\"\nclient = \"py2\"\n\
@@ -106,10 +114,7 @@ fn quick_start_serves_and_sigterm_stops() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut c = wait_until(Duration::from_secs(10), "serve to listen", || {
-        Client::connect(addr).ok()
-    });
+    let mut c = connect_when_listening(port);
     assert_eq!(
         c.call(b"set q 0 0 1\r\nx\r\nget q\r\n", b"END\r\n"),
         b"STORED\r\nVALUE q 0 1\r\nx\r\nEND\r\n"
@@ -124,7 +129,7 @@ fn quick_start_serves_and_sigterm_stops() {
 #[test]
 fn runtime_workers_sets_the_worker_threads() {
     let mc = Memcached::start();
-    for (workers, want) in [(1, "workers=1".to_string()), (3, "workers=3".to_string())] {
+    for workers in [1, 3] {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pb.toml");
@@ -136,15 +141,13 @@ fn runtime_workers_sets_the_worker_threads() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let mut c = wait_until(Duration::from_secs(10), "serve to listen", || {
-            Client::connect(addr).ok()
-        });
+        let mut c = connect_when_listening(port);
         assert!(c.call(b"version\r\n", b"\r\n").starts_with(b"VERSION "));
         signal(&child, "-TERM");
         let out = child.wait_with_output().unwrap();
         let log = String::from_utf8_lossy(&out.stderr);
         let line = log.lines().find(|l| l.contains(" runtime")).unwrap_or("");
+        let want = format!("workers={workers}");
         assert!(line.contains(&want), "{want} not in {line:?} ({log})");
     }
 }
@@ -168,10 +171,7 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut c = wait_until(Duration::from_secs(10), "serve to listen", || {
-        Client::connect(addr).ok()
-    });
+    let mut c = connect_when_listening(port);
     // A protocol-4 pickle of [1] stored directly; the py2 listener rewrites it (transcode).
     let p4: &[u8] = b"\x80\x04\x95\x07\x00\x00\x00\x00\x00\x00\x00]\x94K\x01a.";
     let mut direct = Client::connect(mc.addr()).unwrap();
