@@ -109,6 +109,42 @@ impl std::fmt::Display for Global {
     }
 }
 
+/// The distinct globals of a value ([`Summary::globals`]), read as a slice. Shared: a clone
+/// costs a reference count, and the fast path hands consecutive values of one shape (the same
+/// classes) the same list instead of building one per value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Globals(Option<Arc<[Global]>>);
+
+impl Globals {
+    /// A non-empty list as it is.
+    pub(crate) fn shared(list: Arc<[Global]>) -> Globals {
+        Globals((!list.is_empty()).then_some(list))
+    }
+}
+
+impl std::ops::Deref for Globals {
+    type Target = [Global];
+
+    fn deref(&self) -> &[Global] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl From<Vec<Global>> for Globals {
+    fn from(list: Vec<Global>) -> Globals {
+        match list.is_empty() {
+            true => Globals(None),
+            false => Globals(Some(list.into())),
+        }
+    }
+}
+
+impl PartialEq<Vec<Global>> for Globals {
+    fn eq(&self, other: &Vec<Global>) -> bool {
+        **self == **other
+    }
+}
+
 impl std::str::FromStr for Global {
     type Err = String;
 
@@ -287,7 +323,7 @@ pub struct Summary {
     pub py3_only_global: bool,
     /// Distinct globals referenced (GLOBAL, INST, STACK_GLOBAL), in first-seen order, at most
     /// [`MAX_SUMMARY_GLOBALS`]; a STACK_GLOBAL of computed strings is listed as [`COMPUTED_GLOBAL`].
-    pub globals: Vec<Global>,
+    pub globals: Globals,
     /// `true` when [`Summary::globals`] lists every global the stream references: `false` once
     /// more than [`MAX_SUMMARY_GLOBALS`] distinct ones appear, or when an EXT1/EXT2/EXT4 op names
     /// a global through the process-local extension registry. The firewall trusts only complete

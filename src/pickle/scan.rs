@@ -18,7 +18,8 @@ use super::opcode as op;
 use super::reader::{Op, Reader};
 use super::strings::{self, Py3Form};
 use super::{
-    Global, Policy, Py2Text, Py3Str, Runtime, Summary, Writer, COMPUTED_GLOBAL, MAX_SUMMARY_GLOBALS,
+    Global, Globals, Policy, Py2Text, Py3Str, Runtime, Summary, Writer, COMPUTED_GLOBAL,
+    MAX_SUMMARY_GLOBALS,
 };
 
 /// What pass 2 must do at an input offset, beyond the default rewrite of the op there.
@@ -245,6 +246,8 @@ struct Scanner<'a, 'p> {
     anns: Vec<(usize, Ann)>,
     scratch: Vec<Slot>,
     summary: Summary,
+    /// [`Summary::globals`], listed as they come.
+    summary_globals: Vec<Global>,
     ev_py2: bool,
     ev_py3: bool,
     has_text: bool,
@@ -322,9 +325,10 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
             py2_binary_state: false,
             py3_text: false,
             py3_only_global: false,
-            globals: Vec::new(),
+            globals: Globals::default(),
             globals_complete: true,
         },
+        summary_globals: Vec::new(),
         ev_py2: false,
         ev_py3: false,
         has_bytes: false,
@@ -794,6 +798,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         };
         self.summary.writer = writer;
         self.summary.py3_text = self.has_text && writer != Writer::Py2;
+        self.summary.globals = std::mem::take(&mut self.summary_globals).into();
         self.check_collisions()?;
         if self.folds.iter().any(|f| self.bytes_gets.contains(f)) {
             return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));

@@ -85,7 +85,7 @@ mod tests {
             py2_binary_state: false,
             py3_text: false,
             py3_only_global: false,
-            globals: Vec::new(),
+            globals: Default::default(),
             globals_complete: true,
         }
     }

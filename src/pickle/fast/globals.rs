@@ -3,8 +3,10 @@
 //! fleet reference the same few dozen classes, and the tables are sorted string arrays: a
 //! lookup there costs more than validating the rest of a small pickle.
 
+use std::sync::Arc;
+
 use super::super::compat;
-use super::super::{Global, Policy, Py2Text, Py3Str, Runtime};
+use super::super::{Global, Globals, Policy, Py2Text, Py3Str, Runtime};
 
 /// The verdicts on one global that do not depend on the policy.
 pub(super) struct Known {
@@ -96,6 +98,8 @@ pub(super) struct KnownGlobals {
     entries: Vec<Known>,
     /// Entry + 1 per slot; 0 is empty. Linear probing; entries are only ever removed all at once.
     index: Vec<u32>,
+    /// The last summary list made, and the entries it lists (see [`KnownGlobals::list`]).
+    last: (Vec<u32>, Globals),
 }
 
 impl KnownGlobals {
@@ -129,7 +133,28 @@ impl KnownGlobals {
         if self.entries.len() >= MAX_KNOWN {
             self.entries.clear();
             self.index.fill(0);
+            self.last = Default::default();
         }
+    }
+
+    /// The summary's list of these entries (a value's distinct globals, in first-seen order).
+    /// Consecutive values of one shape reference the same globals: the last list made is
+    /// handed out again (a reference count) instead of a new one (an allocation and two
+    /// reference counts per global).
+    pub(super) fn list(&mut self, entries: &[u32]) -> Globals {
+        if entries.is_empty() {
+            return Globals::default();
+        }
+        if self.last.0 != entries {
+            let list: Arc<[Global]> = entries
+                .iter()
+                .map(|&e| self.entries[e as usize].global.clone())
+                .collect();
+            self.last.0.clear();
+            self.last.0.extend_from_slice(entries);
+            self.last.1 = Globals::shared(list);
+        }
+        self.last.1.clone()
     }
 
     pub(super) fn entry(&self, e: u32) -> &Known {

@@ -4,9 +4,7 @@
 
 use super::super::opcode as op;
 use super::super::scan::Ann;
-use super::super::{
-    Global, PickleLimits, Policy, Py3Str, Runtime, Summary, Writer, MAX_SUMMARY_GLOBALS,
-};
+use super::super::{PickleLimits, Policy, Py3Str, Runtime, Summary, Writer, MAX_SUMMARY_GLOBALS};
 use super::decode::{memo_index, next, py2_str_bytes};
 use super::globals::KnownGlobals;
 use super::reuse;
@@ -729,10 +727,7 @@ pub(super) fn scan<S: Sink>(
             py3_text: has_text && writer != Writer::Py2,
             py3_only_global: py3_only,
             // Past MAX_SUMMARY_GLOBALS distinct globals the general path decides.
-            globals: globals
-                .iter()
-                .map(|&e| known.entry(e).global.clone())
-                .collect::<Vec<Global>>(),
+            globals: known.list(globals),
             globals_complete: true,
         },
         has_text,

@@ -353,6 +353,45 @@ fn known_globals_cache_fills_and_starts_over() {
     }
 }
 
+/// Consecutive values of one shape share their summary's list of globals (no list built per
+/// value); a value of another shape gets its own, and every list says what its value holds.
+#[test]
+fn consecutive_values_of_one_shape_share_their_globals_list() {
+    // A protocol-2 list of the globals `names` (module `m`).
+    let value = |names: &[&str]| {
+        let mut v = vec![op::PROTO, 2, op::EMPTY_LIST, op::MARK];
+        for n in names {
+            v.extend_from_slice(format!("cm\n{n}\n").as_bytes());
+        }
+        v.extend_from_slice(&[op::APPENDS, op::STOP]);
+        Bytes::from(v)
+    };
+    let list = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| Global::new("m", *n))
+            .collect::<Vec<_>>()
+    };
+    let summary = |names: &[&str]| analyze(&value(names)).expect("fast path answers");
+    let a = summary(&["a", "b"]);
+    let again = summary(&["a", "b", "a"]);
+    assert_eq!(a.globals, list(&["a", "b"]));
+    assert_eq!(again.globals, list(&["a", "b"]));
+    assert!(std::ptr::eq(a.globals.as_ptr(), again.globals.as_ptr()));
+    let other = summary(&["b", "a"]);
+    assert_eq!(other.globals, list(&["b", "a"]));
+    let one = summary(&["b"]);
+    assert_eq!(one.globals, list(&["b"]));
+    let none = summary(&[]);
+    assert!(none.globals.is_empty());
+    let back = summary(&["a", "b"]);
+    assert_eq!(back.globals, list(&["a", "b"]));
+    assert!(!std::ptr::eq(a.globals.as_ptr(), back.globals.as_ptr()));
+    // The general path lists the same globals.
+    let py3 = Policy::for_target(Runtime::Py3);
+    assert!(agrees("m.b, m.a", &value(&["b", "a"]), &py3));
+}
+
 /// The fused Python 2 writer folds STACK_GLOBAL's strings into GLOBAL, renumbers memo ids
 /// around the globals it inserts, and writes a folded string out where it is fetched later
 /// (as CPython writes `[date(2020, 1, 1), 'datetime', 'date', date(2021, 2, 3)]` at protocol

@@ -144,9 +144,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
             object: (&*m2, &*n2) == ("__builtin__", "object"),
             keeps_text: compat::text_args(&m2, &n2),
         };
-        if self.summary.globals.len() < MAX_SUMMARY_GLOBALS {
-            self.summary
-                .globals
+        if self.summary_globals.len() < MAX_SUMMARY_GLOBALS {
+            self.summary_globals
                 .push(Global::new(info.module.as_str(), info.name.as_str()));
         } else {
             self.summary.globals_complete = false;
