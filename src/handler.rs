@@ -352,28 +352,30 @@ async fn retrieval(
     table: Arc<RouteTable>,
     started: Instant,
 ) -> Slot {
-    // The usual get: every key on one server (one key, or one server behind the routes),
-    // nothing to group.
     let first = r.keys.first().map_or((route.pool.0, 0), |k| {
         let server = ctx.shared.upstreams.pool(route.pool.0).server_index(k);
         (route.pool.0, server)
     });
-    if r.keys
-        .iter()
-        .skip(1)
-        .all(|k| group_of(ctx, &table, k) == first)
-    {
-        let client_req = Arc::new(Request::Retrieval(r));
-        let pending = send(ctx, first, client_req.clone()).await;
-        return Slot::call(client_req, Some(route), table, pending, started);
-    }
+    // Grouped only from the first key on another server: the usual get (one key, or one
+    // server behind the routes) builds nothing, and each key's server is found once.
     let mut groups: Vec<((usize, usize), Vec<Bytes>)> = Vec::new();
-    for key in &r.keys {
+    for (i, key) in r.keys.iter().enumerate().skip(1) {
         let g = group_of(ctx, &table, key);
+        if groups.is_empty() {
+            if g == first {
+                continue;
+            }
+            groups.push((first, r.keys[..i].to_vec()));
+        }
         match groups.iter_mut().find(|(id, _)| *id == g) {
             Some((_, keys)) => keys.push(key.clone()),
             None => groups.push((g, vec![key.clone()])),
         }
+    }
+    if groups.is_empty() {
+        let client_req = Arc::new(Request::Retrieval(r));
+        let pending = send(ctx, first, client_req.clone()).await;
+        return Slot::call(client_req, Some(route), table, pending, started);
     }
     let client_req = Arc::new(Request::Retrieval(r));
     let Request::Retrieval(orig) = client_req.as_ref() else {
