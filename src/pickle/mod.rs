@@ -132,10 +132,7 @@ impl std::ops::Deref for Globals {
 
 impl From<Vec<Global>> for Globals {
     fn from(list: Vec<Global>) -> Globals {
-        match list.is_empty() {
-            true => Globals(None),
-            false => Globals(Some(list.into())),
-        }
+        Globals((!list.is_empty()).then(|| list.into()))
     }
 }
 

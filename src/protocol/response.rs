@@ -211,9 +211,10 @@ fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolEr
 /// memcached answers: room for that many, up to a bound, so a multi-get's list grows once).
 fn parse_values(src: Src<'_>, keys: usize) -> Result<Parsed<Response>, ProtocolError> {
     let buf = src.buf;
-    let mut values = match src.keeps() {
-        true => Vec::with_capacity(keys.min(64)),
-        false => Vec::new(),
+    let mut values = if src.keeps() {
+        Vec::with_capacity(keys.min(64))
+    } else {
+        Vec::new()
     };
     let mut pos = 0;
     loop {
