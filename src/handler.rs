@@ -208,8 +208,8 @@ fn routing_key(req: &Request) -> Option<Bytes> {
 
 /// Sends `req` to the server holding `key` in the route's pool.
 async fn call(ctx: &mut Ctx, route: &Route, key: &[u8], req: Arc<Request>) -> Pending<Response> {
-    let server = ctx.shared.upstreams.pool(route.pool.0).server_index(key);
-    send(ctx, (route.pool.0, server), req).await
+    let server = server_of(ctx, route, key);
+    send(ctx, server, req).await
 }
 
 /// Sends `req` to server `(pool, server)`.
@@ -352,10 +352,10 @@ async fn retrieval(
     table: Arc<RouteTable>,
     started: Instant,
 ) -> Slot {
-    let first = r.keys.first().map_or((route.pool.0, 0), |k| {
-        let server = ctx.shared.upstreams.pool(route.pool.0).server_index(k);
-        (route.pool.0, server)
-    });
+    let first = r
+        .keys
+        .first()
+        .map_or((route.pool.0, 0), |k| server_of(ctx, &route, k));
     // Grouped only from the first key on another server: the usual get (one key, or one
     // server behind the routes) builds nothing, and each key's server is found once.
     let mut groups: Vec<((usize, usize), Vec<Bytes>)> = Vec::new();
@@ -396,7 +396,12 @@ async fn retrieval(
 
 /// The (pool, server) holding `key`.
 pub(crate) fn group_of(ctx: &Ctx, table: &RouteTable, key: &[u8]) -> (usize, usize) {
-    let pool = table.route(key).pool.0;
+    server_of(ctx, table.route(key), key)
+}
+
+/// The (pool, server) holding `key` in `route`'s pool.
+fn server_of(ctx: &Ctx, route: &Route, key: &[u8]) -> (usize, usize) {
+    let pool = route.pool.0;
     (pool, ctx.shared.upstreams.pool(pool).server_index(key))
 }
 

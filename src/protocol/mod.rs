@@ -184,7 +184,7 @@ impl Src<'_> {
     }
 
     /// The tokens at `ranges` as `Bytes`; empty when only framing (nothing is kept then, so
-    /// nothing is allocated: every request is framed before it is parsed).
+    /// nothing is allocated: every request and reply is framed before it is parsed).
     pub fn slices<'r>(&self, ranges: impl IntoIterator<Item = &'r (usize, usize)>) -> Vec<Bytes> {
         match self.bytes {
             Some(b) => ranges.into_iter().map(|&(s, e)| b.slice(s..e)).collect(),
