@@ -30,7 +30,8 @@
 //! and `fast::tests` compares the two paths directly over the corpus, every prefix and mutants.
 //!
 //! Layout: `decode.rs` (reading one op of the subset), `scan.rs` (the validating pass and its
-//! tags), `sink.rs` (what the pass does with each op: nothing, or write it for a reader).
+//! tags; `scan/run.rs` its inner loop over the commonest ops), `sink.rs` (what the pass does
+//! with each op: nothing, or write it for a reader).
 
 mod decode;
 mod globals;

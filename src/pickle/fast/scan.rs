@@ -12,6 +12,7 @@ use super::sink::Sink;
 use keys::Keys;
 
 mod keys;
+mod run;
 
 /// Stack and memo tags: a kind in the low 3 bits and, for some kinds, a payload above. Only
 /// what a decision needs is told apart: dict keys' string kinds (collisions), and which py2
@@ -250,6 +251,23 @@ pub(super) fn scan<S: Sink>(
         }};
     }
     loop {
+        if S::PASSIVE && run::worth(src, pos) {
+            let state = run::State {
+                pos,
+                memo_len,
+                max_proto,
+                recent,
+                has_text,
+            };
+            let state = run::run(src, state, stack, marks, memo, room, limits);
+            (pos, memo_len, max_proto, recent, has_text) = (
+                state.pos,
+                state.memo_len,
+                state.max_proto,
+                state.recent,
+                state.has_text,
+            );
+        }
         let o = next(src, pos)?;
         named = None;
         let proto = match o.code {

@@ -12,6 +12,10 @@ use super::reuse;
 
 /// What the validating pass does with each op once it is validated.
 pub(super) trait Sink {
+    /// [`Sink::op`] does nothing: the scan may then take runs of the ops `scan/run.rs` knows
+    /// (none of which calls another method here) in a loop of its own, without calling it.
+    const PASSIVE: bool = false;
+
     /// The op at `pos` is valid so far; `None` gives up (the general path decides).
     fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()>;
     /// A GLOBAL, INST or STACK_GLOBAL op (valid so far) naming entry `e` of `known`.
@@ -59,6 +63,8 @@ pub(super) trait Sink {
 pub(super) struct NoSink;
 
 impl Sink for NoSink {
+    const PASSIVE: bool = true;
+
     #[inline(always)]
     fn op(&mut self, _: &[u8], _: usize, _: FOp) -> Option<()> {
         Some(())
@@ -720,6 +726,8 @@ impl<'o> Py3Sink<'o> {
 }
 
 impl Sink for Py3Sink<'_> {
+    const PASSIVE: bool = true;
+
     /// Only FRAMEs and py2 `str`s change (below).
     #[inline(always)]
     fn op(&mut self, _: &[u8], _: usize, _: FOp) -> Option<()> {

@@ -493,6 +493,57 @@ fn py2_rewrite_additions_count_against_the_stack_limit() {
     }
 }
 
+/// The scan's inner loop (`scan/run.rs`) stops wherever the main loop has something to decide:
+/// each such point, inside a run of the ops it takes, must end as the general path ends it.
+#[test]
+fn inner_loop_stops_where_the_main_loop_decides() {
+    use super::super::{Outcome, PickleLimits};
+    let limits = |stack: usize, memo: usize, depth: usize| PickleLimits {
+        max_stack: stack,
+        max_memo: memo,
+        max_depth: depth,
+        ..PickleLimits::default()
+    };
+    let wide = PickleLimits::default();
+    // (what it tries, pickle, limits, valid)
+    let cases: [(&str, &[u8], PickleLimits, bool); 18] = [
+        ("a run to STOP", b"\x80\x02]q\x00(K\x01M\x02\x01J\x03\x00\x00\x00NI9\nl\x88aa.", wide, true),
+        ("PUT past the memo's next slot", b"\x80\x02]q\x05K\x01ah\x05a.", wide, true),
+        ("PUT over a used slot", b"\x80\x02]q\x00]q\x00a.", wide, true),
+        ("GET of a slot never PUT", b"\x80\x02]q\x00h\x01a.", wide, false),
+        ("APPEND across a MARK", b"\x80\x02](K\x01ala.", wide, false),
+        ("APPEND to a dict", b"\x80\x02}q\x00K\x01a.", wide, false),
+        ("LIST without a MARK", b"\x80\x02K\x01K\x02l.", wide, false),
+        ("nested MARKs and LISTs", b"\x80\x02](K\x01(K\x02lla.", wide, true),
+        ("PUT right above a MARK", b"\x80\x02](q\x00l.", wide, false),
+        ("protocol 0 lines", b"(lp0\nI1\naI-2\nag0\na.", wide, true),
+        ("a bad protocol-0 int", b"(lp0\nI1x\na.", wide, false),
+        ("the stack limit in a run", b"\x80\x02(K\x01K\x02K\x03K\x04K\x05l.", limits(4, 16, 16), false),
+        ("just under the stack limit", b"\x80\x02(K\x01K\x02K\x03K\x04l.", limits(4, 16, 16), true),
+        ("LIST over a full stack", b"\x80\x02]](laa.", limits(2, 16, 16), false),
+        ("LIST just under the limit", b"\x80\x02]](laa.", limits(3, 16, 16), true),
+        ("the memo limit in a run", b"\x80\x02]q\x00]q\x01]q\x02aa.", limits(16, 2, 16), false),
+        ("the depth limit in a run", b"\x80\x02(((lll.", limits(16, 16, 2), false),
+        ("a text op in a run", b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00]\x94\x8c\x01a\x94aX\x01\x00\x00\x00b\x94a.", wide, true),
+    ];
+    for (what, src, limits, valid) in cases {
+        let src = Bytes::from_static(src);
+        for mut policy in policies() {
+            policy.limits = limits;
+            let general = transcode_general(&src, &policy);
+            let refused = matches!(general.outcome, Outcome::Refused(_));
+            assert_eq!(
+                refused, !valid,
+                "{what} under {policy:?}: {:?}",
+                general.outcome
+            );
+            let answered = agrees(what, &src, &policy);
+            // Plain values the fast path decides itself (refusals are the general path's).
+            assert_eq!(answered, valid, "{what} under {policy:?}");
+        }
+    }
+}
+
 /// The Python 3 writer learns that a py2 `str` is binary state only at the REDUCE after it:
 /// each way it can have been written by then (not yet copied, copied as SHORT_BINSTRING or a
 /// long BINSTRING, written as text or bytes, behind FRAMEs, fetched again from the memo) must

@@ -1,0 +1,291 @@
+//! The validating pass's inner loop over the ops most of a large value is made of: numbers,
+//! empty lists and tuples, text, MARK, APPEND and memo PUTs and GETs (a dict of 1 500 lists is
+//! nearly all of them).
+//!
+//! Each op here is taken only where the main loop would take it as well, with the same effect
+//! on the stacks and the same facts; at anything else (another op, a limit, a PUT that is not
+//! the memo's next slot, an error) the loop stops before touching the stacks, and the main loop
+//! takes that op as always. A loop of its own keeps its handful of variables in registers: in
+//! the main loop, with every op's state live, they are reloaded from memory for each op.
+//! (Inlined: as a call of its own the state crossing over costs more than it saves on runs
+//! of two or three ops.)
+//! Only for sinks that do nothing with these ops ([`super::Sink::PASSIVE`]).
+
+use super::super::super::opcode as op;
+use super::super::super::PickleLimits;
+use super::super::decode::{memo_index, next};
+use super::{appendable, kind, Tag, LIST, OPEN_SET, OTHER, TEXT, UNDEF};
+
+/// Per opcode byte: 0 when the loop does not take the op, else the op's length when it is
+/// fixed, or [`VARIES`].
+pub(super) const STEP: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let fixed = [
+        (op::NONE, 1),
+        (op::NEWTRUE, 1),
+        (op::NEWFALSE, 1),
+        (op::BININT, 5),
+        (op::BININT1, 2),
+        (op::BININT2, 3),
+        (op::BINFLOAT, 9),
+        (op::EMPTY_TUPLE, 1),
+        (op::EMPTY_LIST, 1),
+        (op::MARK, 1),
+        (op::LIST, 1),
+        (op::APPEND, 1),
+        (op::BINPUT, 2),
+        (op::LONG_BINPUT, 5),
+        (op::MEMOIZE, 1),
+        (op::BINGET, 2),
+        (op::LONG_BINGET, 5),
+    ];
+    let mut i = 0;
+    while i < fixed.len() {
+        t[fixed[i].0 as usize] = fixed[i].1;
+        i += 1;
+    }
+    let varies = [
+        op::SHORT_BINUNICODE,
+        op::BINUNICODE,
+        op::INT,
+        op::PUT,
+        op::GET,
+    ];
+    let mut i = 0;
+    while i < varies.len() {
+        t[varies[i] as usize] = VARIES;
+        i += 1;
+    }
+    t
+};
+
+/// In [`STEP`]: the op's length depends on its argument.
+pub(super) const VARIES: u8 = 0xff;
+
+/// Whether the op at `pos` and the one after it are both the loop's (a single op is not worth
+/// the call): cheap, and only a hint.
+#[inline(always)]
+pub(super) fn worth(src: &[u8], pos: usize) -> bool {
+    match src.get(pos).map(|&c| STEP[usize::from(c)]) {
+        None | Some(0) => false,
+        Some(VARIES) => true,
+        Some(n) => src
+            .get(pos + usize::from(n))
+            .is_some_and(|&c| STEP[usize::from(c)] != 0),
+    }
+}
+
+/// The main loop's scalar state the inner loop carries on.
+#[derive(Clone, Copy)]
+pub(super) struct State {
+    pub(super) pos: usize,
+    pub(super) memo_len: usize,
+    pub(super) max_proto: u8,
+    /// Offsets of the last two ops that are not memo PUTs or FRAME.
+    pub(super) recent: [usize; 2],
+    pub(super) has_text: bool,
+}
+
+/// Takes ops from `s.pos` on while they are ones this loop takes; returns the state at the
+/// first op it leaves to the main loop (or at the end of the input).
+#[inline(always)]
+pub(super) fn run(
+    src: &[u8],
+    s: State,
+    stack: &mut Vec<Tag>,
+    marks: &mut Vec<u32>,
+    memo: &mut Vec<Tag>,
+    room: usize,
+    limits: &PickleLimits,
+) -> State {
+    let mut fence = marks.last().map_or(0, |&m| m as usize);
+    // The state in locals (registers) while the loop runs.
+    let State {
+        mut pos,
+        mut memo_len,
+        mut max_proto,
+        mut recent,
+        mut has_text,
+    } = s;
+    macro_rules! stop {
+        () => {
+            return State {
+                pos,
+                memo_len,
+                max_proto,
+                recent,
+                has_text,
+            }
+        };
+    }
+    loop {
+        let Some(&code) = src.get(pos) else { stop!() };
+        // The argument's bytes (fixed widths), bounds checked.
+        let arg = |n: usize| src.get(pos + 1..pos + 1 + n);
+        macro_rules! push {
+            ($tag:expr) => {{
+                if stack.len() >= room {
+                    stop!();
+                }
+                stack.push($tag);
+            }};
+        }
+        // (op's protocol, end, whether it is a memo PUT)
+        let (proto, end, put) = match code {
+            op::NONE => {
+                push!(OTHER);
+                (0, pos + 1, false)
+            }
+            op::NEWTRUE | op::NEWFALSE => {
+                push!(OTHER);
+                (2, pos + 1, false)
+            }
+            op::BININT1 | op::BININT2 | op::BININT | op::BINFLOAT => {
+                let width = match code {
+                    op::BININT1 => 1,
+                    op::BININT2 => 2,
+                    op::BININT => 4,
+                    _ => 8,
+                };
+                if arg(width).is_none() {
+                    stop!();
+                }
+                push!(OTHER);
+                (1, pos + 1 + width, false)
+            }
+            op::EMPTY_TUPLE => {
+                push!(OTHER);
+                (1, pos + 1, false)
+            }
+            op::EMPTY_LIST => {
+                push!(LIST);
+                (1, pos + 1, false)
+            }
+            op::MARK => {
+                if marks.len() >= limits.max_depth {
+                    stop!();
+                }
+                let Ok(at) = u32::try_from(stack.len()) else {
+                    stop!();
+                };
+                marks.push(at);
+                fence = stack.len();
+                (0, pos + 1, false)
+            }
+            op::LIST => {
+                // The items above the MARK become one list.
+                let Some(&m) = marks.last() else { stop!() };
+                let m = m as usize;
+                if m.min(stack.len()) >= room {
+                    stop!();
+                }
+                marks.pop();
+                fence = marks.last().map_or(0, |&m| m as usize);
+                stack.truncate(m);
+                stack.push(LIST);
+                (0, pos + 1, false)
+            }
+            op::INT => {
+                // Checked as the main loop's `next` checks it.
+                let Some(o) = next(src, pos) else { stop!() };
+                push!(OTHER);
+                (0, o.end, false)
+            }
+            op::APPEND => {
+                // An item above the MARK, and below it a list or object still above the MARK.
+                let n = stack.len();
+                if n < fence + 2 || !appendable(stack[n - 2]) {
+                    stop!();
+                }
+                stack.truncate(n - 1);
+                (0, pos + 1, false)
+            }
+            op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::PUT => {
+                let (idx, proto, end) = match code {
+                    op::BINPUT => match arg(1) {
+                        Some(a) => (usize::from(a[0]), 1, pos + 2),
+                        None => stop!(),
+                    },
+                    op::LONG_BINPUT => match arg(4) {
+                        Some(a) => (le32(a), 1, pos + 5),
+                        None => stop!(),
+                    },
+                    op::MEMOIZE => (memo_len, 4, pos + 1),
+                    _ => match next(src, pos).and_then(|o| Some((memo_index(src, o)?, o.end))) {
+                        Some((idx, end)) => (idx, 0, end),
+                        None => stop!(),
+                    },
+                };
+                // Only the memo's next slot, from an item above the MARK that is not a set
+                // being built (the main loop takes the rest).
+                let Some(&top) = stack.last() else {
+                    stop!();
+                };
+                if stack.len() <= fence
+                    || idx >= limits.max_memo
+                    || idx != memo.len()
+                    || kind(top) == OPEN_SET
+                {
+                    stop!();
+                }
+                memo.push(top);
+                memo_len += 1;
+                (proto, end, true)
+            }
+            op::BINGET | op::LONG_BINGET | op::GET => {
+                let (idx, proto, end) = match code {
+                    op::BINGET => match arg(1) {
+                        Some(a) => (usize::from(a[0]), 1, pos + 2),
+                        None => stop!(),
+                    },
+                    op::LONG_BINGET => match arg(4) {
+                        Some(a) => (le32(a), 1, pos + 5),
+                        None => stop!(),
+                    },
+                    _ => match next(src, pos).and_then(|o| Some((memo_index(src, o)?, o.end))) {
+                        Some((idx, end)) => (idx, 0, end),
+                        None => stop!(),
+                    },
+                };
+                match memo.get(idx) {
+                    Some(&t) if t != UNDEF && kind(t) != OPEN_SET => push!(t),
+                    _ => stop!(),
+                }
+                (proto, end, false)
+            }
+            op::SHORT_BINUNICODE | op::BINUNICODE => {
+                let (len, width, proto) = match code {
+                    op::SHORT_BINUNICODE => match arg(1) {
+                        Some(a) => (usize::from(a[0]), 1, 4),
+                        None => stop!(),
+                    },
+                    _ => match arg(4) {
+                        Some(a) => (le32(a), 4, 1),
+                        None => stop!(),
+                    },
+                };
+                let end = pos + 1 + width + len;
+                if end > src.len() {
+                    stop!();
+                }
+                push!(TEXT | (pos as Tag) << 3);
+                has_text = true;
+                (proto, end, false)
+            }
+            _ => stop!(),
+        };
+        max_proto = max_proto.max(proto);
+        if !put {
+            recent = [recent[1], pos];
+        }
+        pos = end;
+    }
+}
+
+/// A little-endian `u32` (4 bytes) as a `usize`.
+#[inline(always)]
+fn le32(a: &[u8]) -> usize {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&a[..4]);
+    u32::from_le_bytes(w) as usize
+}
