@@ -10,6 +10,7 @@ use super::globals::KnownGlobals;
 use super::reuse;
 use super::sink::Sink;
 use keys::Keys;
+pub(super) use run::{FULL, PLAIN};
 
 mod keys;
 mod run;
@@ -251,15 +252,23 @@ pub(super) fn scan<S: Sink>(
         }};
     }
     loop {
-        if S::PASSIVE && run::worth(src, pos) {
+        if run::worth(src, pos, S::RUN) {
             let state = run::State {
                 pos,
                 memo_len,
                 max_proto,
                 recent,
                 has_text,
+                taken: 0,
             };
-            let state = run::run(src, state, stack, marks, memo, room, limits);
+            let bounds = run::Bounds {
+                room,
+                until: sink.run_until(),
+            };
+            let state = match S::RUN {
+                FULL => run::run::<FULL>(src, state, stack, marks, memo, limits, bounds),
+                _ => run::run::<PLAIN>(src, state, stack, marks, memo, limits, bounds),
+            };
             (pos, memo_len, max_proto, recent, has_text) = (
                 state.pos,
                 state.memo_len,
@@ -267,6 +276,7 @@ pub(super) fn scan<S: Sink>(
                 state.recent,
                 state.has_text,
             );
+            sink.took(state.taken);
         }
         let o = next(src, pos)?;
         named = None;

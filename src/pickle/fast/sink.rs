@@ -9,12 +9,23 @@ use super::super::Py3Str;
 use super::decode::{memo_index, next, py2_str_bytes, FOp};
 use super::globals::{Known, KnownGlobals};
 use super::reuse;
+use super::scan::{FULL, PLAIN};
 
 /// What the validating pass does with each op once it is validated.
 pub(super) trait Sink {
-    /// [`Sink::op`] does nothing: the scan may then take runs of the ops `scan/run.rs` knows
-    /// (none of which calls another method here) in a loop of its own, without calling it.
-    const PASSIVE: bool = false;
+    /// Which ops the scan's inner loop (`scan/run.rs`) may take without calling [`Sink::op`]
+    /// for them (it calls nothing else for those ops): none (0), [`FULL`] or [`PLAIN`].
+    const RUN: u8 = 0;
+
+    /// Up to which input offset the inner loop may take them (from where it is called).
+    #[inline(always)]
+    fn run_until(&self) -> usize {
+        usize::MAX
+    }
+
+    /// The inner loop took `n` ops that are not memo PUTs.
+    #[inline(always)]
+    fn took(&mut self, _n: u32) {}
 
     /// The op at `pos` is valid so far; `None` gives up (the general path decides).
     fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()>;
@@ -63,7 +74,7 @@ pub(super) trait Sink {
 pub(super) struct NoSink;
 
 impl Sink for NoSink {
-    const PASSIVE: bool = true;
+    const RUN: u8 = FULL;
 
     #[inline(always)]
     fn op(&mut self, _: &[u8], _: usize, _: FOp) -> Option<()> {
@@ -394,6 +405,20 @@ impl<'o> Py2Sink<'o> {
 }
 
 impl Sink for Py2Sink<'_> {
+    /// Plain ops (the `_` arm of [`Sink::op`]) are only counted (nothing at all once handed
+    /// over), up to the plan's next point.
+    const RUN: u8 = PLAIN;
+
+    #[inline(always)]
+    fn run_until(&self) -> usize {
+        self.plan.first().map_or(usize::MAX, |&(at, _)| at)
+    }
+
+    #[inline(always)]
+    fn took(&mut self, n: u32) {
+        self.seq = self.seq.wrapping_add(n);
+    }
+
     #[inline(always)]
     fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()> {
         if self.handed_over {
@@ -726,7 +751,8 @@ impl<'o> Py3Sink<'o> {
 }
 
 impl Sink for Py3Sink<'_> {
-    const PASSIVE: bool = true;
+    /// [`Sink::op`] does nothing.
+    const RUN: u8 = FULL;
 
     /// Only FRAMEs and py2 `str`s change (below).
     #[inline(always)]

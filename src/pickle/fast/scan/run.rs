@@ -9,7 +9,11 @@
 //! the main loop, with every op's state live, they are reloaded from memory for each op.
 //! (Inlined: as a call of its own the state crossing over costs more than it saves on runs
 //! of two or three ops.)
-//! Only for sinks that do nothing with these ops ([`super::Sink::PASSIVE`]).
+//!
+//! The sink says which ops it can be passed over for ([`FULL`] or [`PLAIN`]): for validation
+//! and the Python 3 writer (nothing to do with these ops) every op here; for the fused Python
+//! 2 writer only the plain ones (numbers, MARK, lists, APPEND: copied as they are, counted),
+//! and only before its plan's next point.
 
 use super::super::super::opcode as op;
 use super::super::super::PickleLimits;
@@ -62,16 +66,56 @@ pub(super) const STEP: [u8; 256] = {
 /// In [`STEP`]: the op's length depends on its argument.
 pub(super) const VARIES: u8 = 0xff;
 
-/// Whether the op at `pos` and the one after it are both the loop's (a single op is not worth
-/// the call): cheap, and only a hint.
+/// Which ops a sink lets the loop take without calling it (see `Sink::RUN`): every op here.
+pub(crate) const FULL: u8 = 1;
+/// Only the plain ones: not memo PUTs or GETs, not text.
+pub(crate) const PLAIN: u8 = 2;
+
+/// Per opcode byte: [`FULL`] and [`PLAIN`] when the loop takes it for either kind of sink,
+/// [`FULL`] when only for the first.
+pub(super) const TAKES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if STEP[c] != 0 {
+            t[c] = FULL | PLAIN;
+        }
+        c += 1;
+    }
+    let full_only = [
+        op::BINPUT,
+        op::LONG_BINPUT,
+        op::MEMOIZE,
+        op::PUT,
+        op::BINGET,
+        op::LONG_BINGET,
+        op::GET,
+        op::SHORT_BINUNICODE,
+        op::BINUNICODE,
+    ];
+    let mut i = 0;
+    while i < full_only.len() {
+        t[full_only[i] as usize] = FULL;
+        i += 1;
+    }
+    t
+};
+
+/// Whether the op at `pos` is one the loop takes for a sink of kind `sink` ([`FULL`] or
+/// [`PLAIN`]; 0: none) and, when its length is fixed, the one after it too (for a single op
+/// the setting up costs more than it saves): cheap, and only a hint.
 #[inline(always)]
-pub(super) fn worth(src: &[u8], pos: usize) -> bool {
-    match src.get(pos).map(|&c| STEP[usize::from(c)]) {
-        None | Some(0) => false,
-        Some(VARIES) => true,
-        Some(n) => src
-            .get(pos + usize::from(n))
-            .is_some_and(|&c| STEP[usize::from(c)] != 0),
+pub(super) fn worth(src: &[u8], pos: usize, sink: u8) -> bool {
+    let takes = |c: u8| match sink {
+        FULL => STEP[usize::from(c)] != 0,
+        _ => TAKES[usize::from(c)] & sink != 0,
+    };
+    match src.get(pos) {
+        Some(&c) if takes(c) => match STEP[usize::from(c)] {
+            VARIES => true,
+            n => src.get(pos + usize::from(n)).is_some_and(|&c| takes(c)),
+        },
+        _ => false,
     }
 }
 
@@ -84,19 +128,31 @@ pub(super) struct State {
     /// Offsets of the last two ops that are not memo PUTs or FRAME.
     pub(super) recent: [usize; 2],
     pub(super) has_text: bool,
+    /// Ops taken that are not memo PUTs (the fused writer counts them).
+    pub(super) taken: u32,
 }
 
-/// Takes ops from `s.pos` on while they are ones this loop takes; returns the state at the
-/// first op it leaves to the main loop (or at the end of the input).
+/// Where the loop stops at the latest.
+#[derive(Clone, Copy)]
+pub(super) struct Bounds {
+    /// The stack's room (see the main loop's `room`).
+    pub(super) room: usize,
+    /// An input offset where the sink has something to do (`Sink::run_until`).
+    pub(super) until: usize,
+}
+
+/// Takes ops from `s.pos` on, up to `until`, while they are ones this loop takes for a sink of
+/// kind `SINK` ([`FULL`] or [`PLAIN`]); returns the state at the first op it leaves to the
+/// main loop (or at the end of the input).
 #[inline(always)]
-pub(super) fn run(
+pub(super) fn run<const SINK: u8>(
     src: &[u8],
     s: State,
     stack: &mut Vec<Tag>,
     marks: &mut Vec<u32>,
     memo: &mut Vec<Tag>,
-    room: usize,
     limits: &PickleLimits,
+    Bounds { room, until }: Bounds,
 ) -> State {
     let mut fence = marks.last().map_or(0, |&m| m as usize);
     // The state in locals (registers) while the loop runs.
@@ -106,6 +162,7 @@ pub(super) fn run(
         mut max_proto,
         mut recent,
         mut has_text,
+        mut taken,
     } = s;
     macro_rules! stop {
         () => {
@@ -115,11 +172,23 @@ pub(super) fn run(
                 max_proto,
                 recent,
                 has_text,
+                taken,
             }
         };
     }
     loop {
         let Some(&code) = src.get(pos) else { stop!() };
+        if SINK == PLAIN && pos >= until {
+            stop!();
+        }
+        // The ops that are not plain (`TAKES`).
+        macro_rules! full_only {
+            () => {
+                if SINK != FULL {
+                    stop!();
+                }
+            };
+        }
         // The argument's bytes (fixed widths), bounds checked.
         let arg = |n: usize| src.get(pos + 1..pos + 1 + n);
         macro_rules! push {
@@ -201,6 +270,7 @@ pub(super) fn run(
                 (0, pos + 1, false)
             }
             op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::PUT => {
+                full_only!();
                 let (idx, proto, end) = match code {
                     op::BINPUT => match arg(1) {
                         Some(a) => (usize::from(a[0]), 1, pos + 2),
@@ -233,6 +303,7 @@ pub(super) fn run(
                 (proto, end, true)
             }
             op::BINGET | op::LONG_BINGET | op::GET => {
+                full_only!();
                 let (idx, proto, end) = match code {
                     op::BINGET => match arg(1) {
                         Some(a) => (usize::from(a[0]), 1, pos + 2),
@@ -254,6 +325,7 @@ pub(super) fn run(
                 (proto, end, false)
             }
             op::SHORT_BINUNICODE | op::BINUNICODE => {
+                full_only!();
                 let (len, width, proto) = match code {
                     op::SHORT_BINUNICODE => match arg(1) {
                         Some(a) => (usize::from(a[0]), 1, 4),
@@ -277,6 +349,9 @@ pub(super) fn run(
         max_proto = max_proto.max(proto);
         if !put {
             recent = [recent[1], pos];
+            if SINK == PLAIN {
+                taken += 1;
+            }
         }
         pos = end;
     }
