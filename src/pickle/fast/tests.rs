@@ -621,3 +621,34 @@ fn py3_writer_turns_binary_state_into_bytes_wherever_it_was_written() {
         }
     }
 }
+
+/// A DICT or SETITEMS of an odd number of items (CPython 3 refuses it, CPython 2 drops the last)
+/// followed by SETITEMs into the same dict: the keys of the later batch must still be compared
+/// (py2 `'id'` next to `u'id'` collides). Found by `make fuzz`.
+#[test]
+fn keys_after_an_odd_batch_are_still_compared() {
+    use super::super::{Outcome, Reason};
+    let cases: [&[u8]; 4] = [
+        b"\x80\x02(U\x02idK\x07U\x01xdVid\nI7\ns.",
+        b"\x80\x02(K\x01K\x02U\x02idK\x07U\x01xdVid\nI7\ns.",
+        b"\x80\x02}(U\x02idK\x07U\x01xuVid\nI7\ns.",
+        b"\x80\x02}(U\x02idK\x07U\x01xu(Vid\nI7\nu.",
+    ];
+    for src in cases {
+        let src = Bytes::from_static(src);
+        for policy in policies() {
+            // Except for a Python 3 reader that gets py2 `str` as bytes (`b'id'`).
+            let collides = !(policy.target == Runtime::Py3 && policy.py3_str == Py3Str::Bytes);
+            let general = transcode_general(&src, &policy);
+            assert_eq!(
+                general.outcome == Outcome::Refused(Reason::Collision),
+                collides,
+                "{src:?} under {policy:?}: {:?}",
+                general.outcome
+            );
+            // Where the fast path answers, it answers as the general path does.
+            let answered = agrees("odd batch", &src, &policy);
+            assert!(!(answered && collides), "{src:?} under {policy:?}");
+        }
+    }
+}

@@ -85,9 +85,15 @@ impl Keys {
     #[inline(always)]
     pub(super) fn close(&mut self, batch: Open, container: Tag) {
         let end = self.tags.len() as u32;
-        // Protocol 0's SETITEM per item: one batch per dict.
+        // Protocol 0's SETITEM per item: one batch per dict. Not after a batch with an odd item
+        // (a DICT or SETITEMS of an odd number of items, which CPython 3 refuses and CPython 2
+        // drops): the next batch's keys would be read as values.
         if let Some(last) = self.batches.last_mut() {
-            if last.container == container && last.end == batch.start && last.step == batch.step {
+            if last.container == container
+                && last.end == batch.start
+                && last.step == batch.step
+                && (last.end - last.start) % last.step == 0
+            {
                 last.end = end;
                 return;
             }
