@@ -66,11 +66,7 @@ const ARG: [u8; 256] = {
         op::NEWOBJ_EX,
         op::STACK_GLOBAL,
     ];
-    let mut i = 0;
-    while i < fixed0.len() {
-        t[fixed0[i] as usize] = 0;
-        i += 1;
-    }
+    t = table(t, &fixed0, 0);
     t[op::PROTO as usize] = 1;
     t[op::BININT1 as usize] = 1;
     t[op::BINGET as usize] = 1;
@@ -103,13 +99,18 @@ const ARG: [u8; 256] = {
         op::GET,
         op::PUT,
     ];
+    table(t, &lines, LINE)
+};
+
+/// `t` with `value` for each opcode byte of `ops` (opcode tables are built in const context).
+pub(super) const fn table(mut t: [u8; 256], ops: &[u8], value: u8) -> [u8; 256] {
     let mut i = 0;
-    while i < lines.len() {
-        t[lines[i] as usize] = LINE;
+    while i < ops.len() {
+        t[ops[i] as usize] = value;
         i += 1;
     }
     t
-};
+}
 
 /// A little-endian unsigned integer of `n` (1, 4 or 8) bytes at `at`.
 #[inline(always)]

@@ -17,37 +17,28 @@
 
 use super::super::super::opcode as op;
 use super::super::super::PickleLimits;
-use super::super::decode::{memo_index, next};
+use super::super::decode::{memo_index, next, table};
 use super::{appendable, kind, Tag, LIST, OPEN_SET, OTHER, TEXT, UNDEF};
 
 /// Per opcode byte: 0 when the loop does not take the op, else the op's length when it is
 /// fixed, or [`VARIES`].
 pub(super) const STEP: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let fixed = [
-        (op::NONE, 1),
-        (op::NEWTRUE, 1),
-        (op::NEWFALSE, 1),
-        (op::BININT, 5),
-        (op::BININT1, 2),
-        (op::BININT2, 3),
-        (op::BINFLOAT, 9),
-        (op::EMPTY_TUPLE, 1),
-        (op::EMPTY_LIST, 1),
-        (op::MARK, 1),
-        (op::LIST, 1),
-        (op::APPEND, 1),
-        (op::BINPUT, 2),
-        (op::LONG_BINPUT, 5),
-        (op::MEMOIZE, 1),
-        (op::BINGET, 2),
-        (op::LONG_BINGET, 5),
+    let t = table([0; 256], &[op::BININT1, op::BINPUT, op::BINGET], 2);
+    let t = table(t, &[op::BININT2], 3);
+    let t = table(t, &[op::BININT, op::LONG_BINPUT, op::LONG_BINGET], 5);
+    let t = table(t, &[op::BINFLOAT], 9);
+    let one = [
+        op::NONE,
+        op::NEWTRUE,
+        op::NEWFALSE,
+        op::EMPTY_TUPLE,
+        op::EMPTY_LIST,
+        op::MARK,
+        op::LIST,
+        op::APPEND,
+        op::MEMOIZE,
     ];
-    let mut i = 0;
-    while i < fixed.len() {
-        t[fixed[i].0 as usize] = fixed[i].1;
-        i += 1;
-    }
+    let t = table(t, &one, 1);
     let varies = [
         op::SHORT_BINUNICODE,
         op::BINUNICODE,
@@ -55,12 +46,7 @@ pub(super) const STEP: [u8; 256] = {
         op::PUT,
         op::GET,
     ];
-    let mut i = 0;
-    while i < varies.len() {
-        t[varies[i] as usize] = VARIES;
-        i += 1;
-    }
-    t
+    table(t, &varies, VARIES)
 };
 
 /// In [`STEP`]: the op's length depends on its argument.
@@ -93,12 +79,7 @@ pub(super) const TAKES: [u8; 256] = {
         op::SHORT_BINUNICODE,
         op::BINUNICODE,
     ];
-    let mut i = 0;
-    while i < full_only.len() {
-        t[full_only[i] as usize] = FULL;
-        i += 1;
-    }
-    t
+    table(t, &full_only, FULL)
 };
 
 /// Whether the op at `pos` is one the loop takes for a sink of kind `sink` ([`FULL`] or
@@ -200,6 +181,25 @@ pub(super) fn run<const SINK: u8>(
                 stack.push($tag);
             }};
         }
+        // A PUT's or GET's memo index, protocol and end (protocol 0's from its line).
+        macro_rules! memo_arg {
+            () => {
+                match code {
+                    op::BINPUT | op::BINGET => match arg(1) {
+                        Some(a) => (usize::from(a[0]), 1, pos + 2),
+                        None => stop!(),
+                    },
+                    op::LONG_BINPUT | op::LONG_BINGET => match arg(4) {
+                        Some(a) => (le32(a), 1, pos + 5),
+                        None => stop!(),
+                    },
+                    _ => match next(src, pos).and_then(|o| Some((memo_index(src, o)?, o.end))) {
+                        Some((idx, end)) => (idx, 0, end),
+                        None => stop!(),
+                    },
+                }
+            };
+        }
         // (op's protocol, end, whether it is a memo PUT)
         let (proto, end, put) = match code {
             op::NONE => {
@@ -273,19 +273,8 @@ pub(super) fn run<const SINK: u8>(
             op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::PUT => {
                 full_only!();
                 let (idx, proto, end) = match code {
-                    op::BINPUT => match arg(1) {
-                        Some(a) => (usize::from(a[0]), 1, pos + 2),
-                        None => stop!(),
-                    },
-                    op::LONG_BINPUT => match arg(4) {
-                        Some(a) => (le32(a), 1, pos + 5),
-                        None => stop!(),
-                    },
                     op::MEMOIZE => (memo_len, 4, pos + 1),
-                    _ => match next(src, pos).and_then(|o| Some((memo_index(src, o)?, o.end))) {
-                        Some((idx, end)) => (idx, 0, end),
-                        None => stop!(),
-                    },
+                    _ => memo_arg!(),
                 };
                 // Only the memo's next slot, from an item above the MARK that is not a set
                 // being built (the main loop takes the rest).
@@ -305,20 +294,7 @@ pub(super) fn run<const SINK: u8>(
             }
             op::BINGET | op::LONG_BINGET | op::GET => {
                 full_only!();
-                let (idx, proto, end) = match code {
-                    op::BINGET => match arg(1) {
-                        Some(a) => (usize::from(a[0]), 1, pos + 2),
-                        None => stop!(),
-                    },
-                    op::LONG_BINGET => match arg(4) {
-                        Some(a) => (le32(a), 1, pos + 5),
-                        None => stop!(),
-                    },
-                    _ => match next(src, pos).and_then(|o| Some((memo_index(src, o)?, o.end))) {
-                        Some((idx, end)) => (idx, 0, end),
-                        None => stop!(),
-                    },
-                };
+                let (idx, proto, end) = memo_arg!();
                 match memo.get(idx) {
                     Some(&t) if t != UNDEF && kind(t) != OPEN_SET => push!(t),
                     _ => stop!(),
