@@ -264,10 +264,12 @@ pub(super) fn scan<S: Sink>(
             let bounds = run::Bounds {
                 room,
                 until: sink.run_until(),
+                max_depth: limits.max_depth,
+                max_memo: limits.max_memo,
             };
             let state = match S::RUN {
-                FULL => run::run::<FULL>(src, state, stack, marks, memo, limits, bounds),
-                _ => run::run::<PLAIN>(src, state, stack, marks, memo, limits, bounds),
+                FULL => run::run::<FULL, S>(src, state, stack, marks, memo, bounds, sink),
+                _ => run::run::<PLAIN, S>(src, state, stack, marks, memo, bounds, sink),
             };
             (pos, memo_len, max_proto, recent, has_text) = (
                 state.pos,

@@ -27,6 +27,14 @@ pub(super) trait Sink {
     #[inline(always)]
     fn took(&mut self, _n: u32) {}
 
+    /// For a [`PLAIN`] sink: writes the memo PUT at `pos` (valid, of input index `idx`,
+    /// ending at `end`) as [`Sink::op`] would, `taken` plain ops after the last [`Sink::took`],
+    /// and says so; or does nothing and says so (the main loop then calls [`Sink::op`]).
+    #[inline(always)]
+    fn put_in_run(&mut self, _: &[u8], _: usize, _: usize, _: usize, _taken: u32) -> bool {
+        false
+    }
+
     /// The op at `pos` is valid so far; `None` gives up (the general path decides).
     fn op(&mut self, src: &[u8], pos: usize, o: FOp) -> Option<()>;
     /// A GLOBAL, INST or STACK_GLOBAL op (valid so far) naming entry `e` of `known`.
@@ -417,6 +425,28 @@ impl Sink for Py2Sink<'_> {
     #[inline(always)]
     fn took(&mut self, n: u32) {
         self.seq = self.seq.wrapping_add(n);
+    }
+
+    /// Only the common case of [`Sink::op`]'s PUT: output ids still equal input indices, and
+    /// not right after a text op or GET (whose PUTs a STACK_GLOBAL may take back).
+    #[inline(always)]
+    fn put_in_run(&mut self, src: &[u8], pos: usize, end: usize, idx: usize, taken: u32) -> bool {
+        if self.handed_over {
+            return true;
+        }
+        if !self.identity
+            || idx != self.next_id as usize
+            || self.recent[1].seq == self.seq.wrapping_add(taken)
+        {
+            return false;
+        }
+        let Some(id) = self.fresh_id() else {
+            return false;
+        };
+        self.runs.cut(src, pos, end);
+        self.runs.out.put(id);
+        self.memo_len += 1;
+        true
     }
 
     #[inline(always)]

@@ -506,7 +506,7 @@ fn inner_loop_stops_where_the_main_loop_decides() {
     };
     let wide = PickleLimits::default();
     // (what it tries, pickle, limits, valid)
-    let cases: [(&str, &[u8], PickleLimits, bool); 21] = [
+    let cases: [(&str, &[u8], PickleLimits, bool); 25] = [
         ("a run to STOP", b"\x80\x02]q\x00(K\x01M\x02\x01J\x03\x00\x00\x00NI9\nl\x88aa.", wide, true),
         ("PUT past the memo's next slot", b"\x80\x02]q\x05K\x01ah\x05a.", wide, true),
         ("PUT over a used slot", b"\x80\x02]q\x00]q\x00a.", wide, true),
@@ -525,6 +525,12 @@ fn inner_loop_stops_where_the_main_loop_decides() {
         ("the memo limit in a run", b"\x80\x02]q\x00]q\x01]q\x02aa.", limits(16, 2, 16), false),
         ("the depth limit in a run", b"\x80\x02(((lll.", limits(16, 16, 2), false),
         ("a text op in a run", b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00]\x94\x8c\x01a\x94aX\x01\x00\x00\x00b\x94a.", wide, true),
+        // A Python 2 reader's memo ids shifted by inserted globals (`_codecs.encode`,
+        // `set`): PUTs in a run map their slots, which GETs fetch later.
+        ("PUTs after bytes", b"\x80\x04\x95\x15\x00\x00\x00\x00\x00\x00\x00]\x94(C\x01x\x94]\x94K\x01a]\x94K\x02ah\x02e.", wide, true),
+        ("PUTs after a set", b"\x80\x04\x95\x17\x00\x00\x00\x00\x00\x00\x00]\x94(\x8f\x94(K\x01\x90]\x94K\x03a]\x94K\x04ah\x02e.", wide, true),
+        ("MEMOIZE past the memo limit", b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00]\x94(]\x94K\x01a]\x94K\x02a]\x94K\x03ae.", limits(16, 3, 16), false),
+        ("MEMOIZE up to the memo limit", b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00]\x94(]\x94K\x01a]\x94K\x02a]\x94K\x03ae.", limits(16, 4, 16), true),
         // Python 3's sets for a Python 2 reader: closed where plain ops follow.
         ("an empty set before a run", b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00]\x94(\x8f\x94K\x01K\x02e.", wide, true),
         ("a set before a run", b"\x80\x04\x95\x13\x00\x00\x00\x00\x00\x00\x00]\x94(\x8f\x94(K\x01K\x02\x90K\x03K\x04]\x94e.", wide, true),

@@ -16,8 +16,8 @@
 //! and only before its plan's next point.
 
 use super::super::super::opcode as op;
-use super::super::super::PickleLimits;
 use super::super::decode::{memo_index, next, table};
+use super::super::sink::Sink;
 use super::{appendable, kind, Tag, LIST, OPEN_SET, OTHER, TEXT, UNDEF};
 
 /// Per opcode byte: 0 when the loop does not take the op, else the op's length when it is
@@ -54,7 +54,8 @@ pub(super) const VARIES: u8 = 0xff;
 
 /// Which ops a sink lets the loop take without calling it (see `Sink::RUN`): every op here.
 pub(crate) const FULL: u8 = 1;
-/// Only the plain ones: not memo PUTs or GETs, not text.
+/// Only the plain ones (not memo GETs, not text), and binary memo PUTs where the sink writes
+/// them itself (`Sink::put_in_run`).
 pub(crate) const PLAIN: u8 = 2;
 
 /// Per opcode byte: [`FULL`] and [`PLAIN`] when the loop takes it for either kind of sink,
@@ -68,10 +69,8 @@ pub(super) const TAKES: [u8; 256] = {
         }
         c += 1;
     }
+    // (BINPUT, LONG_BINPUT and MEMOIZE are [`PLAIN`] too: `Sink::put_in_run` decides.)
     let full_only = [
-        op::BINPUT,
-        op::LONG_BINPUT,
-        op::MEMOIZE,
         op::PUT,
         op::BINGET,
         op::LONG_BINGET,
@@ -121,21 +120,30 @@ pub(super) struct Bounds {
     pub(super) room: usize,
     /// An input offset where the sink has something to do (`Sink::run_until`).
     pub(super) until: usize,
+    /// The policy's limits on open MARKs and on memo indices.
+    pub(super) max_depth: usize,
+    pub(super) max_memo: usize,
 }
 
 /// Takes ops from `s.pos` on, up to `until`, while they are ones this loop takes for a sink of
 /// kind `SINK` ([`FULL`] or [`PLAIN`]); returns the state at the first op it leaves to the
 /// main loop (or at the end of the input).
 #[inline(always)]
-pub(super) fn run<const SINK: u8>(
+pub(super) fn run<const SINK: u8, S: Sink>(
     src: &[u8],
     s: State,
     stack: &mut Vec<Tag>,
     marks: &mut Vec<u32>,
     memo: &mut Vec<Tag>,
-    limits: &PickleLimits,
-    Bounds { room, until }: Bounds,
+    bounds: Bounds,
+    sink: &mut S,
 ) -> State {
+    let Bounds {
+        room,
+        until,
+        max_depth,
+        max_memo,
+    } = bounds;
     let mut fence = marks.last().map_or(0, |&m| m as usize);
     // The state in locals (registers) while the loop runs.
     let State {
@@ -232,7 +240,7 @@ pub(super) fn run<const SINK: u8>(
                 (1, pos + 1, false)
             }
             op::MARK => {
-                if marks.len() >= limits.max_depth {
+                if marks.len() >= max_depth {
                     stop!();
                 }
                 let Ok(at) = u32::try_from(stack.len()) else {
@@ -271,7 +279,9 @@ pub(super) fn run<const SINK: u8>(
                 (0, pos + 1, false)
             }
             op::BINPUT | op::LONG_BINPUT | op::MEMOIZE | op::PUT => {
-                full_only!();
+                if code == op::PUT {
+                    full_only!();
+                }
                 let (idx, proto, end) = match code {
                     op::MEMOIZE => (memo_len, 4, pos + 1),
                     _ => memo_arg!(),
@@ -282,10 +292,14 @@ pub(super) fn run<const SINK: u8>(
                     stop!();
                 };
                 if stack.len() <= fence
-                    || idx >= limits.max_memo
+                    || idx >= max_memo
                     || idx != memo.len()
                     || kind(top) == OPEN_SET
                 {
+                    stop!();
+                }
+                // A writer that takes PUTs writes this one, or leaves it to the main loop.
+                if SINK == PLAIN && !sink.put_in_run(src, pos, end, idx, taken) {
                     stop!();
                 }
                 memo.push(top);
