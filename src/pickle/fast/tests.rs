@@ -506,7 +506,7 @@ fn inner_loop_stops_where_the_main_loop_decides() {
     };
     let wide = PickleLimits::default();
     // (what it tries, pickle, limits, valid)
-    let cases: [(&str, &[u8], PickleLimits, bool); 25] = [
+    let cases: [(&str, &[u8], PickleLimits, bool); 26] = [
         ("a run to STOP", b"\x80\x02]q\x00(K\x01M\x02\x01J\x03\x00\x00\x00NI9\nl\x88aa.", wide, true),
         ("PUT past the memo's next slot", b"\x80\x02]q\x05K\x01ah\x05a.", wide, true),
         ("PUT over a used slot", b"\x80\x02]q\x00]q\x00a.", wide, true),
@@ -531,6 +531,10 @@ fn inner_loop_stops_where_the_main_loop_decides() {
         ("PUTs after a set", b"\x80\x04\x95\x17\x00\x00\x00\x00\x00\x00\x00]\x94(\x8f\x94(K\x01\x90]\x94K\x03a]\x94K\x04ah\x02e.", wide, true),
         ("MEMOIZE past the memo limit", b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00]\x94(]\x94K\x01a]\x94K\x02a]\x94K\x03ae.", limits(16, 3, 16), false),
         ("MEMOIZE up to the memo limit", b"\x80\x04\x95\x14\x00\x00\x00\x00\x00\x00\x00]\x94(]\x94K\x01a]\x94K\x02a]\x94K\x03ae.", limits(16, 4, 16), true),
+        // Two PUTs of a text op that a STACK_GLOBAL then takes back, fetched after it
+        // (hand-made: CPython PUTs once): the fused writer must note both, so neither is
+        // written in a run.
+        ("PUTs of a taken-back text op", b"\x80\x04\x8c\x01m\x94\x94\x8c\x01n\x94\x93\x94h\x00\x86.", wide, true),
         // Python 3's sets for a Python 2 reader: closed where plain ops follow.
         ("an empty set before a run", b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00]\x94(\x8f\x94K\x01K\x02e.", wide, true),
         ("a set before a run", b"\x80\x04\x95\x13\x00\x00\x00\x00\x00\x00\x00]\x94(\x8f\x94(K\x01K\x02\x90K\x03K\x04]\x94e.", wide, true),
