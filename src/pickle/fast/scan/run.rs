@@ -16,7 +16,7 @@
 //! and only before its plan's next point.
 
 use super::super::super::opcode as op;
-use super::super::decode::{memo_index, next, table};
+use super::super::decode::{le, memo_index, next, table};
 use super::super::sink::Sink;
 use super::{appendable, kind, Tag, LIST, OPEN_SET, OTHER, TEXT, UNDEF};
 
@@ -171,7 +171,8 @@ pub(super) fn run<const SINK: u8, S: Sink>(
         if SINK == PLAIN && pos >= until {
             stop!();
         }
-        // The ops that are not plain (`TAKES`).
+        // The ops a plain sink does not let go, as `TAKES` lists them: checked per arm on
+        // constants (a lookup of `TAKES` per op costs the fused writer 5-10 %).
         macro_rules! full_only {
             () => {
                 if SINK != FULL {
@@ -197,8 +198,8 @@ pub(super) fn run<const SINK: u8, S: Sink>(
                         Some(a) => (usize::from(a[0]), 1, pos + 2),
                         None => stop!(),
                     },
-                    op::LONG_BINPUT | op::LONG_BINGET => match arg(4) {
-                        Some(a) => (le32(a), 1, pos + 5),
+                    op::LONG_BINPUT | op::LONG_BINGET => match le(src, pos + 1, 4) {
+                        Some(i) => (i as usize, 1, pos + 5),
                         None => stop!(),
                     },
                     _ => match next(src, pos).and_then(|o| Some((memo_index(src, o)?, o.end))) {
@@ -322,8 +323,8 @@ pub(super) fn run<const SINK: u8, S: Sink>(
                         Some(a) => (usize::from(a[0]), 1, 4),
                         None => stop!(),
                     },
-                    _ => match arg(4) {
-                        Some(a) => (le32(a), 4, 1),
+                    _ => match le(src, pos + 1, 4) {
+                        Some(n) => (n as usize, 4, 1),
                         None => stop!(),
                     },
                 };
@@ -346,12 +347,4 @@ pub(super) fn run<const SINK: u8, S: Sink>(
         }
         pos = end;
     }
-}
-
-/// A little-endian `u32` (4 bytes) as a `usize`.
-#[inline(always)]
-fn le32(a: &[u8]) -> usize {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&a[..4]);
-    u32::from_le_bytes(w) as usize
 }
