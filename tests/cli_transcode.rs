@@ -67,6 +67,31 @@ fn refused_exits_3_with_the_reason_and_no_output() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "refused: truncated\n");
 }
 
+/// DICT and SETITEMS over an odd number of items: CPython 3.11 raises "odd number of items for
+/// DICT" / "... for SETITEMS", CPython 2.7's pickle an IndexError, and cPickle loads the DICT
+/// as `{}` (dropping the last item), so a rewrite would hand a Python 2 reader a value that
+/// never existed: refused as malformed for both readers, the stored bytes forwarded.
+#[test]
+fn odd_item_dicts_are_refused_as_malformed() {
+    let odd: [&[u8]; 3] = [
+        b"(K\x01d.",
+        b"\x80\x04\x95\x0d\x00\x00\x00\x00\x00\x00\x00}\x94(K\x01\x8c\x01a\x94K\x02u.",
+        b"\x80\x02}q\x00(U\x01aK\x01U\x01bu.",
+    ];
+    for src in odd {
+        for to in ["py2", "py3"] {
+            let out = run(&["transcode", "--to", to], src);
+            assert_eq!(out.status.code(), Some(3), "{src:?} to {to}");
+            assert!(out.stdout.is_empty());
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                "refused: malformed\n",
+                "{src:?} to {to}"
+            );
+        }
+    }
+}
+
 #[test]
 fn options_are_parsed_and_bad_ones_rejected() {
     // py3: pickle.dumps(m.C(), 2) for a class m.C with __dict__ {'a': 1}

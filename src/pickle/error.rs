@@ -20,6 +20,9 @@ pub enum ErrorKind {
     StackUnderflow,
     /// STOP while the stack does not hold exactly one value, or MARKs are left open.
     UnbalancedStack,
+    /// DICT or SETITEMS over an odd number of items: CPython 3 raises, `cPickle` drops the last
+    /// item of a DICT, so no reader loads it as written.
+    OddItems,
     /// A GET of a memo index never PUT, or a PUT on an empty stack.
     BadMemo,
     /// PROTO with a protocol above 5.
@@ -73,6 +76,7 @@ impl ErrorKind {
             ErrorKind::BadArgument => "bad opcode argument",
             ErrorKind::StackUnderflow => "stack underflow",
             ErrorKind::UnbalancedStack => "unbalanced stack at STOP",
+            ErrorKind::OddItems => "odd number of items for DICT or SETITEMS",
             ErrorKind::BadMemo => "bad memo reference",
             ErrorKind::UnsupportedProtocol => "unsupported pickle protocol",
             ErrorKind::LimitExceeded => "limit exceeded",
@@ -106,6 +110,7 @@ impl TranscodeError {
             | ErrorKind::BadArgument
             | ErrorKind::StackUnderflow
             | ErrorKind::UnbalancedStack
+            | ErrorKind::OddItems
             | ErrorKind::BadMemo => Reason::Malformed,
             ErrorKind::UnsupportedProtocol => Reason::UnsupportedProtocol,
             ErrorKind::LimitExceeded => Reason::LimitExceeded,

@@ -2,7 +2,8 @@
 //!
 //! It models only what CPython 3's `_pickle.c` Unpickler checks before it would raise: pops below
 //! the topmost MARK (`Pdata_stack_underflow`), GET of an undefined memo index, PUT on an empty
-//! stack, STOP with anything but exactly one value and no open MARK. What a slot *means* is the
+//! stack, STOP with anything but exactly one value and no open MARK, DICT or SETITEMS over an odd
+//! number of items. What a slot *means* is the
 //! caller's business (`scan.rs` tags strings, globals, containers); values are never built.
 
 use super::error::{ErrorKind, TranscodeError};
@@ -112,6 +113,16 @@ impl<S: Clone> Machine<S> {
             .last()
             .ok_or_else(|| self.err(ErrorKind::StackUnderflow))?;
         Ok(&self.stack[start..])
+    }
+
+    /// The items above the topmost MARK as key/value pairs (DICT, SETITEMS): an odd number is
+    /// refused, as CPython 3 refuses it ("odd number of items for DICT").
+    pub(crate) fn mark_pairs(&self) -> Result<&[S], TranscodeError> {
+        let items = self.mark_items()?;
+        if items.len() % 2 != 0 {
+            return Err(self.err(ErrorKind::OddItems));
+        }
+        Ok(items)
     }
 
     /// Pops the items above the topmost MARK and the MARK itself.

@@ -581,7 +581,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     _ => Made::Set,
                 });
                 let step = if o.code == op::DICT { 2 } else { 1 };
-                self.take_mark_items()?;
+                self.take_mark_items(step)?;
                 self.record_keys(c, step);
                 if o.code == op::FROZENSET && self.target() == Some(Runtime::Py2) {
                     let mark = self.mark_pos.last().copied().unwrap_or(0);
@@ -628,9 +628,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
             }
             op::APPENDS | op::SETITEMS | op::ADDITEMS => {
-                self.take_mark_items()?;
-                self.pop_mark()?;
                 let step = if o.code == op::SETITEMS { 2 } else { 1 };
+                self.take_mark_items(step)?;
+                self.pop_mark()?;
                 match self.m.peek()? {
                     Slot::Container(c)
                         if o.code != op::ADDITEMS || self.target() != Some(Runtime::Py2) =>
@@ -720,9 +720,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(())
     }
 
-    fn take_mark_items(&mut self) -> Result<(), TranscodeError> {
+    /// Copies the items above the topmost MARK into `scratch`; `step` 2 takes them as pairs.
+    fn take_mark_items(&mut self, step: usize) -> Result<(), TranscodeError> {
         self.scratch.clear();
-        let items = self.m.mark_items()?;
+        let items = match step {
+            2 => self.m.mark_pairs()?,
+            _ => self.m.mark_items()?,
+        };
         self.scratch.extend_from_slice(items);
         Ok(())
     }

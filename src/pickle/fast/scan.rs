@@ -354,6 +354,10 @@ pub(super) fn scan<S: Sink>(
                 let t = match o.code {
                     op::TUPLE => tuple_tag(tuples, &stack[m..]),
                     op::DICT => {
+                        // An odd number of items: the general path refuses it.
+                        if (stack.len() - m) % 2 != 0 {
+                            return None;
+                        }
                         let kinds = key_kinds(&stack[m..], 2);
                         let t = new_container!(kinds);
                         let batch = keys.open(&stack[m..], 2);
@@ -466,6 +470,9 @@ pub(super) fn scan<S: Sink>(
             }
             op::SETITEMS => {
                 let m = pop_mark!();
+                if (stack.len() - m) % 2 != 0 {
+                    return None;
+                }
                 let kinds = key_kinds(&stack[m..], 2);
                 let batch = keys.open(&stack[m..], 2);
                 stack.truncate(m);

@@ -88,6 +88,13 @@ fn structure_is_validated() {
     assert_eq!(kind(b"q\x00N."), ErrorKind::BadMemo);
     assert_eq!(kind(b"\x80\x06N."), ErrorKind::UnsupportedProtocol);
     assert_eq!(kind(b"(o."), ErrorKind::StackUnderflow);
+    // As CPython 3: "odd number of items for DICT" / "... for SETITEMS".
+    assert_eq!(kind(b"(K\x01d."), ErrorKind::OddItems);
+    assert_eq!(kind(b"}(K\x01K\x02K\x03u."), ErrorKind::OddItems);
+    assert!(analyze(b"}(K\x01K\x02u.").is_ok());
+    assert!(analyze(b"(K\x01K\x02d.").is_ok());
+    let e = analyze(b"\x80\x02(K\x01d.").unwrap_err();
+    assert_eq!((e.offset, e.opcode), (5, Some(b'd')));
     let e = analyze(b"K\x01a.").unwrap_err();
     assert_eq!((e.offset, e.opcode), (2, Some(b'a')));
     assert!(e.to_string().contains("APPEND"), "{e}");

@@ -85,9 +85,10 @@ impl Keys {
     #[inline(always)]
     pub(super) fn close(&mut self, batch: Open, container: Tag) {
         let end = self.tags.len() as u32;
-        // Protocol 0's SETITEM per item: one batch per dict. Not after a batch with an odd item
-        // (a DICT or SETITEMS of an odd number of items, which CPython 3 refuses and CPython 2
-        // drops): the next batch's keys would be read as values.
+        // Protocol 0's SETITEM per item: one batch per dict. Never after a batch with an odd
+        // item, whose next batch's keys would be read as values (the scan leaves a DICT or
+        // SETITEMS of an odd number of items to the general path, which refuses it; SETITEM and
+        // ADDITEMS batches are whole).
         if let Some(last) = self.batches.last_mut() {
             if last.container == container
                 && last.end == batch.start
