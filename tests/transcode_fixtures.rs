@@ -407,6 +407,55 @@ fn assert_no_problems(what: &str, problems: Vec<String>) {
     );
 }
 
+/// Why DICT and SETITEMS over an odd number of items are refused (`malformed`, the stored bytes
+/// forwarded): no reader loads them as written. CPython 3 raises, CPython 2.7's pickle raises,
+/// and cPickle raises for SETITEMS but loads an odd DICT without its last item, a value that
+/// was never stored.
+#[test]
+fn odd_item_dicts_load_nowhere_as_written_and_are_refused() {
+    const SCRIPT: &str = r"import pickle
+mods = [pickle]
+try:
+    import cPickle
+    mods.append(cPickle)
+except ImportError:
+    pass
+for m in mods:
+    for s in (b'(K\x01K\x02K\x03d.', b'}(K\x01K\x02K\x03u.'):
+        try:
+            r = repr(m.loads(s))
+        except Exception as e:
+            r = '%s: %s' % (type(e).__name__, e)
+        print('%s %s' % (m.__name__, r))
+";
+    let py3 = python::run(Py::Py3, &["-c", SCRIPT], b"", PY_TIMEOUT);
+    py3.assert_ok("python3 odd items");
+    assert_eq!(
+        py3.stdout_str(),
+        "pickle UnpicklingError: odd number of items for DICT\n\
+         pickle UnpicklingError: odd number of items for SETITEMS\n"
+    );
+    let py2 = python::run(Py::Py2, &["-c", SCRIPT], b"", PY_TIMEOUT);
+    py2.assert_ok("python2 odd items");
+    assert_eq!(
+        py2.stdout_str(),
+        "pickle IndexError: list index out of range\n\
+         pickle IndexError: list index out of range\n\
+         cPickle {1: 2}\n\
+         cPickle UnpicklingError: odd number of items for SETITEMS\n"
+    );
+    for src in [&b"(K\x01K\x02K\x03d."[..], b"}(K\x01K\x02K\x03u."] {
+        for target in [Runtime::Py2, Runtime::Py3] {
+            let out = pickle::transcode(&Bytes::from_static(src), &Policy::for_target(target));
+            assert_eq!(
+                out.outcome,
+                Outcome::Refused(Reason::Malformed),
+                "{src:?} for {target:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn interpreters_are_real_cpython_2_7_and_3() {
     let out = python::run(
