@@ -31,7 +31,7 @@
 //!
 //! Layout: `decode.rs` (reading one op of the subset), `scan.rs` (the validating pass and its
 //! tags; `scan/run.rs` its inner loop over the commonest ops), `sink.rs` (what the pass does
-//! with each op: nothing, or write it for a reader).
+//! with each op: nothing, or write it for a reader: `sink/py2.rs`, `sink/py3.rs`).
 
 mod decode;
 mod globals;
