@@ -5,7 +5,7 @@
 //! with `REDUCE`/`BUILD`/`NEWOBJ`, so a cache entry written by an attacker who can reach
 //! memcached is code execution in every web worker that reads it. The transcoder lists every
 //! global a value references ([`Summary::globals`]); the firewall matches that list against a
-//! deny list ([`deny_list`]) plus per-config extra `deny`/`allow` entries. Three rules:
+//! deny list (`deny_list`) plus per-config extra `deny`/`allow` entries. Three rules:
 //!
 //! - **deny list**: `module.name` entries and whole modules (`subprocess.*`, with submodules),
 //!   matched after mapping Python 2 and platform spellings (`__builtin__`, `posix`, `nt`,

@@ -36,7 +36,8 @@ pub struct Args {
     /// With --config, replaces the servers of the default route's pool.
     #[arg(long, value_name = "HOST:PORT")]
     pub upstream: Vec<String>,
-    /// Serve /metrics, /healthz and /readyz on this IP:port (overrides [admin] listen).
+    /// Serve /metrics, /healthz and /readyz on this IP:port (overrides `listen` of the
+    /// config's `[admin]` table).
     #[arg(long, value_name = "IP:PORT")]
     pub admin: Option<std::net::SocketAddr>,
 }

@@ -1,4 +1,4 @@
-//! Upstream memcached servers: persistent pipelined connections ([`conn`]), servers and pools
+//! Upstream memcached servers: persistent pipelined connections (`conn`), servers and pools
 //! ([`pool`]). Callers hand a [`Server`] composed request bytes plus an [`Exchange`] that knows
 //! how the reply is framed, and get a oneshot receiver that always resolves: with the reply, or
 //! with an [`UpstreamError`] within the connect + request timeouts.
