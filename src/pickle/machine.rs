@@ -2,9 +2,10 @@
 //!
 //! It models only what CPython 3's `_pickle.c` Unpickler checks before it would raise: pops below
 //! the topmost MARK (`Pdata_stack_underflow`), GET of an undefined memo index, PUT on an empty
-//! stack, STOP with anything but exactly one value and no open MARK, DICT or SETITEMS over an odd
-//! number of items. What a slot *means* is the
-//! caller's business (`scan.rs` tags strings, globals, containers); values are never built.
+//! stack, DICT or SETITEMS over an odd number of items. One check is stricter than CPython, which
+//! returns the top item at STOP: STOP with anything but exactly one value and no open MARK (no
+//! pickler writes that). What a slot *means* is the caller's business (`scan.rs` tags strings,
+//! globals, containers); values are never built.
 
 use super::error::{ErrorKind, TranscodeError};
 use super::PickleLimits;
