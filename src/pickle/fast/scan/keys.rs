@@ -85,16 +85,16 @@ impl Keys {
     #[inline(always)]
     pub(super) fn close(&mut self, batch: Open, container: Tag) {
         let end = self.tags.len() as u32;
-        // Protocol 0's SETITEM per item: one batch per dict. Never after a batch with an odd
-        // item, whose next batch's keys would be read as values (the scan leaves a DICT or
-        // SETITEMS of an odd number of items to the general path, which refuses it; SETITEM and
-        // ADDITEMS batches are whole).
+        // Protocol 0's SETITEM per item: one batch per dict. Every batch is whole (the scan
+        // leaves a DICT or SETITEMS of an odd number of items to the general path, which
+        // refuses it), so a merged batch never reads the next batch's keys as values.
+        debug_assert_eq!(
+            (end - batch.start) % batch.step,
+            0,
+            "a batch with an odd item"
+        );
         if let Some(last) = self.batches.last_mut() {
-            if last.container == container
-                && last.end == batch.start
-                && last.step == batch.step
-                && (last.end - last.start) % last.step == 0
-            {
+            if last.container == container && last.end == batch.start && last.step == batch.step {
                 last.end = end;
                 return;
             }
