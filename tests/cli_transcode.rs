@@ -92,6 +92,19 @@ fn odd_item_dicts_are_refused_as_malformed() {
     }
 }
 
+/// A FRAME claiming more bytes than are left: CPython 3 says "pickle data was truncated"
+/// (checked in tests/transcode_fixtures.rs); refused, never rewritten into a loadable `[]`.
+#[test]
+fn frames_longer_than_the_input_are_refused_as_truncated() {
+    let src = b"\x80\x04\x95\x64\x00\x00\x00\x00\x00\x00\x00].";
+    for to in ["py2", "py3"] {
+        let out = run(&["transcode", "--to", to], src);
+        assert_eq!(out.status.code(), Some(3), "to {to}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "refused: truncated\n");
+    }
+}
+
 #[test]
 fn options_are_parsed_and_bad_ones_rejected() {
     // py3: pickle.dumps(m.C(), 2) for a class m.C with __dict__ {'a': 1}

@@ -173,7 +173,7 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
         .unwrap();
     let mut c = connect_when_listening(port);
     // A protocol-4 pickle of [1] stored directly; the py2 listener rewrites it (transcode).
-    let p4: &[u8] = b"\x80\x04\x95\x07\x00\x00\x00\x00\x00\x00\x00]\x94K\x01a.";
+    let p4: &[u8] = b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00]\x94K\x01a.";
     let mut direct = Client::connect(mc.addr()).unwrap();
     let mut req = format!("set p 1 0 {}\r\n", p4.len()).into_bytes();
     req.extend_from_slice(p4);

@@ -456,6 +456,44 @@ for m in mods:
     }
 }
 
+/// CPython 3's C unpickler reads a FRAME ahead: one claiming more bytes than are left is
+/// "pickle data was truncated", while a frame shorter than its ops loads. The transcoder agrees.
+#[test]
+fn frames_longer_than_the_rest_load_nowhere_and_are_refused() {
+    const SCRIPT: &str = r"import pickle
+for s in (b'\x80\x04\x95\x64\x00\x00\x00\x00\x00\x00\x00].',
+          b'\x80\x04\x95\x01\x00\x00\x00\x00\x00\x00\x00].'):
+    try:
+        r = repr(pickle.loads(s))
+    except Exception as e:
+        r = '%s: %s' % (type(e).__name__, e)
+    print(r)
+";
+    let py3 = python::run(Py::Py3, &["-c", SCRIPT], b"", PY_TIMEOUT);
+    py3.assert_ok("python3 frames");
+    assert_eq!(
+        py3.stdout_str(),
+        "UnpicklingError: pickle data was truncated\n[]\n"
+    );
+    let long = Bytes::from_static(b"\x80\x04\x95\x64\x00\x00\x00\x00\x00\x00\x00].");
+    let short = Bytes::from_static(b"\x80\x04\x95\x01\x00\x00\x00\x00\x00\x00\x00].");
+    for target in [Runtime::Py2, Runtime::Py3] {
+        let policy = Policy::for_target(target);
+        assert_eq!(
+            pickle::transcode(&long, &policy).outcome,
+            Outcome::Refused(Reason::Truncated),
+            "for {target:?}"
+        );
+        assert!(
+            !matches!(
+                pickle::transcode(&short, &policy).outcome,
+                Outcome::Refused(_)
+            ),
+            "for {target:?}"
+        );
+    }
+}
+
 #[test]
 fn interpreters_are_real_cpython_2_7_and_3() {
     let out = python::run(

@@ -5,7 +5,7 @@
 use super::super::opcode as op;
 use super::super::scan::Ann;
 use super::super::{PickleLimits, Policy, Py3Str, Runtime, Summary, Writer, MAX_SUMMARY_GLOBALS};
-use super::decode::{memo_index, next, py2_str_bytes};
+use super::decode::{le, memo_index, next, py2_str_bytes};
 use super::globals::KnownGlobals;
 use super::reuse;
 use super::sink::Sink;
@@ -292,6 +292,10 @@ pub(super) fn scan<S: Sink>(
                 2
             }
             op::FRAME => {
+                if le(src, o.arg, 8)? > (src.len() - o.end) as u64 {
+                    // More than is left: truncated (the general path says so).
+                    return None;
+                }
                 sink.frame(src, pos, o);
                 4
             }

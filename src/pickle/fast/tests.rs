@@ -737,3 +737,42 @@ fn odd_item_batches_are_refused_as_malformed() {
         }
     }
 }
+
+/// A FRAME that claims more bytes than are left is truncated (CPython's C unpickler reads the
+/// frame ahead); the fast path leaves it to the general path, which refuses it. (A frame
+/// shorter than its ops, which the C unpickler loads, is still taken.)
+#[test]
+fn frames_longer_than_the_rest_are_refused_as_truncated() {
+    use super::super::{Outcome, Reason};
+    let cases: [&[u8]; 3] = [
+        b"\x80\x04\x95\x64\x00\x00\x00\x00\x00\x00\x00].",
+        b"\x80\x04\x95\x0e\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94K\x01u.",
+        b"\x80\x05\x95\xff\xff\xff\xff\xff\xff\xff\xffN.",
+    ];
+    for src in cases {
+        let src = Bytes::from_static(src);
+        for policy in policies() {
+            assert_eq!(
+                transcode_general(&src, &policy).outcome,
+                Outcome::Refused(Reason::Truncated),
+                "{src:?} under {policy:?}"
+            );
+            assert!(
+                transcode(&src, &policy).is_none(),
+                "{src:?} under {policy:?}"
+            );
+        }
+    }
+    for src in [
+        &b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94K\x01u."[..],
+        b"\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94K\x01u.",
+    ] {
+        let src = Bytes::from_static(src);
+        for policy in policies() {
+            assert!(
+                agrees("short frame", &src, &policy),
+                "{src:?} under {policy:?}"
+            );
+        }
+    }
+}

@@ -24,7 +24,7 @@ const CORPUS: &[&[u8]] = &[
     // py2 [1, 2L, 1.5, 'a', u'\xe9', None, True] protocol 0
     b"(lp0\nI1\naL2L\naF1.5\naS'a'\np1\naV\xe9\np2\naNaI01\na.",
     // py3 {'a': (1, 2), b'b': frozenset()} protocol 4 with FRAME / MEMOIZE
-    b"\x80\x04\x95\x1a\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94K\x01K\x02\x86\x94C\x01b\x94(\x91\x94u.",
+    b"\x80\x04\x95\x16\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94K\x01K\x02\x86\x94C\x01b\x94(\x91\x94u.",
     // py2 datetime.date(2015, 3, 4) protocol 0 (GLOBAL, MARK, TUPLE, REDUCE, PUT)
     b"cdatetime\ndate\np1\n(S'\\x07\\xdf\\x03\\x04'\ntRp2\n.",
     // py2 old-style instance protocol 0 (INST, BUILD, DICT, GET)
@@ -100,6 +100,30 @@ fn structure_is_validated() {
     assert!(e.to_string().contains("APPEND"), "{e}");
     // POP at an empty frame pops the MARK, as CPython 3 does.
     assert!(analyze(b"N(0.").is_ok());
+}
+
+#[test]
+fn a_frame_longer_than_the_rest_is_truncated() {
+    // CPython's C unpickler reads a FRAME's bytes ahead: "pickle data was truncated" when
+    // fewer are left, even where the ops inside end with STOP.
+    let e = analyze(b"\x80\x04\x95\x64\x00\x00\x00\x00\x00\x00\x00].").unwrap_err();
+    assert_eq!(
+        (e.kind, e.offset, e.opcode),
+        (ErrorKind::Truncated, 2, Some(0x95))
+    );
+    assert_eq!(
+        kind(b"\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00]."),
+        ErrorKind::Truncated
+    );
+    // Exactly the rest, or less (ops may go on past a frame in the C unpickler), is fine.
+    assert!(analyze(b"\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00].").is_ok());
+    assert!(analyze(b"\x80\x04\x95\x01\x00\x00\x00\x00\x00\x00\x00].").is_ok());
+    assert!(analyze(b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00].").is_ok());
+    // A length past u64's half, never an overflow.
+    assert_eq!(
+        kind(b"\x80\x04\x95\xff\xff\xff\xff\xff\xff\xff\xff]."),
+        ErrorKind::Truncated
+    );
 }
 
 #[test]
