@@ -130,6 +130,8 @@ fn table() -> Vec<(Vec<u8>, End)> {
     // Unknown and malformed lines.
     s(b"x\r\n\r\n\n\rGET a\r\nget\r\nget \r\ngets\r\nsett a\r\nmx\r\nm\r\nmgg a\r\n");
     s(b"stats nosuch\r\nstats detail\r\nstats x y z\r\n");
+    // No END after these two: the get behind them must get its own reply.
+    s(b"stats sizes_enable\r\nget a\r\nstats sizes_disable x\r\nget missing\r\nget a\r\n");
     let mut tokens = b"set a".to_vec();
     for _ in 0..30 {
         tokens.extend_from_slice(b" 1");
@@ -316,6 +318,8 @@ fn time_dependent_replies_frame_and_round_trip() {
         b"stats items\r\n",
         b"stats slabs\r\n",
         b"stats sizes\r\n",
+        b"stats sizes_enable\r\n",
+        b"stats sizes_disable\r\n",
         b"stats conns\r\n",
         b"stats detail on\r\n",
         b"stats detail dump\r\n",

@@ -183,6 +183,25 @@ fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolEr
                 },
             })
         }
+        // memcached 1.6.18 answers these without END: `STAT sizes_status enabled|disabled`,
+        // or `STAT sizes_status error` and a `STAT sizes_error <why>` line
+        // (items.c, item_stats_sizes_enable/disable). Read as `STAT ... END`, the next
+        // request's reply would be taken as their end.
+        Request::Stats(s) if s.toggles_sizes() && line.starts_with(b"STAT ") => {
+            if line != b"STAT sizes_status error" {
+                return Ok(Parsed::Complete {
+                    value: Response::Block(src.slice(0, next)),
+                    consumed: next,
+                });
+            }
+            Ok(match line_at(buf, next)? {
+                None => Parsed::Incomplete,
+                Some((_, after)) => Parsed::Complete {
+                    value: Response::Block(src.slice(0, after)),
+                    consumed: after,
+                },
+            })
+        }
         Request::Stats(_)
             if line == b"END"
                 || line.starts_with(b"STAT ")

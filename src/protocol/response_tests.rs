@@ -33,6 +33,17 @@ const TABLE: &[(&[u8], &[u8])] = &[
     (b"stats items\r\n", b"END\r\n"),
     (b"stats nosuch\r\n", b"ERROR\r\n"),
     (b"stats reset\r\n", b"RESET\r\n"),
+    (b"stats sizes\r\n", b"STAT sizes_status disabled\r\nEND\r\n"),
+    (b"stats sizes_enable\r\n", b"STAT sizes_status enabled\r\n"),
+    (
+        b"stats sizes_disable x\r\n",
+        b"STAT sizes_status disabled\r\n",
+    ),
+    (
+        b"stats sizes_enable\r\n",
+        b"STAT sizes_status error\r\nSTAT sizes_error cas_support_disabled\r\n",
+    ),
+    (b"stats sizes_enablex\r\n", b"ERROR\r\n"),
     (
         b"mg a v f c k s t O9\r\n",
         b"VA 2 f0 c44 ka s2 t-1 O9\r\nhi\r\n",

@@ -39,6 +39,17 @@ pub struct Stats {
     pub args: Vec<Bytes>,
 }
 
+impl Stats {
+    /// `stats sizes_enable` / `stats sizes_disable` (further arguments are ignored, as
+    /// memcached does): the stats whose reply has no `END`.
+    pub fn toggles_sizes(&self) -> bool {
+        matches!(
+            self.args.first().map(|a| &a[..]),
+            Some(b"sizes_enable" | b"sizes_disable")
+        )
+    }
+}
+
 /// A server administration command (shutdown, slabs, lru, lru_crawler, watch,
 /// cache_memlimit, extstore, refresh_certs), kept as its raw line.
 ///
