@@ -105,7 +105,7 @@ enum Slot {
     /// items are kept for the collision check ([`Scanner::tuple_items`]; `u32::MAX`: not kept).
     Tuple([Elem; 2], u32),
     /// A number, None or a bool pushed by the op at `pos` (a tuple key's items are compared by
-    /// their ops' bytes).
+    /// value: `1`, `True` and `1.0` are one key).
     Scalar { pos: usize },
     /// A list, dict or set (index into the container table).
     Container(u32),

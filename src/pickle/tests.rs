@@ -645,6 +645,57 @@ fn collisions_inside_tuple_and_frozenset_keys_are_refused() {
     );
 }
 
+/// Numbers inside composite keys are compared by value, as both runtimes compare them: `1`,
+/// `1L`, `True` and `1.0` are one key, `-0.0` is `0`. So `{(1.0, b'a'): 1, (1, 'a'): 2}`,
+/// two keys in Python 3, would be one in Python 2 (`(1.0, 'a') == (1, u'a')`): refused, as are
+/// the same keys written with other integer ops; keys whose numbers differ are converted.
+#[test]
+fn numbers_in_composite_keys_are_compared_by_value() {
+    let merged: [&[u8]; 6] = [
+        // CPython 3.11, protocol 2: {(1.0, b'a'): 1, (1, 'a'): 2}
+        b"\x80\x02}q\x00(G?\xf0\x00\x00\x00\x00\x00\x00c_codecs\nencode\nq\x01X\x01\x00\x00\
+          \x00aq\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05\x86q\x06K\x01K\x01X\x01\x00\
+          \x00\x00aq\x07\x86q\x08K\x02u.",
+        // LONG1 1 / BININT1 1, BININT 1 / BININT1 1, NEWTRUE / BININT1 1 (protocol 4)
+        b"\x80\x04}(\x8a\x01\x01C\x01a\x86K\x01K\x01\x8c\x01a\x86K\x02u.",
+        b"\x80\x04}(J\x01\x00\x00\x00C\x01a\x86K\x01K\x01\x8c\x01a\x86K\x02u.",
+        b"\x80\x04}(\x88C\x01a\x86K\x01K\x01\x8c\x01a\x86K\x02u.",
+        // -0.0 / 0.0
+        b"\x80\x04}(G\x80\x00\x00\x00\x00\x00\x00\x00C\x01a\x86K\x01G\x00\x00\x00\x00\x00\
+          \x00\x00\x00\x8c\x01a\x86K\x02u.",
+        // A set: {(1.0, b'a'), (1, 'a')}
+        b"\x80\x04\x8f(G?\xf0\x00\x00\x00\x00\x00\x00C\x01a\x86K\x01\x8c\x01a\x86\x90.",
+    ];
+    for (i, src) in merged.into_iter().enumerate() {
+        assert_eq!(refused(src, &py2()), Reason::Collision, "case {i}");
+    }
+    // Protocol 0, for a Python 3 reader: {(1, 'caf\xc3\xa9'): 1, (1L, u'caf\xe9'): 2}
+    // (INT and LONG of 1), two keys in Python 2, one in Python 3.
+    let p0 = b"(dp0\n(I1\nS'caf\\xc3\\xa9'\ntp1\nI1\ns(L1L\nVcaf\xe9\ntp2\nI2\ns.";
+    assert_eq!(refused(p0, &py3()), Reason::Collision);
+    // Different numbers: {(2.0, b'a'): 1, (1, 'a'): 2} is converted; a non-minimal LONG1 of
+    // 5 and BININT1 5 with the same bytes are one key in both runtimes (not a collision).
+    rewritten(
+        b"\x80\x04}(G@\x00\x00\x00\x00\x00\x00\x00C\x01a\x86K\x01K\x01\x8c\x01a\x86K\x02u.",
+        &py2(),
+    );
+    rewritten(
+        b"\x80\x04}(\x8a\x02\x05\x00C\x01a\x86K\x01K\x05C\x01a\x86K\x02K\x05\x8c\x01b\x86K\x03u.",
+        &py2(),
+    );
+    // {(None,): 2, (b'',): 3, b'\xe7\x88\xb1': 4} (CPython 3.11, protocol 2): None and the
+    // empty bytes are two keys (their hashes must not meet: seen in tests/cross_random.rs).
+    let none_and_empty = transcode(
+        &Bytes::from_static(
+            b"\x80\x02}q\x00(N\x85q\x01K\x02c__builtin__\nbytes\nq\x02)Rq\x03\x85q\x04K\x03c_codecs\n\
+          encode\nq\x05X\x06\x00\x00\x00\xc3\xa7\xc2\x88\xc2\xb1q\x06X\x06\x00\x00\x00latin1q\x07\
+          \x86q\x08Rq\tK\x04u.",
+        ),
+        &py2(),
+    );
+    assert_eq!(none_and_empty.outcome, Outcome::Unchanged);
+}
+
 /// Composite keys built from shared sub-tuples (a memo GET twice per level, 2^40 leaves) are
 /// digested within a budget: the check ends, and a key it could not finish is refused when two
 /// such keys are in one dict rather than maybe merged, unless the value has no strings of two

@@ -92,8 +92,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// Tuple and frozenset keys of one dict or set that would become equal in the target:
     /// compared by a digest of their items (strings by kind and content as `key_hashes` sees
-    /// them, numbers/None/bools by their ops' bytes, nested tuples and frozensets recursively).
-    /// A key holding anything else (an object, a frozenset of more than [`MAX_KEPT_MEMBERS`]) has
+    /// them, numbers/None/bools by value (see `scalar_key`), nested tuples and frozensets
+    /// recursively). A key holding anything else (an object, a frozenset of more than [`MAX_KEPT_MEMBERS`]) has
     /// no digest: when the strings inside the container's composite keys are of two kinds that
     /// could meet in the target, the value is refused rather than maybe merged.
     fn check_composite_keys(
@@ -154,11 +154,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         {
             return Err(collision());
         }
-        digests.sort_unstable();
-        if digests
-            .windows(2)
-            .any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1 && w[0].2 != w[1].2)
-        {
+        if collide(&mut digests) {
             return Err(collision());
         }
         Ok(())
@@ -221,7 +217,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
             Slot::Scalar { pos } => {
                 let o = Reader::new(self.src.get(pos..)?).next()?.ok()?;
                 let mut h = DefaultHasher::new();
-                (b's', o.raw).hash(&mut h);
+                // Its own first byte: no string's or container's hash starts with it (a string
+                // hashes its kind first: 0-2, b's', b'u' or b'b').
+                (b'#', scalar_key(&o)?).hash(&mut h);
                 let h = h.finish();
                 Some((h, h))
             }
@@ -315,13 +313,146 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 Some((k.container, t, s))
             })
             .collect();
-        hashed.sort_unstable();
-        for w in hashed.windows(2) {
-            if w[0].0 == w[1].0 && w[0].1 == w[1].1 && w[0].2 != w[1].2 {
-                return Err(TranscodeError::new(ErrorKind::Collision, 0, None));
-            }
+        if collide(&mut hashed) {
+            return Err(TranscodeError::new(ErrorKind::Collision, 0, None));
         }
         Ok(())
+    }
+}
+
+/// Whether two keys of one container, as `(container, target digest, source digest)`, are
+/// equal on one side and not the other: distinct keys that would become one in the target
+/// (merged there), or keys the source runtime holds as one that the target would hold as two
+/// (`'a'` and `u'a'` of a hand-made Python 2 dict, which Python 2 loads as one key, written as
+/// `b'a'` and `'a'` under `py3_str = bytes`).
+fn collide(keys: &mut [(u32, u64, u64)]) -> bool {
+    keys.sort_unstable();
+    let merged = keys
+        .windows(2)
+        .any(|w| w[0].0 == w[1].0 && w[0].1 == w[1].1 && w[0].2 != w[1].2);
+    keys.sort_unstable_by_key(|&(c, t, s)| (c, s, t));
+    merged
+        || keys
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[0].2 == w[1].2 && w[0].1 != w[1].1)
+}
+
+/// A number, None or bool as a key item in either runtime: numbers that compare equal are one
+/// key whatever their ops (`1`, `1L`, `True`, `I01`, `1.0`, a LONG1 with a redundant sign
+/// byte, `L<digits>L` and LONG1 of the same big number), and `-0.0` is `0`. `None` where it
+/// cannot say: NaN (equal only to itself, as the same object) and decimal lines of more than
+/// [`MAX_KEY_DIGITS`] digits (such a key has no digest).
+fn scalar_key(o: &Op<'_>) -> Option<ScalarKey> {
+    let line = || std::str::from_utf8(o.arg).ok();
+    match o.code {
+        op::NONE => Some(ScalarKey::None),
+        op::NEWTRUE => Some(ScalarKey::int(false, &[1])),
+        op::NEWFALSE => Some(ScalarKey::int(false, &[])),
+        op::BININT | op::BININT1 | op::BININT2 => {
+            let v = o.uint();
+            Some(ScalarKey::int(v < 0, &v.unsigned_abs().to_le_bytes()))
+        }
+        // `I01` / `I00` are True / False: equal to 1 / 0 as keys.
+        op::INT => ScalarKey::decimal(line()?),
+        op::LONG => {
+            let l = line()?;
+            ScalarKey::decimal(l.strip_suffix('L').unwrap_or(l))
+        }
+        op::LONG1 => {
+            // Little-endian two's complement: the magnitude of a negative one is its negation.
+            let b = o.arg;
+            if b.last().is_some_and(|&top| top & 0x80 != 0) {
+                let mut mag: Vec<u8> = b.iter().map(|&x| !x).collect();
+                for x in &mut mag {
+                    let (v, carry) = x.overflowing_add(1);
+                    *x = v;
+                    if !carry {
+                        break;
+                    }
+                }
+                Some(ScalarKey::int(true, &mag))
+            } else {
+                Some(ScalarKey::int(false, b))
+            }
+        }
+        op::FLOAT => ScalarKey::float(line()?.parse::<f64>().ok()?),
+        op::BINFLOAT => ScalarKey::float(f64::from_be_bytes(o.arg.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// Longest decimal line (INT, LONG) read as a key's number.
+const MAX_KEY_DIGITS: usize = 4096;
+
+/// A key's number, None or bool, by value (see [`scalar_key`]).
+#[derive(Hash)]
+enum ScalarKey {
+    None,
+    /// An integer (bools and integral floats too): sign and magnitude, little-endian without
+    /// high zero bytes (zero is never negative).
+    Int(bool, Vec<u8>),
+    /// A float that is not an integer (or infinite): its bits.
+    Float(u64),
+}
+
+impl ScalarKey {
+    fn int(negative: bool, magnitude: &[u8]) -> ScalarKey {
+        let len = magnitude.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        ScalarKey::Int(negative && len > 0, magnitude[..len].to_vec())
+    }
+
+    /// `-?[0-9]+`, as the reader has checked INT and LONG lines.
+    fn decimal(line: &str) -> Option<ScalarKey> {
+        let (negative, digits) = match line.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, line),
+        };
+        if digits.is_empty() || digits.len() > MAX_KEY_DIGITS {
+            return None;
+        }
+        // Base 2^32 limbs, little-endian: times ten plus the digit, per digit.
+        let mut limbs: Vec<u32> = Vec::new();
+        for d in digits.bytes() {
+            let mut carry = u64::from(d.checked_sub(b'0').filter(|&d| d < 10)?);
+            for limb in &mut limbs {
+                let v = u64::from(*limb) * 10 + carry;
+                *limb = v as u32;
+                carry = v >> 32;
+            }
+            if carry > 0 {
+                limbs.push(carry as u32);
+            }
+        }
+        let bytes: Vec<u8> = limbs.iter().flat_map(|l| l.to_le_bytes()).collect();
+        Some(ScalarKey::int(negative, &bytes))
+    }
+
+    fn float(f: f64) -> Option<ScalarKey> {
+        if f.is_nan() {
+            return None;
+        }
+        if !f.is_finite() || f.fract() != 0.0 {
+            return Some(ScalarKey::Float(f.to_bits()));
+        }
+        // An integer: mantissa times 2^exponent, exactly (zero and subnormals have no fraction
+        // only when zero).
+        let bits = f.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i64;
+        if exp == 0 {
+            return Some(ScalarKey::int(false, &[]));
+        }
+        let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+        let shift = exp - 1075;
+        let mut mag = Vec::new();
+        if shift <= 0 {
+            mag.extend_from_slice(&(mantissa >> (-shift)).to_le_bytes());
+        } else {
+            let shift = shift as usize;
+            mag.resize(shift / 8, 0);
+            let wide = u128::from(mantissa) << (shift % 8);
+            mag.extend_from_slice(&wide.to_le_bytes());
+        }
+        Some(ScalarKey::int(f < 0.0, &mag))
     }
 }
 
@@ -431,5 +562,11 @@ fn key_hashes(src: &[u8], slot: &Slot, policy: &Policy) -> Option<(u64, u64)> {
         (k, c).hash(&mut h);
         h.finish()
     };
-    Some((hash(kind, &content), hash(tkind, &tcontent)))
+    // In Python 2 an ASCII `str` equals the `unicode` of the same text: one key there.
+    let skind = if kind == 0 && content.is_ascii() {
+        1
+    } else {
+        kind
+    };
+    Some((hash(skind, &content), hash(tkind, &tcontent)))
 }
