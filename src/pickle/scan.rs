@@ -276,6 +276,11 @@ struct Scanner<'a, 'p> {
     /// (a cleared state must not be seen anywhere else).
     folds: Vec<usize>,
     bytes_gets: Vec<usize>,
+    /// For Python 3 readers: (py2 `str` op, op that pushed it: itself or a GET) of each use as
+    /// binary state (`bytes`), and of each GET of a py2 `str` (a binary state that has a use of
+    /// another kind is refused).
+    binary_uses: Vec<(usize, usize)>,
+    py2_str_gets: Vec<(usize, usize)>,
     /// How many distinct text ops (not GETs of them) there are.
     text_ops: usize,
     /// (string op, op that pushed it: itself or a GET) of each use that keeps the string's
@@ -342,6 +347,8 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         composite_keys: Vec::new(),
         members: HashMap::new(),
         folds: Vec::new(),
+        binary_uses: Vec::new(),
+        py2_str_gets: Vec::new(),
         bytes_gets: Vec::new(),
         has_text: false,
         text_ops: 0,
@@ -484,8 +491,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     .memo_index()
                     .ok_or_else(|| self.m.err(ErrorKind::BadArgument))?;
                 let mut slot = *self.m.get(idx)?;
-                if let (Slot::Bytes { src }, Some(Runtime::Py2)) = (slot, self.target()) {
-                    self.bytes_gets.push(src);
+                match (slot, self.target()) {
+                    (Slot::Bytes { src }, Some(Runtime::Py2)) => self.bytes_gets.push(src),
+                    (Slot::Py2Str { src, .. }, Some(Runtime::Py3)) => {
+                        self.py2_str_gets.push((src, pos));
+                    }
+                    _ => {}
                 }
                 // A GET of a string of the kind the target's text policy converts.
                 match (slot, self.keeps_matter()) {
@@ -806,6 +817,27 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.check_collisions()?;
         if self.folds.iter().any(|f| self.bytes_gets.contains(f)) {
             return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
+        }
+        // Binary state becomes `bytes` where it is written, and so wherever the memo hands it
+        // out. A string CPython memoized once and used both as binary state and otherwise (the
+        // op itself as a list item and a GET as a datetime's state, or the reverse) would need
+        // a copy per use, which the writer does not make: refused instead of converted wrongly.
+        if !self.binary_uses.is_empty() {
+            self.binary_uses.sort_unstable();
+            let uses = &self.binary_uses;
+            let binary = |src: usize, via: usize| uses.binary_search(&(src, via)).is_ok();
+            let has_binary_use = |src: usize| {
+                let i = uses.partition_point(|&(s, _)| s < src);
+                uses.get(i).is_some_and(|&(s, _)| s == src)
+            };
+            if uses.iter().any(|&(src, _)| !binary(src, src))
+                || self
+                    .py2_str_gets
+                    .iter()
+                    .any(|&(src, via)| has_binary_use(src) && !binary(src, via))
+            {
+                return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
+            }
         }
         let (kept, fresh_converts) = self.plan_kept_strings();
         let converts_text = self.text_ops > kept.len() || fresh_converts;

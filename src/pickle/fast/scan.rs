@@ -15,6 +15,52 @@ pub(super) use run::{FULL, PLAIN};
 mod keys;
 mod run;
 
+/// For binary state (the py2 `str` op at `at`, given to the call at `call`): `None` when it
+/// may be used elsewhere (memoized by MEMOIZE, or its memo slot fetched before `call`, which
+/// is where a GET handing it to the call would be too); else the memo slot it was PUT to, if
+/// any, which the caller closes (a later GET then leaves the value to the general path). The
+/// ops walked lie between the state and its call: a datetime's own arguments, walked once.
+#[inline(always)]
+fn sole_use(src: &[u8], at: usize, call: usize) -> Option<Option<usize>> {
+    let end = match src.get(at..at + 2)? {
+        [op::SHORT_BINSTRING, n] => at + 2 + usize::from(*n),
+        _ => next(src, at)?.end,
+    };
+    // What cPickle writes: the state (not memoized: only one reference holds it), TUPLE1.
+    if end + 1 == call && src.get(end) == Some(&op::TUPLE1) {
+        return Some(None);
+    }
+    // What pickle writes: the state, a BINPUT, TUPLE1, maybe a BINPUT, the call.
+    match src.get(end..call)? {
+        [op::TUPLE1, rest @ ..] | [op::BINPUT, _, op::TUPLE1, rest @ ..]
+            if matches!(rest, [] | [op::BINPUT, _]) =>
+        {
+            return Some(match src[end] {
+                op::BINPUT => Some(usize::from(src[end + 1])),
+                _ => None,
+            });
+        }
+        // A FRAME before its PUT: left to the general path.
+        [op::FRAME, ..] => return None,
+        _ => {}
+    }
+    let put = next(src, end)?;
+    let slot = match put.code {
+        op::BINPUT | op::LONG_BINPUT | op::PUT => memo_index(src, put)?,
+        op::MEMOIZE => return None,
+        _ => return Some(None),
+    };
+    let mut pos = put.end;
+    while pos < call {
+        let o = next(src, pos)?;
+        if matches!(o.code, op::BINGET | op::LONG_BINGET | op::GET) && memo_index(src, o)? == slot {
+            return None;
+        }
+        pos = o.end;
+    }
+    Some(Some(slot))
+}
+
 /// Stack and memo tags: a kind in the low 3 bits and, for some kinds, a payload above. Only
 /// what a decision needs is told apart: dict keys' string kinds (collisions), and which py2
 /// `str` a binary-state constructor gets (`datetime(<state>)` must become `bytes`).
@@ -416,6 +462,12 @@ pub(super) fn scan<S: Sink>(
                         if kind(e) == PY2_STR {
                             binary_state = true;
                             if target == Some(Runtime::Py3) {
+                                // Used nowhere else, as the general path requires (a GET of it
+                                // before this op: none; after: its memo slot is closed).
+                                let slot = sole_use(src, payload(e), pos)?;
+                                if let Some(t) = slot.and_then(|i| memo.get_mut(i)) {
+                                    *t = UNDEF;
+                                }
                                 if let Some(v) = as_bytes.as_deref_mut() {
                                     v.push(payload(e) as u32);
                                 }

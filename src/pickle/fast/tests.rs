@@ -671,18 +671,6 @@ fn py3_writer_turns_binary_state_into_bytes_wherever_it_was_written() {
         ),
         ("written as text", p2(&[DT, text_state, b"\x85R"])),
         ("written as bytes", p2(&[DT, b"U\x02\xff\xfe", b"\x85R"])),
-        (
-            "fetched again",
-            p2(&[
-                b"(",
-                DT,
-                b"q\x01",
-                ascii_state,
-                b"q\x02\x85R",
-                changed,
-                b"h\x01h\x02\x85Rl",
-            ]),
-        ),
         ("behind a FRAME", {
             let mut v = frame.clone();
             v.extend_from_slice(b"(");
@@ -701,6 +689,41 @@ fn py3_writer_turns_binary_state_into_bytes_wherever_it_was_written() {
                 ..Policy::for_target(Runtime::Py3)
             };
             assert!(agrees(name, &src, &policy), "{name}: not on the fast path");
+        }
+    }
+    // One state fetched again as the state of a second datetime: both uses are binary state,
+    // which the general path converts (the fast path leaves a state's memo slot fetched again
+    // to it); used once as state and once as a list item, it is refused (a copy per use would
+    // be needed).
+    use super::super::{Outcome, Reason};
+    let twice = p2(&[
+        b"(",
+        DT,
+        b"q\x01",
+        ascii_state,
+        b"q\x02\x85R",
+        changed,
+        b"h\x01h\x02\x85Rl",
+    ]);
+    let state_and_item = p2(&[b"(", DT, ascii_state, b"q\x02\x85Rh\x02l"]);
+    let item_then_state = p2(&[b"(", ascii_state, b"q\x02", DT, b"h\x02\x85Rl"]);
+    for s in [Py3Str::Utf8OrBytes, Py3Str::Bytes, Py3Str::Latin1] {
+        let policy = Policy {
+            py3_str: s,
+            ..Policy::for_target(Runtime::Py3)
+        };
+        assert!(transcode(&twice, &policy).is_none());
+        assert!(matches!(
+            transcode_general(&twice, &policy).outcome,
+            Outcome::Rewritten(_)
+        ));
+        for src in [&state_and_item, &item_then_state] {
+            assert!(transcode(src, &policy).is_none(), "{src:?}");
+            assert_eq!(
+                transcode_general(src, &policy).outcome,
+                Outcome::Refused(Reason::Unsupported),
+                "{src:?}"
+            );
         }
     }
 }

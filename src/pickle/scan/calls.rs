@@ -216,10 +216,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     }
                 }
                 if let Some(k) = g.binary_arg {
-                    if let Some(Elem::Py2Str { src: pos, .. }) = elems.get(usize::from(k)) {
+                    if let Some(Elem::Py2Str { src: pos, via }) = elems.get(usize::from(k)) {
                         self.summary.py2_binary_state = true;
                         if self.target() == Some(Runtime::Py3) {
                             self.anns.push((*pos, Ann::AsBytes));
+                            self.binary_uses.push((*pos, *via));
                         }
                     }
                 }
