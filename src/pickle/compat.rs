@@ -115,6 +115,45 @@ pub(crate) fn text_args(module: &str, name: &str) -> [bool; 2] {
     }
 }
 
+/// Whether a call to this global (py2 spelling) may build a set, or a dict, from a list in its
+/// first two arguments, so that the list's items are checked like a set's members for
+/// collisions: any class but the standard ones known to keep a list as a sequence or to take
+/// no list (`set.__reduce__` hands a set subclass its members as a list: `MySet([b'a', 'a'])`
+/// would be one member in Python 2).
+pub(crate) fn collects_items(module: &str, name: &str) -> bool {
+    !matches!(
+        (module, name),
+        (
+            "__builtin__",
+            "list"
+                | "tuple"
+                | "bytearray"
+                | "bytes"
+                | "str"
+                | "unicode"
+                | "int"
+                | "long"
+                | "float"
+                | "complex"
+                | "xrange"
+                | "slice"
+                | "getattr"
+                | "object"
+                | "set"
+                | "frozenset"
+        ) | (
+            "copy_reg",
+            "_reconstructor" | "__newobj__" | "__newobj_ex__"
+        ) | ("collections", "deque" | "OrderedDict" | "defaultdict")
+            | ("datetime", _)
+            | ("decimal", "Decimal")
+            | ("fractions", "Fraction")
+            | ("array", "array")
+            | ("_codecs", "encode")
+            | ("functools", "partial")
+    )
+}
+
 /// The binary-state argument index of a class, if it is in [`BINARY_STATE`].
 pub(crate) fn binary_state_arg(module: &str, name: &str) -> Option<u8> {
     BINARY_STATE

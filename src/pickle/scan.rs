@@ -156,6 +156,8 @@ struct GlobalInfo {
     binary_arg: Option<u8>,
     classic: bool,
     set_like: bool,
+    /// A call to it may build a set from a list argument (`compat::collects_items`).
+    collects_items: bool,
     codecs_encode: bool,
     /// `copy_reg._reconstructor` / `__builtin__.object` (py2 spelling).
     reconstructor: bool,
@@ -222,12 +224,16 @@ struct ContainerInfo {
     /// Items were added that [`Scanner::members`] does not hold (a list filled before any
     /// `set`/`frozenset` global was named): it has no digest as a key.
     unkept: bool,
+    /// A list handed to a call that may make a set of it (`compat::collects_items`): its
+    /// items are compared as members (it stays a list for what may add to it).
+    members: bool,
 }
 
 impl ContainerInfo {
-    /// A dict or set (or a list given to `set`/`frozenset`), not a list.
+    /// A dict or set (or a list given to `set`/`frozenset` or to another class that may
+    /// make a set of it), not a plain list.
     fn keyed(&self) -> bool {
-        self.made != Made::List
+        self.made != Made::List || self.members
     }
 }
 
@@ -433,6 +439,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             kinds: 0,
             target_kinds: 0,
             unkept: false,
+            members: false,
         });
         (self.containers.len() - 1) as u32
     }

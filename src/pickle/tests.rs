@@ -696,6 +696,39 @@ fn numbers_in_composite_keys_are_compared_by_value() {
     assert_eq!(none_and_empty.outcome, Outcome::Unchanged);
 }
 
+/// A set subclass is pickled as `MySet([members])` (`set.__reduce__`): a list that is the one
+/// argument of a class other than the standard ones (`compat::collects_items`) has its items
+/// checked as members, so `MySet([b'a', 'a'])`, one member in Python 2, is refused; a list
+/// among two arguments, or without members that meet, is converted.
+#[test]
+fn lists_given_alone_to_a_class_are_checked_as_members() {
+    let merged: [&[u8]; 2] = [
+        // CPython 3.11: pickle.dumps(MySet([b'a', 'a']), 2) and (…, 4)
+        b"\x80\x02cpbm\nMySet\nq\x00]q\x01(c_codecs\nencode\nq\x02X\x01\x00\x00\x00aq\x03X\x06\
+          \x00\x00\x00latin1q\x04\x86q\x05Rq\x06X\x01\x00\x00\x00aq\x07e\x85q\x08Rq\t.",
+        b"\x80\x04\x95!\x00\x00\x00\x00\x00\x00\x00\x8c\x03pbm\x94\x8c\x05MySet\x94\x93\x94]\x94(\
+          C\x01a\x94\x8c\x01a\x94e\x85\x94R\x94.",
+    ];
+    for src in merged {
+        assert_eq!(refused(src, &py2()), Reason::Collision, "{src:?}");
+    }
+    // MySet([b'a', 'b']): nothing meets.
+    rewritten(
+        b"\x80\x04\x95!\x00\x00\x00\x00\x00\x00\x00\x8c\x03pbm\x94\x8c\x05MySet\x94\x93\x94]\x94(\
+          \x8c\x01b\x94C\x01a\x94e\x85\x94R\x94.",
+        &py2(),
+    );
+    // pbm.Two(1, [b'a', 'a']) by REDUCE, and collections.deque([b'a', 'a']): sequences kept.
+    rewritten(
+        b"\x80\x04\x8c\x03pbm\x94\x8c\x03Two\x94\x93\x94K\x01]\x94(C\x01a\x94\x8c\x01a\x94e\x86\x94R\x94.",
+        &py2(),
+    );
+    rewritten(
+        b"\x80\x04\x8c\x0bcollections\x94\x8c\x05deque\x94\x93\x94]\x94(C\x01a\x94\x8c\x01a\x94e\x85\x94R\x94.",
+        &py2(),
+    );
+}
+
 /// Composite keys built from shared sub-tuples (a memo GET twice per level, 2^40 leaves) are
 /// digested within a budget: the check ends, and a key it could not finish is refused when two
 /// such keys are in one dict rather than maybe merged, unless the value has no strings of two

@@ -32,6 +32,8 @@ pub(super) struct Known {
     array: bool,
     /// `collections.OrderedDict` (Python 2 passes its keys inside a list of pairs).
     pub(super) pair_keys: bool,
+    /// A call to it may build a set from a list argument (`compat::collects_items`).
+    pub(super) collects_items: bool,
     /// Which argument is binary state (`compat::BINARY_STATE`).
     pub(super) binary_arg: Option<u8>,
     /// `py2` can be written as a protocol-2 GLOBAL (non-empty newline-free ASCII parts, no
@@ -52,6 +54,7 @@ impl Known {
             keeps_text: compat::text_args(&m2, &n2) != [false, false],
             array: (m, n) == ("array", "array"),
             pair_keys: (m, n) == ("collections", "OrderedDict"),
+            collects_items: compat::collects_items(&m2, &n2),
             py3_only: compat::is_py3_only(m, n),
             py3_name: m == "builtins" || m == "copyreg",
             renamed,

@@ -209,6 +209,8 @@ pub(super) fn scan<S: Sink>(
     let mut max_proto = 0u8;
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
     let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
+    // `pair_keys`: keys or members the general path finds inside lists (an OrderedDict's pairs,
+    // a list handed alone to a class that may make a set of it).
     let (mut has_bytes, mut pair_keys) = (false, false);
     // For a Python 2 reader the rewrite adds to the stack (an open set's global, bytes'
     // `_codecs.encode` arguments; `scan.rs` counts them the same way): the stack's room is
@@ -455,7 +457,10 @@ pub(super) fn scan<S: Sink>(
                     GLOBAL => Some(known.entry(*globals.get(payload(func))?)),
                     _ => None,
                 };
-                pair_keys |= g.is_some_and(|g| g.pair_keys);
+                // (A plain tuple may hold a list that becomes a set's members: the general path
+                // compares them when the value holds strings of two kinds, checked at the end.)
+                pair_keys |=
+                    g.is_some_and(|g| g.pair_keys || (g.collects_items && args == PLAIN_TUPLE));
                 if let (Some(g), TUPLE) = (g, kind(args)) {
                     let elems = *tuples.get(payload(args))?;
                     if let Some(&e) = g.binary_arg.and_then(|k| elems.get(usize::from(k))) {
@@ -772,8 +777,9 @@ pub(super) fn scan<S: Sink>(
     }
     // The string kinds of the value (py2 `str`, text, bytes): keys can only collide across two.
     let string_kinds = usize::from(py2_ops) + usize::from(has_text) + usize::from(has_bytes);
-    // Python 2's `OrderedDict([[k, v], ...])` in a value with strings of two kinds: the general
-    // path checks its keys (they are the first items of lists).
+    // Python 2's `OrderedDict([[k, v], ...])`, or a list handed alone to a class that may
+    // make a set of it, in a value with strings of two kinds: the general path checks their
+    // keys (the first items of lists; the list's items).
     if pair_keys && string_kinds > 1 {
         return None;
     }

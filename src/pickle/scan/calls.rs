@@ -139,6 +139,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             binary_arg: compat::binary_state_arg(m, n),
             classic,
             set_like,
+            collects_items: compat::collects_items(&m2, &n2),
             codecs_encode: m == "_codecs" && n == "encode",
             reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
             object: (&*m2, &*n2) == ("__builtin__", "object"),
@@ -183,7 +184,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
         }
         let mut pair_list = None;
-        if let (Slot::Global { idx, .. }, Slot::Tuple(elems, _)) = (func, args) {
+        if let (Slot::Global { idx, .. }, Slot::Tuple(elems, tuple)) = (func, args) {
             if let Some(g) = self.globals.get(idx as usize) {
                 // Python 2's `array('c', ...)` (chars) has no Python 3 typecode: no rewrite
                 // makes it load there.
@@ -236,6 +237,19 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         }
                         // The set is its list's members (a set key is compared as a whole).
                         result = Slot::Container(c);
+                    }
+                }
+                // A list as the one argument of another class may be a set's members: what
+                // `set.__reduce__` hands a set subclass (`MySet([b'a', 'a'])` would be one
+                // member in Python 2; see `compat::collects_items`). Its items are checked as
+                // such. (A list among several arguments is taken as a plain argument.)
+                let one_arg = self
+                    .tuple_spans
+                    .get(tuple as usize)
+                    .is_some_and(|&(_, len)| len == 1);
+                if let (true, true, Elem::Container(c)) = (g.collects_items, one_arg, elems[0]) {
+                    if let Some(k) = self.containers.get_mut(c as usize) {
+                        k.members = true;
                     }
                 }
                 for (e, keep) in elems.iter().zip(g.keeps_text) {
