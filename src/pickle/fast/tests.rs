@@ -733,7 +733,7 @@ fn py3_writer_turns_binary_state_into_bytes_wherever_it_was_written() {
 /// batch's keys are never read as values (py2 `'id'` next to `u'id'`; found by `make fuzz`).
 #[test]
 fn odd_item_batches_are_refused_as_malformed() {
-    use super::super::{Outcome, Reason};
+    use super::super::Reason;
     let cases: [&[u8]; 6] = [
         b"\x80\x02(U\x02idK\x07U\x01xdVid\nI7\ns.",
         b"\x80\x02(K\x01K\x02U\x02idK\x07U\x01xdVid\nI7\ns.",
@@ -743,20 +743,7 @@ fn odd_item_batches_are_refused_as_malformed() {
         b"\x80\x04\x95\x08\x00\x00\x00\x00\x00\x00\x00}(K\x01K\x02K\x03u.",
     ];
     for src in cases {
-        let src = Bytes::from_static(src);
-        for policy in policies() {
-            let general = transcode_general(&src, &policy);
-            assert_eq!(
-                general.outcome,
-                Outcome::Refused(Reason::Malformed),
-                "{src:?} under {policy:?}"
-            );
-            // The fast path leaves it to the general path.
-            assert!(
-                transcode(&src, &policy).is_none(),
-                "{src:?} under {policy:?}"
-            );
-        }
+        general_refuses(src, Reason::Malformed);
     }
     // An even SETITEMS after them is taken (an empty one too).
     for src in [&b"}(K\x01K\x02u."[..], b"}(u."] {
@@ -775,25 +762,14 @@ fn odd_item_batches_are_refused_as_malformed() {
 /// shorter than its ops, which the C unpickler loads, is still taken.)
 #[test]
 fn frames_longer_than_the_rest_are_refused_as_truncated() {
-    use super::super::{Outcome, Reason};
+    use super::super::Reason;
     let cases: [&[u8]; 3] = [
         b"\x80\x04\x95\x64\x00\x00\x00\x00\x00\x00\x00].",
         b"\x80\x04\x95\x0e\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94K\x01u.",
         b"\x80\x05\x95\xff\xff\xff\xff\xff\xff\xff\xffN.",
     ];
     for src in cases {
-        let src = Bytes::from_static(src);
-        for policy in policies() {
-            assert_eq!(
-                transcode_general(&src, &policy).outcome,
-                Outcome::Refused(Reason::Truncated),
-                "{src:?} under {policy:?}"
-            );
-            assert!(
-                transcode(&src, &policy).is_none(),
-                "{src:?} under {policy:?}"
-            );
-        }
+        general_refuses(src, Reason::Truncated);
     }
     for src in [
         &b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01a\x94K\x01u."[..],
@@ -806,5 +782,22 @@ fn frames_longer_than_the_rest_are_refused_as_truncated() {
                 "{src:?} under {policy:?}"
             );
         }
+    }
+}
+
+/// Under every policy the general path refuses `src` for `reason`, and the fast path leaves it
+/// to the general path.
+fn general_refuses(src: &'static [u8], reason: super::super::Reason) {
+    let src = Bytes::from_static(src);
+    for policy in policies() {
+        assert_eq!(
+            transcode_general(&src, &policy).outcome,
+            super::super::Outcome::Refused(reason),
+            "{src:?} under {policy:?}"
+        );
+        assert!(
+            transcode(&src, &policy).is_none(),
+            "{src:?} under {policy:?}"
+        );
     }
 }
