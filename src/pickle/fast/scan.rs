@@ -50,6 +50,13 @@ fn sole_use(src: &[u8], at: usize, call: usize) -> Option<Option<usize>> {
         op::MEMOIZE => return None,
         _ => return Some(None),
     };
+    // A second PUT of the same string (a hand-made pickle) could hand it out by a slot this
+    // does not close.
+    if next(src, put.end)
+        .is_some_and(|o| matches!(o.code, op::BINPUT | op::LONG_BINPUT | op::PUT | op::MEMOIZE))
+    {
+        return None;
+    }
     let mut pos = put.end;
     while pos < call {
         let o = next(src, pos)?;

@@ -707,6 +707,8 @@ fn py3_writer_turns_binary_state_into_bytes_wherever_it_was_written() {
     ]);
     let state_and_item = p2(&[b"(", DT, ascii_state, b"q\x02\x85Rh\x02l"]);
     let item_then_state = p2(&[b"(", ascii_state, b"q\x02", DT, b"h\x02\x85Rl"]);
+    // PUT twice (by hand), fetched by the second slot as a list item.
+    let put_twice = p2(&[b"(", DT, ascii_state, b"q\x01q\x02\x85Rh\x02l"]);
     for s in [Py3Str::Utf8OrBytes, Py3Str::Bytes, Py3Str::Latin1] {
         let policy = Policy {
             py3_str: s,
@@ -717,7 +719,7 @@ fn py3_writer_turns_binary_state_into_bytes_wherever_it_was_written() {
             transcode_general(&twice, &policy).outcome,
             Outcome::Rewritten(_)
         ));
-        for src in [&state_and_item, &item_then_state] {
+        for src in [&state_and_item, &item_then_state, &put_twice] {
             assert!(transcode(src, &policy).is_none(), "{src:?}");
             assert_eq!(
                 transcode_general(src, &policy).outcome,
