@@ -130,6 +130,10 @@ fn table() -> Vec<(Vec<u8>, End)> {
     // Unknown and malformed lines.
     s(b"x\r\n\r\n\n\rGET a\r\nget\r\nget \r\ngets\r\nsett a\r\nmx\r\nm\r\nmgg a\r\n");
     s(b"stats nosuch\r\nstats detail\r\nstats x y z\r\n");
+    // Quiet ma that creates its item shows its reply; one on an existing item hides it.
+    s(b"ma nope N0 q\r\nmn\r\nma nope N0 q\r\nmn\r\nma nope2 N0 J7 q v t k O9\r\nmn\r\n");
+    s(b"ma nope3 N30 MD q v\r\nma nope3 N30 q v\r\nma nope4 q\r\nma nope5 N0 q x\r\nmn\r\n");
+    s(b"set txt 0 0 1\r\na\r\nma txt N0 q\r\nma txt N0 q v\r\nmn\r\n");
     // No END after these two: the get behind them must get its own reply.
     s(b"stats sizes_enable\r\nget a\r\nstats sizes_disable x\r\nget missing\r\nget a\r\n");
     let mut tokens = b"set a".to_vec();

@@ -162,6 +162,34 @@ fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolEr
     };
     match req {
         Request::Quit | Request::Reject(_) => Err(bad(0, "no reply expected")),
+        // Whatever memcached sent before the `MN` of the `mn` behind it (nothing, one line, or
+        // `VA` and its number), verbatim; the `MN` is consumed with it.
+        Request::Meta(m) if m.fenced => {
+            let reply_end = if line == b"MN" {
+                0
+            } else if line.starts_with(b"VA ") {
+                let head = &line[3..];
+                let size_end = head.iter().position(|&b| b == b' ').unwrap_or(head.len());
+                let len = number(&head[..size_end]).ok_or_else(|| bad(3, "bad VA size"))?;
+                let len = usize::try_from(len).map_err(|_| bad(3, "bad VA size"))?;
+                match data_at(buf, next, len)? {
+                    None => return Ok(Parsed::Incomplete),
+                    Some(after) => after,
+                }
+            } else {
+                next
+            };
+            let Some((mn_end, after)) = line_at(buf, reply_end)? else {
+                return Ok(Parsed::Incomplete);
+            };
+            if &buf[reply_end..mn_end] != b"MN" {
+                return Err(bad(reply_end, "expected MN after a fenced ma"));
+            }
+            Ok(Parsed::Complete {
+                value: Response::Block(src.slice(0, reply_end)),
+                consumed: after,
+            })
+        }
         Request::Retrieval(r) if line == b"END" || line.starts_with(b"VALUE ") => {
             parse_values(src, r.keys.len())
         }

@@ -257,3 +257,56 @@ fn random_replies_never_panic_and_consume_within_bounds() {
         }
     }
 }
+
+/// A quiet `ma` with `N` goes upstream with its `q` and an `mn` behind it; its reply is what
+/// comes before `MN` (nothing for an item that existed), and the `MN` is consumed with it.
+#[test]
+fn fenced_ma_replies_end_at_mn() {
+    let r = req(b"ma k N0 q v t\r\n");
+    let Request::Meta(m) = &r else {
+        panic!("{r:?}")
+    };
+    assert!(m.fenced && m.quiet);
+    let mut line = BytesMut::new();
+    crate::protocol::compose_request(&r, &mut line);
+    assert_eq!(&line[..], b"ma k N0 q v t\r\nmn\r\n");
+    let cases: [(&[u8], &[u8]); 4] = [
+        (b"MN\r\n", b""),
+        (b"HD\r\nMN\r\n", b"HD\r\n"),
+        (b"VA 1 t-1\r\n0\r\nMN\r\n", b"VA 1 t-1\r\n0\r\n"),
+        (
+            b"CLIENT_ERROR bad command line format\r\nMN\r\n",
+            b"CLIENT_ERROR bad command line format\r\n",
+        ),
+    ];
+    for (reply, shown) in cases {
+        let buf = Bytes::from_static(reply);
+        assert_eq!(
+            parse_response(&r, &buf),
+            Ok(Parsed::Complete {
+                value: Response::Block(Bytes::from_static(shown)),
+                consumed: reply.len()
+            }),
+            "{}",
+            String::from_utf8_lossy(reply)
+        );
+        for i in 0..reply.len() {
+            let part = Bytes::copy_from_slice(&reply[..i]);
+            assert_eq!(
+                parse_response(&r, &part),
+                Ok(Parsed::Incomplete),
+                "prefix {i}"
+            );
+        }
+    }
+    // Anything but MN after the reply breaks the framing.
+    let buf = Bytes::from_static(b"HD\r\nHD\r\n");
+    assert!(parse_response(&r, &buf).is_err());
+    // Without N, or without q, nothing changes.
+    for line in [&b"ma k q v\r\n"[..], b"ma k N0 v\r\n"] {
+        let Request::Meta(m) = req(line) else {
+            panic!()
+        };
+        assert!(!m.fenced);
+    }
+}

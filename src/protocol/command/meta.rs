@@ -10,7 +10,8 @@
 //! whose flags pass memcached's `_meta_flag_preparse` (emulated here), because memcached
 //! reports flag errors even under `q` but a stripped duplicate `q` would hide one.
 //! Quiet mode hides `EN` for mg, `HD` for ms/md, `HD`/`VA` for ma (1.6.18: `NF`, `NS`, `EX`
-//! are shown).
+//! are shown), except an `ma` that creates its item (`N`), whose reply memcached shows: such
+//! an `ma` keeps its `q` and goes upstream followed by `mn` ([`Meta::fenced`]).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -62,6 +63,10 @@ pub struct Meta {
     pub flags: Vec<Bytes>,
     /// The client sent `q`: nominal replies are hidden from it (see module docs).
     pub quiet: bool,
+    /// `ma` with `q` and `N`: memcached shows the reply of an item it created and hides the
+    /// one of an item that existed, which the reply alone does not tell apart. Forwarded with
+    /// its `q` and an `mn` after it; the reply is whatever comes before `MN` (maybe nothing).
+    pub fenced: bool,
     /// ms: the data block without CRLF; compose writes its length.
     pub data: Option<Bytes>,
 }
@@ -114,6 +119,7 @@ pub(crate) fn parse(
             key: src.slice(ks, ke),
             flags: src.slices(&line.tokens()[2..]),
             quiet: false,
+            fenced: false,
             data: None,
         };
         return done(Request::Meta(meta), line_len);
@@ -137,10 +143,11 @@ pub(crate) fn parse(
         .collect();
     let preparse_ok = preparse(cmd, key, &flag_toks).is_none();
     let quiet = preparse_ok && flag_toks.iter().any(|f| f[0] == b'q');
+    let fenced = quiet && cmd == MetaCmd::Arith && flag_toks.iter().any(|f| f[0] == b'N');
     let flags = src.slices(
         line.tokens()[first_flag..]
             .iter()
-            .filter(|&&(s, _)| !(quiet && buf[s] == b'q')),
+            .filter(|&&(s, _)| !(quiet && !fenced && buf[s] == b'q')),
     );
     let (ks, ke) = line.tokens()[1];
     let mut meta = Meta {
@@ -148,6 +155,7 @@ pub(crate) fn parse(
         key: src.slice(ks, ke),
         flags,
         quiet,
+        fenced,
         data: None,
     };
     if cmd != MetaCmd::Set {
@@ -172,6 +180,7 @@ pub(crate) fn parse(
                     .cloned()
                     .collect(),
                 quiet: false,
+                fenced: false,
                 data: None,
             }))
         });
@@ -308,7 +317,8 @@ pub(crate) fn base64_decode(src: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `mg k v f\r\n`, `ms k 5 T0\r\nhello\r\n` (`q` already removed when quiet).
+/// `mg k v f\r\n`, `ms k 5 T0\r\nhello\r\n` (`q` already removed when quiet, but for a
+/// fenced `ma`, which is followed by `mn\r\n`).
 pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     let data_len = m.data.as_ref().map_or(0, Bytes::len);
     dst.reserve(m.key.len() + data_len + 16 + m.flags.iter().map(|f| f.len() + 1).sum::<usize>());
@@ -327,6 +337,9 @@ pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     if let Some(data) = &m.data {
         dst.put_slice(data);
         dst.put_slice(b"\r\n");
+    }
+    if m.fenced {
+        dst.put_slice(b"mn\r\n");
     }
 }
 

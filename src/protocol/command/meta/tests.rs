@@ -30,7 +30,13 @@ fn good_requests_strip_q() {
         ),
         (b"ms k 0\r\n\r\n", b"ms k 0\r\n\r\n", false),
         (b"md k q C5\r\n", b"md k C5\r\n", true),
-        (b"ma k q N0 J5 v MD D2\r\n", b"ma k N0 J5 v MD D2\r\n", true),
+        (b"ma k q J5 v MD D2\r\n", b"ma k J5 v MD D2\r\n", true),
+        // With N: q kept, and an mn behind it (see `Meta::fenced`).
+        (
+            b"ma k q N0 J5 v MD D2\r\n",
+            b"ma k q N0 J5 v MD D2\r\nmn\r\n",
+            true,
+        ),
         (b"me k\r\n", b"me k\r\n", false),
         (b"mn\r\n", b"mn\r\n", false),
         (b"mn x\r\n", b"mn\r\n", false),
