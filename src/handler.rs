@@ -316,7 +316,7 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
                 None => call(ctx, &route, &key, client_req.clone()).await,
             };
             let mut slot = Slot::call(client_req, Some(route), table, pending, started);
-            slot.set_strip_f(injected);
+            slot.set_flags_asked(injected);
             Slots::One(slot)
         }
         req => {
@@ -331,16 +331,35 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
 }
 
 /// For `mg ... v` without `f`: the forwarded request asks for the client flags too (the proxy
-/// needs them to know a value is pickled); the reply's `f` token is removed again.
-fn inject_flags_flag(m: &Meta) -> (Option<Meta>, bool) {
+/// needs them to know a value is pickled); the reply's `f` token is removed again. At
+/// memcached's limit of tokens one more flag would be an error memcached does not give: the
+/// request goes as it came, and its value is served as memcached returns it
+/// ([`FlagsAsked::Unknowable`]).
+fn inject_flags_flag(m: &Meta) -> (Option<Meta>, FlagsAsked) {
     let has = |c: u8| m.flags.iter().any(|f| f.first() == Some(&c));
-    if has(b'v') && !has(b'f') {
-        let mut fwd = m.clone();
-        fwd.flags.push(Bytes::from_static(b"f"));
-        (Some(fwd), true)
-    } else {
-        (None, false)
+    if !has(b'v') || has(b'f') {
+        return (None, FlagsAsked::No);
     }
+    // `mg <key> <flags> f`: memcached takes at most MAX_META_TOKENS tokens, counting its
+    // terminal one.
+    if 2 + m.flags.len() + 1 + 1 > crate::protocol::MAX_META_TOKENS {
+        return (None, FlagsAsked::Unknowable);
+    }
+    let mut fwd = m.clone();
+    fwd.flags.push(Bytes::from_static(b"f"));
+    (Some(fwd), FlagsAsked::Injected)
+}
+
+/// Whether the proxy asked memcached for an `mg`'s client flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FlagsAsked {
+    /// The client asked for them, or no value was asked for.
+    No,
+    /// The proxy added `f`: its token is removed from the reply.
+    Injected,
+    /// Not possible (see [`inject_flags_flag`]): the value is served as memcached returns it,
+    /// checked only by the firewall.
+    Unknowable,
 }
 
 /// get/gets/gat/gats: keys grouped by (pool, server), one upstream request per group, the
@@ -445,17 +464,27 @@ mod tests {
         let Request::Meta(m) = req(b"mg k v t\r\n") else {
             panic!()
         };
-        let (fwd, injected) = inject_flags_flag(&m);
-        assert!(injected);
+        let (fwd, asked) = inject_flags_flag(&m);
+        assert_eq!(asked, FlagsAsked::Injected);
         assert_eq!(fwd.unwrap().flags.last().unwrap().as_ref(), b"f");
         let Request::Meta(m) = req(b"mg k v f t\r\n") else {
             panic!()
         };
-        assert_eq!(inject_flags_flag(&m), (None, false));
+        assert_eq!(inject_flags_flag(&m), (None, FlagsAsked::No));
         let Request::Meta(m) = req(b"mg k t\r\n") else {
             panic!()
         };
-        assert_eq!(inject_flags_flag(&m), (None, false));
+        assert_eq!(inject_flags_flag(&m), (None, FlagsAsked::No));
+        // 16 flags: room for f; 17 (memcached's limit): none, the request goes as it came.
+        let Request::Meta(m) = req(b"mg k v s t c k O1 h l u N30 T30 R30 P L I C1 D1\r\n") else {
+            panic!()
+        };
+        assert_eq!(m.flags.len(), 17);
+        assert_eq!(inject_flags_flag(&m), (None, FlagsAsked::Unknowable));
+        let Request::Meta(m) = req(b"mg k v s t c k O1 h l u N30 T30 R30 P L I C1\r\n") else {
+            panic!()
+        };
+        assert_eq!(inject_flags_flag(&m).1, FlagsAsked::Injected);
     }
 
     #[test]

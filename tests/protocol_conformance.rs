@@ -130,6 +130,9 @@ fn table() -> Vec<(Vec<u8>, End)> {
     // Unknown and malformed lines.
     s(b"x\r\n\r\n\n\rGET a\r\nget\r\nget \r\ngets\r\nsett a\r\nmx\r\nm\r\nmgg a\r\n");
     s(b"stats nosuch\r\nstats detail\r\nstats x y z\r\n");
+    // mg with v, without f, at memcached's limit of 17 flags (no room for the proxy's f).
+    s(b"set k18 0 0 2\r\nhi\r\nmg k18 v s t c k O1 h l u N30 T30 R30 P L I C1 D1\r\n");
+    s(b"mg nok18 v s t c k O1 h l u N30 T30 R30 P L I C1 D1\r\nmg k18 v s t k O1 h l u q\r\nmn\r\n");
     // Quiet ma that creates its item shows its reply; one on an existing item hides it.
     s(b"ma nope N0 q\r\nmn\r\nma nope N0 q\r\nmn\r\nma nope2 N0 J7 q v t k O9\r\nmn\r\n");
     s(b"ma nope3 N30 MD q v\r\nma nope3 N30 q v\r\nma nope4 q\r\nma nope5 N0 q x\r\nmn\r\n");

@@ -228,4 +228,17 @@ fn firewall_blocks_poisoned_pickles_and_passes_flagged_non_pickles() {
                 && l.ends_with(" 4")),
         "{text}"
     );
+    // An mg at memcached's limit of flags, with v and without f: the proxy cannot ask for the
+    // flags, serves values as memcached returns them, and still blocks the exploit.
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    let many = "v s k O1 h l u N30 T30 R30 P L I C1 D1 t c";
+    let evil = format!("mg evil {many}\r\n");
+    assert_eq!(c.call(evil.as_bytes(), b"\r\n"), b"EN kevil O1\r\n");
+    let junk = format!("mg junk {many}\r\n");
+    let got = c.call(junk.as_bytes(), b"hi\r\n");
+    assert!(
+        got.starts_with(b"VA 2 s2 kjunk O1 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 }

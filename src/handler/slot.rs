@@ -61,7 +61,7 @@ pub struct Call {
     table: Arc<RouteTable>,
     part: Part,
     started: Instant,
-    strip_f: bool,
+    flags_asked: super::FlagsAsked,
 }
 
 /// A multi-get split over several servers.
@@ -126,7 +126,7 @@ impl Slot {
             table,
             part: Part::new(pending),
             started,
-            strip_f: false,
+            flags_asked: super::FlagsAsked::No,
         })
     }
 
@@ -156,9 +156,9 @@ impl Slot {
         }))
     }
 
-    pub(super) fn set_strip_f(&mut self, strip: bool) {
+    pub(super) fn set_flags_asked(&mut self, asked: super::FlagsAsked) {
         if let Slot::Call(c) = self {
-            c.strip_f = strip;
+            c.flags_asked = asked;
         }
     }
 
@@ -256,7 +256,7 @@ fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut 
                 .route
                 .clone()
                 .unwrap_or_else(|| c.table.default_route().clone());
-            match values::transcode_meta_fetch(ctx, &route, flags, data, c.strip_f) {
+            match values::transcode_meta_fetch(ctx, &route, flags, data, c.flags_asked) {
                 Some(resp) => {
                     ctx.info.metrics.reply(ReplyOutcome::Hit);
                     compose_response(&resp, out);

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::Ctx;
+use super::{Ctx, FlagsAsked};
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
 use crate::firewall::{FirewallMode, Judgement};
 use crate::metrics::{Direction, FirewallAction, ReplyOutcome};
@@ -112,6 +112,27 @@ fn unreadable(r: &ValueResult, reader: Runtime) -> bool {
 
 /// Applies the fetch policy to one value: `Some(new data)` to forward (possibly unchanged),
 /// `None` to serve a miss.
+/// A value whose client flags the proxy could not learn (see `FlagsAsked::Unknowable`): served
+/// as memcached returns it, unless it is a pickle the firewall blocks (it is read as one
+/// whatever its flags; bytes that are not a pickle pass as they would for a non-pickle flag).
+fn fetch_unflagged(ctx: &Ctx, route: &Route, data: Bytes) -> Option<Bytes> {
+    if route.firewall.mode() == FirewallMode::Allow {
+        return Some(data);
+    }
+    let config = &ctx.shared.config;
+    let as_pickle = route.flags.pickle_mask;
+    let (r, _) = run(
+        route,
+        ctx.info.runtime,
+        false,
+        &data,
+        as_pickle,
+        config,
+        usize::MAX,
+    );
+    firewall_passes(ctx, route, &r, &data).then_some(data)
+}
+
 fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes> {
     let checked = route.firewall.mode() != FirewallMode::Allow;
     if route.mode == Mode::Passthrough && !checked {
@@ -251,23 +272,27 @@ pub fn transcode_fetch(ctx: &Ctx, table: &RouteTable, values: &mut Vec<Value>) {
     });
 }
 
-/// Transcodes an `mg ... v` value. `strip_f`: the proxy added the `f` flag, remove its token.
-/// `None` means serve a miss.
-pub fn transcode_meta_fetch(
+/// Transcodes an `mg ... v` value (`asked`: whether the proxy added the `f` flag, whose token
+/// it removes, or could not). `None` means serve a miss.
+pub(crate) fn transcode_meta_fetch(
     ctx: &Ctx,
     route: &Route,
     flags: Bytes,
     data: Bytes,
-    strip_f: bool,
+    asked: FlagsAsked,
 ) -> Option<Response> {
     let tokens: Vec<Bytes> = flags
         .split(|&b| b == b' ')
         .filter(|t| !t.is_empty())
         .map(|t| flags.slice_ref(t))
         .collect();
-    let client_flags = meta_client_flags(&tokens, b'f').unwrap_or(0);
-    let data = fetch_one(ctx, route, &data, client_flags)?;
-    let flags = if strip_f {
+    let data = if asked == FlagsAsked::Unknowable {
+        fetch_unflagged(ctx, route, data)?
+    } else {
+        let client_flags = meta_client_flags(&tokens, b'f').unwrap_or(0);
+        fetch_one(ctx, route, &data, client_flags)?
+    };
+    let flags = if asked == FlagsAsked::Injected {
         let mut out = BytesMut::with_capacity(flags.len());
         for t in tokens.iter().filter(|t| t.first() != Some(&b'f')) {
             out.put_u8(b' ');

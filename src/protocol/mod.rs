@@ -22,7 +22,7 @@ use bytes::{Bytes, BytesMut};
 
 pub use command::arith::{Arith, ArithCmd};
 pub use command::delete::Delete;
-pub use command::meta::{Meta, MetaCmd};
+pub use command::meta::{Meta, MetaCmd, MAX_META_TOKENS};
 pub use command::misc::{Admin, FlushAll, Stats, Verbosity};
 pub use command::retrieval::{Retrieval, RetrievalCmd};
 pub use command::storage::{Storage, StorageCmd};

@@ -20,7 +20,7 @@ use crate::protocol::token::{put_u64, strtol, strtoul, strtoull, Line};
 use crate::protocol::{Limits, Parsed, Request, Src};
 
 /// memcached `MFLAG_MAX_OPT_LENGTH`: more tokens than this is an error.
-const MAX_META_TOKENS: usize = 20;
+pub const MAX_META_TOKENS: usize = 20;
 /// memcached `MFLAG_MAX_OPAQUE_LENGTH`.
 const MAX_OPAQUE_LEN: usize = 32;
 
