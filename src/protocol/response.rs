@@ -123,6 +123,15 @@ fn line_at(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, ProtocolErr
     }
 }
 
+/// The data size of a `VA <size> <flags>*` line, and where its size token ends after `VA `.
+fn va_size(line: &[u8]) -> Result<(usize, usize), ProtocolError> {
+    let head = &line[3..];
+    let size_end = head.iter().position(|&b| b == b' ').unwrap_or(head.len());
+    let len = number(&head[..size_end]).ok_or_else(|| bad(3, "bad VA size"))?;
+    let len = usize::try_from(len).map_err(|_| bad(3, "bad VA size"))?;
+    Ok((size_end, len))
+}
+
 /// Canonical unsigned decimal, as memcached prints numbers (no sign, no leading zeros), so
 /// that a parsed reply composes back to the same bytes.
 fn number(tok: &[u8]) -> Option<u64> {
@@ -168,10 +177,7 @@ fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolEr
             let reply_end = if line == b"MN" {
                 0
             } else if line.starts_with(b"VA ") {
-                let head = &line[3..];
-                let size_end = head.iter().position(|&b| b == b' ').unwrap_or(head.len());
-                let len = number(&head[..size_end]).ok_or_else(|| bad(3, "bad VA size"))?;
-                let len = usize::try_from(len).map_err(|_| bad(3, "bad VA size"))?;
+                let (_, len) = va_size(line)?;
                 match data_at(buf, next, len)? {
                     None => return Ok(Parsed::Incomplete),
                     Some(after) => after,
@@ -196,10 +202,7 @@ fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolEr
         Request::Meta(m)
             if matches!(m.cmd, MetaCmd::Get | MetaCmd::Arith) && line.starts_with(b"VA ") =>
         {
-            let head = &line[3..];
-            let size_end = head.iter().position(|&b| b == b' ').unwrap_or(head.len());
-            let len = number(&head[..size_end]).ok_or_else(|| bad(3, "bad VA size"))?;
-            let len = usize::try_from(len).map_err(|_| bad(3, "bad VA size"))?;
+            let (size_end, len) = va_size(line)?;
             Ok(match data_at(buf, next, len)? {
                 None => Parsed::Incomplete,
                 Some(consumed) => Parsed::Complete {
