@@ -181,18 +181,20 @@ impl<'a> Reader<'a> {
             return Err(e);
         }
         self.pos = at + len;
-        if code == opcode::FRAME && frame_len(arg) > (self.buf.len() - self.pos) as u64 {
-            // CPython's C unpickler reads a whole frame ahead: one that claims more bytes than
-            // are left is "pickle data was truncated", however the ops inside end.
-            self.done = true;
-            return Err(trunc());
-        }
-        Ok(Op {
+        let op = Op {
             code,
             pos,
             raw: &self.buf[pos..self.pos],
             arg,
-        })
+        };
+        // CPython's C unpickler reads a whole frame ahead: one that claims more bytes than are
+        // left is "pickle data was truncated", however the ops inside end. (`uint` saturates
+        // at i64::MAX, past any input.)
+        if code == opcode::FRAME && op.uint() as u64 > (self.buf.len() - self.pos) as u64 {
+            self.done = true;
+            return Err(trunc());
+        }
+        Ok(op)
     }
 }
 
@@ -215,11 +217,6 @@ fn extra_checks(code: u8, arg: &[u8], pos: usize) -> Result<(), TranscodeError> 
         ));
     }
     Ok(())
-}
-
-/// A FRAME's length (its argument is 8 bytes, little-endian).
-pub(crate) fn frame_len(arg: &[u8]) -> u64 {
-    arg.iter().rev().fold(0, |n, &b| (n << 8) | u64::from(b))
 }
 
 /// INT's decimalnl_short: optional sign, digits (`I00`/`I01` are False/True).
