@@ -26,10 +26,10 @@ pub(crate) fn py3_to_py2<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, C
 }
 
 /// Whether `module.name`, which [`py3_to_py2`] renames, is also what it gives for another name
-/// (`dbm`: `_dbm` -> `dbm`, and `dbm` -> `anydbm`). In a protocol 0-2 pickle not certainly
-/// written by Python 3 (whose `fix_imports` already wrote Python 2's names there) such a name
-/// is most likely Python 2's own, or a rewrite's: renamed only when Python 3 certainly wrote it,
-/// so that a rewrite transcoded again stays as it is.
+/// (`dbm`: `_dbm` -> `dbm`, and `dbm` -> `anydbm`). In a protocol 0-2 pickle, where Python 3's
+/// `fix_imports` already wrote Python 2's names, such a name is Python 2's own, or a rewrite's:
+/// renamed only at protocol 3+ or next to a name only Python 3 has (`fix_imports` was off), so
+/// that a rewrite transcoded again stays as it is.
 pub(crate) fn renamed_name_is_py2_too(module: &str, name: &str) -> bool {
     REVERSE_NAME_MAPPING
         .iter()

@@ -40,8 +40,8 @@ struct Downgrade<'a> {
     pending: Option<Slot>,
     utf8_text: bool,
     rename: bool,
-    /// Python 3 certainly wrote the value (see [`Downgrade::renames`]).
-    py3_certain: bool,
+    /// Its names are Python 3's (see [`Downgrade::renames`]).
+    py3_names: bool,
     /// The memo limit, applied to output ids too.
     max_memo: usize,
     at: (usize, u8),
@@ -57,6 +57,7 @@ pub(crate) fn downgrade(
     src: &[u8],
     summary: &Summary,
     anns: &[(usize, Ann)],
+    py3_names: bool,
     policy: &Policy,
 ) -> Result<Vec<u8>, TranscodeError> {
     let writer = summary.writer;
@@ -70,7 +71,7 @@ pub(crate) fn downgrade(
         pending: None,
         utf8_text: policy.py2_text == Py2Text::Utf8 && writer != Writer::Py2,
         rename: writer != Writer::Py2,
-        py3_certain: summary.py3_certain(),
+        py3_names,
         max_memo: policy.limits.max_memo,
         at: (0, 0),
     };
@@ -353,12 +354,12 @@ impl<'a> Downgrade<'a> {
     }
 
     /// Whether `module.name` is renamed: the writer was not Python 2, `fix_imports` renames
-    /// it, and it is not also a Python 2 name unless Python 3 certainly wrote the value
-    /// (`compat::renamed_name_is_py2_too`).
+    /// it, and it is not also a Python 2 name unless the value's names are Python 3's
+    /// (`compat::renamed_name_is_py2_too`, `Summary::py3_names`).
     fn renames(&self, module: &str, name: &str) -> bool {
         self.rename
             && compat::py3_to_py2(module, name) != (module.into(), name.into())
-            && (self.py3_certain || !compat::renamed_name_is_py2_too(module, name))
+            && (self.py3_names || !compat::renamed_name_is_py2_too(module, name))
     }
 
     /// GLOBAL as written, renamed when the writer was Python 3.

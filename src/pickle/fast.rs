@@ -158,7 +158,6 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     let change = summary.max_protocol > 2
         || summary.declared_protocol.is_some_and(|d| d > 2)
         || (summary.writer != Writer::Py2 && facts.renames)
-        || (summary.writer == Writer::Py3 && facts.renames_if_py3)
         || (utf8 && facts.has_text);
     if !change {
         return Some(done(facts, None));
@@ -181,7 +180,8 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
     // What the fused writer could not take for granted: `downgrade.rs` with the plan of this
     // scan (the general path's refusals stay the general path's: a writer error falls back to
     // it).
-    let out = downgrade::downgrade(src, &facts.summary, &s.stacks.anns, policy).ok()?;
+    let py3_names = facts.summary.py3_names(facts.renames);
+    let out = downgrade::downgrade(src, &facts.summary, &s.stacks.anns, py3_names, policy).ok()?;
     Some(done(facts, Some(Bytes::from(out))))
 }
 

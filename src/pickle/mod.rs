@@ -329,11 +329,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Python 3 certainly wrote the value: py3 evidence, or a protocol Python 2 cannot write.
-    pub(crate) fn py3_certain(&self) -> bool {
-        self.writer == Writer::Py3
-            || self.max_protocol > 2
-            || self.declared_protocol.is_some_and(|d| d > 2)
+    /// The value's global names are Python 3's, as far as its protocol tells: at protocol 3+
+    /// CPython 3 writes its own names; at protocols 0-2 its `fix_imports` writes Python 2's
+    /// (unless turned off, which `renames`, a name only Python 3 has, shows).
+    pub(crate) fn py3_names(&self, renames: bool) -> bool {
+        renames || self.max_protocol > 2 || self.declared_protocol.is_some_and(|d| d > 2)
     }
 }
 
@@ -382,7 +382,10 @@ fn transcode_general(src: &Bytes, policy: &Policy) -> Transcoded {
         };
     }
     let written = match policy.target {
-        Runtime::Py2 => downgrade::downgrade(src, &scan.summary, &scan.plan.anns, policy),
+        Runtime::Py2 => {
+            let py3_names = scan.summary.py3_names(scan.renames);
+            downgrade::downgrade(src, &scan.summary, &scan.plan.anns, py3_names, policy)
+        }
         Runtime::Py3 => py3::normalize(src, &scan, policy),
     };
     // The writers are correct by construction (golden fixtures, fuzz replay and the unit tests

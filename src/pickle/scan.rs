@@ -80,6 +80,8 @@ pub(crate) struct Scan {
     pub(crate) plan: Plan,
     /// Whether the target needs any change at all (else the outcome is Unchanged).
     pub(crate) needs_change: bool,
+    /// A global only Python 3 names (see [`Summary::py3_names`]).
+    pub(crate) renames: bool,
 }
 
 /// A stack item's tag.
@@ -301,10 +303,9 @@ struct Scanner<'a, 'p> {
     /// `target_kind` of each py2 `str` op asked about, by offset: a long string fetched from
     /// the memo many times is decoded once.
     target_kinds: RefCell<HashMap<usize, Option<u8>>>,
+    /// A global `fix_imports` renames that is not also a Python 2 name
+    /// (`compat::renamed_name_is_py2_too`): the names are Python 3's.
     renames: bool,
-    /// A global is renamed only if Python 3 certainly wrote the value (see
-    /// `compat::renamed_name_is_py2_too`).
-    renames_if_py3: bool,
     classic_rewrite: bool,
 }
 
@@ -364,7 +365,6 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         py2_str_changes: Vec::new(),
         target_kinds: RefCell::default(),
         renames: false,
-        renames_if_py3: false,
         classic_rewrite: false,
     };
     // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
@@ -859,7 +859,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.summary.max_protocol > 2
                     || self.summary.declared_protocol.is_some_and(|d| d > 2)
                     || self.classic_rewrite
-                    || (writer == Writer::Py3 && self.renames_if_py3)
                     || (writer != Writer::Py2
                         && (self.renames || (p.py2_text == Py2Text::Utf8 && converts_text)))
             }
@@ -877,6 +876,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             summary: self.summary,
             plan: Plan { anns: self.anns },
             needs_change,
+            renames: self.renames,
         })
     }
 }

@@ -845,8 +845,33 @@ fn names_renamed_twice_by_the_table_are_renamed_once() {
         transcode(&Bytes::from(out), &py2()).outcome,
         Outcome::Unchanged
     );
-    // `dbm` at protocol 0-2 from an unknown writer is Python 2's own; from Python 3 (protocol 3+
-    // or py3 names) it is renamed as `fix_imports` does.
+    // Also when the rewrite holds bytes: `_codecs.encode` is Python 3's, but at protocol 2
+    // Python 3 writes Python 2's names (found by the seeded mutations of tests/fuzz_replay.rs).
+    let out = rewritten(b"c_dbm\nps\nq\x00C\x05\x80\x02K\x01.\x85R.", &py2());
+    assert!(out.starts_with(b"\x80\x02cdbm\nps\n"), "{out:?}");
+    // `dbm` at protocol 0-2 is Python 2's own (or `fix_imports`' for `_dbm`), even next to
+    // other Python 3 evidence; at protocol 3+ or next to names only Python 3 has (written with
+    // `fix_imports` off) it is renamed as `fix_imports` does.
+    assert_eq!(
+        transcode(
+            &Bytes::from_static(b"\x80\x02cdbm\nopen\nc_codecs\nencode\n\x86."),
+            &py2()
+        )
+        .outcome,
+        Outcome::Unchanged
+    );
+    // ... also where the value changes for another reason (text under `py2_text = utf8`).
+    let utf8 = Policy {
+        py2_text: Py2Text::Utf8,
+        ..py2()
+    };
+    assert_eq!(
+        rewritten(
+            b"\x80\x02(cdbm\nopen\nc_codecs\nencode\nX\x01\x00\x00\x00at.",
+            &utf8
+        ),
+        b"\x80\x02(cdbm\nopen\nc_codecs\nencode\nU\x01at."
+    );
     assert_eq!(
         transcode(&Bytes::from_static(b"cdbm\nopen\n."), &py2()).outcome,
         Outcome::Unchanged

@@ -20,8 +20,8 @@ pub(super) struct Known {
     pub(super) py3_name: bool,
     /// `fix_imports` renames it for protocol 2.
     pub(super) renamed: bool,
-    /// Renamed only when Python 3 certainly wrote the value
-    /// (`compat::renamed_name_is_py2_too`).
+    /// Renamed only when the value's names are Python 3's
+    /// (`compat::renamed_name_is_py2_too`, `Summary::py3_names`).
     pub(super) renamed_if_py3: bool,
     /// Always the general path's: `set`/`frozenset` (their list argument holds keys),
     /// `_codecs.encode` (its result is `bytes`), binary state past the second argument.

@@ -165,10 +165,9 @@ pub(super) struct Facts {
     pub(super) has_text: bool,
     /// A py2 `str` whose form changes for a py3 reader under the policy.
     pub(super) py3_change: bool,
-    /// A global that `fix_imports` renames for protocol 2.
+    /// A global that `fix_imports` renames for protocol 2 and that is not also a Python 2
+    /// name (`compat::renamed_name_is_py2_too`).
     pub(super) renames: bool,
-    /// A global that is renamed only when Python 3 certainly wrote the value.
-    pub(super) renames_if_py3: bool,
 }
 
 /// The validating pass, handing each validated op to `sink` (which may write it for a reader
@@ -843,7 +842,6 @@ pub(super) fn scan<S: Sink>(
             let k = known.entry(e);
             k.renamed && !k.renamed_if_py3
         }),
-        renames_if_py3: globals.iter().any(|&e| known.entry(e).renamed_if_py3),
     })
 }
 

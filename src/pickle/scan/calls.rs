@@ -116,12 +116,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
         }
         let (m2, n2) = compat::py3_to_py2(m, n);
-        if m2 != m || n2 != n {
-            if compat::renamed_name_is_py2_too(m, n) {
-                self.renames_if_py3 = true;
-            } else {
-                self.renames = true;
-            }
+        if (m2 != m || n2 != n) && !compat::renamed_name_is_py2_too(m, n) {
+            self.renames = true;
         }
         let classic = self.policy.is_some_and(|p| {
             p.py2_classic
