@@ -3,8 +3,8 @@
 (Django 1.11, MemcachedCache over python-memcached, cPickle protocol 2) or CPython 3 (Django 4.2,
 PyMemcacheCache, pickle protocol 5). Used by tests/cross_version.rs against picklebridge.
 
-    check_django.py set --server H:P --prefix P
-    check_django.py get --server H:P --prefix P
+    check_django.py set --server H:P --prefix P [--tz]
+    check_django.py get --server H:P --prefix P [--tz]
 
 ``set`` stores the cases below under PREFIX + CASE (through Django's default key function, so
 memcached sees ``:1:PREFIX CASE``). ``get`` reads them back, written by the other runtime, and
@@ -15,6 +15,11 @@ The writers store text as Django itself holds it (``unicode`` / ``str``) and, in
 body as a py2 ``str`` of UTF-8 bytes and a binary field as a py2 ``str`` of non-UTF-8 bytes, as
 Python 2 code that never decoded does. The reader expects text for both text fields and bytes
 for the binary one, in either direction.
+
+With ``--tz`` Django runs with ``USE_TZ = True`` and ``published`` is an aware datetime in UTC,
+with the ``tzinfo`` Django's ``timezone.now()`` gives: ``pytz.utc`` in Django 1.11,
+``datetime.timezone.utc`` in Django 4.2 (which does not need pytz). The reader expects its own
+runtime's UTC object (picklebridge's ``py2_utc = "pytz"``).
 """
 from __future__ import print_function
 
@@ -36,16 +41,22 @@ INTS = (int, type(2 ** 64))
 CASES = ('article', 'page', 'articles')
 # How many articles the `articles` case (a cached queryset's list) holds.
 MANY = 40
+# The UTC tzinfo of aware datetimes (--tz): this runtime's own, as timezone.now() gives it.
+UTC = None
 
 
-def setup(server):
+def setup(server, tz):
+    global UTC
     import django
     from django.conf import settings
     backend = ('django.core.cache.backends.memcached.MemcachedCache' if PY2
                else 'django.core.cache.backends.memcached.PyMemcacheCache')
-    settings.configure(INSTALLED_APPS=['pbdjango'], CACHES={'default': {
+    settings.configure(INSTALLED_APPS=['pbdjango'], USE_TZ=tz, CACHES={'default': {
         'BACKEND': backend, 'LOCATION': server, 'TIMEOUT': None}})
     django.setup()
+    if tz:
+        from django.utils import timezone
+        UTC = timezone.now().tzinfo
     from django.core.cache import cache
     return cache
 
@@ -57,7 +68,7 @@ def fields(n):
         'title': u'\u7231 caf\xe9 #%d' % n,
         'body': u'\u7231\u60c5 body %d' % n,
         'price': decimal.Decimal('12.50') + n,
-        'published': datetime.datetime(2024, 1, 2, 3, 4, 5, 6 + n),
+        'published': datetime.datetime(2024, 1, 2, 3, 4, 5, 6 + n, tzinfo=UTC),
         'day': datetime.date(2024, 1, 2) + datetime.timedelta(days=n),
         'views': 2 ** 40 + n,
         'blob': b'\x00\xff' + bytes(bytearray([n % 256])),
@@ -100,6 +111,8 @@ def check_article(got, n):
         if value != want or not same_kind:
             return '%s = %r (%s), want %r (%s)' % (
                 name, value, type(value).__name__, want, type(want).__name__)
+        if isinstance(want, datetime.datetime) and value.tzinfo is not want.tzinfo:
+            return '%s has tzinfo %r, want %r' % (name, value.tzinfo, want.tzinfo)
     return None
 
 
@@ -127,7 +140,7 @@ def check(case, got):
 
 
 def cmd_set(args):
-    cache = setup(args.server)
+    cache = setup(args.server, args.tz)
     for case in CASES:
         cache.set(args.prefix + case, build(case))
         print('set %s%s' % (args.prefix, case))
@@ -135,7 +148,7 @@ def cmd_set(args):
 
 def cmd_get(args):
     import warnings
-    cache = setup(args.server)
+    cache = setup(args.server, args.tz)
     passed = failed = 0
     for case in CASES:
         key = args.prefix + case
@@ -168,6 +181,7 @@ def main():
         p = sub.add_parser(name)
         p.add_argument('--server', required=True)
         p.add_argument('--prefix', default='')
+        p.add_argument('--tz', action='store_true', help='USE_TZ = True: aware datetimes')
     args = parser.parse_args()
     {'set': cmd_set, 'get': cmd_get}[args.cmd](args)
 

@@ -68,7 +68,7 @@ const SECTIONS: &[&str] = &[
 
 /// Which Python runtime the clients of a listener run (`"py2"` | `"py3"`).
 pub use crate::pickle::Runtime as ClientRuntime;
-use crate::pickle::{Global, Py2Text, Py3Str};
+use crate::pickle::{Global, Py2Text, Py2Utc, Py3Str};
 
 /// `[[listener]]`: one memcache port.
 #[derive(Clone, Debug, Deserialize)]
@@ -216,6 +216,11 @@ pub struct RouteConfig {
     /// `py2_classic = ["module.Class", ...]`: old-style classes to write with INST/OBJ for py2.
     #[serde(default)]
     pub py2_classic: Vec<String>,
+    /// `py2_utc = "none" | "pytz"`: the UTC `tzinfo` Python 2 readers have (default `none`:
+    /// Python 3's `datetime.timezone.utc` is refused for them). `pytz` converts between
+    /// `timezone.utc` and `pytz.utc` for each reader. See the transcoder's `Py2Utc`.
+    #[serde(default)]
+    pub py2_utc: Py2Utc,
     /// `store_protocol = 2 | "as-written"` (default `2`).
     #[serde(default)]
     pub store_protocol: Option<StoreProtocolRaw>,
@@ -255,6 +260,7 @@ impl RouteConfig {
             py2_text: Py2Text::default(),
             py3_str: Py3Str::default(),
             py2_classic: Vec::new(),
+            py2_utc: Py2Utc::default(),
             store_protocol: None,
             on_unreadable: OnUnreadable::default(),
             firewall: FirewallMode::default(),

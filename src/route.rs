@@ -97,6 +97,7 @@ impl RouteTable {
                         p.py2_text = r.py2_text;
                         p.py3_str = r.py3_str;
                         p.py2_classic = classic.clone();
+                        p.py2_utc = r.py2_utc;
                         p
                     }),
                 })
@@ -156,6 +157,7 @@ pub fn server_index(key: &[u8], servers: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pickle::{Py2Text, Py2Utc, Py3Str};
 
     #[test]
     fn hash_matches_python_memcached() {
@@ -197,6 +199,9 @@ mode = "observe"
 prefix = "s:long:"
 pool = "a"
 mode = "passthrough"
+py2_text = "utf8"
+py3_str = "latin1"
+py2_utc = "pytz"
 "#;
         let c = Config::from_toml_str(text, "t").unwrap();
         let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
@@ -211,5 +216,14 @@ mode = "passthrough"
         assert_eq!(t.default_route().prefix, b"");
         assert_eq!(t.route(b"x").policy(Runtime::Py2).target, Runtime::Py2);
         assert_eq!(t.route(b"x").policy(Runtime::Py3).target, Runtime::Py3);
+        // The route's policy keys reach both readers' policies.
+        for target in [Runtime::Py2, Runtime::Py3] {
+            let p = t.route(b"s:long:1").policy(target);
+            assert_eq!(
+                (p.py2_text, p.py3_str, p.py2_utc),
+                (Py2Text::Utf8, Py3Str::Latin1, Py2Utc::Pytz)
+            );
+            assert_eq!(t.route(b"x").policy(target).py2_utc, Py2Utc::None);
+        }
     }
 }

@@ -131,6 +131,24 @@ fn options_are_parsed_and_bad_ones_rejected() {
         out.stdout,
         b"\x80\x02(cm\nC\nq\x00oq\x01}q\x02U\x01aq\x03K\x01sb."
     );
+    // `--py2-utc pytz`: the same `timezone.utc` that is refused without it.
+    let out = run(&["transcode", "--to", "py2", "--py2-utc", "pytz"], TZ_P4);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.starts_with(b"\x80\x02cpytz\n_UTC\n"),
+        "{:?}",
+        out.stdout
+    );
+    let out = run(
+        &["transcode", "--to", "py2", "--py2-utc", "zoneinfo"],
+        TZ_P4,
+    );
+    assert_eq!(out.status.code(), Some(2));
     let out = run(&["transcode", "--to", "py4"], b"N.");
     assert_eq!(out.status.code(), Some(2));
     let out = run(

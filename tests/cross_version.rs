@@ -67,6 +67,13 @@ py2_classic = ["pbfixtures.OldStyle"]
 prefix = "observe:"
 pool = "main"
 mode = "observe"
+
+# Django's keys are `:VERSION:KEY`.
+[[route]]
+prefix = ":1:tz"
+pool = "main"
+mode = "transcode"
+py2_utc = "pytz"
 "#,
             listeners = two_listener_toml(&mc),
         );
@@ -371,4 +378,76 @@ fn django_model_instances_cross_versions_through_django_caches() {
     assert_eq!(out.code, Some(1), "{text}\n{}", out.stderr);
     assert!(text.contains("FAIL dj2:article: a miss"), "{text}");
     assert!(text.contains("0 passed, 3 failed"), "{text}");
+}
+
+#[test]
+fn django_aware_datetimes_cross_versions_with_py2_utc_pytz() {
+    // `USE_TZ = True`: Django 4.2's `timezone.now()` gives `datetime.timezone.utc`, which does
+    // not exist in Python 2; Django 1.11's gives `pytz.utc`, which Django 4.2 does not install.
+    // Under a `py2_utc = "pytz"` route each Django reads the other's model instances with its
+    // own UTC object (check_django.py checks `tzinfo is`); on the default route the Python 3
+    // value is refused `py3_only_global` for Python 2 (a miss) and the Python 2 value needs pytz
+    // in Python 3 (a miss too).
+    let s = Setup::start();
+    let py3 = s.py3_listener().to_string();
+    let py2 = s.py2_listener().to_string();
+    let direct = s.mc.addr_string();
+    for prefix in ["tz3:", "plain3:"] {
+        django(
+            Py::Py3,
+            &["set", "--tz", "--server", &py3, "--prefix", prefix],
+        );
+    }
+    for prefix in ["tz2:", "plain2:"] {
+        django(
+            Py::Py2,
+            &["set", "--tz", "--server", &py2, "--prefix", prefix],
+        );
+    }
+    // Stored for both runtimes (protocol 2, `pytz.utc`): Python 2 reads it from memcached too.
+    for server in [&py2, &direct] {
+        let out = django(
+            Py::Py2,
+            &["get", "--tz", "--server", server, "--prefix", "tz3:"],
+        );
+        assert!(
+            out.contains("3 passed, 0 failed"),
+            "py2 via {server}: {out}"
+        );
+    }
+    let out = django(
+        Py::Py3,
+        &["get", "--tz", "--server", &py3, "--prefix", "tz2:"],
+    );
+    assert!(out.contains("3 passed, 0 failed"), "py3: {out}");
+
+    for (py, server, prefix) in [(Py::Py2, &py2, "plain3:"), (Py::Py3, &py3, "plain2:")] {
+        let argv = [
+            "scripts/check_django.py",
+            "get",
+            "--tz",
+            "--server",
+            server,
+            "--prefix",
+            prefix,
+        ];
+        let out = python::run(py, &argv, b"", PY_TIMEOUT);
+        let text = out.stdout_str();
+        assert_eq!(out.code, Some(1), "{text}\n{}", out.stderr);
+        assert!(
+            text.contains(&format!("FAIL {prefix}article: a miss")),
+            "{text}"
+        );
+        assert!(text.contains("0 passed, 3 failed"), "{text}");
+    }
+    // Refused on the store (py3 -> stored form) and on each fetch by Python 2.
+    let text = s.proxy.metrics_text();
+    let series =
+        r#"picklebridge_transcode_refusals_total{reason="py3_only_global",route="default"} "#;
+    let refused: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series}in\n{text}"));
+    assert!(refused >= 3.0, "{refused} refusals");
 }

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use picklebridge::firewall::Firewall;
 use picklebridge::pickle::{
-    analyze, transcode, Outcome, Policy, Py2Text, Py3Str, Runtime, Transcoded,
+    analyze, transcode, Outcome, Policy, Py2Text, Py2Utc, Py3Str, Runtime, Transcoded,
 };
 
 /// The policy a fuzz input selects with its first byte.
@@ -27,6 +27,11 @@ pub fn policy_for(selector: u8) -> Policy {
         0 => Py3Str::Utf8OrBytes,
         1 => Py3Str::Bytes,
         _ => Py3Str::Latin1,
+    };
+    policy.py2_utc = if selector & 0x40 == 0 {
+        Py2Utc::None
+    } else {
+        Py2Utc::Pytz
     };
     // Small limits now and then, so the limit paths are exercised by short inputs too.
     if selector & 0x80 != 0 {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::pickle::{self, Global, Outcome, Policy, Py2Text, Py3Str, Runtime};
+use crate::pickle::{self, Global, Outcome, Policy, Py2Text, Py2Utc, Py3Str, Runtime};
 
 /// Exit code of a refused value.
 pub const EXIT_REFUSED: u8 = 3;
@@ -29,6 +29,11 @@ pub struct Args {
     /// For py2 readers: comma-separated classic (old-style) classes, e.g. `app.models.Point`.
     #[arg(long, value_delimiter = ',', value_parser = parse_global)]
     pub py2_classic: Vec<Global>,
+    /// The UTC tzinfo of py2 readers: none (datetime.timezone is refused for them) or pytz
+    /// (timezone.utc becomes pytz.utc for py2 readers, a py2-written pytz.utc becomes
+    /// timezone.utc for py3 readers).
+    #[arg(long, value_parser = parse_py2_utc, default_value = "none")]
+    pub py2_utc: Py2Utc,
     /// For py3 readers: py2 str becomes utf8-or-bytes, bytes or latin1 text.
     #[arg(long, value_parser = parse_py3_str, default_value = "utf8-or-bytes")]
     pub py3_str: Py3Str,
@@ -55,6 +60,14 @@ fn parse_py2_text(s: &str) -> Result<Py2Text, String> {
     }
 }
 
+fn parse_py2_utc(s: &str) -> Result<Py2Utc, String> {
+    match s {
+        "none" => Ok(Py2Utc::None),
+        "pytz" => Ok(Py2Utc::Pytz),
+        _ => Err("expected none or pytz".into()),
+    }
+}
+
 fn parse_py3_str(s: &str) -> Result<Py3Str, String> {
     match s {
         "utf8-or-bytes" => Ok(Py3Str::Utf8OrBytes),
@@ -75,6 +88,7 @@ impl Args {
         p.py2_text = self.py2_text;
         p.py3_str = self.py3_str;
         p.py2_classic = Arc::from(self.py2_classic.clone());
+        p.py2_utc = self.py2_utc;
         p
     }
 }

@@ -83,9 +83,11 @@ pub(crate) fn downgrade(
         while next < anns.len() && anns[next].0 < o.pos {
             next += 1;
         }
-        let mut own = None;
+        let (mut own, mut utc) = (None, false);
         while next < anns.len() && anns[next].0 == o.pos {
             match anns[next].1 {
+                // (Replaces the STACK_GLOBAL rewrite planned for the same op.)
+                Ann::UtcGlobal => utc = true,
                 Ann::SetClose { memo } => d.set_close(memo)?,
                 Ann::FrozensetStart => {
                     d.ins(Ins::Frozenset)?;
@@ -96,7 +98,13 @@ pub(crate) fn downgrade(
             }
             next += 1;
         }
-        d.step(&o, own)?;
+        if utc {
+            // `datetime.timezone` (its calls are `timezone(timedelta(0))`): pytz's UTC class.
+            d.pending = None;
+            d.out.global("pytz", "_UTC");
+        } else {
+            d.step(&o, own)?;
+        }
         if d.out.buf.len() > policy.limits.max_output {
             return Err(d.err(ErrorKind::LimitExceeded));
         }
@@ -347,6 +355,10 @@ impl<'a> Downgrade<'a> {
             // renamed too).
             op::GLOBAL | op::INST => self.global_op(o)?,
             op::NEWOBJ | op::REDUCE if own == Some(Ann::NewobjToObj) => self.out.byte(op::OBJ),
+            // `_UTC((timedelta(0),))` -> `_UTC()`, which is `pytz.utc`.
+            op::REDUCE if own == Some(Ann::UtcCall) => {
+                self.out.raw(&[op::POP, op::EMPTY_TUPLE, op::REDUCE]);
+            }
             _ if o.info().proto <= 2 => self.out.raw(o.raw),
             _ => return Err(self.err(ErrorKind::Unsupported)),
         }

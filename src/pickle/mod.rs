@@ -83,6 +83,23 @@ pub enum Py3Str {
     Latin1,
 }
 
+/// Which UTC `tzinfo` Python 2 readers use. Python 2's standard library has none, so an aware
+/// datetime Python 3 wrote (`datetime.timezone.utc`, what Django 4.x's `timezone.now()` gives
+/// under `USE_TZ = True`) cannot load there as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Py2Utc {
+    /// None: `datetime.timezone` is refused for Python 2 readers (`py3_only_global`), and
+    /// `pytz.utc` reaches Python 3 readers as it is (they need pytz).
+    #[default]
+    None,
+    /// `pytz.utc` (what Django 1.11's `timezone.now()` gives): Python 3's `timezone.utc`
+    /// becomes `pytz.utc` for Python 2 readers, and the `pytz.utc` of a value Python 3 did not
+    /// write becomes `timezone.utc` for Python 3 readers. Other offsets and named zones are
+    /// not converted.
+    Pytz,
+}
+
 /// A global (`module.name`) referenced by a pickle.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Global {
@@ -191,6 +208,8 @@ pub struct Policy {
     pub py3_str: Py3Str,
     /// Classes that are old-style (classic) in Python 2: written with INST/OBJ + BUILD for py2.
     pub py2_classic: Arc<[Global]>,
+    /// The UTC `tzinfo` of Python 2 readers (for both targets: see [`Py2Utc`]).
+    pub py2_utc: Py2Utc,
     /// Resource limits.
     pub limits: PickleLimits,
 }
@@ -203,6 +222,7 @@ impl Policy {
             py2_text: Py2Text::default(),
             py3_str: Py3Str::default(),
             py2_classic: Arc::from(Vec::new()),
+            py2_utc: Py2Utc::default(),
             limits: PickleLimits::default(),
         }
     }

@@ -8,6 +8,9 @@
 //! declared protocol is below 3 (`Unpickler.find_class`). FRAMEs are dropped since rewritten
 //! ops change frame lengths. Memo indices are untouched (nothing is inserted; a GET whose use
 //! follows another text rule than the memoized string becomes a fresh, unmemoized copy).
+//!
+//! Under `py2_utc = pytz`, `pytz._UTC()` becomes `datetime.timezone(timedelta(0, 0, 0))`
+//! (`scan/utc.rs`): the class op is replaced in place, so its memo PUT still holds a class.
 
 use super::error::{ErrorKind, TranscodeError};
 use super::opcode as op;
@@ -35,16 +38,34 @@ pub(crate) fn normalize(
             next += 1;
         }
         let here = anns[next..].iter().take_while(|(pos, _)| *pos == o.pos);
-        let (mut as_bytes, mut keep, mut fresh) = (false, false, None);
+        let (mut as_bytes, mut keep, mut fresh, mut utc) = (false, false, None, None);
         for (_, a) in here {
             as_bytes |= *a == Ann::AsBytes;
             keep |= *a == Ann::KeepText;
+            if matches!(a, Ann::UtcGlobal | Ann::UtcCall) {
+                utc = Some(*a);
+            }
             if let Ann::Fresh { src: from, keep } = *a {
                 fresh = Some((from, keep));
             }
         }
         match (o.code, fresh) {
             (op::FRAME, _) => {}
+            // `pytz._UTC()` -> `datetime.timezone(timedelta(0, 0, 0))`, which is
+            // `timezone.utc` (as CPython 3 pickles it at protocol 2).
+            _ if utc == Some(Ann::UtcGlobal) => {
+                if o.code == op::STACK_GLOBAL {
+                    // Its module and name strings are on the stack.
+                    out.raw(&[op::POP, op::POP]);
+                }
+                out.global("datetime", "timezone");
+            }
+            _ if utc == Some(Ann::UtcCall) => {
+                out.byte(op::POP);
+                out.global("datetime", "timedelta");
+                out.raw(&[op::BININT1, 0, op::BININT1, 0, op::BININT1, 0]);
+                out.raw(&[op::TUPLE3, op::REDUCE, op::TUPLE1, op::REDUCE]);
+            }
             (op::STRING | op::BINSTRING | op::SHORT_BINSTRING, _) => {
                 py2_str(&mut out, &o, as_bytes, keep, policy)?;
             }

@@ -7,6 +7,7 @@
 
 mod calls;
 mod collide;
+mod utc;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ use super::opcode as op;
 use super::reader::{Op, Reader};
 use super::strings::{self, Py3Form};
 use super::{
-    Global, Globals, Policy, Py2Text, Py3Str, Runtime, Summary, Writer, COMPUTED_GLOBAL,
+    Global, Globals, Policy, Py2Text, Py2Utc, Py3Str, Runtime, Summary, Writer, COMPUTED_GLOBAL,
     MAX_SUMMARY_GLOBALS,
 };
 
@@ -54,6 +55,12 @@ pub(crate) enum Ann {
     /// rule of the memoized string (`keep`: a [`Ann::KeepText`] use of a converted string, or
     /// the reverse): write the string afresh, converted or kept as `keep` says, instead.
     Fresh { src: usize, keep: bool },
+    /// This GLOBAL / STACK_GLOBAL names the UTC class to convert under `py2_utc = pytz`
+    /// (`datetime.timezone` for a py2 reader, `pytz._UTC` for a py3 reader): write the
+    /// target's instead (`pytz._UTC`, `datetime.timezone`).
+    UtcGlobal,
+    /// The REDUCE that calls it (with `(timedelta(0),)` or `()`): write the target's arguments.
+    UtcCall,
 }
 
 impl Ann {
@@ -113,6 +120,9 @@ enum Slot {
     Container(u32),
     /// A set begun by EMPTY_SET (index into the set table).
     OpenSet(u32),
+    /// `datetime.timedelta(0, 0, 0)` (the offset of `datetime.timezone.utc`), noted only while
+    /// `py2_utc = pytz` converts for a Python 2 reader.
+    ZeroDelta,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -307,6 +317,13 @@ struct Scanner<'a, 'p> {
     /// (`compat::renamed_name_is_py2_too`): the names are Python 3's.
     renames: bool,
     classic_rewrite: bool,
+    /// Under `py2_utc = pytz`: the global table index of the UTC class to convert (see
+    /// [`Ann::UtcGlobal`]), how many ops pushed it, (global op, REDUCE) of each call converted,
+    /// and for a Python 3 reader whether another use leaves them all as they are.
+    utc: Option<u32>,
+    utc_pushes: usize,
+    utc_calls: Vec<(usize, usize)>,
+    utc_blocked: bool,
 }
 
 /// Runs pass 1. `policy` is `None` for [`super::analyze`] (no plan, no refusals of valid input).
@@ -366,6 +383,10 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         target_kinds: RefCell::default(),
         renames: false,
         classic_rewrite: false,
+        utc: None,
+        utc_pushes: 0,
+        utc_calls: Vec::new(),
+        utc_blocked: false,
     };
     // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
     // frozenset is `set` + a list while open, bytes briefly `_codecs.encode` + text + 'latin1'
@@ -498,6 +519,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     .memo_index()
                     .ok_or_else(|| self.m.err(ErrorKind::BadArgument))?;
                 let mut slot = *self.m.get(idx)?;
+                if let Slot::Global { idx, .. } = slot {
+                    self.utc_fetched(idx)?;
+                }
                 match (slot, self.target()) {
                     (Slot::Bytes { src }, Some(Runtime::Py2)) => self.bytes_gets.push(src),
                     (Slot::Py2Str { src, .. }, Some(Runtime::Py3)) => {
@@ -846,6 +870,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
             }
         }
+        self.plan_utc()?;
         let (kept, fresh_converts) = self.plan_kept_strings();
         let converts_text = self.text_ops > kept.len() || fresh_converts;
         for set in &self.sets {
@@ -859,6 +884,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.summary.max_protocol > 2
                     || self.summary.declared_protocol.is_some_and(|d| d > 2)
                     || self.classic_rewrite
+                    || !self.utc_calls.is_empty()
                     || (writer != Writer::Py2
                         && (self.renames || (p.py2_text == Py2Text::Utf8 && converts_text)))
             }
@@ -869,7 +895,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     || self
                         .anns
                         .iter()
-                        .any(|(_, a)| matches!(a, Ann::AsBytes | Ann::Fresh { .. }))
+                        .any(|(_, a)| matches!(a, Ann::AsBytes | Ann::Fresh { .. } | Ann::UtcCall))
             }
         };
         Ok(Scan {

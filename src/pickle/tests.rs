@@ -6,6 +6,7 @@ use super::opcode as op;
 use super::*;
 
 mod cross_random;
+mod utc;
 
 /// py3: {1, 2} at protocol 4
 const P3_SET_P4: &[u8] = b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00\x8f\x94(K\x01K\x02\x90.";

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::super::compat;
-use super::super::{Global, Globals, Policy, Py2Text, Py3Str, Runtime};
+use super::super::{Global, Globals, Policy, Py2Text, Py2Utc, Py3Str, Runtime};
 
 /// The verdicts on one global that do not depend on the policy.
 pub(super) struct Known {
@@ -32,6 +32,8 @@ pub(super) struct Known {
     array: bool,
     /// `collections.OrderedDict` (Python 2 passes its keys inside a list of pairs).
     pub(super) pair_keys: bool,
+    /// `pytz._UTC`, which `py2_utc = pytz` converts for Python 3 readers.
+    pytz_utc: bool,
     /// A call to it may build a set from a list argument (`compat::collects_items`).
     pub(super) collects_items: bool,
     /// Which argument is binary state (`compat::BINARY_STATE`).
@@ -54,6 +56,7 @@ impl Known {
             keeps_text: compat::text_args(&m2, &n2) != [false, false],
             array: (m, n) == ("array", "array"),
             pair_keys: (m, n) == ("collections", "OrderedDict"),
+            pytz_utc: (m, n) == ("pytz", "_UTC"),
             collects_items: compat::collects_items(&m2, &n2),
             py3_only: compat::is_py3_only(m, n),
             py3_name: m == "builtins" || m == "copyreg",
@@ -70,8 +73,9 @@ impl Known {
     }
 
     /// Whether the fast path decides values that use this global under `policy` (`analyze`
-    /// has none): refusals (py3-only for a py2 reader), classic classes, and constructors
-    /// whose text arguments keep their type under the policy at hand are the general path's.
+    /// has none): refusals (py3-only for a py2 reader), classic classes, constructors whose
+    /// text arguments keep their type under the policy at hand, and `pytz.utc` for a Python 3
+    /// reader under `py2_utc = pytz` are the general path's.
     pub(super) fn fast_ok(&self, policy: Option<&Policy>) -> bool {
         let Some(p) = policy else {
             return !self.general;
@@ -84,6 +88,7 @@ impl Known {
             || (self.py3_only && p.target == Runtime::Py2)
             || (self.keeps_text && text_policy)
             || (self.array && p.target == Runtime::Py3)
+            || (self.pytz_utc && p.target == Runtime::Py3 && p.py2_utc == Py2Utc::Pytz)
             || (p.target == Runtime::Py2 && p.py2_classic.contains(&self.py2)))
     }
 }

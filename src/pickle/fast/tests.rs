@@ -803,3 +803,22 @@ fn general_refuses(src: &'static [u8], reason: super::super::Reason) {
         );
     }
 }
+
+#[test]
+fn pytz_utc_under_py2_utc_pytz_is_the_general_paths() {
+    // py2: datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=pytz.utc) by cPickle protocol 2.
+    let src = Bytes::from_static(
+        b"\x80\x02cdatetime\ndatetime\nq\x01U\n\x07\xe8\x01\x02\x03\x04\x05\x00\x00\x06\
+          cpytz\n_UTC\nq\x02)Rq\x03\x86Rq\x04.",
+    );
+    let pytz = Policy {
+        py2_utc: super::super::Py2Utc::Pytz,
+        ..Policy::for_target(Runtime::Py3)
+    };
+    assert!(agrees(
+        "pytz default",
+        &src,
+        &Policy::for_target(Runtime::Py3)
+    ));
+    assert!(!agrees("pytz converted", &src, &pytz));
+}

@@ -16,6 +16,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             _ => return Err(self.m.err(ErrorKind::BadArgument)),
         };
         let idx = self.intern_global(m, n)?;
+        self.utc_pushed(idx);
         if o.code == op::INST {
             self.ev_py2 = true;
             self.pop_mark()?;
@@ -37,6 +38,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 (Some(m), Some(n)) => self.intern_global(&m, &n)?,
                 _ => self.intern_global(COMPUTED_GLOBAL.0, COMPUTED_GLOBAL.1)?,
             };
+            self.utc_pushed(idx);
             if self.target() == Some(Runtime::Py2) {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }
@@ -55,6 +57,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return Err(self.m.err(ErrorKind::BadArgument));
         };
         let idx = self.intern_global(&m, &n)?;
+        self.utc_pushed(idx);
         if self.target() == Some(Runtime::Py2) {
             // Only the adjacent form CPython writes (module, name, STACK_GLOBAL, memo PUTs between).
             if self.recent[RECENT - 2..] != [mv, nv] {
@@ -109,9 +112,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
             self.ev_py3 = true;
         }
         let py3_only = compat::is_py3_only(m, n);
+        let utc = self.is_utc_class(m, n);
         if py3_only {
             self.summary.py3_only_global = true;
-            if self.target() == Some(Runtime::Py2) {
+            if self.target() == Some(Runtime::Py2) && !utc {
                 return Err(self.m.err(ErrorKind::Py3OnlyGlobal));
             }
         }
@@ -149,6 +153,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         self.globals.push(info);
         let i = (self.globals.len() - 1) as u32;
+        if utc {
+            self.utc = Some(i);
+        }
         if self.globals.len() > LINEAR_GLOBALS {
             if self.global_ix.is_empty() {
                 for (j, g) in self.globals.iter().enumerate() {
@@ -164,6 +171,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
     pub(super) fn reduce(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let args = self.m.pop()?;
         let func = self.m.pop()?;
+        if self.utc.is_some() {
+            if let Some(result) = self.utc_reduce(o, func, args)? {
+                return self.m.push(result);
+            }
+        }
         if self.target() == Some(Runtime::Py2) {
             self.classic_reconstructor(o, func, args)?;
         }

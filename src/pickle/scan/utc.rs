@@ -1,0 +1,139 @@
+//! Pass 1 under `py2_utc = pytz`: the UTC `tzinfo` of an aware datetime, converted to the
+//! reader's own. Python 3 pickles `datetime.timezone.utc` as `timezone(timedelta(0, 0, 0))`
+//! (`timezone.__getinitargs__`); Python 2 with pytz pickles `pytz.utc` as `pytz._UTC()`
+//! (`_UTC.__reduce__`). Only those exact calls are converted:
+//! - for a Python 2 reader, every use of `datetime.timezone` must be such a call (any other
+//!   use, another offset or a name refuses the value `py3_only_global`, as without the policy);
+//! - for a Python 3 reader, all calls of `pytz._UTC` are converted, or none when the class has
+//!   any other use (the value then goes as it is). Whoever wrote the value: a value the proxy
+//!   stored for both runtimes (`store_protocol = 2`) holds Python 2's `pytz.utc` and Python 3
+//!   evidence (`_codecs.encode`) at once.
+
+use super::*;
+
+impl<'a, 'p> Scanner<'a, 'p> {
+    /// Whether `module.name` is the UTC class the policy converts for this reader.
+    pub(super) fn is_utc_class(&self, m: &str, n: &str) -> bool {
+        let Some(p) = self.policy.filter(|p| p.py2_utc == Py2Utc::Pytz) else {
+            return false;
+        };
+        match p.target {
+            Runtime::Py2 => (m, n) == ("datetime", "timezone"),
+            Runtime::Py3 => (m, n) == ("pytz", "_UTC"),
+        }
+    }
+
+    /// An op pushed global `idx` (each push must be one converted call).
+    pub(super) fn utc_pushed(&mut self, idx: u32) {
+        if self.utc == Some(idx) {
+            self.utc_pushes += 1;
+        }
+    }
+
+    /// A GET fetched global `idx`: the class itself is not converted, only its calls.
+    pub(super) fn utc_fetched(&mut self, idx: u32) -> Result<(), TranscodeError> {
+        if self.utc != Some(idx) {
+            return Ok(());
+        }
+        if self.target() == Some(Runtime::Py2) {
+            return Err(self.m.err(ErrorKind::Py3OnlyGlobal));
+        }
+        self.utc_blocked = true;
+        Ok(())
+    }
+
+    /// REDUCE while the UTC class is in the globals table: a call of it, or (for a Python 2
+    /// reader) `timedelta(0, 0, 0)`. Returns the result's slot when the REDUCE is one of those.
+    pub(super) fn utc_reduce(
+        &mut self,
+        o: &Op<'a>,
+        func: Slot,
+        args: Slot,
+    ) -> Result<Option<Slot>, TranscodeError> {
+        let Slot::Global { idx, via } = func else {
+            return Ok(None);
+        };
+        let py2 = self.target() == Some(Runtime::Py2);
+        if self.utc == Some(idx) {
+            let plain = if py2 {
+                self.tuple_of(args).is_some_and(|t| t == [Slot::ZeroDelta])
+            } else {
+                // `_UTC()`, with room on the stack for the five items the Python 3 form holds
+                // at once.
+                let room = self
+                    .policy
+                    .is_some_and(|p| self.m.len() + 5 <= p.limits.max_stack);
+                matches!(args, Slot::EmptyTuple { .. })
+                    && matches!(self.src.get(via), Some(&(op::GLOBAL | op::STACK_GLOBAL)))
+                    && room
+            };
+            return match (plain, py2) {
+                (true, _) => {
+                    self.utc_calls.push((via, o.pos));
+                    Ok(Some(Slot::Any))
+                }
+                (false, true) => Err(self.m.err(ErrorKind::Py3OnlyGlobal)),
+                (false, false) => {
+                    self.utc_blocked = true;
+                    Ok(None)
+                }
+            };
+        }
+        let timedelta = self
+            .globals
+            .get(idx as usize)
+            .is_some_and(|g| (&*g.module, &*g.name) == ("datetime", "timedelta"));
+        let zero = |t: &[Slot]| t.len() == 3 && t.iter().all(|s| self.is_zero_int(s));
+        if py2 && timedelta && self.tuple_of(args).is_some_and(zero) {
+            return Ok(Some(Slot::ZeroDelta));
+        }
+        Ok(None)
+    }
+
+    /// The items of a tuple the scan kept (see `keep_tuple`).
+    fn tuple_of(&self, slot: Slot) -> Option<&[Slot]> {
+        let Slot::Tuple(_, id) = slot else {
+            return None;
+        };
+        let &(start, len) = self.tuple_spans.get(id as usize)?;
+        self.tuple_items
+            .get(start as usize..start as usize + len as usize)
+    }
+
+    /// An int op whose value is 0 (`I0`, BININT1 / BININT2 / BININT 0; not `I00`, which is
+    /// False).
+    fn is_zero_int(&self, slot: &Slot) -> bool {
+        let Slot::Scalar { pos } = *slot else {
+            return false;
+        };
+        let Some(Ok(o)) = self.src.get(pos..).and_then(|s| Reader::new(s).next()) else {
+            return false;
+        };
+        match o.code {
+            op::BININT1 | op::BININT2 | op::BININT => o.arg.iter().all(|&b| b == 0),
+            op::INT => o.arg == b"0",
+            _ => false,
+        }
+    }
+
+    /// Plans the conversion (or refuses the value) once the whole pickle is read.
+    pub(super) fn plan_utc(&mut self) -> Result<(), TranscodeError> {
+        if self.utc.is_none() {
+            return Ok(());
+        }
+        let all = self.utc_calls.len() == self.utc_pushes;
+        if self.target() == Some(Runtime::Py2) {
+            if !all {
+                return Err(TranscodeError::new(ErrorKind::Py3OnlyGlobal, 0, None));
+            }
+        } else if !all || self.utc_blocked {
+            self.utc_calls.clear();
+            return Ok(());
+        }
+        for &(global, call) in &self.utc_calls {
+            self.anns.push((global, Ann::UtcGlobal));
+            self.anns.push((call, Ann::UtcCall));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! `py2_utc = pytz`: the UTC `tzinfo` of aware datetimes between Python 3's
+//! `datetime.timezone.utc` and Python 2's `pytz.utc`. Inputs written by real CPython 3.11 and
+//! CPython 2.7.18 (with pytz 2024.2); the outputs were loaded in the other interpreter
+//! (`tests/cross_version.rs` does so through the proxy with Django).
+
+use super::*;
+
+fn pytz(target: Runtime) -> Policy {
+    Policy {
+        py2_utc: Py2Utc::Pytz,
+        ..Policy::for_target(target)
+    }
+}
+
+/// py3: datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc) at protocol 2
+const P3_AWARE_P2: &[u8] = b"\x80\x02cdatetime\ndatetime\nq\x00c_codecs\nencode\nq\x01X\x0b\x00\x00\x00\x07\xc3\xa8\x01\x02\x03\x04\x05\x00\x00\x06q\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05cdatetime\ntimezone\nq\x06cdatetime\ntimedelta\nq\x07K\x00K\x00K\x00\x87q\x08Rq\t\x85q\nRq\x0b\x86q\x0cRq\r.";
+/// py3: [timedelta(0), timezone.utc] at protocol 2 (the user's timedelta stays one)
+const P3_TD_AND_UTC_P2: &[u8] = b"\x80\x02]q\x00(cdatetime\ntimedelta\nq\x01K\x00K\x00K\x00\x87q\x02Rq\x03cdatetime\ntimezone\nq\x04h\x01K\x00K\x00K\x00\x87q\x05Rq\x06\x85q\x07Rq\x08e.";
+/// py3: timezone(timedelta(hours=2)) at protocol 2
+const P3_PLUS2_P2: &[u8] = b"\x80\x02cdatetime\ntimezone\nq\x00cdatetime\ntimedelta\nq\x01K\x00M \x1cK\x00\x87q\x02Rq\x03\x85q\x04Rq\x05.";
+/// py3: timezone(timedelta(0), 'Z') at protocol 2
+const P3_NAMED_P2: &[u8] = b"\x80\x02cdatetime\ntimezone\nq\x00cdatetime\ntimedelta\nq\x01K\x00K\x00K\x00\x87q\x02Rq\x03X\x01\x00\x00\x00Zq\x04\x86q\x05Rq\x06.";
+/// py3: [timezone, timezone.utc] at protocol 2 (the class itself, then fetched for the call)
+const P3_CLASS_P2: &[u8] = b"\x80\x02]q\x00(cdatetime\ntimezone\nq\x01h\x01cdatetime\ntimedelta\nq\x02K\x00K\x00K\x00\x87q\x03Rq\x04\x85q\x05Rq\x06e.";
+/// py2: datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=pytz.utc) by cPickle protocol 2
+const P2_AWARE_P2: &[u8] = b"\x80\x02cdatetime\ndatetime\nq\x01U\n\x07\xe8\x01\x02\x03\x04\x05\x00\x00\x06cpytz\n_UTC\nq\x02)Rq\x03\x86Rq\x04.";
+/// py2: pytz.utc by cPickle protocol 0
+const P2_UTC_P0: &[u8] = b"cpytz\n_UTC\np1\n(tRp2\n.";
+/// py2: [pytz._UTC, pytz.utc] by cPickle protocol 2 (the class itself, then fetched)
+const P2_CLASS_P2: &[u8] = b"\x80\x02]q\x01(cpytz\n_UTC\nq\x02h\x02)Rq\x03e.";
+
+#[test]
+fn py2_reader_gets_pytz_utc_for_timezone_utc_in_every_protocol() {
+    // The class op becomes `pytz._UTC` and its call drops the `(timedelta(0),)` argument.
+    let out = rewritten(P3_TZ_P4, &pytz(Runtime::Py2));
+    assert_eq!(
+        out,
+        b"\x80\x02cpytz\n_UTC\nq\x00cdatetime\ntimedelta\nq\x01K\x00K\x00K\x00\x87q\x02\
+          Rq\x03\x85q\x040)Rq\x05."
+    );
+    let out = rewritten(P3_AWARE_P2, &pytz(Runtime::Py2));
+    let tail = b"cpytz\n_UTC\nq\x06cdatetime\ntimedelta\nq\x07K\x00K\x00K\x00\x87q\x08Rq\t\x85q\n0)Rq\x0b\x86q\x0cRq\r.";
+    assert!(out.ends_with(tail), "{out:?}");
+    assert_eq!(
+        out[..out.len() - tail.len()],
+        P3_AWARE_P2[..out.len() - tail.len()]
+    );
+    // Protocol 0 (MARK ... TUPLE and `I0`) too.
+    let p0 =
+        b"cdatetime\ntimezone\np0\n(cdatetime\ntimedelta\np1\n(I0\nI0\nI0\ntp2\nRp3\ntp4\nRp5\n.";
+    let out = rewritten(p0, &pytz(Runtime::Py2));
+    assert!(out.starts_with(b"\x80\x02cpytz\n_UTC\n"), "{out:?}");
+    assert!(out.ends_with(b"0)Rq\x05."), "{out:?}");
+    // A timedelta of the value's own is left alone.
+    let out = rewritten(P3_TD_AND_UTC_P2, &pytz(Runtime::Py2));
+    assert_eq!(
+        out,
+        b"\x80\x02]q\x00(cdatetime\ntimedelta\nq\x01K\x00K\x00K\x00\x87q\x02Rq\x03cpytz\n_UTC\n\
+          q\x04h\x01K\x00K\x00K\x00\x87q\x05Rq\x06\x85q\x070)Rq\x08e."
+    );
+}
+
+#[test]
+fn py2_reader_still_refuses_other_timezones_and_the_class_itself() {
+    for src in [P3_PLUS2_P2, P3_NAMED_P2, P3_CLASS_P2] {
+        assert_eq!(refused(src, &pytz(Runtime::Py2)), Reason::Py3OnlyGlobal);
+    }
+    // `timezone(timedelta(False, 0, 0))`: `I00` is False, not the `0` Python 3 writes.
+    let false_day =
+        b"cdatetime\ntimezone\np0\n(cdatetime\ntimedelta\np1\n(I00\nI0\nI0\ntp2\nRp3\ntp4\nRp5\n.";
+    assert_eq!(
+        refused(false_day, &pytz(Runtime::Py2)),
+        Reason::Py3OnlyGlobal
+    );
+    // Without the policy nothing changes: timezone.utc is refused.
+    assert_eq!(refused(P3_AWARE_P2, &py2()), Reason::Py3OnlyGlobal);
+}
+
+#[test]
+fn py3_reader_gets_timezone_utc_for_pytz_utc() {
+    let out = rewritten(P2_AWARE_P2, &pytz(Runtime::Py3));
+    assert_eq!(
+        out,
+        b"\x80\x02cdatetime\ndatetime\nq\x01C\n\x07\xe8\x01\x02\x03\x04\x05\x00\x00\x06\
+          cdatetime\ntimezone\nq\x02)0cdatetime\ntimedelta\nK\x00K\x00K\x00\x87R\x85Rq\x03\
+          \x86Rq\x04."
+    );
+    let out = rewritten(P2_UTC_P0, &pytz(Runtime::Py3));
+    assert_eq!(
+        out,
+        b"cdatetime\ntimezone\np1\n(t0cdatetime\ntimedelta\nK\x00K\x00K\x00\x87R\x85Rp2\n."
+    );
+    // The value after a second pass for Python 2 is the Python 2 form again.
+    let back = rewritten(&out, &pytz(Runtime::Py2));
+    assert!(back.windows(10).any(|w| w == b"pytz\n_UTC\n"), "{back:?}");
+}
+
+#[test]
+fn py3_reader_gets_pytz_as_it_is_when_the_class_has_another_use() {
+    let t = transcode(&Bytes::from_static(P2_CLASS_P2), &pytz(Runtime::Py3));
+    assert_eq!(t.outcome, Outcome::Unchanged);
+    // And without the policy.
+    let t = transcode(&Bytes::from_static(P2_UTC_P0), &py3());
+    assert_eq!(t.outcome, Outcome::Unchanged);
+}
