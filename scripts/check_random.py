@@ -3,7 +3,7 @@
 REAL interpreter that runs it.
 
     check_random.py --writer py2|py3 --manifest GEN/manifest_<writer>.json [--log LOG]...
-                    [--py3-str P] [--py2-text T] DIR
+                    [--py3-str P] [--py2-text T] [--py2-utc none|pytz] DIR
 
 For every pickle the manifest lists, the checker rebuilds value (seed, index) with
 ``ReaderKit(writer, policy)`` (verifying the generator's draw fingerprint, so both runtimes built
@@ -41,6 +41,8 @@ warnings.simplefilter('ignore', UnicodeWarning)
 
 PY2 = sys.version_info[0] == 2
 READER = 'py2' if PY2 else 'py3'
+# `--py2-utc`: with pytz, Python 3's timezone.utc reaches Python 2 as pytz.utc (not refused).
+PY2_UTC = 'none'
 
 
 def must_refuse(notes, writer, proto):
@@ -50,7 +52,9 @@ def must_refuse(notes, writer, proto):
         return reasons
     if 'collision' in notes:
         reasons.add('collision')
-    if READER == 'py2' and ('py3_only' in notes or ('array' in notes and proto >= 3)):
+    utc_refused = 'utc' in notes and PY2_UTC != 'pytz'
+    if READER == 'py2' and ('py3_only' in notes or utc_refused
+                            or ('array' in notes and proto >= 3)):
         reasons.add('py3_only_global')
     if READER == 'py2' and 'newobj_ex' in notes and proto >= 4:
         # NEWOBJ_EX. (At protocols 2-3 CPython 3.11 writes functools.partial(getattr(cls,
@@ -135,8 +139,11 @@ def main():
     parser.add_argument('--py3-str', default='utf8-or-bytes',
                         choices=('utf8-or-bytes', 'bytes', 'latin1'))
     parser.add_argument('--py2-text', default='keep', choices=('keep', 'utf8'))
+    parser.add_argument('--py2-utc', default='none', choices=('none', 'pytz'))
     parser.add_argument('dir')
     args = parser.parse_args()
+    global PY2_UTC
+    PY2_UTC = args.py2_utc
     with open(args.manifest) as f:
         manifest = json.load(f)
     assert manifest['writer'] == args.writer, 'manifest of another writer'

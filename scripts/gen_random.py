@@ -128,7 +128,8 @@ class Gen(object):
 
     ``notes`` collects what the target runtime's transcoder must refuse: 'collision' (two keys
     that are distinct for the writer are equal once built with the reader's kit), 'py3_only' (a
-    global Python 2 lacks), 'array' (array.array: Python 3 protocols 3+ use a py3-only global),
+    global Python 2 lacks), 'utc' (``timezone.utc``: refused unless ``py2_utc = pytz``),
+    'array' (array.array: Python 3 protocols 3+ use a py3-only global),
     'array_c' (py2 char array), 'newobj_ex' (keyword arguments to ``__new__``).
     """
 
@@ -545,15 +546,20 @@ class Gen(object):
     def py3_only(self, tz=False):
         """A Python 3 value whose global Python 2 lacks (mandatory refusal for py2 readers):
         a ``datetime.timezone`` (only those when ``tz``) or a ``types.SimpleNamespace``. A py2
-        writer gets a FixedOffset instead; a Python 2 checker builds a stand-in."""
+        writer gets a FixedOffset instead; a Python 2 checker builds a stand-in. ``timezone.utc``
+        is noted ``utc`` (converted to ``pytz.utc`` under ``py2_utc = pytz``, the checker's
+        stand-in), the others ``py3_only``."""
         d = self.d
         which = d.below(2 if tz else 3)
         minutes = d.below(2879) - 1439
         if self.writer == 'py2' or PY2:
             if self.writer == 'py3':
-                self.notes.add('py3_only')
+                self.notes.add('utc' if which == 0 else 'py3_only')
+                if which == 0:
+                    import pytz
+                    return pytz.utc
             return FixedOffset(minutes)
-        self.notes.add('py3_only')
+        self.notes.add('utc' if which == 0 else 'py3_only')
         if which == 0:
             return datetime.timezone.utc
         if which == 1:

@@ -56,6 +56,13 @@ fn variants(writer: Py) -> Vec<Variant> {
                 checker: &["--py2-text", "utf8"],
                 back: false,
             },
+            // timezone.utc becomes pytz.utc (Python 3 has no pytz here: no round trip).
+            Variant {
+                label: "py2_utc=pytz",
+                cli: &["--py2-utc", "pytz", "--py2-classic", "pbfixtures.OldStyle"],
+                checker: &["--py2-utc", "pytz"],
+                back: false,
+            },
         ],
         Py::Py2 => ["utf8-or-bytes", "bytes", "latin1"]
             .into_iter()
