@@ -317,9 +317,10 @@ struct Scanner<'a, 'p> {
     /// (`compat::renamed_name_is_py2_too`): the names are Python 3's.
     renames: bool,
     classic_rewrite: bool,
-    /// Under `py2_utc = pytz`: the global table index of the UTC class to convert (see
+    /// `py2_utc = pytz`, and under it: the global table index of the UTC class to convert (see
     /// [`Ann::UtcGlobal`]), how many ops pushed it, (global op, REDUCE) of each call converted,
     /// and for a Python 3 reader whether another use leaves them all as they are.
+    utc_policy: bool,
     utc: Option<u32>,
     utc_pushes: usize,
     utc_calls: Vec<(usize, usize)>,
@@ -383,6 +384,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         target_kinds: RefCell::default(),
         renames: false,
         classic_rewrite: false,
+        utc_policy: policy.is_some_and(|p| p.py2_utc == Py2Utc::Pytz),
         utc: None,
         utc_pushes: 0,
         utc_calls: Vec::new(),

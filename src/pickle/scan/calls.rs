@@ -171,7 +171,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     pub(super) fn reduce(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let args = self.m.pop()?;
         let func = self.m.pop()?;
-        if self.utc.is_some() {
+        if self.utc_policy {
             if let Some(result) = self.utc_reduce(o, func, args)? {
                 return self.m.push(result);
             }

@@ -42,8 +42,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(())
     }
 
-    /// REDUCE while the UTC class is in the globals table: a call of it, or (for a Python 2
-    /// reader) `timedelta(0, 0, 0)`. Returns the result's slot when the REDUCE is one of those.
+    /// REDUCE under the policy: a call of the UTC class, or (for a Python 2 reader)
+    /// `timedelta(0, 0, 0)`, noted wherever it is (`timezone.utc.utcoffset(None)` is the very
+    /// object its pickle fetches). Returns the result's slot when the REDUCE is one of those.
     pub(super) fn utc_reduce(
         &mut self,
         o: &Op<'a>,

@@ -16,6 +16,9 @@ fn pytz(target: Runtime) -> Policy {
 const P3_AWARE_P2: &[u8] = b"\x80\x02cdatetime\ndatetime\nq\x00c_codecs\nencode\nq\x01X\x0b\x00\x00\x00\x07\xc3\xa8\x01\x02\x03\x04\x05\x00\x00\x06q\x02X\x06\x00\x00\x00latin1q\x03\x86q\x04Rq\x05cdatetime\ntimezone\nq\x06cdatetime\ntimedelta\nq\x07K\x00K\x00K\x00\x87q\x08Rq\t\x85q\nRq\x0b\x86q\x0cRq\r.";
 /// py3: [timedelta(0), timezone.utc] at protocol 2 (the user's timedelta stays one)
 const P3_TD_AND_UTC_P2: &[u8] = b"\x80\x02]q\x00(cdatetime\ntimedelta\nq\x01K\x00K\x00K\x00\x87q\x02Rq\x03cdatetime\ntimezone\nq\x04h\x01K\x00K\x00K\x00\x87q\x05Rq\x06\x85q\x07Rq\x08e.";
+/// py3: [timezone.utc.utcoffset(None), timezone.utc] at protocol 2 (the offset object itself,
+/// fetched for the call)
+const P3_OFFSET_AND_UTC_P2: &[u8] = b"\x80\x02]q\x00(cdatetime\ntimedelta\nq\x01K\x00K\x00K\x00\x87q\x02Rq\x03cdatetime\ntimezone\nq\x04h\x03\x85q\x05Rq\x06e.";
 /// py3: timezone(timedelta(hours=2)) at protocol 2
 const P3_PLUS2_P2: &[u8] = b"\x80\x02cdatetime\ntimezone\nq\x00cdatetime\ntimedelta\nq\x01K\x00M \x1cK\x00\x87q\x02Rq\x03\x85q\x04Rq\x05.";
 /// py3: timezone(timedelta(0), 'Z') at protocol 2
@@ -57,6 +60,11 @@ fn py2_reader_gets_pytz_utc_for_timezone_utc_in_every_protocol() {
         out,
         b"\x80\x02]q\x00(cdatetime\ntimedelta\nq\x01K\x00K\x00K\x00\x87q\x02Rq\x03cpytz\n_UTC\n\
           q\x04h\x01K\x00K\x00K\x00\x87q\x05Rq\x06\x85q\x070)Rq\x08e."
+    ); // The offset object fetched for the call: still `timedelta(0)`, written before the class.
+    assert_eq!(
+        rewritten(P3_OFFSET_AND_UTC_P2, &pytz(Runtime::Py2)),
+        b"\x80\x02]q\x00(cdatetime\ntimedelta\nq\x01K\x00K\x00K\x00\x87q\x02Rq\x03\
+          cpytz\n_UTC\nq\x04h\x03\x85q\x050)Rq\x06e."
     );
 }
 
