@@ -1,5 +1,5 @@
 # picklebridge: `make demo` and `make test` set up everything they need on a fresh Debian machine.
-.PHONY: all build setup test fixtures demo bench bench-load fuzz lint fmt clean
+.PHONY: all build setup test fixtures py3-only-table demo bench bench-load fuzz lint fmt clean
 
 all: build
 
@@ -26,6 +26,10 @@ demo: setup build
 fixtures: setup
 	.cache/bin/python2 scripts/gen_fixtures.py tests/fixtures/pickles
 	.cache/bin/python3 scripts/gen_fixtures.py tests/fixtures/pickles
+
+# The globals Python 2 lacks (src/pickle/compat/py3_only.rs), from both real interpreters.
+py3-only-table: setup
+	.cache/bin/python3 scripts/gen_py3_only.py
 
 lint:
 	cargo fmt --check

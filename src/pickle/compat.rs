@@ -1,9 +1,12 @@
 //! Name tables: CPython's py3 -> py2 global renames (`Lib/_compat_pickle.py`, carried exactly),
-//! the globals that do not exist in Python 2, and the classes whose state is a binary py2 `str`.
+//! the globals that do not exist in Python 2 (`compat/py3_only.rs`, generated from the real
+//! interpreters), and the classes whose state is a binary py2 `str`.
 //!
 //! Data and lookups only; the rewriters decide when to apply them.
 
 use std::borrow::Cow;
+
+mod py3_only;
 
 /// `(module, name)`.
 type Pair = (&'static str, &'static str);
@@ -37,51 +40,28 @@ pub(crate) fn renamed_name_is_py2_too(module: &str, name: &str) -> bool {
         || REVERSE_IMPORT_MAPPING.iter().any(|(_, m)| *m == module)
 }
 
-/// Modules that do not exist in CPython 2.7's standard library (any global in them is py3-only).
-pub(crate) const PY3_ONLY_MODULES: &[&str] = &[
-    "asyncio",
-    "concurrent.futures",
-    "contextvars",
-    "dataclasses",
-    "enum",
-    "graphlib",
-    "ipaddress",
-    "lzma",
-    "pathlib",
-    "secrets",
-    "selectors",
-    "statistics",
-    "typing",
-    "zoneinfo",
-];
-
-/// Single globals (py3 spelling) that do not exist in CPython 2.7 and have no rename.
-pub(crate) const PY3_ONLY_GLOBALS: &[(&str, &str)] = &[
-    // How Python 3 pickles array.array for protocol 3+ (typecode, machine format, raw bytes).
-    ("array", "_array_reconstructor"),
-    ("builtins", "BlockingIOError"),
-    ("builtins", "EncodingWarning"),
-    ("builtins", "RecursionError"),
-    ("builtins", "ResourceWarning"),
-    ("builtins", "StopAsyncIteration"),
-    ("builtins", "ascii"),
-    ("collections", "ChainMap"),
-    // Keyword arguments to __new__ for protocols 2-3 (protocol 4+ writes NEWOBJ_EX instead).
-    ("copyreg", "__newobj_ex__"),
-    ("datetime", "timezone"),
-    ("functools", "partialmethod"),
-    ("types", "MappingProxyType"),
-    ("types", "SimpleNamespace"),
-];
-
-/// Whether a global (py3 spelling, before renaming) cannot be loaded by Python 2.
+/// Whether a global (py3 spelling, before renaming) cannot be loaded by Python 2: its module is
+/// gone there (or a submodule of a gone package), or its name is missing, after `fix_imports`
+/// renames it. The tables are generated from the real interpreters (`py3_only.rs`); a pair that
+/// REVERSE_NAME_MAPPING renames is judged by its own entry only (`urllib.error.HTTPError` is
+/// Python 2's `urllib2.HTTPError` although `urllib.error` is gone).
 pub(crate) fn is_py3_only(module: &str, name: &str) -> bool {
-    let top_level = |m: &str| {
-        PY3_ONLY_MODULES
-            .iter()
-            .any(|p| m == *p || (m.starts_with(p) && m.as_bytes().get(p.len()) == Some(&b'.')))
-    };
-    top_level(module) || PY3_ONLY_GLOBALS.contains(&(module, name))
+    let named = py3_only::NAMES
+        .binary_search_by(|&(m, n)| (m, n).cmp(&(module, name)))
+        .is_ok();
+    if named || name_renamed(module, name) {
+        return named;
+    }
+    let listed = |m: &str| py3_only::MODULES.binary_search(&m).is_ok();
+    let prefix = |m: &str| py3_only::PREFIXES.binary_search(&m).is_ok();
+    listed(module) || module.match_indices('.').any(|(i, _)| prefix(&module[..i]))
+}
+
+/// Whether REVERSE_NAME_MAPPING renames the pair (module and name together).
+fn name_renamed(module: &str, name: &str) -> bool {
+    REVERSE_NAME_MAPPING
+        .binary_search_by(|(k, _)| k.cmp(&(module, name)))
+        .is_ok()
 }
 
 /// Classes that Python 2 pickles with a py2 `str` of *binary* state as a constructor argument
@@ -382,6 +362,21 @@ mod tests {
         assert!(is_py3_only("concurrent.futures._base", "Future"));
         assert!(!is_py3_only("enumx", "E"));
         assert!(!is_py3_only("datetime", "datetime"));
+        // Generated: names missing from modules Python 2 has, whole modules, and submodules
+        // of a gone package that the probe did not list.
+        assert!(is_py3_only("uuid", "SafeUUID"));
+        assert!(is_py3_only("_operator", "add"));
+        assert!(is_py3_only("http", "HTTPStatus"));
+        assert!(is_py3_only("asyncio.not_a_module", "X"));
+        assert!(!is_py3_only("uuid", "UUID"));
+        // Gone modules whose submodules or renamed names Python 2 has.
+        assert!(!is_py3_only("http.cookies", "SimpleCookie"));
+        assert!(!is_py3_only("urllib.error", "HTTPError"));
+        assert!(is_py3_only("urllib.error", "Other"));
+        for t in [py3_only::MODULES, py3_only::PREFIXES] {
+            assert!(t.windows(2).all(|w| w[0] < w[1]));
+        }
+        assert!(py3_only::NAMES.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(binary_state_arg("datetime", "time"), Some(0));
         assert_eq!(binary_state_arg("array", "array"), Some(1));
         assert_eq!(binary_state_arg("decimal", "Decimal"), None);

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Writes src/pickle/compat/py3_only.rs: the globals Python 3 may pickle that Python 2 cannot load.
+
+    .cache/bin/python3 scripts/gen_py3_only.py            # regenerate the table
+    .cache/bin/python3 scripts/gen_py3_only.py --verify   # check the committed table (make test)
+
+Derived from the real interpreters, never by hand:
+1. scripts/py3only_probe3.py (CPython 3, isolated: no site-packages) lists the standard library's
+   modules (sys.stdlib_module_names and their importable submodules) and, for every class or
+   callable in their namespaces (public names and a few private ones pickles use), the pair
+   pickle writes: (obj.__module__, obj.__qualname__), kept when looking it up gives obj back.
+2. Each module and pair is renamed as CPython 3's `fix_imports` writes it for protocol 2
+   (`_compat_pickle`: REVERSE_NAME_MAPPING on the pair, else REVERSE_IMPORT_MAPPING on the exact
+   module), as picklebridge's `compat::py3_to_py2` does.
+3. scripts/py3only_probe2.py (CPython 2.7, no PYTHONPATH: only the standard library) tries
+   `__import__(module); getattr(module, name)`, which is what its unpickler's find_class does.
+A module of CPython 2.7's standard library that Debian ships apart (Tk, gdbm) or that is
+platform-only does not count as missing: PY27_ELSEWHERE.
+
+`--verify` re-checks the committed table against this machine's Python 2: every module listed
+must fail to import and every pair must fail to load (after renaming), so a table entry can
+never refuse a value Python 2 could load.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import _compat_pickle
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TABLE = os.path.join(ROOT, 'src', 'pickle', 'compat', 'py3_only.rs')
+PY27_HOME = os.path.join(ROOT, '.cache', 'py27', 'usr')
+RIM = _compat_pickle.REVERSE_IMPORT_MAPPING
+RNM = _compat_pickle.REVERSE_NAME_MAPPING
+
+# CPython 2.7 standard-library modules this unpack of Debian's python2.7 does not import:
+# Debian's separate packages (python-tk, python-gdbm) and other platforms' modules.
+PY27_ELSEWHERE = (
+    'Tkinter', 'ttk', 'Tix', 'ScrolledText', 'tkColorChooser', 'tkCommonDialog',
+    'tkFileDialog', 'tkFont', 'tkMessageBox', 'tkSimpleDialog', 'Tkdnd', 'turtle', '_tkinter',
+    'gdbm', 'bsddb', 'dbhash', 'ctypes.wintypes', '_winreg', 'msvcrt', 'winsound', 'msilib',
+)
+
+
+# Pairs a hand-made pickle may name although CPython 3 never writes them (no pickle of the object
+# gives this name): checked like the probed ones.
+EXTRA_PAIRS = (
+    ('types', 'MappingProxyType'),
+)
+
+
+def py3_to_py2(module, name):
+    if (module, name) in RNM:
+        return RNM[(module, name)]
+    return RIM.get(module, module), name
+
+
+def elsewhere(module2):
+    return any(module2 == m or module2.startswith(m + '.') for m in PY27_ELSEWHERE)
+
+
+def python2(request, workdir):
+    """Runs the Python 2 probe on {"modules": [...], "pairs": [[m, n], ...]} (py2 names)."""
+    req = os.path.join(workdir, 'p2_request.json')
+    out = os.path.join(workdir, 'p2.json')
+    with open(req, 'w') as f:
+        json.dump(request, f)
+    env = {
+        'PATH': '/usr/bin:/bin',
+        'PYTHONHOME': PY27_HOME,
+        'LD_LIBRARY_PATH': os.path.join(PY27_HOME, 'lib', 'x86_64-linux-gnu'),
+        'LANG': 'C.UTF-8',
+    }
+    subprocess.run([os.path.join(PY27_HOME, 'bin', 'python2.7'), '-s',
+                    os.path.join(ROOT, 'scripts', 'py3only_probe2.py'), req, out],
+                   env=env, timeout=600, check=True, stdin=subprocess.DEVNULL)
+    with open(out) as f:
+        result = json.load(f)
+    loads = {(m, n): err is None for m, n, err in result['pairs']}
+    return result['modules'], loads
+
+
+def generate(workdir):
+    p3 = os.path.join(workdir, 'p3.json')
+    subprocess.run([sys.executable, '-I', '-S', os.path.join(ROOT, 'scripts', 'py3only_probe3.py'),
+                    p3], timeout=600, check=True, stdin=subprocess.DEVNULL)
+    with open(p3) as f:
+        d3 = json.load(f)
+    top = set(d3['stdlib_module_names'])
+    # Dotted names have no GLOBAL form before protocol 4: the transcoder refuses them anyway.
+    pairs = sorted({(m, n) for m, n, _kind, _seen in d3['pairs']
+                    if m.split('.')[0] in top and '.' not in n} | set(EXTRA_PAIRS))
+    modules = sorted(set(d3['modules']) | {m for m, _ in pairs})
+    imports, loads = python2({
+        'modules': sorted({RIM.get(m, m) for m in modules}),
+        'pairs': sorted({py3_to_py2(m, n) for m, n in pairs} | set(RNM.values())),
+    }, workdir)
+
+    def missing_module(m):
+        m2 = RIM.get(m, m)
+        return imports.get(m2) is not None and not elsewhere(m2)
+
+    def missing_pair(m, n):
+        m2, n2 = py3_to_py2(m, n)
+        return not loads.get((m2, n2), False) and not elsewhere(m2)
+
+    gone = [m for m in modules if missing_module(m)]
+    gone_set = set(gone)
+    # A module stands for its submodules only when every one known is gone too and no
+    # REVERSE_NAME_MAPPING pair in it loads (urllib.error.HTTPError is urllib2.HTTPError).
+    rescued = {m for (m, n) in RNM if not missing_pair(m, n)}
+    known = set(modules)
+    prefixes = [m for m in gone
+                if all(k in gone_set for k in known if k.startswith(m + '.'))
+                and not any(r == m or r.startswith(m + '.') for r in rescued)
+                and not any(m.startswith(p + '.') for p in gone)]
+    names = sorted({(m, n) for m, n in pairs
+                    if missing_pair(m, n) and (m not in gone_set or (m, n) in RNM)})
+    return gone, sorted(prefixes), names, d3['python']
+
+
+def render(modules, prefixes, names, py3_version):
+    py3 = py3_version.split()[0]
+    lines = [
+        '//! Globals Python 3 may pickle that Python 2 cannot load (py3 spelling, before renaming).',
+        '//!',
+        '//! GENERATED by scripts/gen_py3_only.py from CPython %s and CPython 2.7.18: do not edit' % py3,
+        '//! by hand (`make py3-only-table`; `--verify` checks every entry against Python 2).',
+        '',
+        '/// Modules Python 2 cannot import after `fix_imports` renames them, sorted.',
+        'pub(crate) const MODULES: &[&str] = &[',
+    ]
+    lines += ['    "%s",' % m for m in modules]
+    lines += [
+        '];',
+        '',
+        '/// Modules of [`MODULES`] whose submodules are all gone too: they cover unlisted',
+        '/// submodules (`asyncio.*`), sorted.',
+        'pub(crate) const PREFIXES: &[&str] = &[',
+    ]
+    lines += ['    "%s",' % m for m in prefixes]
+    lines += [
+        '];',
+        '',
+        '/// Classes and callables Python 2 lacks in a module it has (or whose renamed name is',
+        '/// missing), sorted.',
+        'pub(crate) const NAMES: &[(&str, &str)] = &[',
+    ]
+    for m, n in names:
+        inner = '"%s", "%s"' % (m, n)
+        # As rustfmt writes a tuple whose items pass its fn_call_width (60).
+        lines += (['    (%s),' % inner] if len(inner) <= 60 else
+                  ['    (', '        "%s",' % m, '        "%s",' % n, '    ),'])
+    lines += ['];', '']
+    return '\n'.join(lines)
+
+
+def parse_table(text):
+    block = lambda name: text.split('const %s' % name, 1)[1].split('];', 1)[0]
+    modules = re.findall(r'"([^"]+)"', block('MODULES'))
+    prefixes = re.findall(r'"([^"]+)"', block('PREFIXES'))
+    names = re.findall(r'\(\s*"([^"]+)",\s*"([^"]+)",?\s*\)', block('NAMES'))
+    # (Every entry parsed: one opening parenthesis per pair after the type's own.)
+    assert block('NAMES').count('(') - 1 == len(names), 'unparsed NAMES entries'
+    return modules, prefixes, names
+
+
+def verify(workdir):
+    with open(TABLE) as f:
+        modules, prefixes, names = parse_table(f.read())
+    problems = []
+    for what, items in (('MODULES', modules), ('PREFIXES', prefixes), ('NAMES', names)):
+        if items != sorted(set(items)):
+            problems.append('%s is not sorted and unique' % what)
+    problems += ['PREFIXES entry %s is not in MODULES' % p for p in prefixes if p not in modules]
+    if len(modules) < 100 or len(names) < 300:
+        problems.append('the table is too small to be generated (%d modules, %d names)'
+                        % (len(modules), len(names)))
+    imports, loads = python2({
+        'modules': sorted({RIM.get(m, m) for m in modules}),
+        'pairs': sorted({py3_to_py2(m, n) for m, n in names}),
+    }, workdir)
+    for m in modules:
+        if imports.get(RIM.get(m, m)) is None:
+            problems.append('Python 2 imports %s (as %s)' % (m, RIM.get(m, m)))
+    for m, n in names:
+        if loads.get(py3_to_py2(m, n), False):
+            problems.append('Python 2 loads %s.%s (as %s.%s)' % ((m, n) + py3_to_py2(m, n)))
+    for p in problems:
+        print('FAIL', p)
+    print('%d modules, %d prefixes, %d names checked against Python 2: %d problems'
+          % (len(modules), len(prefixes), len(names), len(problems)))
+    return not problems
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--verify', action='store_true',
+                        help='check the committed table instead of writing it')
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as workdir:
+        if args.verify:
+            sys.exit(0 if verify(workdir) else 1)
+        modules, prefixes, names, version = generate(workdir)
+    with open(TABLE, 'w') as f:
+        f.write(render(modules, prefixes, names, version))
+    print('%s: %d modules, %d prefixes, %d names' % (TABLE, len(modules), len(prefixes),
+                                                     len(names)))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,38 @@
+# Part of scripts/gen_py3_only.py, run by CPython 2.7 with only its standard library on the path.
+# argv[1] = JSON {"modules": [...], "pairs": [[mod, name], ...]}; argv[2] = output JSON.
+# A pair loads iff `__import__(mod); getattr(sys.modules[mod], name)` works (pickle's find_class).
+import json, sys, signal, warnings, StringIO
+warnings.simplefilter("ignore")
+class Timeout(Exception):
+    pass
+def _alarm(*a):
+    raise Timeout()
+signal.signal(signal.SIGALRM, _alarm)
+req = json.load(open(sys.argv[1]))
+def imp(m):
+    signal.alarm(10)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = StringIO.StringIO()
+    try:
+        __import__(m)
+        sys.modules[m]
+        return None
+    except BaseException as e:
+        return "%s: %s" % (type(e).__name__, e)
+    finally:
+        sys.stdout, sys.stderr = out, err
+        signal.alarm(0)
+mods = {}
+for m in sorted(set(req["modules"]) | set(p[0] for p in req["pairs"])):
+    mods[m] = imp(m)
+pairs = []
+for m, n in req["pairs"]:
+    if mods.get(m) is not None:
+        pairs.append([m, n, "module: " + mods[m]])
+        continue
+    try:
+        getattr(sys.modules[m], n)
+        pairs.append([m, n, None])
+    except BaseException as e:
+        pairs.append([m, n, "%s: %s" % (type(e).__name__, e)])
+json.dump({"python": sys.version, "modules": mods, "pairs": pairs}, open(sys.argv[2], "w"), indent=0)
