@@ -123,6 +123,8 @@ enum Slot {
     /// `datetime.timedelta(0, 0, 0)` (the offset of `datetime.timezone.utc`), noted only while
     /// `py2_utc = pytz` converts for a Python 2 reader.
     ZeroDelta,
+    /// The result of a UTC call `py2_utc = pytz` converts.
+    Utc,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -325,6 +327,8 @@ struct Scanner<'a, 'p> {
     utc_pushes: usize,
     utc_calls: Vec<(usize, usize)>,
     utc_blocked: bool,
+    /// The target runtime's own UTC is named too (see `Scanner::is_target_utc`).
+    utc_target_named: bool,
 }
 
 /// Runs pass 1. `policy` is `None` for [`super::analyze`] (no plan, no refusals of valid input).
@@ -389,6 +393,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         utc_pushes: 0,
         utc_calls: Vec::new(),
         utc_blocked: false,
+        utc_target_named: false,
     };
     // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
     // frozenset is `set` + a list while open, bytes briefly `_codecs.encode` + text + 'latin1'
@@ -512,6 +517,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let top = self.m.peek()?;
                 if matches!(top, Slot::OpenSet(_)) && self.target() == Some(Runtime::Py2) {
                     return Err(self.m.err(ErrorKind::Unsupported));
+                }
+                if let Slot::Global { idx, .. } = top {
+                    // A copy of the UTC class is one more use of it.
+                    self.utc_pushed(idx);
                 }
                 self.m.push(top)?;
             }

@@ -156,6 +156,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if utc {
             self.utc = Some(i);
         }
+        if self.is_target_utc(m, n) {
+            self.utc_target_named = true;
+        }
         if self.globals.len() > LINEAR_GLOBALS {
             if self.global_ix.is_empty() {
                 for (j, g) in self.globals.iter().enumerate() {
@@ -335,7 +338,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// for a py3 reader whatever `py3_str` says (`bytes` attribute names break every object).
     pub(super) fn build(&mut self) -> Result<(), TranscodeError> {
         let state = self.m.pop()?;
-        self.m.pop()?;
+        if self.m.pop()? == Slot::Utc {
+            // State for a converted UTC object (hand-made): the other runtime's class has none.
+            self.utc_other_use()?;
+        }
         if self.target() == Some(Runtime::Py3) {
             let dicts = match state {
                 Slot::Container(c) => [Some(c), None],

@@ -23,6 +23,29 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
     }
 
+    /// Whether `module.name` is (a way to) the UTC object the conversion writes, for this
+    /// reader: a value holding both would have two UTC objects become one (dict keys, set
+    /// members, identity), so neither is converted then.
+    pub(super) fn is_target_utc(&self, m: &str, n: &str) -> bool {
+        let Some(p) = self.policy.filter(|p| p.py2_utc == Py2Utc::Pytz) else {
+            return false;
+        };
+        match p.target {
+            Runtime::Py2 => m == "pytz" && matches!(n, "_UTC" | "utc" | "UTC"),
+            Runtime::Py3 => (m, n) == ("datetime", "timezone") || (m == "pytz" && n != "_UTC"),
+        }
+    }
+
+    /// A use of a converted call's result or of the class other than the plain call: refused
+    /// for a Python 2 reader, no conversion for a Python 3 reader.
+    pub(super) fn utc_other_use(&mut self) -> Result<(), TranscodeError> {
+        if self.target() == Some(Runtime::Py2) {
+            return Err(self.m.err(ErrorKind::Py3OnlyGlobal));
+        }
+        self.utc_blocked = true;
+        Ok(())
+    }
+
     /// An op pushed global `idx` (each push must be one converted call).
     pub(super) fn utc_pushed(&mut self, idx: u32) {
         if self.utc == Some(idx) {
@@ -35,11 +58,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.utc != Some(idx) {
             return Ok(());
         }
-        if self.target() == Some(Runtime::Py2) {
-            return Err(self.m.err(ErrorKind::Py3OnlyGlobal));
-        }
-        self.utc_blocked = true;
-        Ok(())
+        self.utc_other_use()
     }
 
     /// REDUCE under the policy: a call of the UTC class, or (for a Python 2 reader)
@@ -71,7 +90,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return match (plain, py2) {
                 (true, _) => {
                     self.utc_calls.push((via, o.pos));
-                    Ok(Some(Slot::Any))
+                    Ok(Some(Slot::Utc))
                 }
                 (false, true) => Err(self.m.err(ErrorKind::Py3OnlyGlobal)),
                 (false, false) => {
@@ -122,7 +141,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.utc.is_none() {
             return Ok(());
         }
-        let all = self.utc_calls.len() == self.utc_pushes;
+        let all = self.utc_calls.len() == self.utc_pushes && !self.utc_target_named;
         if self.target() == Some(Runtime::Py2) {
             if !all {
                 return Err(TranscodeError::new(ErrorKind::Py3OnlyGlobal, 0, None));

@@ -111,3 +111,32 @@ fn py3_reader_gets_pytz_as_it_is_when_the_class_has_another_use() {
     let t = transcode(&Bytes::from_static(P2_UTC_P0), &py3());
     assert_eq!(t.outcome, Outcome::Unchanged);
 }
+
+#[test]
+fn other_uses_of_the_class_or_the_other_utc_keep_the_default() {
+    // Found by a differential probe (hand-made unless said otherwise). A DUP of the class is a
+    // second use: `(timezone, timezone.utc)`, and `(pytz._UTC, pytz.utc)`.
+    let dup = b"\x80\x02cdatetime\ntimezone\n2cdatetime\ntimedelta\nK\x00K\x00K\x00\x87R\x85R\x86.";
+    assert_eq!(refused(dup, &pytz(Runtime::Py2)), Reason::Py3OnlyGlobal);
+    let dup = b"\x80\x02cpytz\n_UTC\n2)R\x86.";
+    let t = transcode(&Bytes::from_static(dup), &pytz(Runtime::Py3));
+    assert_eq!(t.outcome, Outcome::Unchanged);
+    // py3 with pytz: {timezone.utc: 'a', pytz.utc: 'b'} at protocol 2. Two keys in Python 3,
+    // one once either UTC becomes the other.
+    let both = b"\x80\x02}q\x00(cdatetime\ntimezone\nq\x01cdatetime\ntimedelta\nq\x02K\x00K\x00\
+                 K\x00\x87q\x03Rq\x04\x85q\x05Rq\x06X\x01\x00\x00\x00aq\x07cpytz\n_UTC\nq\x08)Rq\t\
+                 X\x01\x00\x00\x00bq\nu.";
+    assert_eq!(refused(both, &pytz(Runtime::Py2)), Reason::Py3OnlyGlobal);
+    let t = transcode(&Bytes::copy_from_slice(both), &pytz(Runtime::Py3));
+    assert_eq!(t.outcome, Outcome::Unchanged);
+    // `pytz.utc` named directly next to `_UTC()`: one object in Python 2, so not converted.
+    let named = b"\x80\x02}(cpytz\n_UTC\n)RK\x01cpytz\nutc\nK\x02u.";
+    let t = transcode(&Bytes::from_static(named), &pytz(Runtime::Py3));
+    assert_eq!(t.outcome, Outcome::Unchanged);
+    // State given to the UTC object: the other runtime's class takes none.
+    let build = b"\x80\x02cpytz\n_UTC\n)R}b.";
+    let t = transcode(&Bytes::from_static(build), &pytz(Runtime::Py3));
+    assert_eq!(t.outcome, Outcome::Unchanged);
+    let build = b"\x80\x02cdatetime\ntimezone\ncdatetime\ntimedelta\nK\x00K\x00K\x00\x87R\x85R}b.";
+    assert_eq!(refused(build, &pytz(Runtime::Py2)), Reason::Py3OnlyGlobal);
+}
