@@ -8,6 +8,11 @@
 //!   any other use (the value then goes as it is). Whoever wrote the value: a value the proxy
 //!   stored for both runtimes (`store_protocol = 2`) holds Python 2's `pytz.utc` and Python 3
 //!   evidence (`_codecs.encode`) at once.
+//!
+//! Other uses: a DUP or GET of the class, state (BUILD) given to a converted object, and a value
+//! that also names the reader's own UTC (or, for a Python 2 reader, anything of pytz, whose
+//! `_p('UTC')` is `pytz.utc` too), where two UTC objects distinct for the writer would become
+//! one (two dict keys, one).
 
 use super::*;
 
@@ -31,7 +36,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return false;
         };
         match p.target {
-            Runtime::Py2 => m == "pytz" && matches!(n, "_UTC" | "utc" | "UTC"),
+            Runtime::Py2 => m == "pytz",
             Runtime::Py3 => (m, n) == ("datetime", "timezone") || (m == "pytz" && n != "_UTC"),
         }
     }
