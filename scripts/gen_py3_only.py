@@ -13,13 +13,16 @@ Derived from the real interpreters, never by hand:
    (`_compat_pickle`: REVERSE_NAME_MAPPING on the pair, else REVERSE_IMPORT_MAPPING on the exact
    module), as picklebridge's `compat::py3_to_py2` does.
 3. scripts/py3only_probe2.py (CPython 2.7, no PYTHONPATH: only the standard library) tries
-   `__import__(module); getattr(module, name)`, which is what its unpickler's find_class does.
+   `__import__(module); getattr(module, name)`, which is what its unpickler's find_class does,
+   for the renamed pair and for the pair as spelled. Only what fails both ways is listed: a
+   name Python 2 has as spelled (`subprocess.Popen`, which `fix_imports` renames to
+   `commands.Popen`) may be Python 2's own, in a value Python 2 wrote and reads back.
 A module of CPython 2.7's standard library that Debian ships apart (Tk, gdbm) or that is
 platform-only does not count as missing: PY27_ELSEWHERE.
 
 `--verify` re-checks the committed table against this machine's Python 2: every module listed
-must fail to import and every pair must fail to load (after renaming), so a table entry can
-never refuse a value Python 2 could load.
+must fail to import and every pair must fail to load (renamed and as spelled), so a table entry
+can never refuse a value Python 2 could load.
 """
 import argparse
 import json
@@ -63,6 +66,18 @@ def elsewhere(module2):
     return any(module2 == m or module2.startswith(m + '.') for m in PY27_ELSEWHERE)
 
 
+def module_missing(imports, m):
+    """Python 2 imports module `m` neither renamed nor as spelled (and it is not one of its
+    standard modules this unpack lacks)."""
+    return all(imports.get(x, '') is not None and not elsewhere(x) for x in (RIM.get(m, m), m))
+
+
+def pair_missing(loads, m, n):
+    """Python 2 loads the pair neither renamed nor as spelled."""
+    return all(not loads.get(p, False) and not elsewhere(p[0])
+               for p in (py3_to_py2(m, n), (m, n)))
+
+
 def python2(request, workdir):
     """Runs the Python 2 probe on {"modules": [...], "pairs": [[m, n], ...]} (py2 names)."""
     req = os.path.join(workdir, 'p2_request.json')
@@ -96,17 +111,15 @@ def generate(workdir):
                     if m.split('.')[0] in top and '.' not in n} | set(EXTRA_PAIRS))
     modules = sorted(set(d3['modules']) | {m for m, _ in pairs})
     imports, loads = python2({
-        'modules': sorted({RIM.get(m, m) for m in modules}),
-        'pairs': sorted({py3_to_py2(m, n) for m, n in pairs} | set(RNM.values())),
+        'modules': sorted({RIM.get(m, m) for m in modules} | set(modules)),
+        'pairs': sorted({py3_to_py2(m, n) for m, n in pairs} | set(RNM.values()) | set(pairs)),
     }, workdir)
 
     def missing_module(m):
-        m2 = RIM.get(m, m)
-        return imports.get(m2) is not None and not elsewhere(m2)
+        return module_missing(imports, m)
 
     def missing_pair(m, n):
-        m2, n2 = py3_to_py2(m, n)
-        return not loads.get((m2, n2), False) and not elsewhere(m2)
+        return pair_missing(loads, m, n)
 
     gone = [m for m in modules if missing_module(m)]
     gone_set = set(gone)
@@ -177,15 +190,15 @@ def verify(workdir):
         problems.append('the table is too small to be generated (%d modules, %d names)'
                         % (len(modules), len(names)))
     imports, loads = python2({
-        'modules': sorted({RIM.get(m, m) for m in modules}),
-        'pairs': sorted({py3_to_py2(m, n) for m, n in names}),
+        'modules': sorted({RIM.get(m, m) for m in modules} | set(modules)),
+        'pairs': sorted({py3_to_py2(m, n) for m, n in names} | set(names)),
     }, workdir)
     for m in modules:
-        if imports.get(RIM.get(m, m)) is None:
-            problems.append('Python 2 imports %s (as %s)' % (m, RIM.get(m, m)))
+        if not module_missing(imports, m):
+            problems.append('Python 2 imports %s (or %s)' % (m, RIM.get(m, m)))
     for m, n in names:
-        if loads.get(py3_to_py2(m, n), False):
-            problems.append('Python 2 loads %s.%s (as %s.%s)' % ((m, n) + py3_to_py2(m, n)))
+        if not pair_missing(loads, m, n):
+            problems.append('Python 2 loads %s.%s (or %s.%s)' % ((m, n) + py3_to_py2(m, n)))
     for p in problems:
         print('FAIL', p)
     print('%d modules, %d prefixes, %d names checked against Python 2: %d problems'

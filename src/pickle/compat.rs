@@ -369,6 +369,10 @@ mod tests {
         assert!(is_py3_only("http", "HTTPStatus"));
         assert!(is_py3_only("asyncio.not_a_module", "X"));
         assert!(!is_py3_only("uuid", "UUID"));
+        // Python 2 has `subprocess.Popen` as spelled (a Python 2 value keeps it); only Python 3
+        // renames it (to `commands.Popen`, which Python 2 lacks, as CPython's own pickle does).
+        assert!(!is_py3_only("subprocess", "Popen"));
+        assert!(is_py3_only("subprocess", "run"));
         // Gone modules whose submodules or renamed names Python 2 has.
         assert!(!is_py3_only("http.cookies", "SimpleCookie"));
         assert!(!is_py3_only("urllib.error", "HTTPError"));
