@@ -29,7 +29,8 @@ pub(crate) fn py3_to_py2<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, C
 }
 
 /// Whether `module.name`, which [`py3_to_py2`] renames, is also what it gives for another name
-/// (`dbm`: `_dbm` -> `dbm`, and `dbm` -> `anydbm`). In a protocol 0-2 pickle, where Python 3's
+/// (`dbm`: `_dbm` -> `dbm`, and `dbm` -> `anydbm`) or Python 2's own (`subprocess.Popen`, which
+/// becomes `commands.Popen`). In a protocol 0-2 pickle, where Python 3's
 /// `fix_imports` already wrote Python 2's names, such a name is Python 2's own, or a rewrite's:
 /// renamed only at protocol 3+ or next to a name only Python 3 has (`fix_imports` was off), so
 /// that a rewrite transcoded again stays as it is.
@@ -38,6 +39,9 @@ pub(crate) fn renamed_name_is_py2_too(module: &str, name: &str) -> bool {
         .iter()
         .any(|(_, (m, n))| *m == module && *n == name)
         || REVERSE_IMPORT_MAPPING.iter().any(|(_, m)| *m == module)
+        // Python 2's own modules and names (`subprocess.Popen`), from the real interpreters.
+        || py3_only::PY2_TOO_MODULES.contains(&module)
+        || py3_only::PY2_TOO_NAMES.contains(&(module, name))
 }
 
 /// Whether a global (py3 spelling, before renaming) cannot be loaded by Python 2: its module is

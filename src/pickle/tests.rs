@@ -923,3 +923,25 @@ fn inst_names_are_renamed_like_global_for_py2() {
         Outcome::Unchanged
     );
 }
+
+#[test]
+fn py2_names_that_python_3_renames_away_stay_python_2s_own() {
+    // py2: subprocess.Popen (the class) by cPickle protocol 2. Python 3 would write
+    // `commands.Popen` for its own `subprocess.Popen` (fix_imports), which Python 2 lacks, but
+    // this value is Python 2's: not refused (a refusal is a miss for its Python 2 reader).
+    let t = transcode(
+        &Bytes::from_static(b"\x80\x02csubprocess\nPopen\nq\x01."),
+        &py2(),
+    );
+    assert_eq!(t.outcome, Outcome::Unchanged);
+    // py3: subprocess.run at protocol 2 (as `commands.run`): Python 2 has neither.
+    let run = b"\x80\x02ccommands\nrun\nq\x00.";
+    assert_eq!(
+        transcode(&Bytes::from_static(run), &py2()).outcome,
+        Outcome::Unchanged
+    );
+    assert_eq!(
+        refused(b"\x80\x03csubprocess\nrun\nq\x00.", &py2()),
+        Reason::Py3OnlyGlobal
+    );
+}
