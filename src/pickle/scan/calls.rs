@@ -81,7 +81,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         match *slot {
             Slot::Text { src, .. } => self.text_at(src),
             Slot::Py2Str { src, .. } => {
-                let o = Reader::new(self.src.get(src..)?).next()?.ok()?;
+                let o = self.op_at(src)?;
                 let b = strings::py2_str_bytes(&o)?;
                 b.is_ascii()
                     .then(|| String::from_utf8_lossy(&b).into_owned())
@@ -91,8 +91,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     pub(super) fn text_at(&self, pos: usize) -> Option<String> {
-        let o = Reader::new(self.src.get(pos..)?).next()?.ok()?;
-        strings::text_utf8(&o).map(Cow::into_owned)
+        strings::text_utf8(&self.op_at(pos)?).map(Cow::into_owned)
+    }
+
+    /// The op at input offset `pos` (one the scan has read already).
+    pub(super) fn op_at(&self, pos: usize) -> Option<Op<'a>> {
+        Reader::new(self.src.get(pos..)?).next()?.ok()
     }
 
     pub(super) fn intern_global(&mut self, m: &str, n: &str) -> Result<u32, TranscodeError> {
@@ -216,10 +220,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         ("datetime", "time") => Some((6, 0)),
                         _ => None,
                     };
-                    let state = Reader::new(self.src.get(pos..).unwrap_or_default())
-                        .next()
-                        .and_then(Result::ok)
-                        .map(|o| o.arg);
+                    let state = self.op_at(pos).map(|o| o.arg);
                     if let (Some((len, k)), Some(state)) = (byte, state) {
                         if state.len() == len && state[usize::from(k)] & 0x80 != 0 {
                             self.anns.push((pos, Ann::ClearFold { byte: k }));
@@ -254,10 +255,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 // `set.__reduce__` hands a set subclass (`MySet([b'a', 'a'])` would be one
                 // member in Python 2; see `compat::collects_items`). Its items are checked as
                 // such. (A list among several arguments is taken as a plain argument.)
-                let one_arg = self
-                    .tuple_spans
-                    .get(tuple as usize)
-                    .is_some_and(|&(_, len)| len == 1);
+                let one_arg = self.tuple_items(tuple).is_some_and(|t| t.len() == 1);
                 if let (true, true, Elem::Container(c)) = (g.collects_items, one_arg, elems[0]) {
                     if let Some(k) = self.containers.get_mut(c as usize) {
                         k.members = true;

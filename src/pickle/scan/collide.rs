@@ -90,6 +90,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
         id
     }
 
+    /// The items [`Scanner::keep_tuple`] kept for tuple `id`.
+    pub(super) fn tuple_items(&self, id: u32) -> Option<&[Slot]> {
+        let &(start, len) = self.tuple_spans.get(id as usize)?;
+        self.tuple_items
+            .get(start as usize..start as usize + len as usize)
+    }
+
     /// Tuple and frozenset keys of one dict or set that would become equal in the target:
     /// compared by a digest of their items (strings by kind and content as `key_hashes` sees
     /// them, numbers/None/bools by value (see `scalar_key`), nested tuples and frozensets
@@ -215,7 +222,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 walk.hashes.get(self.src, slot, policy)
             }
             Slot::Scalar { pos } => {
-                let o = Reader::new(self.src.get(pos..)?).next()?.ok()?;
+                let o = self.op_at(pos)?;
                 let mut h = DefaultHasher::new();
                 // Its own first byte: no string's or container's hash starts with it (a string
                 // hashes its kind first: 0-2, b's', b'u' or b'b').
@@ -225,10 +232,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
             Slot::EmptyTuple { .. } => Some(mix(b't', &[])),
             Slot::Tuple(_, id) if depth < 32 => {
-                let &(start, len) = self.tuple_spans.get(id as usize)?;
-                let items = self
-                    .tuple_items
-                    .get(start as usize..(start + len) as usize)?;
+                let items = self.tuple_items(id)?;
                 let parts = self.digests(items, policy, depth + 1, kinds, walk)?;
                 Some(mix(b't', &parts))
             }
@@ -510,8 +514,7 @@ impl Scanner<'_, '_> {
             return None;
         }
         let form = || {
-            let o = Reader::new(self.src.get(p..)?).next()?.ok()?;
-            let bytes = strings::py2_str_bytes(&o)?;
+            let bytes = strings::py2_str_bytes(&self.op_at(p)?)?;
             Some(match strings::py3_form(&bytes, policy.py3_str) {
                 Py3Form::Keep => 0,
                 Py3Form::Text(_) => 1,

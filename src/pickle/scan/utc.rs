@@ -120,9 +120,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Slot::Tuple(_, id) = slot else {
             return None;
         };
-        let &(start, len) = self.tuple_spans.get(id as usize)?;
-        self.tuple_items
-            .get(start as usize..start as usize + len as usize)
+        self.tuple_items(id)
     }
 
     /// An int op whose value is 0 (`I0`, BININT1 / BININT2 / BININT 0; not `I00`, which is
@@ -131,7 +129,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Slot::Scalar { pos } = *slot else {
             return false;
         };
-        let Some(Ok(o)) = self.src.get(pos..).and_then(|s| Reader::new(s).next()) else {
+        let Some(o) = self.op_at(pos) else {
             return false;
         };
         match o.code {
