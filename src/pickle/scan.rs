@@ -319,16 +319,8 @@ struct Scanner<'a, 'p> {
     /// (`compat::renamed_name_is_py2_too`): the names are Python 3's.
     renames: bool,
     classic_rewrite: bool,
-    /// `py2_utc = pytz`, and under it: the global table index of the UTC class to convert (see
-    /// [`Ann::UtcGlobal`]), how many ops pushed it, (global op, REDUCE) of each call converted,
-    /// and for a Python 3 reader whether another use leaves them all as they are.
-    utc_policy: bool,
-    utc: Option<u32>,
-    utc_pushes: usize,
-    utc_calls: Vec<(usize, usize)>,
-    utc_blocked: bool,
-    /// The target runtime's own UTC is named too (see `Scanner::is_target_utc`).
-    utc_target_named: bool,
+    /// What `py2_utc = pytz` converts (`utc.rs`).
+    utc: utc::UtcScan,
 }
 
 /// Runs pass 1. `policy` is `None` for [`super::analyze`] (no plan, no refusals of valid input).
@@ -388,12 +380,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         target_kinds: RefCell::default(),
         renames: false,
         classic_rewrite: false,
-        utc_policy: policy.is_some_and(|p| p.py2_utc == Py2Utc::Pytz),
-        utc: None,
-        utc_pushes: 0,
-        utc_calls: Vec::new(),
-        utc_blocked: false,
-        utc_target_named: false,
+        utc: utc::UtcScan::new(policy),
     };
     // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
     // frozenset is `set` + a list while open, bytes briefly `_codecs.encode` + text + 'latin1'
@@ -895,7 +882,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.summary.max_protocol > 2
                     || self.summary.declared_protocol.is_some_and(|d| d > 2)
                     || self.classic_rewrite
-                    || !self.utc_calls.is_empty()
+                    || !self.utc.calls.is_empty()
                     || (writer != Writer::Py2
                         && (self.renames || (p.py2_text == Py2Text::Utf8 && converts_text)))
             }

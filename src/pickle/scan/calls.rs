@@ -158,10 +158,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.globals.push(info);
         let i = (self.globals.len() - 1) as u32;
         if utc {
-            self.utc = Some(i);
+            self.utc.class = Some(i);
         }
         if self.is_target_utc(m, n) {
-            self.utc_target_named = true;
+            self.utc.target_named = true;
         }
         if self.globals.len() > LINEAR_GLOBALS {
             if self.global_ix.is_empty() {
@@ -178,7 +178,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     pub(super) fn reduce(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let args = self.m.pop()?;
         let func = self.m.pop()?;
-        if self.utc_policy {
+        if self.utc.on {
             if let Some(result) = self.utc_reduce(o, func, args)? {
                 return self.m.push(result);
             }

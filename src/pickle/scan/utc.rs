@@ -16,15 +16,39 @@
 
 use super::*;
 
+/// What the scan learns under `py2_utc = pytz` (nothing without it).
+#[derive(Default)]
+pub(super) struct UtcScan {
+    /// The policy is `py2_utc = pytz`.
+    pub(super) on: bool,
+    /// The global table index of the UTC class to convert (see [`Ann::UtcGlobal`]).
+    pub(super) class: Option<u32>,
+    /// How many ops pushed it (each must be one converted call).
+    pub(super) pushes: usize,
+    /// (global op, REDUCE) of each call converted.
+    pub(super) calls: Vec<(usize, usize)>,
+    /// For a Python 3 reader: another use leaves all the calls as they are.
+    pub(super) blocked: bool,
+    /// The reader's own UTC is named too (see [`Scanner::is_target_utc`]).
+    pub(super) target_named: bool,
+}
+
+impl UtcScan {
+    pub(super) fn new(policy: Option<&Policy>) -> UtcScan {
+        UtcScan {
+            on: policy.is_some_and(|p| p.py2_utc == Py2Utc::Pytz),
+            ..UtcScan::default()
+        }
+    }
+}
+
 impl<'a, 'p> Scanner<'a, 'p> {
     /// Whether `module.name` is the UTC class the policy converts for this reader.
     pub(super) fn is_utc_class(&self, m: &str, n: &str) -> bool {
-        let Some(p) = self.policy.filter(|p| p.py2_utc == Py2Utc::Pytz) else {
-            return false;
-        };
-        match p.target {
-            Runtime::Py2 => (m, n) == ("datetime", "timezone"),
-            Runtime::Py3 => (m, n) == ("pytz", "_UTC"),
+        match self.target().filter(|_| self.utc.on) {
+            Some(Runtime::Py2) => (m, n) == ("datetime", "timezone"),
+            Some(Runtime::Py3) => (m, n) == ("pytz", "_UTC"),
+            None => false,
         }
     }
 
@@ -32,12 +56,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// reader: a value holding both would have two UTC objects become one (dict keys, set
     /// members, identity), so neither is converted then.
     pub(super) fn is_target_utc(&self, m: &str, n: &str) -> bool {
-        let Some(p) = self.policy.filter(|p| p.py2_utc == Py2Utc::Pytz) else {
-            return false;
-        };
-        match p.target {
-            Runtime::Py2 => m == "pytz",
-            Runtime::Py3 => (m, n) == ("datetime", "timezone") || (m == "pytz" && n != "_UTC"),
+        match self.target().filter(|_| self.utc.on) {
+            Some(Runtime::Py2) => m == "pytz",
+            Some(Runtime::Py3) => {
+                (m, n) == ("datetime", "timezone") || (m == "pytz" && n != "_UTC")
+            }
+            None => false,
         }
     }
 
@@ -47,20 +71,20 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.target() == Some(Runtime::Py2) {
             return Err(self.m.err(ErrorKind::Py3OnlyGlobal));
         }
-        self.utc_blocked = true;
+        self.utc.blocked = true;
         Ok(())
     }
 
     /// An op pushed global `idx` (each push must be one converted call).
     pub(super) fn utc_pushed(&mut self, idx: u32) {
-        if self.utc == Some(idx) {
-            self.utc_pushes += 1;
+        if self.utc.class == Some(idx) {
+            self.utc.pushes += 1;
         }
     }
 
     /// A GET fetched global `idx`: the class itself is not converted, only its calls.
     pub(super) fn utc_fetched(&mut self, idx: u32) -> Result<(), TranscodeError> {
-        if self.utc != Some(idx) {
+        if self.utc.class != Some(idx) {
             return Ok(());
         }
         self.utc_other_use()
@@ -79,7 +103,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return Ok(None);
         };
         let py2 = self.target() == Some(Runtime::Py2);
-        if self.utc == Some(idx) {
+        if self.utc.class == Some(idx) {
             let plain = if py2 {
                 self.tuple_of(args).is_some_and(|t| t == [Slot::ZeroDelta])
             } else {
@@ -94,12 +118,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
             };
             return match (plain, py2) {
                 (true, _) => {
-                    self.utc_calls.push((via, o.pos));
+                    self.utc.calls.push((via, o.pos));
                     Ok(Some(Slot::Utc))
                 }
                 (false, true) => Err(self.m.err(ErrorKind::Py3OnlyGlobal)),
                 (false, false) => {
-                    self.utc_blocked = true;
+                    self.utc.blocked = true;
                     Ok(None)
                 }
             };
@@ -141,19 +165,19 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// Plans the conversion (or refuses the value) once the whole pickle is read.
     pub(super) fn plan_utc(&mut self) -> Result<(), TranscodeError> {
-        if self.utc.is_none() {
+        if self.utc.class.is_none() {
             return Ok(());
         }
-        let all = self.utc_calls.len() == self.utc_pushes && !self.utc_target_named;
+        let all = self.utc.calls.len() == self.utc.pushes && !self.utc.target_named;
         if self.target() == Some(Runtime::Py2) {
             if !all {
                 return Err(TranscodeError::new(ErrorKind::Py3OnlyGlobal, 0, None));
             }
-        } else if !all || self.utc_blocked {
-            self.utc_calls.clear();
+        } else if !all || self.utc.blocked {
+            self.utc.calls.clear();
             return Ok(());
         }
-        for &(global, call) in &self.utc_calls {
+        for &(global, call) in &self.utc.calls {
             self.anns.push((global, Ann::UtcGlobal));
             self.anns.push((call, Ann::UtcCall));
         }
