@@ -228,9 +228,10 @@ def verify(workdir):
         if not pair_missing(loads, m, n):
             problems.append('Python 2 loads %s.%s (or %s.%s)' % ((m, n) + py3_to_py2(m, n)))
     # The names Python 2 also has as spelled: exactly what it loads now.
-    if (too_modules, too_names) != tuple(map(list, py2_too(workdir))):
+    too_now = tuple(map(list, py2_too(workdir)))
+    if (too_modules, too_names) != too_now:
         problems.append('PY2_TOO_MODULES / PY2_TOO_NAMES differ from what Python 2 loads: %r'
-                        % (py2_too(workdir),))
+                        % (too_now,))
     for p in problems:
         print('FAIL', p)
     print('%d modules, %d prefixes, %d names checked against Python 2: %d problems'

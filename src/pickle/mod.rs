@@ -94,9 +94,9 @@ pub enum Py2Utc {
     #[default]
     None,
     /// `pytz.utc` (what Django 1.11's `timezone.now()` gives): Python 3's `timezone.utc`
-    /// becomes `pytz.utc` for Python 2 readers, and the `pytz.utc` of a value Python 3 did not
-    /// write becomes `timezone.utc` for Python 3 readers. Other offsets and named zones are
-    /// not converted.
+    /// becomes `pytz.utc` for Python 2 readers, and `pytz.utc` becomes `timezone.utc` for
+    /// Python 3 readers, whoever wrote the value. Other offsets and named zones are not
+    /// converted.
     Pytz,
 }
 
