@@ -125,6 +125,10 @@ enum Slot {
     ZeroDelta,
     /// The result of a UTC call `py2_utc = pytz` converts.
     Utc,
+    /// An object built by a call (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ), with a policy: its
+    /// arguments are [`Scanner::objects`]' entry. As a key it may compare by them (a
+    /// namedtuple, a subclass of `str` or `tuple`: see `collide.rs`).
+    Object(u32),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -287,8 +291,10 @@ struct Scanner<'a, 'p> {
     /// The items of each tuple (with a policy): spans into `tuple_items`.
     tuple_spans: Vec<(u32, u32)>,
     tuple_items: Vec<Slot>,
-    /// Tuple and frozenset keys (compared as a whole, see `collide.rs`).
+    /// Tuple, frozenset and object keys (compared as a whole, see `collide.rs`).
     composite_keys: Vec<KeyRec>,
+    /// The arguments of each [`Slot::Object`] (a tuple, or `Any` when unknown).
+    objects: Vec<Slot>,
     /// The items of lists and frozensets (with a policy, up to [`MAX_KEPT_MEMBERS`]; `None`
     /// past that): a frozenset key's members, from FROZENSET or `frozenset(list)`.
     members: HashMap<u32, Option<Vec<Slot>>>,
@@ -366,6 +372,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         tuple_spans: Vec::new(),
         tuple_items: Vec::new(),
         composite_keys: Vec::new(),
+        objects: Vec::new(),
         members: HashMap::new(),
         folds: Vec::new(),
         binary_uses: Vec::new(),
@@ -432,6 +439,41 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// The object on top of the stack (built by a call, so of unknown type) is given SETITEM(S):
     /// it becomes a keyed container there (later batches on the stack add to the same one).
+    /// The slot of an object built from `args`: [`Slot::Object`] with a policy (the collision
+    /// check's), else `Any`.
+    fn object(&mut self, args: Slot) -> Slot {
+        match (self.policy, u32::try_from(self.objects.len())) {
+            (Some(_), Ok(id)) => {
+                self.objects.push(args);
+                Slot::Object(id)
+            }
+            _ => Slot::Any,
+        }
+    }
+
+    /// The items above the innermost MARK, past the first `skip`, as a tuple's slot (INST and
+    /// OBJ arguments).
+    fn mark_args(&mut self, skip: usize, pos: usize) -> Result<Slot, TranscodeError> {
+        let mut items = std::mem::take(&mut self.scratch);
+        items.clear();
+        items.extend(self.m.mark_items()?.iter().skip(skip).copied());
+        let args = self.args_tuple(&items, pos);
+        self.scratch = items;
+        Ok(args)
+    }
+
+    /// A tuple's slot for `items` (kept for the collision check as TUPLE's are).
+    fn args_tuple(&mut self, items: &[Slot], pos: usize) -> Slot {
+        if items.is_empty() {
+            return Slot::EmptyTuple { via: pos };
+        }
+        let elems = [
+            items.first().map(Elem::of).unwrap_or_default(),
+            items.get(1).map(Elem::of).unwrap_or_default(),
+        ];
+        Slot::Tuple(elems, self.keep_tuple(items))
+    }
+
     fn keyed_object(&mut self) -> Result<u32, TranscodeError> {
         let c = self.new_container(Made::Object);
         self.m.pop()?;
@@ -660,7 +702,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     Slot::OpenSet(_) => return Err(self.m.err(ErrorKind::Unsupported)),
                     // A dict-like object (OrderedDict, defaultdict, a subclass): its keys are
                     // checked like a dict's from now on.
-                    Slot::Any if o.code == op::SETITEM => {
+                    Slot::Any | Slot::Object(_) if o.code == op::SETITEM => {
                         let c = self.keyed_object()?;
                         self.record_keys(c, n);
                     }
@@ -694,7 +736,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         return Err(self.m.err(ErrorKind::Unsupported));
                     }
                     // A dict-like object (see SETITEM).
-                    Slot::Any if o.code == op::SETITEMS => {
+                    Slot::Any | Slot::Object(_) if o.code == op::SETITEMS => {
                         let c = self.keyed_object()?;
                         self.record_keys(c, step);
                     }
@@ -710,15 +752,23 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if self.target() == Some(Runtime::Py2) {
                     return Err(self.m.err(ErrorKind::NewobjEx));
                 }
-                self.generic(o)?;
+                let kwargs = self.m.pop()?;
+                let args = self.m.pop()?;
+                self.m.pop()?;
+                let args = self.args_tuple(&[args, kwargs], o.pos);
+                let result = self.object(args);
+                self.m.push(result)?;
             }
             op::OBJ => {
                 self.ev_py2 = true;
                 if self.m.mark_items()?.is_empty() {
                     return Err(self.m.err(ErrorKind::StackUnderflow));
                 }
+                // The class, then its `__getinitargs__`.
+                let args = self.mark_args(1, o.pos)?;
                 self.pop_mark()?;
-                self.m.push(Slot::Any)?;
+                let result = self.object(args);
+                self.m.push(result)?;
             }
             op::PERSID | op::BINPERSID => {
                 self.refuse(ErrorKind::PersistentId)?;

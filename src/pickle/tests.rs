@@ -6,6 +6,7 @@ use super::opcode as op;
 use super::*;
 
 mod cross_random;
+mod object_keys;
 mod utc;
 
 /// py3: {1, 2} at protocol 4

@@ -108,6 +108,9 @@ const LIST: Tag = OTHER | 1 << 3;
 /// A tuple made by TUPLE1-3 or TUPLE holding none of the items [`TUPLE`] tells apart: an
 /// [`OTHER`] told apart, as a key it is compared as a whole (see [`COMPOSITE`]).
 const PLAIN_TUPLE: Tag = OTHER | 2 << 3;
+/// An object built by a call (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ): an [`OTHER`] told apart,
+/// as a key it may compare by its arguments or equal a string (see [`OBJECT_KEY`]).
+const OBJECT: Tag = OTHER | 3 << 3;
 
 /// A memo slot never PUT (never a real tag: a [`CONTAINER`] index stays below 2^29 - 1).
 const UNDEF: Tag = Tag::MAX;
@@ -291,7 +294,7 @@ pub(super) fn scan<S: Sink>(
             match stack.last() {
                 Some(&t) if kind(t) == CONTAINER => *keyed.get_mut(payload(t))? |= kinds,
                 Some(&t) if kind(t) == OPEN_SET => sets.get_mut(payload(t))?.kinds |= kinds,
-                Some(&t) if $dict_op && t == OTHER => {
+                Some(&t) if $dict_op && (t == OTHER || t == OBJECT) => {
                     let c = new_container!(kinds);
                     *stack.last_mut()? = c;
                 }
@@ -440,7 +443,7 @@ pub(super) fn scan<S: Sink>(
                     py2_ops = true;
                     let m = pop_mark!();
                     stack.truncate(m);
-                    push!(OTHER);
+                    push!(OBJECT);
                 } else {
                     push!(GLOBAL | (idx as Tag) << 3);
                 }
@@ -454,7 +457,7 @@ pub(super) fn scan<S: Sink>(
                     return None;
                 }
                 stack.truncate(m);
-                push!(OTHER);
+                push!(OBJECT);
                 1
             }
             op::REDUCE => {
@@ -487,7 +490,7 @@ pub(super) fn scan<S: Sink>(
                         }
                     }
                 }
-                push!(OTHER);
+                push!(OBJECT);
                 0
             }
             op::BUILD | op::NEWOBJ => {
@@ -496,8 +499,17 @@ pub(super) fn scan<S: Sink>(
                 if o.code == op::BUILD && py3_str == Some(Py3Str::Bytes) {
                     return None;
                 }
+                // BUILD leaves its object (an object stays one), NEWOBJ makes one.
+                let built = stack
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|i| stack.get(i))
+                    .copied();
                 pop!(2);
-                push!(OTHER);
+                push!(match (o.code, built) {
+                    (op::BUILD, Some(t)) if t != OBJECT => OTHER,
+                    _ => OBJECT,
+                });
                 if o.code == op::BUILD {
                     0
                 } else {
@@ -662,7 +674,7 @@ pub(super) fn scan<S: Sink>(
             }
             op::NEWOBJ_EX if py3_side => {
                 pop!(3);
-                push!(OTHER);
+                push!(OBJECT);
                 4
             }
             op::STACK_GLOBAL => {
@@ -802,8 +814,16 @@ pub(super) fn scan<S: Sink>(
             .iter()
             .chain(sets.iter().map(|s| &s.kinds))
             .any(|k| k & COMPOSITE != 0);
+    // An object key or member in a value with strings of two kinds: the general path compares
+    // the strings of its arguments and its container's string keys.
+    let objects = string_kinds + usize::from(converted) > 1
+        && keyed
+            .iter()
+            .chain(sets.iter().map(|s| &s.kinds))
+            .any(|k| k & OBJECT_KEY != 0);
     // Where the keys may meet, the general path compares them as the target will see them.
-    if (mixed && !keys.distinct(src, py3_str == Some(Py3Str::Latin1), keyed, sets))
+    if objects
+        || (mixed && !keys.distinct(src, py3_str == Some(Py3Str::Latin1), keyed, sets))
         || (composite && !keys.one_composite_each(keyed, sets))
     {
         return None;
@@ -850,6 +870,9 @@ pub(super) fn scan<S: Sink>(
 const COMPOSITE: u8 = 8;
 /// In a [`CONTAINER`]'s kinds: a set or frozenset (made by EMPTY_SET or FROZENSET).
 const SET_MADE: u8 = 16;
+/// An [`OBJECT`] key or member: compared as a whole by `scan.rs` (with its arguments' strings
+/// and the container's string keys), in a value with strings of two kinds.
+const OBJECT_KEY: u8 = 32;
 
 /// Whether `top` takes APPEND(S) as a value that loads would: a list or an object (any
 /// [`CONTAINER`], a SETITEM(S)'d object included, is the general path's to judge; see
@@ -888,20 +911,21 @@ fn key_kinds(items: &[Tag], step: usize) -> u8 {
             // A set being built for a Python 2 reader, as a member (a value only made by hand:
             // sets are not hashable) is compared as a whole too.
             TUPLE | CONTAINER | OPEN_SET => COMPOSITE,
+            _ if t == OBJECT => OBJECT_KEY,
             _ => 0,
         };
     }
     kinds
 }
 
-/// The tag of a tuple of `items`: [`TUPLE`] when an item is a string, bytes, tuple or dict/set
-/// (its first two items are kept: what a binary-state constructor is given; as a key, what is
-/// inside is the general path's to compare), else [`PLAIN_TUPLE`].
+/// The tag of a tuple of `items`: [`TUPLE`] when an item is a string, bytes, tuple, dict/set
+/// or object (its first two items are kept: what a binary-state constructor is given; as a
+/// key, what is inside is the general path's to compare), else [`PLAIN_TUPLE`].
 #[inline(always)]
 fn tuple_tag(tuples: &mut Vec<[Tag; 2]>, items: &[Tag]) -> Tag {
     if !items
         .iter()
-        .any(|&t| matches!(kind(t), PY2_STR | TEXT | BYTES | TUPLE | CONTAINER))
+        .any(|&t| matches!(kind(t), PY2_STR | TEXT | BYTES | TUPLE | CONTAINER) || t == OBJECT)
     {
         return PLAIN_TUPLE;
     }

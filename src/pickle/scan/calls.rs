@@ -19,8 +19,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.utc_pushed(idx);
         if o.code == op::INST {
             self.ev_py2 = true;
+            let args = self.mark_args(0, o.pos)?;
             self.pop_mark()?;
-            self.m.push(Slot::Any)
+            let result = self.object(args);
+            self.m.push(result)
         } else {
             self.m.push(Slot::Global { idx, via: o.pos })
         }
@@ -136,14 +138,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
         // The lists these two are given are written after their global: only then are list
         // items kept for the collision check (`collide.rs`).
         self.set_global_seen |= set_like;
-        self.ordered_dict_seen |= (m, n) == ("collections", "OrderedDict");
+        let collects_items = compat::collects_items(&m2, &n2);
+        // An OrderedDict subclass is given its pairs as OrderedDict is (`__reduce__`).
+        self.ordered_dict_seen |= (m, n) == ("collections", "OrderedDict") || collects_items;
         let info = GlobalInfo {
             module: m.to_owned(),
             name: n.to_owned(),
             binary_arg: compat::binary_state_arg(m, n),
             classic,
             set_like,
-            collects_items: compat::collects_items(&m2, &n2),
+            collects_items,
             codecs_encode: m == "_codecs" && n == "encode",
             reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
             object: (&*m2, &*n2) == ("__builtin__", "object"),
@@ -237,10 +241,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         }
                     }
                 }
-                if (&*g.module, &*g.name) == ("collections", "OrderedDict") {
-                    if let Elem::Container(pairs) = elems[0] {
-                        pair_list = Some(pairs);
-                    }
+                let one_arg = self.tuple_items(tuple).is_some_and(|t| t.len() == 1);
+                // `OrderedDict([[k, v], ...])`, or a list of lists handed alone to a class
+                // that may make a dict of it (an OrderedDict subclass).
+                let pairs_class = (&*g.module, &*g.name) == ("collections", "OrderedDict")
+                    || (g.collects_items && one_arg);
+                if let (true, Elem::Container(pairs)) = (pairs_class, elems[0]) {
+                    pair_list = Some(pairs);
                 }
                 if g.set_like {
                     if let Elem::Container(c) = elems[0] {
@@ -255,7 +262,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 // `set.__reduce__` hands a set subclass (`MySet([b'a', 'a'])` would be one
                 // member in Python 2; see `compat::collects_items`). Its items are checked as
                 // such. (A list among several arguments is taken as a plain argument.)
-                let one_arg = self.tuple_items(tuple).is_some_and(|t| t.len() == 1);
                 if let (true, true, Elem::Container(c)) = (g.collects_items, one_arg, elems[0]) {
                     if let Some(k) = self.containers.get_mut(c as usize) {
                         k.members = true;
@@ -288,6 +294,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         if let Some(pairs) = pair_list {
             self.record_pair_keys(pairs);
+        }
+        if result == Slot::Any {
+            result = self.object(args);
         }
         self.m.push(result)
     }
@@ -336,7 +345,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// for a py3 reader whatever `py3_str` says (`bytes` attribute names break every object).
     pub(super) fn build(&mut self) -> Result<(), TranscodeError> {
         let state = self.m.pop()?;
-        if self.m.pop()? == Slot::Utc {
+        let obj = self.m.pop()?;
+        if obj == Slot::Utc {
             // State for a converted UTC object (hand-made): the other runtime's class has none.
             self.utc_other_use()?;
         }
@@ -364,7 +374,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
             }
         }
-        self.m.push(Slot::Any)
+        // The same object, its state set (which the collision check does not look into).
+        self.m.push(match obj {
+            Slot::Object(_) => obj,
+            _ => Slot::Any,
+        })
     }
 
     pub(super) fn newobj(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
@@ -389,6 +403,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.classic_rewrite = true;
             }
         }
-        self.m.push(Slot::Any)
+        let result = self.object(args);
+        self.m.push(result)
     }
 }

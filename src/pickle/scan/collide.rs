@@ -55,18 +55,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
             let slot = self.scratch[i];
             if let Some(kind) = key_kind(&slot) {
                 // Set and list items may be inside a composite key (see `digest`).
-                let target = match step {
-                    1 => self.target_kind(&slot).unwrap_or(kind),
-                    _ => kind,
-                };
+                let target = self.meet_bit(&slot);
                 if let Some(info) = self.containers.get_mut(c as usize) {
                     info.kinds |= 1 << kind;
-                    info.target_kinds |= 1 << target;
+                    info.target_kinds |= target;
                 }
                 self.keys.push(KeyRec { container: c, slot });
             } else if matches!(
                 slot,
-                Slot::Tuple(..) | Slot::Container(_) | Slot::OpenSet(_)
+                Slot::Tuple(..) | Slot::Container(_) | Slot::OpenSet(_) | Slot::Object(_)
             ) {
                 self.composite_keys.push(KeyRec { container: c, slot });
             }
@@ -100,9 +97,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// Tuple and frozenset keys of one dict or set that would become equal in the target:
     /// compared by a digest of their items (strings by kind and content as `key_hashes` sees
     /// them, numbers/None/bools by value (see `scalar_key`), nested tuples and frozensets
-    /// recursively). A key holding anything else (an object, a frozenset of more than [`MAX_KEPT_MEMBERS`]) has
-    /// no digest: when the strings inside the container's composite keys are of two kinds that
-    /// could meet in the target, the value is refused rather than maybe merged.
+    /// recursively). A key holding anything else (an object, a frozenset of more than
+    /// [`MAX_KEPT_MEMBERS`]) has no digest: when the strings inside the container's composite
+    /// keys are of two kinds that could meet in the target, the value is refused rather than
+    /// maybe merged. An object key is such a key, and its strings are those of its arguments:
+    /// a namedtuple or a `tuple` subclass compares by them, and a `str`, `bytes` or `unicode`
+    /// subclass equals a plain string key (`{MyText(u'\xe9'): 1, '\xc3\xa9': 2}`, two keys
+    /// in Python 2, one in Python 3), so the plain string keys of its container count too.
+    /// (An object's state, set by BUILD, is not looked into: a class whose own `__eq__`
+    /// compares attributes is beyond what the pickle says.)
     fn check_composite_keys(
         &self,
         policy: &Policy,
@@ -114,7 +117,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         // (the fast path counts the same way).
         let converted = policy.target == Runtime::Py3 && !self.py2_str_changes.is_empty();
         let kinds = [self.has_py2_str, self.has_text, self.has_bytes, converted];
-        if self.composite_keys.len() < 2 || kinds.iter().filter(|&&k| k).count() < 2 {
+        if self.composite_keys.is_empty() || kinds.iter().filter(|&&k| k).count() < 2 {
             return Ok(());
         }
         let collision = || TranscodeError::new(ErrorKind::Collision, 0, None);
@@ -125,8 +128,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
             hashes,
         };
         let mut digests: Vec<(u32, u64, u64)> = Vec::new();
-        // Per container: composite keys, the strings' kinds inside them, one without a digest.
-        let mut per: HashMap<u32, (usize, u8, bool)> = HashMap::new();
+        // Per container: composite keys, the strings' kinds inside them (`meet_bit`), one
+        // without a digest, an object.
+        let mut per: HashMap<u32, (usize, u8, bool, bool)> = HashMap::new();
         let keyed = |c: u32| {
             self.containers
                 .get(c as usize)
@@ -142,22 +146,32 @@ impl<'a, 'p> Scanner<'a, 'p> {
         {
             let mut kinds = 0u8;
             let d = self.digest(&k.slot, policy, 0, &mut kinds, &mut walk);
-            let e = per.entry(k.container).or_insert((0, 0, false));
-            *e = (e.0 + 1, e.1 | kinds, e.2 || d.is_none());
+            let object = matches!(k.slot, Slot::Object(_));
+            let e = per.entry(k.container).or_insert((0, 0, false, false));
+            *e = (e.0 + 1, e.1 | kinds, e.2 || d.is_none(), e.3 || object);
             if let Some((s, t)) = d {
                 digests.push((k.container, t, s));
             }
         }
-        // Strings of two kinds that can become equal in the target.
+        // An object may equal a plain string key of its container.
+        for k in &self.keys {
+            if let Some(e) = per.get_mut(&k.container).filter(|e| e.3) {
+                e.0 += 1;
+                e.1 |= self.meet_bit(&k.slot);
+            }
+        }
+        // Strings of two kinds that can become equal in the target: for Python 2, any two of
+        // py2 `str`, text and bytes; for Python 3, two of text and a py2 `str` kept or made
+        // text, or a py2 `str` made bytes and bytes (see `meet_bit`).
         let meet = |k: u8| match policy.target {
-            Runtime::Py2 => k & 0b110 == 0b110,
-            Runtime::Py3 => policy.py3_str != Py3Str::Bytes && k & 0b011 == 0b011,
+            Runtime::Py2 => (k & 0b111).count_ones() >= 2,
+            Runtime::Py3 => (k & 0b1_0011).count_ones() >= 2 || k & 0b1100 == 0b1100,
         };
         // Past the budget the kinds seen may be incomplete: any kinds could meet.
         let exhausted = walk.budget == 0;
         if per
             .values()
-            .any(|&(n, kinds, unknown)| unknown && n >= 2 && (exhausted || meet(kinds)))
+            .any(|&(n, kinds, unknown, _)| unknown && n >= 2 && (exhausted || meet(kinds)))
         {
             return Err(collision());
         }
@@ -189,8 +203,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     /// (source digest, target digest) of a composite key's item; `kinds` collects the strings
-    /// met as the target sees them (bit 0 py2 `str`, 1 text, 2 bytes: see `target_kind`).
-    /// `None`: an item without a digest.
+    /// met, as [`Scanner::meet_bit`] tells them apart. `None`: an item without a digest.
     fn digest(
         &self,
         slot: &Slot,
@@ -216,9 +229,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             | Slot::Bytes { .. }
             | Slot::CodecsBytes { .. }
             | Slot::EmptyBytes => {
-                if let Some(k) = self.target_kind(slot).or_else(|| key_kind(slot)) {
-                    *kinds |= 1 << k;
-                }
+                *kinds |= self.meet_bit(slot);
                 walk.hashes.get(self.src, slot, policy)
             }
             Slot::Scalar { pos } => {
@@ -261,6 +272,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 (b'f', &tgt).hash(&mut t);
                 Some((s.finish(), t.finish()))
             }
+            // An object: no digest (it may compare by identity, by its arguments, or as a
+            // string), and the strings of its arguments count.
+            Slot::Object(id) if depth < 32 => {
+                let args = *self.objects.get(id as usize)?;
+                let _ = self.digest(&args, policy, depth + 1, kinds, walk);
+                None
+            }
             // A set being built for a Python 2 reader, as a key or member (unhashable: only a
             // value made by hand has one): no digest, and the strings' kinds inside it count,
             // as they do once it is written as `set([...])`.
@@ -290,6 +308,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     info.kinds |= 1 << kind;
                 }
                 self.keys.push(KeyRec { container: c, slot });
+            } else if matches!(slot, Slot::Tuple(..) | Slot::Container(_) | Slot::Object(_)) {
+                self.composite_keys.push(KeyRec { container: c, slot });
             }
         }
     }
@@ -522,6 +542,26 @@ impl Scanner<'_, '_> {
             })
         };
         *self.target_kinds.borrow_mut().entry(p).or_insert_with(form)
+    }
+
+    /// A string's bit for telling whether the strings inside keys without a digest could meet
+    /// in the target: for a Python 2 reader, py2 `str`, text and bytes (bits 0-2); for a
+    /// Python 3 reader, a py2 `str` kept (bit 0), made text (bit 4) or made bytes (bit 3),
+    /// text (bit 1) and bytes (bit 2). Text a py2 `str` becomes and text Python 2 wrote are
+    /// told apart: `('\xc3\xa9', obj)` and `(u'\xe9', obj)` are two keys in Python 2 and one
+    /// in Python 3. A kept and a converted py2 `str` cannot meet, but a second transcode of
+    /// the rewrite sees text and a py2 `str` there: they count as two kinds, so both
+    /// transcodes judge alike. 0 for anything else.
+    fn meet_bit(&self, slot: &Slot) -> u8 {
+        let Some(kind) = key_kind(slot) else {
+            return 0;
+        };
+        match self.target_kind(slot) {
+            Some(0) => 0b0_0001,
+            Some(1) => 0b1_0000,
+            Some(_) => 0b0_1000,
+            None => 1 << kind,
+        }
     }
 }
 

@@ -1,0 +1,66 @@
+//! Dict keys and set members built by a call: namedtuples, subclasses of `str`, `bytes`,
+//! `tuple`, and OrderedDict subclasses, which compare by their arguments (or equal a plain
+//! string key). Inputs written by real CPython 2.7.18 (`cPickle`) and CPython 3.11 (`pickle`)
+//! with a module `probemod` holding `Point = namedtuple('Point', 'x y')`, `class MyText(unicode)`
+//! (Python 2) / `str` (Python 3), `class MyBin(bytes)`, `class MyOD(OrderedDict)` and a plain
+//! class `Obj`; each value has two keys in its writer. Before the fix each loaded with one key in
+//! the other interpreter (checked there).
+
+use super::*;
+
+/// py2: {Point(u'\xe9', 1): 2, Point('\xc3\xa9', 1): 1}
+const PY2_NAMEDTUPLE_KEYS: &[u8] = b"\x80\x02}q\x01(cprobemod\nPoint\nq\x02X\x02\x00\x00\x00\xc3\xa9K\x01\x86\x81q\x03K\x02h\x02U\x02\xc3\xa9q\x04K\x01\x86\x81q\x05K\x01u.";
+/// py2: {MyText(u'\xe9'): 1, '\xc3\xa9': 2}
+const PY2_STR_SUBCLASS_KEY: &[u8] = b"\x80\x02}q\x01(cprobemod\nMyText\nq\x02X\x02\x00\x00\x00\xc3\xa9\x85\x81q\x03}q\x04bK\x01U\x02\xc3\xa9q\x05K\x02u.";
+/// py2: OrderedDict([(('\xc3\xa9',), 1), ((u'\xe9',), 2)])
+const PY2_ORDERED_DICT_TUPLE_KEYS: &[u8] = b"\x80\x02ccollections\nOrderedDict\nq\x01]q\x02(]q\x03(U\x02\xc3\xa9q\x04\x85q\x05K\x01e]q\x06(X\x02\x00\x00\x00\xc3\xa9\x85q\x07K\x02ee\x85Rq\x08.";
+/// py2: MyOD([('\xc3\xa9', 1), (u'\xe9', 2)])
+const PY2_ORDERED_DICT_SUBCLASS: &[u8] = b"\x80\x02cprobemod\nMyOD\nq\x01]q\x02(]q\x03(U\x02\xc3\xa9q\x04K\x01e]q\x05(X\x02\x00\x00\x00\xc3\xa9K\x02ee\x85Rq\x06.";
+/// py2: {('\xc3\xa9', o): 1, (u'\xe9', o): 2} with one `Obj` instance `o` (a tuple key holding
+/// an object has no digest; its strings are a converted py2 `str` and text).
+const PY2_TUPLE_KEYS_WITH_OBJECT: &[u8] = b"\x80\x02}q\x01(X\x02\x00\x00\x00\xc3\xa9cprobemod\nObj\nq\x02)\x81q\x03}q\x04U\x01aK\x01sb\x86K\x02U\x02\xc3\xa9q\x05h\x03\x86K\x01u.";
+/// py3, protocol 4: {Point(b'a', 1), Point('a', 1)}
+const PY3_NAMEDTUPLE_MEMBERS_P4: &[u8] = b"\x80\x04\x950\x00\x00\x00\x00\x00\x00\x00\x8f\x94(\x8c\x08probemod\x94\x8c\x05Point\x94\x93\x94C\x01a\x94K\x01\x86\x94\x81\x94h\x03\x8c\x01a\x94K\x01\x86\x94\x81\x94\x90.";
+/// py3, protocol 2: {MyBin(b'a'): 1, 'a': 2}
+const PY3_BYTES_SUBCLASS_KEY_P2: &[u8] = b"\x80\x02}q\x00(cprobemod\nMyBin\nq\x01c_codecs\nencode\nq\x02X\x01\x00\x00\x00aq\x03X\x06\x00\x00\x00latin1q\x04\x86q\x05Rq\x06\x85q\x07\x81q\x08K\x01X\x01\x00\x00\x00aq\tK\x02u.";
+
+#[test]
+fn keys_built_by_a_call_from_strings_that_would_meet_are_refused() {
+    for (name, src) in [
+        ("namedtuple keys", PY2_NAMEDTUPLE_KEYS),
+        ("a unicode subclass next to a str key", PY2_STR_SUBCLASS_KEY),
+        ("OrderedDict with tuple keys", PY2_ORDERED_DICT_TUPLE_KEYS),
+        ("an OrderedDict subclass", PY2_ORDERED_DICT_SUBCLASS),
+        ("tuple keys holding one object", PY2_TUPLE_KEYS_WITH_OBJECT),
+    ] {
+        assert_eq!(refused(src, &py3()), Reason::Collision, "py2 {name} -> py3");
+    }
+    assert_eq!(
+        refused(PY3_NAMEDTUPLE_MEMBERS_P4, &py2()),
+        Reason::Collision,
+        "py3 namedtuple set members -> py2"
+    );
+    assert_eq!(
+        refused(PY3_BYTES_SUBCLASS_KEY_P2, &py2()),
+        Reason::Collision,
+        "py3 bytes subclass next to a text key -> py2"
+    );
+}
+
+#[test]
+fn keys_built_by_a_call_are_converted_when_their_strings_cannot_meet() {
+    // py2: {Point('a', 1): 1, Point('b', 2): 2, 'c': u'd'}: one string kind among the keys (the
+    // text is a value).
+    let src = b"\x80\x02}q\x01(cprobemod\nPoint\nq\x02U\x01aK\x01\x86\x81q\x03K\x01h\x02U\x01bK\x02\x86\x81q\x04K\x02U\x01cX\x01\x00\x00\x00du.";
+    assert_eq!(
+        transcode(&Bytes::from_static(src), &py3()).outcome,
+        Outcome::Unchanged
+    );
+    // py2: set([Obj(a=u'x'), Obj(a='y')]): objects whose strings are in their state (BUILD),
+    // which their class's own `__eq__` would have to compare: not looked into.
+    let src = b"\x80\x02c__builtin__\nset\nq\x01]q\x02(cprobemod\nObj\nq\x03)\x81q\x04}q\x05U\x01aU\x01ysbh\x03)\x81q\x06}q\x07U\x01aX\x01\x00\x00\x00xsbe\x85Rq\x08.";
+    assert_eq!(
+        transcode(&Bytes::from_static(src), &py3()).outcome,
+        Outcome::Unchanged
+    );
+}
