@@ -62,6 +62,8 @@ def must_refuse(notes, writer, proto):
         reasons.add('newobj_ex')
     if READER == 'py3' and 'array_c' in notes:
         reasons.add('unsupported')
+    if READER == 'py3' and 'newargs_bytes' in notes and proto >= 2:
+        reasons.add('unsupported')
     return reasons
 
 

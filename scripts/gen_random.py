@@ -130,7 +130,9 @@ class Gen(object):
     that are distinct for the writer are equal once built with the reader's kit), 'py3_only' (a
     global Python 2 lacks), 'utc' (``timezone.utc``: refused unless ``py2_utc = pytz``),
     'array' (array.array: Python 3 protocols 3+ use a py3-only global),
-    'array_c' (py2 char array), 'newobj_ex' (keyword arguments to ``__new__``).
+    'array_c' (py2 char array), 'newobj_ex' (keyword arguments to ``__new__``),
+    'newargs_bytes' (a py2 `str` as the one argument of NEWOBJ that a Python 3 checker's kit
+    makes `bytes`: refused, as a `str` subclass's value would be).
     """
 
     def __init__(self, seed, index, writer, kit, include_open=False):
@@ -376,7 +378,13 @@ class Gen(object):
         elif which == 3:
             obj = Reduced(self.value(depth + 1), self.value(depth + 1))
         elif which == 4:
-            obj = NewArgs(self.value(depth + 1))
+            key = self.value(depth + 1)
+            obj = NewArgs(key)
+            # Python 2's NEWOBJ hands `__new__` one py2 `str`, as it would a `str` subclass its
+            # value: refused for Python 3 where that becomes `bytes` (under a checker's kit,
+            # `bytes` from a Python 2 writer is exactly such a `str`).
+            if self.writer == 'py2' and not PY2 and type(key) is bytes:
+                self.notes.add('newargs_bytes')
         elif which == 8:
             obj = KwNew(key=self.value(depth + 1))
             if self.writer == 'py3':

@@ -4,6 +4,7 @@
 
 use super::super::opcode as op;
 use super::super::scan::Ann;
+use super::super::strings;
 use super::super::{PickleLimits, Policy, Py3Str, Runtime, Summary, Writer, MAX_SUMMARY_GLOBALS};
 use super::decode::{le, memo_index, next, py2_str_bytes};
 use super::globals::KnownGlobals;
@@ -470,6 +471,14 @@ pub(super) fn scan<S: Sink>(
                 // compares them when the value holds strings of two kinds, checked at the end.)
                 pair_keys |=
                     g.is_some_and(|g| g.pair_keys || (g.collects_items && args == PLAIN_TUPLE));
+                // `copy_reg._reconstructor(cls, base, <py2 str>)`: a `str` subclass's value,
+                // which must not become `bytes` (the general path's to judge).
+                if target == Some(Runtime::Py3)
+                    && kind(args) == TUPLE
+                    && g.is_some_and(|g| g.reconstructor)
+                {
+                    return None;
+                }
                 if let (Some(g), TUPLE) = (g, kind(args)) {
                     let elems = *tuples.get(payload(args))?;
                     if let Some(&e) = g.binary_arg.and_then(|k| elems.get(usize::from(k))) {
@@ -505,6 +514,14 @@ pub(super) fn scan<S: Sink>(
                     .checked_sub(2)
                     .and_then(|i| stack.get(i))
                     .copied();
+                // `cls.__new__(cls, <py2 str>, ...)`: a `str` subclass's value, which must not
+                // become `bytes` (the general path's to judge).
+                if let (op::NEWOBJ, Some(policy), TUPLE) = (o.code, py3_str, kind(*stack.last()?)) {
+                    let first = tuples.get(payload(*stack.last()?))?[0];
+                    if kind(first) == PY2_STR && becomes_bytes(src, payload(first), policy)? {
+                        return None;
+                    }
+                }
                 pop!(2);
                 push!(match (o.code, built) {
                     (op::BUILD, Some(t)) if t != OBJECT => OTHER,
@@ -916,6 +933,13 @@ fn key_kinds(items: &[Tag], step: usize) -> u8 {
         };
     }
     kinds
+}
+
+/// Whether the py2 `str` op at `pos` becomes `bytes` for a Python 3 reader under `policy`.
+#[cold]
+fn becomes_bytes(src: &[u8], pos: usize, policy: Py3Str) -> Option<bool> {
+    let bytes = py2_str_bytes(src, next(src, pos)?)?;
+    Some(strings::py3_form(&bytes, policy) == strings::Py3Form::Bytes)
 }
 
 /// The tag of a tuple of `items`: [`TUPLE`] when an item is a string, bytes, tuple, dict/set

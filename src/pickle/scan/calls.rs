@@ -190,6 +190,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.target() == Some(Runtime::Py2) {
             self.classic_reconstructor(o, func, args)?;
         }
+        self.str_reconstructor(func, args)?;
         let mut result = Slot::Any;
         if let (Slot::Global { idx, .. }, Slot::EmptyTuple { .. }) = (func, args) {
             // `bytes()`: empty bytes as CPython 3 writes them for protocols 0-2 (`save_bytes`),
@@ -301,6 +302,39 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.m.push(result)
     }
 
+    /// `copy_reg._reconstructor(cls, str, s)`: a `str` subclass as Python 2 pickles it for
+    /// protocols 0 and 1. For a Python 3 reader `str.__new__(cls, s)` needs `s` as text: refused
+    /// where it would become `bytes` (its repr), as for NEWOBJ.
+    fn str_reconstructor(&self, func: Slot, args: Slot) -> Result<(), TranscodeError> {
+        let (Slot::Global { idx, .. }, Slot::Tuple([_, Elem::Global { idx: base, .. }], id)) =
+            (func, args)
+        else {
+            return Ok(());
+        };
+        let g = |i: u32| self.globals.get(i as usize);
+        if !g(idx).is_some_and(|g| g.reconstructor)
+            || !g(base).is_some_and(|g| (&*g.module, &*g.name) == ("__builtin__", "str"))
+        {
+            return Ok(());
+        }
+        if let Some(&[_, _, Slot::Py2Str { src, .. }]) = self.tuple_items(id) {
+            if self.py3_bytes(src) {
+                return Err(self.m.err(ErrorKind::Unsupported));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the py2 `str` op at `pos` becomes `bytes` for this policy's Python 3 reader.
+    fn py3_bytes(&self, pos: usize) -> bool {
+        let Some(p) = self.policy.filter(|p| p.target == Runtime::Py3) else {
+            return false;
+        };
+        self.op_at(pos)
+            .and_then(|o| strings::py2_str_bytes(&o))
+            .is_some_and(|b| strings::py3_form(&b, p.py3_str) == Py3Form::Bytes)
+    }
+
     /// `copy_reg._reconstructor(cls, object, None)` (how Python 3 pickles instances for protocol
     /// 0/1) of a classic class becomes `MARK cls OBJ`, as Python 2's `save_inst` writes it. Only
     /// the exact op sequence Python 3 writes is rewritten; anything else is refused.
@@ -384,6 +418,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
     pub(super) fn newobj(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let args = self.m.pop()?;
         let cls = self.m.pop()?;
+        // `cls.__new__(cls, s)` with one py2 `str`: what `str.__getnewargs__` gives a `str`
+        // subclass. Python 3's `str.__new__` given `bytes` makes their repr (`"b'\\xff'"`):
+        // refused where the string would become `bytes`.
+        if let Slot::Tuple([Elem::Py2Str { src, .. }, _], id) = args {
+            if self.tuple_items(id).is_some_and(|t| t.len() == 1) && self.py3_bytes(src) {
+                return Err(self.m.err(ErrorKind::Unsupported));
+            }
+        }
         if let Slot::Global { idx, via } = cls {
             let classic = self.globals.get(idx as usize).is_some_and(|g| g.classic);
             if classic && self.target() == Some(Runtime::Py2) {

@@ -64,3 +64,39 @@ fn keys_built_by_a_call_are_converted_when_their_strings_cannot_meet() {
         Outcome::Unchanged
     );
 }
+
+/// py2: MyStr('\xff\xfe') (`class MyStr(str)`) at protocol 0: `copy_reg._reconstructor`.
+const PY2_STR_SUBCLASS_P0: &[u8] = b"ccopy_reg\n_reconstructor\np1\n(cprobemod\nMyStr\np2\nc__builtin__\nstr\np3\nS'\\xff\\xfe'\ntRp4\n.";
+/// py2: MyStr('\xff\xfe') at protocol 2: NEWOBJ.
+const PY2_STR_SUBCLASS_P2: &[u8] =
+    b"\x80\x02cprobemod\nMyStr\nq\x01U\x02\xff\xfeq\x02\x85\x81q\x03}q\x04b.";
+/// py2: [MyStr('\xc3\xa9'), MyStr('ab')] at protocols 2 and 0.
+const PY2_STR_SUBCLASS_TEXT_P2: &[u8] = b"\x80\x02]q\x01(cprobemod\nMyStr\nq\x02U\x02\xc3\xa9q\x03\x85\x81q\x04}q\x05bh\x02U\x02abq\x06\x85\x81q\x07}q\x08be.";
+const PY2_STR_SUBCLASS_TEXT_P0: &[u8] = b"(lp1\nccopy_reg\n_reconstructor\np2\n(cprobemod\nMyStr\np3\nc__builtin__\nstr\np4\nS'\\xc3\\xa9'\ntRp5\nag2\n(g3\ng4\nS'ab'\ntRp6\na.";
+
+/// A `str` subclass's value must reach Python 3 as text: `str.__new__(MyStr, b'\xff\xfe')` is
+/// `"b'\\xff\\xfe'"`, loaded without error. Where the value would become `bytes` it is refused.
+#[test]
+fn a_str_subclass_whose_value_would_become_bytes_is_refused() {
+    for src in [PY2_STR_SUBCLASS_P0, PY2_STR_SUBCLASS_P2] {
+        assert_eq!(refused(src, &py3()), Reason::Unsupported);
+    }
+    let bytes = Policy {
+        py3_str: Py3Str::Bytes,
+        ..py3()
+    };
+    for src in [PY2_STR_SUBCLASS_TEXT_P2, PY2_STR_SUBCLASS_TEXT_P0] {
+        assert_eq!(refused(src, &bytes), Reason::Unsupported);
+        // As text (UTF-8, or ASCII kept) they load as `MyStr('é')`, `MyStr('ab')` (checked in
+        // CPython 3).
+        let out = rewritten(src, &py3());
+        let text = b"X\x02\x00\x00\x00\xc3\xa9";
+        assert!(out.windows(text.len()).any(|w| w == text), "{out:?}");
+    }
+    // Under latin-1 every py2 `str` is text.
+    let latin1 = Policy {
+        py3_str: Py3Str::Latin1,
+        ..py3()
+    };
+    rewritten(PY2_STR_SUBCLASS_P2, &latin1);
+}
