@@ -67,6 +67,34 @@ fn refused_exits_3_with_the_reason_and_no_output() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "refused: truncated\n");
 }
 
+/// Globals the reader's runtime lacks, in the spelling the other runtime's pickle writes: the
+/// refusal names which side lacks them.
+#[test]
+fn globals_the_reader_lacks_are_refused_by_side() {
+    let cases: &[(&[u8], &str, &str)] = &[
+        // py3: RecursionError('r') at protocol 2, written `__builtin__.RecursionError`.
+        (
+            b"\x80\x02c__builtin__\nRecursionError\nq\x00X\x01\x00\x00\x00rq\x01\x85q\x02Rq\x03.",
+            "py2",
+            "py3_only_global",
+        ),
+    ];
+    for &(src, to, reason) in cases {
+        let out = run(&["transcode", "--to", to], src);
+        assert_eq!(out.status.code(), Some(3), "{src:?} to {to}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("refused: {reason}\n"),
+            "{src:?} to {to}"
+        );
+        // The other reader loads it as it is.
+        let other = if to == "py2" { "py3" } else { "py2" };
+        let out = run(&["transcode", "--to", other], src);
+        assert_eq!(out.status.code(), Some(0), "{src:?} to {other}");
+    }
+}
+
 /// DICT and SETITEMS over an odd number of items: CPython 3.11 raises "odd number of items for
 /// DICT" / "... for SETITEMS", CPython 2.7's pickle an IndexError, and cPickle loads the DICT
 /// as `{}` (dropping the last item), so a rewrite would hand a Python 2 reader a value that

@@ -44,15 +44,16 @@ pub(crate) fn renamed_name_is_py2_too(module: &str, name: &str) -> bool {
         || py3_only::PY2_TOO_NAMES.contains(&(module, name))
 }
 
-/// Whether a global (py3 spelling, before renaming) cannot be loaded by Python 2: its module is
-/// gone there (or a submodule of a gone package), or its name is missing, after `fix_imports`
-/// renames it. The tables are generated from the real interpreters (`py3_only.rs`); a pair that
-/// REVERSE_NAME_MAPPING renames is judged by its own entry only (`urllib.error.HTTPError` is
-/// Python 2's `urllib2.HTTPError` although `urllib.error` is gone).
+/// Whether a global cannot be loaded by Python 2. In the py3 spelling, before renaming: its
+/// module is gone there (or a submodule of a gone package), or its name is missing, after
+/// `fix_imports` renames it. In the py2 spelling CPython 3's `fix_imports` writes at protocols
+/// 0-2 (`__builtin__.RecursionError`, `repr.recursive_repr`), which no renaming changes: it is
+/// missing as spelled. The tables are generated from the real interpreters (`py3_only.rs`); a
+/// pair that REVERSE_NAME_MAPPING renames is judged by its own entry only
+/// (`urllib.error.HTTPError` is Python 2's `urllib2.HTTPError` although `urllib.error` is gone).
 pub(crate) fn is_py3_only(module: &str, name: &str) -> bool {
-    let named = py3_only::NAMES
-        .binary_search_by(|&(m, n)| (m, n).cmp(&(module, name)))
-        .is_ok();
+    let has = |t: &[Pair]| t.binary_search_by(|p| p.cmp(&(module, name))).is_ok();
+    let named = has(py3_only::NAMES) || has(py3_only::SPELLED_NAMES);
     if named || name_renamed(module, name) {
         return named;
     }
@@ -384,7 +385,21 @@ mod tests {
         for t in [py3_only::MODULES, py3_only::PREFIXES] {
             assert!(t.windows(2).all(|w| w[0] < w[1]));
         }
-        assert!(py3_only::NAMES.windows(2).all(|w| w[0] < w[1]));
+        for t in [py3_only::NAMES, py3_only::SPELLED_NAMES] {
+            assert!(t.windows(2).all(|w| w[0] < w[1]));
+        }
+        // Python 3's names as its `fix_imports` writes them at protocols 0-2: Python 2's
+        // spelling, which Python 2 lacks (`builtins.RecursionError`, `reprlib.recursive_repr`,
+        // `collections.abc.AsyncIterator`), and not what Python 2 has as spelled.
+        assert!(is_py3_only("__builtin__", "RecursionError"));
+        assert!(is_py3_only("__builtin__", "ascii"));
+        assert!(is_py3_only("repr", "recursive_repr"));
+        assert!(is_py3_only("_abcoll", "AsyncIterator"));
+        assert!(is_py3_only("commands", "run"));
+        assert!(!is_py3_only("__builtin__", "set"));
+        assert!(!is_py3_only("repr", "Repr"));
+        assert!(!is_py3_only("_abcoll", "Iterator"));
+        assert!(!is_py3_only("exceptions", "OSError"));
         assert_eq!(binary_state_arg("datetime", "time"), Some(0));
         assert_eq!(binary_state_arg("array", "array"), Some(1));
         assert_eq!(binary_state_arg("decimal", "Decimal"), None);
