@@ -78,6 +78,12 @@ fn globals_the_reader_lacks_are_refused_by_side() {
             "py2",
             "py3_only_global",
         ),
+        // py3: array.array('q', [1]) at protocol 2 (Python 2's array lacks the typecode).
+        (
+            b"\x80\x02carray\narray\nq\x00X\x01\x00\x00\x00qq\x01]q\x02K\x01a\x86q\x03Rq\x04.",
+            "py2",
+            "py3_only_global",
+        ),
     ];
     for &(src, to, reason) in cases {
         let out = run(&["transcode", "--to", to], src);

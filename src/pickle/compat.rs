@@ -139,6 +139,14 @@ pub(crate) fn collects_items(module: &str, name: &str) -> bool {
     )
 }
 
+/// Whether an `array.array` typecode is one Python 3 has and Python 2 lacks, which its
+/// `array.array` rejects ("bad typecode"): `array.typecodes` is `bBuhHiIlLqQfd` in CPython 3.11
+/// (3.13 adds `w`) and `cbBuhHiIlLfd` in 2.7. At protocols 0-2 CPython 3 pickles an array as
+/// `array.array(typecode, list)`, a call Python 2 makes for the other typecodes.
+pub(crate) fn is_py3_only_typecode(code: &[u8]) -> bool {
+    matches!(code, b"q" | b"Q" | b"w")
+}
+
 /// The binary-state argument index of a class, if it is in [`BINARY_STATE`].
 pub(crate) fn binary_state_arg(module: &str, name: &str) -> Option<u8> {
     BINARY_STATE

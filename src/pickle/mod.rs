@@ -336,7 +336,8 @@ pub struct Summary {
     pub py2_binary_state: bool,
     /// Unicode text written by Python 3 (reads back as `unicode` in Python 2).
     pub py3_text: bool,
-    /// References a global that does not exist in Python 2.
+    /// References a global that does not exist in Python 2 (or calls `array.array` with a
+    /// typecode Python 2's array lacks).
     pub py3_only_global: bool,
     /// Distinct globals referenced (GLOBAL, INST, STACK_GLOBAL), in first-seen order, at most
     /// [`MAX_SUMMARY_GLOBALS`]; a STACK_GLOBAL of computed strings is listed as [`COMPUTED_GLOBAL`].

@@ -28,8 +28,9 @@ pub(super) struct Known {
     general: bool,
     /// Its constructor keeps text arguments as text (`compat::text_args`).
     keeps_text: bool,
-    /// `array.array` (the typecode decides what a Python 3 reader can take).
-    array: bool,
+    /// `array.array` (the typecode decides what a reader can take: Python 2 lacks `q`, Python
+    /// 3 lacks `c`).
+    pub(super) array: bool,
     /// `collections.OrderedDict` (Python 2 passes its keys inside a list of pairs).
     pub(super) pair_keys: bool,
     /// `pytz._UTC`, which `py2_utc = pytz` converts for Python 3 readers.

@@ -2,6 +2,9 @@
 //! tags (a kind and an offset or table index), the summary, and for Python 2 readers the plan
 //! `downgrade.rs` follows. Each validated op is handed to a [`Sink`].
 
+use std::borrow::Cow;
+
+use super::super::compat;
 use super::super::opcode as op;
 use super::super::scan::Ann;
 use super::super::strings;
@@ -481,6 +484,18 @@ pub(super) fn scan<S: Sink>(
                 }
                 if let (Some(g), TUPLE) = (g, kind(args)) {
                     let elems = *tuples.get(payload(args))?;
+                    // An array whose typecode Python 2 lacks (`q`) is the general path's (a
+                    // refusal for a py2 reader, a summary flag); so is one it cannot read here.
+                    if g.array {
+                        let code = match kind(elems[0]) {
+                            TEXT => text_at(src, payload(elems[0])).map(Cow::Borrowed),
+                            PY2_STR => py2_str_bytes(src, next(src, payload(elems[0]))?),
+                            _ => None,
+                        };
+                        if code.map_or(true, |c| compat::is_py3_only_typecode(&c)) {
+                            return None;
+                        }
+                    }
                     if let Some(&e) = g.binary_arg.and_then(|k| elems.get(usize::from(k))) {
                         if kind(e) == PY2_STR {
                             binary_state = true;

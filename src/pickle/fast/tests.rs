@@ -822,3 +822,49 @@ fn pytz_utc_under_py2_utc_pytz_is_the_general_paths() {
     ));
     assert!(!agrees("pytz converted", &src, &pytz));
 }
+
+#[test]
+fn globals_the_reader_lacks_are_the_general_paths() {
+    use super::super::{Outcome, Reason};
+    // py3: RecursionError('r') and array.array('q', [1]) at protocol 2 (Python 2 lacks the class,
+    // written `__builtin__.RecursionError`, and the typecode).
+    let cases: &[(&[u8], Runtime, Reason)] = &[
+        (
+            b"\x80\x02c__builtin__\nRecursionError\nq\x00X\x01\x00\x00\x00rq\x01\x85q\x02Rq\x03.",
+            Runtime::Py2,
+            Reason::Py3OnlyGlobal,
+        ),
+        (
+            b"\x80\x02carray\narray\nq\x00X\x01\x00\x00\x00qq\x01]q\x02K\x01a\x86q\x03Rq\x04.",
+            Runtime::Py2,
+            Reason::Py3OnlyGlobal,
+        ),
+    ];
+    for &(src, target, reason) in cases {
+        let src = Bytes::from_static(src);
+        for policy in policies().into_iter().filter(|p| p.target == target) {
+            assert_eq!(
+                transcode_general(&src, &policy).outcome,
+                Outcome::Refused(reason),
+                "{src:?} under {policy:?}"
+            );
+            assert!(
+                transcode(&src, &policy).is_none(),
+                "{src:?} under {policy:?}"
+            );
+        }
+    }
+    // The array's summary flag is the general path's too.
+    let array_q =
+        b"\x80\x02carray\narray\nq\x00X\x01\x00\x00\x00qq\x01]q\x02K\x01a\x86q\x03Rq\x04.";
+    assert!(analyze(array_q).is_none());
+    // An array with a typecode both have still takes the fast path for a py2 reader (py3:
+    // array('i', [1]) at protocol 2; py2: the same by cPickle).
+    for src in [
+        &b"\x80\x02carray\narray\nq\x00X\x01\x00\x00\x00iq\x01]q\x02K\x01a\x86q\x03Rq\x04."[..],
+        b"\x80\x02carray\narray\nq\x01U\x01i]q\x02K\x01a\x86Rq\x03.",
+    ] {
+        let src = Bytes::copy_from_slice(src);
+        assert!(agrees("array i", &src, &Policy::for_target(Runtime::Py2)));
+    }
+}

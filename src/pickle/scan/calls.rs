@@ -217,6 +217,22 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         return Err(self.m.err(ErrorKind::Unsupported));
                     }
                 }
+                // Python 3's `array('q', ...)` at protocols 0-2 (at 3+ it is
+                // `array._array_reconstructor`, itself py3-only): Python 2's array lacks the
+                // typecode, as if the global were missing.
+                if (&*g.module, &*g.name) == ("array", "array") {
+                    let code = match elems[0] {
+                        Elem::Text { src, via } => self.str_of(&Slot::Text { src, via }),
+                        Elem::Py2Str { src, via } => self.str_of(&Slot::Py2Str { src, via }),
+                        _ => None,
+                    };
+                    if code.is_some_and(|c| compat::is_py3_only_typecode(c.as_bytes())) {
+                        self.summary.py3_only_global = true;
+                        if self.target() == Some(Runtime::Py2) {
+                            return Err(self.m.err(ErrorKind::Py3OnlyGlobal));
+                        }
+                    }
+                }
                 // `datetime`/`time` state with the fold bit (Python 3, protocol 4+): cleared for
                 // Python 2, which rejects it (its month or hour byte).
                 if let (Some(Runtime::Py2), Elem::Bytes { src: pos }) = (self.target(), elems[0]) {

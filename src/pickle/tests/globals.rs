@@ -23,6 +23,12 @@ const P3_SPELLED_FOR_PY2: &[&[u8]] = &[
     // reprlib.recursive_repr, collections.abc.AsyncIterator, protocol 2
     b"\x80\x02crepr\nrecursive_repr\nq\x00.",
     b"\x80\x02c_abcoll\nAsyncIterator\nq\x00.",
+    // array.array('q', [1]) and array.array('Q', [1]), protocols 0 and 2: Python 2's array
+    // lacks the typecodes ("bad typecode").
+    b"carray\narray\np0\n(Vq\np1\n(lp2\nI1\natp3\nRp4\n.",
+    b"\x80\x02carray\narray\nq\x00X\x01\x00\x00\x00qq\x01]q\x02K\x01a\x86q\x03Rq\x04.",
+    b"carray\narray\np0\n(VQ\np1\n(lp2\nI1\natp3\nRp4\n.",
+    b"\x80\x02carray\narray\nq\x00X\x01\x00\x00\x00Qq\x01]q\x02K\x01a\x86q\x03Rq\x04.",
 ];
 
 #[test]
