@@ -33,7 +33,8 @@ protocol-diff: setup
 	cargo build --release
 	python3 scripts/protocol_diff/run.py $(FAMILIES)
 
-# The globals Python 2 lacks (src/pickle/compat/py3_only.rs), from both real interpreters.
+# The globals Python 2 lacks (src/pickle/compat/py3_only.rs) and those Python 3 lacks
+# (src/pickle/compat/py2_only.rs), from both real interpreters.
 py3-only-table: setup
 	.cache/bin/python3 scripts/gen_py3_only.py
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Writes src/pickle/compat/py3_only.rs: the globals Python 3 may pickle that Python 2 cannot load.
+"""Writes src/pickle/compat/py3_only.rs: the globals Python 3 may pickle that Python 2 cannot load,
+and src/pickle/compat/py2_only.rs: the globals Python 2 may pickle that Python 3 cannot load.
 
-It also lists the names `fix_imports` renames that Python 2 has as spelled (PY2_TOO_*:
+py3_only.rs also lists the names `fix_imports` renames that Python 2 has as spelled (PY2_TOO_*:
 `subprocess`, which becomes `commands`): at protocols 0-2 those may be Python 2's own.
 
-    .cache/bin/python3 scripts/gen_py3_only.py            # regenerate the table
-    .cache/bin/python3 scripts/gen_py3_only.py --verify   # check the committed table (make test)
+    .cache/bin/python3 scripts/gen_py3_only.py            # regenerate the tables
+    .cache/bin/python3 scripts/gen_py3_only.py --verify   # check the committed tables (make test)
 
 Derived from the real interpreters, never by hand:
 1. scripts/py3only_probe3.py (CPython 3, isolated: no site-packages) lists the standard library's
@@ -26,9 +27,26 @@ Derived from the real interpreters, never by hand:
 A module of CPython 2.7's standard library that Debian ships apart (Tk, gdbm) or that is
 platform-only does not count as missing: PY27_ELSEWHERE.
 
-`--verify` re-checks the committed table against this machine's Python 2: every module listed
-must fail to import and every pair must fail to load (renamed and as spelled; a spelled name as
-spelled), so a table entry can never refuse a value Python 2 could load.
+py2_only.rs, the other direction:
+1. scripts/py2only_probe2.py (CPython 2.7, only its standard library) lists its modules (lib
+   directory, lib-dynload, built-ins, submodules) and, for every class or callable in their
+   namespaces, the pairs a pickle may name it by: (obj.__module__, obj.__name__), what cPickle
+   writes, and the namespace's own, each kept when looking it up gives obj back. NAME_MAPPING's
+   keys are added.
+2. scripts/py2only_probe3.py (CPython 3, -I -S: only its standard library, with the builtins
+   `site` adds) tries `__import__(module); getattr(module, name)` for each pair as the
+   unpickler's `fix_imports` maps it (`_compat_pickle.NAME_MAPPING` on the pair, else
+   IMPORT_MAPPING on the module: protocols 0-2) and as spelled (protocol 3+). Only what fails
+   both ways is listed. A failure to import a module of CPython 3's own standard library that
+   this build lacks (sys.stdlib_module_names: Debian's python3 without python3-tk has no
+   `tkinter`, `_gdbm`; `winreg` is Windows') does not count.
+3. MODULES stand for every name in them except NAME_MAPPING's (`exceptions.ValueError` is
+   `builtins.ValueError`): those are MAPPED, judged by NAMES alone.
+
+`--verify` re-checks the committed tables against this machine's interpreters: for py3_only.rs
+every module listed must fail to import in Python 2 and every pair must fail to load (renamed
+and as spelled; a spelled name as spelled); for py2_only.rs every module and pair must fail in
+Python 3 (mapped and as spelled). So no table entry can refuse a value its reader could load.
 """
 import argparse
 import json
@@ -42,9 +60,12 @@ import _compat_pickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, 'src', 'pickle', 'compat', 'py3_only.rs')
+TABLE2 = os.path.join(ROOT, 'src', 'pickle', 'compat', 'py2_only.rs')
 PY27_HOME = os.path.join(ROOT, '.cache', 'py27', 'usr')
 RIM = _compat_pickle.REVERSE_IMPORT_MAPPING
 RNM = _compat_pickle.REVERSE_NAME_MAPPING
+IM = _compat_pickle.IMPORT_MAPPING
+NM = _compat_pickle.NAME_MAPPING
 
 # CPython 2.7 standard-library modules this unpack of Debian's python2.7 does not import:
 # Debian's separate packages (python-tk, python-gdbm) and other platforms' modules.
@@ -286,20 +307,140 @@ def verify(workdir):
     return not problems
 
 
+# --- The other direction: globals Python 2 may pickle that Python 3 cannot load (py2_only.rs).
+
+def py2_to_py3(module, name):
+    """What CPython 3's unpickler looks up for a py2 name at protocols 0-2 (`fix_imports`,
+    `_Unpickler.find_class`): NAME_MAPPING on the pair, else IMPORT_MAPPING on the module."""
+    if (module, name) in NM:
+        return NM[(module, name)]
+    return IM.get(module, module), name
+
+
+def python3(request, workdir):
+    """Runs scripts/py2only_probe3.py under this CPython 3, isolated (-I -S: its standard library
+    only), on {"modules": [...], "pairs": [[m, n], ...]} (py3 lookups, no renaming)."""
+    req = os.path.join(workdir, 'p3_request.json')
+    out = os.path.join(workdir, 'p3_loads.json')
+    with open(req, 'w') as f:
+        json.dump(request, f)
+    subprocess.run([sys.executable, '-I', '-S', os.path.join(ROOT, 'scripts', 'py2only_probe3.py'),
+                    req, out], timeout=600, check=True, stdin=subprocess.DEVNULL)
+    with open(out) as f:
+        result = json.load(f)
+    return result['modules'], {(m, n): err for m, n, err in result['pairs']}
+
+
+def gone3(err):
+    """A lookup failed, and not for a standard module this Python 3 build lacks (`tkinter`)."""
+    return err is not None and not err[1]
+
+
+def py3_request(modules, pairs):
+    return {'modules': sorted({IM.get(m, m) for m in modules} | set(modules)),
+            'pairs': sorted({py2_to_py3(m, n) for m, n in pairs} | set(pairs))}
+
+
+def module_missing3(imports, m):
+    """Python 3 imports `m` neither as fix_imports renames it nor as spelled."""
+    return all(gone3(imports[x]) for x in (IM.get(m, m), m))
+
+
+def pair_missing3(loads, m, n):
+    """Python 3 loads the pair neither as fix_imports renames it nor as spelled (at protocol 3+
+    nothing is renamed)."""
+    return all(gone3(loads[p]) for p in (py2_to_py3(m, n), (m, n)))
+
+
+def generate_py2_only(workdir):
+    out = os.path.join(workdir, 'p2_list.json')
+    run_python2(['py2only_probe2.py', out])
+    with open(out) as f:
+        d2 = json.load(f)
+    # NAME_MAPPING's keys are names Python 2 writes too (`exceptions.StandardError`).
+    pairs = {tuple(p) for p in d2['pairs']} | set(NM)
+    modules = set(d2['modules']) | {m for m, _ in pairs}
+    imports, loads = python3(py3_request(modules, pairs), workdir)
+    gone = sorted(m for m in modules if module_missing3(imports, m))
+    gone_set = set(gone)
+    names = sorted(p for p in pairs
+                   if pair_missing3(loads, *p) and (p[0] not in gone_set or p in NM))
+    mapped = sorted(k for k in NM if k[0] in gone_set)
+    return gone, names, mapped, d2['python']
+
+
+def render_py2_only(modules, names, mapped, py2_version):
+    header = [
+        'Globals Python 2 may pickle that Python 3 cannot load (py2 spelling, as the pickle',
+        'names them), after its unpickler\'s `fix_imports` maps them and as spelled.',
+        '',
+        'GENERATED by scripts/gen_py3_only.py from CPython 2.7.18 and CPython %s: do not edit'
+        % sys.version.split()[0],
+        'by hand (`make py3-only-table`; `--verify` checks every entry against Python 3).',
+    ]
+    assert py2_version.startswith('2.7.18')
+    tables = [
+        (['Modules Python 3 cannot import, mapped by IMPORT_MAPPING or as spelled, sorted.'],
+         'MODULES: &[&str]', [['    "%s",' % m] for m in modules]),
+        (['Classes and callables Python 3 cannot load, mapped or as spelled, in a module it',
+          'has, or mapped by NAME_MAPPING out of a module of [`MODULES`], sorted.'],
+         'NAMES: &[(&str, &str)]', [pair_lines(m, n) for m, n in names]),
+        (['NAME_MAPPING\'s pairs in a module of [`MODULES`] (`exceptions.ValueError` is',
+          '`builtins.ValueError`): judged by [`NAMES`] alone, sorted.'],
+         'MAPPED: &[(&str, &str)]', [pair_lines(m, n) for m, n in mapped]),
+    ]
+    return render_tables(header, tables)
+
+
+def verify_py2_only(workdir):
+    with open(TABLE2) as f:
+        text = f.read()
+    modules = parse_strings(text, 'MODULES')
+    names, mapped = parse_pairs(text, 'NAMES'), parse_pairs(text, 'MAPPED')
+    problems = ['%s is not sorted and unique' % what
+                for what, items in (('MODULES', modules), ('NAMES', names), ('MAPPED', mapped))
+                if items != sorted(set(items))]
+    if len(modules) < 20 or len(names) < 100:
+        problems.append('the table is too small to be generated (%d modules, %d names)'
+                        % (len(modules), len(names)))
+    imports, loads = python3(py3_request(modules, names), workdir)
+    problems += ['Python 3 imports %s (or %s)' % (m, IM.get(m, m))
+                 for m in modules if not module_missing3(imports, m)]
+    problems += ['Python 3 loads %s.%s (or %s.%s)' % ((m, n) + py2_to_py3(m, n))
+                 for m, n in names if not pair_missing3(loads, m, n)]
+    # A pair of a listed module is refused unless NAME_MAPPING maps it: those must be MAPPED.
+    want = sorted(k for k in NM if k[0] in set(modules))
+    if mapped != [list(k) for k in want] and mapped != want:
+        problems.append('MAPPED differs from NAME_MAPPING\'s pairs in MODULES: %r' % (want,))
+    for p in problems:
+        print('FAIL', p)
+    print('py2_only: %d modules, %d names checked against Python 3: %d problems'
+          % (len(modules), len(names), len(problems)))
+    return not problems
+
+
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--verify', action='store_true',
-                        help='check the committed table instead of writing it')
+                        help='check the committed tables instead of writing them')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         if args.verify:
-            sys.exit(0 if verify(workdir) else 1)
+            ok = verify(workdir)
+            ok = verify_py2_only(workdir) and ok
+            sys.exit(0 if ok else 1)
         modules, prefixes, names, spelled, version = generate(workdir)
         too_modules, too_names = py2_too(workdir)
+        modules2, names2, mapped2, version2 = generate_py2_only(workdir)
     with open(TABLE, 'w') as f:
         f.write(render(modules, prefixes, names, spelled, version, too_modules, too_names))
     print('%s: %d modules, %d prefixes, %d names, %d spelled names'
           % (TABLE, len(modules), len(prefixes), len(names), len(spelled)))
+    with open(TABLE2, 'w') as f:
+        f.write(render_py2_only(modules2, names2, mapped2, version2))
+    print('%s: %d modules, %d names' % (TABLE2, len(modules2), len(names2)))
 
 
 if __name__ == '__main__':

@@ -384,6 +384,7 @@ fn incomplete(summary: &Summary, refused: Option<Reason>) -> Option<&'static str
         | Reason::PersistentId
         | Reason::OutOfBandBuffer
         | Reason::Py3OnlyGlobal
+        | Reason::Py2OnlyGlobal
         | Reason::Collision
         | Reason::Unsupported => None,
     });

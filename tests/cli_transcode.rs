@@ -84,6 +84,14 @@ fn globals_the_reader_lacks_are_refused_by_side() {
             "py2",
             "py3_only_global",
         ),
+        // py2: sets.Set([1]) by cPickle protocol 2.
+        (
+            b"\x80\x02csets\nSet\nq\x01)\x81q\x02}q\x03K\x01\x88s\x85b.",
+            "py3",
+            "py2_only_global",
+        ),
+        // py2: cmp by cPickle protocol 0.
+        (b"c__builtin__\ncmp\np1\n.", "py3", "py2_only_global"),
     ];
     for &(src, to, reason) in cases {
         let out = run(&["transcode", "--to", to], src);

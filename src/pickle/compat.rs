@@ -1,11 +1,13 @@
 //! Name tables: CPython's py3 -> py2 global renames (`Lib/_compat_pickle.py`, carried exactly),
-//! the globals that do not exist in Python 2 (`compat/py3_only.rs`, generated from the real
-//! interpreters), and the classes whose state is a binary py2 `str`.
+//! the globals that do not exist in Python 2 (`compat/py3_only.rs`) and those that do not exist
+//! in Python 3 (`compat/py2_only.rs`), both generated from the real interpreters, and the
+//! classes whose state is a binary py2 `str`.
 //!
 //! Data and lookups only; the rewriters decide when to apply them.
 
 use std::borrow::Cow;
 
+mod py2_only;
 mod py3_only;
 
 /// `(module, name)`.
@@ -60,6 +62,20 @@ pub(crate) fn is_py3_only(module: &str, name: &str) -> bool {
     let listed = |m: &str| py3_only::MODULES.binary_search(&m).is_ok();
     let prefix = |m: &str| py3_only::PREFIXES.binary_search(&m).is_ok();
     listed(module) || module.match_indices('.').any(|(i, _)| prefix(&module[..i]))
+}
+
+/// Whether a global (as a Python 2 pickle names it) cannot be loaded by Python 3: its module
+/// is gone there, or its name is missing, both as the unpickler's `fix_imports` maps it
+/// (protocols 0-2) and as spelled (`sets.Set`, `__builtin__.cmp`, `string.maketrans`). The
+/// tables are generated from the real interpreters (`py2_only.rs`); a pair of a gone module
+/// that NAME_MAPPING maps is judged by its own entry only (`exceptions.ValueError` is
+/// `builtins.ValueError` although there is no `exceptions` module).
+pub(crate) fn is_py2_only(module: &str, name: &str) -> bool {
+    let has = |t: &[Pair]| t.binary_search_by(|p| p.cmp(&(module, name))).is_ok();
+    if has(py2_only::NAMES) {
+        return true;
+    }
+    !has(py2_only::MAPPED) && py2_only::MODULES.binary_search(&module).is_ok()
 }
 
 /// Whether REVERSE_NAME_MAPPING renames the pair (module and name together).
@@ -366,6 +382,36 @@ mod tests {
             map("_functools", "reduce"),
             ("__builtin__".into(), "reduce".into())
         );
+    }
+
+    #[test]
+    fn py2_only_table() {
+        // Modules Python 3 lacks, and names missing from modules it has (mapped or not).
+        assert!(is_py2_only("sets", "Set"));
+        assert!(is_py2_only("sets", "NotListed"));
+        assert!(is_py2_only("__builtin__", "cmp"));
+        assert!(is_py2_only("__builtin__", "file"));
+        assert!(is_py2_only("string", "maketrans"));
+        assert!(is_py2_only("os", "getcwdu"));
+        assert!(is_py2_only("urllib", "FancyURLopener"));
+        assert!(is_py2_only("UserDict", "DictMixin"));
+        // What Python 3 loads: as `fix_imports` maps it, or as spelled.
+        assert!(!is_py2_only("__builtin__", "set"));
+        assert!(!is_py2_only("__builtin__", "xrange"));
+        assert!(!is_py2_only("__builtin__", "basestring"));
+        assert!(!is_py2_only("copy_reg", "_reconstructor"));
+        assert!(!is_py2_only("urllib", "quote"));
+        assert!(!is_py2_only("UserDict", "IterableUserDict"));
+        assert!(!is_py2_only("datetime", "datetime"));
+        assert!(!is_py2_only("mymodule", "MyClass"));
+        // A gone module's pairs NAME_MAPPING maps are judged alone.
+        assert!(!is_py2_only("exceptions", "ValueError"));
+        assert!(!is_py2_only("exceptions", "StandardError"));
+        assert!(is_py2_only("exceptions", "NotMapped"));
+        for t in [py2_only::NAMES, py2_only::MAPPED] {
+            assert!(t.windows(2).all(|w| w[0] < w[1]));
+        }
+        assert!(py2_only::MODULES.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

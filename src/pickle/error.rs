@@ -39,6 +39,8 @@ pub enum ErrorKind {
     NewobjEx,
     /// A global that does not exist in Python 2 (see the py3-only table).
     Py3OnlyGlobal,
+    /// A global that does not exist in Python 3 (see the py2-only table).
+    Py2OnlyGlobal,
     /// Distinct keys or set members would become equal in the target runtime.
     Collision,
     /// A construct that is valid but that the rewriter does not handle with certainty.
@@ -85,6 +87,7 @@ impl ErrorKind {
             ErrorKind::OutOfBandBuffer => "out-of-band buffer",
             ErrorKind::NewobjEx => "NEWOBJ_EX",
             ErrorKind::Py3OnlyGlobal => "global that does not exist in Python 2",
+            ErrorKind::Py2OnlyGlobal => "global that does not exist in Python 3",
             ErrorKind::Collision => "distinct keys collide in the target",
             ErrorKind::Unsupported => "construct not handled by the rewriter",
         }
@@ -119,6 +122,7 @@ impl TranscodeError {
             ErrorKind::OutOfBandBuffer => Reason::OutOfBandBuffer,
             ErrorKind::NewobjEx => Reason::NewobjEx,
             ErrorKind::Py3OnlyGlobal => Reason::Py3OnlyGlobal,
+            ErrorKind::Py2OnlyGlobal => Reason::Py2OnlyGlobal,
             ErrorKind::Collision => Reason::Collision,
             ErrorKind::Unsupported => Reason::Unsupported,
         }

@@ -276,6 +276,8 @@ reasons! {
     OutOfBandBuffer = "out_of_band_buffer",
     /// A global that does not exist in Python 2 (documented table).
     Py3OnlyGlobal = "py3_only_global",
+    /// A global that does not exist in Python 3 (documented table).
+    Py2OnlyGlobal = "py2_only_global",
     /// Distinct dict keys or set members would become equal in the target.
     Collision = "collision",
     /// A limit (depth, stack, memo, output size) would be exceeded.

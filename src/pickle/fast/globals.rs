@@ -16,6 +16,8 @@ pub(super) struct Known {
     pub(super) py2: Global,
     /// Does not exist in Python 2 (`compat::is_py3_only`).
     pub(super) py3_only: bool,
+    /// Does not exist in Python 3 (`compat::is_py2_only`).
+    py2_only: bool,
     /// Spelled as only Python 3 writes it (writer evidence).
     pub(super) py3_name: bool,
     /// `fix_imports` renames it for protocol 2.
@@ -62,6 +64,7 @@ impl Known {
             pytz_utc: (m, n) == ("pytz", "_UTC"),
             collects_items: compat::collects_items(&m2, &n2),
             py3_only: compat::is_py3_only(m, n),
+            py2_only: compat::is_py2_only(m, n),
             py3_name: m == "builtins" || m == "copyreg",
             renamed,
             renamed_if_py3: renamed && compat::renamed_name_is_py2_too(m, n),
@@ -77,7 +80,7 @@ impl Known {
     }
 
     /// Whether the fast path decides values that use this global under `policy` (`analyze`
-    /// has none): refusals (py3-only for a py2 reader), classic classes, constructors whose
+    /// has none): refusals (py3-only for a py2 reader, py2-only for a py3 reader), classic classes, constructors whose
     /// text arguments keep their type under the policy at hand, and `pytz.utc` for a Python 3
     /// reader under `py2_utc = pytz` are the general path's.
     pub(super) fn fast_ok(&self, policy: Option<&Policy>) -> bool {
@@ -90,6 +93,7 @@ impl Known {
         };
         !(self.general
             || (self.py3_only && p.target == Runtime::Py2)
+            || (self.py2_only && p.target == Runtime::Py3)
             || (self.keeps_text && text_policy)
             || (self.array && p.target == Runtime::Py3)
             || (self.pytz_utc && p.target == Runtime::Py3 && p.py2_utc == Py2Utc::Pytz)

@@ -826,9 +826,20 @@ fn pytz_utc_under_py2_utc_pytz_is_the_general_paths() {
 #[test]
 fn globals_the_reader_lacks_are_the_general_paths() {
     use super::super::{Outcome, Reason};
-    // py3: RecursionError('r') and array.array('q', [1]) at protocol 2 (Python 2 lacks the class,
+    // py2: sets.Set([1]) and cmp by cPickle protocol 2 (Python 3 lacks both); py3:
+    // RecursionError('r') and array.array('q', [1]) at protocol 2 (Python 2 lacks the class,
     // written `__builtin__.RecursionError`, and the typecode).
     let cases: &[(&[u8], Runtime, Reason)] = &[
+        (
+            b"\x80\x02csets\nSet\nq\x01)\x81q\x02}q\x03K\x01\x88s\x85b.",
+            Runtime::Py3,
+            Reason::Py2OnlyGlobal,
+        ),
+        (
+            b"\x80\x02c__builtin__\ncmp\nq\x01.",
+            Runtime::Py3,
+            Reason::Py2OnlyGlobal,
+        ),
         (
             b"\x80\x02c__builtin__\nRecursionError\nq\x00X\x01\x00\x00\x00rq\x01\x85q\x02Rq\x03.",
             Runtime::Py2,

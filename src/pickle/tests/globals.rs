@@ -1,5 +1,6 @@
-//! Globals Python 3 pickles that Python 2 cannot load, whatever spelling the pickle uses:
-//! Python 3's names as its `fix_imports` writes them at protocols 0-2 (Python 2's spelling). Inputs written by real CPython 3.11 and
+//! Globals one runtime pickles that the other cannot load, whatever spelling the pickle uses:
+//! Python 3's names as its `fix_imports` writes them at protocols 0-2 (Python 2's spelling) for
+//! py2 readers, and Python 2's names for py3 readers. Inputs written by real CPython 3.11 and
 //! CPython 2.7.18; each refusal was checked against the reader (it raises on the value).
 
 use super::*;
@@ -61,6 +62,63 @@ fn python_2_names_and_typecodes_still_reach_py2() {
     for src in keep {
         assert!(
             !matches!(outcome(src, &py2()), Outcome::Refused(_)),
+            "{src:?}"
+        );
+    }
+}
+
+/// py2: `cPickle.dumps(x, p)` of names Python 3 lacks, at protocols 2 and 0.
+const P2_ONLY: &[&[u8]] = &[
+    // sets.Set([1]), protocols 2 and 0
+    b"\x80\x02csets\nSet\nq\x01)\x81q\x02}q\x03K\x01\x88s\x85b.",
+    b"ccopy_reg\n_reconstructor\np1\n(csets\nSet\np2\nc__builtin__\nobject\np3\nNtRp4\n((dp5\nI1\nI01\nstb.",
+    // cmp, buffer, file, apply, execfile, raw_input
+    b"\x80\x02c__builtin__\ncmp\nq\x01.",
+    b"c__builtin__\ncmp\np1\n.",
+    b"\x80\x02c__builtin__\nbuffer\nq\x01.",
+    b"\x80\x02c__builtin__\nfile\nq\x01.",
+    b"\x80\x02c__builtin__\napply\nq\x01.",
+    b"\x80\x02c__builtin__\nexecfile\nq\x01.",
+    b"\x80\x02c__builtin__\nraw_input\nq\x01.",
+    // os.getcwdu (pickled as posix.getcwdu), string.maketrans (strop.maketrans), string.upper
+    b"\x80\x02cposix\ngetcwdu\nq\x01.",
+    b"\x80\x02cstrop\nmaketrans\nq\x01.",
+    b"\x80\x02cstring\nupper\nq\x01.",
+    // urllib.FancyURLopener (the class), protocols 2 and 0
+    b"\x80\x02curllib\nFancyURLopener\nq\x01.",
+    b"curllib\nFancyURLopener\np1\n.",
+];
+
+#[test]
+fn python_2_only_names_are_refused_for_py3() {
+    for src in P2_ONLY {
+        assert_eq!(refused(src, &py3()), Reason::Py2OnlyGlobal, "{src:?}");
+        let bytes = Policy {
+            py3_str: Py3Str::Bytes,
+            ..py3()
+        };
+        assert_eq!(refused(src, &bytes), Reason::Py2OnlyGlobal, "{src:?}");
+        // Python 2 wrote them and loads them.
+        assert_eq!(outcome(src, &py2()), Outcome::Unchanged, "{src:?}");
+    }
+}
+
+#[test]
+fn python_2_names_python_3_maps_still_reach_py3() {
+    let keep: &[&[u8]] = &[
+        // py2: ValueError('v') (`exceptions`, mapped by name), xrange(3) (mapped to `range`),
+        // set([1]), repr.Repr (`repr` is `reprlib`), subprocess.Popen, by cPickle protocol 2.
+        b"\x80\x02cexceptions\nValueError\nq\x01U\x01v\x85q\x02Rq\x03.",
+        b"\x80\x02c__builtin__\nxrange\nq\x01K\x00K\x03K\x01\x87Rq\x02.",
+        b"\x80\x02c__builtin__\nset\nq\x01]q\x02K\x01a\x85Rq\x03.",
+        b"\x80\x02crepr\nRepr\nq\x01.",
+        b"\x80\x02csubprocess\nPopen\nq\x01.",
+        // py3: RecursionError('r') at protocol 2 (`__builtin__`, which Python 3 maps back).
+        b"\x80\x02c__builtin__\nRecursionError\nq\x00X\x01\x00\x00\x00rq\x01\x85q\x02Rq\x03.",
+    ];
+    for src in keep {
+        assert!(
+            !matches!(outcome(src, &py3()), Outcome::Refused(_)),
             "{src:?}"
         );
     }
