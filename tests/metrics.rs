@@ -28,6 +28,9 @@ const PY_TIMEOUT: Duration = Duration::from_secs(60);
 /// `((), {'a': 1})`: uses NEWOBJ_EX, which the transcoder refuses for Py2.
 const NEWOBJ_EX: &[u8] = b"\x80\x04\x95\x26\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x01C\x94\x93\x94)}\x94\x8c\x01a\x94K\x01s\x92\x94}\x94h\x04K\x00sb.";
 
+/// CPython 2.7 `cPickle.dumps(sets.Set([1]), 2)`: `sets` is gone from Python 3.
+const SETS_SET: &[u8] = b"\x80\x02csets\nSet\nq\x01)\x81q\x02}q\x03K\x01\x88s\x85b.";
+
 /// Records at least one sample in every family, with awkward but legal config names.
 /// Returns the route handle: its `route_info` series lives as long as the handle.
 fn record_everything(m: &Metrics) -> RouteMetrics {
@@ -407,6 +410,29 @@ fn real_py2_and_py3_traffic_counts_every_mismatch_kind() {
     );
     assert_eq!(
         m(r#"picklebridge_mismatches_total{kind="protocol_too_new",route="default"}"#),
+        1.0
+    );
+
+    // The same the other way: a Python 2 value naming a global Python 3 lacks is a miss for the
+    // Py3 reader, counted as that mismatch.
+    let mut set = format!("set tc:sets 1 0 {}\r\n", SETS_SET.len()).into_bytes();
+    set.extend_from_slice(SETS_SET);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(c2.call(&set, b"\r\n"), b"STORED\r\n");
+    assert_eq!(c3.call(b"get tc:sets\r\n", b"END\r\n"), b"END\r\n");
+    let text = scrape(admin);
+    let m = |s: &str| value(&text, s);
+    assert_eq!(
+        m(r#"picklebridge_transcode_refusals_total{reason="py2_only_global",route="default"}"#),
+        1.0,
+        "refused on fetch"
+    );
+    assert_eq!(
+        m(r#"picklebridge_unreadable_misses_total{route="default"}"#),
+        2.0
+    );
+    assert_eq!(
+        m(r#"picklebridge_mismatches_total{kind="py2_only_global",route="default"}"#),
         1.0
     );
 

@@ -119,7 +119,8 @@ fn summary_text(s: &Summary) -> String {
     let globals: Vec<String> = s.globals.iter().map(ToString::to_string).collect();
     format!(
         "declared protocol: {}\nhighest protocol used: {}\nwriter: {}\npy2 str non-ASCII: {}\n\
-         py2 str binary state: {}\npy3 text: {}\npy3-only global: {}\nglobals: {}{}\n",
+         py2 str binary state: {}\npy3 text: {}\npy3-only global: {}\npy2-only global: {}\n\
+         globals: {}{}\n",
         s.declared_protocol
             .map_or_else(|| "none".to_owned(), |p| p.to_string()),
         s.max_protocol,
@@ -128,6 +129,7 @@ fn summary_text(s: &Summary) -> String {
         yes(s.py2_binary_state),
         yes(s.py3_text),
         yes(s.py3_only_global),
+        yes(s.py2_only_global),
         if globals.is_empty() {
             "none".to_owned()
         } else {
@@ -150,6 +152,7 @@ fn summary_json(s: &Summary) -> serde_json::Value {
         "py2_binary_state": s.py2_binary_state,
         "py3_text": s.py3_text,
         "py3_only_global": s.py3_only_global,
+        "py2_only_global": s.py2_only_global,
         "globals": s.globals.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "globals_complete": s.globals_complete,
     })

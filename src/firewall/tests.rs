@@ -292,6 +292,7 @@ fn summary(globals: Vec<Global>) -> Summary {
         py2_binary_state: false,
         py3_text: false,
         py3_only_global: false,
+        py2_only_global: false,
         globals: globals.into(),
         globals_complete: true,
     }

@@ -200,6 +200,8 @@ label_enum! {
         Py3TextToPy2 => "py3_text_to_py2",
         /// A global that does not exist in Py2 fetched by a Py2 client.
         Py3OnlyGlobal => "py3_only_global",
+        /// A global that does not exist in Py3 fetched by a Py3 client.
+        Py2OnlyGlobal => "py2_only_global",
     }
 }
 
@@ -212,6 +214,7 @@ impl From<crate::value::Mismatch> for MismatchKind {
             M::Py2BinaryPayload => MismatchKind::Py2BinaryPayload,
             M::Py3TextToPy2 => MismatchKind::Py3TextToPy2,
             M::Py3OnlyGlobal => MismatchKind::Py3OnlyGlobal,
+            M::Py2OnlyGlobal => MismatchKind::Py2OnlyGlobal,
         }
     }
 }

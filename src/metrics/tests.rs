@@ -327,6 +327,7 @@ fn summary(declared: Option<u8>, max: u8) -> Summary {
         py2_binary_state: false,
         py3_text: false,
         py3_only_global: false,
+        py2_only_global: false,
         globals: Default::default(),
         globals_complete: true,
     }

@@ -341,6 +341,9 @@ pub struct Summary {
     /// References a global that does not exist in Python 2 (or calls `array.array` with a
     /// typecode Python 2's array lacks).
     pub py3_only_global: bool,
+    /// References a global that does not exist in Python 3, mapped as its unpickler's
+    /// `fix_imports` maps Python 2 names or as spelled (`sets.Set`, `__builtin__.cmp`).
+    pub py2_only_global: bool,
     /// Distinct globals referenced (GLOBAL, INST, STACK_GLOBAL), in first-seen order, at most
     /// [`MAX_SUMMARY_GLOBALS`]; a STACK_GLOBAL of computed strings is listed as [`COMPUTED_GLOBAL`].
     pub globals: Globals,

@@ -357,6 +357,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
             py2_binary_state: false,
             py3_text: false,
             py3_only_global: false,
+            py2_only_global: false,
             globals: Globals::default(),
             globals_complete: true,
         },

@@ -16,6 +16,9 @@ pub enum Mismatch {
     Py3TextToPy2,
     /// A global that does not exist in Python 2, fetched by Py2: `ImportError`/`AttributeError`.
     Py3OnlyGlobal,
+    /// A global that does not exist in Python 3, fetched by Py3: `ModuleNotFoundError`/
+    /// `AttributeError`.
+    Py2OnlyGlobal,
 }
 
 impl Mismatch {
@@ -26,6 +29,7 @@ impl Mismatch {
         Mismatch::Py2BinaryPayload,
         Mismatch::Py3TextToPy2,
         Mismatch::Py3OnlyGlobal,
+        Mismatch::Py2OnlyGlobal,
     ];
 
     /// The metric label.
@@ -36,6 +40,7 @@ impl Mismatch {
             Mismatch::Py2BinaryPayload => "py2_binary_payload",
             Mismatch::Py3TextToPy2 => "py3_text_to_py2",
             Mismatch::Py3OnlyGlobal => "py3_only_global",
+            Mismatch::Py2OnlyGlobal => "py2_only_global",
         }
     }
 
@@ -59,8 +64,7 @@ impl Mismatch {
             Runtime::Py3 => [
                 (summary.py2_str_non_ascii, Mismatch::Py2StrNonAscii),
                 (summary.py2_binary_state, Mismatch::Py2BinaryPayload),
-                // (Python 3 readers have one kind fewer.)
-                (false, Mismatch::Py2BinaryPayload),
+                (summary.py2_only_global, Mismatch::Py2OnlyGlobal),
             ],
         };
         // Each kind is a candidate once (the filler never hits): counted per fetched value,
@@ -85,6 +89,7 @@ mod tests {
             py2_binary_state: false,
             py3_text: false,
             py3_only_global: false,
+            py2_only_global: false,
             globals: Default::default(),
             globals_complete: true,
         }
@@ -105,6 +110,11 @@ mod tests {
         s.py3_only_global = true;
         assert_eq!(Mismatch::of(&s, Runtime::Py3).count(), 2);
         assert_eq!(Mismatch::of(&s, Runtime::Py2).count(), 3);
+        s.py2_only_global = true;
+        let py3: Vec<_> = Mismatch::of(&s, Runtime::Py3).collect();
+        assert_eq!(py3.last(), Some(&Mismatch::Py2OnlyGlobal));
+        assert_eq!(Mismatch::of(&s, Runtime::Py2).count(), 3);
+        assert!(Mismatch::Py2OnlyGlobal.breaks_loading());
         assert!(!Mismatch::Py3TextToPy2.breaks_loading());
         assert!(Mismatch::ProtocolTooNew.breaks_loading());
         let labels: std::collections::HashSet<_> =

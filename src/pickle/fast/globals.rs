@@ -17,7 +17,7 @@ pub(super) struct Known {
     /// Does not exist in Python 2 (`compat::is_py3_only`).
     pub(super) py3_only: bool,
     /// Does not exist in Python 3 (`compat::is_py2_only`).
-    py2_only: bool,
+    pub(super) py2_only: bool,
     /// Spelled as only Python 3 writes it (writer evidence).
     pub(super) py3_name: bool,
     /// `fix_imports` renames it for protocol 2.

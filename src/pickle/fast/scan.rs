@@ -218,6 +218,7 @@ pub(super) fn scan<S: Sink>(
         return None;
     }
     let (mut py3_names, mut py3_only, mut binary_state) = (false, false, false);
+    let mut py2_only = false;
     let mut declared = None;
     let mut max_proto = 0u8;
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
@@ -442,6 +443,7 @@ pub(super) fn scan<S: Sink>(
                 named = Some(globals[idx]);
                 py3_names |= g.py3_name;
                 py3_only |= g.py3_only;
+                py2_only |= g.py2_only;
                 if o.code == op::INST {
                     // A classic instance of the class, from the items above the MARK.
                     py2_ops = true;
@@ -752,6 +754,7 @@ pub(super) fn scan<S: Sink>(
                 named = Some(globals[idx]);
                 py3_names |= g.py3_name;
                 py3_only |= g.py3_only;
+                py2_only |= g.py2_only;
                 push!(GLOBAL | (idx as Tag) << 3);
                 4
             }
@@ -883,6 +886,7 @@ pub(super) fn scan<S: Sink>(
             py2_binary_state: binary_state,
             py3_text: has_text && writer != Writer::Py2,
             py3_only_global: py3_only,
+            py2_only_global: py2_only,
             // Past MAX_SUMMARY_GLOBALS distinct globals the general path decides.
             globals: known.list(globals),
             globals_complete: true,

@@ -127,8 +127,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         // Python 3 looks a py2 name up as its `fix_imports` maps it, and as spelled: a name
         // missing both ways (`sets.Set`, `__builtin__.cmp`) fails there whatever is rewritten.
-        if self.target() == Some(Runtime::Py3) && compat::is_py2_only(m, n) {
-            return Err(self.m.err(ErrorKind::Py2OnlyGlobal));
+        if compat::is_py2_only(m, n) {
+            self.summary.py2_only_global = true;
+            if self.target() == Some(Runtime::Py3) {
+                return Err(self.m.err(ErrorKind::Py2OnlyGlobal));
+            }
         }
         let (m2, n2) = compat::py3_to_py2(m, n);
         if (m2 != m || n2 != n) && !compat::renamed_name_is_py2_too(m, n) {
