@@ -177,7 +177,17 @@ def generate(workdir):
     names = sorted({(m, n) for m, n in pairs
                     if missing_pair(m, n) and (m not in gone_set or (m, n) in RNM)})
     spelled = sorted({py3_to_py2(m, n) for m, n in pairs if spelled_missing(loads, m, n)})
-    return gone, sorted(prefixes), names, spelled, d3['python']
+    keep = sorted({(m, n) for m, n in pairs if keep_spelled(loads, m, n)})
+    return gone, sorted(prefixes), names, spelled, keep, d3['python']
+
+
+def keep_spelled(loads, m, n):
+    """`fix_imports` renames the pair to a name Python 2 cannot load, although it loads the pair
+    as spelled (`subprocess.Popen` becomes `commands.Popen`; Python 2's `commands` has only the
+    functions Python 3 moved to `subprocess`): the transcoder keeps the pair as spelled."""
+    r = py3_to_py2(m, n)
+    return (r != (m, n) and not loads.get(r, False) and loads.get((m, n), False)
+            and not elsewhere(r[0]) and not elsewhere(m))
 
 
 def spelled_missing(loads, m, n):
@@ -213,7 +223,7 @@ def render_tables(header, tables):
     return '\n'.join(lines + [''])
 
 
-def render(modules, prefixes, names, spelled, py3_version, too_modules, too_names):
+def render(modules, prefixes, names, spelled, keep, py3_version, too_modules, too_names):
     py3 = py3_version.split()[0]
     header = [
         'Globals Python 3 may pickle that Python 2 cannot load (py3 spelling, before renaming,',
@@ -236,6 +246,9 @@ def render(modules, prefixes, names, spelled, py3_version, too_modules, too_name
           'spelling that the renaming leaves as it is (`builtins.RecursionError` is written',
           '`__builtin__.RecursionError`), which Python 2 cannot load, sorted.'],
          'SPELLED_NAMES: &[(&str, &str)]', [pair_lines(m, n) for m, n in spelled]),
+        (['Pairs `fix_imports` renames to a name Python 2 cannot load, which Python 2 loads as',
+          'spelled (`subprocess.Popen`, not `commands.Popen`): never renamed, sorted.'],
+         'KEEP_SPELLED: &[(&str, &str)]', [pair_lines(m, n) for m, n in keep]),
         (['Modules `fix_imports` renames that Python 2 also imports as spelled, sorted.'],
          'PY2_TOO_MODULES: &[&str]', [['    "%s",' % m] for m in too_modules]),
         (['Pairs `fix_imports` renames that Python 2 also loads as spelled, sorted.'],
@@ -266,15 +279,16 @@ def parse_pairs(text, name):
 def parse_table(text):
     return (parse_strings(text, 'MODULES'), parse_strings(text, 'PREFIXES'),
             parse_pairs(text, 'NAMES'), parse_pairs(text, 'SPELLED_NAMES'),
+            parse_pairs(text, 'KEEP_SPELLED'),
             parse_strings(text, 'PY2_TOO_MODULES'), parse_pairs(text, 'PY2_TOO_NAMES'))
 
 
 def verify(workdir):
     with open(TABLE) as f:
-        modules, prefixes, names, spelled, too_modules, too_names = parse_table(f.read())
+        modules, prefixes, names, spelled, keep, too_modules, too_names = parse_table(f.read())
     problems = []
     for what, items in (('MODULES', modules), ('PREFIXES', prefixes), ('NAMES', names),
-                        ('SPELLED_NAMES', spelled)):
+                        ('SPELLED_NAMES', spelled), ('KEEP_SPELLED', keep)):
         if items != sorted(set(items)):
             problems.append('%s is not sorted and unique' % what)
     problems += ['PREFIXES entry %s is not in MODULES' % p for p in prefixes if p not in modules]
@@ -283,7 +297,8 @@ def verify(workdir):
                         'spelled)' % (len(modules), len(names), len(spelled)))
     imports, loads = python2({
         'modules': sorted({RIM.get(m, m) for m in modules} | set(modules)),
-        'pairs': sorted({py3_to_py2(m, n) for m, n in names} | set(names) | set(spelled)),
+        'pairs': sorted({py3_to_py2(m, n) for m, n in names + keep} | set(names) | set(spelled)
+                        | set(keep)),
     }, workdir)
     for m in modules:
         if not module_missing(imports, m):
@@ -295,6 +310,11 @@ def verify(workdir):
     for m, n in spelled:
         if loads[(m, n)] or elsewhere(m) or py3_to_py2(m, n) != (m, n):
             problems.append('Python 2 loads %s.%s, or it is renamed' % (m, n))
+    # A pair kept as spelled: Python 2 loads it so, and not as renamed.
+    for m, n in keep:
+        if not keep_spelled(loads, m, n):
+            problems.append('KEEP_SPELLED %s.%s: Python 2 loads it renamed, or not as spelled'
+                            % (m, n))
     # The names Python 2 also has as spelled: exactly what it loads now.
     too_now = tuple(map(list, py2_too(workdir)))
     if (too_modules, too_names) != too_now:
@@ -431,13 +451,14 @@ def main():
             ok = verify(workdir)
             ok = verify_py2_only(workdir) and ok
             sys.exit(0 if ok else 1)
-        modules, prefixes, names, spelled, version = generate(workdir)
+        modules, prefixes, names, spelled, keep, version = generate(workdir)
         too_modules, too_names = py2_too(workdir)
         modules2, names2, mapped2, version2 = generate_py2_only(workdir)
     with open(TABLE, 'w') as f:
-        f.write(render(modules, prefixes, names, spelled, version, too_modules, too_names))
-    print('%s: %d modules, %d prefixes, %d names, %d spelled names'
-          % (TABLE, len(modules), len(prefixes), len(names), len(spelled)))
+        f.write(render(modules, prefixes, names, spelled, keep, version, too_modules,
+                       too_names))
+    print('%s: %d modules, %d prefixes, %d names, %d spelled names, %d kept as spelled'
+          % (TABLE, len(modules), len(prefixes), len(names), len(spelled), len(keep)))
     with open(TABLE2, 'w') as f:
         f.write(render_py2_only(modules2, names2, mapped2, version2))
     print('%s: %d modules, %d names' % (TABLE2, len(modules2), len(names2)))

@@ -16,7 +16,17 @@ type Pair = (&'static str, &'static str);
 /// Maps a py3 global to the name CPython 3 writes for protocol < 3 with `fix_imports=True`
 /// (`_Pickler.save_global`): a REVERSE_NAME_MAPPING hit first, else REVERSE_IMPORT_MAPPING on
 /// the module, else unchanged.
+///
+/// Except where that name is one Python 2 cannot load while it loads the name as spelled
+/// (`subprocess.Popen` would become `commands.Popen`: `py3_only::KEEP_SPELLED`, generated
+/// from the real interpreters): such a name is kept, so the value loads.
 pub(crate) fn py3_to_py2<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, Cow<'a, str>) {
+    if py3_only::KEEP_SPELLED
+        .binary_search(&(module, name))
+        .is_ok()
+    {
+        return (Cow::Borrowed(module), Cow::Borrowed(name));
+    }
     if let Ok(i) = REVERSE_NAME_MAPPING.binary_search_by(|(k, _)| k.cmp(&(module, name))) {
         let (m, n) = REVERSE_NAME_MAPPING[i].1;
         return (Cow::Borrowed(m), Cow::Borrowed(n));
@@ -428,9 +438,17 @@ mod tests {
         assert!(is_py3_only("http", "HTTPStatus"));
         assert!(is_py3_only("asyncio.not_a_module", "X"));
         assert!(!is_py3_only("uuid", "UUID"));
-        // Python 2 has `subprocess.Popen` as spelled (a Python 2 value keeps it); only Python 3
-        // renames it (to `commands.Popen`, which Python 2 lacks, as CPython's own pickle does).
+        // Python 2 has `subprocess.Popen` as spelled: neither refused nor renamed (to
+        // `commands.Popen`, which Python 2 lacks, as CPython's own pickle does).
         assert!(!is_py3_only("subprocess", "Popen"));
+        assert_eq!(
+            py3_to_py2("subprocess", "Popen"),
+            ("subprocess".into(), "Popen".into())
+        );
+        assert_eq!(
+            py3_to_py2("subprocess", "getoutput"),
+            ("commands".into(), "getoutput".into())
+        );
         assert!(is_py3_only("subprocess", "run"));
         // Gone modules whose submodules or renamed names Python 2 has.
         assert!(!is_py3_only("http.cookies", "SimpleCookie"));
@@ -439,7 +457,11 @@ mod tests {
         for t in [py3_only::MODULES, py3_only::PREFIXES] {
             assert!(t.windows(2).all(|w| w[0] < w[1]));
         }
-        for t in [py3_only::NAMES, py3_only::SPELLED_NAMES] {
+        for t in [
+            py3_only::NAMES,
+            py3_only::SPELLED_NAMES,
+            py3_only::KEEP_SPELLED,
+        ] {
             assert!(t.windows(2).all(|w| w[0] < w[1]));
         }
         // Python 3's names as its `fix_imports` writes them at protocols 0-2: Python 2's

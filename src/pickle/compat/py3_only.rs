@@ -994,6 +994,17 @@ pub(crate) const SPELLED_NAMES: &[(&str, &str)] = &[
     ("urlparse", "unwrap"),
 ];
 
+/// Pairs `fix_imports` renames to a name Python 2 cannot load, which Python 2 loads as
+/// spelled (`subprocess.Popen`, not `commands.Popen`): never renamed, sorted.
+pub(crate) const KEEP_SPELLED: &[(&str, &str)] = &[
+    ("subprocess", "CalledProcessError"),
+    ("subprocess", "Popen"),
+    ("subprocess", "call"),
+    ("subprocess", "check_call"),
+    ("subprocess", "check_output"),
+    ("subprocess", "list2cmdline"),
+];
+
 /// Modules `fix_imports` renames that Python 2 also imports as spelled, sorted.
 pub(crate) const PY2_TOO_MODULES: &[&str] = &["_functools", "dbm", "subprocess", "test.support"];
 

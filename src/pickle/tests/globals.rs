@@ -123,3 +123,22 @@ fn python_2_names_python_3_maps_still_reach_py3() {
         );
     }
 }
+
+/// py3: [subprocess.Popen, subprocess.check_output] at protocol 4. `fix_imports` would write
+/// `commands.Popen` and `commands.check_output`, which Python 2 lacks (its `commands` holds only
+/// what Python 3 moved to `subprocess`); Python 2 loads them as spelled, so they stay so
+/// (`KEEP_SPELLED`; the output was loaded in CPython 2.7).
+#[test]
+fn names_fix_imports_would_break_keep_their_spelling_for_py2() {
+    let src = b"\x80\x04\x95/\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\nsubprocess\x94\x8c\x05Popen\x94\x93\x94h\x01\x8c\x0ccheck_output\x94\x93\x94e.";
+    let out = rewritten(src, &py2());
+    for name in [&b"csubprocess\nPopen\n"[..], b"csubprocess\ncheck_output\n"] {
+        assert!(out.windows(name.len()).any(|w| w == name), "{out:?}");
+    }
+    assert!(!out.windows(8).any(|w| w == b"commands"), "{out:?}");
+    // The same at protocol 2, where CPython 3 already wrote `commands.Popen`: refused.
+    assert_eq!(
+        refused(b"\x80\x02ccommands\nPopen\nq\x00.", &py2()),
+        Reason::Py3OnlyGlobal
+    );
+}
