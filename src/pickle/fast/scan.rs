@@ -938,18 +938,22 @@ fn takes(top: Tag, code: u8, keyed: &[u8]) -> bool {
 /// kinds a key collision can cross), and [`COMPOSITE`].
 #[inline(always)]
 fn key_kinds(items: &[Tag], step: usize) -> u8 {
+    // By kind: py2 `str`, text, bytes; a tuple, dict or set is compared as a whole (a set being
+    // built for a Python 2 reader, as a member, too: a value only made by hand, sets are not
+    // hashable). A table, not a `match`: this runs for every key of every value.
+    const BITS: [u8; 8] = {
+        let mut bits = [0; 8];
+        bits[PY2_STR as usize] = 1;
+        bits[TEXT as usize] = 2;
+        bits[BYTES as usize] = 4;
+        bits[TUPLE as usize] = COMPOSITE;
+        bits[CONTAINER as usize] = COMPOSITE;
+        bits[OPEN_SET as usize] = COMPOSITE;
+        bits
+    };
     let mut kinds = 0;
     for &t in items.iter().step_by(step) {
-        kinds |= match kind(t) {
-            PY2_STR => 1,
-            TEXT => 2,
-            BYTES => 4,
-            // A set being built for a Python 2 reader, as a member (a value only made by hand:
-            // sets are not hashable) is compared as a whole too.
-            TUPLE | CONTAINER | OPEN_SET => COMPOSITE,
-            _ if t == OBJECT => OBJECT_KEY,
-            _ => 0,
-        };
+        kinds |= BITS[kind(t) as usize] | (u8::from(t == OBJECT) * OBJECT_KEY);
     }
     kinds
 }
