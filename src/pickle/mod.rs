@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+mod bigint;
 mod compat;
 mod downgrade;
 mod error;

@@ -12,6 +12,7 @@
 //! Under `py2_utc = pytz`, `pytz._UTC()` becomes `datetime.timezone(timedelta(0, 0, 0))`
 //! (`scan/utc.rs`): the class op is replaced in place, so its memo PUT still holds a class.
 
+use super::bigint;
 use super::error::{ErrorKind, TranscodeError};
 use super::opcode as op;
 use super::reader::{Op, Reader};
@@ -68,6 +69,13 @@ pub(crate) fn normalize(
             }
             (op::STRING | op::BINSTRING | op::SHORT_BINSTRING, _) => {
                 py2_str(&mut out, &o, as_bytes, keep, policy)?;
+            }
+            // More digits than Python 3 reads from a line: the binary form (`bigint.rs`).
+            (op::INT | op::LONG, _) if bigint::digits(o.arg).len() > bigint::PY3_MAX_STR_DIGITS => {
+                let bytes = bigint::decimal_to_long(o.arg).ok_or_else(|| {
+                    TranscodeError::new(ErrorKind::BadArgument, o.pos, Some(o.code))
+                })?;
+                out.long(&bytes);
             }
             // A GET of a memoized str whose rule differs for this use: its own copy instead.
             (op::GET | op::BINGET | op::LONG_BINGET, Some((from, keep))) => {

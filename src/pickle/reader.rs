@@ -74,7 +74,9 @@ impl<'a> Op<'a> {
 /// and a call there costs ~4 % of such a value.
 #[inline(always)]
 pub(crate) fn parse_decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 {
+    // A leading zero: Python 2 keys its protocol-0 memo by the line (`p01` and `p1` are two
+    // slots), Python 3 by the number (one). Neither writes one.
+    if s.is_empty() || s.len() > 19 || (s.len() > 1 && s[0] == b'0') {
         return None;
     }
     let mut n = 0u64;
@@ -222,8 +224,19 @@ fn extra_checks(code: u8, arg: &[u8], pos: usize) -> Result<(), TranscodeError> 
 /// INT's decimalnl_short: optional sign, digits (`I00`/`I01` are False/True).
 #[inline(always)]
 pub(crate) fn int_line_ok(line: &[u8]) -> bool {
-    let digits = line.strip_prefix(b"-").unwrap_or(line);
-    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+    line == b"01" || decimal_ok(line.strip_prefix(b"-").unwrap_or(line))
+}
+
+/// Digits of an INT or LONG line, without a leading zero unless all are zeros: both runtimes
+/// read the line with base 0, where Python 2 takes `010` as octal 8 and Python 3 refuses it.
+/// Neither writes one.
+#[inline(always)]
+fn decimal_ok(digits: &[u8]) -> bool {
+    match digits {
+        [] => false,
+        [b'0', rest @ ..] => rest.iter().all(|&d| d == b'0'),
+        _ => digits.iter().all(u8::is_ascii_digit),
+    }
 }
 
 /// Syntax of newline-terminated arguments, as CPython 3's unpickler accepts them.
@@ -233,8 +246,7 @@ pub(crate) fn line_ok(code: u8, line: &[u8]) -> bool {
         // decimalnl_long: optional sign, digits, optional trailing 'L'.
         opcode::LONG => {
             let s = line.strip_suffix(b"L").unwrap_or(line);
-            let digits = s.strip_prefix(b"-").unwrap_or(s);
-            !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+            decimal_ok(s.strip_prefix(b"-").unwrap_or(s))
         }
         opcode::GET | opcode::PUT => parse_decimal(line).is_some(),
         // floatnl: anything float() accepts; refuse what is clearly not a float.

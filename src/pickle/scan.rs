@@ -12,6 +12,7 @@ mod utc;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use super::bigint;
 use super::compat;
 use super::error::{ErrorKind, TranscodeError};
 use super::machine::Machine;
@@ -295,6 +296,8 @@ struct Scanner<'a, 'p> {
     composite_keys: Vec<KeyRec>,
     /// The arguments of each [`Slot::Object`] (a tuple, or `Any` when unknown).
     objects: Vec<Slot>,
+    /// Digits of the INT/LONG lines rewritten in binary for a Python 3 reader (`bigint.rs`).
+    long_digits: usize,
     /// The items of lists and frozensets (with a policy, up to [`MAX_KEPT_MEMBERS`]; `None`
     /// past that): a frozenset key's members, from FROZENSET or `frozenset(list)`.
     members: HashMap<u32, Option<Vec<Slot>>>,
@@ -374,6 +377,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         tuple_items: Vec::new(),
         composite_keys: Vec::new(),
         objects: Vec::new(),
+        long_digits: 0,
         members: HashMap::new(),
         folds: Vec::new(),
         binary_uses: Vec::new(),
@@ -440,6 +444,20 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// The object on top of the stack (built by a call, so of unknown type) is given SETITEM(S):
     /// it becomes a keyed container there (later batches on the stack add to the same one).
+    /// An INT or LONG line of more digits than Python 3 reads (`bigint.rs`): written as LONG1 or
+    /// LONG4 for a Python 3 reader, within a per-value budget.
+    fn long_line(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
+        let n = bigint::digits(o.arg).len();
+        if n <= bigint::PY3_MAX_STR_DIGITS || self.target() != Some(Runtime::Py3) {
+            return Ok(());
+        }
+        self.long_digits += n;
+        if self.long_digits > bigint::MAX_CONVERTED_DIGITS {
+            return Err(self.m.err(ErrorKind::LimitExceeded));
+        }
+        Ok(())
+    }
+
     /// The slot of an object built from `args`: [`Slot::Object`] with a policy (the collision
     /// check's), else `Any`.
     fn object(&mut self, args: Slot) -> Slot {
@@ -525,9 +543,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
             | op::NEWTRUE
             | op::NEWFALSE
             | op::LONG1
-            | op::INT
-            | op::LONG
             | op::FLOAT => self.m.push(Slot::Scalar { pos })?,
+            op::INT | op::LONG => {
+                self.long_line(o)?;
+                self.m.push(Slot::Scalar { pos })?;
+            }
             op::MARK => {
                 self.m.mark()?;
                 self.mark_pos.push(pos);
@@ -551,6 +571,17 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if let Slot::Global { idx, .. } = top {
                     // A copy of the UTC class is one more use of it.
                     self.utc_pushed(idx);
+                }
+                // A string's uses are told apart by the op that pushed each (itself or a GET,
+                // see "the rules apply per use"); a copy would be the same use twice. No
+                // CPython writes DUP.
+                if self.policy.is_some()
+                    && matches!(
+                        top,
+                        Slot::Py2Str { .. } | Slot::Text { .. } | Slot::Bytes { .. }
+                    )
+                {
+                    return Err(self.m.err(ErrorKind::Unsupported));
                 }
                 self.m.push(top)?;
             }
@@ -938,9 +969,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         && (self.renames || (p.py2_text == Py2Text::Utf8 && converts_text)))
             }
             Some(_) => {
-                self.py2_str_changes
-                    .iter()
-                    .any(|&(pos, ascii)| !ascii || kept.binary_search(&pos).is_err())
+                self.long_digits > 0
+                    || self
+                        .py2_str_changes
+                        .iter()
+                        .any(|&(pos, ascii)| !ascii || kept.binary_search(&pos).is_err())
                     || self
                         .anns
                         .iter()

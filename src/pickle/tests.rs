@@ -7,6 +7,7 @@ use super::*;
 
 mod cross_random;
 mod globals;
+mod lines;
 mod object_keys;
 mod utc;
 

@@ -157,6 +157,12 @@ impl Out {
         self.len_prefixed(op::SHORT_BINBYTES, op::BINBYTES, bytes);
     }
 
+    /// An integer from its little-endian two's complement bytes: LONG1 or LONG4 (protocol 2).
+    #[inline]
+    pub(crate) fn long(&mut self, bytes: &[u8]) {
+        self.len_prefixed(op::LONG1, op::LONG4, bytes);
+    }
+
     /// memo[id] = top: BINPUT or LONG_BINPUT.
     #[inline]
     pub(crate) fn put(&mut self, id: u32) {

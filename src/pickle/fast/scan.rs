@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use super::super::bigint;
 use super::super::compat;
 use super::super::opcode as op;
 use super::super::scan::Ann;
@@ -384,6 +385,14 @@ pub(super) fn scan<S: Sink>(
                 2
             }
             op::INT | op::LONG | op::FLOAT => {
+                // More digits than Python 3 reads from a line: the general path writes it in
+                // binary (`bigint.rs`).
+                if o.code != op::FLOAT
+                    && py3_str.is_some()
+                    && o.arg_end - o.arg > bigint::PY3_MAX_STR_DIGITS
+                {
+                    return None;
+                }
                 push!(OTHER);
                 0
             }

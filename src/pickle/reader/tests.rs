@@ -266,7 +266,6 @@ fn random_bytes_and_mutations_never_panic_and_keep_invariants() {
 #[test]
 fn memo_indices_parse_as_pickle_takes_them() {
     assert_eq!(parse_decimal(b"0"), Some(0));
-    assert_eq!(parse_decimal(b"007"), Some(7));
     assert_eq!(
         parse_decimal(b"9999999999999999999"),
         Some(9_999_999_999_999_999_999)
@@ -279,7 +278,28 @@ fn memo_indices_parse_as_pickle_takes_them() {
         b"1 ",
         b"1a",
         b"\xd9",
+        // Python 2 keys its memo by the line: `p07` is not `p7` there.
+        b"007",
+        b"00",
     ] {
         assert_eq!(parse_decimal(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn integer_lines_with_a_leading_zero_are_refused() {
+    // Base 0 in both runtimes: octal 8 in Python 2, a ValueError in Python 3.
+    for bad in [&b"010"[..], b"-010", b"-01", b"007"] {
+        assert!(!int_line_ok(bad), "{bad:?}");
+        let mut long = bad.to_vec();
+        long.push(b'L');
+        assert!(!line_ok(opcode::LONG, &long), "{long:?}");
+    }
+    // False and True, zeros, and what the runtimes write.
+    for good in [&b"00"[..], b"01", b"0", b"-0", b"000", b"10", b"-7"] {
+        assert!(int_line_ok(good), "{good:?}");
+    }
+    for good in [&b"0L"[..], b"00L", b"-5L", b"123", b"10L"] {
+        assert!(line_ok(opcode::LONG, good), "{good:?}");
     }
 }

@@ -20,6 +20,9 @@ use super::super::decode::{le, memo_index, next, table};
 use super::super::sink::Sink;
 use super::{appendable, kind, Tag, LIST, OPEN_SET, OTHER, TEXT, UNDEF};
 
+/// Longest INT line the inner loop takes (a sign and Python 3's digits; see `bigint.rs`).
+const MAX_INT_LINE: usize = super::super::super::bigint::PY3_MAX_STR_DIGITS;
+
 /// Per opcode byte: 0 when the loop does not take the op, else the op's length when it is
 /// fixed, or [`VARIES`].
 pub(super) const STEP: [u8; 256] = {
@@ -265,8 +268,11 @@ pub(super) fn run<const SINK: u8, S: Sink>(
                 (0, pos + 1, false)
             }
             op::INT => {
-                // Checked as the main loop's `next` checks it.
-                let Some(o) = next(src, pos) else { stop!() };
+                // Checked as the main loop's `next` checks it; a line too long for Python 3
+                // is the main loop's (`bigint.rs`).
+                let Some(o) = next(src, pos).filter(|o| o.arg_end - o.arg <= MAX_INT_LINE) else {
+                    stop!()
+                };
                 push!(OTHER);
                 (0, o.end, false)
             }
