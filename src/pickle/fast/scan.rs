@@ -114,7 +114,7 @@ const LIST: Tag = OTHER | 1 << 3;
 /// [`OTHER`] told apart, as a key it is compared as a whole (see [`COMPOSITE`]).
 const PLAIN_TUPLE: Tag = OTHER | 2 << 3;
 /// An object built by a call (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ): an [`OTHER`] told apart,
-/// as a key it may compare by its arguments or equal a string (see [`OBJECT_KEY`]).
+/// as a key it may compare by its arguments or equal a string (see [`Keys::object_key`]).
 const OBJECT: Tag = OTHER | 3 << 3;
 
 /// A memo slot never PUT (never a real tag: a [`CONTAINER`] index stays below 2^29 - 1).
@@ -860,11 +860,7 @@ pub(super) fn scan<S: Sink>(
             .any(|k| k & COMPOSITE != 0);
     // An object key or member in a value with strings of two kinds: the general path compares
     // the strings of its arguments and its container's string keys.
-    let objects = string_kinds + usize::from(converted) > 1
-        && keyed
-            .iter()
-            .chain(sets.iter().map(|s| &s.kinds))
-            .any(|k| k & OBJECT_KEY != 0);
+    let objects = string_kinds + usize::from(converted) > 1 && keys.object_key(keyed, sets);
     // Where the keys may meet, the general path compares them as the target will see them.
     if objects
         || (mixed && !keys.distinct(src, py3_str == Some(Py3Str::Latin1), keyed, sets))
@@ -915,9 +911,6 @@ pub(super) fn scan<S: Sink>(
 const COMPOSITE: u8 = 8;
 /// In a [`CONTAINER`]'s kinds: a set or frozenset (made by EMPTY_SET or FROZENSET).
 const SET_MADE: u8 = 16;
-/// An [`OBJECT`] key or member: compared as a whole by `scan.rs` (with its arguments' strings
-/// and the container's string keys), in a value with strings of two kinds.
-const OBJECT_KEY: u8 = 32;
 
 /// Whether `top` takes APPEND(S) as a value that loads would: a list or an object (any
 /// [`CONTAINER`], a SETITEM(S)'d object included, is the general path's to judge; see
@@ -962,7 +955,7 @@ fn key_kinds(items: &[Tag], step: usize) -> u8 {
     };
     let mut kinds = 0;
     for &t in items.iter().step_by(step) {
-        kinds |= BITS[kind(t) as usize] | (u8::from(t == OBJECT) * OBJECT_KEY);
+        kinds |= BITS[kind(t) as usize];
     }
     kinds
 }

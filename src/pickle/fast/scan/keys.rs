@@ -19,7 +19,8 @@ use super::super::super::strings;
 use super::super::decode::{next, py2_str_bytes};
 use super::super::reuse;
 use super::{
-    kind, payload, SetInfo, Tag, BYTES, CONTAINER, OPEN_SET, PLAIN_TUPLE, PY2_STR, TEXT, TUPLE,
+    kind, payload, SetInfo, Tag, BYTES, CONTAINER, OBJECT, OPEN_SET, PLAIN_TUPLE, PY2_STR, TEXT,
+    TUPLE,
 };
 
 /// Keys recorded in one pass (see [`Keys::distinct`]).
@@ -144,6 +145,19 @@ impl Keys {
         // another key of the same container is a second such key.
         found.sort_unstable();
         !found.windows(2).any(|w| w[0].0 == w[1].0 && w[1].1)
+    }
+
+    /// Whether a dict or set has an [`OBJECT`] key or member (built by a call: it may compare
+    /// by its arguments, or equal a string key, so `scan.rs` judges it). Looked for only in a
+    /// value with strings of two kinds, over the kept batches (a plain search first).
+    #[inline(never)]
+    pub(super) fn object_key(&self, keyed: &[u8], sets: &[SetInfo]) -> bool {
+        if !self.tags.contains(&OBJECT) {
+            return false;
+        }
+        self.each().any(|(c, keys)| {
+            kinds_of(c, keyed, sets).is_some() && keys.map_or(true, |mut k| k.any(|t| t == OBJECT))
+        })
     }
 
     /// Whether the string keys of each container that mixes string kinds (as `keyed` and `sets`
