@@ -298,6 +298,8 @@ struct Scanner<'a, 'p> {
     objects: Vec<Slot>,
     /// Digits of the INT/LONG lines rewritten in binary for a Python 3 reader (`bigint.rs`).
     long_digits: usize,
+    /// Memo ops seen: 1 text (PUT, GET), 2 binary (see `memo_kind`).
+    memo_kinds: u8,
     /// The items of lists and frozensets (with a policy, up to [`MAX_KEPT_MEMBERS`]; `None`
     /// past that): a frozenset key's members, from FROZENSET or `frozenset(list)`.
     members: HashMap<u32, Option<Vec<Slot>>>,
@@ -378,6 +380,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         composite_keys: Vec::new(),
         objects: Vec::new(),
         long_digits: 0,
+        memo_kinds: 0,
         members: HashMap::new(),
         folds: Vec::new(),
         binary_uses: Vec::new(),
@@ -587,6 +590,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
             op::PUT | op::BINPUT | op::LONG_BINPUT | op::MEMOIZE => self.memo_put(o)?,
             op::GET | op::BINGET | op::LONG_BINGET => {
+                self.memo_kind(o.code)?;
                 let idx = o
                     .memo_index()
                     .ok_or_else(|| self.m.err(ErrorKind::BadArgument))?;
@@ -853,7 +857,20 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(())
     }
 
+    /// Protocol 0's text memo ops (PUT, GET) and binary ones in one value: Python 2 keys the first
+    /// by their line and the second by number (`p1` and BINPUT 1 are two slots), Python 3 both
+    /// by number. No CPython mixes them: refused.
+    fn memo_kind(&mut self, code: u8) -> Result<(), TranscodeError> {
+        let text = matches!(code, op::PUT | op::GET);
+        self.memo_kinds |= if text { 1 } else { 2 };
+        if self.memo_kinds == 3 {
+            return Err(self.m.err(ErrorKind::Unsupported));
+        }
+        Ok(())
+    }
+
     fn memo_put(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
+        self.memo_kind(o.code)?;
         let idx = match o.code {
             op::MEMOIZE => self.m.memo_len() as u64,
             _ => o

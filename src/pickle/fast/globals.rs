@@ -41,8 +41,9 @@ pub(super) struct Known {
     pub(super) collects_items: bool,
     /// Which argument is binary state (`compat::BINARY_STATE`).
     pub(super) binary_arg: Option<u8>,
-    /// `copy_reg._reconstructor` (a `str` subclass at protocols 0 and 1 is given its value).
-    pub(super) reconstructor: bool,
+    /// May hand a py2 `str` to `str.__new__`: `copy_reg._reconstructor` (a `str` subclass at
+    /// protocols 0 and 1 is given its value), `copy_reg.__newobj__`, `str`, `unicode`.
+    pub(super) str_value: bool,
     /// `py2` can be written as a protocol-2 GLOBAL (non-empty newline-free ASCII parts, no
     /// dotted name: `downgrade.rs` refuses the rest).
     pub(super) py2_writable: bool,
@@ -69,7 +70,10 @@ impl Known {
             renamed,
             renamed_if_py3: renamed && compat::renamed_name_is_py2_too(m, n),
             binary_arg,
-            reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
+            str_value: matches!(
+                (&*m2, &*n2),
+                ("copy_reg", "_reconstructor" | "__newobj__") | ("__builtin__", "str" | "unicode")
+            ),
             py2_writable: {
                 let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
                 ok(&m2) && ok(&n2) && !n2.contains('.')

@@ -485,11 +485,11 @@ pub(super) fn scan<S: Sink>(
                 // compares them when the value holds strings of two kinds, checked at the end.)
                 pair_keys |=
                     g.is_some_and(|g| g.pair_keys || (g.collects_items && args == PLAIN_TUPLE));
-                // `copy_reg._reconstructor(cls, base, <py2 str>)`: a `str` subclass's value,
-                // which must not become `bytes` (the general path's to judge).
+                // `copy_reg._reconstructor(cls, base, <py2 str>)` and the like: a `str`
+                // subclass's value, which must not become `bytes` (the general path's to judge).
                 if target == Some(Runtime::Py3)
                     && kind(args) == TUPLE
-                    && g.is_some_and(|g| g.reconstructor)
+                    && g.is_some_and(|g| g.str_value)
                 {
                     return None;
                 }
@@ -768,6 +768,9 @@ pub(super) fn scan<S: Sink>(
                 4
             }
             op::BINGET | op::LONG_BINGET | op::GET => {
+                if run::mixed_memo(!matches!(o.code, op::PUT | op::GET), max_proto, memo_len) {
+                    return None;
+                }
                 let idx = memo_index(src, o)?;
                 match memo.get(idx) {
                     Some(&t) if kind(t) == OPEN_SET => {
@@ -786,6 +789,9 @@ pub(super) fn scan<S: Sink>(
                 }
             }
             op::BINPUT | op::LONG_BINPUT | op::PUT | op::MEMOIZE => {
+                if run::mixed_memo(!matches!(o.code, op::PUT | op::GET), max_proto, memo_len) {
+                    return None;
+                }
                 let idx = match o.code {
                     op::MEMOIZE => memo_len,
                     _ => memo_index(src, o)?,

@@ -326,22 +326,36 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.m.push(result)
     }
 
-    /// `copy_reg._reconstructor(cls, str, s)`: a `str` subclass as Python 2 pickles it for
-    /// protocols 0 and 1. For a Python 3 reader `str.__new__(cls, s)` needs `s` as text: refused
-    /// where it would become `bytes` (its repr), as for NEWOBJ.
+    /// A py2 `str` handed to `str.__new__` by a call: `copy_reg._reconstructor(cls, str, s)`
+    /// (a `str` subclass as Python 2 pickles it for protocols 0 and 1), `copy_reg.__newobj__(cls,
+    /// s)` (NEWOBJ's REDUCE form), `str(s)` and `unicode(s)` (by hand). For a Python 3 reader
+    /// `s` must stay text: refused where it would become `bytes` (its repr), as for NEWOBJ.
     fn str_reconstructor(&self, func: Slot, args: Slot) -> Result<(), TranscodeError> {
-        let (Slot::Global { idx, .. }, Slot::Tuple([_, Elem::Global { idx: base, .. }], id)) =
-            (func, args)
-        else {
+        let (Slot::Global { idx, .. }, Slot::Tuple(_, id)) = (func, args) else {
             return Ok(());
         };
-        let g = |i: u32| self.globals.get(i as usize);
-        if !g(idx).is_some_and(|g| g.reconstructor)
-            || !g(base).is_some_and(|g| (&*g.module, &*g.name) == ("__builtin__", "str"))
-        {
+        let (Some(g), Some(items)) = (self.globals.get(idx as usize), self.tuple_items(id)) else {
             return Ok(());
-        }
-        if let Some(&[_, _, Slot::Py2Str { src, .. }]) = self.tuple_items(id) {
+        };
+        let name = |i: u32| {
+            self.globals
+                .get(i as usize)
+                .map(|g| compat::py3_to_py2(&g.module, &g.name))
+        };
+        let value = match (compat::py3_to_py2(&g.module, &g.name), items) {
+            ((m, n), &[_, Slot::Global { idx: base, .. }, value])
+                if (&*m, &*n) == ("copy_reg", "_reconstructor") =>
+            {
+                match name(base) {
+                    Some((m, n)) if (&*m, &*n) == ("__builtin__", "str") => value,
+                    _ => return Ok(()),
+                }
+            }
+            ((m, n), &[_, value]) if (&*m, &*n) == ("copy_reg", "__newobj__") => value,
+            ((m, n), &[value]) if m == "__builtin__" && (n == "str" || n == "unicode") => value,
+            _ => return Ok(()),
+        };
+        if let Slot::Py2Str { src, .. } = value {
             if self.py3_bytes(src) {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }

@@ -160,12 +160,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 e.1 |= self.meet_bit(&k.slot);
             }
         }
-        // Strings of two kinds that can become equal in the target: for Python 2, any two of
-        // py2 `str`, text and bytes; for Python 3, two of text and a py2 `str` kept or made
-        // text, or a py2 `str` made bytes and bytes (see `meet_bit`).
+        // Strings of two kinds that can be equal in one runtime and not the other: for Python 2,
+        // any two of py2 `str`, text and bytes; for Python 3, two of text and a py2 `str` kept
+        // or made text, or a py2 `str` made bytes next to bytes (merged) or text (equal in
+        // Python 2, `'qq' == u'qq'`, split in Python 3) (see `meet_bit`).
         let meet = |k: u8| match policy.target {
             Runtime::Py2 => (k & 0b111).count_ones() >= 2,
-            Runtime::Py3 => (k & 0b1_0011).count_ones() >= 2 || k & 0b1100 == 0b1100,
+            Runtime::Py3 => {
+                (k & 0b1_0011).count_ones() >= 2 || (k & 0b1000 != 0 && k & 0b0110 != 0)
+            }
         };
         // Past the budget the kinds seen may be incomplete: any kinds could meet.
         let exhausted = walk.budget == 0;

@@ -92,3 +92,52 @@ fn dup_of_a_string_is_refused() {
     let array = b"\x80\x02carray\narray\nU\x01b2\x86R.";
     assert_eq!(refused(array, &py3()), Reason::Unsupported);
 }
+
+#[test]
+fn text_and_binary_memo_ops_in_one_value_are_refused() {
+    // MARK 'a' BINPUT 1 'b' PUT p1 BINGET 1 LIST: ['a', 'b', 'a'] in Python 2 (two slots),
+    // ['a', 'b', 'b'] in Python 3 (one). Both orders, both readers.
+    let put_after = b"(S'a'\nq\x01S'b'\np1\nh\x01l.";
+    let bin_after = b"(S'a'\np1\nS'b'\nq\x01g1\nl.";
+    for src in [&put_after[..], &bin_after[..]] {
+        assert_eq!(refused(src, &py3()), Reason::Unsupported, "{src:?}");
+    }
+    assert_eq!(
+        refused(b"(Va\nq\x01Vb\np1\nh\x01l.", &py2()),
+        Reason::Unsupported
+    );
+}
+
+#[test]
+fn str_calls_whose_argument_would_become_bytes_are_refused() {
+    let bytes = Policy {
+        py3_str: Py3Str::Bytes,
+        ..py3()
+    };
+    // str('\xff'), unicode('abc') (by hand): `str(b'\xff')` is the repr in Python 3.
+    assert_eq!(
+        refused(b"c__builtin__\nstr\n(S'\\xff'\ntR.", &py3()),
+        Reason::Unsupported
+    );
+    assert_eq!(
+        refused(b"c__builtin__\nunicode\n(S'abc'\ntR.", &bytes),
+        Reason::Unsupported
+    );
+    // copy_reg.__newobj__(MyStr, '\xff'): NEWOBJ's REDUCE form.
+    let newobj = b"\x80\x02ccopy_reg\n__newobj__\ncprobemod\nMyStr\nU\x01\xff\x86R.";
+    assert_eq!(refused(newobj, &py3()), Reason::Unsupported);
+    // As text they load as the string: str('caf\xc3\xa9') -> 'café'.
+    rewritten(b"c__builtin__\nstr\n(S'caf\\xc3\\xa9'\ntR.", &py3());
+}
+
+#[test]
+fn call_keys_python_2_holds_as_one_are_refused_under_bytes() {
+    // Hand-made: {DecimalTuple('qq', 1, 2): 1, DecimalTuple(u'qq', 1, 2): 2} is one key in
+    // Python 2 ('qq' == u'qq'); under `py3_str = bytes` Python 3 would hold two.
+    let src = b"\x80\x02}q\x01(cdecimal\nDecimalTuple\nq\x02U\x02qqq\x03K\x01K\x02\x87\x81q\x04K\x01h\x02X\x02\x00\x00\x00qqq\x05K\x01K\x02\x87\x81q\x06K\x02u.";
+    let bytes = Policy {
+        py3_str: Py3Str::Bytes,
+        ..py3()
+    };
+    assert_eq!(refused(src, &bytes), Reason::Collision);
+}

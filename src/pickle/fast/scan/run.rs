@@ -52,6 +52,20 @@ pub(super) const STEP: [u8; 256] = {
     table(t, &varies, VARIES)
 };
 
+/// Whether memo op `code` would mix protocol 0's text memo ops (PUT, GET) with binary ones in
+/// one value: a text one after a binary op (`max_proto` >= 1), or a binary one after entries
+/// while no binary op was seen (they came from text PUTs). Python 2 keys the first by their
+/// line and the second by number (`p1` and BINPUT 1 are two slots), Python 3 both by number;
+/// no CPython mixes them. The general path refuses such a value.
+#[inline(always)]
+pub(super) fn mixed_memo(binary: bool, max_proto: u8, memo_len: usize) -> bool {
+    if binary {
+        max_proto == 0 && memo_len > 0
+    } else {
+        max_proto >= 1
+    }
+}
+
 /// In [`STEP`]: the op's length depends on its argument.
 pub(super) const VARIES: u8 = 0xff;
 
@@ -194,8 +208,13 @@ pub(super) fn run<const SINK: u8, S: Sink>(
             }};
         }
         // A PUT's or GET's memo index, protocol and end (protocol 0's from its line).
+        // Text and binary memo ops in one value (see `mixed_memo`): the main loop's.
         macro_rules! memo_arg {
-            () => {
+            () => {{
+                let binary = code != op::PUT && code != op::GET;
+                if mixed_memo(binary, max_proto, memo_len) {
+                    stop!();
+                }
                 match code {
                     op::BINPUT | op::BINGET => match arg(1) {
                         Some(a) => (usize::from(a[0]), 1, pos + 2),
@@ -210,7 +229,7 @@ pub(super) fn run<const SINK: u8, S: Sink>(
                         None => stop!(),
                     },
                 }
-            };
+            }};
         }
         // (op's protocol, end, whether it is a memo PUT)
         let (proto, end, put) = match code {
@@ -290,7 +309,8 @@ pub(super) fn run<const SINK: u8, S: Sink>(
                     full_only!();
                 }
                 let (idx, proto, end) = match code {
-                    op::MEMOIZE => (memo_len, 4, pos + 1),
+                    op::MEMOIZE if !mixed_memo(true, max_proto, memo_len) => (memo_len, 4, pos + 1),
+                    op::MEMOIZE => stop!(),
                     _ => memo_arg!(),
                 };
                 // Only the memo's next slot, from an item above the MARK that is not a set
