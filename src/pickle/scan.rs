@@ -280,15 +280,13 @@ struct Scanner<'a, 'p> {
     has_py2_str: bool,
     /// A py3 `bytes` (any form) appears.
     has_bytes: bool,
-    /// Per list: its first item (recorded with a policy), and (list, list item) pairs: the keys
-    /// of `collections.OrderedDict([[key, value], ...])`, how Python 2 pickles one.
+    /// Per list (with a policy): its first item, and the first items of the lists and tuples it
+    /// holds: the keys of `OrderedDict([[key, value], ...])` (how Python 2 pickles one) or of
+    /// another class given pairs (`OrderedDict(self.items())` in a `__reduce__`).
     list_first: HashMap<u32, Slot>,
-    /// `collections.OrderedDict` was named: lists from now on keep `list_first` and
-    /// `list_children`.
-    ordered_dict_seen: bool,
+    pair_firsts: HashMap<u32, Vec<Slot>>,
     /// `set` or `frozenset` was named: lists from now on keep their `members`.
     set_global_seen: bool,
-    list_children: Vec<(u32, u32)>,
     /// The items of each tuple (with a policy): spans into `tuple_items`.
     tuple_spans: Vec<(u32, u32)>,
     tuple_items: Vec<Slot>,
@@ -372,9 +370,8 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         has_bytes: false,
         has_py2_str: false,
         list_first: HashMap::new(),
-        ordered_dict_seen: false,
         set_global_seen: false,
-        list_children: Vec::new(),
+        pair_firsts: HashMap::new(),
         tuple_spans: Vec::new(),
         tuple_items: Vec::new(),
         composite_keys: Vec::new(),

@@ -483,8 +483,13 @@ pub(super) fn scan<S: Sink>(
                 };
                 // (A plain tuple may hold a list that becomes a set's members: the general path
                 // compares them when the value holds strings of two kinds, checked at the end.)
-                pair_keys |=
-                    g.is_some_and(|g| g.pair_keys || (g.collects_items && args == PLAIN_TUPLE));
+                // A tuple handed alone (or first) holding strings: `set((a, b))`,
+                // `OrderedDict(((k, v), ...))`, checked there too.
+                let tuple_first = kind(args) == TUPLE
+                    && kind(tuples.get(payload(args)).map_or(OTHER, |t| t[0])) == TUPLE;
+                pair_keys |= g.is_some_and(|g| {
+                    g.pair_keys || (g.collects_items && (args == PLAIN_TUPLE || tuple_first))
+                });
                 // `copy_reg._reconstructor(cls, base, <py2 str>)` and the like: a `str`
                 // subclass's value, which must not become `bytes` (the general path's to judge).
                 if target == Some(Runtime::Py3)

@@ -147,8 +147,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
         // items kept for the collision check (`collide.rs`).
         self.set_global_seen |= set_like;
         let collects_items = compat::collects_items(&m2, &n2);
-        // An OrderedDict subclass is given its pairs as OrderedDict is (`__reduce__`).
-        self.ordered_dict_seen |= (m, n) == ("collections", "OrderedDict") || collects_items;
         let info = GlobalInfo {
             module: m.to_owned(),
             name: n.to_owned(),
@@ -211,7 +209,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
             }
         }
-        let mut pair_list = None;
+        let (mut pair_list, mut tuple_members) = (None, None);
         if let (Slot::Global { idx, .. }, Slot::Tuple(elems, tuple)) = (func, args) {
             if let Some(g) = self.globals.get(idx as usize) {
                 // Python 2's `array('c', ...)` (chars) has no Python 3 typecode: no rewrite
@@ -274,6 +272,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if let (true, Elem::Container(pairs)) = (pairs_class, elems[0]) {
                     pair_list = Some(pairs);
                 }
+                // The same handed a tuple (`set((a, b))`, `OrderedDict(((k, v), ...))`): its
+                // items are members, and the first items of its pairs keys.
+                if let (true, Some(&[Slot::Tuple(_, inner)])) =
+                    (pairs_class || g.set_like, self.tuple_items(tuple))
+                {
+                    tuple_members = Some(inner);
+                }
                 if g.set_like {
                     if let Elem::Container(c) = elems[0] {
                         if let Some(k) = self.containers.get_mut(c as usize) {
@@ -319,6 +324,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         if let Some(pairs) = pair_list {
             self.record_pair_keys(pairs);
+        }
+        if let Some(inner) = tuple_members {
+            self.record_tuple_members(inner);
         }
         if result == Slot::Any {
             result = self.object(args);

@@ -41,14 +41,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 info.unkept = true;
             }
         }
-        if list && self.ordered_dict_seen && !self.scratch.is_empty() {
-            // What `OrderedDict([[key, value], ...])` needs (see `record_pair_keys`; its global
-            // comes first).
+        if list && !self.scratch.is_empty() {
+            // What `OrderedDict([[key, value], ...])` needs (see `record_pair_keys`), kept for
+            // every list: one may be filled before its class is named and fetched by a GET.
             self.list_first.entry(c).or_insert(self.scratch[0]);
-            for slot in &self.scratch {
-                if let Slot::Container(child) = *slot {
-                    self.list_children.push((c, child));
-                }
+            let firsts = self.pair_firsts_of(&self.scratch);
+            if !firsts.is_empty() {
+                self.pair_firsts.entry(c).or_default().extend(firsts);
             }
         }
         for i in (0..self.scratch.len()).step_by(step) {
@@ -294,18 +293,47 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
     }
 
-    /// `collections.OrderedDict(pairs)`: the first items of the lists in list `pairs` are the
-    /// keys of one more keyed container.
+    /// The first items of the lists and tuples among `items` (the keys, if they are pairs).
+    fn pair_firsts_of(&self, items: &[Slot]) -> Vec<Slot> {
+        items
+            .iter()
+            .filter_map(|slot| match *slot {
+                Slot::Container(child) => self.list_first.get(&child).copied(),
+                Slot::Tuple(_, id) => self.tuple_items(id)?.first().copied(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A tuple handed alone to a class that may make a set or dict of it: its items are the
+    /// members of one more keyed container, and the first items of its pairs the keys of
+    /// another.
+    pub(super) fn record_tuple_members(&mut self, tuple: u32) {
+        let Some(items) = self.tuple_items(tuple).map(<[Slot]>::to_vec) else {
+            return;
+        };
+        let c = self.new_container(Made::Set);
+        let firsts = self.pair_firsts_of(&items);
+        let scratch = std::mem::replace(&mut self.scratch, items);
+        self.record_keys(c, 1);
+        self.scratch = scratch;
+        self.record_firsts(firsts);
+    }
+
+    /// `collections.OrderedDict(pairs)`: the first items of the lists and tuples in list
+    /// `pairs` are the keys of one more keyed container.
     pub(super) fn record_pair_keys(&mut self, pairs: u32) {
         if self.policy.is_none() {
             return;
         }
+        let firsts = self.pair_firsts.get(&pairs).cloned().unwrap_or_default();
+        self.record_firsts(firsts);
+    }
+
+    /// Keys (the first items of pairs) of one more keyed container.
+    fn record_firsts(&mut self, firsts: Vec<Slot>) {
         let c = self.new_container(Made::Object);
-        for i in 0..self.list_children.len() {
-            let (parent, child) = self.list_children[i];
-            let Some(&slot) = self.list_first.get(&child).filter(|_| parent == pairs) else {
-                continue;
-            };
+        for slot in firsts {
             if let Some(kind) = key_kind(&slot) {
                 if let Some(info) = self.containers.get_mut(c as usize) {
                     info.kinds |= 1 << kind;

@@ -100,3 +100,27 @@ fn a_str_subclass_whose_value_would_become_bytes_is_refused() {
     };
     rewritten(PY2_STR_SUBCLASS_P2, &latin1);
 }
+
+/// Pairs and members handed to a call as tuples, or in a list fetched from the memo: what a
+/// `__reduce__` returning `(OrderedDict, (self.items(),))` writes (Python 2's `items()` gives
+/// tuples), or `set((a, b))`. Before the fix each loaded with one key where its writer had two.
+#[test]
+fn pairs_given_as_tuples_or_by_the_memo_are_collision_checked() {
+    // py2: OrderedDict([('\xc3\xa9', 1), (u'\xe9', 2)]) given a list of tuples.
+    let od_tuples = b"\x80\x02ccollections\nOrderedDict\nq\x01]q\x02(U\x02\xc3\xa9q\x03K\x01\x86q\x04X\x02\x00\x00\x00\xc3\xa9K\x02\x86q\x05e\x85q\x06Rq\x07.";
+    // py2: set(('\xc3\xa9', u'\xe9')) given a tuple.
+    let set_tuple =
+        b"\x80\x02c__builtin__\nset\nq\x01U\x02\xc3\xa9q\x02X\x02\x00\x00\x00\xc3\xa9\x86\x85q\x03Rq\x04.";
+    // py2: [pairs, OrderedDict(pairs)]: the list of pairs filled before the class is named.
+    let od_shared = b"\x80\x02]q\x01(]q\x02(]q\x03(U\x02\xc3\xa9q\x04K\x01e]q\x05(X\x02\x00\x00\x00\xc3\xa9K\x02eeccollections\nOrderedDict\nq\x06h\x02\x85q\x07Rq\x08e.";
+    for (name, src) in [
+        ("tuples", &od_tuples[..]),
+        ("set(tuple)", set_tuple),
+        ("shared", od_shared),
+    ] {
+        assert_eq!(refused(src, &py3()), Reason::Collision, "{name}");
+    }
+    // py3, protocol 3: OrderedDict([(b'a', 1), ('a', 2)]) given a list of tuples.
+    let py3_tuples = b"\x80\x03ccollections\nOrderedDict\nq\x00]q\x01(C\x01aq\x02K\x01\x86q\x03X\x01\x00\x00\x00aq\x04K\x02\x86q\x05e\x85q\x06Rq\x07.";
+    assert_eq!(refused(py3_tuples, &py2()), Reason::Collision);
+}
