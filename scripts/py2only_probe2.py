@@ -5,38 +5,14 @@
 # one pickle writes, (obj.__module__, obj.__name__), and the namespace's own (module, name); each
 # kept only when `__import__(module); getattr(module, name) is obj`, what cPickle's save_global
 # checks before it writes a global. Writes JSON to argv[1].
-import json, os, pkgutil, signal, sys, types, warnings, StringIO
+import json, os, pkgutil, sys, types, warnings
 warnings.simplefilter("ignore")
 
 # Never imported: side effects (opens a browser, prints the Zen, starts IDLE / GUI demos).
 NO_IMPORT = set(["antigravity", "this", "__main__", "idlelib", "lib2to3.__main__"])
 NO_WALK = set(["idlelib", "test", "lib2to3"])
 
-
-class Timeout(Exception):
-    pass
-
-
-def _alarm(*a):
-    raise Timeout()
-
-
-signal.signal(signal.SIGALRM, _alarm)
-
-
-def imp(m):
-    signal.alarm(10)
-    out, err = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = StringIO.StringIO()
-    try:
-        __import__(m)
-        sys.modules[m]
-        return None
-    except BaseException as e:
-        return "%s: %s" % (type(e).__name__, e)
-    finally:
-        sys.stdout, sys.stderr = out, err
-        signal.alarm(0)
+from py2_imports import imp  # noqa: E402
 
 
 def skip_sub(name):

@@ -1,27 +1,11 @@
 # Part of scripts/gen_py3_only.py, run by CPython 2.7 with only its standard library on the path.
 # argv[1] = JSON {"modules": [...], "pairs": [[mod, name], ...]}; argv[2] = output JSON.
 # A pair loads iff `__import__(mod); getattr(sys.modules[mod], name)` works (pickle's find_class).
-import json, sys, signal, warnings, StringIO
+import json, sys, warnings
 warnings.simplefilter("ignore")
-class Timeout(Exception):
-    pass
-def _alarm(*a):
-    raise Timeout()
-signal.signal(signal.SIGALRM, _alarm)
+from py2_imports import imp
+
 req = json.load(open(sys.argv[1]))
-def imp(m):
-    signal.alarm(10)
-    out, err = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = StringIO.StringIO()
-    try:
-        __import__(m)
-        sys.modules[m]
-        return None
-    except BaseException as e:
-        return "%s: %s" % (type(e).__name__, e)
-    finally:
-        sys.stdout, sys.stderr = out, err
-        signal.alarm(0)
 mods = {}
 for m in sorted(set(req["modules"]) | set(p[0] for p in req["pairs"])):
     mods[m] = imp(m)
