@@ -180,6 +180,8 @@ struct GlobalInfo {
     codecs_encode: bool,
     /// `copy_reg._reconstructor` / `__builtin__.object` (py2 spelling).
     reconstructor: bool,
+    /// May hand a py2 `str` to `str.__new__` (see `Scanner::str_value_call`).
+    str_value: bool,
     object: bool,
     /// Which of the first two arguments must stay text (see `compat::text_args`).
     keeps_text: [bool; 2],

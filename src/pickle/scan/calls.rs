@@ -156,6 +156,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
             collects_items,
             codecs_encode: m == "_codecs" && n == "encode",
             reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
+            str_value: matches!(
+                (&*m2, &*n2),
+                ("copy_reg", "_reconstructor" | "__newobj__") | ("__builtin__", "str" | "unicode")
+            ),
             object: (&*m2, &*n2) == ("__builtin__", "object"),
             keeps_text: compat::text_args(&m2, &n2),
         };
@@ -196,7 +200,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.target() == Some(Runtime::Py2) {
             self.classic_reconstructor(o, func, args)?;
         }
-        self.str_reconstructor(func, args)?;
+        self.str_value_call(func, args)?;
         let mut result = Slot::Any;
         if let (Slot::Global { idx, .. }, Slot::EmptyTuple { .. }) = (func, args) {
             // `bytes()`: empty bytes as CPython 3 writes them for protocols 0-2 (`save_bytes`),
@@ -338,11 +342,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// (a `str` subclass as Python 2 pickles it for protocols 0 and 1), `copy_reg.__newobj__(cls,
     /// s)` (NEWOBJ's REDUCE form), `str(s)` and `unicode(s)` (by hand). For a Python 3 reader
     /// `s` must stay text: refused where it would become `bytes` (its repr), as for NEWOBJ.
-    fn str_reconstructor(&self, func: Slot, args: Slot) -> Result<(), TranscodeError> {
+    fn str_value_call(&self, func: Slot, args: Slot) -> Result<(), TranscodeError> {
         let (Slot::Global { idx, .. }, Slot::Tuple(_, id)) = (func, args) else {
             return Ok(());
         };
-        let (Some(g), Some(items)) = (self.globals.get(idx as usize), self.tuple_items(id)) else {
+        let g = self.globals.get(idx as usize).filter(|g| g.str_value);
+        let (Some(g), Some(items)) = (g, self.tuple_items(id)) else {
             return Ok(());
         };
         let name = |i: u32| {
