@@ -224,6 +224,7 @@ pub(super) fn scan<S: Sink>(
     let mut max_proto = 0u8;
     // Writer evidence for Python 2: py2 `str` opcodes, classic instances (INST/OBJ).
     let (mut py2_ops, mut non_ascii, mut has_text, mut py3_change) = (false, false, false, false);
+    let mut text_memo = false;
     // `pair_keys`: keys or members the general path finds inside lists (an OrderedDict's pairs,
     // a list handed alone to a class that may make a set of it).
     let (mut has_bytes, mut pair_keys) = (false, false);
@@ -322,6 +323,7 @@ pub(super) fn scan<S: Sink>(
                 max_proto,
                 recent,
                 has_text,
+                text_memo,
                 taken: 0,
             };
             let bounds = run::Bounds {
@@ -334,12 +336,13 @@ pub(super) fn scan<S: Sink>(
                 FULL => run::run::<FULL, S>(src, state, stack, marks, memo, bounds, sink),
                 _ => run::run::<PLAIN, S>(src, state, stack, marks, memo, bounds, sink),
             };
-            (pos, memo_len, max_proto, recent, has_text) = (
+            (pos, memo_len, max_proto, recent, has_text, text_memo) = (
                 state.pos,
                 state.memo_len,
                 state.max_proto,
                 state.recent,
                 state.has_text,
+                state.text_memo,
             );
             sink.took(state.taken);
         }
@@ -773,9 +776,11 @@ pub(super) fn scan<S: Sink>(
                 4
             }
             op::BINGET | op::LONG_BINGET | op::GET => {
-                if run::mixed_memo(!matches!(o.code, op::PUT | op::GET), max_proto, memo_len) {
+                let binary = !matches!(o.code, op::PUT | op::GET);
+                if run::mixed_memo(binary, max_proto, text_memo) {
                     return None;
                 }
+                text_memo |= !binary;
                 let idx = memo_index(src, o)?;
                 match memo.get(idx) {
                     Some(&t) if kind(t) == OPEN_SET => {
@@ -794,9 +799,11 @@ pub(super) fn scan<S: Sink>(
                 }
             }
             op::BINPUT | op::LONG_BINPUT | op::PUT | op::MEMOIZE => {
-                if run::mixed_memo(!matches!(o.code, op::PUT | op::GET), max_proto, memo_len) {
+                let binary = !matches!(o.code, op::PUT | op::GET);
+                if run::mixed_memo(binary, max_proto, text_memo) {
                     return None;
                 }
+                text_memo |= !binary;
                 let idx = match o.code {
                     op::MEMOIZE => memo_len,
                     _ => memo_index(src, o)?,

@@ -52,15 +52,15 @@ pub(super) const STEP: [u8; 256] = {
     table(t, &varies, VARIES)
 };
 
-/// Whether memo op `code` would mix protocol 0's text memo ops (PUT, GET) with binary ones in
-/// one value: a text one after a binary op (`max_proto` >= 1), or a binary one after entries
-/// while no binary op was seen (they came from text PUTs). Python 2 keys the first by their
-/// line and the second by number (`p1` and BINPUT 1 are two slots), Python 3 both by number;
-/// no CPython mixes them. The general path refuses such a value.
+/// Whether a memo op would mix protocol 0's text memo ops (PUT, GET) with binary ones in one
+/// value: a text one after a binary op (`max_proto` >= 1), or a binary one after a text one
+/// (`text_memo`). Python 2 keys the first by their line and the second by number (`p1` and
+/// BINPUT 1 are two slots), Python 3 both by number; no CPython mixes them. The general path
+/// refuses such a value.
 #[inline(always)]
-pub(super) fn mixed_memo(binary: bool, max_proto: u8, memo_len: usize) -> bool {
+pub(super) fn mixed_memo(binary: bool, max_proto: u8, text_memo: bool) -> bool {
     if binary {
-        max_proto == 0 && memo_len > 0
+        text_memo
     } else {
         max_proto >= 1
     }
@@ -126,6 +126,8 @@ pub(super) struct State {
     /// Offsets of the last two ops that are not memo PUTs or FRAME.
     pub(super) recent: [usize; 2],
     pub(super) has_text: bool,
+    /// A text memo op (PUT, GET) was taken (see [`mixed_memo`]).
+    pub(super) text_memo: bool,
     /// Ops taken that are not memo PUTs (the fused writer counts them).
     pub(super) taken: u32,
 }
@@ -169,6 +171,7 @@ pub(super) fn run<const SINK: u8, S: Sink>(
         mut max_proto,
         mut recent,
         mut has_text,
+        mut text_memo,
         mut taken,
     } = s;
     macro_rules! stop {
@@ -179,6 +182,7 @@ pub(super) fn run<const SINK: u8, S: Sink>(
                 max_proto,
                 recent,
                 has_text,
+                text_memo,
                 taken,
             }
         };
@@ -212,9 +216,10 @@ pub(super) fn run<const SINK: u8, S: Sink>(
         macro_rules! memo_arg {
             () => {{
                 let binary = code != op::PUT && code != op::GET;
-                if mixed_memo(binary, max_proto, memo_len) {
+                if mixed_memo(binary, max_proto, text_memo) {
                     stop!();
                 }
+                text_memo |= !binary;
                 match code {
                     op::BINPUT | op::BINGET => match arg(1) {
                         Some(a) => (usize::from(a[0]), 1, pos + 2),
@@ -309,7 +314,9 @@ pub(super) fn run<const SINK: u8, S: Sink>(
                     full_only!();
                 }
                 let (idx, proto, end) = match code {
-                    op::MEMOIZE if !mixed_memo(true, max_proto, memo_len) => (memo_len, 4, pos + 1),
+                    op::MEMOIZE if !mixed_memo(true, max_proto, text_memo) => {
+                        (memo_len, 4, pos + 1)
+                    }
                     op::MEMOIZE => stop!(),
                     _ => memo_arg!(),
                 };
