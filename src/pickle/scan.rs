@@ -472,19 +472,20 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
     }
 
-    /// The items above the innermost MARK, past the first `skip`, as a tuple's slot (INST and
-    /// OBJ arguments).
-    fn mark_args(&mut self, skip: usize, pos: usize) -> Result<Slot, TranscodeError> {
+    /// The items above the innermost MARK, past the first `skip`, as a tuple's slot (TUPLE, and
+    /// the arguments of INST and OBJ).
+    fn mark_tuple(&mut self, skip: usize, pos: usize) -> Result<Slot, TranscodeError> {
         let mut items = std::mem::take(&mut self.scratch);
         items.clear();
         items.extend(self.m.mark_items()?.iter().skip(skip).copied());
-        let args = self.args_tuple(&items, pos);
+        let t = self.tuple_slot(&items, pos);
         self.scratch = items;
-        Ok(args)
+        Ok(t)
     }
 
-    /// A tuple's slot for `items` (kept for the collision check as TUPLE's are).
-    fn args_tuple(&mut self, items: &[Slot], pos: usize) -> Slot {
+    /// A tuple's slot for `items`: its first two items, and all of them kept for the collision
+    /// check; the empty tuple pushed by the op at `pos` when there are none.
+    fn tuple_slot(&mut self, items: &[Slot], pos: usize) -> Slot {
         if items.is_empty() {
             return Slot::EmptyTuple { via: pos };
         }
@@ -659,27 +660,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 for i in (0..n).rev() {
                     items[i] = self.m.pop()?;
                 }
-                let id = self.keep_tuple(&items[..n]);
-                self.m
-                    .push(Slot::Tuple([Elem::of(&items[0]), Elem::of(&items[1])], id))?;
+                let t = self.tuple_slot(&items[..n], pos);
+                self.m.push(t)?;
             }
             op::TUPLE => {
-                let items = self.m.mark_items()?;
                 // `MARK TUPLE` with nothing marked is the empty tuple (protocols 0 and 1).
-                let t = if items.is_empty() {
-                    Slot::EmptyTuple { via: pos }
-                } else {
-                    let elems = [
-                        items.first().map(Elem::of).unwrap_or_default(),
-                        items.get(1).map(Elem::of).unwrap_or_default(),
-                    ];
-                    self.scratch.clear();
-                    self.scratch.extend_from_slice(items);
-                    let items = std::mem::take(&mut self.scratch);
-                    let id = self.keep_tuple(&items);
-                    self.scratch = items;
-                    Slot::Tuple(elems, id)
-                };
+                let t = self.mark_tuple(0, pos)?;
                 self.pop_mark()?;
                 self.m.push(t)?;
             }
@@ -790,7 +776,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let kwargs = self.m.pop()?;
                 let args = self.m.pop()?;
                 self.m.pop()?;
-                let args = self.args_tuple(&[args, kwargs], o.pos);
+                let args = self.tuple_slot(&[args, kwargs], o.pos);
                 let result = self.object(args);
                 self.m.push(result)?;
             }
@@ -800,7 +786,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     return Err(self.m.err(ErrorKind::StackUnderflow));
                 }
                 // The class, then its `__getinitargs__`.
-                let args = self.mark_args(1, o.pos)?;
+                let args = self.mark_tuple(1, o.pos)?;
                 self.pop_mark()?;
                 let result = self.object(args);
                 self.m.push(result)?;

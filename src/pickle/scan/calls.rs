@@ -19,7 +19,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.utc_pushed(idx);
         if o.code == op::INST {
             self.ev_py2 = true;
-            let args = self.mark_args(0, o.pos)?;
+            let args = self.mark_tuple(0, o.pos)?;
             self.pop_mark()?;
             let result = self.object(args);
             self.m.push(result)
