@@ -126,6 +126,17 @@ pub(crate) fn text_args(module: &str, name: &str) -> [bool; 2] {
     }
 }
 
+/// Whether a call to this global (py2 spelling) may hand a py2 `str` to `str.__new__`:
+/// `copy_reg._reconstructor(cls, str, s)` (a `str` subclass at protocols 0 and 1),
+/// `copy_reg.__newobj__(cls, s)`, `str(s)`, `unicode(s)`. For a Python 3 reader `s` must not
+/// become `bytes` (`str(b'\xff')` is the repr).
+pub(crate) fn gives_str_value(module: &str, name: &str) -> bool {
+    matches!(
+        (module, name),
+        ("copy_reg", "_reconstructor" | "__newobj__") | ("__builtin__", "str" | "unicode")
+    )
+}
+
 /// Whether a call to this global (py2 spelling) may build a set, or a dict, from a list in its
 /// first two arguments, so that the list's items are checked like a set's members for
 /// collisions: any class but the standard ones known to keep a list as a sequence or to take

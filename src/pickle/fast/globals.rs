@@ -70,10 +70,7 @@ impl Known {
             renamed,
             renamed_if_py3: renamed && compat::renamed_name_is_py2_too(m, n),
             binary_arg,
-            str_value: matches!(
-                (&*m2, &*n2),
-                ("copy_reg", "_reconstructor" | "__newobj__") | ("__builtin__", "str" | "unicode")
-            ),
+            str_value: compat::gives_str_value(&m2, &n2),
             py2_writable: {
                 let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
                 ok(&m2) && ok(&n2) && !n2.contains('.')

@@ -156,10 +156,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             collects_items,
             codecs_encode: m == "_codecs" && n == "encode",
             reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
-            str_value: matches!(
-                (&*m2, &*n2),
-                ("copy_reg", "_reconstructor" | "__newobj__") | ("__builtin__", "str" | "unicode")
-            ),
+            str_value: compat::gives_str_value(&m2, &n2),
             object: (&*m2, &*n2) == ("__builtin__", "object"),
             keeps_text: compat::text_args(&m2, &n2),
         };
