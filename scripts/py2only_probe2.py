@@ -11,6 +11,13 @@ warnings.simplefilter("ignore")
 # Never imported: side effects (opens a browser, prints the Zen, starts IDLE / GUI demos).
 NO_IMPORT = set(["antigravity", "this", "__main__", "idlelib", "lib2to3.__main__"])
 NO_WALK = set(["idlelib", "test", "lib2to3"])
+# Private names Python 2 pickles write (the reducers of os.stat_result and os.statvfs_result that
+# copy_reg registers; the others Python 3 has too, under fix_imports' names); the rest of the
+# private names are never written by a pickle of the standard library.
+PRIVATE_OK = set([
+    ("os", "_make_stat_result"), ("os", "_make_statvfs_result"),
+    ("copy_reg", "_reconstructor"), ("copy_reg", "__newobj__"), ("re", "_compile"),
+])
 
 from py2_imports import imp  # noqa: E402
 
@@ -64,7 +71,7 @@ for m in mods:
     if mod is None:
         continue
     for n, obj in sorted(vars(mod).items()):
-        if n.startswith("_") or isinstance(obj, types.ModuleType):
+        if (n.startswith("_") and (m, n) not in PRIVATE_OK) or isinstance(obj, types.ModuleType):
             continue
         if not (isinstance(obj, (type, types.ClassType)) or callable(obj)):
             continue

@@ -477,6 +477,8 @@ pub(crate) const NAMES: &[(&str, &str)] = &[
     ("operator", "sequenceIncludes"),
     ("operator", "setslice"),
     ("optparse", "isbasestring"),
+    ("os", "_make_stat_result"),
+    ("os", "_make_statvfs_result"),
     ("os", "getcwdu"),
     ("os", "popen2"),
     ("os", "popen3"),

@@ -87,6 +87,10 @@ const P2_ONLY: &[&[u8]] = &[
     // urllib.FancyURLopener (the class), protocols 2 and 0
     b"\x80\x02curllib\nFancyURLopener\nq\x01.",
     b"curllib\nFancyURLopener\np1\n.",
+    // os.stat_result and os.statvfs_result, protocols 2 and 0: copy_reg's reducers name
+    // os._make_stat_result and os._make_statvfs_result, which Python 3 lacks.
+    b"\x80\x02cos\n_make_stat_result\nq\x01(K\x01K\x02K\x03K\x04K\x05K\x06K\x07K\x08K\tK\nt}q\x02(U\x08st_ctimeq\x03K\nU\x07st_rdevq\x04NU\x08st_mtimeq\x05K\tU\tst_blocksq\x06NU\x08st_atimeq\x07K\x08U\nst_blksizeq\x08Nu\x86Rq\t.",
+    b"cos\n_make_statvfs_result\np1\n((I1\nI2\nI3\nI4\nI5\nI6\nI7\nI8\nI9\nI10\nt(dtRp2\n.",
 ];
 
 #[test]
