@@ -318,6 +318,11 @@ struct Scanner<'a, 'p> {
     /// type (`Ann::KeepText`), and of each GET of a string whose rule may differ per use.
     kept_uses: Vec<(usize, usize)>,
     string_gets: Vec<(usize, usize)>,
+    /// Under `py3_str = bytes`: the dicts given to BUILD as state (their keys stay `str`), and
+    /// the containers fetched by a GET. One dict in both is one object in two roles whose keys
+    /// would need both forms (`[{'x': o.__dict__}, o]`): refused.
+    state_dicts: Vec<u32>,
+    fetched_containers: Vec<u32>,
     /// (container, text op, op that pushed it) of text items of lists and sets, recorded
     /// only under `py2_text = utf8`.
     item_texts: Vec<(u32, usize, usize)>,
@@ -389,6 +394,8 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         text_ops: 0,
         kept_uses: Vec::new(),
         string_gets: Vec::new(),
+        state_dicts: Vec::new(),
+        fetched_containers: Vec::new(),
         item_texts: Vec::new(),
         py2_str_changes: Vec::new(),
         target_kinds: RefCell::default(),
@@ -611,6 +618,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     | (Slot::Py2Str { src, .. }, Some(Runtime::Py3)) => {
                         self.string_gets.push((src, pos));
                     }
+                    (Slot::Container(c), Some(Runtime::Py3)) => self.fetched_containers.push(c),
                     _ => {}
                 }
                 match &mut slot {
@@ -951,6 +959,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
             {
                 return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
             }
+        }
+        self.fetched_containers.sort_unstable();
+        let fetched = &self.fetched_containers;
+        if self
+            .state_dicts
+            .iter()
+            .any(|c| fetched.binary_search(c).is_ok())
+        {
+            return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
         }
         self.plan_utc()?;
         let (kept, fresh_converts) = self.plan_kept_strings();

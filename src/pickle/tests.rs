@@ -374,6 +374,38 @@ fn py3_bytes_policy_keeps_attribute_names_and_text_constructor_arguments() {
 }
 
 #[test]
+fn py3_bytes_policy_refuses_a_state_dict_used_elsewhere_too() {
+    let mut p = py3();
+    p.py3_str = Py3Str::Bytes;
+    // py2: e = ValueError('x'); e.k = 'v'. Python 2 pickles e.__dict__ itself as the state; in
+    // these values the same dict is also a plain dict, whose keys the policy makes bytes while
+    // a state's stay str: one stored dict cannot be both.
+    let shared: [&[u8]; 3] = [
+        // cPickle.dumps([{'d': e.__dict__}, e], 2): the state is a GET of the earlier dict
+        b"\x80\x02]q\x01(}q\x02U\x01d}q\x03U\x01kU\x01vsscexceptions\nValueError\nq\x04U\x01x\x85q\x05Rq\x06h\x03be.",
+        // pickle.dumps([e.__dict__, e], 0)
+        b"(lp0\n(dp1\nS'k'\np2\nS'v'\np3\nsacexceptions\nValueError\np4\n(S'x'\np5\ntp6\nRp7\ng1\nba.",
+        // cPickle.dumps([e, {'d': e.__dict__}], 2): the GET follows the BUILD
+        b"\x80\x02]q\x01(cexceptions\nValueError\nq\x02U\x01x\x85q\x03Rq\x04}q\x05U\x01kU\x01vsb}q\x06U\x01dh\x05se.",
+    ];
+    for src in shared {
+        assert_eq!(refused(src, &p), Reason::Unsupported, "{src:?}");
+        // Under the default policy the ASCII keys stay str in both roles.
+        assert_eq!(
+            transcode(&Bytes::copy_from_slice(src), &py3()).outcome,
+            Outcome::Unchanged
+        );
+    }
+    // cPickle.dumps([e], 2): a state dict of its own is converted (k stays str, v is bytes).
+    let own =
+        b"\x80\x02]q\x01cexceptions\nValueError\nq\x02U\x01x\x85q\x03Rq\x04}q\x05U\x01kU\x01vsba.";
+    assert_eq!(
+        rewritten(own, &p),
+        b"\x80\x02]q\x01cexceptions\nValueError\nq\x02C\x01x\x85q\x03Rq\x04}q\x05U\x01kC\x01vsba."
+    );
+}
+
+#[test]
 fn many_distinct_globals_are_each_listed_once() {
     // [m.g0, ..., m.g39, m.g0, ..., m.g39] at protocol 1 (hand-assembled), then renamed ones.
     let mut p = b"](".to_vec();

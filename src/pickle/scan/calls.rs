@@ -444,6 +444,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 _ => [None, None],
             };
+            if self.keeps_matter() == Some(Runtime::Py3) {
+                self.state_dicts.extend(dicts.iter().flatten());
+            }
             let oldest = dicts.iter().flatten().min().copied();
             if let Some(oldest) = oldest {
                 // Keys recorded since the oldest state dict was created, newest first.
