@@ -126,6 +126,14 @@ pub(crate) fn text_args(module: &str, name: &str) -> [bool; 2] {
     }
 }
 
+/// Classes (py2 spelling) whose BUILD state holds text that must stay `unicode` in Python 2:
+/// `_io.StringIO`'s `(value, newline, pos, dict)`, which Python 2's `__setstate__` refuses as
+/// `str`. Nothing ties a state to its class where the text is written, so under
+/// `py2_text = utf8` a value naming one is refused instead of converted.
+pub(crate) fn has_text_state(module: &str, name: &str) -> bool {
+    (module, name) == ("_io", "StringIO")
+}
+
 /// Whether a call to this global (py2 spelling) may hand a py2 `str` to `str.__new__`:
 /// `copy_reg._reconstructor(cls, str, s)` (a `str` subclass at protocols 0 and 1),
 /// `copy_reg.__newobj__(cls, s)`, `str(s)`, `unicode(s)`. For a Python 3 reader `s` must not

@@ -343,6 +343,43 @@ fn py2_classic_class_from_protocol_0_and_1_reconstructor() {
 }
 
 #[test]
+fn py2_classic_class_given_to_copy_reg_newobj_is_refused() {
+    let mut p = py2();
+    p.py2_classic = Arc::from(vec![Global::new("m", "C")]);
+    // py3: class C whose __reduce_ex__ returns object.__reduce_ex__(self, 2);
+    // pickle.dumps(m.C(1), 0) and (.., 1): copy_reg.__newobj__(C), which calls C.__new__, which
+    // a classic class lacks ("class C has no attribute '__new__'" in Python 2).
+    let p0 = b"ccopy_reg\n__newobj__\np0\n(cm\nC\np1\ntp2\nRp3\n(dp4\nVv\np5\nI1\nsb.";
+    let p1 = b"ccopy_reg\n__newobj__\nq\x00(cm\nC\nq\x01tq\x02Rq\x03}q\x04X\x01\x00\x00\x00vq\x05K\x01sb.";
+    for src in [&p0[..], &p1[..]] {
+        assert_eq!(refused(src, &p), Reason::Unsupported, "{src:?}");
+        // Not a classic class: Python 2 calls C.__new__, nothing to change.
+        assert_eq!(
+            transcode(&Bytes::copy_from_slice(src), &py2()).outcome,
+            Outcome::Unchanged
+        );
+    }
+}
+
+#[test]
+fn py2_utf8_policy_refuses_a_stringio_whose_state_must_stay_unicode() {
+    // py3: pickle.dumps(io.StringIO('h\xe9'), 2) and (.., 4). Python 2's StringIO.__setstate__
+    // takes only unicode ("initial_value must be unicode or None, not str").
+    let p2 = b"\x80\x02c_io\nStringIO\nq\x00)\x81q\x01(X\x03\x00\x00\x00h\xc3\xa9q\x02X\x01\x00\x00\x00\nq\x03K\x00Ntq\x04b.";
+    let p4 = b"\x80\x04\x95(\x00\x00\x00\x00\x00\x00\x00\x8c\x03_io\x94\x8c\x08StringIO\x94\x93\x94)\x81\x94(\x8c\x03h\xc3\xa9\x94\x8c\x01\n\x94K\x00Nt\x94b.";
+    let mut utf8 = py2();
+    utf8.py2_text = Py2Text::Utf8;
+    assert_eq!(refused(p2, &utf8), Reason::Unsupported);
+    assert_eq!(refused(p4, &utf8), Reason::Unsupported);
+    // Under keep the text stays unicode: protocol 2 as it is, protocol 4 downgraded.
+    assert_eq!(
+        transcode(&Bytes::from_static(p2), &py2()).outcome,
+        Outcome::Unchanged
+    );
+    assert_eq!(rewritten(p4, &py2()), &p2[..]);
+}
+
+#[test]
 fn py3_bytearray_encoding_name_stays_str_under_bytes_policy() {
     // py2: cPickle.dumps(bytearray(b'a\xff'), 2) -- bytearray(u'a\xff', 'latin-1')
     let src =

@@ -59,7 +59,8 @@ impl Known {
                 (&*m2, &*n2),
                 ("__builtin__", "set" | "frozenset" | "bytes") | ("_codecs", "encode")
             ) || binary_arg.is_some_and(|k| k > 1),
-            keeps_text: compat::text_args(&m2, &n2) != [false, false],
+            keeps_text: compat::text_args(&m2, &n2) != [false, false]
+                || compat::has_text_state(&m2, &n2),
             array: (m, n) == ("array", "array"),
             pair_keys: (m, n) == ("collections", "OrderedDict"),
             pytz_utc: (m, n) == ("pytz", "_UTC"),

@@ -137,6 +137,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if (m2 != m || n2 != n) && !compat::renamed_name_is_py2_too(m, n) {
             self.renames = true;
         }
+        if compat::has_text_state(&m2, &n2)
+            && self
+                .policy
+                .is_some_and(|p| p.target == Runtime::Py2 && p.py2_text == Py2Text::Utf8)
+        {
+            return Err(self.m.err(ErrorKind::Unsupported));
+        }
         let classic = self.policy.is_some_and(|p| {
             p.py2_classic
                 .iter()
@@ -399,7 +406,18 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return Ok(());
         };
         let g = |i: u32| self.globals.get(i as usize);
-        if !g(f).is_some_and(|g| g.reconstructor) || !g(c).is_some_and(|g| g.classic) {
+        if !g(c).is_some_and(|g| g.classic) {
+            return Ok(());
+        }
+        // `copy_reg.__newobj__(cls)`: `cls.__new__`, which a classic class lacks (Python 3
+        // writes it at protocols 0-1 for a class whose `__reduce_ex__` asks for protocol 2).
+        let newobj = g(f).is_some_and(|g| {
+            compat::py3_to_py2(&g.module, &g.name) == ("copy_reg".into(), "__newobj__".into())
+        });
+        if newobj {
+            return Err(self.m.err(ErrorKind::Unsupported));
+        }
+        if !g(f).is_some_and(|g| g.reconstructor) {
             return Ok(());
         }
         let code = |pos: usize| self.src.get(pos).copied();
