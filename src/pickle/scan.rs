@@ -182,6 +182,8 @@ struct GlobalInfo {
     reconstructor: bool,
     /// May hand a py2 `str` to `str.__new__` (see `Scanner::str_value_call`).
     str_value: bool,
+    /// `copy_reg.__newobj__` (`cls.__new__(cls, *args)`).
+    newobj_fn: bool,
     object: bool,
     /// Which of the first two arguments must stay text (see `compat::text_args`).
     keeps_text: [bool; 2],
@@ -192,6 +194,14 @@ struct SetInfo {
     memo: Option<u64>,
     frozen: bool,
     close_at: usize,
+}
+
+/// The global a class slot names, if it is one.
+fn global_index(slot: Slot) -> Option<u32> {
+    match slot {
+        Slot::Global { idx, .. } => Some(idx),
+        _ => None,
+    }
 }
 
 /// One dict key / set member candidate for the collision check.
@@ -296,6 +306,10 @@ struct Scanner<'a, 'p> {
     composite_keys: Vec<KeyRec>,
     /// The arguments of each [`Slot::Object`] (a tuple, or `Any` when unknown).
     objects: Vec<Slot>,
+    /// Per object: whether its class may be a set given its members by APPEND(S) (a
+    /// `__reduce__` with list items: `compat::collects_items`); those are then checked as
+    /// members.
+    object_collects: Vec<bool>,
     /// Digits of the INT/LONG lines rewritten in binary for a Python 3 reader (`bigint.rs`).
     long_digits: usize,
     /// Memo ops seen: 1 text (PUT, GET), 2 binary (see `memo_kind`).
@@ -383,6 +397,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         tuple_items: Vec::new(),
         composite_keys: Vec::new(),
         objects: Vec::new(),
+        object_collects: Vec::new(),
         long_digits: 0,
         memo_kinds: 0,
         members: HashMap::new(),
@@ -469,10 +484,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// The slot of an object built from `args`: [`Slot::Object`] with a policy (the collision
     /// check's), else `Any`.
-    fn object(&mut self, args: Slot) -> Slot {
+    fn object(&mut self, args: Slot, class: Option<u32>) -> Slot {
         match (self.policy, u32::try_from(self.objects.len())) {
             (Some(_), Ok(id)) => {
+                // An unknown class (not a global) may collect its items.
+                let collects = class
+                    .and_then(|c| self.globals.get(c as usize))
+                    .map_or(true, |g| g.collects_items);
                 self.objects.push(args);
+                self.object_collects.push(collects);
                 Slot::Object(id)
             }
             _ => Slot::Any,
@@ -501,6 +521,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
             items.get(1).map(Elem::of).unwrap_or_default(),
         ];
         Slot::Tuple(elems, self.keep_tuple(items))
+    }
+
+    /// Whether object `id` may be a set given its members by APPEND(S) (see `object_collects`).
+    fn collects(&self, id: u32) -> bool {
+        self.object_collects
+            .get(id as usize)
+            .copied()
+            .unwrap_or(true)
     }
 
     fn keyed_object(&mut self) -> Result<u32, TranscodeError> {
@@ -735,6 +763,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         let c = self.keyed_object()?;
                         self.record_keys(c, n);
                     }
+                    // An object that may be a set (`append = add`, given its members as list
+                    // items by a `__reduce__`): its items are checked like a set's members.
+                    Slot::Object(id) if self.collects(id) => {
+                        let c = self.keyed_object()?;
+                        self.record_keys(c, n);
+                    }
                     _ => {}
                 }
             }
@@ -769,6 +803,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         let c = self.keyed_object()?;
                         self.record_keys(c, step);
                     }
+                    // A set-like object (see APPEND).
+                    Slot::Object(id) if o.code == op::APPENDS && self.collects(id) => {
+                        let c = self.keyed_object()?;
+                        self.record_keys(c, step);
+                    }
                     _ => {}
                 }
             }
@@ -783,9 +822,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 let kwargs = self.m.pop()?;
                 let args = self.m.pop()?;
-                self.m.pop()?;
+                let cls = self.m.pop()?;
                 let args = self.tuple_slot(&[args, kwargs], o.pos);
-                let result = self.object(args);
+                let result = self.object(args, global_index(cls));
                 self.m.push(result)?;
             }
             op::OBJ => {
@@ -794,9 +833,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     return Err(self.m.err(ErrorKind::StackUnderflow));
                 }
                 // The class, then its `__getinitargs__`.
+                let cls = self.m.mark_items()?.first().copied().and_then(global_index);
                 let args = self.mark_tuple(1, o.pos)?;
                 self.pop_mark()?;
-                let result = self.object(args);
+                let result = self.object(args, cls);
                 self.m.push(result)?;
             }
             op::PERSID | op::BINPERSID => {

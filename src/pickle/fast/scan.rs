@@ -568,19 +568,30 @@ pub(super) fn scan<S: Sink>(
                 }
             }
             // Into a list or an object (a dict or set has no `append`: the general path's).
+            // Strings or composites given to an object may be a set's members (a `__reduce__`
+            // with list items): the general path checks them as such.
             op::APPEND => {
-                pop!(1);
-                if stack.len() <= fence!() || !appendable(*stack.last()?) {
+                if stack.len() < fence!() + 2 {
                     return None;
                 }
+                let items = stack.len() - 1;
+                let top = stack[items - 1];
+                if !appendable(top) || (top != LIST && key_kinds(&stack[items..], 1) != 0) {
+                    return None;
+                }
+                pop!(1);
                 0
             }
             op::APPENDS => {
                 let m = pop_mark!();
-                stack.truncate(m);
-                if stack.len() <= fence!() || !appendable(*stack.last()?) {
+                if m <= fence!() {
                     return None;
                 }
+                let top = stack[m - 1];
+                if !appendable(top) || (top != LIST && key_kinds(&stack[m..], 1) != 0) {
+                    return None;
+                }
+                stack.truncate(m);
                 1
             }
             op::SETITEM => {

@@ -21,7 +21,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             self.ev_py2 = true;
             let args = self.mark_tuple(0, o.pos)?;
             self.pop_mark()?;
-            let result = self.object(args);
+            let result = self.object(args, Some(idx));
             self.m.push(result)
         } else {
             self.m.push(Slot::Global { idx, via: o.pos })
@@ -163,6 +163,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             collects_items,
             codecs_encode: m == "_codecs" && n == "encode",
             reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
+            newobj_fn: (&*m2, &*n2) == ("copy_reg", "__newobj__"),
             str_value: compat::gives_str_value(&m2, &n2),
             object: (&*m2, &*n2) == ("__builtin__", "object"),
             keeps_text: compat::text_args(&m2, &n2),
@@ -337,7 +338,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
             self.record_tuple_members(inner);
         }
         if result == Slot::Any {
-            result = self.object(args);
+            // `copy_reg.__newobj__(cls, ...)` builds a `cls`.
+            let class = match (func, args) {
+                (Slot::Global { idx, .. }, Slot::Tuple([Elem::Global { idx: cls, .. }, _], _))
+                    if self.globals.get(idx as usize).is_some_and(|g| g.newobj_fn) =>
+                {
+                    Some(cls)
+                }
+                _ => global_index(func),
+            };
+            result = self.object(args, class);
         }
         self.m.push(result)
     }
@@ -411,10 +421,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         // `copy_reg.__newobj__(cls)`: `cls.__new__`, which a classic class lacks (Python 3
         // writes it at protocols 0-1 for a class whose `__reduce_ex__` asks for protocol 2).
-        let newobj = g(f).is_some_and(|g| {
-            compat::py3_to_py2(&g.module, &g.name) == ("copy_reg".into(), "__newobj__".into())
-        });
-        if newobj {
+        if g(f).is_some_and(|g| g.newobj_fn) {
             return Err(self.m.err(ErrorKind::Unsupported));
         }
         if !g(f).is_some_and(|g| g.reconstructor) {
@@ -514,7 +521,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.classic_rewrite = true;
             }
         }
-        let result = self.object(args);
+        let result = self.object(args, global_index(cls));
         self.m.push(result)
     }
 }

@@ -124,3 +124,44 @@ fn pairs_given_as_tuples_or_by_the_memo_are_collision_checked() {
     let py3_tuples = b"\x80\x03ccollections\nOrderedDict\nq\x00]q\x01(C\x01aq\x02K\x01\x86q\x03X\x01\x00\x00\x00aq\x04K\x02\x86q\x05e\x85q\x06Rq\x07.";
     assert_eq!(refused(py3_tuples, &py2()), Reason::Collision);
 }
+
+/// A set subclass given its members as list items (APPENDS, or APPEND per item at protocol 0)
+/// by a `__reduce__` of `(SetX, (), None, iter(list(self)))`, with `append = add`, in a module
+/// `m`: written by CPython 3.11 (`{b'a', 'a'}`) and CPython 2.7.18 (`{'\xc3\xa9', u'\xe9'}`).
+/// Each loaded with one member in the other interpreter before the members were checked.
+#[test]
+fn members_given_to_an_object_by_appends_are_collision_checked() {
+    let py3_written: [&[u8]; 2] = [
+        // pickle.dumps(s, 2) and (s, 4)
+        b"\x80\x02cm\nSetX\nq\x00)Rq\x01(X\x01\x00\x00\x00aq\x02c_codecs\nencode\nq\x03X\x01\x00\x00\x00aq\x04X\x06\x00\x00\x00latin1q\x05\x86q\x06Rq\x07e.",
+        b"\x80\x04\x95\x1b\x00\x00\x00\x00\x00\x00\x00\x8c\x01m\x94\x8c\x04SetX\x94\x93\x94)R\x94(\x8c\x01a\x94C\x01a\x94e.",
+    ];
+    for src in py3_written {
+        assert_eq!(refused(src, &py2()), Reason::Collision, "{src:?}");
+    }
+    let py2_written: [&[u8]; 2] = [
+        // cPickle.dumps(s, 0) (one APPEND per member) and (s, 2)
+        b"cm\nSetX\np1\n(tRp2\nV\xe9\naS'\\xc3\\xa9'\np3\na.",
+        b"\x80\x02cm\nSetX\nq\x01)Rq\x02(X\x02\x00\x00\x00\xc3\xa9U\x02\xc3\xa9q\x03e.",
+    ];
+    for src in py2_written {
+        assert_eq!(refused(src, &py3()), Reason::Collision, "{src:?}");
+    }
+    // A class known to keep its items as a sequence: collections.deque([b'a', 'a']) at
+    // protocol 4 is converted.
+    let deque = b"\x80\x04\x95&\x00\x00\x00\x00\x00\x00\x00\x8c\x0bcollections\x94\x8c\x05deque\x94\x93\x94)R\x94(C\x01a\x94\x8c\x01a\x94e.";
+    assert!(!matches!(
+        transcode(&Bytes::from_static(deque), &py2()).outcome,
+        Outcome::Refused(_)
+    ));
+    // A list subclass of strings that cannot meet (m.L(['a', 'b'])) is converted; the class
+    // is unknown, so m.L([b'a', 'a']) would be refused like a set (conservative: Python 2
+    // keeps both items of a list).
+    let list = b"\x80\x04\x95\x18\x00\x00\x00\x00\x00\x00\x00\x8c\x01m\x94\x8c\x01L\x94\x93\x94)\x81\x94(\x8c\x01a\x94\x8c\x01b\x94e.";
+    assert!(!matches!(
+        transcode(&Bytes::from_static(list), &py2()).outcome,
+        Outcome::Refused(_)
+    ));
+    let mixed = b"\x80\x04\x95\x18\x00\x00\x00\x00\x00\x00\x00\x8c\x01m\x94\x8c\x01L\x94\x93\x94)\x81\x94(C\x01a\x94\x8c\x01a\x94e.";
+    assert_eq!(refused(mixed, &py2()), Reason::Collision);
+}

@@ -18,7 +18,7 @@
 use super::super::super::opcode as op;
 use super::super::decode::{le, memo_index, next, table};
 use super::super::sink::Sink;
-use super::{appendable, kind, Tag, LIST, OPEN_SET, OTHER, TEXT, UNDEF};
+use super::{kind, Tag, LIST, OPEN_SET, OTHER, TEXT, UNDEF};
 
 /// Longest INT line the inner loop takes (a sign and Python 3's digits; see `bigint.rs`).
 const MAX_INT_LINE: usize = super::super::super::bigint::PY3_MAX_STR_DIGITS;
@@ -301,9 +301,10 @@ pub(super) fn run<const SINK: u8, S: Sink>(
                 (0, o.end, false)
             }
             op::APPEND => {
-                // An item above the MARK, and below it a list or object still above the MARK.
+                // An item above the MARK, and below it a list still above the MARK (an
+                // object is the main loop's: it may be a set given members).
                 let n = stack.len();
-                if n < fence + 2 || !appendable(stack[n - 2]) {
+                if n < fence + 2 || stack[n - 2] != LIST {
                     stop!();
                 }
                 stack.truncate(n - 1);
