@@ -332,9 +332,8 @@ struct Scanner<'a, 'p> {
     /// type (`Ann::KeepText`), and of each GET of a string whose rule may differ per use.
     kept_uses: Vec<(usize, usize)>,
     string_gets: Vec<(usize, usize)>,
-    /// Under `py3_str = bytes`: the dicts given to BUILD as state (their keys stay `str`), and
-    /// the containers fetched by a GET. One dict in both is one object in two roles whose keys
-    /// would need both forms (`[{'x': o.__dict__}, o]`): refused.
+    /// Under `py3_str = bytes`: the dict of each BUILD's state (its keys stay `str`), and the
+    /// container of each GET (see `state_dict_has_other_use`).
     state_dicts: Vec<u32>,
     fetched_containers: Vec<u32>,
     /// (container, text op, op that pushed it) of text items of lists and sets, recorded
@@ -529,6 +528,33 @@ impl<'a, 'p> Scanner<'a, 'p> {
             .get(id as usize)
             .copied()
             .unwrap_or(true)
+    }
+
+    /// APPEND(S) of `self.scratch` into an object that may be a set: its string items are
+    /// recorded as the members of a keyed container that replaces it. Only strings: a list
+    /// subclass is given its items the same way, and its tuples and objects would be members
+    /// without a digest, refused in any value with two string kinds.
+    fn set_like_items(&mut self) -> Result<(), TranscodeError> {
+        self.scratch
+            .retain(|slot| collide::key_kind(slot).is_some());
+        if !self.scratch.is_empty() {
+            let c = self.keyed_object()?;
+            self.record_keys(c, 1);
+        }
+        Ok(())
+    }
+
+    /// Keeps only the string items of `self.scratch` when container `c` stands for an object
+    /// built by a call (its later APPEND(S) batches: see `set_like_items`).
+    fn object_items_only_strings(&mut self, c: u32) {
+        if self
+            .containers
+            .get(c as usize)
+            .is_some_and(|info| info.made == Made::Object)
+        {
+            self.scratch
+                .retain(|slot| collide::key_kind(slot).is_some());
+        }
     }
 
     fn keyed_object(&mut self) -> Result<u32, TranscodeError> {
@@ -754,6 +780,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 match self.m.peek()? {
                     Slot::Container(c) => {
                         self.takes(c, o.code)?;
+                        if n == 1 {
+                            self.object_items_only_strings(c);
+                        }
                         self.record_keys(c, n)
                     }
                     Slot::OpenSet(_) => return Err(self.m.err(ErrorKind::Unsupported)),
@@ -764,11 +793,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         self.record_keys(c, n);
                     }
                     // An object that may be a set (`append = add`, given its members as list
-                    // items by a `__reduce__`): its items are checked like a set's members.
-                    Slot::Object(id) if self.collects(id) => {
-                        let c = self.keyed_object()?;
-                        self.record_keys(c, n);
-                    }
+                    // items by a `__reduce__`): its string items are checked like a set's
+                    // members (see `set_like_items`).
+                    Slot::Object(id) if self.collects(id) => self.set_like_items()?,
                     _ => {}
                 }
             }
@@ -782,6 +809,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     {
                         if !self.scratch.is_empty() {
                             self.takes(c, o.code)?;
+                        }
+                        if o.code == op::APPENDS {
+                            self.object_items_only_strings(c);
                         }
                         self.record_keys(c, step)
                     }
@@ -805,8 +835,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     }
                     // A set-like object (see APPEND).
                     Slot::Object(id) if o.code == op::APPENDS && self.collects(id) => {
-                        let c = self.keyed_object()?;
-                        self.record_keys(c, step);
+                        self.set_like_items()?
                     }
                     _ => {}
                 }
@@ -966,6 +995,22 @@ impl<'a, 'p> Scanner<'a, 'p> {
         (kept, fresh_converts)
     }
 
+    /// Whether a BUILD state dict is also used otherwise (under `py3_str = bytes`): one dict
+    /// in two roles, whose keys would have to stay `str` for the object and become `bytes` as
+    /// a plain dict (Python 2 pickles `o.__dict__` itself: `[{'x': o.__dict__}, o]`). A dict
+    /// has one use where it is made and one per GET; when BUILDs take fewer than all of them,
+    /// one is another role. (Two objects sharing one `__dict__` use it as state twice.)
+    fn state_dict_has_other_use(&mut self) -> bool {
+        let (states, fetched) = (&mut self.state_dicts, &mut self.fetched_containers);
+        states.sort_unstable();
+        fetched.sort_unstable();
+        let count =
+            |v: &[u32], c: u32| v.partition_point(|&x| x <= c) - v.partition_point(|&x| x < c);
+        states
+            .chunk_by(|a, b| a == b)
+            .any(|run| run.len() < 1 + count(fetched, run[0]))
+    }
+
     fn finish(mut self) -> Result<Scan, TranscodeError> {
         let writer = match (self.ev_py2, self.ev_py3) {
             (true, false) => Writer::Py2,
@@ -1000,13 +1045,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
             }
         }
-        self.fetched_containers.sort_unstable();
-        let fetched = &self.fetched_containers;
-        if self
-            .state_dicts
-            .iter()
-            .any(|c| fetched.binary_search(c).is_ok())
-        {
+        if self.state_dict_has_other_use() {
             return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
         }
         self.plan_utc()?;

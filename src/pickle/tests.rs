@@ -433,6 +433,13 @@ fn py3_bytes_policy_refuses_a_state_dict_used_elsewhere_too() {
             Outcome::Unchanged
         );
     }
+    // Two objects sharing one __dict__ (o2.__dict__ = o1.__dict__; cPickle.dumps([o1, o2], 2)):
+    // both uses are states, converted.
+    let two = b"\x80\x02]q\x01(cm\nN\nq\x02)\x81q\x03}q\x04U\x01aU\x01xsbh\x02)\x81q\x05h\x04be.";
+    assert_eq!(
+        rewritten(two, &p),
+        b"\x80\x02]q\x01(cm\nN\nq\x02)\x81q\x03}q\x04U\x01aC\x01xsbh\x02)\x81q\x05h\x04be."
+    );
     // cPickle.dumps([e], 2): a state dict of its own is converted (k stays str, v is bytes).
     let own =
         b"\x80\x02]q\x01cexceptions\nValueError\nq\x02U\x01x\x85q\x03Rq\x04}q\x05U\x01kU\x01vsba.";

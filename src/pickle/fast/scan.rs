@@ -568,15 +568,16 @@ pub(super) fn scan<S: Sink>(
                 }
             }
             // Into a list or an object (a dict or set has no `append`: the general path's).
-            // Strings or composites given to an object may be a set's members (a `__reduce__`
-            // with list items): the general path checks them as such.
+            // Strings given to an object may be a set's members (a `__reduce__` with list
+            // items): the general path checks them as such.
             op::APPEND => {
                 if stack.len() < fence!() + 2 {
                     return None;
                 }
                 let items = stack.len() - 1;
                 let top = stack[items - 1];
-                if !appendable(top) || (top != LIST && key_kinds(&stack[items..], 1) != 0) {
+                if !appendable(top) || (top != LIST && key_kinds(&stack[items..], 1) & STRINGS != 0)
+                {
                     return None;
                 }
                 pop!(1);
@@ -588,7 +589,7 @@ pub(super) fn scan<S: Sink>(
                     return None;
                 }
                 let top = stack[m - 1];
-                if !appendable(top) || (top != LIST && key_kinds(&stack[m..], 1) != 0) {
+                if !appendable(top) || (top != LIST && key_kinds(&stack[m..], 1) & STRINGS != 0) {
                     return None;
                 }
                 stack.truncate(m);
@@ -938,6 +939,8 @@ pub(super) fn scan<S: Sink>(
 /// A tuple (holding a string, bytes, tuple or dict/set) or frozenset key: `scan.rs` compares
 /// those as a whole.
 const COMPOSITE: u8 = 8;
+/// [`key_kinds`]' string bits: py2 `str`, text, bytes.
+const STRINGS: u8 = 7;
 /// In a [`CONTAINER`]'s kinds: a set or frozenset (made by EMPTY_SET or FROZENSET).
 const SET_MADE: u8 = 16;
 

@@ -543,7 +543,7 @@ impl KeyHashes {
 }
 
 /// The source kind of a str-like key: 0 py2 `str`, 1 text, 2 bytes; `None` for other values.
-fn key_kind(slot: &Slot) -> Option<u8> {
+pub(super) fn key_kind(slot: &Slot) -> Option<u8> {
     match slot {
         Slot::Py2Str { .. } => Some(0),
         Slot::Text { .. } => Some(1),

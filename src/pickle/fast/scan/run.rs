@@ -302,7 +302,7 @@ pub(super) fn run<const SINK: u8, S: Sink>(
             }
             op::APPEND => {
                 // An item above the MARK, and below it a list still above the MARK (an
-                // object is the main loop's: it may be a set given members).
+                // object is the main loop's: it may be a set given string members).
                 let n = stack.len();
                 if n < fence + 2 || stack[n - 2] != LIST {
                     stop!();
