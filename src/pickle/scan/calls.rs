@@ -137,11 +137,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if (m2 != m || n2 != n) && !compat::renamed_name_is_py2_too(m, n) {
             self.renames = true;
         }
-        if compat::has_text_state(&m2, &n2)
-            && self
-                .policy
-                .is_some_and(|p| p.target == Runtime::Py2 && p.py2_text == Py2Text::Utf8)
-        {
+        // `keeps_matter`: a py2 reader under `py2_text = utf8`.
+        if compat::has_text_state(&m2, &n2) && self.keeps_matter() == Some(Runtime::Py2) {
             return Err(self.m.err(ErrorKind::Unsupported));
         }
         let classic = self.policy.is_some_and(|p| {
@@ -402,7 +399,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// `copy_reg._reconstructor(cls, object, None)` (how Python 3 pickles instances for protocol
     /// 0/1) of a classic class becomes `MARK cls OBJ`, as Python 2's `save_inst` writes it. Only
-    /// the exact op sequence Python 3 writes is rewritten; anything else is refused.
+    /// the exact op sequence Python 3 writes is rewritten; anything else is refused, and so is
+    /// `copy_reg.__newobj__(cls)` of a classic class.
     pub(super) fn classic_reconstructor(
         &mut self,
         o: &Op<'a>,
