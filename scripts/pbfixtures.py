@@ -245,6 +245,27 @@ def _py3_mixed_keys(k):
     return {k.b(b'bytes'): 1, k.u(u'text'): 2, k.u(u'\u7231'): 3, k.b(b'\xff'): 4}
 
 
+def _value_keys(k):
+    # Keys whose classes compare by a value no conversion changes, next to string keys of two
+    # kinds (py2: str and unicode; py3: text, and the bytes of the datetime states).
+    return {datetime.date(2024, 2, 29): k.n('d'), datetime.datetime(2024, 2, 29, 1, 2, 3): 0,
+            datetime.time(1, 2, 3): 1, decimal.Decimal('1.5'): 2,
+            datetime.timedelta(days=1): 3, uuid.UUID(int=5): 4,
+            (datetime.date(2024, 1, 1), k.u(u'x')): 5, (datetime.date(2024, 1, 2), k.n('y')): 6,
+            k.u(u'\u00e9t\u00e9'): 7, k.n('ascii'): 8}
+
+
+def _py2_value_keys(k):
+    return {datetime.date(2024, 2, 29): k.s(b'caf\xc3\xa9'), k.u(u'x'): 1, k.s(b'y'): 2,
+            (datetime.date(2024, 1, 1), k.s(b'\xc3\xa9')): 3,
+            (datetime.date(2024, 1, 1), k.u(u'\xe9t\xe9')): 4}
+
+
+def _py3_value_keys(k):
+    return {datetime.date(2024, 2, 29): k.b(b'\xff'), k.u(u'x'): 1, k.b(b'y'): 2,
+            (datetime.date(2024, 1, 1), k.b(b'z')): 3, (datetime.date(2024, 1, 2), k.u(u'z')): 4}
+
+
 def _aware(minutes):
     return datetime.datetime(2024, 2, 29, 13, 14, 15, 123456, FixedOffset(minutes))
 
@@ -281,6 +302,7 @@ def _cases():
         ('list_nested', both, True, lambda k: [[1, [2, [3, []]]], [k.n('a')] * 3]),
         ('dict_mixed_keys', both, True, _mixed_keys),
         ('dict_large', both, True, lambda k: dict((i, [i]) for i in range(1500))),
+        ('dict_value_keys', both, False, _value_keys),
         ('set_small', both, True, lambda k: set([1, 2, 3, k.n('a')])),
         ('set_large', both, True, lambda k: set(range(1500))),
         ('frozenset_small', both, True, lambda k: frozenset([1, k.n('b')])),
@@ -325,6 +347,10 @@ def _cases():
         ('str_utf8', py2, True, lambda k: k.s(b'\xe7\x88\xb1 caf\xc3\xa9')),
         ('str_invalid_utf8', py2, True, lambda k: k.s(b'\xff\x00\xfe\x80 abc')),
         ('str_dict_mixed_keys', py2, True, _py2_mixed_keys),
+        ('str_dict_value_keys', py2, False, _py2_value_keys),
+        # Two keys in Python 2, one in Python 3 (equal numbers hashed alike there only).
+        ('decimal_fraction_keys', py2, False,
+         lambda k: {decimal.Decimal('1.5'): 1, fractions.Fraction(3, 2): 2}),
         ('str_in_containers', py2, True,
          lambda k: {k.s(b'a'): [k.s(b'\xc3\xa9'), (k.s(b'\xff'), k.u(u'\xff'))]}),
         ('bytearray', both, True,
@@ -338,6 +364,7 @@ def _cases():
         # Python 3 only.
         ('bytes_in_containers', py3, True,
          lambda k: {k.u(u'data'): [k.b(_binary(256)), k.b(b'\x00'), k.b(b'abc')]}),
+        ('bytes_dict_value_keys', py3, False, _py3_value_keys),
         ('text_dict', py3, True, lambda k: {k.u(u'a'): k.u(u'\u7231'), k.u(u'b'): [k.u(u'x')]}),
         ('bytes_set', py3, True, lambda k: set([k.b(b'a'), k.b(b'\xff')])),
         ('datetime_utc', py3, False, lambda k: _utc()),

@@ -184,6 +184,36 @@ pub(crate) fn collects_items(module: &str, name: &str) -> bool {
     )
 }
 
+/// How instances of a class (py2 spelling) compare as dict keys or set members, for the
+/// collision check: classes whose instances never equal a string, a tuple or a frozenset, and
+/// equal one another by a value that no string conversion changes. Any other object built by a
+/// call may compare by its arguments or as a string, and is judged conservatively.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ValueKey {
+    /// `datetime.date`, `time`, `datetime`: by their binary state (the first argument, whose
+    /// bytes every policy keeps) and, if aware, their tzinfo's offset.
+    State,
+    /// `decimal.Decimal`: a number. Python 3 also finds it equal to a `Fraction` or `complex`
+    /// of the same value (one key there), which Python 2 does not (two keys).
+    Decimal,
+    /// `fractions.Fraction`, `complex`: numbers, equal to a `Decimal` of the same value in
+    /// Python 3 only.
+    Number,
+    /// `datetime.timedelta`, `uuid.UUID`: by numbers (their arguments, or UUID's state).
+    Plain,
+}
+
+/// The [`ValueKey`] of a class (py2 spelling), if it is one of those the collision check knows.
+pub(crate) fn value_key(module: &str, name: &str) -> Option<ValueKey> {
+    match (module, name) {
+        ("datetime", "date" | "time" | "datetime") => Some(ValueKey::State),
+        ("decimal", "Decimal") => Some(ValueKey::Decimal),
+        ("fractions", "Fraction") | ("__builtin__", "complex") => Some(ValueKey::Number),
+        ("datetime", "timedelta") | ("uuid", "UUID") => Some(ValueKey::Plain),
+        _ => None,
+    }
+}
+
 /// Whether an `array.array` typecode is one Python 3 has and Python 2 lacks, which its
 /// `array.array` rejects ("bad typecode"): `array.typecodes` is `bBuhHiIlLqQfd` in CPython 3.11
 /// (3.13 adds `w`) and `cbBuhHiIlLfd` in 2.7. At protocols 0-2 CPython 3 pickles an array as

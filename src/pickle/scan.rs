@@ -187,6 +187,8 @@ struct GlobalInfo {
     object: bool,
     /// Which of the first two arguments must stay text (see `compat::text_args`).
     keeps_text: [bool; 2],
+    /// How its instances compare as keys (`compat::value_key`).
+    value_key: Option<compat::ValueKey>,
 }
 
 struct SetInfo {
@@ -202,6 +204,15 @@ fn global_index(slot: Slot) -> Option<u32> {
         Slot::Global { idx, .. } => Some(idx),
         _ => None,
     }
+}
+
+/// An object built by a call (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ), for the collision check.
+#[derive(Clone, Copy)]
+struct ObjectRec {
+    /// Its arguments (a tuple, or `Any` when unknown).
+    args: Slot,
+    /// The global called (REDUCE's callable, the class of NEWOBJ and the others), if known.
+    class: Option<u32>,
 }
 
 /// One dict key / set member candidate for the collision check.
@@ -304,12 +315,8 @@ struct Scanner<'a, 'p> {
     tuple_items: Vec<Slot>,
     /// Tuple, frozenset and object keys (compared as a whole, see `collide.rs`).
     composite_keys: Vec<KeyRec>,
-    /// The arguments of each [`Slot::Object`] (a tuple, or `Any` when unknown).
-    objects: Vec<Slot>,
-    /// Per object: whether its class may be a set given its members by APPEND(S) (a
-    /// `__reduce__` with list items: `compat::collects_items`); those are then checked as
-    /// members.
-    object_collects: Vec<bool>,
+    /// Each [`Slot::Object`]: its arguments and class.
+    objects: Vec<ObjectRec>,
     /// Digits of the INT/LONG lines rewritten in binary for a Python 3 reader (`bigint.rs`).
     long_digits: usize,
     /// Memo ops seen: 1 text (PUT, GET), 2 binary (see `memo_kind`).
@@ -396,7 +403,6 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         tuple_items: Vec::new(),
         composite_keys: Vec::new(),
         objects: Vec::new(),
-        object_collects: Vec::new(),
         long_digits: 0,
         memo_kinds: 0,
         members: HashMap::new(),
@@ -486,12 +492,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     fn object(&mut self, args: Slot, class: Option<u32>) -> Slot {
         match (self.policy, u32::try_from(self.objects.len())) {
             (Some(_), Ok(id)) => {
-                // An unknown class (not a global) may collect its items.
-                let collects = class
-                    .and_then(|c| self.globals.get(c as usize))
-                    .map_or(true, |g| g.collects_items);
-                self.objects.push(args);
-                self.object_collects.push(collects);
+                self.objects.push(ObjectRec { args, class });
                 Slot::Object(id)
             }
             _ => Slot::Any,
@@ -522,12 +523,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Slot::Tuple(elems, self.keep_tuple(items))
     }
 
-    /// Whether object `id` may be a set given its members by APPEND(S) (see `object_collects`).
+    /// Whether object `id` may be a set given its members by APPEND(S): its class may collect
+    /// its items (a `__reduce__` with list items: `compat::collects_items`), and so may an
+    /// unknown class (not a global). Those items are then checked as members.
     fn collects(&self, id: u32) -> bool {
-        self.object_collects
+        self.objects
             .get(id as usize)
-            .copied()
-            .unwrap_or(true)
+            .and_then(|o| o.class)
+            .and_then(|c| self.globals.get(c as usize))
+            .map_or(true, |g| g.collects_items)
     }
 
     /// APPEND(S) of `self.scratch` into an object that may be a set: its string items are

@@ -41,6 +41,9 @@ pub(super) struct Known {
     pub(super) collects_items: bool,
     /// Which argument is binary state (`compat::BINARY_STATE`).
     pub(super) binary_arg: Option<u8>,
+    /// 1 `decimal.Decimal`, 2 `fractions.Fraction` or `complex` (numbers that only Python 3
+    /// finds equal to one another, `compat::ValueKey`), 0 anything else.
+    pub(super) number: u8,
     /// May hand a py2 `str` to `str.__new__`: `copy_reg._reconstructor` (a `str` subclass at
     /// protocols 0 and 1 is given its value), `copy_reg.__newobj__`, `str`, `unicode`.
     pub(super) str_value: bool,
@@ -71,6 +74,11 @@ impl Known {
             renamed,
             renamed_if_py3: renamed && compat::renamed_name_is_py2_too(m, n),
             binary_arg,
+            number: match compat::value_key(&m2, &n2) {
+                Some(compat::ValueKey::Decimal) => 1,
+                Some(compat::ValueKey::Number) => 2,
+                _ => 0,
+            },
             str_value: compat::gives_str_value(&m2, &n2),
             py2_writable: {
                 let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');

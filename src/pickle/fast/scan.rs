@@ -891,8 +891,16 @@ pub(super) fn scan<S: Sink>(
     // An object key or member in a value with strings of two kinds: the general path compares
     // the strings of its arguments and its container's string keys.
     let objects = string_kinds + usize::from(converted) > 1 && keys.object_key(keyed, sets);
+    // A `Decimal` and a `Fraction` or `complex` in a Python 3 reader's value: Python 3 finds
+    // such numbers of one value equal where Python 2 does not, so the general path looks for
+    // both among the keys of one container (`collide.rs`).
+    let numbers = target == Some(Runtime::Py3) && {
+        let named = |n: u8| globals.iter().any(|&e| known.entry(e).number == n);
+        named(1) && named(2)
+    };
     // Where the keys may meet, the general path compares them as the target will see them.
     if objects
+        || numbers
         || (mixed && !keys.distinct(src, py3_str == Some(Py3Str::Latin1), keyed, sets))
         || (composite && !keys.one_composite_each(keyed, sets))
     {

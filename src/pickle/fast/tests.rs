@@ -347,14 +347,20 @@ fn dicts_mixing_string_kinds_fall_back_only_where_keys_meet() {
         assert!(!refused(src, &py3), "{src:?}");
         assert!(refused(src, &as_bytes), "{src:?}");
     }
-    // A tuple key holding an object (no digest) and strings of two kinds, next to a tuple of
-    // numbers: {(1, 2): 1, ('a', u'b', Decimal('1')): 2}, which the general path refuses for a
-    // py3 reader; the same with 3 in place of the Decimal is not refused (every key digested).
+    // A tuple key holding an object of an unknown class (no digest) and strings of two kinds,
+    // next to a tuple of numbers: {(1, 2): 1, ('a', u'b', mod.K('1')): 2}, which the general
+    // path refuses for a py3 reader; the same with 3 in place of the object is not refused
+    // (every key digested), nor with a Decimal (digested by its class and text).
     let undigested = Bytes::from_static(
-        b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bcdecimal\nDecimal\nq\x03U\x011\x85Rq\x04\x87K\x02u.",
+        b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bcmod\nK\nq\x03U\x011\x85Rq\x04\x87K\x02u.",
     );
     assert!(refused(&undigested, &py3));
     assert!(transcode(&undigested, &py3).is_none());
+    let decimal = Bytes::from_static(
+        b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bcdecimal\nDecimal\nq\x03U\x011\x85Rq\x04\x87K\x02u.",
+    );
+    assert!(!refused(&decimal, &py3));
+    assert!(transcode(&decimal, &py3).is_none());
     let digested = Bytes::from_static(
         b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bK\x03\x87q\x03K\x02u.",
     );

@@ -164,6 +164,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             str_value: compat::gives_str_value(&m2, &n2),
             object: (&*m2, &*n2) == ("__builtin__", "object"),
             keeps_text: compat::text_args(&m2, &n2),
+            value_key: compat::value_key(&m2, &n2),
         };
         if self.summary_globals.len() < MAX_SUMMARY_GLOBALS {
             self.summary_globals

@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use super::super::compat::ValueKey;
+
 use super::*;
 
 impl<'a, 'p> Scanner<'a, 'p> {
@@ -116,10 +118,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
         // (the fast path counts the same way).
         let converted = policy.target == Runtime::Py3 && !self.py2_str_changes.is_empty();
         let kinds = [self.has_py2_str, self.has_text, self.has_bytes, converted];
-        if self.composite_keys.is_empty() || kinds.iter().filter(|&&k| k).count() < 2 {
+        let collision = || TranscodeError::new(ErrorKind::Collision, 0, None);
+        if self.composite_keys.is_empty() {
             return Ok(());
         }
-        let collision = || TranscodeError::new(ErrorKind::Collision, 0, None);
+        if policy.target == Runtime::Py3 && self.numbers_meet() {
+            return Err(collision());
+        }
+        if kinds.iter().filter(|&&k| k).count() < 2 {
+            return Ok(());
+        }
         // Digest steps per value: shared sub-tuples (memo GETs) could otherwise make the walk
         // exponential; past the budget a key has no digest.
         let mut walk = Walk {
@@ -138,10 +146,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
         // Lists are never keys or members in a value that loads (a dict or set given them is
         // only made by hand): they are left out, as the fast path leaves them.
         let list = |s: &Slot| matches!(*s, Slot::Container(c) if !keyed(c));
+        // An object of a class `compat::value_key` knows equals no string, tuple or frozenset,
+        // and its own kind by a value the conversion keeps: it cannot meet another key.
+        let value = |s: &Slot| matches!(*s, Slot::Object(id) if self.value_key(id).is_some());
         for k in self
             .composite_keys
             .iter()
-            .filter(|k| keyed(k.container) && !list(&k.slot))
+            .filter(|k| keyed(k.container) && !list(&k.slot) && !value(&k.slot))
         {
             let mut kinds = 0u8;
             let d = self.digest(&k.slot, policy, 0, &mut kinds, &mut walk);
@@ -274,10 +285,23 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 (b'f', &tgt).hash(&mut t);
                 Some((s.finish(), t.finish()))
             }
-            // An object: no digest (it may compare by identity, by its arguments, or as a
-            // string), and the strings of its arguments count.
+            // An object of a class `compat::value_key` knows: a digest of its class and
+            // arguments (a `datetime`'s state bytes, a `Decimal`'s text, a `timedelta`'s
+            // numbers), whose strings are no kinds that could meet (it equals no string). None
+            // where an argument has none (an aware `datetime`'s tzinfo, a UUID's state).
+            Slot::Object(id) if depth < 32 && self.value_key(id).is_some() => {
+                let rec = *self.objects.get(id as usize)?;
+                let g = self.globals.get(rec.class? as usize)?;
+                let mut class = DefaultHasher::new();
+                (&g.module, &g.name).hash(&mut class);
+                let class = class.finish();
+                let args = self.digest(&rec.args, policy, depth + 1, &mut 0, walk)?;
+                Some(mix(b'o', &[(class, class), args]))
+            }
+            // Any other object: no digest (it may compare by identity, by its arguments, or as
+            // a string), and the strings of its arguments count.
             Slot::Object(id) if depth < 32 => {
-                let args = *self.objects.get(id as usize)?;
+                let args = self.objects.get(id as usize)?.args;
                 let _ = self.digest(&args, policy, depth + 1, kinds, walk);
                 None
             }
@@ -291,6 +315,103 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
             _ => None,
         }
+    }
+
+    /// What object `id` is as a key, if its class is one [`compat::value_key`] knows and its
+    /// arguments are what that class's pickles hold: a `datetime` state that is not text (only
+    /// a hand-made one is, and `py2_text = utf8` would change its bytes); a UUID built by
+    /// `copy_reg._reconstructor(UUID, object, None)` (Python 2's protocols 0 and 1).
+    pub(super) fn value_key(&self, id: u32) -> Option<ValueKey> {
+        let rec = self.objects.get(id as usize)?;
+        let g = self.globals.get(rec.class? as usize)?;
+        let items = match rec.args {
+            Slot::Tuple(_, t) => self.tuple_items(t)?,
+            Slot::EmptyTuple { .. } => &[],
+            _ => return None,
+        };
+        if g.reconstructor {
+            let Some(&Slot::Global { idx, .. }) = items.first() else {
+                return None;
+            };
+            let key = self.globals.get(idx as usize)?.value_key;
+            return key.filter(|&k| k == ValueKey::Plain);
+        }
+        match (g.value_key?, items.first()) {
+            (
+                ValueKey::State,
+                Some(
+                    Slot::Py2Str { .. }
+                    | Slot::Bytes { .. }
+                    | Slot::CodecsBytes { .. }
+                    | Slot::EmptyBytes,
+                ),
+            ) => Some(ValueKey::State),
+            (ValueKey::State, _) => None,
+            (key, _) => Some(key),
+        }
+    }
+
+    /// Whether a Python 3 reader's dict or set holds a `Decimal` key and a `Fraction` or
+    /// `complex` key (or tuple or frozenset keys holding them): Python 3 finds such numbers of
+    /// one value equal, and hashes them alike, where Python 2 holds two keys
+    /// (`{Decimal('1.5'): 1, Fraction(3, 2): 2}`), whatever the strings.
+    fn numbers_meet(&self) -> bool {
+        let named = |k: ValueKey| self.globals.iter().any(|g| g.value_key == Some(k));
+        if !named(ValueKey::Decimal) || !named(ValueKey::Number) {
+            return false;
+        }
+        let mut budget = MAX_DIGEST_STEPS;
+        let mut per: HashMap<u32, u8> = HashMap::new();
+        // The keys of dicts and sets only (lists' items are recorded too).
+        let keyed = |c: u32| {
+            self.containers
+                .get(c as usize)
+                .is_some_and(|info| info.keyed())
+        };
+        for k in self.composite_keys.iter().filter(|k| keyed(k.container)) {
+            let bits = self.number_bits(&k.slot, 0, &mut budget);
+            let e = per.entry(k.container).or_default();
+            *e |= bits;
+            if *e == 0b11 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `Decimal` (bit 0) and `Fraction` or `complex` (bit 1) objects in a key, nested ones
+    /// included; both bits past the step budget.
+    fn number_bits(&self, slot: &Slot, depth: u32, budget: &mut u32) -> u8 {
+        let Some(left) = budget.checked_sub(1) else {
+            return 0b11;
+        };
+        *budget = left;
+        if depth >= 32 {
+            return 0b11;
+        }
+        let items = match *slot {
+            Slot::Object(id) => match self.value_key(id) {
+                Some(ValueKey::Decimal) => return 0b01,
+                Some(ValueKey::Number) => return 0b10,
+                Some(_) => return 0,
+                // Another object may compare by its arguments (a namedtuple).
+                None => match self.objects.get(id as usize) {
+                    Some(rec) => return self.number_bits(&rec.args, depth + 1, budget),
+                    None => return 0,
+                },
+            },
+            Slot::Tuple(_, id) => self.tuple_items(id),
+            // A frozenset whose members were not all kept may hold any.
+            Slot::Container(c) => match self.members.get(&c) {
+                Some(Some(kept)) => Some(&kept[..]),
+                Some(None) => return 0b11,
+                None => None,
+            },
+            _ => None,
+        };
+        items.unwrap_or_default().iter().fold(0, |bits, item| {
+            bits | self.number_bits(item, depth + 1, budget)
+        })
     }
 
     /// The first items of the lists and tuples among `items` (the keys, if they are pairs).

@@ -165,3 +165,67 @@ fn members_given_to_an_object_by_appends_are_collision_checked() {
     let mixed = b"\x80\x04\x95\x18\x00\x00\x00\x00\x00\x00\x00\x8c\x01m\x94\x8c\x01L\x94\x93\x94)\x81\x94(C\x01a\x94\x8c\x01a\x94e.";
     assert_eq!(refused(mixed, &py2()), Reason::Collision);
 }
+
+/// py2: {(d, '\xc3\xa9'): 1, (d, u'\xe9'): 2} with one `datetime.date(2020, 1, 1)` `d`.
+const PY2_DATE_TUPLE_KEYS_SAME_DATE: &[u8] = b"\x80\x02}q\x01(cdatetime\ndate\nq\x02U\x04\x07\xe4\x01\x01\x85Rq\x03U\x02\xc3\xa9q\x04\x86K\x01h\x03X\x02\x00\x00\x00\xc3\xa9\x86K\x02u.";
+/// py2: {(date(2020, 1, 1), u'a'): 1, (date(2020, 1, 2), 'b'): 2}
+const PY2_DATE_TUPLE_KEYS: &[u8] = b"\x80\x02}q\x01(cdatetime\ndate\nq\x02U\x04\x07\xe4\x01\x02\x85Rq\x03U\x01b\x86K\x02h\x02U\x04\x07\xe4\x01\x01\x85Rq\x04X\x01\x00\x00\x00a\x86K\x01u.";
+/// py2: {(Decimal('1'),): 1, (complex(1, 0),): 2}: two keys in Python 2, one in Python 3.
+const PY2_DECIMAL_COMPLEX_TUPLE_KEYS: &[u8] = b"\x80\x02}q\x01(c__builtin__\ncomplex\nq\x02G?\xf0\x00\x00\x00\x00\x00\x00G\x00\x00\x00\x00\x00\x00\x00\x00\x86Rq\x03\x85K\x02cdecimal\nDecimal\nq\x04U\x011\x85Rq\x05\x85K\x01u.";
+/// py3, protocol 4: {(d, 'x'): 1, (d, b'x'): 2} with one `datetime.date(2020, 1, 1)` `d`.
+const PY3_DATE_TUPLE_KEYS_SAME_DATE: &[u8] = b"\x80\x04\x956\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x04date\x94\x93\x94C\x04\x07\xe4\x01\x01\x94\x85\x94R\x94\x8c\x01x\x94\x86\x94K\x01h\x06C\x01x\x94\x86\x94K\x02u.";
+/// py3, protocol 4: {(date(2020, 1, 1), 'x'): 1, (date(2020, 1, 2), b'x'): 2}
+const PY3_DATE_TUPLE_KEYS: &[u8] = b"\x80\x04\x95A\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x04date\x94\x93\x94C\x04\x07\xe4\x01\x01\x94\x85\x94R\x94\x8c\x01x\x94\x86\x94K\x01h\x03C\x04\x07\xe4\x01\x02\x94\x85\x94R\x94C\x01x\x94\x86\x94K\x02u.";
+
+/// Objects of classes that compare by a value no conversion changes (`compat::value_key`)
+/// are digested inside tuple keys: by their class and arguments, a `date` by its state bytes.
+/// Keys with different dates cannot meet whatever their strings; keys with one date meet
+/// where their strings do. (Before, a tuple holding a `date` had no digest, and the date's
+/// state counted as a string kind: the first pair was refused under every policy.)
+#[test]
+fn tuple_keys_holding_dates_are_compared_by_the_dates_state() {
+    let policy = |py3_str| Policy { py3_str, ..py3() };
+    for py3_str in [Py3Str::Utf8OrBytes, Py3Str::Bytes, Py3Str::Latin1] {
+        let got = transcode(&Bytes::from_static(PY2_DATE_TUPLE_KEYS), &policy(py3_str)).outcome;
+        assert!(!matches!(got, Outcome::Refused(_)), "{py3_str:?}: {got:?}");
+    }
+    // '\xc3\xa9' and u'\xe9' become one 'é' under utf8-or-bytes only.
+    assert_eq!(
+        refused(PY2_DATE_TUPLE_KEYS_SAME_DATE, &py3()),
+        Reason::Collision
+    );
+    for py3_str in [Py3Str::Bytes, Py3Str::Latin1] {
+        let src = Bytes::from_static(PY2_DATE_TUPLE_KEYS_SAME_DATE);
+        let got = transcode(&src, &policy(py3_str)).outcome;
+        assert!(!matches!(got, Outcome::Refused(_)), "{py3_str:?}: {got:?}");
+    }
+    for py2_text in [Py2Text::Keep, Py2Text::Utf8] {
+        let policy = Policy { py2_text, ..py2() };
+        let got = transcode(&Bytes::from_static(PY3_DATE_TUPLE_KEYS), &policy).outcome;
+        assert!(!matches!(got, Outcome::Refused(_)), "{py2_text:?}: {got:?}");
+        assert_eq!(
+            refused(PY3_DATE_TUPLE_KEYS_SAME_DATE, &policy),
+            Reason::Collision,
+            "{py2_text:?}"
+        );
+    }
+}
+
+/// Python 3 finds a `Decimal` equal to a `Fraction` or `complex` of the same value and hashes
+/// them alike; Python 2 holds them as two keys. Refused for a Python 3 reader, inside tuple
+/// keys too, by the general path and the fast path (which leaves such values to it).
+#[test]
+fn a_decimal_next_to_a_complex_of_one_value_is_refused_for_python_3() {
+    assert_eq!(
+        refused(PY2_DECIMAL_COMPLEX_TUPLE_KEYS, &py3()),
+        Reason::Collision
+    );
+    // Python 2 readers: Python 3 holds such keys as one already.
+    let got = transcode(&Bytes::from_static(PY2_DECIMAL_COMPLEX_TUPLE_KEYS), &py2()).outcome;
+    assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
+    // py2: [Decimal('1'), complex(1, 0), set([Decimal('2')])]: list items and a set member
+    // that is no complex's peer are not keys that meet.
+    let items = b"\x80\x02]q\x01(cdecimal\nDecimal\nq\x02U\x011\x85Rq\x03c__builtin__\ncomplex\nq\x04G?\xf0\x00\x00\x00\x00\x00\x00G\x00\x00\x00\x00\x00\x00\x00\x00\x86Rq\x05c__builtin__\nset\nq\x06]q\x07h\x02U\x012\x85Rq\x08a\x85Rq\x09e.";
+    let got = transcode(&Bytes::from_static(items), &py3()).outcome;
+    assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
+}
