@@ -7,7 +7,7 @@
 Value ``index`` of ``seed`` is built by :func:`build` from a grammar of what both runtimes can
 represent (None/bools, boundary and huge ints, floats incl. -0.0/inf/nan, py2 ``str`` of every
 flavour, text up to non-BMP, py3 ``bytes``, bytearray, tuples, lists, dicts with one or mixed key
-kinds, sets/frozensets up to 1500 members, OrderedDict, shared and recursive references, dates,
+kinds (dates, times, timedeltas, UUIDs, Decimals, Fractions and complex numbers among them), sets/frozensets up to 1500 members, OrderedDict, shared and recursive references, dates,
 times, datetimes naive/aware, timedelta, Decimal, complex, array, the user classes of
 scripts/pbfixtures.py, and a few py3-only globals), at most 5 containers deep. As in pbfixtures,
 strings go through a *kit*: the writer builds with ``NativeKit``; the checker
@@ -234,7 +234,7 @@ class Gen(object):
         d = self.d
         if self.keys and d.chance(1, 8):
             return self.keys[d.below(len(self.keys))]
-        kind = d.pick(kinds) if kinds != 'm' else d.pick('ssiitfnF')
+        kind = d.pick(kinds) if kinds != 'm' else d.pick('ssiitfnFo')
         if depth >= MAX_DEPTH and kind in 'tF':
             kind = 'i'
         if kind == 's':
@@ -247,6 +247,8 @@ class Gen(object):
             pair = f, ('num', f)
         elif kind == 'n':
             pair = None, ('none',)
+        elif kind == 'o':
+            pair = self.value_key()
         elif kind == 't':
             items = [self.key(depth + 1, 'm') for _ in range(d.below(4))]
             pair = tuple(i for i, _ in items), ('tuple', tuple(c for _, c in items))
@@ -259,6 +261,38 @@ class Gen(object):
             self.keys.append(pair)
         return pair
 
+    def value_key(self):
+        """(key, canon) of a standard value type the transcoder compares by value as a key
+        (`compat::value_key`), from small pools so that equal ones meet inside tuple keys. None
+        equals a string, a number of the pools or a key of another type in either runtime: the
+        Decimals end in a 1 at the third decimal (no float or third equals one), the Fractions
+        are thirds."""
+        d = self.d
+        r = d.below(8)
+        if r == 0:
+            v = (2000 + d.below(3), 1 + d.below(2), 1 + d.below(2))
+            return datetime.date(*v), ('date',) + v
+        if r == 1:
+            v = (2000 + d.below(2), 1, 1, d.below(2), d.below(2))
+            return datetime.datetime(*v), ('datetime',) + v
+        if r == 2:
+            v = (d.below(2), d.below(2))
+            return datetime.time(*v), ('time',) + v
+        if r == 3:
+            v = d.below(3)
+            return datetime.timedelta(days=v), ('timedelta', v)
+        if r == 4:
+            v = d.below(3)
+            return uuid.UUID(int=v), ('uuid', v)
+        if r == 5:
+            v = '%d.%d%d1' % (d.below(3), d.below(2), d.below(2))
+            return decimal.Decimal(v), ('decimal', v)
+        if r == 6:
+            v = d.pick((1, 2, 4, 5))
+            return fractions.Fraction(v, 3), ('fraction', v)
+        v = d.below(2)
+        return complex(v, 1), ('complex', v)
+
     def members(self, depth, kinds, n):
         """``n`` draws of (key, canon), distinct for the writer (repeats dropped)."""
         seen, out = set(), []
@@ -267,6 +301,15 @@ class Gen(object):
             if canon not in seen:
                 seen.add(canon)
                 out.append((key, canon))
+        # Python 3 finds a Decimal equal to a Fraction or complex of one value, and Python 2 does
+        # not: the transcoder refuses a py3 reader's dict or set holding both (inside tuple and
+        # frozenset keys too), whatever their values.
+        if self.writer == 'py2':
+            found = set()
+            for _, canon in out:
+                _numbers(canon, found)
+            if 'decimal' in found and found & set(('fraction', 'complex')):
+                self.notes.add('collision')
         return out
 
     def check_distinct(self, built, n):
@@ -328,7 +371,7 @@ class Gen(object):
         return self.remember(lst)
 
     def dict_(self, depth):
-        kinds = self.d.pick(('s', 's', 'i', 't', 'si', 'm'))
+        kinds = self.d.pick(('s', 's', 'i', 't', 'si', 'm', 'so'))
         dct = {}
         self.open.append(dct)
         if self.d.chance(1, 40):  # past SETITEMS' batch of 1000
@@ -573,6 +616,19 @@ class Gen(object):
         if which == 1:
             return datetime.timezone(datetime.timedelta(minutes=minutes))
         return types.SimpleNamespace(a=minutes)
+
+
+def _numbers(canon, found):
+    """Adds the number types (`decimal`, `fraction`, `complex`) of key ``canon`` to ``found``,
+    nested tuple and frozenset keys included."""
+    if canon[0] in ('decimal', 'fraction', 'complex'):
+        found.add(canon[0])
+    elif canon[0] == 'tuple':
+        for item in canon[1]:
+            _numbers(item, found)
+    elif canon[0] == 'fs':
+        for item in canon[1]:
+            _numbers(item, found)
 
 
 def build(seed, index, writer, kit, include_open=False):

@@ -88,6 +88,20 @@ pub(crate) fn is_py2_only(module: &str, name: &str) -> bool {
     !has(py2_only::MAPPED) && py2_only::MODULES.binary_search(&module).is_ok()
 }
 
+/// The name Python 3's unpickler looks a protocol 0-2 global up as (`fix_imports`,
+/// `_Unpickler.find_class`): a NAME_MAPPING hit on the pair first, else IMPORT_MAPPING on the
+/// module.
+pub(crate) fn py2_to_py3<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, Cow<'a, str>) {
+    if let Ok(i) = NAME_MAPPING.binary_search_by(|(k, _)| k.cmp(&(module, name))) {
+        let (m, n) = NAME_MAPPING[i].1;
+        return (Cow::Borrowed(m), Cow::Borrowed(n));
+    }
+    match IMPORT_MAPPING.binary_search_by(|(k, _)| k.cmp(&module)) {
+        Ok(i) => (Cow::Borrowed(IMPORT_MAPPING[i].1), Cow::Borrowed(name)),
+        Err(_) => (Cow::Borrowed(module), Cow::Borrowed(name)),
+    }
+}
+
 /// Whether REVERSE_NAME_MAPPING renames the pair (module and name together).
 fn name_renamed(module: &str, name: &str) -> bool {
     REVERSE_NAME_MAPPING
@@ -399,6 +413,160 @@ pub(crate) const REVERSE_NAME_MAPPING: &[(Pair, Pair)] = &[
     (("xmlrpc.server", "XMLRPCDocGenerator"), ("DocXMLRPCServer", "XMLRPCDocGenerator")),
 ];
 
+// Generated from CPython 3.11.2 Lib/_compat_pickle.py (IMPORT_MAPPING, NAME_MAPPING): what
+// Python 3's unpickler looks a protocol 0-2 name up as. Sorted by key for binary search. Do not
+// edit by hand.
+#[rustfmt::skip]
+pub(crate) const IMPORT_MAPPING: &[(&str, &str)] = &[
+    ("BaseHTTPServer", "http.server"),
+    ("CGIHTTPServer", "http.server"),
+    ("ConfigParser", "configparser"),
+    ("Cookie", "http.cookies"),
+    ("Dialog", "tkinter.dialog"),
+    ("DocXMLRPCServer", "xmlrpc.server"),
+    ("FileDialog", "tkinter.filedialog"),
+    ("HTMLParser", "html.parser"),
+    ("Queue", "queue"),
+    ("ScrolledText", "tkinter.scrolledtext"),
+    ("SimpleDialog", "tkinter.simpledialog"),
+    ("SimpleHTTPServer", "http.server"),
+    ("SimpleXMLRPCServer", "xmlrpc.server"),
+    ("SocketServer", "socketserver"),
+    ("StringIO", "io"),
+    ("Tix", "tkinter.tix"),
+    ("Tkconstants", "tkinter.constants"),
+    ("Tkdnd", "tkinter.dnd"),
+    ("Tkinter", "tkinter"),
+    ("UserDict", "collections"),
+    ("UserList", "collections"),
+    ("UserString", "collections"),
+    ("__builtin__", "builtins"),
+    ("_abcoll", "collections.abc"),
+    ("_elementtree", "xml.etree.ElementTree"),
+    ("_winreg", "winreg"),
+    ("anydbm", "dbm"),
+    ("cPickle", "pickle"),
+    ("cStringIO", "io"),
+    ("commands", "subprocess"),
+    ("cookielib", "http.cookiejar"),
+    ("copy_reg", "copyreg"),
+    ("dbhash", "dbm.bsd"),
+    ("dbm", "dbm.ndbm"),
+    ("dumbdbm", "dbm.dumb"),
+    ("dummy_thread", "_dummy_thread"),
+    ("gdbm", "dbm.gnu"),
+    ("htmlentitydefs", "html.entities"),
+    ("httplib", "http.client"),
+    ("markupbase", "_markupbase"),
+    ("repr", "reprlib"),
+    ("robotparser", "urllib.robotparser"),
+    ("test.test_support", "test.support"),
+    ("thread", "_thread"),
+    ("tkColorChooser", "tkinter.colorchooser"),
+    ("tkCommonDialog", "tkinter.commondialog"),
+    ("tkFileDialog", "tkinter.filedialog"),
+    ("tkFont", "tkinter.font"),
+    ("tkMessageBox", "tkinter.messagebox"),
+    ("tkSimpleDialog", "tkinter.simpledialog"),
+    ("ttk", "tkinter.ttk"),
+    ("urllib2", "urllib.request"),
+    ("urlparse", "urllib.parse"),
+    ("whichdb", "dbm"),
+    ("xmlrpclib", "xmlrpc.client"),
+];
+
+#[rustfmt::skip]
+pub(crate) const NAME_MAPPING: &[(Pair, Pair)] = &[
+    (("UserDict", "IterableUserDict"), ("collections", "UserDict")),
+    (("UserDict", "UserDict"), ("collections", "UserDict")),
+    (("UserList", "UserList"), ("collections", "UserList")),
+    (("UserString", "UserString"), ("collections", "UserString")),
+    (("__builtin__", "basestring"), ("builtins", "str")),
+    (("__builtin__", "intern"), ("sys", "intern")),
+    (("__builtin__", "long"), ("builtins", "int")),
+    (("__builtin__", "reduce"), ("functools", "reduce")),
+    (("__builtin__", "unichr"), ("builtins", "chr")),
+    (("__builtin__", "unicode"), ("builtins", "str")),
+    (("__builtin__", "xrange"), ("builtins", "range")),
+    (("_multiprocessing", "Connection"), ("multiprocessing.connection", "Connection")),
+    (("_socket", "fromfd"), ("socket", "fromfd")),
+    (("exceptions", "ArithmeticError"), ("builtins", "ArithmeticError")),
+    (("exceptions", "AssertionError"), ("builtins", "AssertionError")),
+    (("exceptions", "AttributeError"), ("builtins", "AttributeError")),
+    (("exceptions", "BaseException"), ("builtins", "BaseException")),
+    (("exceptions", "BufferError"), ("builtins", "BufferError")),
+    (("exceptions", "BytesWarning"), ("builtins", "BytesWarning")),
+    (("exceptions", "DeprecationWarning"), ("builtins", "DeprecationWarning")),
+    (("exceptions", "EOFError"), ("builtins", "EOFError")),
+    (("exceptions", "EnvironmentError"), ("builtins", "EnvironmentError")),
+    (("exceptions", "Exception"), ("builtins", "Exception")),
+    (("exceptions", "FloatingPointError"), ("builtins", "FloatingPointError")),
+    (("exceptions", "FutureWarning"), ("builtins", "FutureWarning")),
+    (("exceptions", "GeneratorExit"), ("builtins", "GeneratorExit")),
+    (("exceptions", "IOError"), ("builtins", "IOError")),
+    (("exceptions", "ImportError"), ("builtins", "ImportError")),
+    (("exceptions", "ImportWarning"), ("builtins", "ImportWarning")),
+    (("exceptions", "IndentationError"), ("builtins", "IndentationError")),
+    (("exceptions", "IndexError"), ("builtins", "IndexError")),
+    (("exceptions", "KeyError"), ("builtins", "KeyError")),
+    (("exceptions", "KeyboardInterrupt"), ("builtins", "KeyboardInterrupt")),
+    (("exceptions", "LookupError"), ("builtins", "LookupError")),
+    (("exceptions", "MemoryError"), ("builtins", "MemoryError")),
+    (("exceptions", "NameError"), ("builtins", "NameError")),
+    (("exceptions", "NotImplementedError"), ("builtins", "NotImplementedError")),
+    (("exceptions", "OSError"), ("builtins", "OSError")),
+    (("exceptions", "OverflowError"), ("builtins", "OverflowError")),
+    (("exceptions", "PendingDeprecationWarning"), ("builtins", "PendingDeprecationWarning")),
+    (("exceptions", "ReferenceError"), ("builtins", "ReferenceError")),
+    (("exceptions", "RuntimeError"), ("builtins", "RuntimeError")),
+    (("exceptions", "RuntimeWarning"), ("builtins", "RuntimeWarning")),
+    (("exceptions", "StandardError"), ("builtins", "Exception")),
+    (("exceptions", "StopIteration"), ("builtins", "StopIteration")),
+    (("exceptions", "SyntaxError"), ("builtins", "SyntaxError")),
+    (("exceptions", "SyntaxWarning"), ("builtins", "SyntaxWarning")),
+    (("exceptions", "SystemError"), ("builtins", "SystemError")),
+    (("exceptions", "SystemExit"), ("builtins", "SystemExit")),
+    (("exceptions", "TabError"), ("builtins", "TabError")),
+    (("exceptions", "TypeError"), ("builtins", "TypeError")),
+    (("exceptions", "UnboundLocalError"), ("builtins", "UnboundLocalError")),
+    (("exceptions", "UnicodeDecodeError"), ("builtins", "UnicodeDecodeError")),
+    (("exceptions", "UnicodeEncodeError"), ("builtins", "UnicodeEncodeError")),
+    (("exceptions", "UnicodeError"), ("builtins", "UnicodeError")),
+    (("exceptions", "UnicodeTranslateError"), ("builtins", "UnicodeTranslateError")),
+    (("exceptions", "UnicodeWarning"), ("builtins", "UnicodeWarning")),
+    (("exceptions", "UserWarning"), ("builtins", "UserWarning")),
+    (("exceptions", "ValueError"), ("builtins", "ValueError")),
+    (("exceptions", "Warning"), ("builtins", "Warning")),
+    (("exceptions", "ZeroDivisionError"), ("builtins", "ZeroDivisionError")),
+    (("itertools", "ifilter"), ("builtins", "filter")),
+    (("itertools", "ifilterfalse"), ("itertools", "filterfalse")),
+    (("itertools", "imap"), ("builtins", "map")),
+    (("itertools", "izip"), ("builtins", "zip")),
+    (("itertools", "izip_longest"), ("itertools", "zip_longest")),
+    (("multiprocessing", "AuthenticationError"), ("multiprocessing.context", "AuthenticationError")),
+    (("multiprocessing", "BufferTooShort"), ("multiprocessing.context", "BufferTooShort")),
+    (("multiprocessing", "ProcessError"), ("multiprocessing.context", "ProcessError")),
+    (("multiprocessing", "TimeoutError"), ("multiprocessing.context", "TimeoutError")),
+    (("multiprocessing.forking", "Popen"), ("multiprocessing.popen_fork", "Popen")),
+    (("multiprocessing.process", "Process"), ("multiprocessing.context", "Process")),
+    (("socket", "_socketobject"), ("socket", "SocketType")),
+    (("urllib", "ContentTooShortError"), ("urllib.error", "ContentTooShortError")),
+    (("urllib", "getproxies"), ("urllib.request", "getproxies")),
+    (("urllib", "pathname2url"), ("urllib.request", "pathname2url")),
+    (("urllib", "quote"), ("urllib.parse", "quote")),
+    (("urllib", "quote_plus"), ("urllib.parse", "quote_plus")),
+    (("urllib", "unquote"), ("urllib.parse", "unquote")),
+    (("urllib", "unquote_plus"), ("urllib.parse", "unquote_plus")),
+    (("urllib", "url2pathname"), ("urllib.request", "url2pathname")),
+    (("urllib", "urlcleanup"), ("urllib.request", "urlcleanup")),
+    (("urllib", "urlencode"), ("urllib.parse", "urlencode")),
+    (("urllib", "urlopen"), ("urllib.request", "urlopen")),
+    (("urllib", "urlretrieve"), ("urllib.request", "urlretrieve")),
+    (("urllib2", "HTTPError"), ("urllib.error", "HTTPError")),
+    (("urllib2", "URLError"), ("urllib.error", "URLError")),
+    (("whichdb", "whichdb"), ("dbm", "whichdb")),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +580,35 @@ mod tests {
             (REVERSE_IMPORT_MAPPING.len(), REVERSE_NAME_MAPPING.len()),
             (47, 112)
         );
+        assert!(IMPORT_MAPPING.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(NAME_MAPPING.windows(2).all(|w| w[0].0 < w[1].0));
+        // len(IMPORT_MAPPING), len(NAME_MAPPING) in CPython 3.11.
+        assert_eq!((IMPORT_MAPPING.len(), NAME_MAPPING.len()), (55, 88));
+    }
+
+    #[test]
+    fn python_3_reads_protocol_2_names_as_fix_imports_maps_them() {
+        let map = |m, n| {
+            let (a, b) = py2_to_py3(m, n);
+            (a.into_owned(), b.into_owned())
+        };
+        let pair = |m: &str, n: &str| (m.to_owned(), n.to_owned());
+        assert_eq!(map("__builtin__", "unicode"), pair("builtins", "str"));
+        assert_eq!(map("__builtin__", "str"), pair("builtins", "str"));
+        assert_eq!(map("__builtin__", "long"), pair("builtins", "int"));
+        assert_eq!(
+            map("exceptions", "StandardError"),
+            pair("builtins", "Exception")
+        );
+        assert_eq!(
+            map("UserDict", "IterableUserDict"),
+            pair("collections", "UserDict")
+        );
+        assert_eq!(
+            map("copy_reg", "_reconstructor"),
+            pair("copyreg", "_reconstructor")
+        );
+        assert_eq!(map("datetime", "date"), pair("datetime", "date"));
     }
 
     #[test]

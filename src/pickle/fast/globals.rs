@@ -14,6 +14,13 @@ pub(super) struct Known {
     pub(super) global: Global,
     /// As CPython's `fix_imports` writes it for protocol 2 (equal to `global` when not renamed).
     pub(super) py2: Global,
+    /// As Python 3's unpickler reads it at protocols 0-2 (`compat::py2_to_py3`).
+    pub(super) py3: Global,
+    /// [`hash`] of `py2` and of `py3`, for telling two globals a reader takes as one.
+    pub(super) py2_hash: usize,
+    pub(super) py3_hash: usize,
+    /// `py3` differs from `global`.
+    pub(super) py3_renamed: bool,
     /// Does not exist in Python 2 (`compat::is_py3_only`).
     pub(super) py3_only: bool,
     /// Does not exist in Python 3 (`compat::is_py2_only`).
@@ -41,8 +48,8 @@ pub(super) struct Known {
     pub(super) collects_items: bool,
     /// Which argument is binary state (`compat::BINARY_STATE`).
     pub(super) binary_arg: Option<u8>,
-    /// 1 `decimal.Decimal`, 2 `fractions.Fraction` or `complex` (numbers that only Python 3
-    /// finds equal to one another, `compat::ValueKey`), 0 anything else.
+    /// Bit 0 `decimal.Decimal`, bit 1 `fractions.Fraction` or `complex` (numbers that only
+    /// Python 3 finds equal to one another, `compat::ValueKey`), 0 anything else.
     pub(super) number: u8,
     /// May hand a py2 `str` to `str.__new__`: `copy_reg._reconstructor` (a `str` subclass at
     /// protocols 0 and 1 is given its value), `copy_reg.__newobj__`, `str`, `unicode`.
@@ -56,6 +63,7 @@ impl Known {
     fn new(m: &str, n: &str) -> Known {
         let (m2, n2) = compat::py3_to_py2(m, n);
         let renamed = m2 != m || n2 != n;
+        let (m3, n3) = compat::py2_to_py3(m, n);
         let binary_arg = compat::binary_state_arg(m, n);
         Known {
             general: matches!(
@@ -75,8 +83,8 @@ impl Known {
             renamed_if_py3: renamed && compat::renamed_name_is_py2_too(m, n),
             binary_arg,
             number: match compat::value_key(&m2, &n2) {
-                Some(compat::ValueKey::Decimal) => 1,
-                Some(compat::ValueKey::Number) => 2,
+                Some(compat::ValueKey::Decimal) => 0b01,
+                Some(compat::ValueKey::Number) => 0b10,
                 _ => 0,
             },
             str_value: compat::gives_str_value(&m2, &n2),
@@ -84,7 +92,11 @@ impl Known {
                 let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
                 ok(&m2) && ok(&n2) && !n2.contains('.')
             },
+            py2_hash: hash(m2.as_bytes(), n2.as_bytes()),
             py2: Global::new(m2, n2),
+            py3_hash: hash(m3.as_bytes(), n3.as_bytes()),
+            py3_renamed: m3 != m || n3 != n,
+            py3: Global::new(m3, n3),
             global: Global::new(m, n),
         }
     }

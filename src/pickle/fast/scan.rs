@@ -891,16 +891,11 @@ pub(super) fn scan<S: Sink>(
     // An object key or member in a value with strings of two kinds: the general path compares
     // the strings of its arguments and its container's string keys.
     let objects = string_kinds + usize::from(converted) > 1 && keys.object_key(keyed, sets);
-    // A `Decimal` and a `Fraction` or `complex` in a Python 3 reader's value: Python 3 finds
-    // such numbers of one value equal where Python 2 does not, so the general path looks for
-    // both among the keys of one container (`collide.rs`).
-    let numbers = target == Some(Runtime::Py3) && {
-        let named = |n: u8| globals.iter().any(|&e| known.entry(e).number == n);
-        named(1) && named(2)
-    };
+    // Globals as keys that may meet: see `globals_meet`.
+    let globals_meet = globals.len() > 1 && globals_meet(known, globals, target);
     // Where the keys may meet, the general path compares them as the target will see them.
     if objects
-        || numbers
+        || globals_meet
         || (mixed && !keys.distinct(src, py3_str == Some(Py3Str::Latin1), keyed, sets))
         || (composite && !keys.one_composite_each(keyed, sets))
     {
@@ -942,6 +937,40 @@ pub(super) fn scan<S: Sink>(
             k.renamed && !k.renamed_if_py3
         }),
     })
+}
+
+/// Whether two of the value's distinct globals may make keys that meet in the reader, which the
+/// general path judges (`collide.rs`): two the reader looks up as one (`__builtin__.str` and
+/// `__builtin__.unicode` for Python 3, `FileNotFoundError` and `OSError` for Python 2), or for
+/// Python 3 a `Decimal` next to a `Fraction` or `complex` (numbers of one value that only
+/// Python 3 finds equal).
+#[inline(never)]
+fn globals_meet(known: &KnownGlobals, globals: &[u32], target: Option<Runtime>) -> bool {
+    let py2 = target == Some(Runtime::Py2);
+    // (hash, name) as the reader looks it up, and whether that differs from the spelling (two
+    // distinct spellings the reader keeps are two names: one of a meeting pair is renamed).
+    let name = |e: u32| {
+        let k = known.entry(e);
+        if py2 {
+            (k.py2_hash, &k.py2, k.renamed)
+        } else {
+            (k.py3_hash, &k.py3, k.py3_renamed)
+        }
+    };
+    let mut numbers = 0;
+    for &a in globals {
+        numbers |= known.entry(a).number;
+        let (ha, na, renamed) = name(a);
+        if renamed
+            && globals.iter().any(|&b| {
+                let (hb, nb, _) = name(b);
+                b != a && ha == hb && na == nb
+            })
+        {
+            return true;
+        }
+    }
+    target == Some(Runtime::Py3) && numbers == 0b11
 }
 
 /// A tuple (holding a string, bytes, tuple or dict/set) or frozenset key: `scan.rs` compares

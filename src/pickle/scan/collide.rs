@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use super::super::compat::ValueKey;
+use super::super::compat::{self, ValueKey};
 
 use super::*;
 
@@ -67,6 +67,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 Slot::Tuple(..) | Slot::Container(_) | Slot::OpenSet(_) | Slot::Object(_)
             ) {
                 self.composite_keys.push(KeyRec { container: c, slot });
+            } else if let Slot::Global { idx, .. } = slot {
+                self.global_keys.push((c, idx));
             }
         }
     }
@@ -291,11 +293,25 @@ impl<'a, 'p> Scanner<'a, 'p> {
             // where an argument has none (an aware `datetime`'s tzinfo, a UUID's state).
             Slot::Object(id) if depth < 32 && self.value_key(id).is_some() => {
                 let rec = *self.objects.get(id as usize)?;
-                let g = self.globals.get(rec.class? as usize)?;
+                let mut g = self.globals.get(rec.class? as usize)?;
+                let args = if g.reconstructor {
+                    // `copy_reg._reconstructor(UUID, object, None)`: the class is its first
+                    // argument and the value is in the state, as with NEWOBJ's empty arguments
+                    // (a digest shared by every UUID, alike in both runtimes).
+                    let Slot::Tuple(_, t) = rec.args else {
+                        return None;
+                    };
+                    let Some(&Slot::Global { idx, .. }) = self.tuple_items(t)?.first() else {
+                        return None;
+                    };
+                    g = self.globals.get(idx as usize)?;
+                    mix(b't', &[])
+                } else {
+                    self.digest(&rec.args, policy, depth + 1, &mut 0, walk)?
+                };
                 let mut class = DefaultHasher::new();
                 (&g.module, &g.name).hash(&mut class);
                 let class = class.finish();
-                let args = self.digest(&rec.args, policy, depth + 1, &mut 0, walk)?;
                 Some(mix(b'o', &[(class, class), args]))
             }
             // Any other object: no digest (it may compare by identity, by its arguments, or as
@@ -349,6 +365,40 @@ impl<'a, 'p> Scanner<'a, 'p> {
             (ValueKey::State, _) => None,
             (key, _) => Some(key),
         }
+    }
+
+    /// Whether a dict or set holds two globals (classes as keys: `{str: 1, unicode: 2}`) that
+    /// the reader looks up as one: Python 3's `fix_imports` reads Python 2's `__builtin__.str`
+    /// and `__builtin__.unicode` as `builtins.str` (at protocols 0-2), and CPython 3 writes
+    /// `FileNotFoundError` and `OSError` as `exceptions.OSError` for Python 2.
+    fn global_keys_meet(&self, policy: &Policy) -> bool {
+        if self.global_keys.len() < 2 {
+            return false;
+        }
+        let mapped =
+            policy.target == Runtime::Py2 || self.summary.declared_protocol.map_or(true, |d| d < 3);
+        let mut names: Vec<(u32, String, String, u32)> = Vec::new();
+        for &(c, idx) in &self.global_keys {
+            let (Some(info), Some(g)) = (
+                self.containers.get(c as usize),
+                self.globals.get(idx as usize),
+            ) else {
+                continue;
+            };
+            if !info.keyed() {
+                continue;
+            }
+            let (m, n) = match (policy.target, mapped) {
+                (Runtime::Py2, _) => compat::py3_to_py2(&g.module, &g.name),
+                (Runtime::Py3, true) => compat::py2_to_py3(&g.module, &g.name),
+                (Runtime::Py3, false) => (Cow::Borrowed(&*g.module), Cow::Borrowed(&*g.name)),
+            };
+            names.push((c, m.into_owned(), n.into_owned(), idx));
+        }
+        names.sort_unstable();
+        names
+            .windows(2)
+            .any(|w| (w[0].0, &w[0].1, &w[0].2) == (w[1].0, &w[1].1, &w[1].2) && w[0].3 != w[1].3)
     }
 
     /// Whether a Python 3 reader's dict or set holds a `Decimal` key and a `Fraction` or
@@ -472,6 +522,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Some(policy) = self.policy else {
             return Ok(());
         };
+        if self.global_keys_meet(policy) {
+            return Err(TranscodeError::new(ErrorKind::Collision, 0, None));
+        }
         let mut hashes = KeyHashes::default();
         self.check_composite_keys(policy, &mut hashes)?;
         let containers = &self.containers;

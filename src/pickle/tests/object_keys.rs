@@ -211,6 +211,21 @@ fn tuple_keys_holding_dates_are_compared_by_the_dates_state() {
     }
 }
 
+/// py2, protocol 0: {(UUID(int=1),): 1, ('caf\xc3\xa9',): 2, ('key',): 3}, the UUID built by
+/// `copy_reg._reconstructor(UUID, object, None)` (its value in the BUILD state).
+const PY2_UUID_TUPLE_KEY_P0: &[u8] = b"(dp1\n(S'caf\\xc3\\xa9'\np2\ntp3\nI2\ns(S'key'\np4\ntp5\nI3\ns(ccopy_reg\n_reconstructor\np6\n(cuuid\nUUID\np7\nc__builtin__\nobject\np8\nNtRp9\n(dp10\nS'int'\np11\nI1\nsbtp12\nI1\ns.";
+
+/// A UUID made by `copy_reg._reconstructor` (Python 2's protocols 0 and 1) is digested as its
+/// class, as NEWOBJ's (protocol 2) is: the tuple key holding it has a digest, and strings of
+/// two kinds in the other keys (a py2 `str` kept and one made text, which cannot meet) do not
+/// make the dict refused. (Found by `cross_random`, seed 91: refused `collision` at protocols
+/// 0 and 1 only.)
+#[test]
+fn a_uuid_from_copy_reg_reconstructor_is_digested_like_newobjs() {
+    let got = transcode(&Bytes::from_static(PY2_UUID_TUPLE_KEY_P0), &py3()).outcome;
+    assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
+}
+
 /// Python 3 finds a `Decimal` equal to a `Fraction` or `complex` of the same value and hashes
 /// them alike; Python 2 holds them as two keys. Refused for a Python 3 reader, inside tuple
 /// keys too, by the general path and the fast path (which leaves such values to it).
@@ -227,5 +242,24 @@ fn a_decimal_next_to_a_complex_of_one_value_is_refused_for_python_3() {
     // that is no complex's peer are not keys that meet.
     let items = b"\x80\x02]q\x01(cdecimal\nDecimal\nq\x02U\x011\x85Rq\x03c__builtin__\ncomplex\nq\x04G?\xf0\x00\x00\x00\x00\x00\x00G\x00\x00\x00\x00\x00\x00\x00\x00\x86Rq\x05c__builtin__\nset\nq\x06]q\x07h\x02U\x012\x85Rq\x08a\x85Rq\x09e.";
     let got = transcode(&Bytes::from_static(items), &py3()).outcome;
+    assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
+}
+
+/// Classes as keys that the reader looks up as one: Python 3's `fix_imports` reads Python 2's
+/// `__builtin__.str` and `__builtin__.unicode` as `builtins.str`, and CPython 3 writes
+/// `FileNotFoundError` and `OSError` as `exceptions.OSError` for Python 2. Two keys in the
+/// writer, one in the reader (with or without the proxy): refused, by the general path and the
+/// fast path (which leaves values naming two such globals to it).
+#[test]
+fn class_keys_the_reader_takes_as_one_are_refused() {
+    // py2 cPickle protocol 2: {str: 1, unicode: 2}
+    let py2 = b"\x80\x02}q\x01(c__builtin__\nunicode\nq\x02K\x02c__builtin__\nstr\nq\x03K\x01u.";
+    assert_eq!(refused(py2, &py3()), Reason::Collision);
+    // py3 protocol 4: {FileNotFoundError: 1, OSError: 2}
+    let py3_written = b"\x80\x04\x958\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08builtins\x94\x8c\x11FileNotFoundError\x94\x93\x94K\x01h\x01\x8c\x07OSError\x94\x93\x94K\x02u.";
+    assert_eq!(refused(py3_written, &super::py2()), Reason::Collision);
+    // py2 cPickle protocol 0: {str: 1, int: 2}, two names in Python 3 too.
+    let distinct = b"(dp1\nc__builtin__\nstr\np2\nI1\nsc__builtin__\nint\np3\nI2\ns.";
+    let got = transcode(&Bytes::from_static(distinct), &py3()).outcome;
     assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
 }
