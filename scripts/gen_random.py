@@ -229,11 +229,15 @@ class Gen(object):
     # ---------------------------------------------------------------------------------------
     # Hashable values (dict keys, set members).
 
-    def key(self, depth, kinds):
+    def key(self, depth, kinds, inner=False):
         """(key, canon); ``kinds``: 's' strings, 'i' ints, 't' tuples, 'm' anything hashable."""
         d = self.d
         if self.keys and d.chance(1, 8):
-            return self.keys[d.below(len(self.keys))]
+            pair = self.keys[d.below(len(self.keys))]
+            found = set()
+            _numbers(pair[1], found)
+            if not (inner and found):  # no numbers inside tuple keys (see value_key)
+                return pair
         kind = d.pick(kinds) if kinds != 'm' else d.pick('ssiitfnFo')
         if depth >= MAX_DEPTH and kind in 'tF':
             kind = 'i'
@@ -248,12 +252,12 @@ class Gen(object):
         elif kind == 'n':
             pair = None, ('none',)
         elif kind == 'o':
-            pair = self.value_key()
+            pair = self.value_key(inner)
         elif kind == 't':
-            items = [self.key(depth + 1, 'm') for _ in range(d.below(4))]
+            items = [self.key(depth + 1, 'm', True) for _ in range(d.below(4))]
             pair = tuple(i for i, _ in items), ('tuple', tuple(c for _, c in items))
         else:
-            members = self.members(depth + 1, 'm', d.below(4))
+            members = self.members(depth + 1, 'm', d.below(4), True)
             made = frozenset(m for m, _ in members)
             self.check_distinct(made, len(members))
             pair = made, ('fs', frozenset(c for _, c in members))
@@ -261,14 +265,16 @@ class Gen(object):
             self.keys.append(pair)
         return pair
 
-    def value_key(self):
+    def value_key(self, inner=False):
         """(key, canon) of a standard value type the transcoder compares by value as a key
         (`compat::value_key`), from small pools so that equal ones meet inside tuple keys. None
         equals a string, a number of the pools or a key of another type in either runtime: the
         Decimals end in a 1 at the third decimal (no float or third equals one), the Fractions
-        are thirds."""
+        are thirds. ``inner`` (inside a tuple or frozenset key): no numbers, which the transcoder
+        judges there like any object (they equal other numbers), refusing them next to strings
+        of two kinds that could meet."""
         d = self.d
-        r = d.below(8)
+        r = d.below(5 if inner else 8)
         if r == 0:
             v = (2000 + d.below(3), 1 + d.below(2), 1 + d.below(2))
             return datetime.date(*v), ('date',) + v
@@ -293,11 +299,11 @@ class Gen(object):
         v = d.below(2)
         return complex(v, 1), ('complex', v)
 
-    def members(self, depth, kinds, n):
+    def members(self, depth, kinds, n, inner=False):
         """``n`` draws of (key, canon), distinct for the writer (repeats dropped)."""
         seen, out = set(), []
         for _ in range(n):
-            key, canon = self.key(depth, kinds)
+            key, canon = self.key(depth, kinds, inner)
             if canon not in seen:
                 seen.add(canon)
                 out.append((key, canon))

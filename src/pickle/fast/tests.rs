@@ -350,7 +350,8 @@ fn dicts_mixing_string_kinds_fall_back_only_where_keys_meet() {
     // A tuple key holding an object of an unknown class (no digest) and strings of two kinds,
     // next to a tuple of numbers: {(1, 2): 1, ('a', u'b', mod.K('1')): 2}, which the general
     // path refuses for a py3 reader; the same with 3 in place of the object is not refused
-    // (every key digested), nor with a Decimal (digested by its class and text).
+    // (every key digested). A Decimal there is judged as any object (it equals numbers of its
+    // value), and a date is digested by its state.
     let undigested = Bytes::from_static(
         b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bcmod\nK\nq\x03U\x011\x85Rq\x04\x87K\x02u.",
     );
@@ -359,8 +360,13 @@ fn dicts_mixing_string_kinds_fall_back_only_where_keys_meet() {
     let decimal = Bytes::from_static(
         b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bcdecimal\nDecimal\nq\x03U\x011\x85Rq\x04\x87K\x02u.",
     );
-    assert!(!refused(&decimal, &py3));
+    assert!(refused(&decimal, &py3));
     assert!(transcode(&decimal, &py3).is_none());
+    let date = Bytes::from_static(
+        b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bcdatetime\ndate\nq\x03U\x04\x07\xe4\x01\x01\x85Rq\x04\x87K\x02u.",
+    );
+    assert!(!refused(&date, &py3));
+    assert!(transcode(&date, &py3).is_none());
     let digested = Bytes::from_static(
         b"\x80\x02}q\x01(K\x01K\x02\x86q\x02K\x01U\x01aX\x01\x00\x00\x00bK\x03\x87q\x03K\x02u.",
     );

@@ -287,32 +287,64 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 (b'f', &tgt).hash(&mut t);
                 Some((s.finish(), t.finish()))
             }
-            // An object of a class `compat::value_key` knows: a digest of its class and
-            // arguments (a `datetime`'s state bytes, a `Decimal`'s text, a `timedelta`'s
-            // numbers), whose strings are no kinds that could meet (it equals no string). None
-            // where an argument has none (an aware `datetime`'s tzinfo, a UUID's state).
+            // An object of a class `compat::value_key` knows that equals only its own kind: a
+            // digest of its class and value, whose strings are no kinds that could meet. A naive
+            // `date`, `time` or `datetime` by its state's bytes (fold cleared: it takes no part
+            // in `==`, and Python 2 gets it cleared); a `timedelta` by its numbers; a UUID by
+            // its class only (its value is in the state: a digest shared by every UUID, alike in
+            // both runtimes). Numbers (`Decimal`, ...) equal other numbers, and an aware
+            // `datetime` others of one instant: like any object, they have none.
             Slot::Object(id) if depth < 32 && self.value_key(id).is_some() => {
                 let rec = *self.objects.get(id as usize)?;
                 let mut g = self.globals.get(rec.class? as usize)?;
-                let args = if g.reconstructor {
-                    // `copy_reg._reconstructor(UUID, object, None)`: the class is its first
-                    // argument and the value is in the state, as with NEWOBJ's empty arguments
-                    // (a digest shared by every UUID, alike in both runtimes).
-                    let Slot::Tuple(_, t) = rec.args else {
+                let items = match rec.args {
+                    Slot::Tuple(_, t) => self.tuple_items(t)?,
+                    _ => &[],
+                };
+                let value = match (self.value_key(id)?, items) {
+                    // `copy_reg._reconstructor(UUID, object, None)`.
+                    (_, &[Slot::Global { idx, .. }, ..]) if g.reconstructor => {
+                        g = self.globals.get(idx as usize)?;
+                        mix(b't', &[])
+                    }
+                    (ValueKey::State, &[state]) => {
+                        let mut bytes = self.state_bytes(&state)?;
+                        let fold = match bytes.len() {
+                            10 => 2,
+                            6 => 0,
+                            _ => bytes.len(),
+                        };
+                        if let Some(b) = bytes.get_mut(fold) {
+                            *b &= 0x7f;
+                        }
+                        let mut h = DefaultHasher::new();
+                        (b'd', &bytes).hash(&mut h);
+                        let h = h.finish();
+                        (h, h)
+                    }
+                    (ValueKey::Plain, _) => {
+                        self.digest(&rec.args, policy, depth + 1, &mut 0, walk)?
+                    }
+                    _ => {
+                        let _ = self.digest(&rec.args, policy, depth + 1, kinds, walk);
                         return None;
-                    };
-                    let Some(&Slot::Global { idx, .. }) = self.tuple_items(t)?.first() else {
-                        return None;
-                    };
-                    g = self.globals.get(idx as usize)?;
-                    mix(b't', &[])
-                } else {
-                    self.digest(&rec.args, policy, depth + 1, &mut 0, walk)?
+                    }
                 };
                 let mut class = DefaultHasher::new();
                 (&g.module, &g.name).hash(&mut class);
                 let class = class.finish();
-                Some(mix(b'o', &[(class, class), args]))
+                Some(mix(b'o', &[(class, class), value]))
+            }
+            // `timedelta(0, 0, 0)` as the scan marks it under `py2_utc = pytz` (see `utc.rs`):
+            // digested as that object is above.
+            Slot::ZeroDelta => {
+                let mut zero = DefaultHasher::new();
+                (b'#', ScalarKey::int(false, &[])).hash(&mut zero);
+                let zero = zero.finish();
+                let mut class = DefaultHasher::new();
+                ("datetime", "timedelta").hash(&mut class);
+                let class = class.finish();
+                Some(mix(b'o', &[(class, class), mix(b't', &[(zero, zero); 3])]))
             }
             // Any other object: no digest (it may compare by identity, by its arguments, or as
             // a string), and the strings of its arguments count.
@@ -329,6 +361,22 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let _ = self.digest(&Slot::Container(c), policy, depth, kinds, walk);
                 None
             }
+            _ => None,
+        }
+    }
+
+    /// The bytes of a `datetime` state (a py2 `str`, bytes, or `_codecs.encode` of latin-1
+    /// text), as both runtimes build the object from.
+    fn state_bytes(&self, slot: &Slot) -> Option<Vec<u8>> {
+        let op = |pos: usize| self.op_at(pos);
+        match *slot {
+            Slot::Py2Str { src, .. } => Some(strings::py2_str_bytes(&op(src)?)?.into_owned()),
+            Slot::Bytes { src } => Some(op(src)?.arg.to_vec()),
+            Slot::CodecsBytes { src } => strings::text_utf8(&op(src)?)?
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).ok())
+                .collect(),
+            Slot::EmptyBytes => Some(Vec::new()),
             _ => None,
         }
     }

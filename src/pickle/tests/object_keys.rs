@@ -263,3 +263,28 @@ fn class_keys_the_reader_takes_as_one_are_refused() {
     let got = transcode(&Bytes::from_static(distinct), &py3()).outcome;
     assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
 }
+
+/// Inside tuple keys a number object equals a plain number of its value in both runtimes
+/// (`Decimal(1) == 1`, `Fraction(1, 2) == 0.5`), and a `datetime` with `fold=1` equals the one
+/// without (fold takes no part in `==`, and Python 2 gets it cleared): such tuples are judged
+/// like tuples holding any object, or by the state without its fold bit. Each value below has
+/// two keys in Python 3 and one in Python 2, and was converted (exit 0) by the first version of the
+/// value-key digests (found by the Python 3 stdlib probe).
+#[test]
+fn numbers_and_folds_inside_tuple_keys_meet_their_equals() {
+    let merged: [&[u8]; 3] = [
+        // py3 protocol 4: {(Decimal(1), b'a'): 1, (1, 'a'): 2}
+        b"\x80\x04\x955\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x07decimal\x94\x8c\x07Decimal\x94\x93\x94\x8c\x011\x94\x85\x94R\x94C\x01a\x94\x86\x94K\x01K\x01\x8c\x01a\x94\x86\x94K\x02u.",
+        // {(Fraction(1, 2), b'a'): 1, (0.5, 'a'): 2}
+        b"\x80\x04\x95?\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x09fractions\x94\x8c\x08Fraction\x94\x93\x94K\x01K\x02\x86\x94R\x94C\x01a\x94\x86\x94K\x01G?\xe0\x00\x00\x00\x00\x00\x00\x8c\x01a\x94\x86\x94K\x02u.",
+        // {(datetime(2020, 1, 1, fold=1), b'a'): 1, (datetime(2020, 1, 1), 'a'): 2}
+        b"\x80\x04\x95Q\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xe4\x81\x01\x00\x00\x00\x00\x00\x00\x94\x85\x94R\x94C\x01a\x94\x86\x94K\x01h\x03C\n\x07\xe4\x01\x01\x00\x00\x00\x00\x00\x00\x94\x85\x94R\x94\x8c\x01a\x94\x86\x94K\x02u.",
+    ];
+    for src in merged {
+        assert_eq!(refused(src, &super::py2()), Reason::Collision, "{src:?}");
+    }
+    // {(datetime(2020, 1, 1, fold=1), 'a'): 1, (datetime(2020, 1, 2), b'a'): 2}: other days.
+    let distinct = b"\x80\x04\x95Q\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xe4\x81\x01\x00\x00\x00\x00\x00\x00\x94\x85\x94R\x94\x8c\x01a\x94\x86\x94K\x01h\x03C\n\x07\xe4\x01\x02\x00\x00\x00\x00\x00\x00\x94\x85\x94R\x94C\x01a\x94\x86\x94K\x02u.";
+    let got = transcode(&Bytes::from_static(distinct), &super::py2()).outcome;
+    assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
+}

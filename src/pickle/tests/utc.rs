@@ -140,3 +140,18 @@ fn other_uses_of_the_class_or_the_other_utc_keep_the_default() {
     let build = b"\x80\x02cdatetime\ntimezone\ncdatetime\ntimedelta\nK\x00K\x00K\x00\x87R\x85R}b.";
     assert_eq!(refused(build, &pytz(Runtime::Py2)), Reason::Py3OnlyGlobal);
 }
+
+/// Under `py2_utc = pytz` the scan marks `timedelta(0, 0, 0)` for a Python 2 reader (it may be
+/// `timezone.utc`'s offset); inside a tuple key it is digested as any `timedelta(0)` is, so
+/// keys that differ elsewhere are converted and keys that meet are refused. (It had no digest:
+/// the first value was refused `collision`; found by `cross_random`, seed 92.)
+#[test]
+fn a_zero_timedelta_inside_tuple_keys_is_digested() {
+    // py3 protocol 4: {(timedelta(0), 'a'): 1, (timedelta(0), b'b'): 2}
+    let distinct = b"\x80\x04\x95D\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x09timedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x8c\x01a\x94\x86\x94K\x01h\x03K\x00K\x00K\x00\x87\x94R\x94C\x01b\x94\x86\x94K\x02u.";
+    let got = transcode(&Bytes::from_static(distinct), &pytz(Runtime::Py2)).outcome;
+    assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
+    // {(timedelta(0), 'a'): 1, (timedelta(0), b'a'): 2}: one key in Python 2.
+    let merged = b"\x80\x04\x95D\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x09timedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x8c\x01a\x94\x86\x94K\x01h\x03K\x00K\x00K\x00\x87\x94R\x94C\x01a\x94\x86\x94K\x02u.";
+    assert_eq!(refused(merged, &pytz(Runtime::Py2)), Reason::Collision);
+}
