@@ -240,6 +240,55 @@ fn batch_converts_files_into_out_dir_with_a_summary() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+/// A batch that would lose an output or an input is refused before anything is written: two
+/// FILEs with one file name (one output for two inputs), and an `--out-dir` that is a FILE's
+/// own directory, however spelled (the input would be overwritten by its conversion).
+#[test]
+fn batch_refuses_outputs_that_would_overwrite_one_another_or_an_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b, output) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("out"),
+    );
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(a.join("x.pickle"), SET_P4).unwrap();
+    std::fs::write(b.join("x.pickle"), TZ_P4).unwrap();
+    let path = |p: std::path::PathBuf| p.display().to_string();
+    let (ax, bx) = (path(a.join("x.pickle")), path(b.join("x.pickle")));
+    let out_arg = path(output.clone());
+    let out = run(
+        &["transcode", "--to", "py2", "--out-dir", &out_arg, &ax, &bx],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("would both be written to"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read_dir(&output).unwrap().count(), 0);
+    // The input's own directory, spelled with `..`: the input stays as it was.
+    let same = path(a.join("..").join("a"));
+    let out = run(&["transcode", "--to", "py2", "--out-dir", &same, &ax], b"");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("overwritten by its own output"), "{stderr}");
+    assert_eq!(std::fs::read(a.join("x.pickle")).unwrap(), SET_P4);
+    // Each alone converts, and leaves no temporary file behind.
+    let out = run(
+        &["transcode", "--to", "py2", "--out-dir", &out_arg, &ax],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<_> = std::fs::read_dir(&output)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["x.pickle"]);
+    assert_eq!(std::fs::read(output.join("x.pickle")).unwrap(), SET_P2);
+}
+
 #[test]
 fn inspect_prints_disassembly_and_summary() {
     let out = run(&["inspect"], SET_P4);

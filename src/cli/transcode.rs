@@ -3,6 +3,8 @@
 //! Exit codes: 0 rewritten or unchanged; 3 refused (the reason on stderr, nothing on stdout; in
 //! batch mode: at least one file refused); 64 bad usage; 74 I/O error.
 
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -149,6 +151,9 @@ fn batch(policy: &Policy, dir: &Path, files: &[PathBuf]) -> ExitCode {
         eprintln!("picklebridge transcode: creating {}: {e}", dir.display());
         return ExitCode::from(EXIT_IO);
     }
+    if let Err(msg) = check_outputs(dir, files) {
+        return usage(&msg);
+    }
     let mut tally = Tally::default();
     let mut stdout = std::io::stdout().lock();
     for file in files {
@@ -190,17 +195,74 @@ fn batch(policy: &Policy, dir: &Path, files: &[PathBuf]) -> ExitCode {
     }
 }
 
-/// Converts one file; the output (also for unchanged values) goes to `dir/<file name>`.
+/// Checks, before anything is written, that every output has its own name and that none is an
+/// input: two FILEs with one file name (`a/x.pickle b/x.pickle`) would leave one output for two
+/// inputs, and `--out-dir` naming an input's own directory would overwrite the input with its
+/// conversion. Files without a file name, or that cannot be read, are reported per file later.
+fn check_outputs(dir: &Path, files: &[PathBuf]) -> Result<(), String> {
+    let mut seen: HashMap<&OsStr, &Path> = HashMap::new();
+    for file in files {
+        let Some(name) = file.file_name() else {
+            continue;
+        };
+        if let Some(first) = seen.insert(name, file) {
+            return Err(format!(
+                "{} and {} would both be written to {}; convert them into separate directories",
+                first.display(),
+                file.display(),
+                dir.join(name).display()
+            ));
+        }
+        if same_file(file, &dir.join(name)) {
+            return Err(format!(
+                "{} would be overwritten by its own output; choose another --out-dir",
+                file.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name one existing file (through symlinks, `..` or hard links).
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
+}
+
+/// Whether two paths name one existing file (through symlinks or `..`).
+#[cfg(not(unix))]
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!(
+        (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+        (Ok(x), Ok(y)) if x == y
+    )
+}
+
+/// Converts one file; the output (also for unchanged values) goes to `dir/<file name>`, written
+/// under a temporary name and renamed into place, so that the name never holds half a value.
 fn convert_file(policy: &Policy, dir: &Path, file: &Path) -> std::io::Result<Outcome> {
     let input = Bytes::from(std::fs::read(file)?);
     let name = file
         .file_name()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
     let outcome = pickle::transcode(&input, policy).outcome;
-    match &outcome {
-        Outcome::Unchanged => std::fs::write(dir.join(name), &input)?,
-        Outcome::Rewritten(b) => std::fs::write(dir.join(name), b)?,
-        Outcome::Refused(_) => {}
-    }
+    let out = match &outcome {
+        Outcome::Unchanged => &input,
+        Outcome::Rewritten(b) => b,
+        Outcome::Refused(_) => return Ok(outcome),
+    };
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(".picklebridge-tmp");
+    let tmp = dir.join(tmp);
+    std::fs::write(&tmp, out)
+        .and_then(|()| std::fs::rename(&tmp, dir.join(name)))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
     Ok(outcome)
 }
