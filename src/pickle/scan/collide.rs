@@ -127,7 +127,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if policy.target == Runtime::Py3 && self.numbers_meet() {
             return Err(collision());
         }
-        if kinds.iter().filter(|&&k| k).count() < 2 {
+        // Without strings of two kinds, composite keys still meet through two globals the
+        // reader takes as one (`(str,)` and `(unicode,)`).
+        if kinds.iter().filter(|&&k| k).count() < 2 && !self.globals_meet_in_reader(policy) {
             return Ok(());
         }
         // Digest steps per value: shared sub-tuples (memo GETs) could otherwise make the walk
@@ -335,6 +337,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let class = class.finish();
                 Some(mix(b'o', &[(class, class), value]))
             }
+            // A class or function: by its name as spelled, and as the reader looks it up
+            // (`(str,)` and `(unicode,)` are one key in Python 3).
+            Slot::Global { idx, .. } => {
+                let g = self.globals.get(idx as usize)?;
+                let (m, n) = self.reader_name(g, policy);
+                let (mut s, mut t) = (DefaultHasher::new(), DefaultHasher::new());
+                (b'g', &*g.module, &*g.name).hash(&mut s);
+                (b'g', &*m, &*n).hash(&mut t);
+                Some((s.finish(), t.finish()))
+            }
             // `timedelta(0, 0, 0)` as the scan marks it under `py2_utc = pytz` (see `utc.rs`):
             // digested as that object is above.
             Slot::ZeroDelta => {
@@ -401,6 +413,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return key.filter(|&k| k == ValueKey::Plain);
         }
         match (g.value_key?, items.first()) {
+            // An aware one (a tzinfo argument) only for a Python 3 reader: Python 3 finds
+            // datetimes of two zones unequal when an offset depends on fold (PEP 495), where
+            // Python 2 compares their instants.
+            (ValueKey::State, Some(_))
+                if items.len() > 1 && self.target() == Some(Runtime::Py2) =>
+            {
+                None
+            }
             (
                 ValueKey::State,
                 Some(
@@ -423,8 +443,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.global_keys.len() < 2 {
             return false;
         }
-        let mapped =
-            policy.target == Runtime::Py2 || self.summary.declared_protocol.map_or(true, |d| d < 3);
         let mut names: Vec<(u32, String, String, u32)> = Vec::new();
         for &(c, idx) in &self.global_keys {
             let (Some(info), Some(g)) = (
@@ -436,17 +454,40 @@ impl<'a, 'p> Scanner<'a, 'p> {
             if !info.keyed() {
                 continue;
             }
-            let (m, n) = match (policy.target, mapped) {
-                (Runtime::Py2, _) => compat::py3_to_py2(&g.module, &g.name),
-                (Runtime::Py3, true) => compat::py2_to_py3(&g.module, &g.name),
-                (Runtime::Py3, false) => (Cow::Borrowed(&*g.module), Cow::Borrowed(&*g.name)),
-            };
+            let (m, n) = self.reader_name(g, policy);
             names.push((c, m.into_owned(), n.into_owned(), idx));
         }
         names.sort_unstable();
         names
             .windows(2)
             .any(|w| (w[0].0, &w[0].1, &w[0].2) == (w[1].0, &w[1].1, &w[1].2) && w[0].3 != w[1].3)
+    }
+
+    /// Whether two of the value's globals are one name for the reader (see `reader_name`).
+    fn globals_meet_in_reader(&self, policy: &Policy) -> bool {
+        if self.globals.len() < 2 {
+            return false;
+        }
+        let mut names: Vec<(Cow<'_, str>, Cow<'_, str>)> = self
+            .globals
+            .iter()
+            .map(|g| self.reader_name(g, policy))
+            .collect();
+        names.sort_unstable();
+        // Interned globals are distinct spellings: an equal pair is two of them.
+        names.windows(2).any(|w| w[0] == w[1])
+    }
+
+    /// The name the reader looks global `g` up as: CPython 3's renaming for a Python 2 reader,
+    /// Python 3's `fix_imports` mapping at protocols 0-2 for a Python 3 reader.
+    fn reader_name<'g>(&self, g: &'g GlobalInfo, policy: &Policy) -> (Cow<'g, str>, Cow<'g, str>) {
+        match policy.target {
+            Runtime::Py2 => compat::py3_to_py2(&g.module, &g.name),
+            Runtime::Py3 if self.summary.declared_protocol.map_or(true, |d| d < 3) => {
+                compat::py2_to_py3(&g.module, &g.name)
+            }
+            Runtime::Py3 => (Cow::Borrowed(&*g.module), Cow::Borrowed(&*g.name)),
+        }
     }
 
     /// Whether a Python 3 reader's dict or set holds a `Decimal` key and a `Fraction` or
@@ -560,6 +601,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.keys.push(KeyRec { container: c, slot });
             } else if matches!(slot, Slot::Tuple(..) | Slot::Container(_) | Slot::Object(_)) {
                 self.composite_keys.push(KeyRec { container: c, slot });
+            } else if let Slot::Global { idx, .. } = slot {
+                self.global_keys.push((c, idx));
             }
         }
     }

@@ -288,3 +288,22 @@ fn numbers_and_folds_inside_tuple_keys_meet_their_equals() {
     let got = transcode(&Bytes::from_static(distinct), &super::py2()).outcome;
     assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
 }
+
+/// Classes inside tuple keys and as an OrderedDict's keys are compared by the name the reader
+/// looks them up as, with or without strings in the value (found by the key-collision probe:
+/// each loaded with one key in Python 3). And for a Python 2 reader an aware `datetime` key is
+/// judged like any object: Python 3 finds two of different zones unequal when an offset
+/// depends on fold (PEP 495), where Python 2 compares instants.
+#[test]
+fn class_keys_inside_tuples_and_aware_datetime_keys_for_python_2() {
+    // py2 cPickle protocol 2: {(str,): 1, (unicode,): 2}
+    let tuples =
+        b"\x80\x02}q\x01(c__builtin__\nunicode\nq\x02\x85K\x02c__builtin__\nstr\nq\x03\x85K\x01u.";
+    assert_eq!(refused(tuples, &py3()), Reason::Collision);
+    // OrderedDict([(str, 1), (unicode, 2)])
+    let ordered = b"\x80\x02ccollections\nOrderedDict\nq\x01]q\x02(]q\x03(c__builtin__\nstr\nq\x04K\x01e]q\x05(c__builtin__\nunicode\nq\x06K\x02ee\x85Rq\x07.";
+    assert_eq!(refused(ordered, &py3()), Reason::Collision);
+    // py3 protocol 4: {datetime(2020, 1, 1, 1, 30, tzinfo=zmod.FoldTZ()): 1, 'x': 2, b'y': 3}
+    let aware = b"\x80\x04\x95Q\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xe4\x01\x01\x01\x1e\x00\x00\x00\x00\x94\x8c\x04zmod\x94\x8c\x06FoldTZ\x94\x93\x94)R\x94\x86\x94R\x94K\x01\x8c\x01x\x94K\x02C\x01y\x94K\x03u.";
+    assert_eq!(refused(aware, &super::py2()), Reason::Collision);
+}
