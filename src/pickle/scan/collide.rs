@@ -413,11 +413,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return key.filter(|&k| k == ValueKey::Plain);
         }
         match (g.value_key?, items.first()) {
-            // An aware one (a tzinfo argument) only for a Python 3 reader: Python 3 finds
-            // datetimes of two zones unequal when an offset depends on fold (PEP 495), where
-            // Python 2 compares their instants.
+            // An aware one (a tzinfo argument), for a Python 2 reader, only with a tzinfo whose
+            // offset does not depend on fold (pytz's, and `timezone.utc` made `pytz.utc`):
+            // Python 3 finds datetimes of two zones unequal when an offset depends on fold
+            // (PEP 495), where Python 2 compares their instants.
             (ValueKey::State, Some(_))
-                if items.len() > 1 && self.target() == Some(Runtime::Py2) =>
+                if items.len() > 1
+                    && self.target() == Some(Runtime::Py2)
+                    && !items[1..].iter().all(|tz| self.fold_free_tzinfo(tz)) =>
             {
                 None
             }
@@ -488,6 +491,23 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
             Runtime::Py3 => (Cow::Borrowed(&*g.module), Cow::Borrowed(&*g.name)),
         }
+    }
+
+    /// Whether a tzinfo argument is one whose offset does not depend on `fold`: `pytz.utc` (made
+    /// from `timezone.utc` under `py2_utc = pytz`, or written so) and pytz's zones, which
+    /// predate PEP 495 (`pytz._UTC()`, `pytz._p(...)`).
+    fn fold_free_tzinfo(&self, tz: &Slot) -> bool {
+        let class = match *tz {
+            Slot::Utc => return true,
+            Slot::Object(id) => self.objects.get(id as usize).and_then(|o| o.class),
+            _ => None,
+        };
+        class
+            .and_then(|c| self.globals.get(c as usize))
+            .is_some_and(|g| {
+                (&*g.module, &*g.name) == ("pytz", "_UTC")
+                    || (&*g.module, &*g.name) == ("pytz", "_p")
+            })
     }
 
     /// Whether a Python 3 reader's dict or set holds a `Decimal` key and a `Fraction` or

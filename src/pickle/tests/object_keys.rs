@@ -306,4 +306,8 @@ fn class_keys_inside_tuples_and_aware_datetime_keys_for_python_2() {
     // py3 protocol 4: {datetime(2020, 1, 1, 1, 30, tzinfo=zmod.FoldTZ()): 1, 'x': 2, b'y': 3}
     let aware = b"\x80\x04\x95Q\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xe4\x01\x01\x01\x1e\x00\x00\x00\x00\x94\x8c\x04zmod\x94\x8c\x06FoldTZ\x94\x93\x94)R\x94\x86\x94R\x94K\x01\x8c\x01x\x94K\x02C\x01y\x94K\x03u.";
     assert_eq!(refused(aware, &super::py2()), Reason::Collision);
+    // The same with pytz.utc (pytz predates PEP 495: no offset of it depends on fold).
+    let pytz = b"\x80\x04\x95O\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xe4\x01\x01\x01\x1e\x00\x00\x00\x00\x94\x8c\x04pytz\x94\x8c\x04_UTC\x94\x93\x94)R\x94\x86\x94R\x94K\x01\x8c\x01x\x94K\x02C\x01y\x94K\x03u.";
+    let got = transcode(&Bytes::from_static(pytz), &super::py2()).outcome;
+    assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
 }
