@@ -313,10 +313,8 @@ struct Scanner<'a, 'p> {
     /// The items of each tuple (with a policy): spans into `tuple_items`.
     tuple_spans: Vec<(u32, u32)>,
     tuple_items: Vec<Slot>,
-    /// Tuple, frozenset and object keys (compared as a whole, see `collide.rs`).
+    /// Tuple, frozenset, object and global keys (compared as a whole, see `collide.rs`).
     composite_keys: Vec<KeyRec>,
-    /// Globals (classes, functions) as keys: (container, global).
-    global_keys: Vec<(u32, u32)>,
     /// Each [`Slot::Object`]: its arguments and class.
     objects: Vec<ObjectRec>,
     /// Digits of the INT/LONG lines rewritten in binary for a Python 3 reader (`bigint.rs`).
@@ -404,7 +402,6 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         tuple_spans: Vec::new(),
         tuple_items: Vec::new(),
         composite_keys: Vec::new(),
-        global_keys: Vec::new(),
         objects: Vec::new(),
         long_digits: 0,
         memo_kinds: 0,

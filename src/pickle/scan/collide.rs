@@ -64,11 +64,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 self.keys.push(KeyRec { container: c, slot });
             } else if matches!(
                 slot,
-                Slot::Tuple(..) | Slot::Container(_) | Slot::OpenSet(_) | Slot::Object(_)
+                Slot::Tuple(..)
+                    | Slot::Container(_)
+                    | Slot::OpenSet(_)
+                    | Slot::Object(_)
+                    | Slot::Global { .. }
             ) {
                 self.composite_keys.push(KeyRec { container: c, slot });
-            } else if let Slot::Global { idx, .. } = slot {
-                self.global_keys.push((c, idx));
             }
         }
     }
@@ -108,7 +110,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
     /// subclass equals a plain string key (`{MyText(u'\xe9'): 1, '\xc3\xa9': 2}`, two keys
     /// in Python 2, one in Python 3), so the plain string keys of its container count too.
     /// (An object's state, set by BUILD, is not looked into: a class whose own `__eq__`
-    /// compares attributes is beyond what the pickle says.)
+    /// compares attributes is beyond what the pickle says.) A global (a class or function as a
+    /// key) is digested by its name as spelled and as the reader looks it up, so two that the
+    /// reader takes as one are refused, also in a value without strings of two kinds.
     fn check_composite_keys(
         &self,
         policy: &Policy,
@@ -438,34 +442,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
     }
 
-    /// Whether a dict or set holds two globals (classes as keys: `{str: 1, unicode: 2}`) that
-    /// the reader looks up as one: Python 3's `fix_imports` reads Python 2's `__builtin__.str`
-    /// and `__builtin__.unicode` as `builtins.str` (at protocols 0-2), and CPython 3 writes
-    /// `FileNotFoundError` and `OSError` as `exceptions.OSError` for Python 2.
-    fn global_keys_meet(&self, policy: &Policy) -> bool {
-        if self.global_keys.len() < 2 {
-            return false;
-        }
-        let mut names: Vec<(u32, String, String, u32)> = Vec::new();
-        for &(c, idx) in &self.global_keys {
-            let (Some(info), Some(g)) = (
-                self.containers.get(c as usize),
-                self.globals.get(idx as usize),
-            ) else {
-                continue;
-            };
-            if !info.keyed() {
-                continue;
-            }
-            let (m, n) = self.reader_name(g, policy);
-            names.push((c, m.into_owned(), n.into_owned(), idx));
-        }
-        names.sort_unstable();
-        names
-            .windows(2)
-            .any(|w| (w[0].0, &w[0].1, &w[0].2) == (w[1].0, &w[1].1, &w[1].2) && w[0].3 != w[1].3)
-    }
-
     /// Whether two of the value's globals are one name for the reader (see `reader_name`).
     fn globals_meet_in_reader(&self, policy: &Policy) -> bool {
         if self.globals.len() < 2 {
@@ -504,10 +480,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         };
         class
             .and_then(|c| self.globals.get(c as usize))
-            .is_some_and(|g| {
-                (&*g.module, &*g.name) == ("pytz", "_UTC")
-                    || (&*g.module, &*g.name) == ("pytz", "_p")
-            })
+            .is_some_and(|g| matches!((&*g.module, &*g.name), ("pytz", "_UTC" | "_p")))
     }
 
     /// Whether a Python 3 reader's dict or set holds a `Decimal` key and a `Fraction` or
@@ -619,10 +592,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     info.kinds |= 1 << kind;
                 }
                 self.keys.push(KeyRec { container: c, slot });
-            } else if matches!(slot, Slot::Tuple(..) | Slot::Container(_) | Slot::Object(_)) {
+            } else if matches!(
+                slot,
+                Slot::Tuple(..) | Slot::Container(_) | Slot::Object(_) | Slot::Global { .. }
+            ) {
                 self.composite_keys.push(KeyRec { container: c, slot });
-            } else if let Slot::Global { idx, .. } = slot {
-                self.global_keys.push((c, idx));
             }
         }
     }
@@ -633,9 +607,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Some(policy) = self.policy else {
             return Ok(());
         };
-        if self.global_keys_meet(policy) {
-            return Err(TranscodeError::new(ErrorKind::Collision, 0, None));
-        }
         let mut hashes = KeyHashes::default();
         self.check_composite_keys(policy, &mut hashes)?;
         let containers = &self.containers;
