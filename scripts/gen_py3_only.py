@@ -61,6 +61,7 @@ import _compat_pickle
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, 'src', 'pickle', 'compat', 'py3_only.rs')
 TABLE2 = os.path.join(ROOT, 'src', 'pickle', 'compat', 'py2_only.rs')
+COMPAT = os.path.join(ROOT, 'src', 'pickle', 'compat.rs')
 PY27_HOME = os.path.join(ROOT, '.cache', 'py27', 'usr')
 RIM = _compat_pickle.REVERSE_IMPORT_MAPPING
 RNM = _compat_pickle.REVERSE_NAME_MAPPING
@@ -327,6 +328,33 @@ def verify(workdir):
     return not problems
 
 
+def verify_compat_mappings():
+    """compat.rs's copies of `_compat_pickle`'s four tables (the names CPython 3 writes for
+    protocol 2, and reads at protocols 0-2) equal this Python 3's, entry for entry."""
+    with open(COMPAT) as f:
+        text = f.read()
+    quad = r'\(\(\s*"([^"]+)",\s*"([^"]+)"\s*\),\s*\(\s*"([^"]+)",\s*"([^"]+)"\s*\)\)'
+    problems = []
+    for name, want in (('REVERSE_IMPORT_MAPPING', _compat_pickle.REVERSE_IMPORT_MAPPING),
+                       ('IMPORT_MAPPING', _compat_pickle.IMPORT_MAPPING),
+                       ('REVERSE_NAME_MAPPING', _compat_pickle.REVERSE_NAME_MAPPING),
+                       ('NAME_MAPPING', _compat_pickle.NAME_MAPPING)):
+        block = table_block(text, name)
+        if name.endswith('IMPORT_MAPPING'):
+            got = dict(parse_pairs(text, name))
+        else:
+            entries = re.findall(quad, block)
+            assert block.count('((') == len(entries), 'unparsed %s entries' % name
+            got = dict(((a, b), (c, d)) for a, b, c, d in entries)
+        if got != dict(want):
+            problems.append('%s differs from _compat_pickle: %d entries here, %d there'
+                            % (name, len(got), len(want)))
+    for p in problems:
+        print('FAIL', p)
+    print('compat.rs name mappings checked against Python 3: %d problems' % len(problems))
+    return not problems
+
+
 # --- The other direction: globals Python 2 may pickle that Python 3 cannot load (py2_only.rs).
 
 def py2_to_py3(module, name):
@@ -450,6 +478,7 @@ def main():
         if args.verify:
             ok = verify(workdir)
             ok = verify_py2_only(workdir) and ok
+            ok = verify_compat_mappings() and ok
             sys.exit(0 if ok else 1)
         modules, prefixes, names, spelled, keep, version = generate(workdir)
         too_modules, too_names = py2_too(workdir)

@@ -629,10 +629,7 @@ def _numbers(canon, found):
     nested tuple and frozenset keys included."""
     if canon[0] in ('decimal', 'fraction', 'complex'):
         found.add(canon[0])
-    elif canon[0] == 'tuple':
-        for item in canon[1]:
-            _numbers(item, found)
-    elif canon[0] == 'fs':
+    elif canon[0] in ('tuple', 'fs'):
         for item in canon[1]:
             _numbers(item, found)
 

@@ -4,7 +4,8 @@
 //! renames them, and every name in Python 2's spelling fails as spelled.
 //! `src/pickle/compat/py2_only.rs` against CPython 3: every module and name fails to load both
 //! as its unpickler's `fix_imports` maps it and as spelled. A table entry the reader could load
-//! would refuse values it can read.
+//! would refuse values it can read. `src/pickle/compat.rs`'s copies of `_compat_pickle`'s four
+//! name mappings against CPython 3's own.
 mod common;
 
 use std::time::Duration;
@@ -28,6 +29,11 @@ fn every_entry_is_missing_in_the_reader() {
     );
     assert!(
         text.contains("checked against Python 3: 0 problems"),
+        "{text}"
+    );
+    // compat.rs's copies of `_compat_pickle`'s name mappings.
+    assert!(
+        text.contains("compat.rs name mappings checked against Python 3: 0 problems"),
         "{text}"
     );
 }

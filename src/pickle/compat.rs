@@ -415,7 +415,8 @@ pub(crate) const REVERSE_NAME_MAPPING: &[(Pair, Pair)] = &[
 
 // Generated from CPython 3.11.2 Lib/_compat_pickle.py (IMPORT_MAPPING, NAME_MAPPING): what
 // Python 3's unpickler looks a protocol 0-2 name up as. Sorted by key for binary search. Do not
-// edit by hand.
+// edit by hand: `scripts/gen_py3_only.py --verify` (make test) checks these and the two
+// REVERSE tables against CPython 3's own.
 #[rustfmt::skip]
 pub(crate) const IMPORT_MAPPING: &[(&str, &str)] = &[
     ("BaseHTTPServer", "http.server"),

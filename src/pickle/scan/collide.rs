@@ -146,21 +146,16 @@ impl<'a, 'p> Scanner<'a, 'p> {
         // Per container: composite keys, the strings' kinds inside them (`meet_bit`), one
         // without a digest, an object.
         let mut per: HashMap<u32, (usize, u8, bool, bool)> = HashMap::new();
-        let keyed = |c: u32| {
-            self.containers
-                .get(c as usize)
-                .is_some_and(|info| info.keyed())
-        };
         // Lists are never keys or members in a value that loads (a dict or set given them is
         // only made by hand): they are left out, as the fast path leaves them.
-        let list = |s: &Slot| matches!(*s, Slot::Container(c) if !keyed(c));
+        let list = |s: &Slot| matches!(*s, Slot::Container(c) if !self.keyed(c));
         // An object of a class `compat::value_key` knows equals no string, tuple or frozenset,
         // and its own kind by a value the conversion keeps: it cannot meet another key.
         let value = |s: &Slot| matches!(*s, Slot::Object(id) if self.value_key(id).is_some());
         for k in self
             .composite_keys
             .iter()
-            .filter(|k| keyed(k.container) && !list(&k.slot) && !value(&k.slot))
+            .filter(|k| self.keyed(k.container) && !list(&k.slot) && !value(&k.slot))
         {
             let mut kinds = 0u8;
             let d = self.digest(&k.slot, policy, 0, &mut kinds, &mut walk);
@@ -234,16 +229,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
         walk: &mut Walk<'_>,
     ) -> Option<(u64, u64)> {
         walk.budget = walk.budget.checked_sub(1)?;
-        let mix = |tag: u8, parts: &[(u64, u64)]| {
-            let (mut s, mut t) = (DefaultHasher::new(), DefaultHasher::new());
-            (tag, parts.len()).hash(&mut s);
-            (tag, parts.len()).hash(&mut t);
-            for p in parts {
-                p.0.hash(&mut s);
-                p.1.hash(&mut t);
-            }
-            (s.finish(), t.finish())
-        };
         match *slot {
             Slot::Py2Str { .. }
             | Slot::Text { .. }
@@ -314,7 +299,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         mix(b't', &[])
                     }
                     (ValueKey::State, &[state]) => {
-                        let mut bytes = self.state_bytes(&state)?;
+                        // Not text (see `value_key`): the bytes both runtimes build it from.
+                        let (_, mut bytes) = str_content(self.src, &state)?;
                         let fold = match bytes.len() {
                             10 => 2,
                             6 => 0,
@@ -336,10 +322,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         return None;
                     }
                 };
-                let mut class = DefaultHasher::new();
-                (&g.module, &g.name).hash(&mut class);
-                let class = class.finish();
-                Some(mix(b'o', &[(class, class), value]))
+                Some(value_digest(&g.module, &g.name, value))
             }
             // A class or function: by its name as spelled, and as the reader looks it up
             // (`(str,)` and `(unicode,)` are one key in Python 3).
@@ -357,10 +340,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let mut zero = DefaultHasher::new();
                 (b'#', ScalarKey::int(false, &[])).hash(&mut zero);
                 let zero = zero.finish();
-                let mut class = DefaultHasher::new();
-                ("datetime", "timedelta").hash(&mut class);
-                let class = class.finish();
-                Some(mix(b'o', &[(class, class), mix(b't', &[(zero, zero); 3])]))
+                let args = mix(b't', &[(zero, zero); 3]);
+                Some(value_digest("datetime", "timedelta", args))
             }
             // Any other object: no digest (it may compare by identity, by its arguments, or as
             // a string), and the strings of its arguments count.
@@ -381,20 +362,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
     }
 
-    /// The bytes of a `datetime` state (a py2 `str`, bytes, or `_codecs.encode` of latin-1
-    /// text), as both runtimes build the object from.
-    fn state_bytes(&self, slot: &Slot) -> Option<Vec<u8>> {
-        let op = |pos: usize| self.op_at(pos);
-        match *slot {
-            Slot::Py2Str { src, .. } => Some(strings::py2_str_bytes(&op(src)?)?.into_owned()),
-            Slot::Bytes { src } => Some(op(src)?.arg.to_vec()),
-            Slot::CodecsBytes { src } => strings::text_utf8(&op(src)?)?
-                .chars()
-                .map(|c| u8::try_from(u32::from(c)).ok())
-                .collect(),
-            Slot::EmptyBytes => Some(Vec::new()),
-            _ => None,
-        }
+    /// Whether container `c` is a dict or set (see `ContainerInfo::keyed`).
+    fn keyed(&self, c: u32) -> bool {
+        self.containers
+            .get(c as usize)
+            .is_some_and(|info| info.keyed())
     }
 
     /// What object `id` is as a key, if its class is one [`compat::value_key`] knows and its
@@ -495,12 +467,11 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let mut budget = MAX_DIGEST_STEPS;
         let mut per: HashMap<u32, u8> = HashMap::new();
         // The keys of dicts and sets only (lists' items are recorded too).
-        let keyed = |c: u32| {
-            self.containers
-                .get(c as usize)
-                .is_some_and(|info| info.keyed())
-        };
-        for k in self.composite_keys.iter().filter(|k| keyed(k.container)) {
+        for k in self
+            .composite_keys
+            .iter()
+            .filter(|k| self.keyed(k.container))
+        {
             let bits = self.number_bits(&k.slot, 0, &mut budget);
             let e = per.entry(k.container).or_default();
             *e |= bits;
@@ -852,16 +823,37 @@ impl Scanner<'_, '_> {
     }
 }
 
-/// Hashes of a str-like key as the source runtime sees it and as the target will.
-fn key_hashes(src: &[u8], slot: &Slot, policy: &Policy) -> Option<(u64, u64)> {
+/// (source, target) digest of a composite key from its parts' digests, under `tag`.
+fn mix(tag: u8, parts: &[(u64, u64)]) -> (u64, u64) {
+    let (mut s, mut t) = (DefaultHasher::new(), DefaultHasher::new());
+    (tag, parts.len()).hash(&mut s);
+    (tag, parts.len()).hash(&mut t);
+    for p in parts {
+        p.0.hash(&mut s);
+        p.1.hash(&mut t);
+    }
+    (s.finish(), t.finish())
+}
+
+/// The digest of an object of a class `compat::value_key` knows: its class and its value's
+/// digest (see `Scanner::digest`).
+fn value_digest(module: &str, name: &str, value: (u64, u64)) -> (u64, u64) {
+    let mut class = DefaultHasher::new();
+    (module, name).hash(&mut class);
+    let class = class.finish();
+    mix(b'o', &[(class, class), value])
+}
+
+/// The source kind (0 py2 str, 1 text, 2 bytes) and content (text as UTF-8) of a str-like
+/// slot; `None` for anything else.
+fn str_content(src: &[u8], slot: &Slot) -> Option<(u8, Vec<u8>)> {
     let at = |pos: usize| Reader::new(src.get(pos..)?).next()?.ok();
-    // (source kind, content); kinds: 0 py2 str, 1 text, 2 bytes.
-    let (kind, content): (u8, Vec<u8>) = match *slot {
+    Some(match *slot {
         Slot::Py2Str { src: p, .. } => (0, strings::py2_str_bytes(&at(p)?)?.into_owned()),
         Slot::Text { src: p, .. } => (1, strings::text_utf8(&at(p)?)?.as_bytes().to_vec()),
         Slot::Bytes { src: p } => (2, at(p)?.arg.to_vec()),
         Slot::CodecsBytes { src: p } => {
-            let text = strings::text_utf8(&at(p)?)?.into_owned();
+            let text = strings::text_utf8(&at(p)?)?;
             let bytes: Option<Vec<u8>> = text
                 .chars()
                 .map(|c| u8::try_from(u32::from(c)).ok())
@@ -870,7 +862,12 @@ fn key_hashes(src: &[u8], slot: &Slot, policy: &Policy) -> Option<(u64, u64)> {
         }
         Slot::EmptyBytes => (2, Vec::new()),
         _ => return None,
-    };
+    })
+}
+
+/// Hashes of a str-like key as the source runtime sees it and as the target will.
+fn key_hashes(src: &[u8], slot: &Slot, policy: &Policy) -> Option<(u64, u64)> {
+    let (kind, content) = str_content(src, slot)?;
     // Target view: ("s" py2 str | "u" unicode/str | "b" py3 bytes, content as UTF-8 or raw).
     let (tkind, tcontent): (u8, Cow<'_, [u8]>) = match (policy.target, kind) {
         (Runtime::Py2, 1) => match policy.py2_text {
