@@ -12,7 +12,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::{free_port, http_get, sample, ServeBin};
+use common::binary::{http_get, sample, ServeBin};
+use common::ports::free_port;
 use common::servers::{show, Client, Memcached, Proxy};
 use common::wait::wait_until;
 use picklebridge::config::Config;
@@ -150,11 +151,7 @@ struct Paused {
 
 impl Paused {
     fn start() -> Paused {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = free_port();
         let child = spawn_memcached("127.0.0.1", port);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         wait_until(Duration::from_secs(10), "memcached to answer", || {

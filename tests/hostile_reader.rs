@@ -8,7 +8,8 @@ use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::binary::{free_port, http_get, ServeBin};
+use common::binary::{http_get, ServeBin};
+use common::ports::free_port;
 use common::servers::{show, Client, Memcached};
 
 /// Size of each stored value.

@@ -157,7 +157,7 @@ mode = "observe"
 listen = "127.0.0.1:{admin_port}"
 "#,
         listeners = two_listener_toml(mc),
-        admin_port = metrics_common::free_port(),
+        admin_port = common::ports::free_port(),
     );
     let config = Config::from_toml_str(&toml, "metrics_traffic.toml").expect("test config");
     Proxy::start(config)

@@ -5,61 +5,17 @@
 mod common;
 mod metrics_common;
 
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::binary::ServeBin;
+use common::ports::free_port;
 use common::servers::{Client, Memcached};
 use common::wait::wait_until;
-use metrics_common::{free_port, http_get};
+use metrics_common::http_get;
 
 /// CPython 3 `pickle.dumps(C(), 4)` of a `__main__.C` with `__getnewargs_ex__` (NEWOBJ_EX: the
 /// transcoder refuses it for Py2).
 const NEWOBJ_EX: &[u8] = b"\x80\x04\x95\x26\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x01C\x94\x93\x94)}\x94\x8c\x01a\x94K\x01s\x92\x94}\x94h\x04K\x00sb.";
-
-/// The binary, killed on drop; stderr goes to a file read back by [`Serve::stop`].
-struct Serve {
-    child: Child,
-    log: tempfile::NamedTempFile,
-    _config: tempfile::NamedTempFile,
-}
-
-impl Serve {
-    fn start(config: &str, rust_log: Option<&str>) -> Serve {
-        let mut file = tempfile::NamedTempFile::new().expect("config file");
-        file.write_all(config.as_bytes()).expect("write config");
-        let log = tempfile::NamedTempFile::new().expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_picklebridge"));
-        cmd.args(["serve", "--config"])
-            .arg(file.path())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(log.reopen().expect("log handle"));
-        if let Some(filter) = rust_log {
-            cmd.env("RUST_LOG", filter);
-        }
-        let child = cmd.spawn().expect("start picklebridge serve");
-        Serve {
-            child,
-            log,
-            _config: file,
-        }
-    }
-
-    /// Kills the process and returns everything it logged.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::fs::read_to_string(self.log.path()).expect("read log")
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(mc: &Memcached, py2: u16, py3: u16, admin: u16, level: &str) -> String {
     format!(
@@ -94,6 +50,13 @@ listen = "127.0.0.1:{admin}"
     )
 }
 
+/// The binary with `config`, `RUST_LOG` set to `rust_log` or unset, listening on `port`.
+fn start(config: &str, rust_log: Option<&str>, port: u16) -> ServeBin {
+    let env: Vec<(&str, &str)> = rust_log.map(|f| ("RUST_LOG", f)).into_iter().collect();
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    ServeBin::start_with(&[], Some(config), &env, listen)
+}
+
 fn wait_ready(admin: u16) {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin));
     wait_until(
@@ -115,7 +78,7 @@ fn json_lines(log: &str) -> Vec<serde_json::Value> {
 fn json_logs_name_listeners_pools_routes_and_rate_limit_refusals() {
     let mc = Memcached::start();
     let (py2, py3, admin) = (free_port(), free_port(), free_port());
-    let serve = Serve::start(&config(&mc, py2, py3, admin, "info"), None);
+    let serve = start(&config(&mc, py2, py3, admin, "info"), None, py2);
     wait_ready(admin);
 
     // 30 refused values, stored and fetched: 60 refusals, far above the limiter's 10 a minute.
@@ -180,7 +143,7 @@ fn rust_log_overrides_the_configured_level() {
     let mc = Memcached::start();
     let (py2, py3, admin) = (free_port(), free_port(), free_port());
     // Configured `info`, but RUST_LOG=warn: no start-up INFO lines at all.
-    let serve = Serve::start(&config(&mc, py2, py3, admin, "info"), Some("warn"));
+    let serve = start(&config(&mc, py2, py3, admin, "info"), Some("warn"), py2);
     wait_ready(admin);
     let log = serve.stop();
     assert!(
@@ -189,7 +152,7 @@ fn rust_log_overrides_the_configured_level() {
     );
     // And the other way round: configured `warn`, RUST_LOG=info brings them back.
     let (py2, py3, admin) = (free_port(), free_port(), free_port());
-    let serve = Serve::start(&config(&mc, py2, py3, admin, "warn"), Some("info"));
+    let serve = start(&config(&mc, py2, py3, admin, "warn"), Some("info"), py2);
     wait_ready(admin);
     let log = serve.stop();
     assert!(

@@ -52,7 +52,7 @@ mode = "observe"
 listen = "127.0.0.1:{admin_port}"
 "#,
         listeners = two_listener_toml(mc),
-        admin_port = metrics_common::free_port(),
+        admin_port = common::ports::free_port(),
     );
     Proxy::start(Config::from_toml_str(&toml, "metrics_prometheus.toml").expect("test config"))
 }

@@ -4,10 +4,12 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::Command;
 use std::time::Duration;
 
+use common::binary::ServeBin;
+use common::ports::free_port;
 use common::servers::{Client, Memcached};
 use common::wait::wait_until;
 
@@ -15,20 +17,8 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_picklebridge"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// GET /metrics from the admin listener (empty on any error).
@@ -81,14 +71,6 @@ fn bad_config_exits_64_with_every_problem() {
     assert_eq!(out.status.code(), Some(64));
 }
 
-/// A client of the proxy on `port`, once it listens.
-fn connect_when_listening(port: u16) -> Client {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    wait_until(Duration::from_secs(10), "serve to listen", || {
-        Client::connect(addr).ok()
-    })
-}
-
 fn config_text(port: u16, upstream: &str, mode: &str) -> String {
     format!(
         "[[listener]]\naddress = \"127.0.0.1:{port}\"\nclient = \"py2\"\n\
@@ -101,29 +83,25 @@ fn config_text(port: u16, upstream: &str, mode: &str) -> String {
 fn quick_start_serves_and_sigterm_stops() {
     let mc = Memcached::start();
     let port = free_port();
-    let mut child = bin()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--client",
-            "py3",
-            "--upstream",
-            &mc.addr_string(),
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut c = connect_when_listening(port);
+    let listen = format!("127.0.0.1:{port}");
+    let upstream = mc.addr_string();
+    let args = [
+        "--listen",
+        &listen,
+        "--client",
+        "py3",
+        "--upstream",
+        &upstream,
+    ];
+    let mut serve = ServeBin::start_with(&args, None, &[], loopback(port));
+    let mut c = Client::connect(serve.listen).unwrap();
     assert_eq!(
         c.call(b"set q 0 0 1\r\nx\r\nget q\r\n", b"END\r\n"),
         b"STORED\r\nVALUE q 0 1\r\nx\r\nEND\r\n"
     );
-    signal(&child, "-TERM");
-    let status = wait_until(Duration::from_secs(10), "serve to exit", || {
-        child.try_wait().unwrap()
-    });
-    assert_eq!(status.code(), Some(0));
+    serve.signal("-TERM");
+    let status = serve.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", serve.log());
 }
 
 #[test]
@@ -131,21 +109,14 @@ fn runtime_workers_sets_the_worker_threads() {
     let mc = Memcached::start();
     for workers in [1, 3] {
         let port = free_port();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("pb.toml");
         let text = config_text(port, &mc.addr_string(), "transcode");
-        std::fs::write(&path, format!("{text}[runtime]\nworkers = {workers}\n")).unwrap();
-        let child = bin()
-            .args(["serve", "--config"])
-            .arg(&path)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut c = connect_when_listening(port);
+        let toml = format!("{text}[runtime]\nworkers = {workers}\n");
+        let mut serve = ServeBin::start(&toml, loopback(port));
+        let mut c = Client::connect(serve.listen).unwrap();
         assert!(c.call(b"version\r\n", b"\r\n").starts_with(b"VERSION "));
-        signal(&child, "-TERM");
-        let out = child.wait_with_output().unwrap();
-        let log = String::from_utf8_lossy(&out.stderr);
+        serve.signal("-TERM");
+        serve.wait_exit(Duration::from_secs(10));
+        let log = serve.log();
         let line = log.lines().find(|l| l.contains(" runtime")).unwrap_or("");
         let want = format!("workers={workers}");
         assert!(line.contains(&want), "{want} not in {line:?} ({log})");
@@ -156,22 +127,11 @@ fn runtime_workers_sets_the_worker_threads() {
 fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
     let mc = Memcached::start();
     let port = free_port();
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(config_text(port, &mc.addr_string(), "transcode").as_bytes())
-        .unwrap();
     let admin_port = free_port();
-    let mut child = bin()
-        .args([
-            "serve",
-            "--admin",
-            &format!("127.0.0.1:{admin_port}"),
-            "--config",
-        ])
-        .arg(file.path())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut c = connect_when_listening(port);
+    let admin = format!("127.0.0.1:{admin_port}");
+    let toml = config_text(port, &mc.addr_string(), "transcode");
+    let mut serve = ServeBin::start_with(&["--admin", &admin], Some(&toml), &[], loopback(port));
+    let mut c = Client::connect(serve.listen).unwrap();
     // A protocol-4 pickle of [1] stored directly; the py2 listener rewrites it (transcode).
     let p4: &[u8] = b"\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00]\x94K\x01a.";
     let mut direct = Client::connect(mc.addr()).unwrap();
@@ -185,8 +145,9 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
         "transcoded at first"
     );
     // Reload to observe: the stored bytes come back unchanged.
-    std::fs::write(file.path(), config_text(port, &mc.addr_string(), "observe")).unwrap();
-    signal(&child, "-HUP");
+    let observe = config_text(port, &mc.addr_string(), "observe");
+    std::fs::write(serve.config_path(), observe).unwrap();
+    serve.signal("-HUP");
     wait_until(
         Duration::from_secs(10),
         "the observe route to apply",
@@ -198,8 +159,8 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
         },
     );
     // A bad file keeps the observe routes (and is counted as a failed reload).
-    std::fs::write(file.path(), "[[listener]]\nmode = 1\n").unwrap();
-    signal(&child, "-HUP");
+    std::fs::write(serve.config_path(), "[[listener]]\nmode = 1\n").unwrap();
+    serve.signal("-HUP");
     wait_until(
         Duration::from_secs(10),
         "the failed reload to be counted",
@@ -215,9 +176,7 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
     for _ in 0..20 {
         assert!(fetch(&mut c).windows(2).any(|w| w == b"\x80\x04"));
     }
-    signal(&child, "-TERM");
-    let status = wait_until(Duration::from_secs(10), "serve to exit", || {
-        child.try_wait().unwrap()
-    });
-    assert_eq!(status.code(), Some(0));
+    serve.signal("-TERM");
+    let status = serve.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", serve.log());
 }

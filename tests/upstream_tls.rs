@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::binary::ServeBin;
 use common::servers::{show, Client, Memcached, Proxy};
 use common::wait::wait_until;
 use picklebridge::config::Config;
@@ -413,16 +414,6 @@ fn check_config_rejects_a_missing_or_garbage_ca_file_naming_it() {
     assert!(err.contains(&want), "missing {want:?} in {err}");
 }
 
-/// `picklebridge serve`, killed on drop.
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn sighup_re_reads_the_tls_files() {
     let pki = Pki::generate();
@@ -430,35 +421,18 @@ fn sighup_re_reads_the_tls_files() {
     // The proxy first trusts the wrong CA; the operator then fixes the file and sends SIGHUP.
     let trust = pki.path("trust.pem");
     std::fs::copy(pki.path("other-ca.pem"), &trust).expect("copy CA");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let file = pki.path("serve.toml");
+    let port = common::ports::free_port();
     let text = format!(
         "[[listener]]\naddress = \"127.0.0.1:{port}\"\nclient = \"py3\"\n[pool.main]\nservers = [\"{}\"]\n[pool.main.tls]\nca_file = \"{}\"\n[timeouts]\nconnect_ms = 2000\nrequest_ms = 5000\n",
         mc.addr_string(),
         trust.display()
     );
-    std::fs::write(&file, text).expect("write config");
-    let child = Command::new(env!("CARGO_BIN_EXE_picklebridge"))
-        .args(["serve", "--config"])
-        .arg(&file)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("run picklebridge serve");
-    let serve = Serve(child);
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut c = wait_until(Duration::from_secs(10), "serve to listen", || {
-        Client::connect(addr).ok()
-    });
+    let serve = ServeBin::start(&text, addr);
+    let mut c = Client::connect(addr).expect("connect to the proxy");
     assert_eq!(show(&c.call(b"get a\r\n", b"\r\n")), show(UNAVAILABLE));
     std::fs::copy(pki.path("ca.pem"), &trust).expect("copy CA");
-    let hup = Command::new("kill")
-        .args(["-HUP", &serve.0.id().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(hup.success());
+    serve.signal("-HUP");
     // The next reconnect (the back-off is at most 1 s) uses the re-read CA.
     wait_until(Duration::from_secs(10), "service after the reload", || {
         (c.call(b"get a\r\n", b"\r\n") == b"END\r\n").then_some(())

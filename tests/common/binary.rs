@@ -2,40 +2,51 @@
 //! stderr (the log) captured to a file, ports picked free on loopback, killed on drop. For tests
 //! that need what only a process shows: start-up behaviour, its log, its memory (`/proc`).
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use super::wait::wait_until;
 
-/// A free port on 127.0.0.1 (the listener is dropped at once; the test binds it right after).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// A running `picklebridge serve --config FILE`, killed on drop.
+/// A running `picklebridge serve`, killed on drop.
 pub struct ServeBin {
     child: Child,
     log: tempfile::NamedTempFile,
-    _config: tempfile::NamedTempFile,
+    config: Option<tempfile::NamedTempFile>,
     /// The memcache listener the test configured (first `[[listener]]`).
     pub listen: SocketAddr,
 }
 
 impl ServeBin {
-    /// Starts the binary with `toml` and waits (bounded) until `listen` accepts connections.
-    /// Panics with the log if the process exits first.
+    /// Starts `serve --config FILE` holding `toml` and waits (bounded) until `listen` accepts
+    /// connections. Panics with the log if the process exits first.
     pub fn start(toml: &str, listen: SocketAddr) -> ServeBin {
-        let mut config = tempfile::NamedTempFile::new().expect("config file");
-        config.write_all(toml.as_bytes()).expect("write config");
+        ServeBin::start_with(&[], Some(toml), &[], listen)
+    }
+
+    /// Starts `serve ARGS`, then `--config FILE` holding `toml` when given, with `env` set and
+    /// `RUST_LOG` unset unless `env` sets it; waits like [`ServeBin::start`].
+    pub fn start_with(
+        args: &[&str],
+        toml: Option<&str>,
+        env: &[(&str, &str)],
+        listen: SocketAddr,
+    ) -> ServeBin {
+        let config = toml.map(|toml| {
+            let mut file = tempfile::NamedTempFile::new().expect("config file");
+            file.write_all(toml.as_bytes()).expect("write config");
+            file
+        });
         let log = tempfile::NamedTempFile::new().expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_picklebridge"))
-            .args(["serve", "--config"])
-            .arg(config.path())
+        let mut command = Command::new(env!("CARGO_BIN_EXE_picklebridge"));
+        command.arg("serve").args(args);
+        if let Some(file) = &config {
+            command.arg("--config").arg(file.path());
+        }
+        let child = command
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log.reopen().expect("log handle"))
             .spawn()
@@ -43,7 +54,7 @@ impl ServeBin {
         let mut serve = ServeBin {
             child,
             log,
-            _config: config,
+            config,
             listen,
         };
         wait_until(Duration::from_secs(30), "the proxy to listen", || {
@@ -55,6 +66,43 @@ impl ServeBin {
                 .map(drop)
         });
         serve
+    }
+
+    /// Kills the process and returns everything it logged.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log()
+    }
+
+    /// The configuration file (for a test that rewrites it and sends SIGHUP).
+    pub fn config_path(&self) -> &Path {
+        self.config.as_ref().expect("started with a config").path()
+    }
+
+    /// Sends `sig` (`-HUP`, `-TERM`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} failed");
+    }
+
+    /// Waits (bounded) for the process to exit after a signal; panics with the log on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "picklebridge still running after {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The process id.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod ports;
 pub mod python;
 pub mod servers;
 pub mod wait;

@@ -8,7 +8,7 @@
 //!   the bound address of listener `i`; drop (or [`Proxy::shutdown`]) stops it gracefully.
 //! - [`Client`]: a blocking memcache text-protocol client for byte-exact assertions.
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use picklebridge::metrics::Metrics;
 use picklebridge::route::RouteTable;
 use picklebridge::server::Admin;
 
+use super::ports::free_port;
 use super::wait::wait_until;
 
 /// A memcached process on a free loopback port, killed on drop.
@@ -28,11 +29,6 @@ pub struct Memcached {
     extra: Vec<String>,
     /// TLS only (`-Z`): readiness is the port accepting, a plain `version` gets no answer.
     tls: bool,
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr").port()
 }
 
 impl Memcached {

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
+
+use crate::common::ports::free_port;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -109,14 +111,6 @@ pub fn promtool_check(text: &str) -> (bool, String) {
 pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// A free loopback port (bound and released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// A real Prometheus server scraping one target, killed on drop.
