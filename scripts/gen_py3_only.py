@@ -179,7 +179,19 @@ def generate(workdir):
                     if missing_pair(m, n) and (m not in gone_set or (m, n) in RNM)})
     spelled = sorted({py3_to_py2(m, n) for m, n in pairs if spelled_missing(loads, m, n)})
     keep = sorted({(m, n) for m, n in pairs if keep_spelled(loads, m, n)})
-    return gone, sorted(prefixes), names, spelled, keep, d3['python']
+    rename_only = sorted({(m, n) for m, n in pairs if renamed_only(imports, loads, m, n)})
+    return gone, sorted(prefixes), names, spelled, keep, rename_only, d3['python']
+
+
+def renamed_only(imports, loads, m, n):
+    """`fix_imports` renames the pair's module to one Python 2 has, and Python 2 also imports
+    the module as spelled (a PY2_TOO_MODULES module), but lacks the name there: it loads only
+    the renamed pair (`subprocess.getoutput` is `commands.getoutput`). At protocols 0-2 such a
+    name is Python 3's (written with `fix_imports=False`): the transcoder renames it."""
+    r = py3_to_py2(m, n)
+    return (m in RIM and (m, n) not in RNM and r != (m, n) and imports.get(m, '') is None
+            and loads.get(r, False) and not loads.get((m, n), True)
+            and not elsewhere(r[0]) and not elsewhere(m))
 
 
 def keep_spelled(loads, m, n):
@@ -224,7 +236,8 @@ def render_tables(header, tables):
     return '\n'.join(lines + [''])
 
 
-def render(modules, prefixes, names, spelled, keep, py3_version, too_modules, too_names):
+def render(modules, prefixes, names, spelled, keep, rename_only, py3_version, too_modules,
+           too_names):
     py3 = py3_version.split()[0]
     header = [
         'Globals Python 3 may pickle that Python 2 cannot load (py3 spelling, before renaming,',
@@ -254,6 +267,9 @@ def render(modules, prefixes, names, spelled, keep, py3_version, too_modules, to
          'PY2_TOO_MODULES: &[&str]', [['    "%s",' % m] for m in too_modules]),
         (['Pairs `fix_imports` renames that Python 2 also loads as spelled, sorted.'],
          'PY2_TOO_NAMES: &[(&str, &str)]', [pair_lines(m, n) for m, n in too_names]),
+        (['Pairs of [`PY2_TOO_MODULES`] that Python 2 loads only renamed',
+          '(`subprocess.getoutput` is `commands.getoutput`): Python 3\'s names, sorted.'],
+         'RENAME_ONLY: &[(&str, &str)]', [pair_lines(m, n) for m, n in rename_only]),
     ]
     return render_tables(header, tables)
 
@@ -281,15 +297,18 @@ def parse_table(text):
     return (parse_strings(text, 'MODULES'), parse_strings(text, 'PREFIXES'),
             parse_pairs(text, 'NAMES'), parse_pairs(text, 'SPELLED_NAMES'),
             parse_pairs(text, 'KEEP_SPELLED'),
-            parse_strings(text, 'PY2_TOO_MODULES'), parse_pairs(text, 'PY2_TOO_NAMES'))
+            parse_strings(text, 'PY2_TOO_MODULES'), parse_pairs(text, 'PY2_TOO_NAMES'),
+            parse_pairs(text, 'RENAME_ONLY'))
 
 
 def verify(workdir):
     with open(TABLE) as f:
-        modules, prefixes, names, spelled, keep, too_modules, too_names = parse_table(f.read())
+        (modules, prefixes, names, spelled, keep, too_modules, too_names,
+         rename_only) = parse_table(f.read())
     problems = []
     for what, items in (('MODULES', modules), ('PREFIXES', prefixes), ('NAMES', names),
-                        ('SPELLED_NAMES', spelled), ('KEEP_SPELLED', keep)):
+                        ('SPELLED_NAMES', spelled), ('KEEP_SPELLED', keep),
+                        ('RENAME_ONLY', rename_only)):
         if items != sorted(set(items)):
             problems.append('%s is not sorted and unique' % what)
     problems += ['PREFIXES entry %s is not in MODULES' % p for p in prefixes if p not in modules]
@@ -297,9 +316,10 @@ def verify(workdir):
         problems.append('the table is too small to be generated (%d modules, %d names, %d '
                         'spelled)' % (len(modules), len(names), len(spelled)))
     imports, loads = python2({
-        'modules': sorted({RIM.get(m, m) for m in modules} | set(modules)),
-        'pairs': sorted({py3_to_py2(m, n) for m, n in names + keep} | set(names) | set(spelled)
-                        | set(keep)),
+        'modules': sorted({RIM.get(m, m) for m in modules} | set(modules)
+                          | {m for m, _ in rename_only}),
+        'pairs': sorted({py3_to_py2(m, n) for m, n in names + keep + rename_only} | set(names)
+                        | set(spelled) | set(keep) | set(rename_only)),
     }, workdir)
     for m in modules:
         if not module_missing(imports, m):
@@ -315,6 +335,11 @@ def verify(workdir):
     for m, n in keep:
         if not keep_spelled(loads, m, n):
             problems.append('KEEP_SPELLED %s.%s: Python 2 loads it renamed, or not as spelled'
+                            % (m, n))
+    # A pair renamed at protocols 0-2: Python 2 loads it renamed, not as spelled.
+    for m, n in rename_only:
+        if not renamed_only(imports, loads, m, n):
+            problems.append('RENAME_ONLY %s.%s: Python 2 loads it as spelled, or not renamed'
                             % (m, n))
     # The names Python 2 also has as spelled: exactly what it loads now.
     too_now = tuple(map(list, py2_too(workdir)))
@@ -480,14 +505,15 @@ def main():
             ok = verify_py2_only(workdir) and ok
             ok = verify_compat_mappings() and ok
             sys.exit(0 if ok else 1)
-        modules, prefixes, names, spelled, keep, version = generate(workdir)
+        modules, prefixes, names, spelled, keep, rename_only, version = generate(workdir)
         too_modules, too_names = py2_too(workdir)
         modules2, names2, mapped2, version2 = generate_py2_only(workdir)
     with open(TABLE, 'w') as f:
-        f.write(render(modules, prefixes, names, spelled, keep, version, too_modules,
-                       too_names))
-    print('%s: %d modules, %d prefixes, %d names, %d spelled names, %d kept as spelled'
-          % (TABLE, len(modules), len(prefixes), len(names), len(spelled), len(keep)))
+        f.write(render(modules, prefixes, names, spelled, keep, rename_only, version,
+                       too_modules, too_names))
+    print('%s: %d modules, %d prefixes, %d names, %d spelled names, %d kept as spelled, '
+          '%d renamed only' % (TABLE, len(modules), len(prefixes), len(names), len(spelled),
+                               len(keep), len(rename_only)))
     with open(TABLE2, 'w') as f:
         f.write(render_py2_only(modules2, names2, mapped2, version2))
     print('%s: %d modules, %d names' % (TABLE2, len(modules2), len(names2)))

@@ -45,14 +45,16 @@ pub(crate) fn py3_to_py2<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, C
 /// becomes `commands.Popen`). In a protocol 0-2 pickle, where Python 3's
 /// `fix_imports` already wrote Python 2's names, such a name is Python 2's own, or a rewrite's:
 /// renamed only at protocol 3+ or next to a name only Python 3 has (`fix_imports` was off), so
-/// that a rewrite transcoded again stays as it is.
+/// that a rewrite transcoded again stays as it is. A name of such a module that Python 2 lacks
+/// there (`subprocess.getoutput`, Python 2's `commands.getoutput`) is Python 3's at any protocol.
 pub(crate) fn renamed_name_is_py2_too(module: &str, name: &str) -> bool {
     REVERSE_NAME_MAPPING
         .iter()
         .any(|(_, (m, n))| *m == module && *n == name)
         || REVERSE_IMPORT_MAPPING.iter().any(|(_, m)| *m == module)
         // Python 2's own modules and names (`subprocess.Popen`), from the real interpreters.
-        || py3_only::PY2_TOO_MODULES.contains(&module)
+        || (py3_only::PY2_TOO_MODULES.contains(&module)
+            && py3_only::RENAME_ONLY.binary_search(&(module, name)).is_err())
         || py3_only::PY2_TOO_NAMES.contains(&(module, name))
 }
 
@@ -708,6 +710,7 @@ mod tests {
             py3_only::NAMES,
             py3_only::SPELLED_NAMES,
             py3_only::KEEP_SPELLED,
+            py3_only::RENAME_ONLY,
         ] {
             assert!(t.windows(2).all(|w| w[0] < w[1]));
         }

@@ -1015,3 +1015,11 @@ pub(crate) const PY2_TOO_NAMES: &[(&str, &str)] = &[
     ("functools", "reduce"),
     ("socket", "fromfd"),
 ];
+
+/// Pairs of [`PY2_TOO_MODULES`] that Python 2 loads only renamed
+/// (`subprocess.getoutput` is `commands.getoutput`): Python 3's names, sorted.
+pub(crate) const RENAME_ONLY: &[(&str, &str)] = &[
+    ("_functools", "cmp_to_key"),
+    ("subprocess", "getoutput"),
+    ("subprocess", "getstatusoutput"),
+];

@@ -206,3 +206,29 @@ fn py2_names_that_python_3_renames_away_stay_python_2s_own() {
         Reason::Py3OnlyGlobal
     );
 }
+
+/// A name of a module Python 2 has as spelled, but which Python 2 has only under the renamed
+/// module, is Python 3's at any protocol: written with `fix_imports=False`, it is renamed.
+#[test]
+fn py3_names_python_2_has_only_renamed_are_renamed_at_protocol_2() {
+    // py3: [subprocess.getoutput, subprocess.getstatusoutput], protocol 2, fix_imports=False.
+    // Python 2: "'module' object has no attribute 'getoutput'"; the output loads in Python 2
+    // (`commands`) and back in Python 3 (its `fix_imports` maps `commands` to `subprocess`).
+    let src = b"\x80\x02]q\x00(csubprocess\ngetoutput\nq\x01csubprocess\ngetstatusoutput\nq\x02e.";
+    assert_eq!(
+        rewritten(src, &py2()),
+        b"\x80\x02]q\x00(ccommands\ngetoutput\nq\x01ccommands\ngetstatusoutput\nq\x02e."
+    );
+    // py3: functools.cmp_to_key, protocol 2, fix_imports=False (`_functools`, which Python 2
+    // has without `cmp_to_key`).
+    assert_eq!(
+        rewritten(b"\x80\x02c_functools\ncmp_to_key\nq\x00.", &py2()),
+        b"\x80\x02cfunctools\ncmp_to_key\nq\x00."
+    );
+    // Python 2's own name of that module stays as spelled.
+    let popen = b"\x80\x02]q\x00(csubprocess\nPopen\nq\x01csubprocess\ncall\nq\x02e.";
+    assert_eq!(
+        transcode(&Bytes::from_static(popen), &py2()).outcome,
+        Outcome::Unchanged
+    );
+}
