@@ -54,24 +54,31 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         for i in (0..self.scratch.len()).step_by(step) {
             let slot = self.scratch[i];
-            if let Some(kind) = key_kind(&slot) {
-                // Set and list items may be inside a composite key (see `digest`).
-                let target = self.meet_bit(&slot);
-                if let Some(info) = self.containers.get_mut(c as usize) {
-                    info.kinds |= 1 << kind;
-                    info.target_kinds |= target;
-                }
-                self.keys.push(KeyRec { container: c, slot });
-            } else if matches!(
-                slot,
-                Slot::Tuple(..)
-                    | Slot::Container(_)
-                    | Slot::OpenSet(_)
-                    | Slot::Object(_)
-                    | Slot::Global { .. }
-            ) {
-                self.composite_keys.push(KeyRec { container: c, slot });
+            // Set and list items may be inside a composite key (see `digest`).
+            let target = self.meet_bit(&slot);
+            self.record_key(c, slot, target);
+        }
+    }
+
+    /// One key (or member) of container `c`: a str-like one with its kind (and `target`, its
+    /// `meet_bit`), or a composite one (a tuple, frozenset, object or global) for
+    /// `check_composite_keys`; anything else cannot meet another key.
+    fn record_key(&mut self, c: u32, slot: Slot, target: u8) {
+        if let Some(kind) = key_kind(&slot) {
+            if let Some(info) = self.containers.get_mut(c as usize) {
+                info.kinds |= 1 << kind;
+                info.target_kinds |= target;
             }
+            self.keys.push(KeyRec { container: c, slot });
+        } else if matches!(
+            slot,
+            Slot::Tuple(..)
+                | Slot::Container(_)
+                | Slot::OpenSet(_)
+                | Slot::Object(_)
+                | Slot::Global { .. }
+        ) {
+            self.composite_keys.push(KeyRec { container: c, slot });
         }
     }
 
@@ -558,17 +565,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     fn record_firsts(&mut self, firsts: Vec<Slot>) {
         let c = self.new_container(Made::Object);
         for slot in firsts {
-            if let Some(kind) = key_kind(&slot) {
-                if let Some(info) = self.containers.get_mut(c as usize) {
-                    info.kinds |= 1 << kind;
-                }
-                self.keys.push(KeyRec { container: c, slot });
-            } else if matches!(
-                slot,
-                Slot::Tuple(..) | Slot::Container(_) | Slot::Object(_) | Slot::Global { .. }
-            ) {
-                self.composite_keys.push(KeyRec { container: c, slot });
-            }
+            self.record_key(c, slot, 0);
         }
     }
 
