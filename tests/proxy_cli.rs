@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use common::binary::ServeBin;
+use common::binary::{http_get, ServeBin};
 use common::ports::free_port;
 use common::servers::{Client, Memcached};
 use common::wait::wait_until;
@@ -19,19 +19,6 @@ fn bin() -> Command {
 
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// GET /metrics from the admin listener (empty on any error).
-fn metrics(port: u16) -> String {
-    use std::io::Read;
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 #[test]
@@ -165,7 +152,8 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
         Duration::from_secs(10),
         "the failed reload to be counted",
         || {
-            metrics(admin_port)
+            http_get(admin_port, "/metrics")
+                .1
                 .lines()
                 .any(|l| {
                     l.starts_with("picklebridge_config_reload_failures_total") && l.ends_with(" 1")
