@@ -11,6 +11,7 @@
 //! Each candidate is bound once here to skip ports something else already holds.
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 /// How many ports the allocator cycles through.
 const SPAN: u32 = 8_000;
@@ -19,7 +20,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// A free port on 127.0.0.1, never handed out twice by this process (within `SPAN` picks).
 pub fn free_port() -> u16 {
-    let Some(low) = first_port() else {
+    static FIRST: OnceLock<Option<u32>> = OnceLock::new();
+    let Some(low) = *FIRST.get_or_init(first_port) else {
         // No room below the ephemeral range: the kernel's own pick.
         return TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -40,7 +42,7 @@ pub fn free_port() -> u16 {
 }
 
 /// The first port of the span just below the ephemeral range, or `None` when the span would
-/// reach below 1024.
+/// reach below 1024 (read once per test binary).
 fn first_port() -> Option<u32> {
     let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok();
     let ephemeral_low: u32 = range
