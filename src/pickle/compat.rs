@@ -215,8 +215,11 @@ pub(crate) enum ValueKey {
     /// `fractions.Fraction`, `complex`: numbers, equal to a `Decimal` of the same value in
     /// Python 3 only.
     Number,
-    /// `datetime.timedelta`, `uuid.UUID`: by numbers (their arguments, or UUID's state).
+    /// `datetime.timedelta`: by the numbers of its arguments.
     Plain,
+    /// `uuid.UUID`: by the `int` of its state (a dict given to BUILD), which its `__eq__`
+    /// compares.
+    Uuid,
 }
 
 /// The [`ValueKey`] of a class (py2 spelling), if it is one of those the collision check knows.
@@ -225,7 +228,8 @@ pub(crate) fn value_key(module: &str, name: &str) -> Option<ValueKey> {
         ("datetime", "date" | "time" | "datetime") => Some(ValueKey::State),
         ("decimal", "Decimal") => Some(ValueKey::Decimal),
         ("fractions", "Fraction") | ("__builtin__", "complex") => Some(ValueKey::Number),
-        ("datetime", "timedelta") | ("uuid", "UUID") => Some(ValueKey::Plain),
+        ("datetime", "timedelta") => Some(ValueKey::Plain),
+        ("uuid", "UUID") => Some(ValueKey::Uuid),
         _ => None,
     }
 }

@@ -317,6 +317,13 @@ struct Scanner<'a, 'p> {
     composite_keys: Vec<KeyRec>,
     /// Each [`Slot::Object`]: its arguments and class.
     objects: Vec<ObjectRec>,
+    /// `uuid.UUID` was named: dicts from now on keep the value of an `int` key, and objects
+    /// of that class the `int` of their state (see `collide.rs`).
+    uuid_seen: bool,
+    /// Per dict (once `uuid_seen`): the value last set for a key `'int'` (or `u'int'`).
+    int_items: HashMap<u32, Slot>,
+    /// Per UUID object: the `int` its BUILD state set (`None`: unknown, or built twice).
+    uuid_ints: HashMap<u32, Option<Slot>>,
     /// Digits of the INT/LONG lines rewritten in binary for a Python 3 reader (`bigint.rs`).
     long_digits: usize,
     /// Memo ops seen: 1 text (PUT, GET), 2 binary (see `memo_kind`).
@@ -403,6 +410,9 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         tuple_items: Vec::new(),
         composite_keys: Vec::new(),
         objects: Vec::new(),
+        uuid_seen: false,
+        int_items: HashMap::new(),
+        uuid_ints: HashMap::new(),
         long_digits: 0,
         memo_kinds: 0,
         members: HashMap::new(),

@@ -151,6 +151,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
         // items kept for the collision check (`collide.rs`).
         self.set_global_seen |= set_like;
         let collects_items = compat::collects_items(&m2, &n2);
+        let value_key = compat::value_key(&m2, &n2);
+        self.uuid_seen |= value_key == Some(compat::ValueKey::Uuid);
         let info = GlobalInfo {
             module: m.to_owned(),
             name: n.to_owned(),
@@ -164,7 +166,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             str_value: compat::gives_str_value(&m2, &n2),
             object: (&*m2, &*n2) == ("__builtin__", "object"),
             keeps_text: compat::text_args(&m2, &n2),
-            value_key: compat::value_key(&m2, &n2),
+            value_key,
         };
         if self.summary_globals.len() < MAX_SUMMARY_GLOBALS {
             self.summary_globals
@@ -483,7 +485,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
             }
         }
-        // The same object, its state set (which the collision check does not look into).
+        if let Slot::Object(id) = obj {
+            if self.uuid_seen && self.value_key(id) == Some(compat::ValueKey::Uuid) {
+                self.note_uuid_state(id, state);
+            }
+        }
+        // The same object, its state set (which the collision check only looks into for a
+        // UUID, above).
         self.m.push(match obj {
             Slot::Object(_) => obj,
             _ => Slot::Any,

@@ -57,7 +57,31 @@ impl<'a, 'p> Scanner<'a, 'p> {
             // Set and list items may be inside a composite key (see `digest`).
             let target = self.meet_bit(&slot);
             self.record_key(c, slot, target);
+            if step == 2 && self.uuid_seen && is_int_key(self.src, &slot) {
+                // What a UUID's state sets (see `note_uuid_state`).
+                let value = self.scratch.get(i + 1).copied().unwrap_or_default();
+                self.int_items.insert(c, value);
+            }
         }
+    }
+
+    /// The `int` a BUILD sets on UUID object `id`: the value of its state dict's `int` key at
+    /// that point (later changes to the dict do not reach the object), a number. Anything
+    /// else (a state of another form, no number, a second BUILD) leaves the UUID without a
+    /// value, judged like any object.
+    pub(super) fn note_uuid_state(&mut self, id: u32, state: Slot) {
+        let int = match state {
+            Slot::Container(c) => self
+                .int_items
+                .get(&c)
+                .copied()
+                .filter(|v| matches!(v, Slot::Scalar { .. })),
+            _ => None,
+        };
+        self.uuid_ints
+            .entry(id)
+            .and_modify(|seen| *seen = None)
+            .or_insert(int);
     }
 
     /// One key (or member) of container `c`: a str-like one with its kind (and `target`, its
@@ -289,8 +313,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
             // digest of its class and value, whose strings are no kinds that could meet. A naive
             // `date`, `time` or `datetime` by its state's bytes (fold cleared: it takes no part
             // in `==`, and Python 2 gets it cleared); a `timedelta` by its numbers; a UUID by
-            // its class only (its value is in the state: a digest shared by every UUID, alike in
-            // both runtimes). Numbers (`Decimal`, ...) equal other numbers, and an aware
+            // the `int` its BUILD state set (`note_uuid_state`; none without one). Numbers
+            // (`Decimal`, ...) equal other numbers, and an aware
             // `datetime` others of one instant: like any object, they have none.
             Slot::Object(id) if depth < 32 && self.value_key(id).is_some() => {
                 let rec = *self.objects.get(id as usize)?;
@@ -300,10 +324,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     _ => &[],
                 };
                 let value = match (self.value_key(id)?, items) {
+                    // By the `int` of its state: made by NEWOBJ of the class, or by
                     // `copy_reg._reconstructor(UUID, object, None)`.
-                    (_, &[Slot::Global { idx, .. }, ..]) if g.reconstructor => {
-                        g = self.globals.get(idx as usize)?;
-                        mix(b't', &[])
+                    (ValueKey::Uuid, _) => {
+                        if let (true, &[Slot::Global { idx, .. }, ..]) = (g.reconstructor, items) {
+                            g = self.globals.get(idx as usize)?;
+                        }
+                        let int = self.uuid_ints.get(&id).copied().flatten()?;
+                        self.digest(&int, policy, depth + 1, &mut 0, walk)?
                     }
                     (ValueKey::State, &[state]) => {
                         // Not text (see `value_key`): the bytes both runtimes build it from.
@@ -393,7 +421,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 return None;
             };
             let key = self.globals.get(idx as usize)?.value_key;
-            return key.filter(|&k| k == ValueKey::Plain);
+            return key.filter(|&k| k == ValueKey::Uuid);
         }
         match (g.value_key?, items.first()) {
             // An aware one (a tzinfo argument), for a Python 2 reader, only with a tzinfo whose
@@ -839,6 +867,20 @@ fn value_digest(module: &str, name: &str, value: (u64, u64)) -> (u64, u64) {
     (module, name).hash(&mut class);
     let class = class.finish();
     mix(b'o', &[(class, class), value])
+}
+
+/// Whether a dict key is the string `int` (a py2 `str` or text: either sets the attribute).
+fn is_int_key(src: &[u8], slot: &Slot) -> bool {
+    let (Slot::Py2Str { src: p, .. } | Slot::Text { src: p, .. }) = *slot else {
+        return false;
+    };
+    // Short ops only: `'int'` with its quotes is the longest spelling, and a long key is not
+    // decoded to be compared.
+    let short = Reader::new(src.get(p..).unwrap_or_default())
+        .next()
+        .and_then(Result::ok)
+        .is_some_and(|o| o.arg.len() <= 5);
+    short && str_content(src, slot).is_some_and(|(_, content)| content == b"int")
 }
 
 /// The source kind (0 py2 str, 1 text, 2 bytes) and content (text as UTF-8) of a str-like

@@ -215,8 +215,8 @@ fn tuple_keys_holding_dates_are_compared_by_the_dates_state() {
 /// `copy_reg._reconstructor(UUID, object, None)` (its value in the BUILD state).
 const PY2_UUID_TUPLE_KEY_P0: &[u8] = b"(dp1\n(S'caf\\xc3\\xa9'\np2\ntp3\nI2\ns(S'key'\np4\ntp5\nI3\ns(ccopy_reg\n_reconstructor\np6\n(cuuid\nUUID\np7\nc__builtin__\nobject\np8\nNtRp9\n(dp10\nS'int'\np11\nI1\nsbtp12\nI1\ns.";
 
-/// A UUID made by `copy_reg._reconstructor` (Python 2's protocols 0 and 1) is digested as its
-/// class, as NEWOBJ's (protocol 2) is: the tuple key holding it has a digest, and strings of
+/// A UUID made by `copy_reg._reconstructor` (Python 2's protocols 0 and 1) is digested as
+/// NEWOBJ's (protocol 2) is: the tuple key holding it has a digest, and strings of
 /// two kinds in the other keys (a py2 `str` kept and one made text, which cannot meet) do not
 /// make the dict refused. (Found by `cross_random`, seed 91: refused `collision` at protocols
 /// 0 and 1 only.)
@@ -224,6 +224,54 @@ const PY2_UUID_TUPLE_KEY_P0: &[u8] = b"(dp1\n(S'caf\\xc3\\xa9'\np2\ntp3\nI2\ns(S
 fn a_uuid_from_copy_reg_reconstructor_is_digested_like_newobjs() {
     let got = transcode(&Bytes::from_static(PY2_UUID_TUPLE_KEY_P0), &py3()).outcome;
     assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
+}
+
+/// py2 cPickle, protocol 2: {('', UUID(int=0)): 1, (u'', UUID(int=2)): 2}
+const PY2_UUID_TUPLE_KEYS_P2: &[u8] = b"\x80\x02}q\x01(U\x00cuuid\nUUID\nq\x02)\x81q\x03}q\x04U\x03intq\x05K\x00sb\x86K\x01X\x00\x00\x00\x00h\x02)\x81q\x06}q\x07h\x05K\x02sb\x86K\x02u.";
+/// py2 cPickle, protocol 0: the same value (the UUIDs by `copy_reg._reconstructor`).
+const PY2_UUID_TUPLE_KEYS_P0: &[u8] = b"(dp1\n(S''\nccopy_reg\n_reconstructor\np2\n(cuuid\nUUID\np3\nc__builtin__\nobject\np4\nNtRp5\n(dp6\nS'int'\np7\nI0\nsbtp8\nI1\ns(V\ng2\n(g3\ng4\nNtRp9\n(dp10\ng7\nI2\nsbtp11\nI2\ns.";
+/// py2 cPickle, protocol 2: {(u'\xe9', UUID(int=1)): 2, ('\xc3\xa9', UUID(int=1)): 1}: two
+/// UUID objects of one value.
+const PY2_EQUAL_UUID_TUPLE_KEYS_P2: &[u8] = b"\x80\x02}q\x01(X\x02\x00\x00\x00\xc3\xa9cuuid\nUUID\nq\x02)\x81q\x03}q\x04U\x03intq\x05K\x01sb\x86K\x02U\x02\xc3\xa9q\x06h\x02)\x81q\x07}q\x08h\x05K\x01sb\x86K\x01u.";
+/// py2 cPickle, protocol 0: the same value.
+const PY2_EQUAL_UUID_TUPLE_KEYS_P0: &[u8] = b"(dp1\n(V\xe9\nccopy_reg\n_reconstructor\np2\n(cuuid\nUUID\np3\nc__builtin__\nobject\np4\nNtRp5\n(dp6\nS'int'\np7\nI1\nsbtp8\nI2\ns(S'\\xc3\\xa9'\np9\ng2\n(g3\ng4\nNtRp10\n(dp11\ng7\nI1\nsbtp12\nI1\ns.";
+/// py3, protocol 4: {('x', UUID(int=0)): 1, (b'x', UUID(int=2)): 2}
+const PY3_UUID_TUPLE_KEYS_P4: &[u8] = b"\x80\x04\x95A\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01x\x94\x8c\x04uuid\x94\x8c\x04UUID\x94\x93\x94)\x81\x94}\x94\x8c\x03int\x94K\x00sb\x86\x94K\x01C\x01x\x94h\x04)\x81\x94}\x94h\x07K\x02sb\x86\x94K\x02u.";
+/// py3, protocol 0: the same value.
+const PY3_UUID_TUPLE_KEYS_P0: &[u8] = b"(dp0\n(Vx\np1\nccopy_reg\n_reconstructor\np2\n(cuuid\nUUID\np3\nc__builtin__\nobject\np4\nNtp5\nRp6\n(dp7\nVint\np8\nI0\nsbtp9\nI1\ns(c_codecs\nencode\np10\n(Vx\np11\nVlatin1\np12\ntp13\nRp14\ng2\n(g3\ng4\nNtp15\nRp16\n(dp17\ng8\nI2\nsbtp18\nI2\ns.";
+/// py3, protocol 4: {('x', UUID(int=1)): 1, (b'x', UUID(int=1)): 2}
+const PY3_EQUAL_UUID_TUPLE_KEYS_P4: &[u8] = b"\x80\x04\x95A\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01x\x94\x8c\x04uuid\x94\x8c\x04UUID\x94\x93\x94)\x81\x94}\x94\x8c\x03int\x94K\x01sb\x86\x94K\x01C\x01x\x94h\x04)\x81\x94}\x94h\x07K\x01sb\x86\x94K\x02u.";
+/// py3, protocol 0: the same value.
+const PY3_EQUAL_UUID_TUPLE_KEYS_P0: &[u8] = b"(dp0\n(Vx\np1\nccopy_reg\n_reconstructor\np2\n(cuuid\nUUID\np3\nc__builtin__\nobject\np4\nNtp5\nRp6\n(dp7\nVint\np8\nI1\nsbtp9\nI1\ns(c_codecs\nencode\np10\n(Vx\np11\nVlatin1\np12\ntp13\nRp14\ng2\n(g3\ng4\nNtp15\nRp16\n(dp17\ng8\nI1\nsbtp18\nI2\ns.";
+
+/// A UUID inside a tuple key is digested by its value (the `int` of its BUILD state), not by
+/// its class alone: keys whose strings are equal in one runtime only (`''` and `u''` in
+/// Python 2, `'x'` and `b'x'` in Python 3) but whose UUIDs differ cannot meet, and are
+/// converted; with two UUIDs of one value they meet, and are refused. (Found by
+/// `cross_random`, seed 410: the first pair was refused `collision`.)
+#[test]
+fn tuple_keys_holding_uuids_are_compared_by_the_uuids_value() {
+    let policy = |py3_str| Policy { py3_str, ..py3() };
+    for py3_str in [Py3Str::Utf8OrBytes, Py3Str::Bytes, Py3Str::Latin1] {
+        for src in [PY2_UUID_TUPLE_KEYS_P2, PY2_UUID_TUPLE_KEYS_P0] {
+            let got = transcode(&Bytes::from_static(src), &policy(py3_str)).outcome;
+            assert!(!matches!(got, Outcome::Refused(_)), "{py3_str:?}: {got:?}");
+        }
+    }
+    // '\xc3\xa9' and u'\xe9' become one 'é' under utf8-or-bytes only.
+    for src in [PY2_EQUAL_UUID_TUPLE_KEYS_P2, PY2_EQUAL_UUID_TUPLE_KEYS_P0] {
+        assert_eq!(refused(src, &py3()), Reason::Collision);
+    }
+    for py2_text in [Py2Text::Keep, Py2Text::Utf8] {
+        let policy = Policy { py2_text, ..py2() };
+        for src in [PY3_UUID_TUPLE_KEYS_P4, PY3_UUID_TUPLE_KEYS_P0] {
+            let got = transcode(&Bytes::from_static(src), &policy).outcome;
+            assert!(!matches!(got, Outcome::Refused(_)), "{py2_text:?}: {got:?}");
+        }
+        for src in [PY3_EQUAL_UUID_TUPLE_KEYS_P4, PY3_EQUAL_UUID_TUPLE_KEYS_P0] {
+            assert_eq!(refused(src, &policy), Reason::Collision, "{py2_text:?}");
+        }
+    }
 }
 
 /// Python 3 finds a `Decimal` equal to a `Fraction` or `complex` of the same value and hashes
