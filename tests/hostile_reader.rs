@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::binary::{http_get, ServeBin};
+use common::binary::{admin_get, ServeBin};
 use common::ports::free_port;
 use common::servers::{show, Client, Memcached};
 
@@ -80,7 +80,7 @@ fn hog(listen: SocketAddr, deadline: Instant) -> (TcpStream, usize) {
 
 /// `client_connection_errors_total{side="client"}` summed over listeners.
 fn client_side_errors(admin: u16) -> f64 {
-    let (_, page) = http_get(admin, "/metrics");
+    let (_, page) = admin_get(admin, "/metrics");
     page.lines()
         .filter(|l| l.starts_with("picklebridge_client_connection_errors_total{"))
         .filter(|l| l.contains(r#"side="client""#))

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use common::binary::{http_get, ServeBin};
+use common::binary::{admin_get, ServeBin};
 use common::ports::free_port;
 use common::servers::{Client, Memcached};
 use common::wait::wait_until;
@@ -152,7 +152,7 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
         Duration::from_secs(10),
         "the failed reload to be counted",
         || {
-            http_get(admin_port, "/metrics")
+            admin_get(admin_port, "/metrics")
                 .1
                 .lines()
                 .any(|l| {

@@ -1,7 +1,7 @@
 //! The real `picklebridge serve` binary as a child process: configuration from a TOML string,
 //! stderr (the log) captured to a file, ports picked free on loopback, killed on drop. For tests
 //! that need what only a process shows: start-up behaviour, its log, its memory (`/proc`).
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -151,22 +151,13 @@ impl Drop for ServeBin {
     }
 }
 
-/// `GET path` from an admin listener on 127.0.0.1: (status line, body); empty on any error.
-pub fn http_get(port: u16, path: &str) -> (String, String) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return Default::default();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let _ = s.write_all(request.as_bytes());
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out.lines().next().unwrap_or_default().to_owned();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+/// `GET path` from an admin listener on 127.0.0.1: (status code, body); `(0, "")` on any error
+/// (for polling while the listener may not be up yet).
+pub fn admin_get(port: u16, path: &str) -> (u16, String) {
+    match super::http::http_get(SocketAddr::from(([127, 0, 0, 1], port)), path) {
+        Ok(r) => (r.status, r.body),
+        Err(_) => (0, String::new()),
+    }
 }
 
 /// The sum of the samples of `name` carrying every one of `labels` (`pool="a"`, in any order

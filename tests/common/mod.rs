@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod http;
 pub mod ports;
 pub mod python;
 pub mod servers;
