@@ -47,8 +47,11 @@ py2_only.rs, the other direction:
 every module listed must fail to import in Python 2 and every pair must fail to load (renamed
 and as spelled; a spelled name as spelled); for py2_only.rs every module and pair must fail in
 Python 3 (mapped and as spelled). So no table entry can refuse a value its reader could load.
+It also generates both tables again and compares them with the committed files, so that none
+lacks an entry (a value naming it would pass unchanged and fail in the reader).
 """
 import argparse
+import difflib
 import json
 import os
 import re
@@ -494,6 +497,41 @@ def verify_py2_only(workdir):
 
 
 
+def tables(workdir):
+    """The two tables as generated from this machine's interpreters: [(path, text, summary)]."""
+    modules, prefixes, names, spelled, keep, rename_only, version = generate(workdir)
+    too_modules, too_names = py2_too(workdir)
+    modules2, names2, mapped2, version2 = generate_py2_only(workdir)
+    return [
+        (TABLE,
+         render(modules, prefixes, names, spelled, keep, rename_only, version, too_modules,
+                too_names),
+         '%d modules, %d prefixes, %d names, %d spelled names, %d kept as spelled, '
+         '%d renamed only' % (len(modules), len(prefixes), len(names), len(spelled), len(keep),
+                              len(rename_only))),
+        (TABLE2, render_py2_only(modules2, names2, mapped2, version2),
+         '%d modules, %d names' % (len(modules2), len(names2))),
+    ]
+
+
+def verify_complete(workdir):
+    """The committed tables are exactly what generating them again writes: no entry missing
+    (a global the reader lacks that would pass unchanged and fail there), none extra."""
+    ok = True
+    for path, text, _ in tables(workdir):
+        with open(path) as f:
+            committed = f.read()
+        if committed != text:
+            ok = False
+            diff = difflib.unified_diff(committed.splitlines(), text.splitlines(),
+                                        'committed', 'generated', n=1, lineterm='')
+            for line in list(diff)[:40]:
+                print('FAIL %s: %s' % (os.path.basename(path), line))
+    print('tables regenerated: %s' % ('identical to the committed files' if ok else
+                                      'differ from the committed files (make py3-only-table)'))
+    return ok
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--verify', action='store_true',
@@ -504,19 +542,13 @@ def main():
             ok = verify(workdir)
             ok = verify_py2_only(workdir) and ok
             ok = verify_compat_mappings() and ok
+            ok = verify_complete(workdir) and ok
             sys.exit(0 if ok else 1)
-        modules, prefixes, names, spelled, keep, rename_only, version = generate(workdir)
-        too_modules, too_names = py2_too(workdir)
-        modules2, names2, mapped2, version2 = generate_py2_only(workdir)
-    with open(TABLE, 'w') as f:
-        f.write(render(modules, prefixes, names, spelled, keep, rename_only, version,
-                       too_modules, too_names))
-    print('%s: %d modules, %d prefixes, %d names, %d spelled names, %d kept as spelled, '
-          '%d renamed only' % (TABLE, len(modules), len(prefixes), len(names), len(spelled),
-                               len(keep), len(rename_only)))
-    with open(TABLE2, 'w') as f:
-        f.write(render_py2_only(modules2, names2, mapped2, version2))
-    print('%s: %d modules, %d names' % (TABLE2, len(modules2), len(names2)))
+        generated = tables(workdir)
+    for path, text, summary in generated:
+        with open(path, 'w') as f:
+            f.write(text)
+        print('%s: %s' % (path, summary))
 
 
 if __name__ == '__main__':
