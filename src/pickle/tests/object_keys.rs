@@ -235,6 +235,11 @@ const PY2_UUID_TUPLE_KEYS_P0: &[u8] = b"(dp1\n(S''\nccopy_reg\n_reconstructor\np
 const PY2_EQUAL_UUID_TUPLE_KEYS_P2: &[u8] = b"\x80\x02}q\x01(X\x02\x00\x00\x00\xc3\xa9cuuid\nUUID\nq\x02)\x81q\x03}q\x04U\x03intq\x05K\x01sb\x86K\x02U\x02\xc3\xa9q\x06h\x02)\x81q\x07}q\x08h\x05K\x01sb\x86K\x01u.";
 /// py2 cPickle, protocol 0: the same value.
 const PY2_EQUAL_UUID_TUPLE_KEYS_P0: &[u8] = b"(dp1\n(V\xe9\nccopy_reg\n_reconstructor\np2\n(cuuid\nUUID\np3\nc__builtin__\nobject\np4\nNtRp5\n(dp6\nS'int'\np7\nI1\nsbtp8\nI2\ns(S'\\xc3\\xa9'\np9\ng2\n(g3\ng4\nNtRp10\n(dp11\ng7\nI1\nsbtp12\nI1\ns.";
+/// py2 cPickle, protocol 2: {('\xc3\xa9', a): 1, (u'\xe9', b): 2} with real 128-bit UUIDs (LONG1)
+/// `a` = b49f9447-834f-a866-b395-1207f8ed71b0 and `b` one more.
+const PY2_BIG_UUID_TUPLE_KEYS_P2: &[u8] = b"\x80\x02}q\x01(U\x02\xc3\xa9q\x02cuuid\nUUID\nq\x03)\x81q\x04}q\x05U\x03intq\x06\x8a\x11\xb0q\xed\xf8\x07\x12\x95\xb3f\xa8O\x83G\x94\x9f\xb4\x00sb\x86K\x01X\x02\x00\x00\x00\xc3\xa9h\x03)\x81q\x07}q\x08h\x06\x8a\x11\xb1q\xed\xf8\x07\x12\x95\xb3f\xa8O\x83G\x94\x9f\xb4\x00sb\x86K\x02u.";
+/// py2 cPickle, protocol 2: the same with `b` = `a` (another UUID object of that value).
+const PY2_EQUAL_BIG_UUID_TUPLE_KEYS_P2: &[u8] = b"\x80\x02}q\x01(U\x02\xc3\xa9q\x02cuuid\nUUID\nq\x03)\x81q\x04}q\x05U\x03intq\x06\x8a\x11\xb0q\xed\xf8\x07\x12\x95\xb3f\xa8O\x83G\x94\x9f\xb4\x00sb\x86K\x01X\x02\x00\x00\x00\xc3\xa9h\x03)\x81q\x07}q\x08h\x06\x8a\x11\xb0q\xed\xf8\x07\x12\x95\xb3f\xa8O\x83G\x94\x9f\xb4\x00sb\x86K\x02u.";
 /// py3, protocol 4: {('x', UUID(int=0)): 1, (b'x', UUID(int=2)): 2}
 const PY3_UUID_TUPLE_KEYS_P4: &[u8] = b"\x80\x04\x95A\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x01x\x94\x8c\x04uuid\x94\x8c\x04UUID\x94\x93\x94)\x81\x94}\x94\x8c\x03int\x94K\x00sb\x86\x94K\x01C\x01x\x94h\x04)\x81\x94}\x94h\x07K\x02sb\x86\x94K\x02u.";
 /// py3, protocol 0: the same value.
@@ -258,8 +263,15 @@ fn tuple_keys_holding_uuids_are_compared_by_the_uuids_value() {
             assert!(!matches!(got, Outcome::Refused(_)), "{py3_str:?}: {got:?}");
         }
     }
-    // '\xc3\xa9' and u'\xe9' become one 'é' under utf8-or-bytes only.
-    for src in [PY2_EQUAL_UUID_TUPLE_KEYS_P2, PY2_EQUAL_UUID_TUPLE_KEYS_P0] {
+    // '\xc3\xa9' and u'\xe9' become one 'é' under utf8-or-bytes only: with UUIDs of one
+    // value the keys meet.
+    let big = transcode(&Bytes::from_static(PY2_BIG_UUID_TUPLE_KEYS_P2), &py3()).outcome;
+    assert!(!matches!(big, Outcome::Refused(_)), "{big:?}");
+    for src in [
+        PY2_EQUAL_UUID_TUPLE_KEYS_P2,
+        PY2_EQUAL_UUID_TUPLE_KEYS_P0,
+        PY2_EQUAL_BIG_UUID_TUPLE_KEYS_P2,
+    ] {
         assert_eq!(refused(src, &py3()), Reason::Collision);
     }
     for py2_text in [Py2Text::Keep, Py2Text::Utf8] {
