@@ -874,13 +874,16 @@ fn is_int_key(src: &[u8], slot: &Slot) -> bool {
     let (Slot::Py2Str { src: p, .. } | Slot::Text { src: p, .. }) = *slot else {
         return false;
     };
+    let Some(Ok(o)) = Reader::new(src.get(p..).unwrap_or_default()).next() else {
+        return false;
+    };
     // Short ops only: `'int'` with its quotes is the longest spelling, and a long key is not
     // decoded to be compared.
-    let short = Reader::new(src.get(p..).unwrap_or_default())
-        .next()
-        .and_then(Result::ok)
-        .is_some_and(|o| o.arg.len() <= 5);
-    short && str_content(src, slot).is_some_and(|(_, content)| content == b"int")
+    o.arg.len() <= 5
+        && match slot {
+            Slot::Py2Str { .. } => strings::py2_str_bytes(&o).is_some_and(|b| *b == *b"int"),
+            _ => strings::text_utf8(&o).is_some_and(|t| t == "int"),
+        }
 }
 
 /// The source kind (0 py2 str, 1 text, 2 bytes) and content (text as UTF-8) of a str-like
