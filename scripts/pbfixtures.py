@@ -359,6 +359,11 @@ def _cases():
         ('str_binary_in_dict', py2, True,
          lambda k: {k.s(b'blob'): k.s(_binary(300)), k.s(b'empty'): k.s(b'')}),
         ('array_char', py2, False, lambda k: array.array('c', b'ab')),
+        # Its object is binary state: Python 3's constructor takes bytes only, even where the
+        # bytes are valid UTF-8 (which the default policy would make text).
+        ('unicode_decode_error', py2, False,
+         lambda k: [UnicodeDecodeError(k.n('utf-8'), b'caf\xc3\xa9 \xff', 5, 6, k.n('bad byte')),
+                    UnicodeDecodeError(k.n('ascii'), b'ok', 0, 1, k.n('x')), ValueError(k.n('v'))]),
         ('str_utf8_long', py2, True,
          lambda k: {k.s(b'text'): k.s(u'\u00e9\u7231 '.encode('utf-8') * 2000)}),
         # Python 3 only.
@@ -483,6 +488,10 @@ def mismatch(got, want, path='$', seen=None):
                 (want.utcoffset() if isinstance(want, datetime.datetime) else want.utcoffset()):
             return '%s: utcoffset %r, want %r' % (path, got.utcoffset(), want.utcoffset())
         return None
+    if isinstance(want, BaseException):  # `==` is identity: compare the arguments, then __dict__
+        m = mismatch(tuple(got.args), tuple(want.args), path + '.args', seen)
+        if m:
+            return m
     if type(want) in USER_CLASSES or hasattr(want, '__dict__'):
         # Attribute by attribute: the _attrs() dicts are temporaries, so they must not enter
         # ``seen`` (a later temporary could reuse the id).

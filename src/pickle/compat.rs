@@ -121,6 +121,9 @@ pub(crate) const BINARY_STATE: &[(&str, &str, u8)] = &[
     ("datetime", "time", 0),
     // array.array: (array, (typecode, tostring())) in Python 2.
     ("array", "array", 1),
+    // UnicodeDecodeError(encoding, object, start, end, reason): Python 3's constructor takes
+    // only bytes as the object that failed to decode (a str raises TypeError on load).
+    ("exceptions", "UnicodeDecodeError", 1),
 ];
 
 /// Which of the first two constructor arguments of a global (py2 spelling) are text that must
@@ -732,6 +735,10 @@ mod tests {
         assert!(!is_py3_only("exceptions", "OSError"));
         assert_eq!(binary_state_arg("datetime", "time"), Some(0));
         assert_eq!(binary_state_arg("array", "array"), Some(1));
+        assert_eq!(
+            binary_state_arg("exceptions", "UnicodeDecodeError"),
+            Some(1)
+        );
         assert_eq!(binary_state_arg("decimal", "Decimal"), None);
     }
 }
