@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use super::wait::wait_until;
+use super::wait::{poll_until, wait_until};
 
 /// A running `picklebridge serve`, killed on drop.
 pub struct ServeBin {
@@ -91,18 +91,13 @@ impl ServeBin {
 
     /// Waits (bounded) for the process to exit after a signal; panics with the log on timeout.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                start.elapsed() < timeout,
+        let child = &mut self.child;
+        poll_until(timeout, || child.try_wait().expect("try_wait")).unwrap_or_else(|| {
+            panic!(
                 "picklebridge still running after {timeout:?}:\n{}",
                 self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            )
+        })
     }
 
     /// The process id.
