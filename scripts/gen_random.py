@@ -7,7 +7,7 @@
 Value ``index`` of ``seed`` is built by :func:`build` from a grammar of what both runtimes can
 represent (None/bools, boundary and huge ints, floats incl. -0.0/inf/nan, py2 ``str`` of every
 flavour, text up to non-BMP, py3 ``bytes``, bytearray, tuples, lists, dicts with one or mixed key
-kinds (dates, times, timedeltas, UUIDs, Decimals, Fractions and complex numbers among them), sets/frozensets up to 1500 members, OrderedDict, shared and recursive references, dates,
+kinds (dates, times, timedeltas, UUIDs, Decimals, Fractions and complex numbers among them), sets/frozensets up to 1500 members, OrderedDict, built-in exceptions, shared and recursive references, dates,
 times, datetimes naive/aware, timedelta, Decimal, complex, array, the user classes of
 scripts/pbfixtures.py, and a few py3-only globals), at most 5 containers deep. As in pbfixtures,
 strings go through a *kit*: the writer builds with ``NativeKit``; the checker
@@ -521,7 +521,9 @@ class Gen(object):
     def stdlib(self):
         """Standard-library types a Django cache also holds (as pbfixtures' stdlib_misc)."""
         d = self.d
-        r = d.below(6)
+        r = d.below(7)
+        if r == 6:
+            return self.exception()
         if r <= 1:
             # Built by REDUCE then SETITEMS on the result (py3) like OrderedDict.
             entries = self.members(1, d.pick(('s', 'i', 'si')), self.size())
@@ -540,6 +542,21 @@ class Gen(object):
         if r == 4:
             return fractions.Fraction(d.bits(1 + d.below(100)) - 2 ** 20, 1 + d.bits(20))
         return slice(d.below(100), self.leaf() if d.chance(1, 2) else None, d.below(5) + 1)
+
+    def exception(self):
+        """A built-in exception: its class and arguments (REDUCE), the class renamed between
+        Python 2's ``exceptions`` and Python 3's ``builtins``. ``OSError(errno, ...)`` is a
+        ``FileNotFoundError``, ``PermissionError``... in Python 3, which Python 2 reads as
+        ``OSError`` (``_compat_pickle``), and the Python 3 checker builds as Python 3 does."""
+        d = self.d
+        r = d.below(4)
+        if r == 0:
+            return ValueError(self.leaf())
+        if r == 1:
+            return KeyError(self.leaf())
+        if r == 2:
+            return Exception(*[self.leaf() for _ in range(d.below(3))])
+        return OSError(d.pick((1, 2, 13, 17)), self.string())
 
     def tz(self):
         d = self.d
