@@ -88,6 +88,15 @@ fn rewritten(src: &[u8], policy: &Policy) -> Vec<u8> {
     out.to_vec()
 }
 
+/// Asserts that `src` is converted (rewritten or unchanged), not refused, under `policy`.
+fn converted(src: &[u8], policy: &Policy) {
+    let got = transcode(&Bytes::copy_from_slice(src), policy).outcome;
+    assert!(
+        !matches!(got, Outcome::Refused(_)),
+        "refused under {policy:?}: {got:?}"
+    );
+}
+
 fn refused(src: &[u8], policy: &Policy) -> Reason {
     match transcode(&Bytes::copy_from_slice(src), policy).outcome {
         Outcome::Refused(r) => r,

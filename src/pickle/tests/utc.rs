@@ -149,8 +149,7 @@ fn other_uses_of_the_class_or_the_other_utc_keep_the_default() {
 fn a_zero_timedelta_inside_tuple_keys_is_digested() {
     // py3 protocol 4: {(timedelta(0), 'a'): 1, (timedelta(0), b'b'): 2}
     let distinct = b"\x80\x04\x95D\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x09timedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x8c\x01a\x94\x86\x94K\x01h\x03K\x00K\x00K\x00\x87\x94R\x94C\x01b\x94\x86\x94K\x02u.";
-    let got = transcode(&Bytes::from_static(distinct), &pytz(Runtime::Py2)).outcome;
-    assert!(!matches!(got, Outcome::Refused(_)), "{got:?}");
+    converted(distinct, &pytz(Runtime::Py2));
     // {(timedelta(0), 'a'): 1, (timedelta(0), b'a'): 2}: one key in Python 2.
     let merged = b"\x80\x04\x95D\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x09timedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x8c\x01a\x94\x86\x94K\x01h\x03K\x00K\x00K\x00\x87\x94R\x94C\x01a\x94\x86\x94K\x02u.";
     assert_eq!(refused(merged, &pytz(Runtime::Py2)), Reason::Collision);
