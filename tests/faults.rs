@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::binary::{admin_get, sample, ServeBin};
+use common::binary::{admin_get, labelled_sum, ServeBin};
 use common::ports::free_port;
 use common::servers::{show, Client, Memcached, Proxy};
 use common::wait::wait_until;
@@ -357,7 +357,7 @@ fn unresolvable_upstream_name_at_start_up_serves_errors_and_keeps_retrying() {
     let labels = [r#"pool="a""#, server.as_str()];
     let failures = || {
         let (_, page) = admin_get(admin, "/metrics");
-        sample(
+        labelled_sum(
             &page,
             "picklebridge_upstream_connect_failures_total",
             &labels,
@@ -371,7 +371,7 @@ fn unresolvable_upstream_name_at_start_up_serves_errors_and_keeps_retrying() {
     });
     let (_, page) = admin_get(admin, "/metrics");
     assert_eq!(
-        sample(&page, "picklebridge_upstream_server_up", &labels),
+        labelled_sum(&page, "picklebridge_upstream_server_up", &labels),
         Some(0.0)
     );
     let (status, _) = admin_get(admin, "/readyz");

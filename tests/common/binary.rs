@@ -157,7 +157,7 @@ pub fn admin_get(port: u16, path: &str) -> (u16, String) {
 
 /// The sum of the samples of `name` carrying every one of `labels` (`pool="a"`, in any order
 /// among the sample's labels); `None` when there is none.
-pub fn sample(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub fn labelled_sum(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
     let prefix = format!("{name}{{");
     let values: Vec<f64> = page
         .lines()
