@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::{BufMut, BytesMut};
 use prometheus::core::Collector;
 
-use super::labels::{Command, ReplyOutcome, TranscodeOutcome};
+use super::labels::{Command, FirewallAction, ReplyOutcome, TranscodeOutcome};
 use super::Metrics;
 
 /// Sums every series of `family` whose label `label` satisfies `keep` (all series if `label` is
@@ -111,6 +111,12 @@ pub fn stats_lines(metrics: &Metrics, version: &str) -> Vec<(&'static str, Strin
         (
             "picklebridge_unreadable_misses",
             n(sum(&f.unreadable_misses, "", |_| true)),
+        ),
+        (
+            "picklebridge_unsafe_globals_blocked",
+            n(sum(&f.unsafe_globals, "action", |v| {
+                v == FirewallAction::Blocked.as_str()
+            })),
         ),
         (
             "picklebridge_upstream_connections",

@@ -287,8 +287,11 @@ fn stats_reply_reports_the_proxys_counters_in_memcached_format() {
     l.replies(ReplyOutcome::Hit, 2);
     l.reply(ReplyOutcome::Miss);
     l.reply(ReplyOutcome::Stored);
-    m.route("default", "main", "transcode")
-        .mismatch(MismatchKind::ProtocolTooNew);
+    let route = m.route("default", "main", "transcode");
+    route.mismatch(MismatchKind::ProtocolTooNew);
+    route.unsafe_global(FirewallAction::Blocked);
+    route.unsafe_global(FirewallAction::Blocked);
+    route.unsafe_global(FirewallAction::Observed);
     let mut out = BytesMut::new();
     stats::render_stats(&m, "1.6.18\r\nEND", &mut out);
     let text = std::str::from_utf8(&out).expect("ascii");
@@ -306,6 +309,7 @@ fn stats_reply_reports_the_proxys_counters_in_memcached_format() {
         "STAT get_hits 2",
         "STAT get_misses 1",
         "STAT picklebridge_mismatches 1",
+        "STAT picklebridge_unsafe_globals_blocked 2",
     ] {
         assert!(
             text.contains(&format!("{line}\r\n")),
