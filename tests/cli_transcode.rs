@@ -200,6 +200,38 @@ fn options_are_parsed_and_bad_ones_rejected() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// An output that cannot be written (stdout is `/dev/full`) is an I/O error, exit 74 with the
+/// cause on stderr, for both commands: never a silent success.
+#[test]
+fn a_full_stdout_is_an_io_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("set.pickle");
+    std::fs::write(&file, SET_P4).unwrap();
+    let file = file.display().to_string();
+    for args in [
+        vec!["transcode", "--to", "py2"],
+        vec!["inspect", file.as_str()],
+        vec!["inspect", "--json", file.as_str()],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_picklebridge"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn picklebridge");
+        let _ = child.stdin.take().expect("stdin").write_all(SET_P4);
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(74), "{args:?}: {stderr}");
+        assert!(stderr.contains("writing stdout"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn batch_converts_files_into_out_dir_with_a_summary() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -240,6 +272,42 @@ fn batch_converts_files_into_out_dir_with_a_summary() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+/// A file that cannot be read gets an `error` line, the others are still converted, and the run
+/// exits 74 (I/O error) rather than 3, even with a refused file in the batch.
+#[test]
+fn batch_reports_an_unreadable_file_and_converts_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = dir.path().join("out");
+    let (missing, set, tz) = (
+        dir.path().join("missing.pickle"),
+        dir.path().join("set.pickle"),
+        dir.path().join("tz.pickle"),
+    );
+    std::fs::write(&set, SET_P4).unwrap();
+    std::fs::write(&tz, TZ_P4).unwrap();
+    let args: Vec<String> = [&missing, &set, &tz]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let out_arg = output.display().to_string();
+    let mut argv = vec!["transcode", "--to", "py2", "--out-dir", &out_arg];
+    argv.extend(args.iter().map(String::as_str));
+    let out = run(&argv, b"");
+    assert_eq!(out.status.code(), Some(74));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}\terror\t", missing.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("set.pickle\trewritten\n"), "{stdout}");
+    assert!(
+        stdout.ends_with("3 files: 1 rewritten, 0 unchanged, 1 refused, 1 errors\n"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(output.join("set.pickle")).unwrap(), SET_P2);
+    assert!(!output.join("missing.pickle").exists());
+}
+
 /// A batch that would lose an output or an input is refused before anything is written: two
 /// FILEs with one file name (one output for two inputs), and an `--out-dir` that is a FILE's
 /// own directory, however spelled (the input would be overwritten by its conversion).
@@ -267,7 +335,7 @@ fn batch_refuses_outputs_that_would_overwrite_one_another_or_an_input() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("would both be written to"), "{stderr}");
     assert!(out.stdout.is_empty());
-    assert_eq!(std::fs::read_dir(&output).unwrap().count(), 0);
+    assert!(!output.exists(), "a refused batch creates no --out-dir");
     // The input's own directory, spelled with `..`: the input stays as it was.
     let same = path(a.join("..").join("a"));
     let out = run(&["transcode", "--to", "py2", "--out-dir", &same, &ax], b"");

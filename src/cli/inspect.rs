@@ -36,12 +36,18 @@ pub fn run(args: Args) -> ExitCode {
         Ok(d) => d,
         Err(e) => {
             eprintln!("picklebridge inspect: {e}");
-            return ExitCode::from(74);
+            return ExitCode::from(super::EX_IOERR);
         }
     };
     let (text, ok) = if args.json { json(&data) } else { text(&data) };
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        eprintln!("picklebridge inspect: writing stdout: {e}");
+        return ExitCode::from(super::EX_IOERR);
+    }
     if ok {
         ExitCode::SUCCESS
     } else {

@@ -8,7 +8,8 @@
 //!                    --upstream 10.0.0.1:11211 --upstream 10.0.0.2:11211
 //! ```
 //! A bad configuration exits 64 (EX_USAGE) listing every problem; a listener that cannot be
-//! bound exits 69 (EX_UNAVAILABLE).
+//! bound exits 69 (EX_UNAVAILABLE); 71 (EX_OSERR) when the runtime's threads or the signal
+//! handlers cannot be set up, 70 (EX_SOFTWARE) when the metrics cannot be registered.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -142,7 +143,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("picklebridge: cannot start the async runtime: {e}");
-            return ExitCode::from(71);
+            return ExitCode::from(super::EX_OSERR);
         }
     };
     runtime.block_on(serve(args, config))
@@ -160,14 +161,14 @@ async fn serve(args: Args, config: Config) -> ExitCode {
         (Ok(t), Ok(i), Ok(h)) => (t, i, h),
         _ => {
             eprintln!("picklebridge: cannot install signal handlers");
-            return ExitCode::from(71);
+            return ExitCode::from(super::EX_OSERR);
         }
     };
     let listeners = match crate::server::bind(&config).await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("picklebridge: {e}");
-            return ExitCode::from(69);
+            return ExitCode::from(super::EX_UNAVAILABLE);
         }
     };
     let registry = prometheus::Registry::new();
@@ -175,7 +176,7 @@ async fn serve(args: Args, config: Config) -> ExitCode {
         Ok(m) => m,
         Err(e) => {
             eprintln!("picklebridge: cannot register metrics: {e}");
-            return ExitCode::from(70);
+            return ExitCode::from(super::EX_SOFTWARE);
         }
     };
     let admin = match &config.admin {
@@ -190,7 +191,7 @@ async fn serve(args: Args, config: Config) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("picklebridge: cannot listen on {} (admin): {e}", a.listen);
-                return ExitCode::from(69);
+                return ExitCode::from(super::EX_UNAVAILABLE);
             }
         },
     };

@@ -16,8 +16,6 @@ use crate::pickle::{self, Global, Outcome, Policy, Py2Text, Py2Utc, Py3Str, Runt
 
 /// Exit code of a refused value.
 pub const EXIT_REFUSED: u8 = 3;
-const EXIT_USAGE: u8 = 64;
-const EXIT_IO: u8 = 74;
 
 /// Arguments of `picklebridge transcode`.
 #[derive(Debug, clap::Args)]
@@ -108,14 +106,14 @@ pub fn run(args: Args) -> ExitCode {
 
 fn usage(msg: &str) -> ExitCode {
     eprintln!("picklebridge transcode: {msg}");
-    ExitCode::from(EXIT_USAGE)
+    ExitCode::from(super::EX_USAGE)
 }
 
 fn single(policy: &Policy) -> ExitCode {
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("picklebridge transcode: reading stdin: {e}");
-        return ExitCode::from(EXIT_IO);
+        return ExitCode::from(super::EX_IOERR);
     }
     let input = Bytes::from(input);
     let result = pickle::transcode(&input, policy);
@@ -132,7 +130,7 @@ fn single(policy: &Policy) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("picklebridge transcode: writing stdout: {e}");
-            ExitCode::from(EXIT_IO)
+            ExitCode::from(super::EX_IOERR)
         }
     }
 }
@@ -147,12 +145,14 @@ struct Tally {
 }
 
 fn batch(policy: &Policy, dir: &Path, files: &[PathBuf]) -> ExitCode {
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        eprintln!("picklebridge transcode: creating {}: {e}", dir.display());
-        return ExitCode::from(EXIT_IO);
-    }
+    // Checked first, so that a refused batch leaves no trace (not even DIR): a DIR that does
+    // not exist yet cannot hold an input.
     if let Err(msg) = check_outputs(dir, files) {
         return usage(&msg);
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("picklebridge transcode: creating {}: {e}", dir.display());
+        return ExitCode::from(super::EX_IOERR);
     }
     let mut tally = Tally::default();
     let mut stdout = std::io::stdout().lock();
@@ -187,7 +187,7 @@ fn batch(policy: &Policy, dir: &Path, files: &[PathBuf]) -> ExitCode {
         tally.failed
     );
     if tally.failed > 0 {
-        ExitCode::from(EXIT_IO)
+        ExitCode::from(super::EX_IOERR)
     } else if tally.refused > 0 {
         ExitCode::from(EXIT_REFUSED)
     } else {
