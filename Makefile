@@ -49,6 +49,11 @@ fmt:
 clean:
 	cargo clean
 
+# Criterion micro-benchmarks of the transcoder, the protocol codec and metrics, and the load
+# generator's checks (README "Performance"); `make bench BENCH=transcode` runs one of them.
+bench: setup
+	cargo bench $(if $(BENCH),--bench $(BENCH))
+
 # Load benchmark against memcached, twemproxy and the proxy (README "Performance").
 # `make bench-load QUICK=1` runs one short round as a smoke check.
 bench-load:
