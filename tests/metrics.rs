@@ -68,7 +68,7 @@ fn record_everything(m: &Metrics) -> RouteMetrics {
     let p = m.pool("main");
     p.observe_upstream(Duration::from_micros(400));
     let s = p.server("127.0.0.1:11211");
-    s.connected();
+    s.connected(false);
     s.connect_failed(ConnectFailure::Connect);
     s.timed_out();
     s.failed();
@@ -490,10 +490,24 @@ fn readyz_follows_upstream_reachability() {
     let proxy = start(&mc);
     let admin = proxy.admin_addr().expect("admin listener configured");
     let status = |path: &str| http_get(admin, path).map(|r| r.status).unwrap_or(0);
+    let server = mc.addr_string();
+    let series = |name: &str| format!(r#"{name}{{pool="main",server="{server}"}}"#);
+    let (open, reconnects) = (
+        series("picklebridge_upstream_connections_open"),
+        series("picklebridge_upstream_reconnects_total"),
+    );
+    // Both of the server's connections (`connections` defaults to 2) are up.
+    let all_open = || (value(&scrape(admin), &open) == 2.0).then_some(());
     wait_until(
         Duration::from_secs(10),
         "/readyz 200 with memcached up",
         || (status("/readyz") == 200).then_some(()),
+    );
+    wait_until(Duration::from_secs(10), "2 open connections", all_open);
+    assert_eq!(
+        value(&scrape(admin), &reconnects),
+        0.0,
+        "first connections are not reconnects"
     );
     mc.kill();
     // Background reconnects fail within the connect timeout (1 s) plus back-off.
@@ -508,12 +522,8 @@ fn readyz_follows_upstream_reachability() {
         "the process is alive while not ready"
     );
     let text = scrape(admin);
-    let server = mc.addr_string();
     assert_eq!(
-        value(
-            &text,
-            &format!(r#"picklebridge_upstream_server_up{{pool="main",server="{server}"}}"#)
-        ),
+        value(&text, &series("picklebridge_upstream_server_up")),
         0.0
     );
     assert!(
@@ -530,11 +540,14 @@ fn readyz_follows_upstream_reachability() {
         "/readyz 200 after memcached returns",
         || (status("/readyz") == 200).then_some(()),
     );
-    let text = scrape(admin);
-    assert!(
-        value(
-            &text,
-            &format!(r#"picklebridge_upstream_reconnects_total{{pool="main",server="{server}"}}"#)
-        ) >= 1.0
+    wait_until(
+        Duration::from_secs(10),
+        "2 open connections again",
+        all_open,
+    );
+    assert_eq!(
+        value(&scrape(admin), &reconnects),
+        2.0,
+        "each connection re-established once"
     );
 }

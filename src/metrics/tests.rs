@@ -67,7 +67,7 @@ fn touch_everything(m: &Metrics) -> RouteMetrics {
     let p = m.pool("main");
     p.observe_upstream(Duration::from_micros(200));
     let s = p.server("127.0.0.1:11211");
-    s.connected();
+    s.connected(false);
     s.connect_failed(ConnectFailure::Connect);
     s.timed_out();
     s.failed();
@@ -230,9 +230,9 @@ fn listener_pool_and_server_handles_record_exact_lines() {
     let p = m.pool("main");
     p.observe_upstream(Duration::from_millis(30));
     let s = p.server("127.0.0.1:11211");
-    s.connected();
+    s.connected(false);
     s.disconnected();
-    s.connected();
+    s.connected(true);
     s.timed_out();
     m.config_reloaded();
     let text = encode(&registry);
@@ -421,16 +421,18 @@ fn server_events_drive_upstream_families() {
     let registry = Registry::new();
     let m = Metrics::register(&registry).expect("register");
     let s = m.pool("p").server("127.0.0.1:1");
-    s.connected();
+    // Two connections of the server come up: not reconnects.
+    s.connected(false);
+    s.connected(false);
     s.failed();
     s.disconnected();
     s.connect_failed(ConnectFailure::Connect);
-    s.connected();
+    s.connected(true);
     s.timed_out();
     assert_lines(
         &encode(&registry),
         &[
-            r#"picklebridge_upstream_connections_open{pool="p",server="127.0.0.1:1"} 1"#,
+            r#"picklebridge_upstream_connections_open{pool="p",server="127.0.0.1:1"} 2"#,
             r#"picklebridge_upstream_reconnects_total{pool="p",server="127.0.0.1:1"} 1"#,
             r#"picklebridge_upstream_errors_total{pool="p",server="127.0.0.1:1"} 1"#,
             r#"picklebridge_upstream_connect_failures_total{pool="p",reason="connect",server="127.0.0.1:1"} 1"#,
@@ -460,7 +462,7 @@ fn readiness_needs_a_reachable_server_in_every_pool() {
         &encode(&registry),
         &[r#"picklebridge_upstream_server_up{pool="a",server="127.0.0.1:2"} 0"#],
     );
-    a2.connected();
+    a2.connected(true);
     assert!(ready());
     b1.connect_failed(ConnectFailure::Connect);
     assert!(!ready());

@@ -2,7 +2,6 @@
 //! server (recorded through [`crate::upstream::ServerEvents`]), and the reachability that
 //! [`Metrics::readiness`] turns into `/readyz`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,7 +95,6 @@ impl PoolMetrics {
                 timeouts: f.upstream_timeouts.with_label_values(&labels),
                 reconnects: f.upstream_reconnects.with_label_values(&labels),
                 errors: f.upstream_errors.with_label_values(&labels),
-                ever_connected: AtomicBool::new(false),
             }),
         }
     }
@@ -119,16 +117,16 @@ struct ServerInner {
     timeouts: IntCounter,
     reconnects: IntCounter,
     errors: IntCounter,
-    ever_connected: AtomicBool,
 }
 
 /// Upstream connection events recorded into this server's families. A connection established
-/// after the first one counts as a reconnect.
+/// again (after it was lost, or a connect failed) counts as a reconnect; the first of each of
+/// the server's `connections` does not.
 impl crate::upstream::ServerEvents for ServerMetrics {
-    fn connected(&self) {
+    fn connected(&self, reconnect: bool) {
         self.inner.up.set(1);
         self.inner.open.inc();
-        if self.inner.ever_connected.swap(true, Ordering::Relaxed) {
+        if reconnect {
             self.inner.reconnects.inc();
         }
     }

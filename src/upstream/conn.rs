@@ -53,6 +53,7 @@ pub(crate) async fn run<E: Exchange>(
     up: Arc<AtomicBool>,
 ) {
     let mut backoff = BACKOFF_MIN;
+    let mut connected_before = false;
     loop {
         let connect = connect(
             &settings.addr,
@@ -63,7 +64,8 @@ pub(crate) async fn run<E: Exchange>(
         let failure = match connect {
             Ok(stream) => {
                 up.store(true, Ordering::Relaxed);
-                events.connected();
+                events.connected(connected_before);
+                connected_before = true;
                 tracing::debug!(server = %settings.addr, "upstream connected");
                 let (result, more) = match stream {
                     Stream::Plain(mut tcp) => {

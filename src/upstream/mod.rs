@@ -156,8 +156,9 @@ impl<E: Exchange> Job<E> {
 
 /// Hooks for upstream connection events (metrics). Called from connection tasks.
 pub trait ServerEvents: Send + Sync + 'static {
-    /// A connection was established.
-    fn connected(&self) {}
+    /// A connection was established; `reconnect` when the same connection (one of a server's
+    /// `connections`) was established before.
+    fn connected(&self, _reconnect: bool) {}
     /// An established connection ended.
     fn disconnected(&self) {}
     /// A connect attempt (TCP connect, then the TLS handshake if any) failed or timed out.
