@@ -265,13 +265,17 @@ async fn splice_binary(
 ) -> io::Result<()> {
     let table = shared.routes.borrow().clone();
     let pool = shared.upstreams.pool(table.default_route().pool.0);
-    let addr = pool.server_for(b"").addr().to_string();
-    let connect = tokio::time::timeout(shared.config.timeouts.connect(), TcpStream::connect(&addr));
-    let Ok(Ok(mut upstream)) = connect.await else {
-        // Nothing sensible to say in a protocol we do not speak: close.
-        return Ok(());
+    let server = pool.server_for(b"").clone();
+    // Over the pool's transport: a TLS pool's server gets TLS here too.
+    let upstream = match server.open_stream().await {
+        Ok(stream) => stream,
+        Err(error) => {
+            // Nothing sensible to say in a protocol we do not speak: close.
+            tracing::debug!(server = server.addr(), %error, "binary-protocol splice: connect failed");
+            return Ok(());
+        }
     };
-    let (mut up_rd, mut up_wr) = upstream.split();
+    let (mut up_rd, mut up_wr) = tokio::io::split(upstream);
     up_wr.write_all(already).await?;
     let mut stop = shared.shutting_down.clone();
     tokio::select! {

@@ -266,6 +266,38 @@ fn set_get_multi_get_and_cas_through_a_tls_memcached() {
     assert_eq!(show(&c.read_exact(want.len())), show(&want));
 }
 
+/// A binary-protocol client is spliced to the default pool's server over that pool's transport:
+/// TLS here, so memcached answers it (plain bytes to its TLS port would get nothing back).
+#[test]
+fn binary_protocol_clients_reach_a_tls_pool_over_tls() {
+    let pki = Pki::generate();
+    let (tls_mc, plain_mc) = (pki.memcached(false), Memcached::start());
+    let proxy = Proxy::start(config(&tls_mc, &plain_mc, &ca_table(&pki, "ca.pem")));
+    let mut text = Client::connect(proxy.addr(0)).expect("connect to proxy");
+    assert_eq!(
+        text.call(b"set bk 7 0 5\r\nhello\r\n", b"\r\n"),
+        b"STORED\r\n"
+    );
+    // Binary GET of "bk" (magic 0x80, opcode 0x00, key length 2, body length 2, opaque 9).
+    let mut get = vec![0x80, 0x00, 0x00, 0x02];
+    get.resize(24, 0);
+    get[8..12].copy_from_slice(&2u32.to_be_bytes());
+    get[12..16].copy_from_slice(&9u32.to_be_bytes());
+    get.extend_from_slice(b"bk");
+    let mut binary = Client::connect(proxy.addr(0)).expect("connect to proxy");
+    binary.set_read_timeout(Duration::from_secs(5));
+    binary.send(&get);
+    let reply = binary.read_exact(24 + 4 + 5);
+    // Response: magic 0x81, opcode 0, extras length 4, status 0, body 9, opaque 9, then the
+    // flags (7) and the value.
+    assert_eq!(&reply[..2], [0x81, 0x00], "{}", show(&reply));
+    assert_eq!(reply[4], 4, "extras length");
+    assert_eq!(&reply[6..8], [0, 0], "status");
+    assert_eq!(&reply[8..12], 9u32.to_be_bytes(), "body length");
+    assert_eq!(&reply[12..16], 9u32.to_be_bytes(), "opaque");
+    assert_eq!(&reply[24..], b"\x00\x00\x00\x07hello");
+}
+
 #[test]
 fn untrusted_server_certificate_is_a_counted_tls_failure_and_other_pools_serve() {
     let pki = Pki::generate();

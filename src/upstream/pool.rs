@@ -7,14 +7,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::{timeout_at, Instant};
 
 use super::conn::{self, ConnSettings};
+use super::connect::{connect, Stream};
 use super::{
     job_channel, Events, Exchange, JobSender, NoEvents, Pending, Transport, UpstreamError,
 };
 use crate::config::Config;
+
+/// A byte stream to a server, plain TCP or TLS ([`Server::open_stream`]).
+pub trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// Requests queued per connection before senders wait (back pressure towards clients).
 const QUEUE_DEPTH: usize = 1024;
@@ -32,7 +38,8 @@ pub struct UpstreamTimeouts {
 pub struct Server<E: Exchange> {
     addr: String,
     conns: Vec<JobSender<E>>,
-    request_timeout: Duration,
+    timeouts: UpstreamTimeouts,
+    transport: Transport,
     up: Vec<Arc<AtomicBool>>,
 }
 
@@ -65,7 +72,8 @@ impl<E: Exchange> Server<E> {
         Server {
             addr: addr.to_string(),
             conns,
-            request_timeout: timeouts.request,
+            timeouts,
+            transport,
             up,
         }
     }
@@ -80,10 +88,22 @@ impl<E: Exchange> Server<E> {
         &self.addr
     }
 
+    /// Opens a connection of its own to the server, over the pool's transport (TLS when the
+    /// pool has `[pool.NAME.tls]`) within the connect timeout, for a caller that speaks to the
+    /// server directly (the binary-protocol splice). It is none of the server's `connections`
+    /// and is not counted in their metrics.
+    pub async fn open_stream(&self) -> Result<Box<dyn Duplex>, String> {
+        match connect(&self.addr, &self.transport, self.timeouts.connect).await {
+            Ok(Stream::Plain(tcp)) => Ok(Box::new(tcp)),
+            Ok(Stream::Tls(tls)) => Ok(tls),
+            Err((_, message)) => Err(message),
+        }
+    }
+
     /// Queues `bytes` (one composed request) on the connection of client `client_id`. Waits
     /// only while that connection's queue is full, and never past the request deadline.
     pub async fn send(&self, client_id: u64, bytes: Bytes, exchange: E) -> Pending<E::Reply> {
-        let deadline = Instant::now() + self.request_timeout;
+        let deadline = Instant::now() + self.timeouts.request;
         let (job, pending) = job_channel(bytes, exchange, deadline);
         let tx = &self.conns[(client_id % self.conns.len() as u64) as usize];
         match timeout_at(deadline, tx.send(job)).await {
