@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::binary::{admin_get, labelled_sum, ServeBin};
 use common::ports::free_port;
 use common::servers::{show, Client, Memcached, Proxy};
-use common::wait::wait_until;
+use common::wait::{poll_until, wait_until};
 use picklebridge::config::Config;
 
 const TIMEOUT_MS: u64 = 300;
@@ -84,15 +84,23 @@ fn expect_value(client: &mut Client, key: &str, value: &str) {
     assert_eq!(show(&got), show(want.as_bytes()), "get {key}");
 }
 
-/// Sends `get key` and asserts a `SERVER_ERROR` line arrives within the timeout bound.
-fn expect_server_error(client: &mut Client, key: &str) {
+const UNAVAILABLE: &[u8] = b"SERVER_ERROR upstream unavailable\r\n";
+const TIMEOUT: &[u8] = b"SERVER_ERROR upstream timeout\r\n";
+const CONNECTION_ERROR: &[u8] = b"SERVER_ERROR upstream connection error\r\n";
+/// A server that just died: the request either met its closing connection or came after it.
+const DIED: &[&[u8]] = &[CONNECTION_ERROR, UNAVAILABLE];
+
+/// Sends `get key` and asserts that one of the `expected` lines arrives within the timeout
+/// bound.
+fn expect_server_error(client: &mut Client, key: &str, expected: &[&[u8]]) {
     let start = Instant::now();
     let reply = client.call(format!("get {key}\r\n").as_bytes(), b"\r\n");
     let took = start.elapsed();
     assert!(
-        reply.starts_with(b"SERVER_ERROR "),
-        "get {key}: {}",
-        show(&reply)
+        expected.contains(&reply.as_slice()),
+        "get {key}: {}, expected one of {:?}",
+        show(&reply),
+        expected.iter().map(|e| show(e)).collect::<Vec<_>>()
     );
     assert!(
         took < Duration::from_millis(TIMEOUT_MS) * 2 + SLACK,
@@ -108,9 +116,9 @@ fn memcached_killed_then_restarted_recovers_without_proxy_restart() {
     let mut client = Client::connect(proxy.addr(0)).expect("client");
     expect_value(&mut client, "a:1", "one");
     a.kill();
-    expect_server_error(&mut client, "a:1");
+    expect_server_error(&mut client, "a:1", DIED);
     expect_value(&mut client, "b:1", "healthy pool");
-    expect_server_error(&mut client, "a:1");
+    expect_server_error(&mut client, "a:1", DIED);
     a.restart();
     wait_until(Duration::from_secs(10), "pool a to recover", || {
         let (stored, _) = set_get(&mut client, "a:2", "back");
@@ -200,10 +208,23 @@ fn memcached_paused_times_out_then_resumes() {
     let mut other = Client::connect(proxy.addr(0)).expect("other client");
     expect_value(&mut client, "a:1", "one");
     a.signal("-STOP");
-    expect_server_error(&mut client, "a:1");
+    expect_server_error(&mut client, "a:1", &[TIMEOUT]);
     // Another client on the healthy pool is not held up by the stuck one.
     expect_value(&mut other, "b:1", "healthy");
-    expect_server_error(&mut client, "a:2");
+    expect_server_error(&mut client, "a:2", &[TIMEOUT]);
+    // Each timed-out request dropped its connection, counted (by the connection task, once
+    // it has answered the request: poll).
+    let timeouts = format!(
+        r#"picklebridge_upstream_timeouts_total{{pool="a",server="{}"}} 2"#,
+        a.addr
+    );
+    wait_until(Duration::from_secs(5), &timeouts, || {
+        proxy
+            .metrics_text()
+            .lines()
+            .any(|l| l == timeouts)
+            .then_some(())
+    });
     a.signal("-CONT");
     wait_until(Duration::from_secs(10), "pool a to serve again", || {
         let (stored, _) = set_get(&mut client, "a:3", "resumed");
@@ -272,12 +293,25 @@ fn upstream_garbage_or_mid_reply_close_is_a_server_error_not_a_value() {
         let mut client = Client::connect(proxy.addr(0)).expect("client");
         let start = Instant::now();
         let got = client.call(b"get a:1\r\n", b"\r\n");
-        if !got.starts_with(b"SERVER_ERROR ") {
+        if got != CONNECTION_ERROR {
             failures.push(format!(
-                "{name}: client got {} instead of SERVER_ERROR",
-                show(&got)
+                "{name}: client got {} instead of {}",
+                show(&got),
+                show(CONNECTION_ERROR)
             ));
             continue;
+        }
+        // Counted by the connection task once it has answered the request: poll.
+        let errors = format!(r#"picklebridge_upstream_errors_total{{pool="a",server="{fake}"}} 1"#);
+        let counted = poll_until(Duration::from_secs(5), || {
+            proxy
+                .metrics_text()
+                .lines()
+                .any(|l| l == errors)
+                .then_some(())
+        });
+        if counted.is_none() {
+            failures.push(format!("{name}: no `{errors}`"));
         }
         assert!(
             start.elapsed() < Duration::from_millis(TIMEOUT_MS) * 2 + SLACK,
@@ -302,7 +336,7 @@ fn nothing_listening_at_start_up_then_memcached_appears() {
     let b = Memcached::start();
     let proxy = Proxy::start(two_pool_config(&dead, &b.addr_string()));
     let mut client = Client::connect(proxy.addr(0)).expect("client");
-    expect_server_error(&mut client, "a:1");
+    expect_server_error(&mut client, "a:1", &[UNAVAILABLE]);
     expect_value(&mut client, "b:1", "healthy pool at start-up");
     // memcached comes up on that port later: the proxy connects without a restart.
     let mut late = spawn_memcached("127.0.0.2", port);
@@ -338,9 +372,9 @@ fn unresolvable_upstream_name_at_start_up_serves_errors_and_keeps_retrying() {
     let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut proxy = ServeBin::start(&toml, listen);
     let mut client = Client::connect(listen).expect("client");
-    expect_server_error(&mut client, "a:1");
+    expect_server_error(&mut client, "a:1", &[UNAVAILABLE]);
     expect_value(&mut client, "b:1", "healthy pool");
-    expect_server_error(&mut client, "a:2");
+    expect_server_error(&mut client, "a:2", &[UNAVAILABLE]);
 
     let warning = wait_until(Duration::from_secs(10), "the start-up warning", || {
         let log = proxy.log();
@@ -377,7 +411,7 @@ fn unresolvable_upstream_name_at_start_up_serves_errors_and_keeps_retrying() {
     let (status, _) = admin_get(admin, "/readyz");
     assert_eq!(status, 503, "/readyz");
     // Still serving both ways after the retries.
-    expect_server_error(&mut client, "a:3");
+    expect_server_error(&mut client, "a:3", &[UNAVAILABLE]);
     expect_value(&mut client, "b:2", "still healthy");
     assert!(proxy.is_running(), "the proxy exited:\n{}", proxy.log());
 

@@ -1,7 +1,7 @@
 //! Logs of the real `picklebridge serve` binary: `[log] format = "json"` gives one JSON object per
 //! line naming every listener, pool and route at start-up; `RUST_LOG` overrides `[log] level`;
-//! warnings about refused values are rate-limited and name the route, its key prefix and the
-//! reason, never the value's bytes or the key.
+//! warnings about refused values and pickle-firewall blocks are rate-limited and name the route
+//! and the reason or global, never the value's bytes or the key.
 mod common;
 mod metrics_common;
 
@@ -15,6 +15,9 @@ use metrics_common::http_get;
 
 /// CPython 3 `pickle.dumps(C(), 4)` of a `__main__.C` with `__getnewargs_ex__` (NEWOBJ_EX: the
 /// transcoder refuses it for Py2).
+/// Protocol 0 `os.system('echo FIREWALLARG')` (denied by the pickle firewall; never loaded here).
+const OS_SYSTEM: &[u8] = b"cos\nsystem\n(S'echo FIREWALLARG'\ntR.";
+
 const NEWOBJ_EX: &[u8] = b"\x80\x04\x95\x26\x00\x00\x00\x00\x00\x00\x00\x8c\x08__main__\x94\x8c\x01C\x94\x93\x94)}\x94\x8c\x01a\x94K\x01s\x92\x94}\x94h\x04K\x00sb.";
 
 fn config(mc: &Memcached, py2: u16, py3: u16, admin: u16, level: &str) -> String {
@@ -94,6 +97,17 @@ fn json_logs_name_listeners_pools_routes_and_rate_limit_refusals() {
             b"END\r\n"
         );
     }
+    // 20 values naming a denied global, fetched: blocked (a miss), warnings rate-limited too.
+    for i in 0..20 {
+        let mut set = format!("set obj:fw-key-{i} 1 0 {}\r\n", OS_SYSTEM.len()).into_bytes();
+        set.extend_from_slice(OS_SYSTEM);
+        set.extend_from_slice(b"\r\n");
+        assert_eq!(c3.call(&set, b"\r\n"), b"STORED\r\n");
+        assert_eq!(
+            c3.call(format!("get obj:fw-key-{i}\r\n").as_bytes(), b"END\r\n"),
+            b"END\r\n"
+        );
+    }
     let log = serve.stop();
     let lines = json_lines(&log);
     assert!(!lines.is_empty(), "no log lines");
@@ -128,14 +142,32 @@ fn json_logs_name_listeners_pools_routes_and_rate_limit_refusals() {
         assert_eq!(text(w, "route"), "objects", "{w}");
         assert_eq!(text(w, "key_prefix"), "obj:", "{w}");
     }
+    // Firewall warnings: rate-limited, with route, global, rule and action, without value or key.
+    let blocked: Vec<_> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" && text(l, "action") == "blocked")
+        .collect();
     assert!(
-        !log.contains("__main__"),
-        "value bytes leaked into the log:\n{log}"
+        (1..=10).contains(&blocked.len()),
+        "{} firewall warnings for 20 blocked values (limit 10 a minute):\n{log}",
+        blocked.len()
     );
-    assert!(
-        !log.contains("secret-key"),
-        "a key leaked into the log at info level:\n{log}"
-    );
+    for w in &blocked {
+        assert_eq!(text(w, "route"), "objects", "{w}");
+        assert_eq!(text(w, "global"), "os.system", "{w}");
+        assert!(!text(w, "rule").is_empty(), "{w}");
+    }
+    for (leak, what) in [
+        ("__main__", "value bytes"),
+        ("FIREWALLARG", "value bytes"),
+        ("secret-key", "a key"),
+        ("fw-key", "a key"),
+    ] {
+        assert!(
+            !log.contains(leak),
+            "{what} leaked into the log at info level:\n{log}"
+        );
+    }
 }
 
 #[test]

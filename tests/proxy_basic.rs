@@ -1,8 +1,10 @@
 //! The proxy end to end with a real memcached: commands round-trip, replies match memcached.
 mod common;
 
+use std::net::TcpListener;
+
 use common::servers::{show, Client, Memcached, Proxy};
-use picklebridge::config::ClientRuntime;
+use picklebridge::config::{ClientRuntime, Config};
 
 #[test]
 fn set_get_delete_round_trip_through_the_proxy() {
@@ -34,4 +36,69 @@ fn graceful_shutdown_stops_accepting() {
     assert!(proxy.is_stopped());
     assert!(c.is_closed(), "an idle connection is closed at shutdown");
     assert!(Client::connect(addr).is_err(), "no longer accepting");
+}
+
+#[test]
+fn flush_all_disabled_by_configuration_is_answered_by_the_proxy() {
+    let mc = Memcached::start();
+    let mut config = Config::quick(
+        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
+        &[mc.addr_string()],
+    );
+    config.commands.flush_all = false;
+    let proxy = Proxy::start(config);
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"set k 0 0 1\r\nv\r\n", b"\r\n"), b"STORED\r\n");
+    assert_eq!(
+        c.call(b"flush_all\r\n", b"\r\n"),
+        b"SERVER_ERROR flush_all disabled by configuration\r\n"
+    );
+    // noreply: no reply at all; the next command's reply comes next.
+    assert_eq!(
+        c.call(b"flush_all noreply\r\nget k\r\n", b"END\r\n"),
+        b"VALUE k 0 1\r\nv\r\nEND\r\n",
+        "the value is still there"
+    );
+}
+
+/// A multi-get over two servers, one of them down: the live server's values, in request order,
+/// and the dead one's keys as misses; only when every server of the request failed does the
+/// client get the error.
+#[test]
+fn multi_get_with_one_server_down_reads_its_keys_as_misses() {
+    let mc = Memcached::start();
+    // A port nothing listens on, on 127.0.0.2 (loopback) where tests do not start servers.
+    let dead = TcpListener::bind("127.0.0.2:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.2")
+        .to_string();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[mc.addr_string(), dead]);
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    let (mut live, mut down) = (Vec::new(), Vec::new());
+    for i in 0..20 {
+        let key = format!("k{i}");
+        let reply = c.call(
+            format!("set {key} 0 0 1\r\n{}\r\n", i % 10).as_bytes(),
+            b"\r\n",
+        );
+        match reply.as_slice() {
+            b"STORED\r\n" => live.push(i),
+            b"SERVER_ERROR upstream unavailable\r\n" => down.push(key),
+            other => panic!("set {key}: {}", show(other)),
+        }
+    }
+    assert!(!live.is_empty() && !down.is_empty(), "{live:?} {down:?}");
+    let all: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let want: String = live
+        .iter()
+        .map(|i| format!("VALUE k{i} 0 1\r\n{}\r\n", i % 10))
+        .chain(["END\r\n".to_string()])
+        .collect();
+    let got = c.call(format!("get {}\r\n", all.join(" ")).as_bytes(), b"END\r\n");
+    assert_eq!(show(&got), show(want.as_bytes()));
+    assert_eq!(
+        c.call(format!("get {}\r\n", down.join(" ")).as_bytes(), b"\r\n"),
+        b"SERVER_ERROR upstream unavailable\r\n",
+        "every key on the dead server"
+    );
 }

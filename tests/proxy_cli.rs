@@ -1,6 +1,6 @@
-//! The `picklebridge` binary: check-config and serve exit 64 listing every problem; the
-//! one-line quick start serves; SIGHUP swaps routes from a valid file and keeps them on a bad
-//! one; SIGTERM stops it with exit 0.
+//! The `picklebridge` binary: check-config and serve exit 64 listing every problem, serve 69 for
+//! a port in use; the one-line quick start serves; SIGHUP swaps routes from a valid file and keeps
+//! them on a bad one; SIGTERM stops it with exit 0.
 mod common;
 
 use std::io::Write;
@@ -56,6 +56,27 @@ fn bad_config_exits_64_with_every_problem() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
+}
+
+/// A listener or admin port another socket holds: exit 69 (EX_UNAVAILABLE) at start-up, naming
+/// the address, rather than running without it.
+#[test]
+fn a_port_in_use_exits_69() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy = taken.local_addr().expect("addr").to_string();
+    let free = loopback(free_port()).to_string();
+    for extra in [
+        vec!["--listen", busy.as_str()],
+        vec!["--listen", free.as_str(), "--admin", busy.as_str()],
+    ] {
+        let mut cmd = bin();
+        cmd.args(["serve", "--client", "py3", "--upstream", "127.0.0.1:11211"])
+            .args(&extra);
+        let out = cmd.output().expect("run serve");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(69), "{extra:?}: {err}");
+        assert!(err.contains(&busy), "{extra:?}: {err}");
+    }
 }
 
 fn config_text(port: u16, upstream: &str, mode: &str) -> String {
