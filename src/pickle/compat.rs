@@ -119,7 +119,8 @@ pub(crate) const BINARY_STATE: &[(&str, &str, u8)] = &[
     ("datetime", "date", 0),
     ("datetime", "datetime", 0),
     ("datetime", "time", 0),
-    // array.array: (array, (typecode, tostring())) in Python 2.
+    // array.array: (array, (typecode, tostring())) from older Python 2 releases; CPython
+    // 2.7.18 writes (typecode, list of items), whose argument 1 is no string.
     ("array", "array", 1),
     // UnicodeDecodeError(encoding, object, start, end, reason): Python 3's constructor takes
     // only bytes as the object that failed to decode (a str raises TypeError on load).

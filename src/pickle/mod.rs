@@ -296,7 +296,8 @@ impl std::fmt::Display for Reason {
 /// Who wrote a pickle, as far as its opcodes and globals tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Writer {
-    /// Python 2: py2 `str` opcodes or py2 module names (`__builtin__`, `copy_reg`).
+    /// Python 2: py2 `str` opcodes, or INST/OBJ (classic classes). Py2 module names
+    /// (`__builtin__`, `copy_reg`) are no evidence: Python 3 writes them too at protocols 0-2.
     Py2,
     /// Python 3: protocol-3+ opcodes, py3 module names, or the `_codecs.encode` bytes form.
     Py3,
