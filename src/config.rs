@@ -138,7 +138,8 @@ pub enum Mode {
     Transcode,
     /// Never change a byte; analyze and count what would have broken.
     Observe,
-    /// Never change a byte, never look at values.
+    /// Never change a byte, count nothing; fetched pickles are still read by the firewall
+    /// unless the route's `firewall` is `"allow"`.
     Passthrough,
 }
 
@@ -229,7 +230,7 @@ pub struct RouteConfig {
     pub on_unreadable: OnUnreadable,
     /// `firewall = "block" | "observe" | "allow"` (default `"block"`): what to do with a
     /// fetched pickle that references a denied global (os.system, subprocess.*, eval, ...):
-    /// serve a miss, serve it and log, or do not check. Applies in every mode.
+    /// serve a miss, serve it and log, or do not check. Applies in every mode, `passthrough` included.
     #[serde(default)]
     pub firewall: FirewallMode,
     /// `firewall_deny = ["module.name", "module.*"]`: extra denied globals for this route.
@@ -416,7 +417,8 @@ impl Default for LimitsConfig {
 #[serde(deny_unknown_fields)]
 pub struct CommandsConfig {
     /// `flush_all = true`: forward `flush_all` to every server of every pool (Django's
-    /// `cache.clear()` needs it). `false` answers it with `SERVER_ERROR flush_all disabled`.
+    /// `cache.clear()` needs it). `false` answers it with
+    /// `SERVER_ERROR flush_all disabled by configuration`.
     #[serde(default = "default_true")]
     pub flush_all: bool,
 }

@@ -1,6 +1,7 @@
 //! The per-request pipeline: `request -> route(key) -> upstream -> parse_response -> transcode
 //! -> compose`, as a plain function chain (no framework). [`dispatch`] turns one parsed client
-//! request into a reply [`Slot`] (a local reply, or upstream calls in flight); the connection
+//! request into its reply [`Slots`] (one [`Slot`]: a local reply or upstream calls in flight; two
+//! for a rejected oversized store, which must also unlink the key); the connection
 //! ([`crate::connection`]) keeps slots in request order and [`Slot::finish`]es each into reply
 //! bytes once its upstream replies are in. Value transcoding lives in [`values`].
 //!
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::metrics::{Command, RequestCounters, NO_ROUTE};
+use crate::metrics::{Command, ReplyOutcome, RequestCounters, NO_ROUTE};
 use crate::protocol::{
     compose_request, parse_response_buf, Meta, MetaCmd, Request, Response, Retrieval,
 };
@@ -239,6 +240,11 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
         Request::Reject(reject) => {
             let mut out = BytesMut::new();
             reject.write_reply(&mut out);
+            if let Some(line) = reject.reply {
+                ctx.info
+                    .metrics
+                    .reply(values::line_outcome(line.as_bytes(), None));
+            }
             let reply = Slot::held(out.freeze(), reject.swallow);
             match reject.unlink.clone() {
                 // memcached drops the old item of a too-large set/ms: so must we.
@@ -252,9 +258,13 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             }
         }
         Request::Quit => Slots::One(Slot::Close),
-        Request::MetaNoop => Slots::One(Slot::Local(Bytes::from_static(b"MN\r\n"))),
+        Request::MetaNoop => {
+            ctx.info.metrics.reply(ReplyOutcome::Ok);
+            Slots::One(Slot::Local(Bytes::from_static(b"MN\r\n")))
+        }
         Request::Verbosity(v) => {
             // Only changes memcached's logging; answered here as memcached answers it.
+            ctx.info.metrics.reply(ReplyOutcome::Ok);
             let reply = if v.noreply { "" } else { "OK\r\n" };
             Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
         }
@@ -262,9 +272,11 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             let mut out = BytesMut::new();
             let version = ctx.shared.upstream_version();
             crate::metrics::stats::render_stats(&ctx.shared.metrics, &version, &mut out);
+            ctx.info.metrics.reply(ReplyOutcome::Info);
             Slots::One(Slot::Local(out.freeze()))
         }
         Request::FlushAll(f) if !ctx.shared.config.commands.flush_all => {
+            ctx.info.metrics.reply(ReplyOutcome::ServerError);
             let reply = if f.noreply {
                 ""
             } else {
@@ -286,6 +298,7 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
         Request::Admin(a) if a.streams => {
             // watch / lru_crawler metadump answer with an unframed stream that would take over
             // the shared upstream connection: not supported through the proxy.
+            ctx.info.metrics.reply(ReplyOutcome::ServerError);
             let reply = if a.noreply {
                 ""
             } else {

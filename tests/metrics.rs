@@ -551,3 +551,55 @@ fn readyz_follows_upstream_reachability() {
         "each connection re-established once"
     );
 }
+
+/// Replies the proxy writes itself (parse errors, `mn`, `verbosity`, `stats`, a disabled
+/// `flush_all`) count in `replies_total` like the ones memcached writes.
+#[test]
+fn replies_the_proxy_writes_itself_are_counted() {
+    let mc = Memcached::start();
+    let mut config = Config::quick(
+        &[(
+            "127.0.0.1:0".into(),
+            picklebridge::config::ClientRuntime::Py3,
+        )],
+        &[mc.addr_string()],
+    );
+    config.commands.flush_all = false;
+    let proxy = Proxy::start(config);
+    let mut c = Client::connect(proxy.addr(0)).expect("connect");
+    for (request, reply) in [
+        (&b"bogus\r\n"[..], &b"ERROR\r\n"[..]),
+        (
+            b"set a 0 0 x\r\n",
+            b"CLIENT_ERROR bad command line format\r\n",
+        ),
+        (b"mn\r\n", b"MN\r\n"),
+        (b"verbosity 1\r\n", b"OK\r\n"),
+        (
+            b"flush_all\r\n",
+            b"SERVER_ERROR flush_all disabled by configuration\r\n",
+        ),
+    ] {
+        assert_eq!(c.call(request, b"\r\n"), reply);
+    }
+    assert!(c.call(b"stats\r\n", b"END\r\n").starts_with(b"STAT pid "));
+    let text = proxy.metrics_text();
+    let listener = text
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("picklebridge_replies_total{listener=\"")?;
+            rest.split_once('"').map(|(name, _)| name.to_owned())
+        })
+        .expect("a replies_total series");
+    for (outcome, n) in [
+        ("error", 1.0),
+        ("client_error", 1.0),
+        ("ok", 2.0),
+        ("server_error", 1.0),
+        ("info", 1.0),
+    ] {
+        let series =
+            format!(r#"picklebridge_replies_total{{listener="{listener}",outcome="{outcome}"}}"#);
+        assert_eq!(value(&text, &series), n, "{series}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Values through the route policies: stores transcode by the route's store policy, fetches for
-//! the listener's runtime; `observe` only analyzes and counts, `passthrough` never looks.
+//! the listener's runtime; `observe` only analyzes and counts, `passthrough` neither rewrites nor
+//! counts. In every mode the pickle firewall reads fetched pickles, unless it is `allow`.
 //! Whatever happens, a value is forwarded either unchanged or completely rewritten.
 use std::time::{Duration, Instant};
 
@@ -110,8 +111,6 @@ fn unreadable(r: &ValueResult, reader: Runtime) -> bool {
             .is_some_and(|s| Mismatch::of(s, reader).any(Mismatch::breaks_loading))
 }
 
-/// Applies the fetch policy to one value: `Some(new data)` to forward (possibly unchanged),
-/// `None` to serve a miss.
 /// A value whose client flags the proxy could not learn (see `FlagsAsked::Unknowable`): served
 /// as memcached returns it, unless it is a pickle the firewall blocks (it is read as one
 /// whatever its flags; bytes that are not a pickle pass as they would for a non-pickle flag).
@@ -133,6 +132,8 @@ fn fetch_unflagged(ctx: &Ctx, route: &Route, data: Bytes) -> Option<Bytes> {
     firewall_passes(ctx, route, &r, &data).then_some(data)
 }
 
+/// Applies the fetch policy to one value: `Some(new data)` to forward (possibly unchanged),
+/// `None` to serve a miss.
 fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes> {
     let checked = route.firewall.mode() != FirewallMode::Allow;
     if route.mode == Mode::Passthrough && !checked {
@@ -333,6 +334,16 @@ pub fn outcome(req: &Request, resp: &Response) -> ReplyOutcome {
         Response::Block(_) => return ReplyOutcome::Info,
         Response::Line(l) => l,
     };
+    let meta = match req {
+        Request::Meta(m) => Some(m.cmd),
+        _ => None,
+    };
+    line_outcome(line, meta)
+}
+
+/// The `outcome` label of a one-line reply; `meta` is the meta command it answers (for `HD`).
+/// Also for the lines the proxy writes itself (errors, `OK`, `MN`).
+pub fn line_outcome(line: &[u8], meta: Option<MetaCmd>) -> ReplyOutcome {
     let word = line.split(|&b| b == b' ').next().unwrap_or_default();
     match word {
         b"STORED" => ReplyOutcome::Stored,
@@ -347,10 +358,10 @@ pub fn outcome(req: &Request, resp: &Response) -> ReplyOutcome {
         b"CLIENT_ERROR" => ReplyOutcome::ClientError,
         b"SERVER_ERROR" => ReplyOutcome::ServerError,
         b"VERSION" | b"ME" => ReplyOutcome::Info,
-        b"HD" => match req {
-            Request::Meta(m) if m.cmd == MetaCmd::Set => ReplyOutcome::Stored,
-            Request::Meta(m) if m.cmd == MetaCmd::Delete => ReplyOutcome::Deleted,
-            Request::Meta(m) if m.cmd == MetaCmd::Get => ReplyOutcome::Hit,
+        b"HD" => match meta {
+            Some(MetaCmd::Set) => ReplyOutcome::Stored,
+            Some(MetaCmd::Delete) => ReplyOutcome::Deleted,
+            Some(MetaCmd::Get) => ReplyOutcome::Hit,
             _ => ReplyOutcome::Ok,
         },
         w if !w.is_empty() && w.iter().all(u8::is_ascii_digit) => ReplyOutcome::Number,

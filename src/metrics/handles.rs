@@ -1,6 +1,7 @@
-//! Pre-resolved metric handles for the hot path: one per listener, route and listener × route,
-//! created once from [`Metrics`] (at start-up or when a route table is compiled); pools and
-//! servers are in [`super::upstream`].
+//! Pre-resolved metric handles for the hot path: one per listener and route, created once from
+//! [`Metrics`] (at start-up or when a route table is compiled), and one per listener × route,
+//! created on first use and shared ([`ListenerMetrics::requests`]); pools and servers are in
+//! [`super::upstream`].
 //! Recording through a handle is an array index and one atomic add; no label strings are hashed.
 //! Every handle is `Clone` (one `Arc`) and `Send + Sync`.
 

@@ -95,7 +95,9 @@ label_enum! {
         MetaDebug => "me",
         /// A well-formed command not listed above (answered or forwarded as memcached would).
         Other => "other",
-        /// A request line memcached answers with `ERROR` or `CLIENT_ERROR` (unknown or malformed).
+        /// A request the proxy rejects as memcached would: unknown or malformed (`ERROR`,
+        /// `CLIENT_ERROR`), or refused whole (`SERVER_ERROR object too large for cache`, a get
+        /// of too many keys).
         Invalid => "invalid",
     }
 }
@@ -188,7 +190,8 @@ label_enum! {
 
 label_enum! {
     /// Why a value as stored could not have been loaded by the reading runtime (`kind` label of
-    /// `picklebridge_mismatches_total`). Counted in every route mode, so `observe` sizes the problem.
+    /// `picklebridge_mismatches_total`). Counted in `transcode` and `observe` routes (`passthrough`
+    /// counts nothing), so `observe` alone sizes the problem.
     MismatchKind {
         /// Protocol > 2 fetched by a Py2 client (`ValueError: unsupported pickle protocol`).
         ProtocolTooNew => "protocol_too_new",
@@ -232,7 +235,7 @@ label_enum! {
 label_enum! {
     /// Which side of a connection caused an error (`side` label).
     Side {
-        /// The client (malformed input, reset, idle timeout).
+        /// The client (malformed input, reset, a write stall; an idle timeout is a normal close).
         Client => "client",
         /// An upstream memcached.
         Upstream => "upstream",

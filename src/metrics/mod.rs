@@ -10,14 +10,14 @@
 //! # Cost on the hot path
 //! Looking a series up by label values (`with_label_values`) hashes the strings and takes a read
 //! lock on every call. The proxy instead asks once, at start-up or when it compiles a route table,
-//! for a handle per listener ([`Metrics::listener`]), per route ([`Metrics::route`]), per
-//! listener × route ([`ListenerMetrics::requests`]), per pool ([`Metrics::pool`]) and per server
-//! ([`PoolMetrics::server`]). A handle holds the resolved counters in arrays indexed by the label
+//! for a handle per listener ([`Metrics::listener`]), per route ([`Metrics::route`]), per pool
+//! ([`Metrics::pool`]) and per server ([`PoolMetrics::server`]); a connection asks its listener
+//! once per route it meets for that listener × route's handle ([`ListenerMetrics::requests`],
+//! memoized, so every connection shares it). A handle holds the resolved counters in arrays indexed by the label
 //! enums, so recording is an array index plus one relaxed atomic add. Handles whose label product
 //! is small (mismatch kinds, transcode outcomes, reply outcomes) create every series up front, at
 //! zero, so `rate()` sees the first increment; larger products (requests by command, values seen by
-//! protocol × writer) are resolved on first use through a `OnceLock` and cached. Refusal reasons
-//! are the one cold path that still looks up by label (a refused value is rare and already costly).
+//! protocol × writer, refusal reasons) are resolved on first use through a `OnceLock` and cached.
 //! Handles are `Clone` (an `Arc` inside) and `Send + Sync`.
 
 pub mod admin;
@@ -94,8 +94,6 @@ pub(crate) struct Families {
     pub(crate) transcode_duration: HistogramVec,
     pub(crate) upstream_connections_open: IntGaugeVec,
     pub(crate) upstream_server_up: IntGaugeVec,
-    /// Server `up` gauges per pool name, for [`Metrics::readiness`].
-    pub(crate) pools: std::sync::Mutex<Vec<(String, upstream::ServerUpList)>>,
     pub(crate) upstream_connect_failures: IntCounterVec,
     pub(crate) upstream_timeouts: IntCounterVec,
     pub(crate) upstream_reconnects: IntCounterVec,
@@ -205,7 +203,7 @@ impl Metrics {
             )?,
             mismatches: r.counter(
                 "mismatches_total",
-                "Values the reading runtime could not have loaded as stored, by route and kind; counted in every mode.",
+                "Values the reading runtime could not have loaded as stored, by route and kind; counted in transcode and observe modes.",
                 &[route, "kind"],
             )?,
             transcodes: r.counter(
@@ -244,7 +242,6 @@ impl Metrics {
                 "1 unless the last connection attempt to the memcached server failed (then 0 until one succeeds).",
                 &[pool, srv],
             )?,
-            pools: std::sync::Mutex::new(Vec::new()),
             upstream_connect_failures: r.counter(
                 "upstream_connect_failures_total",
                 "Failed or timed-out connection attempts to memcached servers, by reason (connect, timeout, tls).",
@@ -362,31 +359,9 @@ impl Metrics {
         )
     }
 
-    /// The handle for one configured upstream pool (asking twice for one name shares its
-    /// server list).
+    /// The handle for one configured upstream pool.
     pub fn pool(&self, name: &str) -> PoolMetrics {
-        let mut pools = self.f.pools.lock().unwrap_or_else(|p| p.into_inner());
-        let servers = match pools.iter().find(|(n, _)| n == name) {
-            Some((_, list)) => list.clone(),
-            None => {
-                let list = upstream::ServerUpList::default();
-                pools.push((name.to_owned(), list.clone()));
-                list
-            }
-        };
-        drop(pools);
-        PoolMetrics::new(self, name, servers)
-    }
-
-    /// A readiness probe for [`serve_admin`]: true when every pool created through
-    /// [`Metrics::pool`] has a server that is up ([`PoolMetrics::reachable`]); a pool without
-    /// servers is not ready. Cheap: reads a few gauges under short locks.
-    pub fn readiness(&self) -> impl Fn() -> bool + Send + Sync + 'static {
-        let metrics = self.clone();
-        move || {
-            let pools = metrics.f.pools.lock().unwrap_or_else(|p| p.into_inner());
-            pools.iter().all(|(_, servers)| upstream::any_up(servers))
-        }
+        PoolMetrics::new(self, name)
     }
 
     /// Counts a configuration reload that was applied.

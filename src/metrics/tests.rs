@@ -177,7 +177,7 @@ fn route_handles_record_exact_lines() {
     assert_lines(
         &text,
         &[
-            "# HELP picklebridge_mismatches_total Values the reading runtime could not have loaded as stored, by route and kind; counted in every mode.",
+            "# HELP picklebridge_mismatches_total Values the reading runtime could not have loaded as stored, by route and kind; counted in transcode and observe modes.",
             "# TYPE picklebridge_mismatches_total counter",
             r#"picklebridge_mismatches_total{kind="py2_str_non_ascii",route="sessions"} 2"#,
             // Small label products exist at zero from the start, so rate() sees the first event.
@@ -442,30 +442,18 @@ fn server_events_drive_upstream_families() {
 }
 
 #[test]
-fn readiness_needs_a_reachable_server_in_every_pool() {
+fn server_up_is_0_from_a_failed_connect_until_one_succeeds() {
     use crate::upstream::ServerEvents;
     let registry = Registry::new();
     let m = Metrics::register(&registry).expect("register");
-    let ready = m.readiness();
-    assert!(ready(), "no pools yet");
-    let a = m.pool("a");
-    assert!(!ready(), "a pool without servers is not ready");
-    let a1 = a.server("127.0.0.1:1");
-    let a2 = m.pool("a").server("127.0.0.1:2");
-    let b1 = m.pool("b").server("127.0.0.1:3");
-    assert!(ready(), "no failed attempt yet");
-    a1.connect_failed(ConnectFailure::Connect);
-    assert!(ready() && a.reachable(), "a2 is still up");
-    a2.connect_failed(ConnectFailure::Connect);
-    assert!(!ready() && !a.reachable());
-    assert_lines(
-        &encode(&registry),
-        &[r#"picklebridge_upstream_server_up{pool="a",server="127.0.0.1:2"} 0"#],
-    );
-    a2.connected(true);
-    assert!(ready());
-    b1.connect_failed(ConnectFailure::Connect);
-    assert!(!ready());
+    let s = m.pool("a").server("127.0.0.1:1");
+    let up =
+        |v: u8| format!(r#"picklebridge_upstream_server_up{{pool="a",server="127.0.0.1:1"}} {v}"#);
+    assert_lines(&encode(&registry), &[&up(1)]);
+    s.connect_failed(ConnectFailure::Connect);
+    assert_lines(&encode(&registry), &[&up(0)]);
+    s.connected(false);
+    assert_lines(&encode(&registry), &[&up(1)]);
 }
 
 #[test]

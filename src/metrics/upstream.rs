@@ -1,6 +1,6 @@
 //! Metric handles of upstream pools and servers: upstream latency per pool, connection state per
-//! server (recorded through [`crate::upstream::ServerEvents`]), and the reachability that
-//! [`Metrics::readiness`] turns into `/readyz`.
+//! server (recorded through [`crate::upstream::ServerEvents`]). `/readyz` asks the upstreams
+//! themselves (`Upstreams::ready`), not these gauges.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,16 +9,6 @@ use prometheus::{Histogram, IntCounter, IntGauge};
 
 use super::Metrics;
 use crate::upstream::ConnectFailure;
-
-/// Locks a server list; a poisoned lock only means a panic elsewhere mid-push, the Vec is intact.
-fn lock(list: &ServerUpList) -> std::sync::MutexGuard<'_, Vec<(String, IntGauge)>> {
-    list.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// True when some server in `list` is up.
-pub(crate) fn any_up(list: &ServerUpList) -> bool {
-    lock(list).iter().any(|(_, up)| up.get() > 0)
-}
 
 /// Metrics of one upstream pool: upstream latency, and the handles of its servers.
 #[derive(Clone, Debug)]
@@ -31,30 +21,18 @@ struct PoolInner {
     name: String,
     metrics: Metrics,
     latency: Histogram,
-    /// `picklebridge_upstream_server_up` of each server, shared with [`Metrics::readiness`].
-    servers: ServerUpList,
 }
 
-/// The `up` gauges of one pool's servers, by configured address.
-pub(crate) type ServerUpList = Arc<std::sync::Mutex<Vec<(String, IntGauge)>>>;
-
 impl PoolMetrics {
-    pub(crate) fn new(metrics: &Metrics, name: &str, servers: ServerUpList) -> Self {
+    pub(crate) fn new(metrics: &Metrics, name: &str) -> Self {
         let latency = metrics.f.upstream_duration.with_label_values(&[name]);
         PoolMetrics {
             inner: Arc::new(PoolInner {
                 name: name.to_owned(),
                 metrics: metrics.clone(),
                 latency,
-                servers,
             }),
         }
-    }
-
-    /// True when some server of the pool is up: its last connection attempt succeeded, or none
-    /// has been made yet (connections are opened lazily; no evidence of failure counts as up).
-    pub fn reachable(&self) -> bool {
-        any_up(&self.inner.servers)
     }
 
     /// The pool name (its `pool` label).
@@ -71,13 +49,9 @@ impl PoolMetrics {
     pub fn server(&self, server: &str) -> ServerMetrics {
         let f = &self.inner.metrics.f;
         let labels = [self.inner.name.as_str(), server];
+        // 1 until a connect attempt fails (connections are opened at once, at start-up).
         let up = f.upstream_server_up.with_label_values(&labels);
         up.set(1);
-        let mut list = lock(&self.inner.servers);
-        if !list.iter().any(|(addr, _)| addr == server) {
-            list.push((server.to_owned(), up.clone()));
-        }
-        drop(list);
         ServerMetrics {
             inner: Arc::new(ServerInner {
                 up,

@@ -16,7 +16,7 @@ pub enum ErrorKind {
     UnknownOpcode,
     /// An argument that does not parse (bad decimal line, bad quoting, negative length...).
     BadArgument,
-    /// The stack or MARK discipline is violated (pop below a MARK, STOP with a non-single stack...).
+    /// The stack or MARK discipline is violated (pop below a MARK, a MARK-taking op without one...).
     StackUnderflow,
     /// STOP while the stack does not hold exactly one value, or MARKs are left open.
     UnbalancedStack,
@@ -53,7 +53,7 @@ pub enum ErrorKind {
 pub struct TranscodeError {
     /// What went wrong.
     pub kind: ErrorKind,
-    /// Byte offset of the opcode (or of the end of input when truncated).
+    /// Byte offset of the opcode (the end of input when the input ends where an opcode is due).
     pub offset: usize,
     /// The opcode byte being processed, when there is one.
     pub opcode: Option<u8>,

@@ -107,11 +107,6 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn err(&mut self, kind: ErrorKind, offset: usize, code: Option<u8>) -> TranscodeError {
-        self.done = true;
-        TranscodeError::new(kind, offset, code)
-    }
-
     /// `n` bytes at `at`, or a truncation error.
     fn slice(&self, at: usize, n: u64) -> Option<&'a [u8]> {
         let n = usize::try_from(n).ok()?;
@@ -129,10 +124,14 @@ impl<'a> Reader<'a> {
     fn read_op(&mut self) -> Result<Op<'a>, TranscodeError> {
         let pos = self.pos;
         let Some(&code) = self.buf.get(pos) else {
-            return Err(self.err(ErrorKind::Truncated, pos, None));
+            return Err(TranscodeError::new(ErrorKind::Truncated, pos, None));
         };
         let Some(info) = opcode::info(code) else {
-            return Err(self.err(ErrorKind::UnknownOpcode, pos, Some(code)));
+            return Err(TranscodeError::new(
+                ErrorKind::UnknownOpcode,
+                pos,
+                Some(code),
+            ));
         };
         let at = pos + 1;
         let trunc = || TranscodeError::new(ErrorKind::Truncated, pos, Some(code));
@@ -156,7 +155,7 @@ impl<'a> Reader<'a> {
                 }
                 if info.arg == ArgKind::LenI4 && n > i32::MAX as u64 {
                     // string4 / long4: a negative length is an error, not a huge read.
-                    return Err(self.err(ErrorKind::BadArgument, pos, Some(code)));
+                    return Err(TranscodeError::new(ErrorKind::BadArgument, pos, Some(code)));
                 }
                 let payload = self.slice(at + width, n).ok_or_else(trunc)?;
                 (payload, width + payload.len())
@@ -164,7 +163,7 @@ impl<'a> Reader<'a> {
             ArgKind::Line | ArgKind::QuotedLine => {
                 let line = self.line(at).ok_or_else(trunc)?;
                 if !line_ok(code, line) {
-                    return Err(self.err(ErrorKind::BadArgument, pos, Some(code)));
+                    return Err(TranscodeError::new(ErrorKind::BadArgument, pos, Some(code)));
                 }
                 (line, line.len() + 1)
             }
@@ -173,15 +172,12 @@ impl<'a> Reader<'a> {
                 let second = self.line(at + first.len() + 1).ok_or_else(trunc)?;
                 let total = first.len() + 1 + second.len();
                 if first.is_empty() || second.is_empty() {
-                    return Err(self.err(ErrorKind::BadArgument, pos, Some(code)));
+                    return Err(TranscodeError::new(ErrorKind::BadArgument, pos, Some(code)));
                 }
                 (&self.buf[at..at + total], total + 1)
             }
         };
-        if let Err(e) = extra_checks(code, arg, pos) {
-            self.done = true;
-            return Err(e);
-        }
+        extra_checks(code, arg, pos)?;
         self.pos = at + len;
         let op = Op {
             code,
@@ -193,7 +189,6 @@ impl<'a> Reader<'a> {
         // left is "pickle data was truncated", however the ops inside end. (`uint` saturates
         // at i64::MAX, past any input.)
         if code == opcode::FRAME && op.uint() as u64 > (self.buf.len() - self.pos) as u64 {
-            self.done = true;
             return Err(trunc());
         }
         Ok(op)
@@ -279,7 +274,10 @@ impl<'a> Iterator for Reader<'a> {
         }
         let op = match self.read_op() {
             Ok(op) => op,
-            Err(e) => return Some(Err(e)),
+            Err(e) => {
+                self.done = true;
+                return Some(Err(e));
+            }
         };
         if op.code == opcode::STOP {
             self.done = true;

@@ -178,7 +178,7 @@ struct GlobalInfo {
     /// A call to it may build a set from a list argument (`compat::collects_items`).
     collects_items: bool,
     codecs_encode: bool,
-    /// `copy_reg._reconstructor` / `__builtin__.object` (py2 spelling).
+    /// `copy_reg._reconstructor` (py2 spelling).
     reconstructor: bool,
     /// May hand a py2 `str` to `str.__new__` (see `Scanner::str_value_call`).
     str_value: bool,
@@ -481,8 +481,6 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(())
     }
 
-    /// The object on top of the stack (built by a call, so of unknown type) is given SETITEM(S):
-    /// it becomes a keyed container there (later batches on the stack add to the same one).
     /// An INT or LONG line of more digits than Python 3 reads (`bigint.rs`): written as LONG1 or
     /// LONG4 for a Python 3 reader, within a per-value budget.
     fn long_line(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
@@ -571,6 +569,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
     }
 
+    /// The object on top of the stack (built by a call, so of unknown type) is given SETITEM(S):
+    /// it becomes a keyed container there (later batches on the stack add to the same one).
     fn keyed_object(&mut self) -> Result<u32, TranscodeError> {
         let c = self.new_container(Made::Object);
         self.m.pop()?;

@@ -123,7 +123,8 @@ fn line_at(buf: &[u8], pos: usize) -> Result<Option<(usize, usize)>, ProtocolErr
     }
 }
 
-/// The data size of a `VA <size> <flags>*` line, and where its size token ends after `VA `.
+/// Where the size token of a `VA <size> <flags>*` line ends (counted after `VA `), and the data
+/// size it gives.
 fn va_size(line: &[u8]) -> Result<(usize, usize), ProtocolError> {
     let head = &line[3..];
     let size_end = head.iter().position(|&b| b == b' ').unwrap_or(head.len());

@@ -1,6 +1,6 @@
 //! Mismatches: what would break when a reader of one runtime loads a value as stored. Derived
-//! from the transcoder's [`Summary`] and the reader's runtime; counted in every mode, so an
-//! `observe` route alone sizes the migration. Sans-IO.
+//! from the transcoder's [`Summary`] and the reader's runtime; counted in `transcode` and
+//! `observe` routes, so an `observe` route alone sizes the migration. Sans-IO.
 use crate::pickle::{Runtime, Summary};
 
 /// A way a stored value does not fit its reader (a closed set: used as a metric label).

@@ -126,6 +126,32 @@ fn a_frame_longer_than_the_rest_is_truncated() {
     );
 }
 
+/// Whatever the error, the reader yields it once and then ends (a caller that skips errors
+/// must not loop forever on a truncated argument).
+#[test]
+fn an_error_is_yielded_once_then_the_reader_ends() {
+    for (input, want) in [
+        (&b"\x80\x02X\x05\x00"[..], ErrorKind::Truncated), // argument cut short
+        (b"\x80\x02", ErrorKind::Truncated),               // no STOP
+        (b"\xff.", ErrorKind::UnknownOpcode),
+        (b"I0x1\n.", ErrorKind::BadArgument),
+        (b"\x80\x06N.", ErrorKind::UnsupportedProtocol),
+        (
+            b"\x80\x04\x95\x09\x00\x00\x00\x00\x00\x00\x00N.",
+            ErrorKind::Truncated,
+        ), // FRAME
+        (b"N.N", ErrorKind::TrailingData),
+    ] {
+        let items: Vec<_> = Reader::new(input).take(100).collect();
+        let errors: Vec<ErrorKind> = items
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(|e| e.kind))
+            .collect();
+        assert_eq!(errors, [want], "{input:?}");
+        assert!(items.last().is_some_and(Result::is_err), "{input:?}");
+    }
+}
+
 #[test]
 fn corpus_parses_and_every_prefix_is_refused_as_truncated() {
     for (n, p) in CORPUS.iter().enumerate() {

@@ -20,7 +20,8 @@ use super::super::decode::{le, memo_index, next, table};
 use super::super::sink::Sink;
 use super::{kind, Tag, LIST, OPEN_SET, OTHER, TEXT, UNDEF};
 
-/// Longest INT line the inner loop takes (a sign and Python 3's digits; see `bigint.rs`).
+/// Longest INT line the inner loop takes, sign included (Python 3's digit limit, see
+/// `bigint.rs`; a longer one, such as a minus and 4 300 digits, is left to the general path).
 const MAX_INT_LINE: usize = super::super::super::bigint::PY3_MAX_STR_DIGITS;
 
 /// Per opcode byte: 0 when the loop does not take the op, else the op's length when it is
