@@ -1,6 +1,6 @@
 //! The `picklebridge` binary: check-config and serve exit 64 listing every problem, serve 69 for
 //! a port in use; the one-line quick start serves; SIGHUP swaps routes from a valid file and keeps
-//! them on a bad one; SIGTERM stops it with exit 0.
+//! them on a bad one; SIGTERM or SIGINT stops it with exit 0.
 mod common;
 
 use std::io::Write;
@@ -88,28 +88,30 @@ fn config_text(port: u16, upstream: &str, mode: &str) -> String {
 }
 
 #[test]
-fn quick_start_serves_and_sigterm_stops() {
+fn quick_start_serves_and_sigterm_or_sigint_stops() {
     let mc = Memcached::start();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
     let upstream = mc.addr_string();
-    let args = [
-        "--listen",
-        &listen,
-        "--client",
-        "py3",
-        "--upstream",
-        &upstream,
-    ];
-    let mut serve = ServeBin::start_with(&args, None, &[], loopback(port));
-    let mut c = Client::connect(serve.listen).unwrap();
-    assert_eq!(
-        c.call(b"set q 0 0 1\r\nx\r\nget q\r\n", b"END\r\n"),
-        b"STORED\r\nVALUE q 0 1\r\nx\r\nEND\r\n"
-    );
-    serve.signal("-TERM");
-    let status = serve.wait_exit(Duration::from_secs(10));
-    assert_eq!(status.code(), Some(0), "{}", serve.log());
+    for signal in ["-TERM", "-INT"] {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let args = [
+            "--listen",
+            &listen,
+            "--client",
+            "py3",
+            "--upstream",
+            &upstream,
+        ];
+        let mut serve = ServeBin::start_with(&args, None, &[], loopback(port));
+        let mut c = Client::connect(serve.listen).unwrap();
+        assert_eq!(
+            c.call(b"set q 0 0 1\r\nx\r\nget q\r\n", b"END\r\n"),
+            b"STORED\r\nVALUE q 0 1\r\nx\r\nEND\r\n"
+        );
+        serve.signal(signal);
+        let status = serve.wait_exit(Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "{signal}: {}", serve.log());
+    }
 }
 
 #[test]
