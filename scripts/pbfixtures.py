@@ -421,8 +421,10 @@ def mismatch(got, want, path='$', seen=None):
                                                    type(want).__name__, _short(want))
         return None
     if isinstance(want, (bool, type(None))) or isinstance(want, int_types + (float, complex)):
-        if type(got) is not type(want) and not (isinstance(got, int_types)
-                                                and isinstance(want, int_types)):
+        # int and long are one number type across the runtimes; bool is not (True == 1).
+        if type(got) is not type(want) and not (
+                isinstance(got, int_types) and isinstance(want, int_types)
+                and not isinstance(got, bool) and not isinstance(want, bool)):
             return '%s: got %s %r, want %s %r' % (path, type(got).__name__, got,
                                                    type(want).__name__, want)
         if isinstance(want, float) and want != want:  # NaN: equal to nothing, itself included

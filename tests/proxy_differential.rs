@@ -32,6 +32,12 @@ fn run(addr: std::net::SocketAddr, input: &[u8], i: usize, chunk: usize) -> (Vec
         got.truncate(got.len() - expect.len());
         (got, false)
     } else {
+        // No sentinel reply: that must be because the server closed, not a hang.
+        assert!(
+            c.is_closed(),
+            "case {i}: neither the sentinel's reply nor a close after {}",
+            show(&got)
+        );
         (got, true)
     }
 }

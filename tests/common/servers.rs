@@ -296,6 +296,8 @@ impl Drop for Proxy {
 pub struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// The server closed (EOF or reset): set by `fill`, never by a read timeout.
+    closed: bool,
 }
 
 impl Client {
@@ -308,6 +310,7 @@ impl Client {
         Ok(Client {
             stream,
             buf: Vec::new(),
+            closed: false,
         })
     }
 
@@ -316,13 +319,23 @@ impl Client {
         self.stream.write_all(bytes).expect("write to server");
     }
 
+    /// Reads what is there into the buffer; `false` when nothing came (closed, or the read
+    /// timed out: `closed` tells them apart).
     fn fill(&mut self) -> bool {
+        use std::io::ErrorKind;
         let mut chunk = [0u8; 64 * 1024];
         match self.stream.read(&mut chunk) {
-            Ok(0) | Err(_) => false,
+            Ok(0) => {
+                self.closed = true;
+                false
+            }
             Ok(n) => {
                 self.buf.extend_from_slice(&chunk[..n]);
                 true
+            }
+            Err(e) => {
+                self.closed = !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
+                false
             }
         }
     }
@@ -372,9 +385,10 @@ impl Client {
         self.read_until(terminator)
     }
 
-    /// Whether the server closed the connection (EOF within the read timeout).
+    /// Whether the server closed the connection: EOF or a reset within the read timeout, with
+    /// nothing unread before it. A read that times out is not a close.
     pub fn is_closed(&mut self) -> bool {
-        self.buf.is_empty() && !self.fill()
+        self.buf.is_empty() && !self.fill() && self.closed
     }
 
     /// Sets the read timeout.
