@@ -7,49 +7,31 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use picklebridge::pickle::{analyze, transcode, Policy, Runtime};
+use picklebridge::pickle::{analyze, transcode, Outcome, Policy, Runtime};
 
-/// (shape, fixture stem, target): py3-written values read by py2 and py2-written values read by
-/// py3, plus values already in the reader's form (expected `Unchanged`).
-const SHAPES: &[(&str, &str, Runtime)] = &[
-    ("small_text_dict", "text_dict_py3_p4", Runtime::Py2),
-    ("datetime", "datetime_naive_py3_p4", Runtime::Py2),
-    ("set_1500", "set_large_py3_p4", Runtime::Py2),
-    ("bytes_70k", "bytes_70000_py3_p5", Runtime::Py2),
-    ("classes", "class_all_py3_p4", Runtime::Py2),
-    ("dict_1500", "dict_large_py3_p4", Runtime::Py2),
-    ("unchanged_dict_1500", "dict_large_py3_p2", Runtime::Py2),
-    ("unchanged_text_12k", "unicode_long_py3_p2", Runtime::Py2),
-    ("py2_str_utf8", "str_utf8_py2_p2_c", Runtime::Py3),
-    ("py2_datetimes", "datetime_many_py2_p2_c", Runtime::Py3),
-    (
-        "py2_mixed_keys",
-        "str_dict_mixed_keys_py2_p2_c",
-        Runtime::Py3,
-    ),
-    ("py2_binary_70k", "str_binary_70000_py2_p2_c", Runtime::Py3),
-    ("py2_classes", "class_all_py2_p2_c", Runtime::Py3),
-    (
-        "unchanged_py2_dict_1500",
-        "dict_large_py2_p2_c",
-        Runtime::Py3,
-    ),
-    (
-        "unchanged_py2_unicode_12k",
-        "unicode_long_py2_p2_c",
-        Runtime::Py3,
-    ),
+/// (shape, fixture stem, target, outcome): py3-written values read by py2 and py2-written values
+/// read by py3, some of them already in the reader's form (`Unchanged`: all ASCII class
+/// instances from Python 2, and the `unchanged_*` shapes).
+#[rustfmt::skip]
+const SHAPES: &[(&str, &str, Runtime, Expect)] = &[
+    ("small_text_dict",            "text_dict_py3_p4",             Runtime::Py2, Expect::Rewritten),
+    ("datetime",                   "datetime_naive_py3_p4",        Runtime::Py2, Expect::Rewritten),
+    ("set_1500",                   "set_large_py3_p4",             Runtime::Py2, Expect::Rewritten),
+    ("bytes_70k",                  "bytes_70000_py3_p5",           Runtime::Py2, Expect::Rewritten),
+    ("classes",                    "class_all_py3_p4",             Runtime::Py2, Expect::Rewritten),
+    ("dict_1500",                  "dict_large_py3_p4",            Runtime::Py2, Expect::Rewritten),
+    ("unchanged_dict_1500",        "dict_large_py3_p2",            Runtime::Py2, Expect::Unchanged),
+    ("unchanged_text_12k",         "unicode_long_py3_p2",          Runtime::Py2, Expect::Unchanged),
+    ("py2_str_utf8",               "str_utf8_py2_p2_c",            Runtime::Py3, Expect::Rewritten),
+    ("py2_datetimes",              "datetime_many_py2_p2_c",       Runtime::Py3, Expect::Rewritten),
+    ("py2_mixed_keys",             "str_dict_mixed_keys_py2_p2_c", Runtime::Py3, Expect::Rewritten),
+    ("py2_binary_70k",             "str_binary_70000_py2_p2_c",    Runtime::Py3, Expect::Rewritten),
+    ("py2_classes",                "class_all_py2_p2_c",           Runtime::Py3, Expect::Unchanged),
+    ("unchanged_py2_dict_1500",    "dict_large_py2_p2_c",          Runtime::Py3, Expect::Unchanged),
+    ("unchanged_py2_unicode_12k",  "unicode_long_py2_p2_c",        Runtime::Py3, Expect::Unchanged),
     // Protocol 0: python-memcached's default pickleProtocol.
-    (
-        "py2_p0_containers",
-        "str_in_containers_py2_p0_c",
-        Runtime::Py3,
-    ),
-    (
-        "unchanged_py2_p0_dict_1500",
-        "dict_large_py2_p0_c",
-        Runtime::Py3,
-    ),
+    ("py2_p0_containers",          "str_in_containers_py2_p0_c",   Runtime::Py3, Expect::Rewritten),
+    ("unchanged_py2_p0_dict_1500", "dict_large_py2_p0_c",          Runtime::Py3, Expect::Unchanged),
 ];
 
 fn fixture(stem: &str) -> Bytes {
@@ -62,12 +44,31 @@ fn fixture(stem: &str) -> Bytes {
     }
 }
 
+/// The outcome a bench times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Unchanged,
+    Rewritten,
+}
+
+/// Asserts that `src` has the outcome its bench claims to time: a refusal, or a rewrite where
+/// no copy is promised, would time something else.
+fn check_outcome(shape: &str, src: &Bytes, policy: &Policy, want: Expect) {
+    let got = match transcode(src, policy).outcome {
+        Outcome::Unchanged => Expect::Unchanged,
+        Outcome::Rewritten(_) => Expect::Rewritten,
+        refused => panic!("{shape}: {refused:?}, want {want:?}"),
+    };
+    assert_eq!(got, want, "{shape}");
+}
+
 fn bench_transcode(c: &mut Criterion) {
     for target in [Runtime::Py2, Runtime::Py3] {
         let policy = Policy::for_target(target);
         let mut group = c.benchmark_group(format!("transcode_for_{}", target.as_str()));
-        for (shape, stem, _) in SHAPES.iter().filter(|(_, _, t)| *t == target) {
+        for (shape, stem, _, want) in SHAPES.iter().filter(|(_, _, t, _)| *t == target) {
             let src = fixture(stem);
+            check_outcome(shape, &src, &policy, *want);
             group.throughput(Throughput::Bytes(src.len() as u64));
             group.bench_with_input(BenchmarkId::from_parameter(shape), &src, |b, src| {
                 b.iter(|| transcode(black_box(src), black_box(&policy)))
@@ -80,7 +81,7 @@ fn bench_transcode(c: &mut Criterion) {
 /// `analyze` (observe-mode routes): validation and summary only, no rewrite.
 fn bench_analyze(c: &mut Criterion) {
     let mut group = c.benchmark_group("analyze");
-    for (shape, stem, _) in SHAPES {
+    for (shape, stem, _, _) in SHAPES {
         let src = fixture(stem);
         group.throughput(Throughput::Bytes(src.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(shape), &src, |b, src| {
@@ -116,11 +117,26 @@ fn bench_hostile(c: &mut Criterion) {
     let policy = Policy::for_target(Runtime::Py3);
     let mut group = c.benchmark_group("transcode_hostile");
     group.sample_size(10);
-    for (shape, src) in [
-        ("repeated_long_key", value(&ascii, &|_| b"h\x02N".to_vec())),
-        ("long_key_in_tuple_keys", value(&ascii, &in_tuple)),
-        ("long_utf8_key_in_tuple_keys", value(&utf8, &in_tuple)),
+    // ASCII py2 `str` is already what Python 3 loads; UTF-8 becomes text.
+    for (shape, src, want) in [
+        (
+            "repeated_long_key",
+            value(&ascii, &|_| b"h\x02N".to_vec()),
+            Expect::Unchanged,
+        ),
+        (
+            "long_key_in_tuple_keys",
+            value(&ascii, &in_tuple),
+            Expect::Unchanged,
+        ),
+        (
+            "long_utf8_key_in_tuple_keys",
+            value(&utf8, &in_tuple),
+            Expect::Rewritten,
+        ),
     ] {
+        // Converted whole, not refused early (which would be fast for the wrong reason).
+        check_outcome(shape, &src, &policy, want);
         group.throughput(Throughput::Bytes(src.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(shape), &src, |b, src| {
             b.iter(|| transcode(black_box(src), black_box(&policy)))
