@@ -335,6 +335,8 @@ def _cases():
         ('class_newargs', both, False, lambda k: NewArgs(k.n('key'))),
         ('class_oldstyle', both, False, lambda k: OldStyle(k.n('old'))),
         ('class_all', both, False, _all_classes),
+        # Python 3 writes NEWOBJ_EX at protocols 4-5 and a functools.partial of __new__ at 2-3.
+        ('class_kwnew', both, False, lambda k: [KwNew(key=k.n('k')), KwNew(key=1)]),
         # Standard-library types a Django cache also holds.
         ('stdlib_misc', both, False,
          lambda k: [collections.defaultdict(int, {k.n('a'): 1}), collections.deque([1, k.n('b')]),
