@@ -403,6 +403,15 @@ fn unresolvable_upstream_name_at_start_up_serves_errors_and_keeps_retrying() {
     wait_until(Duration::from_secs(15), "resolution to be retried", || {
         failures().filter(|&n| n >= first + 2.0)
     });
+    // Retried, but warned about once.
+    let log = proxy.log();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("does not resolve"))
+            .count(),
+        1,
+        "{log}"
+    );
     let (_, page) = admin_get(admin, "/metrics");
     assert_eq!(
         labelled_sum(&page, "picklebridge_upstream_server_up", &labels),

@@ -208,14 +208,7 @@ fn nesting_bomb_is_refused_and_blocked() {
     bomb.extend(std::iter::repeat(b't').take(depth));
     bomb.push(b'.');
     let transcoded = transcode(&Bytes::from(bomb), &Policy::for_target(Runtime::Py3));
-    assert!(
-        matches!(
-            transcoded.outcome,
-            Outcome::Refused(Reason::LimitExceeded | Reason::Malformed)
-        ),
-        "{:?}",
-        transcoded.outcome
-    );
+    assert_eq!(transcoded.outcome, Outcome::Refused(Reason::LimitExceeded));
     let judgement = Firewall::default().judge(&transcoded);
     assert!(matches!(judgement, Judgement::Block(_)), "{judgement:?}");
 }
@@ -316,8 +309,9 @@ firewall = "observe"
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
-    assert!(count("blocked") >= 6.0, "blocked: {}", count("blocked"));
-    assert!(count("observed") >= 2.0, "observed: {}", count("observed"));
+    // get and mg on both listeners, then one get by each Python; the watched key twice.
+    assert_eq!(count("blocked"), 6.0, "blocked");
+    assert_eq!(count("observed"), 2.0, "observed");
 }
 
 /// A denied global hidden behind many harmless ones: the transcoder's global list is capped

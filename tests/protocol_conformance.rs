@@ -5,7 +5,8 @@
 //! client receives, and whether the connection is closed, must be identical.
 //!
 //! The same table then goes through the real proxy (`picklebridge serve`, in-process) in front
-//! of a third memcached, whole and split at every byte, and must again match memcached.
+//! of a third memcached and must again match memcached; a shorter pipelined session of good and
+//! bad requests does too when split into two writes at every byte.
 //!
 //! All memcached instances see the same sequence of operations, so their state (and cas
 //! uniques) stay in step. Time-dependent replies (stats, `me`, delayed flush, exptimes short
