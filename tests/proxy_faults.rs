@@ -314,10 +314,10 @@ fn a_client_that_reads_none_of_its_replies_is_disconnected() {
         let mut hog = hog;
         for _ in 0..100_000 {
             if hog.write_all(b"get big\r\n").is_err() {
-                return true;
+                break;
             }
         }
-        false
+        hog
     });
     wait_until(
         Duration::from_secs(20),
@@ -333,5 +333,14 @@ fn a_client_that_reads_none_of_its_replies_is_disconnected() {
                 .then_some(())
         },
     );
-    let _ = writer.join();
+    // Cut off for real: writing to it soon fails (the first write after the close may still be
+    // accepted by the kernel).
+    let mut hog = writer.join().expect("writer thread");
+    let cut_off = (0..100).any(|_| {
+        use std::io::Write;
+        let failed = hog.write_all(b"get big\r\n").is_err();
+        std::thread::sleep(Duration::from_millis(10));
+        failed
+    });
+    assert!(cut_off, "the disconnected client can still write");
 }
