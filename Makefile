@@ -56,7 +56,7 @@ bench: setup
 
 # Load benchmark against memcached, twemproxy and the proxy (README "Performance").
 # `make bench-load QUICK=1` runs one short round as a smoke check.
-bench-load:
+bench-load: setup
 	bash scripts/bench-load.sh $(if $(QUICK),--quick)
 
 # Fuzzing (nightly + cargo-fuzz, installed if missing), with debug assertions (so the transcode

@@ -43,9 +43,9 @@ command -v memcached >/dev/null || need_apt+=(memcached)
 command -v nutcracker >/dev/null || [ -x /usr/sbin/nutcracker ] || need_apt+=(nutcracker)
 if [ ${#need_apt[@]} -gt 0 ]; then
     log "installing ${need_apt[*]}"
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    SUDO=(); [ "$(id -u)" = 0 ] || SUDO=(sudo -n)
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 MEMCACHED=$(command -v memcached)
 NUTCRACKER=$(command -v nutcracker || echo /usr/sbin/nutcracker)
@@ -54,6 +54,7 @@ ulimit -n 8192 2>/dev/null || ulimit -n 4096 2>/dev/null || true
 
 log "building (release)"
 cargo build --release --bin picklebridge
+cargo bench --bench loadgen --no-run --quiet
 LOADGEN=$(cargo bench --bench loadgen --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*loadgen[^"]*"' | tail -n1 | cut -d'"' -f4)
 [ -x "$LOADGEN" ] || { echo "loadgen executable not found" >&2; exit 1; }
@@ -72,7 +73,10 @@ cleanup() {
         kill -9 "$pid" 2>/dev/null || true
     done
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# Interrupted: stop the servers and the run (not go on with the next rounds against dead ones).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 free_port() { "$LOADGEN" free-port; }
 
@@ -93,9 +97,10 @@ run_as=(); [ "$(id -u)" = 0 ] && run_as=(-u root)
     >"$OUT/memcached.log" 2>&1 &
 MC_PID=$!; PIDS+=("$MC_PID")
 wait_port "$MC_PORT" "$MC_PID"
-log "memcached $($MEMCACHED -V | cut -d' ' -f2) on 127.0.0.1:$MC_PORT (pid $MC_PID)"
+log "memcached $("$MEMCACHED" -V | cut -d' ' -f2) on 127.0.0.1:$MC_PORT (pid $MC_PID)"
 
 TW_PORT=$(free_port); TW_STATS=$(free_port)
+while [ "$TW_STATS" = "$TW_PORT" ]; do TW_STATS=$(free_port); done
 cat >"$OUT/nutcracker.yml" <<EOF
 bench:
   listen: 127.0.0.1:$TW_PORT
@@ -177,6 +182,7 @@ log "pre-filled $KEYS keys per load"
 # Proof that the transcode rows measure a real rewrite: a pickle fetched through pb-transcode
 # must load in CPython 2.7 (from `make setup`, .cache/bin/python2) and equal CPython 3's view.
 PY2_CHECK="not run (no pb-transcode target or no .cache/bin/python2; run \`make setup\`)"
+PY2_CHECK_FAILED=0
 for target in "${TARGETS[@]}"; do
     read -r label port _ <<<"$target"
     [ "$label" = pb-transcode ] && [ -x .cache/bin/python2 ] || continue
@@ -184,6 +190,7 @@ for target in "${TARGETS[@]}"; do
         PY2_CHECK="passed: $out"
     else
         PY2_CHECK="FAILED: $(echo "$out" | tail -n1)"
+        PY2_CHECK_FAILED=1
     fi
 done
 log "CPython 2.7 check of a pickle read through pb-transcode: $PY2_CHECK"
@@ -226,7 +233,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
     echo
     echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
     echo "$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)."
-    echo "memcached $($MEMCACHED -V | cut -d' ' -f2) (-t 2), nutcracker $("$NUTCRACKER" --version 2>&1 | grep -o '[0-9][0-9.]*' | head -n1)."
+    echo "memcached $("$MEMCACHED" -V | cut -d' ' -f2) (-t 2), nutcracker $("$NUTCRACKER" --version 2>&1 | grep -o '[0-9][0-9.]*' | head -n1)."
     echo "Each run: $CONNECTIONS connections, pipeline depth $DEPTH, ${WARMUP} s warm-up + ${DURATION} s measured"
     echo "(at most $MAX_REQUESTS requests); $ROUNDS interleaved rounds; $KEYS pre-filled keys per load."
     echo "Load average (1/5/15 min) before the runs: $LOAD_BEFORE; after: $LOAD_AFTER."
@@ -237,6 +244,10 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 cat "$OUT/report.md"
 if [ "$FAILED" -gt 0 ]; then
     log "$FAILED runs saw errors or misses (see above and $RESULTS)"
+    exit 1
+fi
+if [ "$PY2_CHECK_FAILED" = 1 ]; then
+    log "the CPython 2.7 check of pb-transcode failed: $PY2_CHECK"
     exit 1
 fi
 log "done: $OUT/report.md"

@@ -22,8 +22,10 @@ cleanup() {
     done
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# Waits (at most ~5 s) until HOST:PORT accepts connections.
+# Waits (100 tries, 5-10 s at most) until HOST:PORT accepts connections.
 wait_port() {
     for _ in $(seq 1 100); do
         if "$PY3" -c "import socket,sys; socket.create_connection(('${1%:*}', ${1##*:}), 0.2)" \
@@ -59,8 +61,9 @@ echo
 echo "== 1. Python 3 writes, Python 2 reads"
 echo "-- without the proxy (both talk to memcached $MC):"
 "$PY3" scripts/demo_py3.py write "$MC" demo:py3-profile
-if "$PY2" scripts/demo_py2.py read "$MC" demo:py3-profile; then
-    echo "demo: expected Python 2 to fail without the proxy" >&2
+rc=0; "$PY2" scripts/demo_py2.py read "$MC" demo:py3-profile || rc=$?
+if [ "$rc" != 1 ]; then
+    echo "demo: expected Python 2 to fail to unpickle without the proxy (exit 1), got exit $rc" >&2
     exit 1
 fi
 echo "-- through picklebridge:"
@@ -71,8 +74,9 @@ echo
 echo "== 2. Python 2 writes, Python 3 reads"
 echo "-- without the proxy:"
 "$PY2" scripts/demo_py2.py write "$MC" demo:py2-profile
-if "$PY3" scripts/demo_py3.py read "$MC" demo:py2-profile; then
-    echo "demo: expected Python 3 to fail without the proxy" >&2
+rc=0; "$PY3" scripts/demo_py3.py read "$MC" demo:py2-profile || rc=$?
+if [ "$rc" != 1 ]; then
+    echo "demo: expected Python 3 to fail to unpickle without the proxy (exit 1), got exit $rc" >&2
     exit 1
 fi
 echo "-- through picklebridge:"

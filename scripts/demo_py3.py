@@ -4,6 +4,9 @@
     demo_py3.py write HOST:PORT KEY     # cache.set(KEY, a profile dict)
     demo_py3.py read  HOST:PORT KEY     # raw bytes + pickle.loads (what the client does), then
                                         # cache.get(KEY) with the real client
+
+Exit 0: done; 1 (read): the value does not unpickle, with the error Python 3 gives a py2 str
+of UTF-8; 2: anything else (a missing value, a failed set, another error).
 """
 import datetime
 import decimal
@@ -36,18 +39,24 @@ def main():
                  'balance': decimal.Decimal('12.50'), 'tags': {'admin', 'beta'},
                  'avatar': b'\x89PNG\r\n'}
         cache_for(server).set(key, value)
+        if raw_get(server, key) is None:
+            print('  py3  cache.set(%s) stored nothing' % key)
+            return 2
         print('  py3  wrote %s = %r  (Django PyMemcacheCache, pickle protocol %d)'
               % (key, value, pickle.HIGHEST_PROTOCOL))
-        return
+        return 0
     data = raw_get(server, key)
+    if data is None:
+        print('  py3  %s: no such value' % key)
+        return 2
     try:
         pickle.loads(data)
-    except Exception as exc:
+    except UnicodeDecodeError as exc:
         print('  py3  pickle.loads(%s) -> %s: %s' % (key, type(exc).__name__, exc))
         return 1
     value = cache_for(server).get(key)
     print('  py3  cache.get(%s) = %r' % (key, value))
-    return 0
+    return 0 if value is not None else 2
 
 
 if __name__ == '__main__':

@@ -2,8 +2,13 @@
 # Installs everything `make test` and `make demo` need on a fresh Debian 12 machine. Idempotent:
 # each step checks what is already there and does nothing when it is.
 #
+#   0. The Rust toolchain is checked, not installed: cargo and rustc 1.80+ with rustfmt and clippy,
+#      from rustup (Debian 12's cargo is 1.63, too old for the crates this project uses).
 #   1. Debian packages (memcached, promtool, nutcracker, libmemcached-tools, python3-venv, openssl
-#      (test certificates for TLS to memcached) and the shared libraries CPython 2.7 loads); `apt-get update` only when something must be installed.
+#      (test certificates for TLS to memcached), gcc for crates that build C, and the shared
+#      libraries CPython 2.7 loads); `apt-get update` only when something must be installed.
+#      Services the packages start (memcached, prometheus) are stopped and disabled when this
+#      run installed them: the tests start their own, on free loopback ports.
 #   2. .cache/venv: a Python 3 virtualenv from the pinned scripts/requirements-py3.txt.
 #   3. .cache/py27: CPython 2.7.18 from Debian bullseye debs, fetched with `apt-get download`
 #      against a PRIVATE sources list, state and cache (the system apt configuration is untouched)
@@ -25,11 +30,23 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------------------------
+# 0. The Rust toolchain (rustup's; checked only).
+RUST_MIN=80
+rust_hint="install Rust 1.$RUST_MIN or later with rustup (https://rustup.rs), then: rustup component add rustfmt clippy"
+command -v cargo >/dev/null || die "cargo not found: $rust_hint"
+rust_minor="$(rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\)\..*/\1/p')"
+[[ -n "$rust_minor" && "$rust_minor" -ge "$RUST_MIN" ]] \
+    || die "rustc 1.$RUST_MIN or later needed, found '$(rustc --version 2>&1)': $rust_hint"
+cargo fmt --version >/dev/null 2>&1 || die "cargo fmt not found: $rust_hint"
+cargo clippy --version >/dev/null 2>&1 || die "cargo clippy not found: $rust_hint"
+
+# ---------------------------------------------------------------------------------------------
 # 1. Debian packages.
 # Runtime libraries of python2.7 (bullseye's libpython2.7-stdlib Depends) that Debian 12 ships
 # under the same names are installed from Debian 12; the others come from bullseye in step 3.
 APT_PACKAGES=(
     memcached prometheus nutcracker libmemcached-tools python3 python3-venv ca-certificates openssl
+    gcc libc6-dev
     libbz2-1.0 libcrypt1 libdb5.3 libexpat1 libncursesw6 libnsl2 libreadline8 libsqlite3-0
     libtinfo6 libtirpc3 zlib1g media-types
 )
@@ -44,10 +61,21 @@ if ((${#missing[@]})); then
     SUDO=()
     if [[ "$(id -u)" != 0 ]]; then
         command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
-        SUDO=(sudo)
+        # No password prompt (CI has no terminal); sudo would drop DEBIAN_FRONTEND.
+        SUDO=(sudo -n env DEBIAN_FRONTEND=noninteractive)
     fi
-    "${SUDO[@]}" apt-get update -q
+    "${SUDO[@]}" apt-get update -q || die "apt-get update failed (root or passwordless sudo needed)"
     "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Debian starts the daemons it installs (prometheus on :9090 of every interface): stop the
+    # ones installed just now; the tests start their own on loopback.
+    if [[ -d /run/systemd/system ]]; then
+        for svc in memcached prometheus; do
+            if [[ " ${missing[*]} " == *" $svc "* ]]; then
+                log "stopping and disabling the $svc service that apt-get started"
+                "${SUDO[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
+            fi
+        done
+    fi
 fi
 for tool in /usr/bin/memcached /usr/bin/promtool /usr/sbin/nutcracker /usr/bin/openssl; do
     [[ -x "$tool" ]] || die "$tool missing after apt-get install"
@@ -118,13 +146,22 @@ if [[ "$(cat "$py2_stamp" 2>/dev/null)" != "$want" ]]; then
     echo "$want" >"$py2_stamp"
 fi
 
-cat >"$BIN/python2" <<'EOF'
+# The unpacked libraries' multiarch folder (x86_64-linux-gnu, aarch64-linux-gnu, ...).
+multiarch=""
+for dir in "$PY27"/usr/lib/*-linux-gnu*; do
+    [[ -d "$dir" ]] && multiarch="$(basename "$dir")" && break
+done
+[[ -n "$multiarch" ]] || die "no <arch>-linux-gnu library folder in $PY27/usr/lib (remove $PY27 and rerun)"
+cat >"$BIN/python2" <<EOF
 #!/bin/sh
 # The project's Python 2: CPython 2.7.18 from Debian bullseye debs unpacked into .cache/py27,
 # with the pure wheels of .cache/py2-wheels on its path (made by scripts/setup-debian.sh).
+MULTIARCH=$multiarch
+EOF
+cat >>"$BIN/python2" <<'EOF'
 here="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHONHOME="$here/py27/usr"
-LD_LIBRARY_PATH="$here/py27/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+LD_LIBRARY_PATH="$here/py27/usr/lib/$MULTIARCH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 wheels=""
 for whl in "$here"/py2-wheels/*.whl; do
     [ -e "$whl" ] && wheels="$wheels${wheels:+:}$whl"

@@ -18,7 +18,7 @@ differences README "Where a client can tell it from memcached" documents show up
 (replies held before an unfinished data block), halfclose and dropquirk; anything else is a bug.
 `one.py` replays single cases. Bounded: every case has a timeout (2 s by default).
 """
-import json, os, re, socket, subprocess, sys, tempfile, time
+import json, os, re, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -50,20 +50,30 @@ def wait_port(port, timeout=10):
 class Env:
     def __init__(self):
         self.procs = []
-        self.pd = free_port()
-        self.pm = free_port()
-        self.pp = free_port()
+        ports = set()
+        while len(ports) < 3:
+            ports.add(free_port())
+        self.pd, self.pm, self.pp = sorted(ports)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
         for p in (self.pd, self.pm):
             self.procs.append(subprocess.Popen(
                 ["memcached", "-u", "root", "-l", "127.0.0.1", "-p", str(p), "-U", "0"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for p in (self.pd, self.pm):
-            assert wait_port(p), "memcached did not start"
+            if not wait_port(p):
+                raise RuntimeError(f"memcached did not start on {p}")
         self.plog = open(os.path.join(OUT, "proxy.log"), "ab")
         self.procs.append(subprocess.Popen(
             [PB, "serve", "--listen", f"127.0.0.1:{self.pp}", "--client", "py3",
              "--upstream", f"127.0.0.1:{self.pm}"], stdout=self.plog, stderr=self.plog))
-        assert wait_port(self.pp), "proxy did not start"
+        if not wait_port(self.pp):
+            raise RuntimeError(f"the proxy did not start on {self.pp} (see {OUT}/proxy.log)")
         time.sleep(0.3)
 
     def stop(self):
@@ -77,7 +87,7 @@ class Env:
 
     def flush_both(self):
         for p in (self.pd, self.pm):
-            s = socket.create_connection(("127.0.0.1", p))
+            s = socket.create_connection(("127.0.0.1", p), timeout=5)
             s.sendall(b"flush_all\r\n")
             buf = b""
             while not buf.endswith(b"OK\r\n"):
@@ -89,7 +99,8 @@ class Env:
 
 
 def run_one(port, data, chunks=None, delay=0.0, tag=0, timeout=2.0, sentinel=True, halfclose=False):
-    s = socket.create_connection(("127.0.0.1", port))
+    # Sends too are bounded: a server that stops reading must not hang the run.
+    s = socket.create_connection(("127.0.0.1", port), timeout=max(timeout, 5.0))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sent = b"mg __end__ k O%d\r\n" % tag
     exp = b"EN k__end__ O%d\r\n" % tag
@@ -197,6 +208,8 @@ def main():
         OUT = tempfile.mkdtemp(prefix="protocol_diff.")
     os.makedirs(OUT, exist_ok=True)
     fams = args or list(C.FAMILIES)
+    # SIGTERM unwinds like Ctrl-C, so that the servers below are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     env = Env()
     counts = {}
     diffs = []
