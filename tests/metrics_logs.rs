@@ -69,6 +69,19 @@ fn wait_ready(admin: u16) {
     );
 }
 
+/// Stores `value` (pickle flag) under `key` through `setter`, then asserts `getter` gets a miss.
+fn set_then_miss(setter: &mut Client, getter: &mut Client, key: &str, value: &[u8]) {
+    let mut set = format!("set {key} 1 0 {}\r\n", value.len()).into_bytes();
+    set.extend_from_slice(value);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(setter.call(&set, b"\r\n"), b"STORED\r\n", "set {key}");
+    assert_eq!(
+        getter.call(format!("get {key}\r\n").as_bytes(), b"END\r\n"),
+        b"END\r\n",
+        "get {key}"
+    );
+}
+
 fn json_lines(log: &str) -> Vec<serde_json::Value> {
     log.lines()
         .map(|l| {
@@ -88,25 +101,12 @@ fn json_logs_name_listeners_pools_routes_and_rate_limit_refusals() {
     let mut c3 = Client::connect(([127, 0, 0, 1], py3).into()).expect("connect py3");
     let mut c2 = Client::connect(([127, 0, 0, 1], py2).into()).expect("connect py2");
     for i in 0..30 {
-        let mut set = format!("set obj:secret-key-{i} 1 0 {}\r\n", NEWOBJ_EX.len()).into_bytes();
-        set.extend_from_slice(NEWOBJ_EX);
-        set.extend_from_slice(b"\r\n");
-        assert_eq!(c3.call(&set, b"\r\n"), b"STORED\r\n");
-        assert_eq!(
-            c2.call(format!("get obj:secret-key-{i}\r\n").as_bytes(), b"END\r\n"),
-            b"END\r\n"
-        );
+        set_then_miss(&mut c3, &mut c2, &format!("obj:secret-key-{i}"), NEWOBJ_EX);
     }
     // 20 values naming a denied global, fetched: blocked (a miss), warnings rate-limited too.
+    let mut reader3 = Client::connect(([127, 0, 0, 1], py3).into()).expect("connect py3");
     for i in 0..20 {
-        let mut set = format!("set obj:fw-key-{i} 1 0 {}\r\n", OS_SYSTEM.len()).into_bytes();
-        set.extend_from_slice(OS_SYSTEM);
-        set.extend_from_slice(b"\r\n");
-        assert_eq!(c3.call(&set, b"\r\n"), b"STORED\r\n");
-        assert_eq!(
-            c3.call(format!("get obj:fw-key-{i}\r\n").as_bytes(), b"END\r\n"),
-            b"END\r\n"
-        );
+        set_then_miss(&mut c3, &mut reader3, &format!("obj:fw-key-{i}"), OS_SYSTEM);
     }
     let log = serve.stop();
     let lines = json_lines(&log);
