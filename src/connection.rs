@@ -94,8 +94,13 @@ pub async fn serve(
     let mut parked: Option<Request> = None;
     let mut swallow = 0usize;
     let mut held: Option<Slot> = None;
-    // No more requests are read after quit, a fatal parse error, EOF or shutdown.
+    // No more bytes are read after quit, a fatal parse error, EOF or shutdown; no more requests
+    // are parsed after quit or a fatal parse error (after EOF and shutdown, the complete
+    // requests already read still are: they are answered).
     let mut reading = true;
+    let mut parsing = true;
+    // The read buffer holds no complete request (the parser said so since the last read).
+    let mut exhausted = false;
     let mut closing = false;
     let mut last_activity = Instant::now();
     loop {
@@ -103,7 +108,7 @@ pub async fn serve(
         while slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER {
             let req = match parked.take() {
                 Some(req) => req,
-                None if !reading => break,
+                None if !parsing => break,
                 None => {
                     if first_request && rbuf.first() == Some(&0x80) {
                         // memcached picks the binary protocol from the first byte. The proxy
@@ -131,12 +136,16 @@ pub async fn serve(
                             first_request = false;
                             req
                         }
-                        Ok(None) => break,
+                        Ok(None) => {
+                            exhausted = true;
+                            break;
+                        }
                         Err(e) => {
                             // memcached closes without a reply (after answering what came before).
                             tracing::debug!(error = %e, "closing client connection");
                             info.metrics.connection_error(Side::Client);
                             reading = false;
+                            parsing = false;
                             slots.push_back((Slot::Close, 0));
                             continue;
                         }
@@ -162,6 +171,7 @@ pub async fn serve(
                     }
                     Slot::Close => {
                         reading = false;
+                        parsing = false;
                         slots.push_back((Slot::Close, share));
                     }
                     slot => slots.push_back((slot, share)),
@@ -192,7 +202,13 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return Ok(());
         }
-        if !reading && parked.is_none() && slots.is_empty() && wbuf.is_empty() && held.is_none() {
+        if !reading
+            && (!parsing || exhausted)
+            && parked.is_none()
+            && slots.is_empty()
+            && wbuf.is_empty()
+            && held.is_none()
+        {
             let _ = wr.shutdown().await;
             return Ok(());
         }
@@ -215,12 +231,18 @@ pub async fn serve(
         tokio::select! {
             r = rd.read_buf(&mut rbuf), if can_read => match r {
                 Ok(0) => {
-                    // Client EOF: answer what was read (memcached does), then close.
+                    // Client EOF: answer what was read (memcached does), then close. A value
+                    // being swallowed never ends: no reply for it, nothing after it.
                     reading = false;
-                    held = None;
+                    if held.take().is_some() || swallow > 0 {
+                        parsing = false;
+                    }
                     swallow = 0;
                 }
-                Ok(_) => last_activity = Instant::now(),
+                Ok(_) => {
+                    last_activity = Instant::now();
+                    exhausted = false;
+                }
                 Err(e) => {
                     info.metrics.connection_error(Side::Client);
                     return Err(e);
@@ -249,7 +271,21 @@ pub async fn serve(
                 return Ok(());
             }
             _ = stop.wait_for(|s| *s), if reading => {
+                // Shutdown: read nothing more; answer the complete requests already read. The
+                // rest of a too-large value being swallowed will not be read: its error reply
+                // goes out now, and nothing after it is parsed.
                 reading = false;
+                if let Some(h) = held.take() {
+                    slots.push_back((h, 0));
+                    swallow = 0;
+                    parsing = false;
+                }
+            }
+            else => {
+                // Every branch disabled: nothing can make progress (a bug; close rather than
+                // spin or panic in release builds).
+                debug_assert!(false, "client connection loop has nothing to wait for");
+                return Ok(());
             }
         }
     }

@@ -158,6 +158,88 @@ fn idle_connections_are_closed() {
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
+/// The requests a client pipelined are answered at shutdown even when most of them were still
+/// waiting in the read buffer (`max_pending` lets only a few be in flight at a time).
+#[test]
+fn shutdown_answers_requests_still_in_the_read_buffer() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    config.limits.max_pending = 4;
+    let mut proxy = Proxy::start(config);
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    let mut batch = Vec::new();
+    for i in 0..200 {
+        batch.extend_from_slice(format!("set k{i} 0 0 1\r\nx\r\n").as_bytes());
+    }
+    c.send(&batch);
+    assert_eq!(c.read_line(), b"STORED\r\n");
+    proxy.begin_shutdown();
+    let mut stored = 1;
+    loop {
+        let line = c.read_line();
+        if line.is_empty() {
+            break;
+        }
+        assert_eq!(line, b"STORED\r\n");
+        stored += 1;
+    }
+    assert_eq!(stored, 200, "every request already read is answered");
+    assert!(
+        c.is_closed(),
+        "then the connection is closed (not a timeout)"
+    );
+    proxy.shutdown();
+}
+
+/// A client that pipelines requests and then closes its sending side (EOF) gets every reply, as
+/// from memcached, however many were still waiting in the read buffer.
+#[test]
+fn client_eof_answers_every_request_already_sent() {
+    use std::io::{Read, Write};
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    config.limits.max_pending = 4;
+    let proxy = Proxy::start(config);
+    let mut stream = std::net::TcpStream::connect(proxy.addr(0)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut batch = Vec::new();
+    for i in 0..200 {
+        batch.extend_from_slice(format!("set e{i} 0 0 1\r\nx\r\n").as_bytes());
+    }
+    stream.write_all(&batch).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut replies = Vec::new();
+    stream.read_to_end(&mut replies).expect("replies, then EOF");
+    assert_eq!(show(&replies), show(&b"STORED\r\n".repeat(200)));
+}
+
+/// Shutdown while the proxy swallows the data of a too-large `set` (as memcached does): the
+/// rest of the value will not be read, so its error reply goes out at once, then the close.
+#[test]
+fn shutdown_while_swallowing_a_too_large_value_replies_and_closes() {
+    let mc = Memcached::start();
+    let mut proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
+    let mut partial = b"set big 0 0 2000000\r\n".to_vec();
+    partial.extend_from_slice(&[b'x'; 1000]);
+    c.send(&partial);
+    // Let the proxy parse the header and start swallowing.
+    std::thread::sleep(Duration::from_millis(200));
+    proxy.begin_shutdown();
+    assert_eq!(
+        c.read_line(),
+        b"SERVER_ERROR object too large for cache\r\n"
+    );
+    assert!(
+        c.is_closed(),
+        "then the connection is closed (not a timeout)"
+    );
+    proxy.shutdown();
+}
+
 #[test]
 fn shutdown_answers_requests_in_flight_then_closes() {
     let mc = Memcached::start();
