@@ -71,7 +71,7 @@ pub use crate::pickle::Runtime as ClientRuntime;
 use crate::pickle::{Global, Py2Text, Py2Utc, Py3Str};
 
 /// `[[listener]]`: one memcache port.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// `address = "127.0.0.1:11311"`: IP and port to listen on (port 0 picks a free port).
@@ -297,7 +297,7 @@ impl RouteConfig {
 }
 
 /// `[timeouts]`, in milliseconds.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
     /// `connect_ms = 1000`: connecting to a memcached server.
@@ -345,7 +345,7 @@ impl TimeoutsConfig {
 }
 
 /// `[limits]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// `item_size = 1048576`: largest value accepted (memcached's `-I`, default 1 MiB). Should
@@ -413,7 +413,7 @@ impl Default for LimitsConfig {
 }
 
 /// `[commands]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandsConfig {
     /// `flush_all = true`: forward `flush_all` to every server of every pool (Django's
@@ -434,7 +434,7 @@ impl Default for CommandsConfig {
 }
 
 /// `[runtime]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// `workers = 0`: threads serving client and upstream connections; 0 = one per CPU core.

@@ -267,8 +267,10 @@ async fn shutdown_signal(
     }
 }
 
-/// On SIGHUP: re-read the file, validate, and swap the route table. A bad file, or one whose
-/// pools differ from the running ones, keeps the old table and logs why.
+/// On SIGHUP: re-read the file, validate, and swap the route table (routes and the firewall's
+/// entries) and re-read the TLS files. A bad file, or one whose pools differ from the running
+/// ones, keeps the old table and logs why. Sections read only at start-up that differ in the
+/// file are named in a warning: they take effect at the next restart.
 async fn reload_on_sighup(
     mut hup: tokio::signal::unix::Signal,
     args: Args,
@@ -288,11 +290,18 @@ async fn reload_on_sighup(
                 }
                 let table = Arc::new(RouteTable::compile(&new, &metrics));
                 tracing::info!(routes = table.routes().len(), "routes reloaded");
+                let pending = restart_only_changes(&running, &new);
+                if !pending.is_empty() {
+                    tracing::warn!(
+                        sections = pending.join(", "),
+                        "changed in the file but read only at start-up: they take effect at the next restart"
+                    );
+                }
                 let _ = routes.send(table);
                 metrics.config_reloaded();
             }
             Ok(_) => {
-                tracing::error!("reload rejected: pools, servers or TLS settings changed (restart to change them); keeping the old routes");
+                tracing::error!("reload rejected: pools, servers, connections or TLS settings changed (restart to change them); keeping the old routes");
                 metrics.config_reload_failed();
             }
             Err(e) => {
@@ -303,8 +312,26 @@ async fn reload_on_sighup(
     }
 }
 
-/// Whether a reloaded configuration has the pools, servers and TLS settings of the running one
-/// (those need a restart to change).
+/// The sections of a reloaded configuration that differ from the running one but are read only
+/// at start-up (listeners, timeouts, limits, commands, log, admin, runtime).
+fn restart_only_changes(running: &Config, new: &Config) -> Vec<&'static str> {
+    [
+        ("listener", running.listeners == new.listeners),
+        ("timeouts", running.timeouts == new.timeouts),
+        ("limits", running.limits == new.limits),
+        ("commands", running.commands == new.commands),
+        ("log", running.log == new.log),
+        ("admin", running.admin == new.admin),
+        ("runtime", running.runtime == new.runtime),
+    ]
+    .into_iter()
+    .filter(|(_, same)| !same)
+    .map(|(name, _)| name)
+    .collect()
+}
+
+/// Whether a reloaded configuration has the pools, servers, connection counts and TLS settings
+/// of the running one (those need a restart to change).
 fn same_pools(running: &Config, new: &Config) -> bool {
     let tls_same = |a: &Option<TlsConfig>, b: &Option<TlsConfig>| match (a, b) {
         (None, None) => true,
@@ -317,7 +344,10 @@ fn same_pools(running: &Config, new: &Config) -> bool {
             .iter()
             .zip(&new.pools)
             .all(|((n1, p1), (n2, p2))| {
-                n1 == n2 && p1.servers == p2.servers && tls_same(&p1.tls, &p2.tls)
+                n1 == n2
+                    && p1.servers == p2.servers
+                    && p1.connections == p2.connections
+                    && tls_same(&p1.tls, &p2.tls)
             })
 }
 
@@ -401,5 +431,25 @@ mod tests {
         let mut moved = plain.clone();
         moved.pools.get_mut("default").unwrap().servers = vec!["127.0.0.1:11212".into()];
         assert!(!same_pools(&plain, &moved));
+        let mut more = plain.clone();
+        more.pools.get_mut("default").unwrap().connections = 4;
+        assert!(!same_pools(&plain, &more));
+    }
+
+    #[test]
+    fn a_reload_names_the_start_up_only_sections_that_changed() {
+        let running = Config::quick(&[], &["127.0.0.1:11211".to_string()]);
+        assert!(restart_only_changes(&running, &running.clone()).is_empty());
+        let mut new = running.clone();
+        new.timeouts.request_ms += 1;
+        new.limits.max_pending += 1;
+        new.commands.flush_all = !new.commands.flush_all;
+        new.runtime.workers = 1;
+        new.routes[0].mode = crate::config::Mode::Observe;
+        assert_eq!(
+            restart_only_changes(&running, &new),
+            ["timeouts", "limits", "commands", "runtime"],
+            "routes reload; these do not"
+        );
     }
 }
