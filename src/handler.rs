@@ -295,6 +295,12 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             }
             Slots::One(Slot::flush(req, parts, started))
         }
+        Request::Stats(s) if s.dumps_keys() => {
+            ctx.info.metrics.reply(ReplyOutcome::ServerError);
+            Slots::One(Slot::Local(Bytes::from_static(
+                b"SERVER_ERROR key dumps are not supported by the proxy\r\n",
+            )))
+        }
         Request::Admin(a) if a.streams => {
             // watch / lru_crawler metadump answer with an unframed stream that would take over
             // the shared upstream connection: not supported through the proxy.

@@ -405,3 +405,77 @@ fn connection_flood_past_the_limit_gets_memcacheds_error() {
         },
     );
 }
+
+/// A key holding CR LF, stored through memcached's binary protocol (here directly; a proxy
+/// client could do it through the binary splice), is echoed raw by memcached in `mg ... k`,
+/// `me` and `stats cachedump`. Such a reply line ends inside the key, and what follows it would
+/// become the reply to another request on the shared upstream connection: a value planted for
+/// another client. The proxy refuses those requests instead; the others are unaffected.
+#[test]
+fn a_key_with_crlf_cannot_plant_a_reply_for_another_request() {
+    let mc = Memcached::start();
+    let evil_key: &[u8] = b"x\r\nVALUE victim 0 5\r\nEVIL!\r\nEND";
+    // Binary SET: magic 0x80, opcode 0x01, key length, 8 bytes of extras (flags, expiry).
+    let value = b"v";
+    let mut set = vec![0x80, 0x01];
+    set.extend_from_slice(&(evil_key.len() as u16).to_be_bytes());
+    set.extend_from_slice(&[8, 0, 0, 0]);
+    set.extend_from_slice(&((8 + evil_key.len() + value.len()) as u32).to_be_bytes());
+    set.extend_from_slice(&[0; 12]);
+    set.extend_from_slice(&[0; 8]);
+    set.extend_from_slice(evil_key);
+    set.extend_from_slice(value);
+    let mut direct = Client::connect(mc.addr()).expect("memcached");
+    direct.send(&set);
+    let reply = direct.read_exact(24);
+    assert_eq!(
+        (reply[0], &reply[6..8]),
+        (0x81, &[0u8, 0][..]),
+        "binary SET"
+    );
+    // memcached echoes it raw (the premise of this test).
+    let b64 = "eA0KVkFMVUUgdmljdGltIDAgNQ0KRVZJTCENCkVORA==";
+    let mut direct = Client::connect(mc.addr()).expect("memcached");
+    let raw = direct.call(
+        format!("mg {b64} b k v\r\n").as_bytes(),
+        b"EVIL!\r\nEND\r\n",
+    );
+    assert!(
+        raw.starts_with(b"VA 1 kx\r\nVALUE victim"),
+        "{}",
+        show(&raw)
+    );
+
+    let config = Config::quick(
+        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
+        &[mc.addr_string()],
+    );
+    let proxy = Proxy::start(config);
+    let mut attacker = Client::connect(proxy.addr(0)).expect("proxy");
+    let mut victim = Client::connect(proxy.addr(0)).expect("proxy");
+    let refused = "CLIENT_ERROR a key with CR or LF cannot be echoed through the proxy\r\n";
+    for request in [
+        format!("mg {b64} b k v\r\n"),
+        format!("md {b64} b k q\r\n"),
+        format!("me {b64} b\r\n"),
+        format!("ms {b64} 1 b k\r\nz\r\n"),
+    ] {
+        assert_eq!(
+            show(&attacker.call(request.as_bytes(), b"\r\n")),
+            show(refused.as_bytes()),
+            "{request:?}"
+        );
+    }
+    assert_eq!(
+        show(&attacker.call(b"stats cachedump 1 0\r\n", b"\r\n")),
+        show(b"SERVER_ERROR key dumps are not supported by the proxy\r\n")
+    );
+    // Without `k` the key is not echoed: served as memcached serves it.
+    assert_eq!(
+        show(&attacker.call(format!("mg {b64} b v\r\n").as_bytes(), b"v\r\n")),
+        show(b"VA 1\r\nv\r\n")
+    );
+    // Nobody got a planted reply.
+    assert_eq!(victim.call(b"get victim\r\n", b"\r\n"), b"END\r\n");
+    assert_eq!(attacker.call(b"get victim\r\n", b"\r\n"), b"END\r\n");
+}

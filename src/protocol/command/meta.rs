@@ -24,6 +24,23 @@ pub const MAX_META_TOKENS: usize = 20;
 /// memcached `MFLAG_MAX_OPAQUE_LENGTH`.
 const MAX_OPAQUE_LEN: usize = 32;
 
+/// The proxy's reply to a request whose reply would echo a key with CR or LF
+/// ([`echoes_unframable_key`]); memcached has no such error.
+pub const UNFRAMABLE_KEY: &str =
+    "CLIENT_ERROR a key with CR or LF cannot be echoed through the proxy";
+
+/// Whether a request's reply would echo a base64 (`b`) key that decodes to bytes with CR or LF:
+/// the `k` flag of mg/ms/md/ma, and `me` always. memcached echoes a key stored through its
+/// binary protocol raw, and such a reply line ends inside the key, where the proxy, framing by
+/// CRLF on an upstream connection other clients share, would hand the rest to the next
+/// request. An ASCII key (no `b`) cannot hold CR or LF.
+fn echoes_unframable_key(cmd: MetaCmd, key: &[u8], flags: &[&[u8]]) -> bool {
+    let has = |c: u8| flags.iter().any(|f| f.first() == Some(&c));
+    has(b'b')
+        && (cmd == MetaCmd::Debug || has(b'k'))
+        && base64_decode(key).is_some_and(|k| k.iter().any(|&b| b == b'\r' || b == b'\n'))
+}
+
 /// Which meta command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetaCmd {
@@ -114,6 +131,13 @@ pub(crate) fn parse(
             return reject(BAD_FORMAT);
         }
         let (ks, ke) = line.tokens()[1];
+        let flag_toks: Vec<&[u8]> = line.tokens()[2..]
+            .iter()
+            .map(|&(s, e)| &buf[s..e])
+            .collect();
+        if echoes_unframable_key(cmd, key, &flag_toks) {
+            return reject(UNFRAMABLE_KEY);
+        }
         let meta = Meta {
             cmd,
             key: src.slice(ks, ke),
@@ -158,7 +182,11 @@ pub(crate) fn parse(
         fenced,
         data: None,
     };
+    let unframable = preparse_ok && echoes_unframable_key(cmd, key, &flag_toks);
     if cmd != MetaCmd::Set {
+        if unframable {
+            return reject(UNFRAMABLE_KEY);
+        }
         return done(Request::Meta(meta), line_len);
     }
     let vlen = match strtol(line.token(buf, 2)) {
@@ -198,6 +226,9 @@ pub(crate) fn parse(
     if &buf[line_len + vlen..total] != b"\r\n" {
         let reply = ms_line_error(key, &flag_toks).unwrap_or(BAD_DATA_CHUNK);
         return done(Request::Reject(Reject::line(reply)), total);
+    }
+    if unframable {
+        return done(Request::Reject(Reject::line(UNFRAMABLE_KEY)), total);
     }
     meta.data = Some(src.slice(line_len, line_len + vlen));
     done(Request::Meta(meta), total)

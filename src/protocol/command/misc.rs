@@ -48,6 +48,17 @@ impl Stats {
             Some(b"sizes_enable" | b"sizes_disable")
         )
     }
+
+    /// `stats cachedump ...` / `stats detail dump`: replies that list stored keys (or their
+    /// prefixes) raw, one per line, where a key stored through the binary protocol may hold CR
+    /// LF or `END`: the reply's end cannot be found on a shared upstream connection.
+    pub fn dumps_keys(&self) -> bool {
+        match self.args.first().map(|a| &a[..]) {
+            Some(b"cachedump") => true,
+            Some(b"detail") => self.args.get(1).is_some_and(|a| &a[..] == b"dump"),
+            _ => false,
+        }
+    }
 }
 
 /// A server administration command (shutdown, slabs, lru, lru_crawler, watch,
