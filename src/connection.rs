@@ -314,9 +314,17 @@ async fn splice_binary(
     let (mut up_rd, mut up_wr) = tokio::io::split(upstream);
     up_wr.write_all(already).await?;
     let mut stop = shared.shutting_down.clone();
+    // memcached's replies, until it closes: then the client connection closes too.
+    let to_client = async { tokio::io::copy(&mut up_rd, wr).await.map(drop) };
+    // The client's requests; its EOF is passed on (memcached answers what it got, then closes).
+    let to_upstream = async {
+        tokio::io::copy(rd, &mut up_wr).await?;
+        up_wr.shutdown().await?;
+        std::future::pending::<io::Result<()>>().await
+    };
     tokio::select! {
-        r = tokio::io::copy(rd, &mut up_wr) => r.map(drop),
-        r = tokio::io::copy(&mut up_rd, wr) => r.map(drop),
+        r = to_client => r,
+        r = to_upstream => r,
         _ = stop.wait_for(|s| *s) => Ok(()),
     }
 }

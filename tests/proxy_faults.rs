@@ -375,6 +375,15 @@ fn binary_protocol_connections_get_memcacheds_binary_replies() {
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     c.send(&noop);
     assert_eq!(c.read_exact(24), want);
+    // A request followed by the client's EOF (`printf ... | nc`) still gets its reply.
+    use std::io::{Read, Write};
+    let mut half = std::net::TcpStream::connect(proxy.addr(0)).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    half.write_all(&noop).unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    half.read_to_end(&mut reply).expect("the reply, then EOF");
+    assert_eq!(reply, want);
 }
 
 #[test]
