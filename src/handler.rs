@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::metrics::{Command, ReplyOutcome, RequestCounters, NO_ROUTE};
 use crate::protocol::{
-    compose_request, parse_response_buf, Meta, MetaCmd, Request, Response, Retrieval,
+    compose_request, parse_response_buf, Meta, MetaCmd, Request, Response, Retrieval, RetrievalCmd,
 };
 use crate::route::{Route, RouteTable};
 use crate::server::{ListenerInfo, Shared};
@@ -381,8 +381,47 @@ pub(crate) enum FlagsAsked {
     Unknowable,
 }
 
-/// get/gets/gat/gats: keys grouped by (pool, server), one upstream request per group, the
-/// replies reassembled in request order. `route` is the first key's.
+/// memcached closes a connection on which more than 2048 bytes of a line other than get/gets
+/// are buffered without their newline (proto_text.c), which any long line pipelined behind
+/// others on a shared upstream connection risks: gat/gats go upstream in lines this long at most.
+const MAX_UPSTREAM_GAT_LINE: usize = 2048;
+
+/// Whether `r` is a gat/gats whose request line is longer than [`MAX_UPSTREAM_GAT_LINE`].
+fn long_gat(r: &Retrieval) -> bool {
+    matches!(r.cmd, RetrievalCmd::Gat | RetrievalCmd::Gats)
+        && gat_head(r) + r.keys.iter().map(|k| 1 + k.len()).sum::<usize>() > MAX_UPSTREAM_GAT_LINE
+}
+
+/// The bytes of a gat/gats line besides its keys: `gats <exptime>` and CRLF.
+fn gat_head(r: &Retrieval) -> usize {
+    5 + r.exptime.as_ref().map_or(0, Bytes::len) + 2
+}
+
+/// `keys` of one gat/gats request cut into runs whose request line fits
+/// [`MAX_UPSTREAM_GAT_LINE`] (one key a run at least); get/gets keys stay one run.
+fn upstream_runs(r: &Retrieval, keys: Vec<Bytes>) -> Vec<Vec<Bytes>> {
+    if !matches!(r.cmd, RetrievalCmd::Gat | RetrievalCmd::Gats) {
+        return vec![keys];
+    }
+    let head = gat_head(r);
+    let mut runs: Vec<Vec<Bytes>> = Vec::new();
+    let mut len = usize::MAX;
+    for key in keys {
+        if len.saturating_add(1 + key.len()) > MAX_UPSTREAM_GAT_LINE {
+            runs.push(Vec::new());
+            len = head;
+        }
+        len += 1 + key.len();
+        if let Some(run) = runs.last_mut() {
+            run.push(key);
+        }
+    }
+    runs
+}
+
+/// get/gets/gat/gats: keys grouped by (pool, server), one upstream request per group (per run
+/// of a long gat/gats, [`upstream_runs`]), the replies reassembled in request order. `route` is
+/// the first key's.
 async fn retrieval(
     ctx: &mut Ctx,
     r: Retrieval,
@@ -411,9 +450,12 @@ async fn retrieval(
         }
     }
     if groups.is_empty() {
-        let client_req = Arc::new(Request::Retrieval(r));
-        let pending = send(ctx, first, client_req.clone()).await;
-        return Slot::call(client_req, Some(route), table, pending, started);
+        if !long_gat(&r) {
+            let client_req = Arc::new(Request::Retrieval(r));
+            let pending = send(ctx, first, client_req.clone()).await;
+            return Slot::call(client_req, Some(route), table, pending, started);
+        }
+        groups.push((first, r.keys.clone()));
     }
     let client_req = Arc::new(Request::Retrieval(r));
     let Request::Retrieval(orig) = client_req.as_ref() else {
@@ -422,12 +464,14 @@ async fn retrieval(
     };
     let mut parts = Vec::with_capacity(groups.len());
     for (g, keys) in groups {
-        let sub = Arc::new(Request::Retrieval(Retrieval {
-            cmd: orig.cmd,
-            exptime: orig.exptime.clone(),
-            keys,
-        }));
-        parts.push((g, send(ctx, g, sub).await));
+        for keys in upstream_runs(orig, keys) {
+            let sub = Arc::new(Request::Retrieval(Retrieval {
+                cmd: orig.cmd,
+                exptime: orig.exptime.clone(),
+                keys,
+            }));
+            parts.push((g, send(ctx, g, sub).await));
+        }
     }
     Slot::multi(client_req, table, parts, started)
 }

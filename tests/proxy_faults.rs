@@ -435,3 +435,70 @@ fn a_client_that_reads_none_of_its_replies_is_disconnected() {
     });
     assert!(cut_off, "the disconnected client can still write");
 }
+
+/// A gat with many keys: memcached closes a connection on which more than 2048 bytes of a
+/// line other than get/gets wait for their newline, which a long line pipelined behind others
+/// on a shared upstream connection risks whenever it straddles one of memcached's reads. The
+/// proxy sends a long gat upstream in lines of at most 2048 bytes and merges the replies in
+/// request order: the client sees one reply, as from memcached.
+#[test]
+fn a_long_gat_goes_upstream_in_short_lines_and_is_answered_whole() {
+    let keys: Vec<String> = (0..160).map(|i| format!("gat-key-{i:012}")).collect();
+    let gat = format!("gat 300 {}\r\n", keys.join(" "));
+    assert!(gat.len() > 3000, "{}", gat.len());
+
+    // What goes upstream: an upstream that records each line and answers it with a miss.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<usize>();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for conn in listener.incoming().take(10) {
+            let Ok(conn) = conn else { break };
+            let lines_tx = lines_tx.clone();
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().expect("clone");
+                let mut r = BufReader::new(conn);
+                let mut line = Vec::new();
+                while r.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                    let _ = lines_tx.send(line.len());
+                    let _ = w.write_all(b"END\r\n");
+                    line.clear();
+                }
+            });
+        }
+    });
+    let proxy = Proxy::start(quick(&addr));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(gat.as_bytes(), b"\r\n"), b"END\r\n");
+    let lines: Vec<usize> = lines_rx.try_iter().collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    assert!(lines.iter().all(|&n| n <= 2048), "{lines:?}");
+    drop(proxy);
+
+    // A real memcached: hits and misses across the runs, in request order.
+    let mc = Memcached::start();
+    let proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    for (i, key) in keys.iter().enumerate().filter(|(i, _)| i % 3 != 1) {
+        let set = format!("set {key} 0 0 1\r\n{}\r\n", i % 10);
+        assert_eq!(c.call(set.as_bytes(), b"\r\n"), b"STORED\r\n");
+    }
+    let want: String = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 1)
+        .map(|(i, k)| format!("VALUE {k} 0 1\r\n{}\r\n", i % 10))
+        .chain(["END\r\n".to_string()])
+        .collect();
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    assert_eq!(
+        show(&direct.call(gat.as_bytes(), b"END\r\n")),
+        show(want.as_bytes()),
+        "memcached itself"
+    );
+    assert_eq!(
+        show(&c.call(gat.as_bytes(), b"END\r\n")),
+        show(want.as_bytes())
+    );
+}

@@ -316,7 +316,12 @@ fn merge(ctx: &Ctx, m: &mut Multi) -> Result<Vec<Value>, Response> {
     let mut merged = Vec::new();
     for key in &r.keys {
         let g = group_of(ctx, &m.table, key);
-        if let Some((_, q)) = per_part.iter_mut().find(|(id, _)| *id == g) {
+        // A server's keys may have gone in several runs (a long gat): its values come in
+        // request order across them, so the first run with values left holds the next one.
+        if let Some((_, q)) = per_part
+            .iter_mut()
+            .find(|(id, q)| *id == g && !q.is_empty())
+        {
             if q.front().is_some_and(|v| v.key == *key) {
                 merged.extend(q.pop_front());
             }
