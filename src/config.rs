@@ -382,6 +382,10 @@ pub struct LimitsConfig {
 fn default_item_size() -> usize {
     1 << 20
 }
+/// Largest `max_connections` (one permit and one file descriptor each; a semaphore of more would
+/// not drain at shutdown).
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+
 fn default_max_connections() -> usize {
     4096
 }
@@ -797,8 +801,11 @@ impl Config {
         if !(1024..=1 << 30).contains(&l.item_size) {
             out.push(problem("limits.item_size", "must be 1024..=1073741824"));
         }
-        if l.max_connections == 0 {
-            out.push(problem("limits.max_connections", "must be at least 1"));
+        if !(1..=MAX_CONNECTIONS).contains(&l.max_connections) {
+            out.push(problem(
+                "limits.max_connections",
+                format!("must be 1..={MAX_CONNECTIONS}"),
+            ));
         }
         if l.max_pending == 0 {
             out.push(problem("limits.max_pending", "must be at least 1"));

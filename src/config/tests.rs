@@ -114,6 +114,7 @@ request_ms = 0
 [limits]
 item_size = 10
 max_pending_bytes = 5
+max_connections = 2000000
 [log]
 level = "inof"
 [admin]
@@ -139,6 +140,7 @@ workers = 1000
         "timeouts.request_ms",
         "limits.item_size",
         "limits.max_pending_bytes: must be at least limits.item_size",
+        "limits.max_connections: must be 1..=1000000",
         "log.level",
         "admin.listen: same address",
         "runtime.workers: must be 0 (one per CPU core) to 256",
