@@ -545,11 +545,11 @@ fn readyz_follows_upstream_reachability() {
         "2 open connections again",
         all_open,
     );
-    assert_eq!(
-        value(&scrape(admin), &reconnects),
-        2.0,
-        "each connection re-established once"
-    );
+    // Each connection re-established at least once. (More is possible: a connection dropped
+    // by the dying memcached may reconnect at once into its listen backlog, before the
+    // listening socket closes too.)
+    let n = value(&scrape(admin), &reconnects);
+    assert!(n >= 2.0, "{n} reconnects");
 }
 
 /// Replies the proxy writes itself (parse errors, `mn`, `verbosity`, `stats`, a disabled
