@@ -258,16 +258,9 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             }
         }
         Request::Quit => Slots::One(Slot::Close),
-        Request::MetaNoop => {
-            ctx.info.metrics.reply(ReplyOutcome::Ok);
-            Slots::One(Slot::Local(Bytes::from_static(b"MN\r\n")))
-        }
-        Request::Verbosity(v) => {
-            // Only changes memcached's logging; answered here as memcached answers it.
-            ctx.info.metrics.reply(ReplyOutcome::Ok);
-            let reply = if v.noreply { "" } else { "OK\r\n" };
-            Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
-        }
+        Request::MetaNoop => local(ctx, ReplyOutcome::Ok, "MN\r\n", false),
+        // Only changes memcached's logging; answered here as memcached answers it.
+        Request::Verbosity(v) => local(ctx, ReplyOutcome::Ok, "OK\r\n", v.noreply),
         Request::Stats(s) if s.args.is_empty() => {
             let mut out = BytesMut::new();
             let version = ctx.shared.upstream_version();
@@ -275,15 +268,12 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             ctx.info.metrics.reply(ReplyOutcome::Info);
             Slots::One(Slot::Local(out.freeze()))
         }
-        Request::FlushAll(f) if !ctx.shared.config.commands.flush_all => {
-            ctx.info.metrics.reply(ReplyOutcome::ServerError);
-            let reply = if f.noreply {
-                ""
-            } else {
-                "SERVER_ERROR flush_all disabled by configuration\r\n"
-            };
-            Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
-        }
+        Request::FlushAll(f) if !ctx.shared.config.commands.flush_all => local(
+            ctx,
+            ReplyOutcome::ServerError,
+            "SERVER_ERROR flush_all disabled by configuration\r\n",
+            f.noreply,
+        ),
         Request::FlushAll(f) => {
             let req = Arc::new(Request::FlushAll(f));
             let mut parts = Vec::new();
@@ -295,23 +285,20 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             }
             Slots::One(Slot::flush(req, parts, started))
         }
-        Request::Stats(s) if s.dumps_keys() => {
-            ctx.info.metrics.reply(ReplyOutcome::ServerError);
-            Slots::One(Slot::Local(Bytes::from_static(
-                b"SERVER_ERROR key dumps are not supported by the proxy\r\n",
-            )))
-        }
-        Request::Admin(a) if a.streams => {
-            // watch / lru_crawler metadump answer with an unframed stream that would take over
-            // the shared upstream connection: not supported through the proxy.
-            ctx.info.metrics.reply(ReplyOutcome::ServerError);
-            let reply = if a.noreply {
-                ""
-            } else {
-                "SERVER_ERROR streaming commands are not supported by the proxy\r\n"
-            };
-            Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
-        }
+        Request::Stats(s) if s.dumps_keys() => local(
+            ctx,
+            ReplyOutcome::ServerError,
+            "SERVER_ERROR key dumps are not supported by the proxy\r\n",
+            false,
+        ),
+        // watch / lru_crawler metadump answer with an unframed stream that would take over the
+        // shared upstream connection: not supported through the proxy.
+        Request::Admin(a) if a.streams => local(
+            ctx,
+            ReplyOutcome::ServerError,
+            "SERVER_ERROR streaming commands are not supported by the proxy\r\n",
+            a.noreply,
+        ),
         Request::Version | Request::Stats(_) | Request::Admin(_) => {
             // Keyless: the default route's server for the empty key.
             let route = table.default_route().clone();
@@ -381,6 +368,13 @@ pub(crate) enum FlagsAsked {
     Unknowable,
 }
 
+/// A reply the proxy writes itself, counted like memcached's (`noreply`: counted, not sent).
+fn local(ctx: &Ctx, outcome: ReplyOutcome, reply: &'static str, noreply: bool) -> Slots {
+    ctx.info.metrics.reply(outcome);
+    let reply = if noreply { "" } else { reply };
+    Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
+}
+
 /// memcached closes a connection on which more than 2048 bytes of a line other than get/gets
 /// are buffered without their newline (proto_text.c), which any long line pipelined behind
 /// others on a shared upstream connection risks: gat/gats go upstream in lines this long at most.
@@ -397,30 +391,30 @@ fn gat_head(r: &Retrieval) -> usize {
     5 + r.exptime.as_ref().map_or(0, Bytes::len) + 2
 }
 
-/// `keys` of one gat/gats request cut into runs whose request line fits
-/// [`MAX_UPSTREAM_GAT_LINE`] (one key a run at least); get/gets keys stay one run.
-fn upstream_runs(r: &Retrieval, keys: Vec<Bytes>) -> Vec<Vec<Bytes>> {
-    if !matches!(r.cmd, RetrievalCmd::Gat | RetrievalCmd::Gats) {
-        return vec![keys];
-    }
+/// The keys of one gat/gats request cut into runs whose request line fits
+/// [`MAX_UPSTREAM_GAT_LINE`] (one key a run at least).
+fn gat_runs(r: &Retrieval, keys: Vec<Bytes>) -> Vec<Vec<Bytes>> {
     let head = gat_head(r);
     let mut runs: Vec<Vec<Bytes>> = Vec::new();
-    let mut len = usize::MAX;
+    let mut len = 0;
     for key in keys {
-        if len.saturating_add(1 + key.len()) > MAX_UPSTREAM_GAT_LINE {
-            runs.push(Vec::new());
-            len = head;
-        }
-        len += 1 + key.len();
-        if let Some(run) = runs.last_mut() {
-            run.push(key);
+        let add = 1 + key.len();
+        match runs.last_mut() {
+            Some(run) if len + add <= MAX_UPSTREAM_GAT_LINE => {
+                run.push(key);
+                len += add;
+            }
+            _ => {
+                runs.push(vec![key]);
+                len = head + add;
+            }
         }
     }
     runs
 }
 
 /// get/gets/gat/gats: keys grouped by (pool, server), one upstream request per group (per run
-/// of a long gat/gats, [`upstream_runs`]), the replies reassembled in request order. `route` is
+/// of a gat/gats, [`gat_runs`]), the replies reassembled in request order. `route` is
 /// the first key's.
 async fn retrieval(
     ctx: &mut Ctx,
@@ -462,15 +456,22 @@ async fn retrieval(
         // Built just above from a Retrieval.
         return Slot::Local(Bytes::from_static(UpstreamError::Protocol.reply_line()));
     };
+    let gat = matches!(orig.cmd, RetrievalCmd::Gat | RetrievalCmd::Gats);
     let mut parts = Vec::with_capacity(groups.len());
+    let sub = |keys| {
+        Arc::new(Request::Retrieval(Retrieval {
+            cmd: orig.cmd,
+            exptime: orig.exptime.clone(),
+            keys,
+        }))
+    };
     for (g, keys) in groups {
-        for keys in upstream_runs(orig, keys) {
-            let sub = Arc::new(Request::Retrieval(Retrieval {
-                cmd: orig.cmd,
-                exptime: orig.exptime.clone(),
-                keys,
-            }));
-            parts.push((g, send(ctx, g, sub).await));
+        if gat {
+            for keys in gat_runs(orig, keys) {
+                parts.push((g, send(ctx, g, sub(keys)).await));
+            }
+        } else {
+            parts.push((g, send(ctx, g, sub(keys)).await));
         }
     }
     Slot::multi(client_req, table, parts, started)
