@@ -82,6 +82,26 @@ fn set_then_miss(setter: &mut Client, getter: &mut Client, key: &str, value: &[u
     );
 }
 
+/// The WARN lines whose `field` is `value`, after asserting that the limiter (10 a minute) let
+/// through at least one and at most 10 of the `events`.
+fn rate_limited<'a>(
+    lines: &'a [serde_json::Value],
+    (field, value): (&str, &str),
+    events: usize,
+    log: &str,
+) -> Vec<&'a serde_json::Value> {
+    let warnings: Vec<_> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" && l[field].as_str() == Some(value))
+        .collect();
+    assert!(
+        (1..=10).contains(&warnings.len()),
+        "{} warnings with {field}={value} for {events} events (limit 10 a minute):\n{log}",
+        warnings.len()
+    );
+    warnings
+}
+
 fn json_lines(log: &str) -> Vec<serde_json::Value> {
     log.lines()
         .map(|l| {
@@ -129,30 +149,12 @@ fn json_logs_name_listeners_pools_routes_and_rate_limit_refusals() {
         );
     }
     // Refusal warnings: rate-limited, with route, key prefix and reason, without value or key.
-    let refusals: Vec<_> = lines
-        .iter()
-        .filter(|l| l["level"] == "WARN" && text(l, "reason") == "newobj_ex")
-        .collect();
-    assert!(
-        (1..=10).contains(&refusals.len()),
-        "{} refusal warnings for 60 refusals (limit 10 a minute):\n{log}",
-        refusals.len()
-    );
-    for w in &refusals {
+    for w in rate_limited(&lines, ("reason", "newobj_ex"), 60, &log) {
         assert_eq!(text(w, "route"), "objects", "{w}");
         assert_eq!(text(w, "key_prefix"), "obj:", "{w}");
     }
     // Firewall warnings: rate-limited, with route, global, rule and action, without value or key.
-    let blocked: Vec<_> = lines
-        .iter()
-        .filter(|l| l["level"] == "WARN" && text(l, "action") == "blocked")
-        .collect();
-    assert!(
-        (1..=10).contains(&blocked.len()),
-        "{} firewall warnings for 20 blocked values (limit 10 a minute):\n{log}",
-        blocked.len()
-    );
-    for w in &blocked {
+    for w in rate_limited(&lines, ("action", "blocked"), 20, &log) {
         assert_eq!(text(w, "route"), "objects", "{w}");
         assert_eq!(text(w, "global"), "os.system", "{w}");
         assert!(!text(w, "rule").is_empty(), "{w}");
