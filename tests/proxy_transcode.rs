@@ -1,7 +1,8 @@
 //! Pickled values through the proxy with a real memcached, checked by the real interpreters:
 //! a Py3 pickle (protocol 4) is readable by Py2 through the py2 listener and stored as protocol
 //! 2; a Py2 `str` with UTF-8 bytes is readable by Py3; zlib-compressed pickles keep their flags
-//! and are rewritten inside; `observe` routes change nothing and count; mg v is rewritten too.
+//! and are rewritten inside; `observe` routes change nothing and count; mg v is rewritten too;
+//! values the client libraries store unpickled (flags 0/2/4/16) cross byte for byte.
 mod common;
 
 use std::time::Duration;
@@ -246,4 +247,51 @@ fn firewall_blocks_poisoned_pickles_and_passes_flagged_non_pickles() {
         "{}",
         String::from_utf8_lossy(&got)
     );
+}
+
+/// Values the client libraries store without pickling (README "Django"): python-memcached marks
+/// a py2 `str` / py3 `bytes` with flags 0 and text with 16, and the proxy can tell neither
+/// writer from the value, so such values cross byte for byte, flags included, and read as they
+/// would straight from memcached. The same string inside a list is a pickle, and is converted.
+#[test]
+fn values_stored_unpickled_cross_untouched_and_pickled_ones_convert() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Transcode);
+    let client = |listener: usize| {
+        format!(
+            "import memcache; mc = memcache.Client(['{}'])\n",
+            proxy.addr(listener)
+        )
+    };
+    let py2_set = "mc.set('s', '\\xc3\\xa9t\\xc3\\xa9'); mc.set('u', u'\\xe9'); mc.set('i', 5)\n\
+                   mc.set('l', 2**70); mc.set('boxed', ['\\xc3\\xa9t\\xc3\\xa9'])";
+    py(Py::Py2, &(client(0) + py2_set), b"");
+    let py3_set = "mc.set('t', '\\u00e9t\\u00e9'); mc.set('b', b'\\xff')";
+    py(Py::Py3, &(client(1) + py3_set), b"");
+    let read = "import sys\n\
+                sys.stdout.write(repr([mc.get(k) for k in ['s', 'u', 'i', 'l', 't', 'b', 'boxed']]))";
+    assert_eq!(
+        String::from_utf8(py(Py::Py3, &(client(1) + read), b"")).unwrap(),
+        "[b'\\xc3\\xa9t\\xc3\\xa9', '\u{e9}', 5, 1180591620717411303424, '\u{e9}t\u{e9}', b'\\xff', \
+         ['\u{e9}t\u{e9}']]"
+    );
+    assert_eq!(
+        String::from_utf8(py(Py::Py2, &(client(0) + read), b"")).unwrap(),
+        "['\\xc3\\xa9t\\xc3\\xa9', u'\\xe9', 5, 1180591620717411303424L, u'\\xe9t\\xe9', '\\xff', \
+         ['\\xc3\\xa9t\\xc3\\xa9']]"
+    );
+    // Through either listener, every unpickled value is memcached's, flags and bytes.
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    let plain = b"get s u i l t b\r\n";
+    let want = direct.call(plain, b"END\r\n");
+    assert_eq!(
+        want,
+        &b"VALUE s 0 5\r\n\xc3\xa9t\xc3\xa9\r\nVALUE u 16 2\r\n\xc3\xa9\r\nVALUE i 2 1\r\n5\r\n\
+           VALUE l 4 22\r\n1180591620717411303424\r\nVALUE t 16 5\r\n\xc3\xa9t\xc3\xa9\r\n\
+           VALUE b 0 1\r\n\xff\r\nEND\r\n"[..]
+    );
+    for listener in [0, 1] {
+        let mut c = Client::connect(proxy.addr(listener)).unwrap();
+        assert_eq!(c.call(plain, b"END\r\n"), want, "listener {listener}");
+    }
 }
