@@ -29,6 +29,12 @@ export DEBIAN_FRONTEND=noninteractive
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
+# Two `make` runs at once in one checkout set up one .cache: the second waits for the first
+# (flock is util-linux's, essential on Debian), then finds everything there.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.setup.lock"
+flock 9
+
 # ---------------------------------------------------------------------------------------------
 # 0. The Rust toolchain (rustup's; checked only).
 RUST_MIN=80
@@ -65,7 +71,8 @@ if ((${#missing[@]})); then
         SUDO=(sudo -n env DEBIAN_FRONTEND=noninteractive)
     fi
     "${SUDO[@]}" apt-get update -q || die "apt-get update failed (root or passwordless sudo needed)"
-    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # 9>&-: a service the packages start without systemd must not inherit (and hold) the lock.
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" 9>&-
     # Debian starts the daemons it installs (prometheus on :9090 of every interface): stop the
     # ones installed just now; the tests start their own on loopback.
     if [[ -d /run/systemd/system ]]; then
