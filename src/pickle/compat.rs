@@ -246,6 +246,18 @@ pub(crate) fn is_py3_only_typecode(code: &[u8]) -> bool {
     matches!(code, b"q" | b"Q" | b"w")
 }
 
+/// For `datetime.date`, `time` and `datetime` (their state is packed bytes): `Some(Some((state
+/// length, index of the byte carrying the fold bit)))` for the two with a fold, `Some(None)`
+/// for `date`; `None` for any other class.
+pub(crate) fn datetime_fold_byte(module: &str, name: &str) -> Option<Option<(usize, u8)>> {
+    match (module, name) {
+        ("datetime", "datetime") => Some(Some((10, 2))),
+        ("datetime", "time") => Some(Some((6, 0))),
+        ("datetime", "date") => Some(None),
+        _ => None,
+    }
+}
+
 /// The binary-state argument index of a class, if it is in [`BINARY_STATE`].
 pub(crate) fn binary_state_arg(module: &str, name: &str) -> Option<u8> {
     BINARY_STATE

@@ -573,3 +573,46 @@ fn py2_fold_bit_is_cleared_from_datetime_and_time_state() {
     let t = transcode(&Bytes::from_static(src), &py3());
     assert_eq!(t.outcome, Outcome::Unchanged);
 }
+
+/// States of `date`/`time`/`datetime` that Python 2's constructors reject and no CPython writes
+/// (made by hand): text (Python 3 takes it as latin-1; Python 2 only a `str`, under either
+/// `py2_text`), and `_codecs.encode` bytes with the fold bit (the protocol 0-2 form, where
+/// CPython drops fold). Both are refused for Python 2 readers; the same without the fold bit,
+/// as CPython 3 writes it, is converted.
+#[test]
+fn py2_refuses_datetime_states_python2_cannot_take() {
+    let utf8 = Policy {
+        py2_text: Py2Text::Utf8,
+        ..py2()
+    };
+    let cases: [&[u8]; 4] = [
+        // date('\x07\xe4\x01\x01'), protocol 0 and 4.
+        b"cdatetime\ndate\n(V\x07\xe4\x01\x01\ntR.",
+        b"\x80\x04cdatetime\ndate\n\x8c\x05\x07\xc3\xa4\x01\x01\x85R.",
+        // datetime(_codecs.encode(<state with fold>, 'latin1')), protocol 0 and 4.
+        b"cdatetime\ndatetime\n(c_codecs\nencode\n(V\x07\xe4\x81\x01\\u0000\\u0000\\u0000\\u0000\
+          \\u0000\\u0000\nVlatin1\ntRtR.",
+        b"\x80\x04cdatetime\ndatetime\nc_codecs\nencode\nX\x0c\x00\x00\x00\x07\xc3\xa4\xc2\x81\x01\
+          \x00\x00\x00\x00\x00\x00X\x06\x00\x00\x00latin1\x86R\x85R.",
+    ];
+    for src in cases {
+        for policy in [&py2(), &utf8] {
+            assert_eq!(refused(src, policy), Reason::Unsupported, "{src:?}");
+        }
+    }
+    // time(_codecs.encode(<fold>)) too; without the bit it is CPython 3's protocol-2 time.
+    let time = |hour: &[u8]| {
+        let len = [hour.len() as u8 + 5, 0, 0, 0];
+        [
+            &b"\x80\x02cdatetime\ntime\nc_codecs\nencode\nX"[..],
+            &len,
+            hour,
+            b"\x1e\x00\x00\x00\x00X\x06\x00\x00\x00latin1\x86R\x85R.",
+        ]
+        .concat()
+    };
+    assert_eq!(refused(&time(b"\xc2\x81"), &py2()), Reason::Unsupported);
+    let plain = time(b"\x01");
+    let t = transcode(&Bytes::from(plain), &py2());
+    assert!(!matches!(t.outcome, Outcome::Refused(_)), "{:?}", t.outcome);
+}

@@ -48,6 +48,8 @@ pub(super) struct Known {
     pub(super) collects_items: bool,
     /// Which argument is binary state (`compat::BINARY_STATE`).
     pub(super) binary_arg: Option<u8>,
+    /// `datetime.date`, `time` or `datetime` (whose state Python 2 takes only as `str`).
+    pub(super) datetime: bool,
     /// Bit 0 `decimal.Decimal`, bit 1 `fractions.Fraction` or `complex` (numbers that only
     /// Python 3 finds equal to one another, `compat::ValueKey`), 0 anything else.
     pub(super) number: u8,
@@ -82,6 +84,7 @@ impl Known {
             renamed,
             renamed_if_py3: renamed && compat::renamed_name_is_py2_too(m, n),
             binary_arg,
+            datetime: compat::datetime_fold_byte(m, n).is_some(),
             number: match compat::value_key(&m2, &n2) {
                 Some(compat::ValueKey::Decimal) => 0b01,
                 Some(compat::ValueKey::Number) => 0b10,

@@ -516,6 +516,11 @@ pub(super) fn scan<S: Sink>(
                         }
                     }
                     if let Some(&e) = g.binary_arg.and_then(|k| elems.get(usize::from(k))) {
+                        // A text state of `date`/`time`/`datetime` (by hand): the general path
+                        // refuses it for a Python 2 reader.
+                        if kind(e) == TEXT && g.datetime && target == Some(Runtime::Py2) {
+                            return None;
+                        }
                         if kind(e) == PY2_STR {
                             binary_state = true;
                             if target == Some(Runtime::Py3) {

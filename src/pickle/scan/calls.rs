@@ -248,20 +248,37 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         }
                     }
                 }
+                let fold = compat::datetime_fold_byte(&g.module, &g.name);
                 // `datetime`/`time` state with the fold bit (Python 3, protocol 4+): cleared for
                 // Python 2, which rejects it (its month or hour byte).
                 if let (Some(Runtime::Py2), Elem::Bytes { src: pos }) = (self.target(), elems[0]) {
-                    let byte = match (&*g.module, &*g.name) {
-                        ("datetime", "datetime") => Some((10, 2u8)),
-                        ("datetime", "time") => Some((6, 0)),
-                        _ => None,
-                    };
                     let state = self.op_at(pos).map(|o| o.arg);
-                    if let (Some((len, k)), Some(state)) = (byte, state) {
+                    if let (Some(Some((len, k))), Some(state)) = (fold, state) {
                         if state.len() == len && state[usize::from(k)] & 0x80 != 0 {
                             self.anns.push((pos, Ann::ClearFold { byte: k }));
                             self.folds.push(pos);
                         }
+                    }
+                }
+                // States of these classes Python 2 cannot take, which no CPython writes: text
+                // (Python 3 takes latin-1 text, Python 2 only `str`), and `_codecs.encode` bytes
+                // with the fold bit (that form is protocol 0-2's, where CPython drops fold).
+                if let (Some(Runtime::Py2), Some(fold)) = (self.target(), fold) {
+                    let first = self.tuple_items(tuple).and_then(|t| t.first()).copied();
+                    let breaks = match first {
+                        Some(Slot::Text { .. }) => true,
+                        Some(Slot::CodecsBytes { src }) => fold.is_some_and(|(len, k)| {
+                            let op = self.op_at(src);
+                            let text = op.as_ref().and_then(strings::text_utf8);
+                            text.is_some_and(|t| {
+                                let byte = t.chars().nth(usize::from(k)).map_or(0, u32::from);
+                                t.chars().count() == len && byte & 0x80 != 0
+                            })
+                        }),
+                        _ => false,
+                    };
+                    if breaks {
+                        return Err(self.m.err(ErrorKind::Unsupported));
                     }
                 }
                 if let Some(k) = g.binary_arg {
