@@ -202,6 +202,21 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return Ok(());
         }
+        // Replies that wrote nothing (`noreply`, a quiet meta miss) may have made the room a
+        // parked or unparsed request waits for, and then no read or reply need ever come to
+        // wake the loop (the client waits for that request's reply): parse on. Each pass
+        // dispatches, parks, swallows or finds the buffer exhausted, so this cannot spin.
+        let room = !closing && slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER;
+        let more = match &parked {
+            Some(req) => {
+                (slots.is_empty() && wbuf.is_empty())
+                    || wbuf.len() + reserved + reservation(req, item_size) <= budget
+            }
+            None => parsing && !exhausted && (swallow == 0 || !rbuf.is_empty()),
+        };
+        if room && more {
+            continue;
+        }
         if !reading
             && (!parsing || exhausted)
             && parked.is_none()

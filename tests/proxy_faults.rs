@@ -182,6 +182,40 @@ fn client_eof_answers_every_request_already_sent() {
     assert_eq!(show(&replies), show(&b"STORED\r\n".repeat(200)));
 }
 
+/// Requests whose replies write nothing (`noreply`, a quiet meta miss) free their room when
+/// memcached answers them. A request waiting for that room must then go on without any other
+/// event: one parked for the byte budget (a get of 127+ keys reserves more than the default
+/// 128 MiB with a request in flight), and ones still unparsed in the read buffer behind
+/// `max_pending` noreply requests, once those are answered. The client sends nothing more and
+/// waits for its reply.
+#[test]
+fn requests_waiting_behind_silent_replies_are_answered() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    config.limits.max_pending = 4;
+    let proxy = Proxy::start(config);
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+    let get = format!("get {}\r\n", keys.join(" "));
+    let silent: [&[u8]; 3] = [
+        b"set a 0 0 1 noreply\r\n1\r\n",
+        b"mg nope q\r\n",
+        b"delete a noreply\r\n",
+    ];
+    for first in silent {
+        let mut req = first.to_vec();
+        req.extend_from_slice(get.as_bytes());
+        assert_eq!(c.call(&req, b"END\r\n"), b"END\r\n", "{}", show(first));
+    }
+    // Twelve noreply sets (three rounds of max_pending), then a get, in one write.
+    let mut req = Vec::new();
+    for i in 0..12 {
+        req.extend_from_slice(format!("set n{i} 0 0 1 noreply\r\nx\r\n").as_bytes());
+    }
+    req.extend_from_slice(b"get n11\r\n");
+    assert_eq!(c.call(&req, b"END\r\n"), b"VALUE n11 0 1\r\nx\r\nEND\r\n");
+}
+
 /// Shutdown while the proxy swallows the data of a too-large `set` (as memcached does): the
 /// rest of the value will not be read, so its error reply goes out at once, then the close.
 #[test]
