@@ -1064,7 +1064,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         self.plan_utc()?;
         let (kept, fresh_converts) = self.plan_kept_strings();
-        let converts_text = self.text_ops > kept.len() || fresh_converts;
+        // (`kept` also holds the py2 `str`s that stay `str`, such as a `Decimal` argument.)
+        let is_text = |&&p: &&usize| {
+            matches!(
+                self.src.get(p).copied(),
+                Some(op::UNICODE | op::BINUNICODE | op::SHORT_BINUNICODE | op::BINUNICODE8)
+            )
+        };
+        let converts_text = self.text_ops > kept.iter().filter(is_text).count() || fresh_converts;
         for set in &self.sets {
             self.anns
                 .push((set.close_at, Ann::SetClose { memo: set.memo }));

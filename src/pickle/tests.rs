@@ -612,7 +612,69 @@ fn py2_refuses_datetime_states_python2_cannot_take() {
         .concat()
     };
     assert_eq!(refused(&time(b"\xc2\x81"), &py2()), Reason::Unsupported);
+    // A py2 `str` state with the fold bit (time(1, 2, 3, fold=1), datetime(..., fold=1)),
+    // inside protocols 2-4: Python 2 rejects it as it is.
+    let py2_str_folds: [&[u8]; 3] = [
+        b"\x80\x04\x8c\x08datetime\x8c\x04time\x93U\x06\x81\x02\x03\x00\x00\x00\x85R.",
+        b"\x80\x03cdatetime\ndatetime\nU\n\x07\xe4\x81\x02\x03\x04\x05\x00\x00\x00\x85R.",
+        b"\x80\x02cdatetime\ndatetime\nU\n\x07\xe4\x81\x02\x03\x04\x05\x00\x00\x00\x85R.",
+    ];
+    for src in py2_str_folds {
+        assert_eq!(refused(src, &py2()), Reason::Unsupported, "{src:?}");
+    }
     let plain = time(b"\x01");
     let t = transcode(&Bytes::from(plain), &py2());
     assert!(!matches!(t.outcome, Outcome::Refused(_)), "{:?}", t.outcome);
+}
+
+/// A py2 `str` that is a `date` state, with a FRAME between it and its REDUCE (by hand: FRAMEs
+/// and py2 `str`s meet in no CPython's pickle): for a Python 3 reader it becomes `bytes` and
+/// the FRAMEs go, in each `str` form, under every policy (the output loads in CPython 3 as
+/// `date(1892, 1, 2)`). The fast path's lazy writer used to start writing at the REDUCE,
+/// past the `str`: a panic (slice out of order) or its opcode patched 9 bytes early.
+#[test]
+fn py2_str_state_before_a_frame_becomes_bytes_for_py3() {
+    let cases: [&[u8]; 3] = [
+        b"\x95!\x00\x00\x00\x00\x00\x00\x00cdatetime\ndate\nS'\\x07d\\x01\\x02'\n\x85\
+          \x95\x01\x00\x00\x00\x00\x00\x00\x00R.",
+        b"\x95\x19\x00\x00\x00\x00\x00\x00\x00cdatetime\ndate\nT\x04\x00\x00\x00\x07d\x01\x02\
+          \x85\x95\x01\x00\x00\x00\x00\x00\x00\x00R.",
+        b"\x95\x16\x00\x00\x00\x00\x00\x00\x00cdatetime\ndate\nU\x04\x07d\x01\x02\x85\
+          \x95\x01\x00\x00\x00\x00\x00\x00\x00R.",
+    ];
+    let want: &[u8] = b"cdatetime\ndate\nC\x04\x07d\x01\x02\x85R.";
+    for policy in [Py3Str::Utf8OrBytes, Py3Str::Bytes, Py3Str::Latin1] {
+        let mut p = py3();
+        p.py3_str = policy;
+        for src in cases {
+            assert_eq!(rewritten(src, &p), want, "{policy:?} {src:?}");
+        }
+        let framed = [b"\x80\x04", cases[2]].concat();
+        assert_eq!(rewritten(&framed, &p), [b"\x80\x04", want].concat());
+    }
+}
+
+/// Under `py2_text = utf8`, a value whose writer is `unknown` (a hand-made mix: a py2 `str` and
+/// `_codecs.encode`) has its text converted, also when its only py2 `str`s stay `str` as a
+/// `Decimal` or `bytearray` argument (they were counted as kept text, so nothing converted).
+#[test]
+fn utf8_converts_text_of_mixed_writers_beside_kept_py2_strs() {
+    let utf8 = Policy {
+        py2_text: Py2Text::Utf8,
+        ..py2()
+    };
+    let decimal: &[u8] =
+        b"(cdecimal\nDecimal\n(S'1.5'\ntRV\\u00e9\nc_codecs\nencode\n(Vx\nVlatin1\ntRt.";
+    assert_eq!(
+        rewritten(decimal, &utf8),
+        &b"\x80\x02(cdecimal\nDecimal\n(S'1.5'\ntRU\x02\xc3\xa9c_codecs\nencode\n(Vx\nVlatin1\
+           \ntRt."[..]
+    );
+    let bytearray: &[u8] =
+        b"(c__builtin__\nbytearray\n(Vx\nU\x07latin-1tRVa\nc_codecs\nencode\n(Vx\nVlatin1\ntRt.";
+    assert_eq!(
+        rewritten(bytearray, &utf8),
+        &b"\x80\x02(c__builtin__\nbytearray\n(Vx\nU\x07latin-1tRU\x01ac_codecs\nencode\n(Vx\n\
+           Vlatin1\ntRt."[..]
+    );
 }

@@ -521,6 +521,14 @@ pub(super) fn scan<S: Sink>(
                         if kind(e) == TEXT && g.datetime && target == Some(Runtime::Py2) {
                             return None;
                         }
+                        // So does a py2 `str` state with the fold bit (by hand, as above).
+                        if kind(e) == PY2_STR && g.datetime && target == Some(Runtime::Py2) {
+                            let state = py2_str_bytes(src, next(src, payload(e))?)?;
+                            if matches!((state.len(), state.get(2), state.first()), (10, Some(&m), _) | (6, _, Some(&m)) if m & 0x80 != 0)
+                            {
+                                return None;
+                            }
+                        }
                         if kind(e) == PY2_STR {
                             binary_state = true;
                             if target == Some(Runtime::Py3) {

@@ -262,11 +262,18 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 // States of these classes Python 2 cannot take, which no CPython writes: text
                 // (Python 3 takes latin-1 text, Python 2 only `str`), and `_codecs.encode` bytes
-                // with the fold bit (that form is protocol 0-2's, where CPython drops fold).
+                // or a py2 `str` with the fold bit (the first is protocol 0-2's form, where
+                // CPython drops fold; Python 2 has no fold).
                 if let (Some(Runtime::Py2), Some(fold)) = (self.target(), fold) {
                     let first = self.tuple_items(tuple).and_then(|t| t.first()).copied();
                     let breaks = match first {
                         Some(Slot::Text { .. }) => true,
+                        // A py2 `str` with the fold bit (by hand: no Python 2 writes one).
+                        Some(Slot::Py2Str { src, .. }) => fold.is_some_and(|(len, k)| {
+                            let op = self.op_at(src);
+                            let bytes = op.as_ref().and_then(strings::py2_str_bytes);
+                            bytes.is_some_and(|b| b.len() == len && b[usize::from(k)] & 0x80 != 0)
+                        }),
                         Some(Slot::CodecsBytes { src }) => fold.is_some_and(|(len, k)| {
                             let op = self.op_at(src);
                             let text = op.as_ref().and_then(strings::text_utf8);

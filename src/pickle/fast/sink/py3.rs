@@ -156,6 +156,10 @@ impl<'o> Py3Sink<'o> {
     /// [`Sink::binary_state`] of a py2 `str` not just written as bytes.
     #[inline(never)]
     fn make_bytes(&mut self, src: &[u8], pos: usize) -> Option<()> {
+        // Activated first: that copies up to the last FRAME noted, which may lie past `pos`.
+        if !self.active {
+            self.activate(src);
+        }
         if pos >= self.runs.from {
             // Not copied yet (or nothing was): written as `bytes` now.
             let o = next(src, pos)?;
