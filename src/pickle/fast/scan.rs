@@ -524,8 +524,7 @@ pub(super) fn scan<S: Sink>(
                         // So does a py2 `str` state with the fold bit (by hand, as above).
                         if kind(e) == PY2_STR && g.datetime && target == Some(Runtime::Py2) {
                             let state = py2_str_bytes(src, next(src, payload(e))?)?;
-                            if matches!((state.len(), state.get(2), state.first()), (10, Some(&m), _) | (6, _, Some(&m)) if m & 0x80 != 0)
-                            {
+                            if may_fold(&state) {
                                 return None;
                             }
                         }
@@ -677,9 +676,7 @@ pub(super) fn scan<S: Sink>(
                 // What could be a `datetime` (10 bytes, month byte) or `time` (6 bytes, hour
                 // byte) state with the fold bit: the general path clears it for Python 2.
                 let state = o.arg(src);
-                if !py3_side
-                    && matches!((state.len(), state.get(2), state.first()), (10, Some(&m), _) | (6, _, Some(&m)) if m & 0x80 != 0)
-                {
+                if !py3_side && may_fold(state) {
                     return None;
                 }
                 push!(if o.code == op::BYTEARRAY8 {
@@ -1098,4 +1095,10 @@ fn text_at(src: &[u8], pos: usize) -> Option<&[u8]> {
         return None;
     }
     Some(o.arg(src))
+}
+
+/// Whether `state` could be a `datetime` (10 bytes, month byte) or `time` (6 bytes, hour byte)
+/// state with the fold bit set, which the general path judges for Python 2 readers.
+fn may_fold(state: &[u8]) -> bool {
+    matches!((state.len(), state.get(2), state.first()), (10, Some(&m), _) | (6, _, Some(&m)) if m & 0x80 != 0)
 }
