@@ -206,6 +206,14 @@ fn meta_get_value_is_rewritten_and_flags_flag_hidden() {
     let value = py2.read_exact(len + 2);
     assert_eq!(&value[..2], b"\x80\x02");
     assert_eq!(load_repr(Py::Py2, &value[..len], false), "[1, u'x']");
+    // `s` with `v` is the length sent; without `v`, the stored size (README "Where a client
+    // can tell it from memcached").
+    let sized = String::from_utf8(py2.call(b"mg m s v\r\n", b"\r\n")).unwrap();
+    assert_eq!(sized, format!("VA {len} s{len}\r\n"));
+    py2.read_exact(len + 2);
+    let stored = format!("HD s{}\r\n", p4.len());
+    assert_ne!(p4.len(), len);
+    assert_eq!(py2.call(b"mg m s\r\n", b"\r\n"), stored.as_bytes());
 }
 
 #[test]
