@@ -30,6 +30,9 @@ use crate::metrics::Side;
 use crate::protocol::{parse_request_buf, Limits, Request};
 use crate::server::{ListenerInfo, Shared};
 
+/// The read buffer's size, memcached's (`READ_BUFFER_SIZE`): each read may fill it up to here.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// Reply bytes in the write buffer past which finished replies stay in their slots (they are
 /// composed, and transcoded, only as the client reads).
 pub const WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
@@ -85,7 +88,7 @@ pub async fn serve(
     let mut ctx = Ctx::new(shared.clone(), info.clone());
     let mut stop = shared.shutting_down.clone();
     let (mut rd, mut wr) = socket.split();
-    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     // Each slot with its reservation; `reserved` is their sum.
     let mut slots: VecDeque<(Slot, usize)> = VecDeque::new();
@@ -233,6 +236,15 @@ pub async fn serve(
             && slots.len() < max_pending
             && wbuf.len() < WRITE_HIGH_WATER
             && wbuf.len() + reserved < budget;
+        if can_read {
+            // memcached moves what is left unparsed to the front of its buffer before each
+            // read; a read limited to the space behind consumed bytes could cut a long line
+            // (over 2048 bytes, not a get) that memcached reads whole, and close the connection.
+            let want = READ_BUFFER.saturating_sub(rbuf.len());
+            if rbuf.capacity() - rbuf.len() < want {
+                rbuf.reserve(want);
+            }
+        }
         if wbuf.is_empty() {
             stalled_since = None;
         } else if stalled_since.is_none() {

@@ -251,3 +251,45 @@ fn random_sessions_in_random_chunks_over_two_servers_match_memcached() {
         );
     }
 }
+
+/// A complete line over 2048 bytes that is no `get`/`gets` (here a `gat` of 300 keys) is
+/// served when it arrives whole, after any earlier traffic, by memcached and by the proxy.
+/// memcached closes only when more than 2048 bytes wait for their newline; it reads into its
+/// 16 KiB buffer from the start whenever the buffer was emptied, and so did not close here
+/// where the proxy did: the proxy's read buffer kept its consumed front (13 824 bytes of an
+/// earlier `get` line), the next read took the 2 560 bytes left, without the newline.
+#[test]
+fn long_gat_line_after_earlier_traffic_is_served_like_memcached() {
+    let mc = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[mc.addr_string()]);
+    // A `get` line of exactly `len` bytes: keys of 199 bytes, the last one shorter.
+    let get_line = |len: usize| {
+        let mut line = b"get".to_vec();
+        let mut i = 0;
+        while line.len() + 2 < len {
+            let k = (len - 2 - line.len() - 1).min(199);
+            line.push(b' ');
+            line.extend(format!("{i:0>k$}").bytes().take(k));
+            i += 1;
+        }
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(line.len(), len);
+        line
+    };
+    let gat: String = format!(
+        "gat 100{}\r\n",
+        (0..300).map(|i| format!(" key{i:05}")).collect::<String>()
+    );
+    assert_eq!(gat.len(), 2709);
+    for earlier in [13_824, 14_000, 14_304] {
+        for addr in [mc.addr(), proxy.addr(0)] {
+            let mut c = Client::connect(addr).unwrap();
+            assert_eq!(c.call(&get_line(earlier), b"END\r\n"), b"END\r\n");
+            assert_eq!(
+                c.call(gat.as_bytes(), b"END\r\n"),
+                b"END\r\n",
+                "{addr}, after {earlier} bytes"
+            );
+        }
+    }
+}
