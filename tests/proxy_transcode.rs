@@ -303,3 +303,41 @@ fn values_stored_unpickled_cross_untouched_and_pickled_ones_convert() {
         assert_eq!(c.call(plain, b"END\r\n"), want, "listener {listener}");
     }
 }
+
+/// A stored pickle whose protocol-2 rewrite would fit `item_size` only without memcached's own
+/// item overhead (header, key, flags, cas) is stored as sent, as memcached takes it directly:
+/// the rewrite would be refused there (`SERVER_ERROR object too large for cache`), and the set
+/// would fail where it succeeds without the proxy.
+#[test]
+fn a_store_whose_rewrite_would_not_fit_memcached_keeps_the_original() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Transcode);
+    // 1 048 409 bytes at protocol 4; its rewrite is 1 048 543 bytes (under 1 MiB, but not
+    // with memcached's ~64 bytes of item overhead and the key).
+    let value = py(
+        Py::Py3,
+        "import pickle, sys\n\
+         sys.stdout.buffer.write(pickle.dumps(b'a' * 1048300 + b'\\xe9' * 100, 4))",
+        b"",
+    );
+    assert_eq!(value.len(), 1_048_409);
+    let mut py3 = Client::connect(proxy.addr(1)).unwrap();
+    store(&mut py3, "near", 1, &value);
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    let (flags, stored) = fetch(&mut direct, "near");
+    assert_eq!(flags, 1);
+    assert!(stored == value, "stored as sent");
+    // ms with flags past 32 bits (memcached keeps the low 32: 1) is a pickle store too.
+    let small = py(
+        Py::Py3,
+        "import pickle, sys; sys.stdout.buffer.write(pickle.dumps({'a': b'\\xff'}, 4))",
+        b"",
+    );
+    let mut req = format!("ms wide {} F4294967297\r\n", small.len()).into_bytes();
+    req.extend_from_slice(&small);
+    req.extend_from_slice(b"\r\n");
+    assert_eq!(py3.call(&req, b"\r\n"), b"HD\r\n");
+    let (flags, stored) = fetch(&mut direct, "wide");
+    assert_eq!(flags, 1);
+    assert_eq!(&stored[..2], b"\x80\x02", "{}", show(&stored));
+}

@@ -11,7 +11,7 @@ use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
 use crate::firewall::{FirewallMode, Judgement};
 use crate::metrics::{Direction, FirewallAction, ReplyOutcome};
 use crate::pickle::Runtime;
-use crate::protocol::{Meta, MetaCmd, Request, Response, StorageCmd, Value};
+use crate::protocol::{client_flags, Meta, MetaCmd, Request, Response, StorageCmd, Value};
 use crate::route::{Route, RouteTable};
 use crate::value::{
     transcode_value, Envelope, Flags, Mismatch, Refusal, ValueJob, ValueOutcome, ValueResult,
@@ -50,10 +50,19 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
         return req;
     }
     let rewrite = route.mode == Mode::Transcode && route.store == StoreProtocol::Two;
-    let item = config.limits.item_size;
+    // memcached counts its item header, the key, the flags, the CRLF and the cas against
+    // `-I` (64 bytes besides the key in 1.6.18): a rewrite that fits `item_size` only without
+    // them would be refused there, where the original may fit. Such rewrites are not made.
+    let item = |key: &[u8]| {
+        config
+            .limits
+            .item_size
+            .saturating_sub(key.len() + STORE_OVERHEAD)
+    };
     match req {
         Request::Storage(mut s) if !matches!(s.cmd, StorageCmd::Append | StorageCmd::Prepend) => {
-            let (r, elapsed) = run(route, Runtime::Py2, rewrite, &s.data, s.flags, config, item);
+            let max = item(&s.key);
+            let (r, elapsed) = run(route, Runtime::Py2, rewrite, &s.data, s.flags, config, max);
             route
                 .metrics
                 .record(Direction::Store, Runtime::Py2, &r, s.data.len(), elapsed);
@@ -73,7 +82,7 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
                 &data,
                 flags.unwrap_or(0),
                 config,
-                item,
+                item(&m.key),
             );
             route
                 .metrics
@@ -94,12 +103,17 @@ fn meta_appends(m: &Meta) -> bool {
         .any(|f| f.len() == 2 && f[0] == b'M' && matches!(f[1], b'A' | b'a' | b'P' | b'p'))
 }
 
-/// The client flags in a meta flag token list (`F<n>` in ms requests, `f<n>` in replies).
+/// Bytes memcached's item takes besides the value and the key, rounded up (see
+/// [`transcode_store`]).
+const STORE_OVERHEAD: usize = 128;
+
+/// The client flags in a meta flag token list (`F<n>` in ms requests, `f<n>` in replies), read
+/// as memcached reads them (a number past 32 bits wraps, as for `set`).
 fn meta_client_flags<'a>(flags: impl IntoIterator<Item = &'a Bytes>, letter: u8) -> Option<u32> {
     flags
         .into_iter()
         .find(|f| f.first() == Some(&letter))
-        .and_then(|f| std::str::from_utf8(&f[1..]).ok()?.parse().ok())
+        .and_then(|f| client_flags(&f[1..]))
 }
 
 /// Whether a refused fetched value would fail to load in its reader (then `on_unreadable`
@@ -436,5 +450,10 @@ mod tests {
         };
         assert!(!meta_appends(&m));
         assert_eq!(meta_client_flags(&m.flags, b'F'), None);
+        // Past 32 bits memcached keeps the low 32 (stores flags 1 here), as for `set`.
+        let Request::Meta(m) = req(b"ms k 1 F4294967297\r\nx\r\n") else {
+            panic!()
+        };
+        assert_eq!(meta_client_flags(&m.flags, b'F'), Some(1));
     }
 }
