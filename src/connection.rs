@@ -61,6 +61,12 @@ pub fn reservation(req: &Request, item_size: usize) -> usize {
     }
 }
 
+/// Whether a request reserving `need` bytes may be dispatched while the connection holds
+/// `held` (replies written or reserved): within the budget, or always when it holds nothing.
+fn admits(need: usize, holds_nothing: bool, held: usize, budget: usize) -> bool {
+    holds_nothing || held + need <= budget
+}
+
 /// Serves one client connection until it closes, misbehaves fatally, idles out, or the proxy
 /// shuts down.
 ///
@@ -93,8 +99,8 @@ pub async fn serve(
     // Each slot with its reservation; `reserved` is their sum.
     let mut slots: VecDeque<(Slot, usize)> = VecDeque::new();
     let mut reserved = 0usize;
-    // A parsed request waiting for its reservation to fit.
-    let mut parked: Option<Request> = None;
+    // A parsed request waiting for its reservation (the second item) to fit.
+    let mut parked: Option<(Request, usize)> = None;
     let mut swallow = 0usize;
     let mut held: Option<Slot> = None;
     // No more bytes are read after quit, a fatal parse error, EOF or shutdown; no more requests
@@ -109,8 +115,8 @@ pub async fn serve(
     loop {
         // Parse and dispatch every complete request, within the pending bounds.
         while slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER {
-            let req = match parked.take() {
-                Some(req) => req,
+            let (req, need) = match parked.take() {
+                Some(parked) => parked,
                 None if !parsing => break,
                 None => {
                     if first_request && rbuf.first() == Some(&0x80) {
@@ -137,7 +143,8 @@ pub async fn serve(
                     match parse_request_buf(&mut rbuf, &limits) {
                         Ok(Some(req)) => {
                             first_request = false;
-                            req
+                            let need = reservation(&req, item_size);
+                            (req, need)
                         }
                         Ok(None) => {
                             exhausted = true;
@@ -155,10 +162,9 @@ pub async fn serve(
                     }
                 }
             };
-            let need = reservation(&req, item_size);
-            let nothing_held = slots.is_empty() && wbuf.is_empty();
-            if !nothing_held && wbuf.len() + reserved + need > budget {
-                parked = Some(req);
+            let holds_nothing = slots.is_empty() && wbuf.is_empty();
+            if !admits(need, holds_nothing, wbuf.len() + reserved, budget) {
+                parked = Some((req, need));
                 break;
             }
             reserved += need;
@@ -211,9 +217,9 @@ pub async fn serve(
         // dispatches, parks, swallows or finds the buffer exhausted, so this cannot spin.
         let room = !closing && slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER;
         let more = match &parked {
-            Some(req) => {
-                (slots.is_empty() && wbuf.is_empty())
-                    || wbuf.len() + reserved + reservation(req, item_size) <= budget
+            Some((_, need)) => {
+                let holds_nothing = slots.is_empty() && wbuf.is_empty();
+                admits(*need, holds_nothing, wbuf.len() + reserved, budget)
             }
             None => parsing && !exhausted && (swallow == 0 || !rbuf.is_empty()),
         };
