@@ -246,16 +246,25 @@ pub(crate) fn is_py3_only_typecode(code: &[u8]) -> bool {
     matches!(code, b"q" | b"Q" | b"w")
 }
 
-/// For `datetime.date`, `time` and `datetime` (their state is packed bytes): `Some(Some((state
-/// length, index of the byte carrying the fold bit)))` for the two with a fold, `Some(None)`
-/// for `date`; `None` for any other class.
+/// Where the fold bit (0x80) of a `datetime` and of a `time` state is: (state length, byte).
+pub(crate) const DATETIME_FOLD: (usize, u8) = (10, 2);
+pub(crate) const TIME_FOLD: (usize, u8) = (6, 0);
+
+/// For `datetime.date`, `time` and `datetime` (their state is packed bytes): `Some(Some(`the
+/// fold bit's place`))` for the two with a fold, `Some(None)` for `date`; `None` for any other
+/// class.
 pub(crate) fn datetime_fold_byte(module: &str, name: &str) -> Option<Option<(usize, u8)>> {
     match (module, name) {
-        ("datetime", "datetime") => Some(Some((10, 2))),
-        ("datetime", "time") => Some(Some((6, 0))),
+        ("datetime", "datetime") => Some(Some(DATETIME_FOLD)),
+        ("datetime", "time") => Some(Some(TIME_FOLD)),
         ("datetime", "date") => Some(None),
         _ => None,
     }
+}
+
+/// Whether `state`, of the length a fold place expects, has the fold bit set there.
+pub(crate) fn fold_set(state: &[u8], (len, byte): (usize, u8)) -> bool {
+    state.len() == len && state[usize::from(byte)] & 0x80 != 0
 }
 
 /// The binary-state argument index of a class, if it is in [`BINARY_STATE`].

@@ -1100,5 +1100,7 @@ fn text_at(src: &[u8], pos: usize) -> Option<&[u8]> {
 /// Whether `state` could be a `datetime` (10 bytes, month byte) or `time` (6 bytes, hour byte)
 /// state with the fold bit set, which the general path judges for Python 2 readers.
 fn may_fold(state: &[u8]) -> bool {
-    matches!((state.len(), state.get(2), state.first()), (10, Some(&m), _) | (6, _, Some(&m)) if m & 0x80 != 0)
+    [compat::DATETIME_FOLD, compat::TIME_FOLD]
+        .into_iter()
+        .any(|place| compat::fold_set(state, place))
 }

@@ -253,9 +253,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 // Python 2, which rejects it (its month or hour byte).
                 if let (Some(Runtime::Py2), Elem::Bytes { src: pos }) = (self.target(), elems[0]) {
                     let state = self.op_at(pos).map(|o| o.arg);
-                    if let (Some(Some((len, k))), Some(state)) = (fold, state) {
-                        if state.len() == len && state[usize::from(k)] & 0x80 != 0 {
-                            self.anns.push((pos, Ann::ClearFold { byte: k }));
+                    if let (Some(Some(place)), Some(state)) = (fold, state) {
+                        if compat::fold_set(state, place) {
+                            self.anns.push((pos, Ann::ClearFold { byte: place.1 }));
                             self.folds.push(pos);
                         }
                     }
@@ -269,10 +269,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     let breaks = match first {
                         Some(Slot::Text { .. }) => true,
                         // A py2 `str` with the fold bit (by hand: no Python 2 writes one).
-                        Some(Slot::Py2Str { src, .. }) => fold.is_some_and(|(len, k)| {
+                        Some(Slot::Py2Str { src, .. }) => fold.is_some_and(|place| {
                             let op = self.op_at(src);
                             let bytes = op.as_ref().and_then(strings::py2_str_bytes);
-                            bytes.is_some_and(|b| b.len() == len && b[usize::from(k)] & 0x80 != 0)
+                            bytes.is_some_and(|b| compat::fold_set(&b, place))
                         }),
                         Some(Slot::CodecsBytes { src }) => fold.is_some_and(|(len, k)| {
                             let op = self.op_at(src);
