@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use crate::metrics::{Command, ReplyOutcome, RequestCounters, NO_ROUTE};
 use crate::protocol::{
     compose_request, parse_response_buf, Meta, MetaCmd, Request, Response, Retrieval, RetrievalCmd,
+    MAX_UPSTREAM_LINE,
 };
 use crate::route::{Route, RouteTable};
 use crate::server::{ListenerInfo, Shared};
@@ -375,32 +376,25 @@ fn local(ctx: &Ctx, outcome: ReplyOutcome, reply: &'static str, noreply: bool) -
     Slots::One(Slot::Local(Bytes::from_static(reply.as_bytes())))
 }
 
-/// memcached closes a connection on which more than 2048 bytes of a line other than get/gets
-/// are buffered without their newline (proto_text.c), which any long line pipelined behind
-/// others on a shared upstream connection risks: gat/gats go upstream in lines this long at most.
-const MAX_UPSTREAM_GAT_LINE: usize = 2048;
-
-/// Whether `r` is a gat/gats whose request line is longer than [`MAX_UPSTREAM_GAT_LINE`].
+/// Whether `r` is a gat/gats whose request line is longer than [`MAX_UPSTREAM_LINE`].
 fn long_gat(r: &Retrieval) -> bool {
     matches!(r.cmd, RetrievalCmd::Gat | RetrievalCmd::Gats)
-        && gat_head(r) + r.keys.iter().map(|k| 1 + k.len()).sum::<usize>() > MAX_UPSTREAM_GAT_LINE
+        && GAT_HEAD + r.keys.iter().map(|k| 1 + k.len()).sum::<usize>() > MAX_UPSTREAM_LINE
 }
 
-/// The bytes of a gat/gats line besides its keys: `gats <exptime>` and CRLF.
-fn gat_head(r: &Retrieval) -> usize {
-    5 + r.exptime.as_ref().map_or(0, Bytes::len) + 2
-}
+/// The most bytes of a gat/gats line besides its keys: `gats <exptime>` and CRLF.
+const GAT_HEAD: usize = "gats -2147483648\r\n".len();
 
 /// The keys of one gat/gats request cut into runs whose request line fits
-/// [`MAX_UPSTREAM_GAT_LINE`] (one key a run at least).
-fn gat_runs(r: &Retrieval, keys: Vec<Bytes>) -> Vec<Vec<Bytes>> {
-    let head = gat_head(r);
+/// [`MAX_UPSTREAM_LINE`] (one key a run at least).
+fn gat_runs(keys: Vec<Bytes>) -> Vec<Vec<Bytes>> {
+    let head = GAT_HEAD;
     let mut runs: Vec<Vec<Bytes>> = Vec::new();
     let mut len = 0;
     for key in keys {
         let add = 1 + key.len();
         match runs.last_mut() {
-            Some(run) if len + add <= MAX_UPSTREAM_GAT_LINE => {
+            Some(run) if len + add <= MAX_UPSTREAM_LINE => {
                 run.push(key);
                 len += add;
             }
@@ -461,13 +455,13 @@ async fn retrieval(
     let sub = |keys| {
         Arc::new(Request::Retrieval(Retrieval {
             cmd: orig.cmd,
-            exptime: orig.exptime.clone(),
+            exptime: orig.exptime,
             keys,
         }))
     };
     for (g, keys) in groups {
         if gat {
-            for keys in gat_runs(orig, keys) {
+            for keys in gat_runs(keys) {
                 parts.push((g, send(ctx, g, sub(keys)).await));
             }
         } else {

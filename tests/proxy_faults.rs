@@ -444,6 +444,81 @@ fn a_client_that_reads_none_of_its_replies_is_disconnected() {
     assert!(cut_off, "the disconnected client can still write");
 }
 
+/// Lines memcached takes whole but that are longer than 2048 bytes (numbers padded with zeros,
+/// meta flags with long arguments) must not reach the upstream connection that other clients
+/// share at that length: memcached closes a connection where one of its reads cuts such a line,
+/// and every request on it fails. Found by a client sending `touch k 000...05` while others
+/// stored values: thousands of their requests got `SERVER_ERROR upstream connection error`.
+#[test]
+fn long_lines_from_one_client_cost_the_others_nothing() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    for pool in config.pools.values_mut() {
+        pool.connections = 1;
+    }
+    let proxy = Proxy::start(config);
+    let addr = proxy.addr(0);
+    // Up to 12 KB: memcached reads a line whole within its 16 KiB buffer.
+    let zeros = "0".repeat(12_000);
+    let long: Vec<(String, &str)> = vec![
+        (format!("touch absent {zeros}5\r\n"), "NOT_FOUND\r\n"),
+        (format!("set lk 0 {zeros}100 1\r\nx\r\n"), "STORED\r\n"),
+        (format!("gat {zeros}100 absent\r\n"), "END\r\n"),
+        (format!("mg absent v T{zeros}5\r\n"), "EN\r\n"),
+        (format!("ms lk 1 F{zeros}3\r\ny\r\n"), "HD\r\n"),
+        (
+            format!("mg lk f s{}\r\n", "s".repeat(12_000)),
+            "HD f3 s1\r\n",
+        ),
+    ];
+    let rounds = 100;
+    let others: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr).unwrap();
+                let value = "o".repeat(1000);
+                let batch: String = (0..12)
+                    .map(|j| format!("set other{t}-{j} 0 0 1000\r\n{value}\r\n"))
+                    .collect();
+                let want = "STORED\r\n".repeat(12);
+                for round in 0..rounds * 3 {
+                    let got = c.call(batch.as_bytes(), want.as_bytes());
+                    assert_eq!(
+                        show(&got),
+                        show(want.as_bytes()),
+                        "client {t}, round {round}"
+                    );
+                }
+            })
+        })
+        .collect();
+    let mut c = Client::connect(addr).unwrap();
+    for round in 0..rounds {
+        for (line, reply) in &long {
+            let got = c.call(line.as_bytes(), reply.as_bytes());
+            assert_eq!(
+                show(&got),
+                show(reply.as_bytes()),
+                "round {round}: {}",
+                &line[..12]
+            );
+        }
+    }
+    for t in others {
+        t.join().expect("the other clients got every reply");
+    }
+    let text = proxy.metrics_text();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("picklebridge_upstream_errors_total")
+                || l.starts_with("picklebridge_upstream_reconnects_total")
+        })
+        .collect();
+    assert!(!errors.is_empty());
+    assert!(errors.iter().all(|l| l.ends_with(" 0")), "{errors:?}");
+}
+
 /// A gat with many keys: memcached closes a connection on which more than 2048 bytes of a
 /// line other than get/gets wait for their newline, which a long line pipelined behind others
 /// on a shared upstream connection risks whenever it straddles one of memcached's reads. The

@@ -273,6 +273,13 @@ def lines():
         out.append((SEED + b"mg k " + b" " * n + b"v\r\n", {"timeout": 1.5}))
         out.append((SEED + b"set k 0 0 2" + b" " * n + b"\r\nzz\r\nget k\r\n", {"timeout": 1.5}))
         out.append((SEED + b" " * n + b"get k\r\n", {"timeout": 1.5}))
+        # Numbers padded with zeros and long meta flags: the proxy sends them upstream short.
+        zeros = b"0" * n
+        out.append((SEED + b"touch k " + zeros + b"5\r\nmg k v\r\n", {"timeout": 1.5}))
+        out.append((SEED + b"set k 0 -" + zeros + b"1 1\r\nz\r\nget k\r\n", {"timeout": 1.5}))
+        out.append((SEED + b"mg k v T" + zeros + b"9 N" + zeros + b"x\r\n", {"timeout": 1.5}))
+        out.append((SEED + b"ma n D" + zeros + b"2 O1 v s" + b"s" * n + b"\r\n", {"timeout": 1.5}))
+        out.append((SEED + b"stats " + b"x" * n + b"\r\nmn\r\n", {"timeout": 1.5}))
     for sp in [50, 99, 100, 101, 150]:
         out.append((SEED + b" " * sp + b"get " + b"k " * 2000 + b"\r\n", {"timeout": 1.5}))
         out.append((SEED + b" " * sp + b"gets " + b"k " * 2000 + b"\r\n", {"timeout": 1.5}))

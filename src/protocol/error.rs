@@ -78,8 +78,10 @@ pub const GET_TOO_BIG: &str = "SERVER_ERROR out of memory writing get response";
 /// A connection-fatal protocol condition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    /// No newline within `limit` bytes: memcached closes the connection without a reply.
-    #[error("request line longer than {limit} bytes without a newline")]
+    /// No newline within `limit` bytes: memcached closes the connection without a reply. Also
+    /// a stats or administration line longer than [`super::MAX_UPSTREAM_LINE`], which memcached
+    /// closes the connection on when one read cuts it.
+    #[error("request line longer than {limit} bytes")]
     LineTooLong {
         /// The limit that was exceeded.
         limit: usize,

@@ -83,6 +83,15 @@ impl Default for Limits {
     }
 }
 
+/// The longest line the proxy sends upstream, other than get/gets. memcached closes a
+/// connection on which more than 2048 bytes of any other line wait for their newline
+/// (`try_read_command_ascii`), so a longer line that one of its reads cuts (as one pipelined
+/// behind other clients' requests on a shared upstream connection may be) would cost every
+/// request on that connection. Numbers go up in decimal without padding, meta flags that long
+/// are shortened ([`compose_request`]), gat/gats are split, and a stats or administration line
+/// that long closes the client's connection, as memcached closes one it reads in two parts.
+pub const MAX_UPSTREAM_LINE: usize = 2048;
+
 /// One client request, keys and data as zero-copy slices of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -118,6 +127,18 @@ pub enum Request {
 }
 
 impl Request {
+    /// A stats or administration request whose line upstream would be longer than
+    /// [`MAX_UPSTREAM_LINE`]: its arguments are the server's to read, so it cannot be
+    /// shortened, and the client's connection is closed instead.
+    fn too_long_to_forward(&self) -> bool {
+        let len = match self {
+            Request::Stats(s) => "stats".len() + s.args.iter().map(|a| 1 + a.len()).sum::<usize>(),
+            Request::Admin(a) => a.line.len(),
+            _ => return false,
+        };
+        len + 2 > MAX_UPSTREAM_LINE
+    }
+
     /// A short, stable name (metrics label).
     pub fn name(&self) -> &'static str {
         match self {
@@ -285,7 +306,15 @@ fn parse_src(src: Src<'_>, limits: &Limits) -> Result<Parsed<Request>, ProtocolE
         return Ok(Parsed::Incomplete);
     };
     let line = Line::tokenize(src.buf, 0, end);
-    Ok(dispatch(src, &line, line_len, limits))
+    let parsed = dispatch(src, &line, line_len, limits);
+    if let Parsed::Complete { value, .. } = &parsed {
+        if value.too_long_to_forward() {
+            return Err(ProtocolError::LineTooLong {
+                limit: MAX_UPSTREAM_LINE,
+            });
+        }
+    }
+    Ok(parsed)
 }
 
 /// `process_command_ascii`: picks the command family exactly as memcached does.

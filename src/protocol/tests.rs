@@ -35,6 +35,55 @@ fn lines_without_newline_close_after_2048_bytes_unless_get() {
     assert!(parse(&huge).is_err());
 }
 
+/// A stats or administration line that would go upstream longer than `MAX_UPSTREAM_LINE`
+/// closes the connection (its arguments are the server's to read; memcached closes one too
+/// when a read cuts it); numbers of other commands go up without their padding.
+#[test]
+fn long_lines_that_cannot_go_upstream_close_and_numbers_lose_their_padding() {
+    let long_stats = format!("stats {}\r\n", "x".repeat(2100));
+    let long_admin = format!("lru_crawler crawl {}\r\n", "1,".repeat(1100));
+    for line in [&long_stats, &long_admin] {
+        assert_eq!(
+            parse(line.as_bytes()),
+            Err(ProtocolError::LineTooLong {
+                limit: MAX_UPSTREAM_LINE
+            }),
+            "{}",
+            &line[..20]
+        );
+    }
+    // Spaces between the arguments do not go upstream.
+    let spaced = format!("stats{}settings\r\n", " ".repeat(2100));
+    assert!(matches!(
+        parse(spaced.as_bytes()),
+        Ok(Parsed::Complete {
+            value: Request::Stats(_),
+            ..
+        })
+    ));
+    let zeros = "0".repeat(2100);
+    for (input, composed) in [
+        (format!("touch k {zeros}5\r\n"), "touch k 5\r\n".to_string()),
+        (
+            format!("set k 0 -{zeros}1 1\r\nx\r\n"),
+            "set k 0 -1 1\r\nx\r\n".to_string(),
+        ),
+        (format!("gat {zeros}9 k\r\n"), "gat 9 k\r\n".to_string()),
+        (
+            format!("flush_all {zeros}3\r\n"),
+            "flush_all 3\r\n".to_string(),
+        ),
+        (format!("incr k {zeros}2\r\n"), "incr k 2\r\n".to_string()),
+    ] {
+        let Ok(Parsed::Complete { value, .. }) = parse(input.as_bytes()) else {
+            panic!("{}", &input[..12]);
+        };
+        let mut dst = BytesMut::new();
+        compose_request(&value, &mut dst);
+        assert_eq!(String::from_utf8_lossy(&dst), composed);
+    }
+}
+
 const PIPELINE: &[u8] = b"set a 0 0 1\r\nx\r\nget a b\r\nset k 0 0 -1\r\nabc\r\n\
 delete a noreply\r\nmg a v q\r\nms b 2 T0\r\nhi\r\nincr n 5\r\nbogus\r\nmn\r\nquit\r\n";
 

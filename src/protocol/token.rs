@@ -245,6 +245,15 @@ pub(crate) fn put_u64(dst: &mut bytes::BytesMut, mut n: u64) {
     dst.extend_from_slice(&digits[i..]);
 }
 
+/// Writes `n` in decimal, `-` first when negative: an exptime or delay as memcached's
+/// `safe_strtol` read it, whatever padding the client's token had.
+pub(crate) fn put_i32(dst: &mut bytes::BytesMut, n: i32) {
+    if n < 0 {
+        dst.extend_from_slice(b"-");
+    }
+    put_u64(dst, u64::from(n.unsigned_abs()));
+}
+
 #[cfg(test)]
 mod put_tests {
     #[test]
@@ -252,6 +261,15 @@ mod put_tests {
         for n in [0u64, 7, 10, 12345, u64::MAX] {
             let mut b = bytes::BytesMut::new();
             super::put_u64(&mut b, n);
+            assert_eq!(&b[..], n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn put_i32_is_decimal() {
+        for n in [0i32, 5, -1, i32::MAX, i32::MIN] {
+            let mut b = bytes::BytesMut::new();
+            super::put_i32(&mut b, n);
             assert_eq!(&b[..], n.to_string().as_bytes());
         }
     }

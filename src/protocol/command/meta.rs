@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DATA_CHUNK, BAD_FORMAT, ERROR, TOO_LARGE};
 use crate::protocol::token::{put_u64, strtol, strtoul, strtoull, Line};
-use crate::protocol::{Limits, Parsed, Request, Src};
+use crate::protocol::{Limits, Parsed, Request, Src, MAX_UPSTREAM_LINE};
 
 /// memcached `MFLAG_MAX_OPT_LENGTH`: more tokens than this is an error.
 pub const MAX_META_TOKENS: usize = 20;
@@ -349,10 +349,16 @@ pub(crate) fn base64_decode(src: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `mg k v f\r\n`, `ms k 5 T0\r\nhello\r\n` (`q` already removed when quiet, but for a
-/// fenced `ma`, which is followed by `mn\r\n`).
+/// fenced `ma`, which is followed by `mn\r\n`). The flags go as sent, unless the line would
+/// be longer than [`MAX_UPSTREAM_LINE`]: then each is written short, read the same way
+/// ([`put_short_flag`]).
 pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     let data_len = m.data.as_ref().map_or(0, Bytes::len);
-    dst.reserve(m.key.len() + data_len + 16 + m.flags.iter().map(|f| f.len() + 1).sum::<usize>());
+    let flags_len = m.flags.iter().map(|f| f.len() + 1).sum::<usize>();
+    // "ms <key> <size>" with the size's 10 digits at most, the flags, CRLF.
+    let line_len = 3 + m.key.len() + 11 + flags_len + 2;
+    let shorten = line_len > MAX_UPSTREAM_LINE;
+    dst.reserve(line_len + data_len + 8);
     dst.put_slice(m.cmd.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(&m.key);
@@ -362,7 +368,11 @@ pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     }
     for f in &m.flags {
         dst.put_u8(b' ');
-        dst.put_slice(f);
+        if shorten {
+            put_short_flag(f, dst);
+        } else {
+            dst.put_slice(f);
+        }
     }
     dst.put_slice(b"\r\n");
     if let Some(data) = &m.data {
@@ -371,6 +381,34 @@ pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     }
     if m.fenced {
         dst.put_slice(b"mn\r\n");
+    }
+}
+
+/// Writes flag `f` in at most 33 bytes that memcached reads as it reads `f`: a number flag's
+/// argument in decimal as `_meta_flag_preparse` parses it (`x` when it does not parse: the
+/// same error, which depends only on the flag), `O` kept up to one byte past the opaque limit
+/// (echoed when valid; the error only compares its length), and any other flag cut to three
+/// bytes: `M` is checked for length 2, `me` compares its first flag with `b`, and the other
+/// flags' arguments are never read.
+fn put_short_flag(f: &[u8], dst: &mut BytesMut) {
+    let (o, arg) = (f[0], &f[1..]);
+    let number = match o {
+        b'N' | b'T' | b'R' => Some(strtol(arg).map(|v| (v < 0, u64::from(v.unsigned_abs())))),
+        b'F' => Some(strtoul(arg).map(|v| (false, u64::from(v)))),
+        b'C' | b'J' | b'D' => Some(strtoull(arg).map(|v| (false, v))),
+        _ => None,
+    };
+    match number {
+        Some(Some((neg, v))) => {
+            dst.put_u8(o);
+            if neg {
+                dst.put_u8(b'-');
+            }
+            put_u64(dst, v);
+        }
+        Some(None) => dst.put_slice(&[o, b'x']),
+        None if o == b'O' => dst.put_slice(&f[..f.len().min(MAX_OPAQUE_LEN + 1)]),
+        None => dst.put_slice(&f[..f.len().min(3)]),
     }
 }
 

@@ -11,14 +11,14 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_EXPTIME, BAD_FORMAT};
-use crate::protocol::token::{all_tokens, strtol, strtoul, Line};
+use crate::protocol::token::{all_tokens, put_i32, strtol, strtoul, Line};
 use crate::protocol::{Request, Src};
 
 /// flush_all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlushAll {
-    /// The delay token as sent, when memcached parses one.
-    pub delay: Option<Bytes>,
+    /// The delay as memcached's `safe_strtol` reads it, when it parses one.
+    pub delay: Option<i32>,
     /// `noreply` was given.
     pub noreply: bool,
 }
@@ -85,11 +85,10 @@ pub(crate) fn parse_flush_all(src: Src<'_>, line: &Line) -> Request {
     let noreply = line.noreply(src.buf);
     let mut delay = None;
     if line.ntokens() != if noreply { 3 } else { 2 } {
-        if strtol(line.token(src.buf, 1)).is_none() {
+        let Some(d) = strtol(line.token(src.buf, 1)) else {
             return Request::Reject(Reject::unless_noreply(BAD_EXPTIME, noreply));
-        }
-        let (s, e) = line.tokens()[1];
-        delay = Some(src.slice(s, e));
+        };
+        delay = Some(d);
     }
     Request::FlushAll(FlushAll { delay, noreply })
 }
@@ -140,9 +139,9 @@ pub(crate) fn parse_admin(src: Src<'_>, line: &Line) -> Request {
 /// `flush_all [delay]\r\n`.
 pub(crate) fn compose_flush_all(f: &FlushAll, dst: &mut BytesMut) {
     dst.put_slice(b"flush_all");
-    if let Some(d) = &f.delay {
+    if let Some(d) = f.delay {
         dst.put_u8(b' ');
-        dst.put_slice(d);
+        put_i32(dst, d);
     }
     dst.put_slice(b"\r\n");
 }

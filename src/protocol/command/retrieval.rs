@@ -8,7 +8,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_EXPTIME, BAD_FORMAT, GET_TOO_BIG};
-use crate::protocol::token::{all_tokens, strtol, Line};
+use crate::protocol::token::{all_tokens, put_i32, strtol, Line};
 use crate::protocol::{Limits, Request, Src};
 
 /// Which retrieval command.
@@ -46,8 +46,8 @@ impl RetrievalCmd {
 pub struct Retrieval {
     /// The command.
     pub cmd: RetrievalCmd,
-    /// gat/gats exptime token as the client sent it (validated like memcached's `safe_strtol`).
-    pub exptime: Option<Bytes>,
+    /// gat/gats exptime as memcached's `safe_strtol` reads it (forwarded in decimal).
+    pub exptime: Option<i32>,
     /// Keys in request order (duplicates kept: memcached answers each).
     pub keys: Vec<Bytes>,
 }
@@ -64,11 +64,10 @@ pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
     let mut first_key = 1;
     let mut exptime = None;
     if touch {
-        if strtol(line.token(src.buf, 1)).is_none() {
+        let Some(t) = strtol(line.token(src.buf, 1)) else {
             return Request::Reject(Reject::line(BAD_EXPTIME));
-        }
-        let (s, e) = line.tokens()[1];
-        exptime = Some(src.slice(s, e));
+        };
+        exptime = Some(t);
         first_key = 2;
     }
     // Keys beyond memcached's 23-token split are only re-tokenized (allocated) when present.
@@ -90,22 +89,17 @@ pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
 
 /// `get k1 k2\r\n`, `gat 10 k1\r\n`.
 pub(crate) fn compose(r: &Retrieval, dst: &mut BytesMut) {
-    compose_keys(r.cmd, r.exptime.as_ref(), &r.keys, dst);
+    compose_keys(r.cmd, r.exptime, &r.keys, dst);
 }
 
 /// Composes a retrieval for a subset of keys (the proxy splits multi-gets across servers).
-pub fn compose_keys(
-    cmd: RetrievalCmd,
-    exptime: Option<&Bytes>,
-    keys: &[Bytes],
-    dst: &mut BytesMut,
-) {
+pub fn compose_keys(cmd: RetrievalCmd, exptime: Option<i32>, keys: &[Bytes], dst: &mut BytesMut) {
     let len: usize = keys.iter().map(|k| k.len() + 1).sum();
-    dst.reserve(len + 16);
+    dst.reserve(len + 24);
     dst.put_slice(cmd.as_str().as_bytes());
     if let Some(t) = exptime {
         dst.put_u8(b' ');
-        dst.put_slice(t);
+        put_i32(dst, t);
     }
     for k in keys {
         dst.put_u8(b' ');
@@ -139,6 +133,7 @@ mod tests {
             (b"gat 10 a\r\n", b"gat 10 a\r\n"),
             (b"gats -1 a\r\n", b"gats -1 a\r\n"),
             (b"gat 10\r\n", b"gat 10\r\n"),
+            (b"gat +00010 a\r\n", b"gat 10 a\r\n"),
             (b"get a\tb\r\n", b"get a\tb\r\n"),
             (b"get k\0zz yy\r\n", b"get k\r\n"),
             (b"bget a\r\n", b"get a\r\n"),

@@ -15,7 +15,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DATA_CHUNK, BAD_FORMAT, TOO_LARGE};
-use crate::protocol::token::{put_u64, strtol, strtoul, strtoull, Line};
+use crate::protocol::token::{put_i32, put_u64, strtol, strtoul, strtoull, Line};
 use crate::protocol::{Delete, Limits, Parsed, Request, Src};
 
 /// Which storage command.
@@ -58,8 +58,9 @@ pub struct Storage {
     pub key: Bytes,
     /// Client flags, truncated to 32 bits exactly as memcached stores them.
     pub flags: u32,
-    /// Exptime token as sent (validated like `safe_strtol`; forwarded verbatim).
-    pub exptime: Bytes,
+    /// Exptime as memcached's `safe_strtol` reads it, forwarded in decimal: a token padded
+    /// with zeros cannot make the upstream line long (see [`crate::protocol::MAX_UPSTREAM_LINE`]).
+    pub exptime: i32,
     /// The cas unique (cas only).
     pub cas: Option<u64>,
     /// `noreply` was given.
@@ -96,7 +97,7 @@ pub(crate) fn parse(
     if key.len() > limits.max_key_len {
         return reject(BAD_FORMAT, noreply);
     }
-    let (Some(flags), Some(_), Some(vlen)) = (
+    let (Some(flags), Some(exptime), Some(vlen)) = (
         strtoul(line.token(buf, 2)),
         strtol(line.token(buf, 3)),
         strtol(line.token(buf, 4)),
@@ -138,12 +139,11 @@ pub(crate) fn parse(
         return done(Request::Reject(reject), total);
     }
     let (ks, ke) = line.tokens()[1];
-    let (es, ee) = line.tokens()[3];
     let storage = Storage {
         cmd,
         key: src.slice(ks, ke),
         flags,
-        exptime: src.slice(es, ee),
+        exptime,
         cas,
         noreply,
         data: src.slice(line_len, line_len + vlen),
@@ -153,14 +153,14 @@ pub(crate) fn parse(
 
 /// `set k 0 0 5\r\nhello\r\n`, without `noreply`.
 pub(crate) fn compose(s: &Storage, dst: &mut BytesMut) {
-    dst.reserve(s.key.len() + s.exptime.len() + s.data.len() + 64);
+    dst.reserve(s.key.len() + s.data.len() + 80);
     dst.put_slice(s.cmd.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(&s.key);
     dst.put_u8(b' ');
     put_u64(dst, u64::from(s.flags));
     dst.put_u8(b' ');
-    dst.put_slice(&s.exptime);
+    put_i32(dst, s.exptime);
     dst.put_u8(b' ');
     put_u64(dst, s.data.len() as u64);
     if let Some(cas) = s.cas {
@@ -202,6 +202,13 @@ mod tests {
             (b"set k 0 0 \t1\r\nx\r\n", b"set k 0 0 1\r\nx\r\n"),
             (b"set k 0 0 1 norepl\r\nx\r\n", b"set k 0 0 1\r\nx\r\n"),
             (b"set k 0 0 2\n\r\n\r\n", b"set k 0 0 2\r\n\r\n\r\n"),
+            // The exptime goes up as the number memcached reads (safe_strtol: a long, then
+            // 32 bits), so padding cannot lengthen the line.
+            (b"set k 0 +0010 1\r\nx\r\n", b"set k 0 10 1\r\nx\r\n"),
+            (b"set k 0 -01 1\r\nx\r\n", b"set k 0 -1 1\r\nx\r\n"),
+            (b"set k 0 \t5 1\r\nx\r\n", b"set k 0 5 1\r\nx\r\n"),
+            (b"set k 0 4294967306 1\r\nx\r\n", b"set k 0 10 1\r\nx\r\n"),
+            (b"set k 0 -0 1\r\nx\r\n", b"set k 0 0 1\r\nx\r\n"),
         ];
         for &(input, composed) in table {
             assert_eq!(

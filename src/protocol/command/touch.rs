@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_EXPTIME, BAD_FORMAT};
-use crate::protocol::token::{strtol, Line};
+use crate::protocol::token::{put_i32, strtol, Line};
 use crate::protocol::{Limits, Request, Src};
 
 /// A touch request.
@@ -11,8 +11,8 @@ use crate::protocol::{Limits, Request, Src};
 pub struct Touch {
     /// The key.
     pub key: Bytes,
-    /// Exptime token as sent (validated like `safe_strtol`).
-    pub exptime: Bytes,
+    /// Exptime as memcached's `safe_strtol` reads it (forwarded in decimal).
+    pub exptime: i32,
     /// `noreply` was given.
     pub noreply: bool,
 }
@@ -25,24 +25,23 @@ pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
     if e - s > limits.max_key_len {
         return Request::Reject(Reject::unless_noreply(BAD_FORMAT, noreply));
     }
-    if strtol(line.token(buf, 2)).is_none() {
+    let Some(exptime) = strtol(line.token(buf, 2)) else {
         return Request::Reject(Reject::unless_noreply(BAD_EXPTIME, noreply));
-    }
-    let (ts, te) = line.tokens()[2];
+    };
     Request::Touch(Touch {
         key: src.slice(s, e),
-        exptime: src.slice(ts, te),
+        exptime,
         noreply,
     })
 }
 
 /// `touch k 10\r\n`.
 pub(crate) fn compose(t: &Touch, dst: &mut BytesMut) {
-    dst.reserve(t.key.len() + t.exptime.len() + 10);
+    dst.reserve(t.key.len() + 20);
     dst.put_slice(b"touch ");
     dst.put_slice(&t.key);
     dst.put_u8(b' ');
-    dst.put_slice(&t.exptime);
+    put_i32(dst, t.exptime);
     dst.put_slice(b"\r\n");
 }
 
@@ -57,6 +56,10 @@ mod tests {
             (b"touch k 10\r\n", b"touch k 10\r\n"),
             (b"touch k -1 noreply\r\n", b"touch k -1\r\n"),
             (b"touch k 1 x\r\n", b"touch k 1\r\n"),
+            (
+                b"touch k 000000000000000000000000000007\r\n",
+                b"touch k 7\r\n",
+            ),
         ];
         for &(input, composed) in table {
             assert_eq!(upstream(input), composed);

@@ -214,3 +214,64 @@ fn prefixes_are_incomplete() {
     assert_prefixes_incomplete(b"mg k v f c q\r\n");
     assert_prefixes_incomplete(b"mn\r\n");
 }
+
+/// A meta line that would go upstream longer than `MAX_UPSTREAM_LINE` has its flags written
+/// short, each read by memcached as it reads the original: numbers in decimal, a number that
+/// does not parse as `x` (same error), `O` past its limit kept too long, other flags cut to
+/// three bytes. Shorter lines go as sent.
+#[test]
+fn long_meta_lines_go_upstream_short() {
+    let pad = |flag: &str, arg: &str| format!("{flag}{}{arg}", "0".repeat(2100));
+    let cases: Vec<(String, &[u8])> = vec![
+        (format!("mg k v {}\r\n", pad("T", "5")), b"mg k v T5\r\n"),
+        (format!("mg k v {}\r\n", pad("T-", "5")), b"mg k v T-5\r\n"),
+        (format!("mg k {} v\r\n", pad("N", "30")), b"mg k N30 v\r\n"),
+        (format!("mg k R{}\r\n", "9".repeat(2100)), b"mg k Rx\r\n"),
+        (
+            format!("mg k v T{}\r\n", "x".repeat(2100)),
+            b"mg k v Tx\r\n",
+        ),
+        (
+            format!(
+                "ms k 2 {} {}\r\nhi\r\n",
+                pad("F", "4294967297"),
+                pad("C", "7")
+            ),
+            b"ms k 2 F1 C7\r\nhi\r\n",
+        ),
+        (
+            format!("ma k {} {}\r\n", pad("D", "2"), pad("J", "10")),
+            b"ma k D2 J10\r\n",
+        ),
+        (format!("md k {}\r\n", pad("C", "")), b"md k C0\r\n"),
+        (
+            format!("mg k v{} O1\r\n", "v".repeat(2100)),
+            b"mg k vvv O1\r\n",
+        ),
+        (
+            format!("mg k v O{}\r\n", "o".repeat(2100)),
+            b"mg k v Ooooooooooooooooooooooooooooooooo\r\n",
+        ),
+        (
+            format!("ms k 1 M{}\r\nx\r\n", "S".repeat(2100)),
+            b"ms k 1 MSS\r\nx\r\n",
+        ),
+        (format!("me k {}\r\n", "b".repeat(2100)), b"me k bbb\r\n"),
+        (
+            format!("me k b {}\r\n", "x".repeat(2100)),
+            b"me k b xxx\r\n",
+        ),
+    ];
+    for (input, composed) in &cases {
+        assert_eq!(
+            String::from_utf8_lossy(&upstream(input.as_bytes())),
+            String::from_utf8_lossy(composed),
+            "{}",
+            &input[..40]
+        );
+    }
+    // Under the limit (with room for an ms size of 10 digits): as sent.
+    let near = format!("mg k v T{}5\r\n", "0".repeat(2020));
+    assert!(near.len() + 11 <= MAX_UPSTREAM_LINE);
+    assert_eq!(upstream(near.as_bytes()), near.as_bytes());
+}
