@@ -336,12 +336,15 @@ pub struct Summary {
     pub writer: Writer,
     /// A py2 `str` (STRING/BINSTRING/SHORT_BINSTRING) holds a byte >= 0x80.
     pub py2_str_non_ascii: bool,
-    /// A py2 `str` is the binary state of datetime/date/time (or another class of the state table).
+    /// A py2 `str` is the binary state of a class of the state table that Python 3 cannot load
+    /// from it: a `date`/`time`/`datetime` state with a byte >= 0x80 (Python 3 takes an ASCII
+    /// one as latin-1 text), any state of the others (`UnicodeDecodeError`, old `array`).
     pub py2_binary_state: bool,
     /// Unicode text written by Python 3 (reads back as `unicode` in Python 2).
     pub py3_text: bool,
-    /// References a global that does not exist in Python 2 (or calls `array.array` with a
-    /// typecode Python 2's array lacks).
+    /// References a global Python 2 cannot import as written: one it does not have, or a
+    /// Python 3 name `fix_imports` would rename (`builtins.KeyError`: at protocol 3+, or at 0-2
+    /// with `fix_imports=False`); or calls `array.array` with a typecode Python 2's array lacks.
     pub py3_only_global: bool,
     /// References a global that does not exist in Python 3, mapped as its unpickler's
     /// `fix_imports` maps Python 2 names or as spelled (`sets.Set`, `__builtin__.cmp`).

@@ -299,6 +299,38 @@ fn py3_datetime_state_becomes_bytes_in_every_protocol() {
     assert_eq!(s.globals, vec![Global::new("datetime", "date")]);
 }
 
+/// The summary feeds `picklebridge_mismatches_total`, which counts what a reader would fail to
+/// load as stored: checked against the real interpreters by a differential (2026-11-28).
+#[test]
+fn summary_flags_what_fails_to_load_as_written() {
+    // `time(12, 30)` by Python 2: an ASCII state, which Python 3 loads (as latin-1 text).
+    let ascii_time =
+        b"\x80\x02cdatetime\ntime\nq\x00U\x06\x0c\x1e\x00\x00\x00\x00q\x01\x85q\x02Rq\x03.";
+    // `UnicodeDecodeError('ascii', 'abc', 0, 1, 'bad')` by Python 2: Python 3 takes no text as
+    // the object, ASCII or not.
+    let decode_error = b"cexceptions\nUnicodeDecodeError\np0\n(S'ascii'\np1\nS'abc'\np2\n\
+I0\nI1\nS'bad'\np3\ntp4\nRp5\n.";
+    // `KeyError('k')` by Python 3 at protocol 2 with `fix_imports=False`: Python 2 has no
+    // `builtins` module.
+    let unmapped = b"\x80\x02cbuiltins\nKeyError\nq\x00X\x01\x00\x00\x00kq\x01\x85q\x02Rq\x03.";
+    let cases: [(&[u8], bool, bool); 4] = [
+        (ascii_time, false, false),
+        (P2_DATE_P2, true, false),
+        (decode_error, true, false),
+        (unmapped, false, true),
+    ];
+    for (src, binary_state, py3_only) in cases {
+        let want = (binary_state, py3_only);
+        let s = analyze(src).unwrap();
+        assert_eq!((s.py2_binary_state, s.py3_only_global), want, "{src:?}");
+        for policy in [py2(), py3()] {
+            let t = transcode(&Bytes::copy_from_slice(src), &policy);
+            let s = t.summary.unwrap();
+            assert_eq!((s.py2_binary_state, s.py3_only_global), want, "{src:?}");
+        }
+    }
+}
+
 #[test]
 fn summary_detects_writer_protocol_and_text() {
     let s = analyze(P3_TEXT_P4).unwrap();

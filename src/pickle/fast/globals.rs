@@ -23,6 +23,9 @@ pub(super) struct Known {
     pub(super) py3_renamed: bool,
     /// Does not exist in Python 2 (`compat::is_py3_only`).
     pub(super) py3_only: bool,
+    /// Python 2 cannot import it as spelled: `py3_only`, or a Python 3 name that `fix_imports`
+    /// renames (`builtins.KeyError` at protocol 3+, or at 0-2 with `fix_imports=False`).
+    pub(super) missing_in_py2: bool,
     /// Does not exist in Python 3 (`compat::is_py2_only`).
     pub(super) py2_only: bool,
     /// Spelled as only Python 3 writes it (writer evidence).
@@ -79,6 +82,8 @@ impl Known {
             pytz_utc: (m, n) == ("pytz", "_UTC"),
             collects_items: compat::collects_items(&m2, &n2),
             py3_only: compat::is_py3_only(m, n),
+            missing_in_py2: compat::is_py3_only(m, n)
+                || (renamed && !compat::renamed_name_is_py2_too(m, n)),
             py2_only: compat::is_py2_only(m, n),
             py3_name: m == "builtins" || m == "copyreg",
             renamed,

@@ -454,7 +454,7 @@ pub(super) fn scan<S: Sink>(
                 let (idx, g) = global_index(known, globals, &arg[..nl], &arg[nl + 1..], policy)?;
                 named = Some(globals[idx]);
                 py3_names |= g.py3_name;
-                py3_only |= g.py3_only;
+                py3_only |= g.missing_in_py2;
                 py2_only |= g.py2_only;
                 if o.code == op::INST {
                     // A classic instance of the class, from the items above the MARK.
@@ -529,7 +529,12 @@ pub(super) fn scan<S: Sink>(
                             }
                         }
                         if kind(e) == PY2_STR {
-                            binary_state = true;
+                            // Only a state Python 3 cannot decode as ASCII fails there for
+                            // the datetime classes (the general path says why).
+                            if !binary_state {
+                                binary_state = !g.datetime
+                                    || !py2_str_bytes(src, next(src, payload(e))?)?.is_ascii();
+                            }
                             if target == Some(Runtime::Py3) {
                                 // Used nowhere else, as the general path requires (a GET of it
                                 // before this op: none; after: its memo slot is closed).
@@ -792,7 +797,7 @@ pub(super) fn scan<S: Sink>(
                 let (idx, g) = global_index(known, globals, m, n, policy)?;
                 named = Some(globals[idx]);
                 py3_names |= g.py3_name;
-                py3_only |= g.py3_only;
+                py3_only |= g.missing_in_py2;
                 py2_only |= g.py2_only;
                 push!(GLOBAL | (idx as Tag) << 3);
                 4

@@ -136,6 +136,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let (m2, n2) = compat::py3_to_py2(m, n);
         if (m2 != m || n2 != n) && !compat::renamed_name_is_py2_too(m, n) {
             self.renames = true;
+            // Python 2 cannot import it as written (the summary's sense of py3-only).
+            self.summary.py3_only_global = true;
         }
         // `keeps_matter`: a py2 reader under `py2_text = utf8`.
         if compat::has_text_state(&m2, &n2) && self.keeps_matter() == Some(Runtime::Py2) {
@@ -290,7 +292,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 if let Some(k) = g.binary_arg {
                     if let Some(Elem::Py2Str { src: pos, via }) = elems.get(usize::from(k)) {
-                        self.summary.py2_binary_state = true;
+                        // Python 3 decodes an ASCII state to text, which `date`/`time`/
+                        // `datetime` take (as latin-1): only a byte >= 0x80 fails there. The
+                        // other classes of the table take no text at all.
+                        if !self.summary.py2_binary_state {
+                            let op = self.op_at(*pos);
+                            let bytes = op.as_ref().and_then(strings::py2_str_bytes);
+                            let ascii = fold.is_some() && bytes.is_some_and(|b| b.is_ascii());
+                            self.summary.py2_binary_state = !ascii;
+                        }
                         if self.target() == Some(Runtime::Py3) {
                             self.anns.push((*pos, Ann::AsBytes));
                             self.binary_uses.push((*pos, *via));
