@@ -92,7 +92,7 @@ fn admin_listener_serves_every_family_and_promtool_finds_nothing() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let families = r.body.lines().filter(|l| l.starts_with("# TYPE ")).count();
-    assert_eq!(families, 29, "every family is exposed:\n{}", r.body);
+    assert_eq!(families, 30, "every family is exposed:\n{}", r.body);
     assert_eq!(
         sample(
             &r.body,
@@ -322,6 +322,17 @@ fn real_py2_and_py3_traffic_counts_every_mismatch_kind() {
     assert_eq!(
         m(r#"picklebridge_mismatches_total{kind="py2_binary_payload",route="observed"}"#),
         1.0
+    );
+    // Four values fetched, each unloadable as stored: counted once each, where the kinds above
+    // count six load-breaking mismatches (two on datetime_utc, two on datetime_naive).
+    assert_eq!(
+        m(r#"picklebridge_unloadable_values_total{route="observed"}"#),
+        4.0
+    );
+    // The transcoding route's value was stored at protocol 2: its text loads (as unicode).
+    assert_eq!(
+        m(r#"picklebridge_unloadable_values_total{route="default"}"#),
+        0.0
     );
     // Observe never rewrites; the transcoding route did (on store: store_protocol = 2).
     for dir in ["store", "fetch"] {

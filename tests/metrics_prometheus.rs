@@ -64,7 +64,8 @@ fn prometheus_scrapes_mismatches_from_the_proxy() {
     let prom = Prometheus::start(proxy.admin_addr().expect("admin listener"));
 
     // A Py3 writer stores a protocol-4 pickle (flag 1) through the py3 listener; a Py2 reader
-    // fetches it through the py2 listener twice: two protocol_too_new mismatches.
+    // fetches it through the py2 listener twice: two protocol_too_new mismatches, two
+    // unloadable values.
     let mut py3 = Client::connect(proxy.addr(1)).expect("connect py3 listener");
     let mut set = format!("set k 1 0 {}\r\n", PROTO4_DICT.len()).into_bytes();
     set.extend_from_slice(PROTO4_DICT);
@@ -85,12 +86,18 @@ fn prometheus_scrapes_mismatches_from_the_proxy() {
         2.0,
         Duration::from_secs(30),
     );
+    wait_for_value(
+        &prom,
+        r#"picklebridge_unloadable_values_total{route="legacy"}"#,
+        2.0,
+        Duration::from_secs(30),
+    );
     // Prometheus stored the whole exposition, not just one family.
     assert!(!prom.query("picklebridge_build_info == 1").is_empty());
 
     // The README's example queries are valid PromQL over these families (query() asserts success).
     let queries = readme_queries();
-    assert_eq!(queries.len(), 3, "{queries:?}");
+    assert_eq!(queries.len(), 4, "{queries:?}");
     wait_for_series(&prom, &queries[0], Duration::from_secs(30));
     for q in &queries[1..] {
         prom.query(q);

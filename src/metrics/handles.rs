@@ -213,6 +213,7 @@ struct RouteInner {
     /// Index: direction × protocol × writer.
     values: LazyCounters,
     mismatches: Vec<IntCounter>,
+    unloadable_values: IntCounter,
     /// Index: direction × outcome.
     transcodes: Vec<IntCounter>,
     bytes_in: Vec<IntCounter>,
@@ -254,6 +255,7 @@ impl RouteMetrics {
                 .iter()
                 .map(|k| f.mismatches.with_label_values(&[name, k.as_str()]))
                 .collect(),
+            unloadable_values: f.unloadable_values.with_label_values(&[name]),
             transcodes,
             bytes_in: per_dir(&f.transcoder_input_bytes),
             bytes_out: per_dir(&f.transcoder_output_bytes),
@@ -361,7 +363,8 @@ impl RouteMetrics {
 
     /// Counts one pickled value seen in `direction` (protocol and writer from `summary`, `unknown`
     /// when the pickle could not be analysed) and, for fetches, every [`MismatchKind`] that
-    /// `reader` would have hit loading it as stored. Mismatches are not counted on stores: who
+    /// `reader` would have hit loading it as stored, and the value once more when one of them
+    /// fails the load. Mismatches are not counted on stores: who
     /// will read a stored value is known only when it is fetched.
     pub fn value(&self, direction: Direction, summary: Option<&Summary>, reader: pickle::Runtime) {
         let Some(summary) = summary else {
@@ -375,8 +378,13 @@ impl RouteMetrics {
             summary.writer.into(),
         );
         if direction == Direction::Fetch {
+            let mut unloadable = false;
             for kind in Mismatch::of(summary, reader) {
+                unloadable |= kind.breaks_loading();
                 self.mismatch(kind.into());
+            }
+            if unloadable {
+                self.inner.unloadable_values.inc();
             }
         }
     }

@@ -87,6 +87,7 @@ pub(crate) struct Families {
     pub(crate) transcoder_input_bytes: IntCounterVec,
     pub(crate) transcoder_output_bytes: IntCounterVec,
     pub(crate) mismatches: IntCounterVec,
+    pub(crate) unloadable_values: IntCounterVec,
     pub(crate) transcodes: IntCounterVec,
     pub(crate) refusals: IntCounterVec,
     pub(crate) unreadable_misses: IntCounterVec,
@@ -205,6 +206,11 @@ impl Metrics {
                 "mismatches_total",
                 "Values the reading runtime could not have loaded as stored, by route and kind; counted in transcode and observe modes.",
                 &[route, "kind"],
+            )?,
+            unloadable_values: r.counter(
+                "unloadable_values_total",
+                "Fetched pickled values the reading runtime could not have loaded as stored, one per value whatever its mismatch kinds; counted in transcode and observe modes.",
+                &[route],
             )?,
             transcodes: r.counter(
                 "transcodes_total",

@@ -109,6 +109,10 @@ pub fn stats_lines(metrics: &Metrics, version: &str) -> Vec<(&'static str, Strin
             n(sum(&f.mismatches, "", |_| true)),
         ),
         (
+            "picklebridge_unloadable_values",
+            n(sum(&f.unloadable_values, "", |_| true)),
+        ),
+        (
             "picklebridge_unreadable_misses",
             n(sum(&f.unreadable_misses, "", |_| true)),
         ),

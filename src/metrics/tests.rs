@@ -84,7 +84,7 @@ fn every_family_has_help_a_unique_conforming_name() {
     let families = registry.gather();
     assert_eq!(
         families.len(),
-        29,
+        30,
         "a family was added or lost: update this test and README"
     );
     let mut names = HashSet::new();
@@ -309,6 +309,7 @@ fn stats_reply_reports_the_proxys_counters_in_memcached_format() {
         "STAT get_hits 2",
         "STAT get_misses 1",
         "STAT picklebridge_mismatches 1",
+        "STAT picklebridge_unloadable_values 0",
         "STAT picklebridge_unsafe_globals_blocked 2",
     ] {
         assert!(
@@ -403,14 +404,25 @@ fn route_value_counts_seen_values_and_fetch_mismatches() {
     r.value(Direction::Store, Some(&s), pickle::Runtime::Py2);
     r.value(Direction::Fetch, Some(&s), pickle::Runtime::Py2);
     r.value(Direction::Fetch, None, pickle::Runtime::Py2);
+    // Two kinds that fail the load: one unloadable value.
+    let mut two = summary(Some(4), 4);
+    two.py3_only_global = true;
+    r.value(Direction::Fetch, Some(&two), pickle::Runtime::Py2);
+    // Text only: loads (as `unicode`), so not unloadable.
+    let mut text_only = summary(Some(2), 2);
+    text_only.py3_text = true;
+    r.value(Direction::Fetch, Some(&text_only), pickle::Runtime::Py2);
     let text = encode(&registry);
     assert_lines(
         &text,
         &[
             r#"picklebridge_pickled_values_total{direction="store",protocol="4",route="r",writer="py3"} 1"#,
-            r#"picklebridge_pickled_values_total{direction="fetch",protocol="4",route="r",writer="py3"} 1"#,
+            r#"picklebridge_pickled_values_total{direction="fetch",protocol="4",route="r",writer="py3"} 2"#,
             r#"picklebridge_pickled_values_total{direction="fetch",protocol="unknown",route="r",writer="unknown"} 1"#,
-            r#"picklebridge_mismatches_total{kind="protocol_too_new",route="r"} 1"#,
+            r#"picklebridge_mismatches_total{kind="protocol_too_new",route="r"} 2"#,
+            r#"picklebridge_mismatches_total{kind="py3_only_global",route="r"} 1"#,
+            r#"picklebridge_mismatches_total{kind="py3_text_to_py2",route="r"} 1"#,
+            r#"picklebridge_unloadable_values_total{route="r"} 2"#,
         ],
     );
 }
