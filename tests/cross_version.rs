@@ -450,3 +450,73 @@ fn django_aware_datetimes_cross_versions_with_py2_utc_pytz() {
         metrics_common::sample(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
     assert_eq!(refused, 6.0, "refusals");
 }
+
+/// python-memcached under Python 2 and 3, straight to three memcached servers, and the proxy in
+/// front of the same three in the same order: each finds every key the other stored, so hosts
+/// still talking to memcached directly share the cache with hosts behind the proxy.
+#[test]
+fn python_memcached_and_the_proxy_put_each_key_on_the_same_server() {
+    const SCRIPT: &str = r#"
+import sys, memcache
+mode, servers, prefix, n = sys.argv[1], sys.argv[2].split(','), sys.argv[3], int(sys.argv[4])
+c = memcache.Client(servers)
+keys = [':1:%s%d' % (prefix, i) for i in range(n)]
+if mode == 'set':
+    for k in keys:
+        assert c.set(k, 'v-' + k), k
+else:
+    want = lambda k: ('v-' + k, ('v-' + k).encode('ascii'))
+    missing = [k for k in keys if c.get(k) not in want(k)]
+    sys.stdout.write('%d missing %s\n' % (len(missing), missing[:3]))
+"#;
+    let mcs = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let servers: Vec<String> = mcs.iter().map(Memcached::addr_string).collect();
+    let list = servers.join(",");
+    let proxy = Proxy::quick(
+        &[
+            picklebridge::config::ClientRuntime::Py2,
+            picklebridge::config::ClientRuntime::Py3,
+        ],
+        &servers,
+    );
+    let n = 150;
+    let keys =
+        |prefix: &str| -> Vec<String> { (0..n).map(|i| format!(":1:{prefix}{i}")).collect() };
+    // python-memcached 1.62 marks Python 3 text with flag 16 (`_FLAG_TEXT`); 1.59 stores a
+    // Python 2 `str` as it is.
+    for (py, prefix, flags) in [(Py::Py2, "direct2-", 0), (Py::Py3, "direct3-", 16)] {
+        let args = ["-c", SCRIPT, "set", &list, prefix, "150"];
+        python::run(py, &args, b"", PY_TIMEOUT).assert_ok(&format!("{} set", py.as_str()));
+        // Through the proxy, and where the proxy looks: spread over all three servers.
+        let mut c = Client::connect(proxy.addr(0)).unwrap();
+        let mut per_server = [0; 3];
+        for key in keys(prefix) {
+            let want = format!(
+                "VALUE {key} {flags} {}\r\nv-{key}\r\nEND\r\n",
+                key.len() + 2
+            );
+            let got = c.call(format!("get {key}\r\n").as_bytes(), b"END\r\n");
+            assert_eq!(show(&got), show(want.as_bytes()), "{}", py.as_str());
+            for (i, mc) in mcs.iter().enumerate() {
+                let mut direct = Client::connect(mc.addr()).unwrap();
+                if direct.call(format!("get {key}\r\n").as_bytes(), b"END\r\n") != b"END\r\n" {
+                    per_server[i] += 1;
+                }
+            }
+        }
+        assert_eq!(per_server.iter().sum::<usize>(), n, "{per_server:?}");
+        assert!(per_server.iter().all(|&k| k > 10), "{per_server:?}");
+    }
+    // Stored through the proxy, found by both clients on their own.
+    let mut c = Client::connect(proxy.addr(1)).unwrap();
+    for key in keys("proxied-") {
+        let set = format!("set {key} 0 0 {}\r\nv-{key}\r\n", key.len() + 2);
+        assert_eq!(c.call(set.as_bytes(), b"\r\n"), b"STORED\r\n");
+    }
+    for py in [Py::Py2, Py::Py3] {
+        let args = ["-c", SCRIPT, "get", &list, "proxied-", "150"];
+        let out = python::run(py, &args, b"", PY_TIMEOUT);
+        out.assert_ok(&format!("{} get", py.as_str()));
+        assert_eq!(out.stdout_str(), "0 missing []\n", "{}", py.as_str());
+    }
+}
