@@ -70,6 +70,8 @@ impl Known {
         let renamed = m2 != m || n2 != n;
         let (m3, n3) = compat::py2_to_py3(m, n);
         let binary_arg = compat::binary_state_arg(m, n);
+        let py3_only = compat::is_py3_only(m, n);
+        let py2_too = renamed && compat::renamed_name_is_py2_too(m, n);
         Known {
             general: matches!(
                 (&*m2, &*n2),
@@ -81,13 +83,12 @@ impl Known {
             pair_keys: (m, n) == ("collections", "OrderedDict"),
             pytz_utc: (m, n) == ("pytz", "_UTC"),
             collects_items: compat::collects_items(&m2, &n2),
-            py3_only: compat::is_py3_only(m, n),
-            missing_in_py2: compat::is_py3_only(m, n)
-                || (renamed && !compat::renamed_name_is_py2_too(m, n)),
+            py3_only,
+            missing_in_py2: py3_only || (renamed && !py2_too),
             py2_only: compat::is_py2_only(m, n),
             py3_name: m == "builtins" || m == "copyreg",
             renamed,
-            renamed_if_py3: renamed && compat::renamed_name_is_py2_too(m, n),
+            renamed_if_py3: py2_too,
             binary_arg,
             datetime: compat::datetime_fold_byte(m, n).is_some(),
             number: match compat::value_key(&m2, &n2) {

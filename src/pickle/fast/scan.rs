@@ -532,8 +532,7 @@ pub(super) fn scan<S: Sink>(
                             // Only a state Python 3 cannot decode as ASCII fails there for
                             // the datetime classes (the general path says why).
                             if !binary_state {
-                                binary_state = !g.datetime
-                                    || !py2_str_bytes(src, next(src, payload(e))?)?.is_ascii();
+                                binary_state = !g.datetime || state_non_ascii(src, payload(e));
                             }
                             if target == Some(Runtime::Py3) {
                                 // Used nowhere else, as the general path requires (a GET of it
@@ -1100,6 +1099,14 @@ fn text_at(src: &[u8], pos: usize) -> Option<&[u8]> {
         return None;
     }
     Some(o.arg(src))
+}
+
+/// Whether the py2 `str` at `pos` holds a byte >= 0x80 (a datetime state Python 3 cannot
+/// decode as ASCII; the general path says why). Unreadable: as if it did.
+fn state_non_ascii(src: &[u8], pos: usize) -> bool {
+    next(src, pos)
+        .and_then(|o| py2_str_bytes(src, o))
+        .map_or(true, |b| !b.is_ascii())
 }
 
 /// Whether `state` could be a `datetime` (10 bytes, month byte) or `time` (6 bytes, hour byte)
