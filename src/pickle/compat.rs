@@ -267,6 +267,20 @@ pub(crate) fn fold_set(state: &[u8], (len, byte): (usize, u8)) -> bool {
     state.len() == len && state[usize::from(byte)] & 0x80 != 0
 }
 
+/// The reader that cannot build instances of this class (as spelled in the pickle) from the
+/// other runtime's pickle, whatever is rewritten: Python 3 for Python 2's `StringIO.StringIO`
+/// (its unpickler reads it as `io.StringIO`, whose `__setstate__` takes a 4-tuple, never the
+/// instance dict Python 2 pickles); Python 2 for Python 3's `UnicodeEncodeError` built from text
+/// (Python 2's constructor takes a `str` encoding and a `unicode` object, which no text policy
+/// makes of Python 3's two texts).
+pub(crate) fn unbuildable_for(module: &str, name: &str) -> Option<super::Runtime> {
+    match (module, name) {
+        ("StringIO", "StringIO") => Some(super::Runtime::Py3),
+        ("exceptions" | "builtins", "UnicodeEncodeError") => Some(super::Runtime::Py2),
+        _ => None,
+    }
+}
+
 /// The binary-state argument index of a class, if it is in [`BINARY_STATE`].
 pub(crate) fn binary_state_arg(module: &str, name: &str) -> Option<u8> {
     BINARY_STATE

@@ -216,6 +216,37 @@ fn py2_refusals_have_their_reasons() {
     assert!(t.summary.unwrap().py3_only_global);
 }
 
+/// Values no rewrite makes load in the reader are refused, not converted (found by the
+/// differential of 2026-11-28: the outputs failed to load, as the originals do).
+#[test]
+fn unbuildable_instances_are_refused() {
+    // `StringIO.StringIO('abc')` by cPickle protocol 2: Python 3's `io.StringIO` takes no dict.
+    let stringio = b"\x80\x02(cStringIO\nStringIO\nq\x01oq\x02}q\x03(U\tsoftspaceq\x04K\x00\
+U\x07buflistq\x05]U\x03posq\x06K\x00U\x03lenq\x07K\x03U\x06closedq\x08\x89U\x03bufq\tU\x03abcq\nub.";
+    assert_eq!(refused(stringio, &py3()), Reason::Unsupported);
+    assert!(!matches!(
+        transcode(&Bytes::from_static(stringio), &py2()).outcome,
+        Outcome::Refused(_)
+    ));
+    // `UnicodeEncodeError('ascii', 'é', 0, 1, 'bad')` by Python 3 at protocol 2: Python 2 wants
+    // a `str` encoding and a `unicode` object, which no text policy gives.
+    let py3_error = b"\x80\x02cexceptions\nUnicodeEncodeError\nq\x00(X\x05\x00\x00\x00asciiq\x01\
+X\x02\x00\x00\x00\xc3\xa9q\x02K\x00K\x01X\x03\x00\x00\x00badq\x03tq\x04Rq\x05.";
+    assert_eq!(refused(py3_error, &py2()), Reason::Unsupported);
+    let utf8 = Policy {
+        py2_text: Py2Text::Utf8,
+        ..py2()
+    };
+    assert_eq!(refused(py3_error, &utf8), Reason::Unsupported);
+    // Python 2's own (a `str` encoding) goes to Python 2 as it is, and converts for Python 3.
+    let py2_error = b"\x80\x02cexceptions\nUnicodeEncodeError\nq\x01(U\x05asciiq\x02\
+X\x02\x00\x00\x00\xc3\xa9K\x00K\x01U\x03badq\x03tq\x04Rq\x05.";
+    for policy in [py2(), py3()] {
+        let outcome = transcode(&Bytes::from_static(py2_error), &policy).outcome;
+        assert!(!matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
+    }
+}
+
 #[test]
 fn py2_classic_class_written_with_obj() {
     // py3: pickle.dumps(m.C(), 2) for a class m.C with __dict__ {'a': 1}.

@@ -28,6 +28,9 @@ pub(super) struct Known {
     pub(super) missing_in_py2: bool,
     /// Does not exist in Python 3 (`compat::is_py2_only`).
     pub(super) py2_only: bool,
+    /// The reader that cannot build its instances (`compat::unbuildable_for`): the general
+    /// path's for that reader.
+    unbuildable: Option<Runtime>,
     /// Spelled as only Python 3 writes it (writer evidence).
     pub(super) py3_name: bool,
     /// `fix_imports` renames it for protocol 2.
@@ -86,6 +89,7 @@ impl Known {
             py3_only,
             missing_in_py2: py3_only || (renamed && !py2_too),
             py2_only: compat::is_py2_only(m, n),
+            unbuildable: compat::unbuildable_for(m, n),
             py3_name: m == "builtins" || m == "copyreg",
             renamed,
             renamed_if_py3: py2_too,
@@ -125,6 +129,7 @@ impl Known {
         !(self.general
             || (self.py3_only && p.target == Runtime::Py2)
             || (self.py2_only && p.target == Runtime::Py3)
+            || self.unbuildable == Some(p.target)
             || (self.keeps_text && text_policy)
             || (self.array && p.target == Runtime::Py3)
             || (self.pytz_utc && p.target == Runtime::Py3 && p.py2_utc == Py2Utc::Pytz)

@@ -143,6 +143,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if compat::has_text_state(&m2, &n2) && self.keeps_matter() == Some(Runtime::Py2) {
             return Err(self.m.err(ErrorKind::Unsupported));
         }
+        let unbuildable = compat::unbuildable_for(m, n);
+        // Refused wherever named: a value holding the class itself, not an instance, is not
+        // worth telling apart.
+        if unbuildable == Some(Runtime::Py3) && self.target() == Some(Runtime::Py3) {
+            return Err(self.m.err(ErrorKind::Unsupported));
+        }
         let classic = self.policy.is_some_and(|p| {
             p.py2_classic
                 .iter()
@@ -159,6 +165,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             module: m.to_owned(),
             name: n.to_owned(),
             binary_arg: compat::binary_state_arg(m, n),
+            unbuildable,
             classic,
             set_like,
             collects_items,
@@ -289,6 +296,13 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     if breaks {
                         return Err(self.m.err(ErrorKind::Unsupported));
                     }
+                }
+                // Python 3's `UnicodeEncodeError`, its encoding text (Python 2's own has a `str`).
+                if g.unbuildable == Some(Runtime::Py2)
+                    && self.target() == Some(Runtime::Py2)
+                    && matches!(elems[0], Elem::Text { .. })
+                {
+                    return Err(self.m.err(ErrorKind::Unsupported));
                 }
                 if let Some(k) = g.binary_arg {
                     if let Some(Elem::Py2Str { src: pos, via }) = elems.get(usize::from(k)) {
