@@ -268,15 +268,17 @@ pub(crate) fn fold_set(state: &[u8], (len, byte): (usize, u8)) -> bool {
 }
 
 /// The reader that cannot build instances of this class (as spelled in the pickle) from the
-/// other runtime's pickle, whatever is rewritten: Python 3 for Python 2's `StringIO.StringIO`
-/// (its unpickler reads it as `io.StringIO`, whose `__setstate__` takes a 4-tuple, never the
-/// instance dict Python 2 pickles); Python 2 for Python 3's `UnicodeEncodeError` built from text
-/// (Python 2's constructor takes a `str` encoding and a `unicode` object, which no text policy
-/// makes of Python 3's two texts).
-pub(crate) fn unbuildable_for(module: &str, name: &str) -> Option<super::Runtime> {
+/// other runtime's pickle, and whether `py2_text = utf8` would let it: Python 3 for Python 2's
+/// `StringIO.StringIO` (its unpickler reads it as `io.StringIO`, whose `__setstate__` takes a
+/// 4-tuple, never the instance dict Python 2 pickles); Python 2 for Python 3's
+/// `UnicodeDecodeError` and `UnicodeEncodeError` built from a text encoding (Python 2's
+/// constructors want a `str` there, which only `utf8` makes; `UnicodeEncodeError` also wants a
+/// `unicode` object, which `utf8` would make a `str`).
+pub(crate) fn unbuildable_for(module: &str, name: &str) -> Option<(super::Runtime, bool)> {
     match (module, name) {
-        ("StringIO", "StringIO") => Some(super::Runtime::Py3),
-        ("exceptions" | "builtins", "UnicodeEncodeError") => Some(super::Runtime::Py2),
+        ("StringIO", "StringIO") => Some((super::Runtime::Py3, false)),
+        ("exceptions" | "builtins", "UnicodeEncodeError") => Some((super::Runtime::Py2, false)),
+        ("exceptions" | "builtins", "UnicodeDecodeError") => Some((super::Runtime::Py2, true)),
         _ => None,
     }
 }

@@ -173,8 +173,9 @@ struct GlobalInfo {
     module: String,
     name: String,
     binary_arg: Option<u8>,
-    /// The reader that cannot build its instances (`compat::unbuildable_for`).
-    unbuildable: Option<Runtime>,
+    /// The reader that cannot build its instances, and whether `utf8` lets it
+    /// (`compat::unbuildable_for`).
+    unbuildable: Option<(Runtime, bool)>,
     classic: bool,
     set_like: bool,
     /// A call to it may build a set from a list argument (`compat::collects_items`).

@@ -238,6 +238,14 @@ X\x02\x00\x00\x00\xc3\xa9q\x02K\x00K\x01X\x03\x00\x00\x00badq\x03tq\x04Rq\x05.";
         ..py2()
     };
     assert_eq!(refused(py3_error, &utf8), Reason::Unsupported);
+    // `UnicodeDecodeError('ascii', b'\xff', 0, 1, 'bad')` by Python 3 at protocol 2: only a
+    // `str` encoding loads in Python 2, which `utf8` gives.
+    let py3_decode = b"\x80\x02cexceptions\nUnicodeDecodeError\nq\x00(X\x05\x00\x00\x00asciiq\x01\
+c_codecs\nencode\nq\x02X\x02\x00\x00\x00\xc3\xbfq\x03X\x06\x00\x00\x00latin1q\x04\x86q\x05Rq\x06\
+K\x00K\x01X\x03\x00\x00\x00badq\x07tq\x08Rq\t.";
+    assert_eq!(refused(py3_decode, &py2()), Reason::Unsupported);
+    let out = rewritten(py3_decode, &utf8);
+    assert!(out.starts_with(b"\x80\x02cexceptions\nUnicodeDecodeError\nq\x00(U\x05ascii"));
     // Python 2's own (a `str` encoding) goes to Python 2 as it is, and converts for Python 3.
     let py2_error = b"\x80\x02cexceptions\nUnicodeEncodeError\nq\x01(U\x05asciiq\x02\
 X\x02\x00\x00\x00\xc3\xa9K\x00K\x01U\x03badq\x03tq\x04Rq\x05.";

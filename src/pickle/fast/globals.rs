@@ -89,7 +89,7 @@ impl Known {
             py3_only,
             missing_in_py2: py3_only || (renamed && !py2_too),
             py2_only: compat::is_py2_only(m, n),
-            unbuildable: compat::unbuildable_for(m, n),
+            unbuildable: compat::unbuildable_for(m, n).map(|u| u.0),
             py3_name: m == "builtins" || m == "copyreg",
             renamed,
             renamed_if_py3: py2_too,

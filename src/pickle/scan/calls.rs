@@ -146,7 +146,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let unbuildable = compat::unbuildable_for(m, n);
         // Refused wherever named: a value holding the class itself, not an instance, is not
         // worth telling apart.
-        if unbuildable == Some(Runtime::Py3) && self.target() == Some(Runtime::Py3) {
+        if unbuildable.is_some_and(|u| u.0 == Runtime::Py3) && self.target() == Some(Runtime::Py3) {
             return Err(self.m.err(ErrorKind::Unsupported));
         }
         let classic = self.policy.is_some_and(|p| {
@@ -297,12 +297,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
                         return Err(self.m.err(ErrorKind::Unsupported));
                     }
                 }
-                // Python 3's `UnicodeEncodeError`, its encoding text (Python 2's own has a `str`).
-                if g.unbuildable == Some(Runtime::Py2)
-                    && self.target() == Some(Runtime::Py2)
-                    && matches!(elems[0], Elem::Text { .. })
+                // Python 3's Unicode errors, their encoding text (Python 2's own has a `str`).
+                if let (Some((Runtime::Py2, utf8_loads)), Some(Runtime::Py2)) =
+                    (g.unbuildable, self.target())
                 {
-                    return Err(self.m.err(ErrorKind::Unsupported));
+                    let utf8 = self.policy.is_some_and(|p| p.py2_text == Py2Text::Utf8);
+                    if matches!(elems[0], Elem::Text { .. }) && !(utf8_loads && utf8) {
+                        return Err(self.m.err(ErrorKind::Unsupported));
+                    }
                 }
                 if let Some(k) = g.binary_arg {
                     if let Some(Elem::Py2Str { src: pos, via }) = elems.get(usize::from(k)) {
