@@ -388,7 +388,6 @@ const GAT_HEAD: usize = "gats -2147483648\r\n".len();
 /// The keys of one gat/gats request cut into runs whose request line fits
 /// [`MAX_UPSTREAM_LINE`] (one key a run at least).
 fn gat_runs(keys: Vec<Bytes>) -> Vec<Vec<Bytes>> {
-    let head = GAT_HEAD;
     let mut runs: Vec<Vec<Bytes>> = Vec::new();
     let mut len = 0;
     for key in keys {
@@ -400,7 +399,7 @@ fn gat_runs(keys: Vec<Bytes>) -> Vec<Vec<Bytes>> {
             }
             _ => {
                 runs.push(vec![key]);
-                len = head + add;
+                len = GAT_HEAD + add;
             }
         }
     }

@@ -16,7 +16,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DATA_CHUNK, BAD_FORMAT, ERROR, TOO_LARGE};
-use crate::protocol::token::{put_u64, strtol, strtoul, strtoull, Line};
+use crate::protocol::token::{put_i32, put_u64, strtol, strtoul, strtoull, Line};
 use crate::protocol::{Limits, Parsed, Request, Src, MAX_UPSTREAM_LINE};
 
 /// memcached `MFLAG_MAX_OPT_LENGTH`: more tokens than this is an error.
@@ -392,23 +392,24 @@ pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
 /// flags' arguments are never read.
 fn put_short_flag(f: &[u8], dst: &mut BytesMut) {
     let (o, arg) = (f[0], &f[1..]);
-    let number = match o {
-        b'N' | b'T' | b'R' => Some(strtol(arg).map(|v| (v < 0, u64::from(v.unsigned_abs())))),
-        b'F' => Some(strtoul(arg).map(|v| (false, u64::from(v)))),
-        b'C' | b'J' | b'D' => Some(strtoull(arg).map(|v| (false, v))),
-        _ => None,
-    };
-    match number {
-        Some(Some((neg, v))) => {
+    let parsed = match o {
+        b'N' | b'T' | b'R' => strtol(arg).map(|v| {
             dst.put_u8(o);
-            if neg {
-                dst.put_u8(b'-');
-            }
+            put_i32(dst, v);
+        }),
+        b'F' => strtoul(arg).map(|v| {
+            dst.put_u8(o);
+            put_u64(dst, u64::from(v));
+        }),
+        b'C' | b'J' | b'D' => strtoull(arg).map(|v| {
+            dst.put_u8(o);
             put_u64(dst, v);
-        }
-        Some(None) => dst.put_slice(&[o, b'x']),
-        None if o == b'O' => dst.put_slice(&f[..f.len().min(MAX_OPAQUE_LEN + 1)]),
-        None => dst.put_slice(&f[..f.len().min(3)]),
+        }),
+        b'O' => return dst.put_slice(&f[..f.len().min(MAX_OPAQUE_LEN + 1)]),
+        _ => return dst.put_slice(&f[..f.len().min(3)]),
+    };
+    if parsed.is_none() {
+        dst.put_slice(&[o, b'x']);
     }
 }
 
