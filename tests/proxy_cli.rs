@@ -1,6 +1,7 @@
 //! The `picklebridge` binary: check-config and serve exit 64 listing every problem, serve 69 for
 //! a port in use; the one-line quick start serves; SIGHUP swaps routes from a valid file and keeps
-//! them on a bad one; SIGTERM or SIGINT stops it with exit 0.
+//! them on a bad one; SIGTERM or SIGINT stops it with exit 0, and a SIGINT during the drain
+//! at once.
 mod common;
 
 use std::io::Write;
@@ -111,6 +112,54 @@ fn quick_start_serves_and_sigterm_or_sigint_stops() {
         serve.signal(signal);
         let status = serve.wait_exit(Duration::from_secs(10));
         assert_eq!(status.code(), Some(0), "{signal}: {}", serve.log());
+    }
+}
+
+/// A request in flight to a server that never answers holds the drain for the grace period
+/// (60 s here); a repeated SIGTERM leaves it draining, a SIGINT ends it at once with 130.
+#[test]
+fn sigint_ends_the_drain_at_once() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let upstream = silent.local_addr().expect("addr").to_string();
+    let (got, requests) = std::sync::mpsc::channel();
+    // Accepts the proxy's connections (bounded: it opens few) and answers nothing; each
+    // connection reports what it read, then is held until the proxy closes it (or 60 s).
+    std::thread::spawn(move || {
+        for mut conn in silent.incoming().take(8).map_while(Result::ok) {
+            let got = got.clone();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                conn.set_read_timeout(Some(Duration::from_secs(60))).ok();
+                let mut buf = [0u8; 256];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    let _ = got.send(buf[..n].to_vec());
+                }
+            });
+        }
+    });
+    for first in ["-TERM", "-INT"] {
+        let port = free_port();
+        let toml = format!(
+            "{}[timeouts]\nrequest_ms = 60000\nshutdown_grace_ms = 60000\n",
+            config_text(port, &upstream, "transcode")
+        );
+        let mut serve = ServeBin::start(&toml, loopback(port));
+        let mut c = Client::connect(serve.listen).unwrap();
+        c.send(b"get k\r\n");
+        let forwarded = requests.recv_timeout(Duration::from_secs(10));
+        assert_eq!(forwarded.as_deref().ok(), Some(&b"get k\r\n"[..]));
+        serve.signal(first);
+        wait_until(Duration::from_secs(10), "the drain to start", || {
+            serve.log().contains("draining connections").then_some(())
+        });
+        serve.signal("-TERM");
+        wait_until(Duration::from_secs(10), "the repeated SIGTERM", || {
+            serve.log().contains("SIGTERM received again").then_some(())
+        });
+        assert!(serve.is_running(), "{first}, -TERM: {}", serve.log());
+        serve.signal("-INT");
+        let status = serve.wait_exit(Duration::from_secs(10));
+        assert_eq!(status.code(), Some(130), "{first}: {}", serve.log());
     }
 }
 

@@ -10,6 +10,8 @@
 //! A bad configuration exits 64 (EX_USAGE) listing every problem; a listener that cannot be
 //! bound exits 69 (EX_UNAVAILABLE); 71 (EX_OSERR) when the runtime's threads or the signal
 //! handlers cannot be set up, 70 (EX_SOFTWARE) when the metrics cannot be registered.
+//! SIGTERM or SIGINT drains connections for up to `shutdown_grace_ms` and exits 0; a SIGINT
+//! during the drain (Ctrl-C again) exits at once with 130, as if it had killed the process.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -208,6 +210,8 @@ async fn serve(args: Args, config: Config) -> ExitCode {
         tracing::info!(route = %r.name, prefix = %String::from_utf8_lossy(&r.prefix), mode = r.mode.as_str(), "route");
     }
     let (routes_tx, routes_rx) = watch::channel(table);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(on_stop_signals(term, int, stop_tx));
     let reload = tokio::spawn(reload_on_sighup(
         hup,
         args,
@@ -215,14 +219,9 @@ async fn serve(args: Args, config: Config) -> ExitCode {
         routes_tx,
         metrics.clone(),
     ));
-    crate::server::run(
-        listeners,
-        config,
-        routes_rx,
-        metrics,
-        admin,
-        shutdown_signal(term, int),
-    )
+    crate::server::run(listeners, config, routes_rx, metrics, admin, async {
+        let _ = stop_rx.await;
+    })
     .await;
     reload.abort();
     tracing::info!("stopped");
@@ -256,15 +255,31 @@ fn warn_if_unresolved(pool: &str, server: &str, bound: std::time::Duration) {
     });
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal(
+/// The first SIGTERM or SIGINT tells `stop` (the proxy drains its connections). A SIGINT while
+/// it drains ends the process at once with 130 (128 + SIGINT), as the signal's default action
+/// would: whoever pressed Ctrl-C twice does not want to wait out the grace period. A repeated
+/// SIGTERM does not: a supervisor that forwards SIGTERM to a process group can deliver it twice,
+/// and the drain is what it asked for (SIGKILL still ends it).
+async fn on_stop_signals(
     mut term: tokio::signal::unix::Signal,
     mut int: tokio::signal::unix::Signal,
+    stop: tokio::sync::oneshot::Sender<()>,
 ) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
     }
+    let _ = stop.send(());
+    loop {
+        tokio::select! {
+            Some(()) = term.recv() => tracing::info!("SIGTERM received again: still draining (SIGINT or SIGKILL ends it at once)"),
+            Some(()) = int.recv() => break,
+            // Both streams ended: the runtime is going down.
+            else => return,
+        }
+    }
+    tracing::warn!("SIGINT received while draining: exiting without waiting for connections");
+    std::process::exit(128 + 2);
 }
 
 /// On SIGHUP: re-read the file, validate, and swap the route table (routes and the firewall's
