@@ -171,6 +171,12 @@ fn bad_input_gets_memcacheds_reply_and_close_decision() {
             "unknown command",
             b"frobnicate k\r\nGET k\r\nmn\r\n".to_vec(),
         ),
+        // memcached hangs up on an unknown command ending in an `HTTP/` token.
+        ("a stray HTTP request", b"GET / HTTP/1.0\r\nmn\r\n".to_vec()),
+        (
+            "HTTP/ not last, or after a known command",
+            b"GET / HTTP/1.0 x\r\nget HTTP/1.0\r\ntouch HTTP/1.1\r\nmn\r\n".to_vec(),
+        ),
     ];
     let quiet = Duration::from_millis(600);
     for (name, input) in &cases {

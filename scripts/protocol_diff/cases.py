@@ -262,7 +262,12 @@ def lines():
                 b"\tget k\r\n", b" get k\r\n", b"get k\rget p\r\n", b"get k \r\n", b"\x00\r\n", b"\x00get k\r\n",
                 b"get\x00 k\r\n", b"\x01\r\n", b"\xff\xff\r\n", b"\x80\r\n", b"ge\x00t k\r\n", b"get k\x00\r\n", b"\x0b\r\n",
                 b"get k\r\n\r\nget p\r\n", b"mg k v\n", b"ms k 2\nzz\nmg k v\n", b"set k 0 0 2\nzz\r\nget k\n",
-                b"get \r\n", b"\r\nmn\r\n"]:
+                b"get \r\n", b"\r\nmn\r\n",
+                # An unknown command ending in HTTP/ closes; known commands and other places do not.
+                b"GET / HTTP/1.0\r\n", b"HTTP/1.1\r\n", b"DELETE HTTP/1.1\r\n", b"GET / HTTP/1.0 x\r\n",
+                b"get HTTP/1.0\r\n", b"gx HTTP/1.0\r\n", b"mx HTTP/1.0\r\n", b"x HTTP/1.0\r\n",
+                b"lru HTTP/1.0\r\n", b"verbosity 1 2 HTTP/1.0\r\n", b"misbehave HTTP/1.0\r\n",
+                b"POST" + b" a" * 21 + b" HTTP/1.1 x\r\n", b"GET" + b" a" * 22 + b" HTTP/1.1\r\n"]:
         out.append(SEED + raw)
     # long lines in one write
     for n in [2040, 2046, 2047, 2048, 2049, 2050, 3000, 8000, 16380, 16384, 16390, 20000, 70000]:

@@ -86,6 +86,10 @@ pub enum ProtocolError {
         /// The limit that was exceeded.
         limit: usize,
     },
+    /// An unknown command whose last token starts with `HTTP/` (`GET / HTTP/1.0`): memcached
+    /// hangs up on it without a reply, taking it for a stray HTTP client.
+    #[error("unknown command that looks like an HTTP request")]
+    HttpRequest,
     /// An upstream reply that does not frame as a memcached reply to the request.
     #[error("malformed upstream reply at byte {offset}: {what}")]
     BadResponse {
@@ -104,6 +108,7 @@ impl ProtocolError {
     pub fn kind(&self) -> &'static str {
         match self {
             ProtocolError::LineTooLong { .. } => "line_too_long",
+            ProtocolError::HttpRequest => "http_request",
             ProtocolError::BadResponse { .. } => "bad_response",
         }
     }

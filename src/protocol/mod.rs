@@ -306,6 +306,9 @@ fn parse_src(src: Src<'_>, limits: &Limits) -> Result<Parsed<Request>, ProtocolE
         return Ok(Parsed::Incomplete);
     };
     let line = Line::tokenize(src.buf, 0, end);
+    if hangs_up_on(src.buf, &line) {
+        return Err(ProtocolError::HttpRequest);
+    }
     let parsed = dispatch(src, &line, line_len, limits);
     if let Parsed::Complete { value, .. } = &parsed {
         if value.too_long_to_forward() {
@@ -315,6 +318,37 @@ fn parse_src(src: Src<'_>, limits: &Limits) -> Result<Parsed<Request>, ProtocolE
         }
     }
     Ok(parsed)
+}
+
+/// memcached's last branch of `process_command_ascii`: a command of no family it knows, whose
+/// last token (of the 23 it splits at most) starts with `HTTP/`, closes the connection without
+/// a reply (`GET / HTTP/1.0` from a stray HTTP client). A known first letter (`g`, `s`, `a`,
+/// `c`, `i`, `d`, `t`, a two-letter `m..`) or a known command name with the wrong number of
+/// tokens gets `ERROR` instead, as does a command shorter than two bytes.
+fn hangs_up_on(buf: &[u8], line: &Line) -> bool {
+    let cmd = line.token(buf, 0);
+    let nt = line.ntokens();
+    if nt < 2 || cmd.len() < 2 || !line.token(buf, nt - 2).starts_with(b"HTTP/") {
+        return false;
+    }
+    let family = matches!(cmd[0], b'g' | b's' | b'a' | b'c' | b'i' | b'd' | b't')
+        || (cmd[0] == b'm' && cmd.len() == 2);
+    let named = matches!(
+        cmd,
+        b"replace"
+            | b"prepend"
+            | b"bget"
+            | b"flush_all"
+            | b"version"
+            | b"quit"
+            | b"lru_crawler"
+            | b"watch"
+            | b"verbosity"
+            | b"lru"
+            | b"extstore"
+            | b"refresh_certs"
+    );
+    !family && !named
 }
 
 /// `process_command_ascii`: picks the command family exactly as memcached does.

@@ -241,3 +241,57 @@ fn random_bytes_never_panic_and_consume_within_bounds() {
         }
     }
 }
+
+/// memcached 1.6.18 hangs up on an unknown command whose last token starts with `HTTP/`
+/// (t/malicious-commands.t); a known family or name with that token gets its usual reply.
+#[test]
+fn http_request_lines_close_like_memcached() {
+    // `HTTP/` as the 23rd token: memcached stops splitting there and looks at it.
+    let many = format!("{} HTTP/1.1 x", vec!["a"; 22].join(" "));
+    let past_the_limit = format!("GET {} HTTP/1.1", vec!["a"; 22].join(" "));
+    for line in [
+        "GET / HTTP/1.0",
+        "PUT /asdf/asd/fasdfasdf/sadf HTTP/1.1",
+        "DELETE HTTP/1.1",
+        "HTTP/1.1",
+        "foo bar HTTP/",
+        "misbehave HTTP/1.1",
+        many.replacen('a', "POST", 1).as_str(),
+    ] {
+        let input = format!("{line}\r\n");
+        assert_eq!(
+            parse(input.as_bytes()),
+            Err(ProtocolError::HttpRequest),
+            "{line}"
+        );
+    }
+    // `ERROR`: a known first letter or name, a one-byte command, `HTTP/` not last, or last only
+    // past the 23 tokens memcached splits.
+    for line in [
+        "gx / HTTP/1.1",
+        "go / HTTP/1.1",
+        "mx / HTTP/1.1",
+        "replace / HTTP/1.1",
+        "flush_all 1 2 HTTP/1.1",
+        "verbosity 1 2 HTTP/1.1",
+        "touch HTTP/1.1",
+        "x HTTP/1.1",
+        "GET / HTTP/1.1 now",
+        "GET / http/1.1",
+        past_the_limit.as_str(),
+    ] {
+        let input = format!("{line}\r\n");
+        let Ok(Parsed::Complete { value, .. }) = parse(input.as_bytes()) else {
+            panic!("{line}: {:?}", parse(input.as_bytes()));
+        };
+        assert_eq!(value, Request::Reject(Reject::line(ERROR)), "{line}");
+    }
+    // Known commands keep their meaning.
+    for line in ["get HTTP/1.1", "version HTTP/1.1", "stats HTTP/1.1"] {
+        let input = format!("{line}\r\n");
+        assert!(
+            matches!(parse(input.as_bytes()), Ok(Parsed::Complete { value, .. }) if !matches!(value, Request::Reject(_))),
+            "{line}"
+        );
+    }
+}
