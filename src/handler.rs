@@ -301,6 +301,13 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             a.noreply,
         ),
         Request::Version | Request::Stats(_) | Request::Admin(_) => {
+            if let Request::Stats(s) = &req {
+                if s.resets() {
+                    // The proxy's own `stats` counters restart too (memcached's are reset by
+                    // the forwarded request).
+                    crate::metrics::stats::reset_stats(&ctx.shared.metrics);
+                }
+            }
             // Keyless: the default route's server for the empty key.
             let route = table.default_route().clone();
             let req = Arc::new(req);

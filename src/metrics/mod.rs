@@ -109,6 +109,9 @@ pub(crate) struct Families {
     pub(crate) route_info: IntGaugeVec,
     /// Live [`RouteMetrics`] per `route_info` label set; the series goes when the count is 0.
     pub(crate) route_info_refs: std::sync::Mutex<std::collections::HashMap<[String; 3], usize>>,
+    /// The `stats` counters at the last `stats reset`, subtracted in the `stats` reply (the
+    /// Prometheus counters never go back).
+    pub(crate) stats_base: std::sync::Mutex<Vec<(&'static str, u64)>>,
     pub(crate) started: Instant,
     pub(crate) started_unix: u64,
 }
@@ -307,6 +310,7 @@ impl Metrics {
                 &[route, pool, "mode"],
             )?,
             route_info_refs: std::sync::Mutex::new(std::collections::HashMap::new()),
+            stats_base: std::sync::Mutex::new(Vec::new()),
             started: Instant::now(),
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)

@@ -38,9 +38,53 @@ fn is_command(keep: impl Fn(Command) -> bool) -> impl Fn(&str) -> bool {
     move |v| Command::ALL.iter().any(|c| c.as_str() == v && keep(*c))
 }
 
-/// The `stats` lines as (name, value) pairs, in reply order. `version` is what the proxy reports
-/// as its version (e.g. the upstream memcached's version string it answers `version` with).
+/// Lines `stats reset` leaves alone: identity, clock and gauges (memcached's reset keeps them too).
+const NOT_RESET: &[&str] = &[
+    "pid",
+    "uptime",
+    "time",
+    "version",
+    "pointer_size",
+    "curr_connections",
+    "picklebridge_upstream_connections",
+];
+
+/// The `stats` lines as (name, value) pairs, in reply order, counters counted from the last
+/// `stats reset`. `version` is what the proxy reports as its version (e.g. the upstream
+/// memcached's version string it answers `version` with).
 pub fn stats_lines(metrics: &Metrics, version: &str) -> Vec<(&'static str, String)> {
+    let mut lines = totals(metrics, version);
+    let base = metrics
+        .f
+        .stats_base
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (name, value) in &mut lines {
+        if let Some(&(_, at_reset)) = base.iter().find(|(n, _)| n == name) {
+            let now: u64 = value.parse().unwrap_or(0);
+            *value = now.saturating_sub(at_reset).to_string();
+        }
+    }
+    lines
+}
+
+/// `stats reset`: the counters of the `stats` reply start again from zero, as memcached's do
+/// (the Prometheus families are untouched).
+pub fn reset_stats(metrics: &Metrics) {
+    let base = totals(metrics, "")
+        .into_iter()
+        .filter(|(name, _)| !NOT_RESET.contains(name))
+        .map(|(name, value)| (name, value.parse().unwrap_or(0)))
+        .collect();
+    *metrics
+        .f
+        .stats_base
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = base;
+}
+
+/// The `stats` lines with the counters' totals since start.
+fn totals(metrics: &Metrics, version: &str) -> Vec<(&'static str, String)> {
     let f = &metrics.f;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -323,6 +323,43 @@ fn stats_reply_reports_the_proxys_counters_in_memcached_format() {
     }
 }
 
+/// `stats reset` restarts the `stats` counters from zero, as memcached's, and leaves gauges
+/// and the Prometheus counters alone.
+#[test]
+fn stats_reset_restarts_the_stats_counters_only() {
+    let registry = Registry::new();
+    let m = Metrics::register(&registry).expect("register");
+    let l = m.listener("py3", Runtime::Py3);
+    let _c = l.accepted();
+    l.requests("default").inc(Command::Set);
+    l.replies(ReplyOutcome::Hit, 2);
+    let lines = |m: &Metrics| {
+        let mut out = BytesMut::new();
+        stats::render_stats(m, "1.6.18", &mut out);
+        String::from_utf8(out.to_vec()).expect("ascii")
+    };
+    stats::reset_stats(&m);
+    l.reply(ReplyOutcome::Miss);
+    let text = lines(&m);
+    for line in [
+        "STAT curr_connections 1",
+        "STAT total_connections 0",
+        "STAT cmd_get 1",
+        "STAT cmd_set 0",
+        "STAT get_hits 0",
+        "STAT get_misses 1",
+    ] {
+        assert!(
+            text.contains(&format!("{line}\r\n")),
+            "missing {line:?} in {text}"
+        );
+    }
+    assert_lines(
+        &encode(&registry),
+        &[r#"picklebridge_replies_total{listener="py3",outcome="hit"} 2"#],
+    );
+}
+
 fn summary(declared: Option<u8>, max: u8) -> Summary {
     Summary {
         declared_protocol: declared,

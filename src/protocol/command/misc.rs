@@ -49,6 +49,11 @@ impl Stats {
         )
     }
 
+    /// `stats reset` (memcached ignores further arguments).
+    pub fn resets(&self) -> bool {
+        self.args.first().is_some_and(|a| &a[..] == b"reset")
+    }
+
     /// `stats cachedump ...` / `stats detail dump`: replies that list stored keys (or their
     /// prefixes) raw, one per line, where a key stored through the binary protocol may hold CR
     /// LF or `END`: the reply's end cannot be found on a shared upstream connection.
