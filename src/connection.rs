@@ -43,6 +43,8 @@ const VALUE_OVERHEAD: usize = 320;
 /// Reserved for a reply of any other kind: a line, or a multi-line `stats <args>` block.
 const LINE_RESERVE: usize = 4 * 1024;
 const STATS_RESERVE: usize = 256 * 1024;
+/// Reserved for a key dump: memcached 1.6.18 cuts `stats cachedump` at 2 MiB.
+const DUMP_RESERVE: usize = 2 * 1024 * 1024 + LINE_RESERVE;
 
 /// The most bytes `req` can make the proxy hold until its reply is in the write buffer: every
 /// key it asks for a full `item_size` value, plus the data a storage command carries (held by
@@ -56,6 +58,7 @@ pub fn reservation(req: &Request, item_size: usize) -> usize {
             Some(data) => data.len().saturating_mul(2).saturating_add(LINE_RESERVE),
             None => value.saturating_add(LINE_RESERVE),
         },
+        Request::Stats(s) if s.dumps_keys() => DUMP_RESERVE,
         Request::Stats(_) | Request::Admin(_) => STATS_RESERVE,
         _ => LINE_RESERVE,
     }
@@ -381,6 +384,7 @@ mod tests {
         assert_eq!(reserve(b"ms a 5\r\nhello\r\n"), 10 + LINE_RESERVE);
         assert_eq!(reserve(b"mg a v\r\n"), 1000 + VALUE_OVERHEAD + LINE_RESERVE);
         assert_eq!(reserve(b"stats slabs\r\n"), STATS_RESERVE);
+        assert_eq!(reserve(b"stats cachedump 1 0\r\n"), DUMP_RESERVE);
         assert_eq!(reserve(b"delete a\r\n"), LINE_RESERVE);
     }
 }

@@ -286,12 +286,18 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             }
             Slots::One(Slot::flush(req, parts, started))
         }
-        Request::Stats(s) if s.dumps_keys() => local(
-            ctx,
-            ReplyOutcome::ServerError,
-            "SERVER_ERROR key dumps are not supported by the proxy\r\n",
-            false,
-        ),
+        // A key dump lists stored keys raw: one stored through the binary protocol may hold CR
+        // LF and `END`, so the reply's end is not certain. It goes on a connection of its own,
+        // closed after it: a crafted key can confuse only this reply, as from memcached.
+        Request::Stats(s) if s.dumps_keys() => {
+            let route = table.default_route().clone();
+            let (pool, server) = server_of(ctx, &route, b"");
+            let req = Arc::new(Request::Stats(s));
+            let wire = ctx.wire.compose(&req);
+            let server = &ctx.shared.upstreams.pool(pool).servers()[server];
+            let pending = server.send_alone(wire, Exchange { req: req.clone() });
+            Slots::One(Slot::call(req, None, table, pending, started))
+        }
         // watch / lru_crawler metadump answer with an unframed stream that would take over the
         // shared upstream connection: not supported through the proxy.
         Request::Admin(a) if a.streams => local(

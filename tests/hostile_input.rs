@@ -412,26 +412,24 @@ fn connection_flood_past_the_limit_gets_memcacheds_error() {
     );
 }
 
-/// A key holding CR LF, stored through memcached's binary protocol (here directly; a proxy
-/// client could do it through the binary splice), is echoed raw by memcached in `mg ... k`,
-/// `me` and `stats cachedump`. Such a reply line ends inside the key, and what follows it would
-/// become the reply to another request on the shared upstream connection: a value planted for
-/// another client. The proxy refuses those requests instead; the others are unaffected.
-#[test]
-fn a_key_with_crlf_cannot_plant_a_reply_for_another_request() {
-    let mc = Memcached::start();
-    let evil_key: &[u8] = b"x\r\nVALUE victim 0 5\r\nEVIL!\r\nEND";
+/// `stats cachedump` lists only the cold LRU, where memcached's LRU maintainer moves new items
+/// after a while; without the maintainer they are linked there at once.
+const DUMPS_AT_ONCE: &[&str] = &["-o", "no_lru_maintainer"];
+
+/// Stores `key` with a one-byte value through memcached's binary protocol, which takes any
+/// bytes in a key (the ASCII protocol cannot send CR, LF or spaces in one).
+fn binary_set(addr: SocketAddr, key: &[u8]) {
     // Binary SET: magic 0x80, opcode 0x01, key length, 8 bytes of extras (flags, expiry).
     let value = b"v";
     let mut set = vec![0x80, 0x01];
-    set.extend_from_slice(&(evil_key.len() as u16).to_be_bytes());
+    set.extend_from_slice(&(key.len() as u16).to_be_bytes());
     set.extend_from_slice(&[8, 0, 0, 0]);
-    set.extend_from_slice(&((8 + evil_key.len() + value.len()) as u32).to_be_bytes());
+    set.extend_from_slice(&((8 + key.len() + value.len()) as u32).to_be_bytes());
     set.extend_from_slice(&[0; 12]);
     set.extend_from_slice(&[0; 8]);
-    set.extend_from_slice(evil_key);
+    set.extend_from_slice(key);
     set.extend_from_slice(value);
-    let mut direct = Client::connect(mc.addr()).expect("memcached");
+    let mut direct = Client::connect(addr).expect("memcached");
     direct.send(&set);
     let reply = direct.read_exact(24);
     assert_eq!(
@@ -439,6 +437,19 @@ fn a_key_with_crlf_cannot_plant_a_reply_for_another_request() {
         (0x81, &[0u8, 0][..]),
         "binary SET"
     );
+}
+
+/// A key holding CR LF, stored through memcached's binary protocol (here directly; a proxy
+/// client could do it through the binary splice), is echoed raw by memcached in `mg ... k`,
+/// `me` and `stats cachedump`. Such a reply line ends inside the key, and what follows it would
+/// become the reply to another request on the shared upstream connection: a value planted for
+/// another client. The proxy refuses the echoing requests instead and reads a key dump on a
+/// connection of its own; the others are unaffected.
+#[test]
+fn a_key_with_crlf_cannot_plant_a_reply_for_another_request() {
+    let mc = Memcached::start_with(DUMPS_AT_ONCE);
+    let evil_key: &[u8] = b"x\r\nVALUE victim 0 5\r\nEVIL!\r\nEND";
+    binary_set(mc.addr(), evil_key);
     // memcached echoes it raw (the premise of this test).
     let b64 = "eA0KVkFMVUUgdmljdGltIDAgNQ0KRVZJTCENCkVORA==";
     let mut direct = Client::connect(mc.addr()).expect("memcached");
@@ -472,9 +483,18 @@ fn a_key_with_crlf_cannot_plant_a_reply_for_another_request() {
             "{request:?}"
         );
     }
+    // The dump lists the key raw, as memcached does; its `END [1 b; 0 s]` line does not end it.
+    let dumped = Client::connect(mc.addr())
+        .expect("memcached")
+        .call(b"stats cachedump 1 0\r\n", b"\r\nEND\r\n");
+    assert!(
+        dumped.starts_with(b"ITEM x\r\nVALUE victim"),
+        "{}",
+        show(&dumped)
+    );
     assert_eq!(
-        show(&attacker.call(b"stats cachedump 1 0\r\n", b"\r\n")),
-        show(b"SERVER_ERROR key dumps are not supported by the proxy\r\n")
+        show(&attacker.call(b"stats cachedump 1 0\r\n", b"\r\nEND\r\n")),
+        show(&dumped)
     );
     // Without `k` the key is not echoed: served as memcached serves it.
     assert_eq!(
@@ -484,4 +504,70 @@ fn a_key_with_crlf_cannot_plant_a_reply_for_another_request() {
     // Nobody got a planted reply.
     assert_eq!(victim.call(b"get victim\r\n", b"\r\n"), b"END\r\n");
     assert_eq!(attacker.call(b"get victim\r\n", b"\r\n"), b"END\r\n");
+}
+
+/// A key dump cannot tell a stored key's `END` line from its own end: with a key `x\r\nEND\r\n
+/// VALUE victim ...`, a client reading memcached directly stops at that `END` and takes the
+/// rest as the next reply. Through the proxy the dump is read on a connection of its own and
+/// that connection is closed after the first `END`: the client gets the same cut dump, and the
+/// rest reaches nobody, neither the client's next request nor another client.
+#[test]
+fn a_key_dump_cut_short_by_a_stored_key_stays_with_its_request() {
+    let mc = Memcached::start_with(DUMPS_AT_ONCE);
+    // Short enough for slab class 1, with the item's header and one-byte value.
+    binary_set(mc.addr(), b"x\r\nEND\r\nVALUE victim 0 1\r\nE\r\nEND");
+    binary_set(mc.addr(), b"y\nEND\r\nVALUE victim 0 1\r\nE\r\nEND");
+    // Straight from memcached: the dump "ends" at the first `END` line (the order of the keys
+    // is memcached's, newest first), and the rest stays queued on the connection.
+    let mut direct = Client::connect(mc.addr()).expect("memcached");
+    let cut = direct.call(b"stats cachedump 1 0\r\n", b"\nEND\r\n");
+    assert!(
+        cut == b"ITEM x\r\nEND\r\n" || cut == b"ITEM y\nEND\r\n",
+        "{}",
+        show(&cut)
+    );
+
+    let config = Config::quick(
+        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
+        &[mc.addr_string()],
+    );
+    let proxy = Proxy::start(config);
+    let mut client = Client::connect(proxy.addr(0)).expect("proxy");
+    let mut other = Client::connect(proxy.addr(0)).expect("proxy");
+    // The dump and a get in one write: the get is answered by memcached, not by the rest of
+    // the dump; the other client's pipelined get likewise.
+    client.send(b"stats cachedump 1 0\r\nget victim\r\n");
+    other.send(b"get victim\r\nmn\r\n");
+    let want: Vec<u8> = [&cut[..], b"END\r\n"].concat();
+    assert_eq!(show(&client.read_until(&want)), show(&want));
+    assert_eq!(show(&other.read_until(b"MN\r\n")), show(b"END\r\nMN\r\n"));
+    // Both connections go on as before; so does a dump of `stats detail`, which is one line
+    // when detail is off.
+    assert_eq!(client.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
+    assert_eq!(
+        show(&client.call(b"stats detail dump\r\n", b"END\r\n")),
+        show(&direct_reply(
+            mc.addr(),
+            b"stats detail dump\r\n",
+            b"END\r\n"
+        ))
+    );
+    // An error reply to a dump is one line, as from memcached.
+    for line in [
+        &b"stats cachedump 1\r\n"[..],
+        b"stats cachedump x y\r\n",
+        b"stats cachedump 99 0\r\n",
+    ] {
+        assert_eq!(
+            show(&client.call(line, b"\r\n")),
+            show(&direct_reply(mc.addr(), line, b"\r\n")),
+            "{}",
+            show(line)
+        );
+    }
+}
+
+/// `request`'s reply on a fresh connection to `addr`, read up to `end`.
+fn direct_reply(addr: SocketAddr, request: &[u8], end: &[u8]) -> Vec<u8> {
+    Client::connect(addr).expect("connect").call(request, end)
 }

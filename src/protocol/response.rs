@@ -13,6 +13,9 @@ use crate::protocol::{MetaCmd, Parsed, Request, Src};
 
 /// Longest single reply line accepted before the upstream is declared broken.
 const MAX_REPLY_LINE: usize = 64 * 1024;
+/// Largest key dump accepted (memcached 1.6.18 cuts `stats cachedump` at 2 MiB; `stats detail
+/// dump` has one line per key prefix).
+const MAX_DUMP: usize = 64 * 1024 * 1024;
 /// Largest data block accepted in a reply (memcached's own bound on item sizes).
 const MAX_REPLY_VALUE: usize = i32::MAX as usize;
 
@@ -161,6 +164,11 @@ fn data_at(buf: &[u8], pos: usize, len: usize) -> Result<Option<usize>, Protocol
 }
 
 fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
+    if let Request::Stats(s) = req {
+        if s.dumps_keys() {
+            return parse_dump(src);
+        }
+    }
     let buf = src.buf;
     let Some((end, next)) = line_at(buf, 0)? else {
         return Ok(Parsed::Incomplete);
@@ -255,6 +263,49 @@ fn parse_src(req: &Request, src: Src<'_>) -> Result<Parsed<Response>, ProtocolEr
             }
         }
         _ => Ok(single()),
+    }
+}
+
+/// A key dump (`stats cachedump`, `stats detail dump`): `ITEM <key> ...` or `PREFIX <prefix>
+/// ...` lines up to the first `END` line, verbatim, or one line (an error). A key stored through
+/// the binary protocol is listed raw and may hold CR, LF, even `END` lines: the block ends at
+/// the first `END\r\n` at the start of the reply or after an LF, where a client reading
+/// memcached line by line stops too. Such a reply is read on a connection of its own
+/// ([`crate::upstream::Server::send_alone`]), dropped after it with whatever followed.
+fn parse_dump(src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
+    let buf = src.buf;
+    let Some(first_lf) = buf.iter().position(|&b| b == b'\n') else {
+        return match buf.len() > MAX_REPLY_LINE {
+            true => Err(bad(0, "reply line too long")),
+            false => Ok(Parsed::Incomplete),
+        };
+    };
+    let listing = buf.starts_with(b"ITEM ") || buf.starts_with(b"PREFIX ");
+    if !listing && !buf.starts_with(b"END\r\n") {
+        let Some((end, next)) = line_at(buf, 0)? else {
+            return Ok(Parsed::Incomplete);
+        };
+        return Ok(Parsed::Complete {
+            value: Response::Line(src.slice(0, end)),
+            consumed: next,
+        });
+    }
+    let mut pos = 0;
+    let mut lf = Some(first_lf);
+    loop {
+        if buf[pos..].starts_with(b"END\r\n") {
+            let consumed = pos + 5;
+            return Ok(Parsed::Complete {
+                value: Response::Block(src.slice(0, consumed)),
+                consumed,
+            });
+        }
+        match lf {
+            Some(i) => pos = i + 1,
+            None if buf.len() > MAX_DUMP => return Err(bad(pos, "key dump too long")),
+            None => return Ok(Parsed::Incomplete),
+        }
+        lf = buf[pos..].iter().position(|&b| b == b'\n').map(|i| pos + i);
     }
 }
 

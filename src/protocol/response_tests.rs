@@ -59,6 +59,19 @@ const TABLE: &[(&[u8], &[u8])] = &[
         b"ME a exp=-1 la=1 cas=48 fetch=no cls=1 size=61\r\n",
     ),
     (b"mn\r\n", b"MN\r\n"),
+    (
+        b"stats cachedump 1 0\r\n",
+        b"ITEM b [2 b; 1764342000 s]\r\nITEM a [1 b; 0 s]\r\nEND\r\n",
+    ),
+    (b"stats cachedump 2 0\r\n", b"END\r\n"),
+    (
+        b"stats cachedump 1\r\n",
+        b"CLIENT_ERROR bad command line\r\n",
+    ),
+    (
+        b"stats detail dump\r\n",
+        b"PREFIX a get 1 hit 1 set 1 del 0\r\nEND\r\n",
+    ),
 ];
 
 #[test]
@@ -309,4 +322,61 @@ fn fenced_ma_replies_end_at_mn() {
         };
         assert!(!m.fenced);
     }
+}
+
+/// A key dump lists keys raw: one stored through the binary protocol may hold CR, LF and whole
+/// lines. The dump ends at the first `END` line, one that starts the reply or follows an LF,
+/// where a client reading memcached line by line stops; a lone LF inside a key is no error.
+#[test]
+fn key_dumps_end_at_the_first_end_line() {
+    let r = req(b"stats cachedump 1 0\r\n");
+    // (reply, the dump the client gets)
+    let cases: [(&[u8], &[u8]); 5] = [
+        (
+            b"ITEM x\r\nEND [1 b; 0 s]\r\nEND\r\n",
+            b"ITEM x\r\nEND [1 b; 0 s]\r\nEND\r\n",
+        ),
+        (
+            b"ITEM x\r\nEND\r\nVALUE v 0 1\r\nz\r\nEND [1 b; 0 s]\r\nEND\r\n",
+            b"ITEM x\r\nEND\r\n",
+        ),
+        (
+            b"ITEM a\nb [1 b; 0 s]\r\nEND\r\n",
+            b"ITEM a\nb [1 b; 0 s]\r\nEND\r\n",
+        ),
+        (
+            b"ITEM y\nEND\r\nEND [1 b; 0 s]\r\nEND\r\n",
+            b"ITEM y\nEND\r\n",
+        ),
+        (
+            b"ITEM xEND\r\n [1 b; 0 s]\r\nEND\r\n",
+            b"ITEM xEND\r\n [1 b; 0 s]\r\nEND\r\n",
+        ),
+    ];
+    for (reply, dump) in cases {
+        let buf = Bytes::from_static(reply);
+        assert_eq!(
+            parse_response(&r, &buf),
+            Ok(Parsed::Complete {
+                value: Response::Block(Bytes::from_static(dump)),
+                consumed: dump.len()
+            }),
+            "{}",
+            String::from_utf8_lossy(reply)
+        );
+        for i in 0..dump.len() {
+            let part = Bytes::copy_from_slice(&reply[..i]);
+            assert_eq!(
+                parse_response(&r, &part),
+                Ok(Parsed::Incomplete),
+                "prefix {i}"
+            );
+        }
+    }
+    // Bounded: a line, or a whole dump, past its limit is an error rather than a growing buffer.
+    let long_line = Bytes::from(vec![b'x'; MAX_REPLY_LINE + 1]);
+    assert!(parse_response(&r, &long_line).is_err());
+    let mut endless = b"ITEM ".to_vec();
+    endless.resize(MAX_DUMP + 1, b'k');
+    assert!(parse_response(&r, &Bytes::from(endless)).is_err());
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
@@ -260,4 +260,68 @@ fn match_replies<E: Exchange>(
         }
     }
     Ok(())
+}
+
+/// Sends one request on a connection of its own and returns its reply; the connection is
+/// closed after it, with whatever the server sent past the reply. Connects within the connect
+/// timeout, then waits for the reply up to `request_timeout`.
+pub(crate) async fn one_off<E: Exchange>(
+    settings: &ConnSettings,
+    bytes: Bytes,
+    exchange: E,
+    request_timeout: Duration,
+) -> Result<E::Reply, UpstreamError> {
+    let stream = connect(
+        &settings.addr,
+        &settings.transport,
+        settings.connect_timeout,
+    )
+    .await
+    .map_err(|(reason, e)| {
+        tracing::debug!(server = %settings.addr, reason = reason.as_str(), error = %e, "one-off upstream connect failed");
+        UpstreamError::from(reason)
+    })?;
+    let exchange_on = async move {
+        match stream {
+            Stream::Plain(mut tcp) => {
+                let (rd, wr) = tcp.split();
+                exchange_once(rd, wr, &bytes, exchange).await
+            }
+            Stream::Tls(tls) => {
+                let (rd, wr) = tokio::io::split(tls);
+                exchange_once(rd, wr, &bytes, exchange).await
+            }
+        }
+    };
+    match tokio::time::timeout(request_timeout, exchange_on).await {
+        Ok(result) => result,
+        Err(_) => Err(UpstreamError::Timeout),
+    }
+}
+
+async fn exchange_once<R, W, E>(
+    mut rd: R,
+    mut wr: W,
+    bytes: &[u8],
+    exchange: E,
+) -> Result<E::Reply, UpstreamError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    E: Exchange,
+{
+    wr.write_all(bytes).await.map_err(|_| UpstreamError::Io)?;
+    wr.flush().await.map_err(|_| UpstreamError::Io)?;
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        match rd.read_buf(&mut rbuf).await {
+            Ok(0) => return Err(UpstreamError::Closed),
+            Ok(_) => match exchange.parse_reply(&mut rbuf) {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {}
+                Err(()) => return Err(UpstreamError::Protocol),
+            },
+            Err(e) => return Err(read_error(&e)),
+        }
+    }
 }

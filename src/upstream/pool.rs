@@ -100,6 +100,29 @@ impl<E: Exchange> Server<E> {
         }
     }
 
+    /// Sends `bytes` (one composed request) on a connection of its own, opened for it over the
+    /// pool's transport and closed after the reply, with anything the server sent past it: for
+    /// a reply whose end cannot be found for certain (a key dump, where a stored key may hold
+    /// `END`), which must not share a connection with other requests. Like
+    /// [`Server::open_stream`] it is none of the server's `connections`; the reply is awaited
+    /// for the request timeout after the connect.
+    pub fn send_alone(&self, bytes: Bytes, exchange: E) -> Pending<E::Reply> {
+        let settings = ConnSettings {
+            addr: self.addr.clone(),
+            connect_timeout: self.timeouts.connect,
+            transport: self.transport.clone(),
+        };
+        let request = self.timeouts.request;
+        let deadline = Instant::now() + self.timeouts.connect + request;
+        let (job, pending) = job_channel(bytes, exchange, deadline);
+        tokio::spawn(async move {
+            let reply = conn::one_off(&settings, job.bytes, job.exchange, request).await;
+            // The client may have gone away.
+            let _ = job.reply.send(reply);
+        });
+        pending
+    }
+
     /// Queues `bytes` (one composed request) on the connection of client `client_id`. Waits
     /// only while that connection's queue is full, and never past the request deadline.
     pub async fn send(&self, client_id: u64, bytes: Bytes, exchange: E) -> Pending<E::Reply> {

@@ -159,6 +159,64 @@ async fn server_closing_fails_in_flight_and_reconnects() {
     assert_eq!(call(&s, "y").await.unwrap(), &b"re:y\r\n"[..]);
 }
 
+/// A request sent alone gets a connection of its own, closed after its reply with whatever
+/// followed it; the server's shared connection never sees it. Refused, silent and closing
+/// servers fail it within the timeouts.
+#[tokio::test]
+async fn a_request_sent_alone_has_a_connection_of_its_own() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (conns_tx, mut conns) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let conns_tx = conns_tx.clone();
+            tokio::spawn(async move {
+                let (rd, mut wr) = sock.into_split();
+                let mut lines = BufReader::new(rd).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let _ = conns_tx.send(line.clone());
+                    match line.as_str() {
+                        // A reply followed by bytes that would answer a later request.
+                        "dump" => {
+                            let _ = wr.write_all(b"one\r\nSTRAY\r\n").await;
+                        }
+                        "silent" => {}
+                        "hangup" => return,
+                        _ => {
+                            let _ = wr.write_all(format!("re:{line}\r\n").as_bytes()).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let s = server(&addr, 200);
+    // The shared connection first: it must not be the one the dump uses.
+    assert_eq!(call(&s, "a").await.unwrap(), &b"re:a\r\n"[..]);
+    assert_eq!(conns.recv().await.as_deref(), Some("a"));
+    let alone = |line: &str| s.send_alone(Bytes::from(format!("{line}\r\n")), Line);
+    assert_eq!(alone("dump").wait().await.unwrap(), &b"one\r\n"[..]);
+    assert_eq!(conns.recv().await.as_deref(), Some("dump"));
+    // The stray line went with the one-off connection.
+    assert_eq!(call(&s, "b").await.unwrap(), &b"re:b\r\n"[..]);
+    assert_eq!(alone("c").wait().await.unwrap(), &b"re:c\r\n"[..]);
+    let started = tokio::time::Instant::now();
+    assert_eq!(alone("silent").wait().await, Err(UpstreamError::Timeout));
+    assert!(started.elapsed() < Duration::from_millis(900));
+    assert_eq!(alone("hangup").wait().await, Err(UpstreamError::Closed));
+    // The shared connection was never disturbed.
+    assert_eq!(call(&s, "d").await.unwrap(), &b"re:d\r\n"[..]);
+
+    let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused = probe.local_addr().unwrap().to_string();
+    drop(probe);
+    let r = server(&refused, 200)
+        .send_alone(Bytes::from_static(b"x\r\n"), Line)
+        .wait()
+        .await;
+    assert_eq!(r, Err(UpstreamError::Connect));
+}
+
 #[test]
 fn every_error_is_a_server_error_line() {
     for e in [
