@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 
-use crate::handler::{dispatch, Ctx, Finished, Slot};
+use crate::handler::{dispatch, Ctx, Finished, Slot, Streaming};
 use crate::metrics::Side;
 use crate::protocol::{parse_request_buf, Limits, Request};
 use crate::server::{ListenerInfo, Shared};
@@ -198,11 +198,24 @@ pub async fn serve(
             if !front.is_ready() {
                 break;
             }
-            let Some((slot, share)) = slots.pop_front() else {
-                break;
+            let finished = match front.write_streamed(&ctx, &mut wbuf) {
+                // A streamed reply stays at the head until its end.
+                Streaming::More => continue,
+                Streaming::Ended(finished) => {
+                    if let Some((_, share)) = slots.pop_front() {
+                        reserved -= share;
+                    }
+                    finished
+                }
+                Streaming::NotAStream => {
+                    let Some((slot, share)) = slots.pop_front() else {
+                        break;
+                    };
+                    reserved -= share;
+                    slot.finish(&ctx, &mut wbuf)
+                }
             };
-            reserved -= share;
-            if slot.finish(&ctx, &mut wbuf) == Finished::Close {
+            if finished == Finished::Close {
                 closing = true;
                 slots.clear();
                 reserved = 0;

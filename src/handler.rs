@@ -15,8 +15,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::metrics::{Command, ReplyOutcome, RequestCounters, NO_ROUTE};
 use crate::protocol::{
-    compose_request, parse_response_buf, Meta, MetaCmd, Request, Response, Retrieval, RetrievalCmd,
-    MAX_UPSTREAM_LINE,
+    compose_request, metadump_cut, parse_response_buf, Meta, MetaCmd, Request, Response, Retrieval,
+    RetrievalCmd, MAX_UPSTREAM_LINE,
 };
 use crate::route::{Route, RouteTable};
 use crate::server::{ListenerInfo, Shared};
@@ -25,7 +25,7 @@ use crate::upstream::{self, Pending, UpstreamError};
 mod slot;
 pub mod values;
 
-pub use slot::{Finished, Slot};
+pub use slot::{Finished, Slot, Streaming};
 
 /// The reply slots of one request, in order: almost always one; two for a rejected oversized
 /// store, whose unlink (discarded) goes before the reply.
@@ -298,8 +298,22 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             let pending = server.send_alone(wire, Exchange { req: req.clone() });
             Slots::One(Slot::call(req, None, table, pending, started))
         }
-        // watch / lru_crawler metadump answer with an unframed stream that would take over the
-        // shared upstream connection: not supported through the proxy.
+        // The listing of every item: streamed from a connection of its own as it comes.
+        Request::Admin(a) if a.streams && a.lists_items() => {
+            let route = table.default_route().clone();
+            let (pool, server) = server_of(ctx, &route, b"");
+            let req = Arc::new(Request::Admin(a));
+            let wire = ctx.wire.compose(&req);
+            let server = &ctx.shared.upstreams.pool(pool).servers()[server];
+            let rx = server.stream_alone(wire, |buf, first| {
+                metadump_cut(buf, first)
+                    .map(|c| (c.len, c.ends))
+                    .map_err(drop)
+            });
+            Slots::One(Slot::stream(req, rx, started))
+        }
+        // watch turns the connection into a log stream that never ends: not supported through
+        // the proxy.
         Request::Admin(a) if a.streams => local(
             ctx,
             ReplyOutcome::ServerError,

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use tokio::sync::mpsc::error::TryRecvError;
 
 use super::{group_of, values, Ctx};
 use crate::metrics::ReplyOutcome;
 use crate::protocol::{compose_response, MetaCmd, Request, Response, Value};
 use crate::route::{Route, RouteTable};
-use crate::upstream::{Pending, UpstreamError, UpstreamResult};
+use crate::upstream::{Pending, StreamReceiver, UpstreamError, UpstreamResult};
 
 /// What the connection does after a slot is finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +80,29 @@ pub struct Flush {
     started: Instant,
 }
 
+/// A reply streamed from a connection of its own (`lru_crawler metadump`): written to the
+/// client part by part as the parts arrive, the slot staying at the head until the end.
+pub struct Streamed {
+    req: Arc<Request>,
+    rx: StreamReceiver,
+    /// The next item once received; `Some(None)` is the end of the stream.
+    next: Option<Option<Result<Bytes, UpstreamError>>>,
+    /// The reply's outcome, known from its first part.
+    outcome: Option<ReplyOutcome>,
+    started: Instant,
+}
+
+/// What [`Slot::write_streamed`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Streaming {
+    /// Not a streamed slot: finish it with [`Slot::finish`].
+    NotAStream,
+    /// Wrote what had arrived; more is to come.
+    More,
+    /// The stream ended: the slot is done.
+    Ended(Finished),
+}
+
 /// The reply to one client request, in request order.
 pub enum Slot {
     /// A reply composed locally (possibly empty, for noreply).
@@ -102,6 +126,8 @@ pub enum Slot {
     Multi(Box<Multi>),
     /// flush_all to every server.
     Flush(Box<Flush>),
+    /// A reply streamed part by part.
+    Stream(Box<Streamed>),
 }
 
 impl Slot {
@@ -156,6 +182,16 @@ impl Slot {
         }))
     }
 
+    pub(super) fn stream(req: Arc<Request>, rx: StreamReceiver, started: Instant) -> Slot {
+        Slot::Stream(Box::new(Streamed {
+            req,
+            rx,
+            next: None,
+            outcome: None,
+            started,
+        }))
+    }
+
     pub(super) fn set_flags_asked(&mut self, asked: super::FlagsAsked) {
         if let Slot::Call(c) = self {
             c.flags_asked = asked;
@@ -178,6 +214,12 @@ impl Slot {
                     p.ready().await;
                 }
             }
+            // The next part, not the whole reply.
+            Slot::Stream(s) => {
+                if s.next.is_none() {
+                    s.next = Some(s.rx.recv().await);
+                }
+            }
         }
     }
 
@@ -189,7 +231,52 @@ impl Slot {
             Slot::Call(c) => c.part.poll(),
             Slot::Multi(m) => m.parts.iter_mut().all(|(_, p)| p.poll()),
             Slot::Flush(f) => f.parts.iter_mut().all(Part::poll),
+            Slot::Stream(s) => {
+                if s.next.is_none() {
+                    s.next = match s.rx.try_recv() {
+                        Ok(part) => Some(Some(part)),
+                        Err(TryRecvError::Disconnected) => Some(None),
+                        Err(TryRecvError::Empty) => None,
+                    };
+                }
+                s.next.is_some()
+            }
         }
+    }
+
+    /// For a streamed reply, writes the part that arrived into `out` (after
+    /// [`Slot::is_ready`]): the slot stays at the head until its stream ended. A failure before
+    /// any part was written is the client's `SERVER_ERROR` line; after, the client's connection
+    /// is closed (a client reading the listing up to `END` would otherwise wait forever, or take
+    /// the line as one of the listing's), as when memcached dies in the middle of it.
+    pub fn write_streamed(&mut self, ctx: &Ctx, out: &mut BytesMut) -> Streaming {
+        let Slot::Stream(s) = self else {
+            return Streaming::NotAStream;
+        };
+        let ended = match s.next.take() {
+            None => return Streaming::More,
+            Some(Some(Ok(part))) => {
+                s.outcome.get_or_insert_with(|| first_part_outcome(&part));
+                out.put_slice(&part);
+                return Streaming::More;
+            }
+            Some(None) => {
+                let outcome = s.outcome.unwrap_or(ReplyOutcome::Info);
+                ctx.info.metrics.reply(outcome);
+                Finished::Continue
+            }
+            Some(Some(Err(e))) if s.outcome.is_none() => {
+                upstream_error(ctx, &s.req, e, out);
+                Finished::Continue
+            }
+            Some(Some(Err(e))) => {
+                tracing::debug!(error = %e, "streamed reply failed part-way; closing the client connection");
+                count_upstream_error(ctx, e);
+                Finished::Close
+            }
+        };
+        ctx.info.metrics.observe_request(s.started.elapsed());
+        Streaming::Ended(ended)
     }
 
     /// Writes the reply the client sees into `out`. Call after [`Slot::ready`].
@@ -226,17 +313,33 @@ impl Slot {
                 finish_flush(ctx, &mut f, out);
                 ctx.info.metrics.observe_request(f.started.elapsed());
             }
+            // Written by write_streamed; finished only when dropped at a close.
+            Slot::Stream(_) => {}
         }
         Finished::Continue
     }
 }
 
-fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut) {
+/// The outcome of a streamed reply from its first part: a listing (`key=` lines, or an empty
+/// one, `END`) is information, a single line counts as its word says (`ERROR`, `BUSY`, ...).
+fn first_part_outcome(part: &[u8]) -> ReplyOutcome {
+    if part.starts_with(b"key=") || part.starts_with(b"END\r\n") {
+        return ReplyOutcome::Info;
+    }
+    let line = part.strip_suffix(b"\r\n").unwrap_or(part);
+    values::line_outcome(line, None)
+}
+
+fn count_upstream_error(ctx: &Ctx, e: UpstreamError) {
     ctx.info.metrics.reply(if e == UpstreamError::Timeout {
         ReplyOutcome::UpstreamTimeout
     } else {
         ReplyOutcome::UpstreamError
     });
+}
+
+fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut) {
+    count_upstream_error(ctx, e);
     if !req.noreply() && !matches!(req, Request::Admin(a) if a.noreply) {
         out.put_slice(e.reply_line());
     }

@@ -31,7 +31,9 @@ pub use command::retrieval::{Retrieval, RetrievalCmd};
 pub use command::storage::{Storage, StorageCmd};
 pub use command::touch::Touch;
 pub use error::{ProtocolError, Reject};
-pub use response::{compose_response, parse_response, parse_response_buf, Response, Value};
+pub use response::{
+    compose_response, metadump_cut, parse_response, parse_response_buf, Response, StreamCut, Value,
+};
 
 use error::ERROR;
 use token::Line;

@@ -309,6 +309,51 @@ fn parse_dump(src: Src<'_>) -> Result<Parsed<Response>, ProtocolError> {
     }
 }
 
+/// How much of a streamed reply can go on to the client ([`metadump_cut`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCut {
+    /// Bytes at the front that are complete lines of the reply.
+    pub len: usize,
+    /// Whether they end the reply.
+    pub ends: bool,
+}
+
+/// Frames the reply to `lru_crawler metadump <classes>`, given the bytes not yet passed on
+/// (`buf`, which starts at a line start) and whether none were (`first`). memcached 1.6.18
+/// answers one line (`BADCLASS invalid class id`, `BUSY currently processing crawler request`,
+/// `ERROR metadump not allowed`, `CLIENT_ERROR lru crawler disabled`, ...), or `key=<url-encoded
+/// key> exp=... la=...` lines ended by a bare LF, then `END\r\n`. Keys are URL-encoded there,
+/// so no key can make an `END` line. Complete lines are passed on as they come.
+///
+/// # Errors
+/// A first line that is neither a listing nor a CRLF-terminated line, or a line past
+/// [`MAX_REPLY_LINE`] without its LF.
+pub fn metadump_cut(buf: &[u8], first: bool) -> Result<StreamCut, ProtocolError> {
+    let mut pos = 0;
+    while let Some(i) = buf[pos..].iter().position(|&b| b == b'\n') {
+        let next = pos + i + 1;
+        let line = &buf[pos..next];
+        let single = first && pos == 0 && !line.starts_with(b"key=");
+        if line == b"END\r\n" || single {
+            if !line.ends_with(b"\r\n") {
+                return Err(bad(pos, "reply line not terminated by CRLF"));
+            }
+            return Ok(StreamCut {
+                len: next,
+                ends: true,
+            });
+        }
+        pos = next;
+    }
+    if buf.len() - pos > MAX_REPLY_LINE {
+        return Err(bad(pos, "reply line too long"));
+    }
+    Ok(StreamCut {
+        len: pos,
+        ends: false,
+    })
+}
+
 /// `VALUE` blocks up to `END`, for a request of `keys` keys (at most one value each, as
 /// memcached answers: room for that many, up to a bound, so a multi-get's list grows once).
 fn parse_values(src: Src<'_>, keys: usize) -> Result<Parsed<Response>, ProtocolError> {

@@ -380,3 +380,26 @@ fn key_dumps_end_at_the_first_end_line() {
     endless.resize(MAX_DUMP + 1, b'k');
     assert!(parse_response(&r, &Bytes::from(endless)).is_err());
 }
+
+/// `lru_crawler metadump`: one error line, or `key=` lines (bare LF) up to `END`, passed on a
+/// complete line at a time.
+#[test]
+fn metadump_streams_whole_lines_up_to_end() {
+    let cut = |buf: &[u8], first| metadump_cut(buf, first).map(|c| (c.len, c.ends));
+    assert_eq!(cut(b"", true), Ok((0, false)));
+    assert_eq!(cut(b"END\r\n", true), Ok((5, true)));
+    assert_eq!(cut(b"END\r", true), Ok((0, false)));
+    assert_eq!(cut(b"BADCLASS invalid class id\r\n", true), Ok((27, true)));
+    assert_eq!(cut(b"BUSY currently", true), Ok((0, false)));
+    assert!(cut(b"BUSY\n", true).is_err());
+    let listing: &[u8] = b"key=a%0D exp=-1 la=1 cas=1 fetch=no cls=1 size=62\nkey=b exp=-1";
+    assert_eq!(cut(listing, true), Ok((50, false)));
+    // Later chunks start at a line start; a key line is never an end, an END line is.
+    assert_eq!(
+        cut(b"key=b exp=-1\nEND\r\nVALUE a 0 1\r\n", false),
+        Ok((18, true))
+    );
+    assert_eq!(cut(b"key=END exp=-1\n", false), Ok((15, false)));
+    assert_eq!(cut(b"ENDx\r\nEND\r\n", false), Ok((11, true)));
+    assert!(cut(&vec![b'k'; MAX_REPLY_LINE + 1], false).is_err());
+}

@@ -271,16 +271,7 @@ pub(crate) async fn one_off<E: Exchange>(
     exchange: E,
     request_timeout: Duration,
 ) -> Result<E::Reply, UpstreamError> {
-    let stream = connect(
-        &settings.addr,
-        &settings.transport,
-        settings.connect_timeout,
-    )
-    .await
-    .map_err(|(reason, e)| {
-        tracing::debug!(server = %settings.addr, reason = reason.as_str(), error = %e, "one-off upstream connect failed");
-        UpstreamError::from(reason)
-    })?;
+    let stream = connect_alone(settings).await?;
     let exchange_on = async move {
         match stream {
             Stream::Plain(mut tcp) => {
@@ -324,4 +315,94 @@ where
             Err(e) => return Err(read_error(&e)),
         }
     }
+}
+
+/// Sends one request on a connection of its own and passes its reply on in chunks as it
+/// arrives: `cut(unsent, first)` says how many bytes at the front of what was not passed on
+/// yet are complete parts of the reply, and whether they end it (`Err(())`: not a reply). Each
+/// read waits at most `request_timeout`; a failure is the last item sent. Returns when the
+/// reply ended, failed, or the receiver went away (the connection is closed with it).
+pub(crate) async fn stream_once<F>(
+    settings: &ConnSettings,
+    bytes: Bytes,
+    cut: F,
+    request_timeout: Duration,
+    tx: &mpsc::Sender<Result<Bytes, UpstreamError>>,
+) -> Result<(), UpstreamError>
+where
+    F: Fn(&[u8], bool) -> Result<(usize, bool), ()>,
+{
+    let stream = connect_alone(settings).await?;
+    match stream {
+        Stream::Plain(mut tcp) => {
+            let (rd, wr) = tcp.split();
+            stream_on(rd, wr, &bytes, cut, request_timeout, tx).await
+        }
+        Stream::Tls(tls) => {
+            let (rd, wr) = tokio::io::split(tls);
+            stream_on(rd, wr, &bytes, cut, request_timeout, tx).await
+        }
+    }
+}
+
+async fn stream_on<R, W, F>(
+    mut rd: R,
+    mut wr: W,
+    bytes: &[u8],
+    cut: F,
+    request_timeout: Duration,
+    tx: &mpsc::Sender<Result<Bytes, UpstreamError>>,
+) -> Result<(), UpstreamError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    F: Fn(&[u8], bool) -> Result<(usize, bool), ()>,
+{
+    let write = async {
+        wr.write_all(bytes).await?;
+        wr.flush().await
+    };
+    match tokio::time::timeout(request_timeout, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(UpstreamError::Io),
+        Err(_) => return Err(UpstreamError::Timeout),
+    }
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let mut first = true;
+    loop {
+        if rbuf.capacity() - rbuf.len() < 16 * 1024 {
+            rbuf.reserve(64 * 1024);
+        }
+        match tokio::time::timeout(request_timeout, rd.read_buf(&mut rbuf)).await {
+            Err(_) => return Err(UpstreamError::Timeout),
+            Ok(Ok(0)) => return Err(UpstreamError::Closed),
+            Ok(Err(e)) => return Err(read_error(&e)),
+            Ok(Ok(_)) => {}
+        }
+        let (len, ends) = cut(&rbuf, first).map_err(|()| UpstreamError::Protocol)?;
+        if len > 0 {
+            first = false;
+            if tx.send(Ok(rbuf.split_to(len).freeze())).await.is_err() {
+                // The client went away: so does this connection.
+                return Ok(());
+            }
+        }
+        if ends {
+            return Ok(());
+        }
+    }
+}
+
+/// Opens a connection of its own (none of the server's `connections`, not in their metrics).
+async fn connect_alone(settings: &ConnSettings) -> Result<Stream, UpstreamError> {
+    connect(
+        &settings.addr,
+        &settings.transport,
+        settings.connect_timeout,
+    )
+    .await
+    .map_err(|(reason, e)| {
+        tracing::debug!(server = %settings.addr, reason = reason.as_str(), error = %e, "one-off upstream connect failed");
+        UpstreamError::from(reason)
+    })
 }

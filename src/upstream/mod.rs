@@ -14,7 +14,7 @@ pub mod pool;
 
 pub use connect::Transport;
 
-pub use pool::{Duplex, Pool, Server, Upstreams};
+pub use pool::{Duplex, Pool, Server, StreamReceiver, Upstreams};
 
 /// One request/reply exchange: how to frame the reply to the request that was sent.
 ///

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
 use super::conn::{self, ConnSettings};
@@ -24,6 +24,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// Requests queued per connection before senders wait (back pressure towards clients).
 const QUEUE_DEPTH: usize = 1024;
+/// Parts of a streamed reply read ahead of the client ([`Server::stream_alone`]).
+const STREAM_DEPTH: usize = 4;
+/// Connections of their own ([`Server::send_alone`], [`Server::stream_alone`]) open at once to
+/// one server: dumps pipelined by many clients wait their turn rather than open as many
+/// connections (memcached runs one item listing at a time anyway).
+const ALONE_AT_ONCE: usize = 4;
+
+/// The parts of a streamed reply ([`Server::stream_alone`]).
+pub type StreamReceiver = mpsc::Receiver<Result<Bytes, UpstreamError>>;
 
 /// Timeouts every upstream request obeys.
 #[derive(Clone, Copy, Debug)]
@@ -41,6 +50,8 @@ pub struct Server<E: Exchange> {
     timeouts: UpstreamTimeouts,
     transport: Transport,
     up: Vec<Arc<AtomicBool>>,
+    /// Permits for connections of their own.
+    alone: Arc<Semaphore>,
 }
 
 impl<E: Exchange> Server<E> {
@@ -75,6 +86,7 @@ impl<E: Exchange> Server<E> {
             timeouts,
             transport,
             up,
+            alone: Arc::new(Semaphore::new(ALONE_AT_ONCE)),
         }
     }
 
@@ -115,12 +127,49 @@ impl<E: Exchange> Server<E> {
         let request = self.timeouts.request;
         let deadline = Instant::now() + self.timeouts.connect + request;
         let (job, pending) = job_channel(bytes, exchange, deadline);
+        let alone = self.alone.clone();
         tokio::spawn(async move {
-            let reply = conn::one_off(&settings, job.bytes, job.exchange, request).await;
+            let reply = match timeout_at(deadline, alone.acquire_owned()).await {
+                Ok(Ok(_permit)) => conn::one_off(&settings, job.bytes, job.exchange, request).await,
+                Ok(Err(_)) => Err(UpstreamError::Shutdown),
+                Err(_) => Err(UpstreamError::Timeout),
+            };
             // The client may have gone away.
             let _ = job.reply.send(reply);
         });
         pending
+    }
+
+    /// Sends `bytes` (one composed request) on a connection of its own, like
+    /// [`Server::send_alone`], for a reply that may be too long to hold (`lru_crawler
+    /// metadump` lists every item): its parts arrive on the returned channel as they come,
+    /// framed by `cut` (see [`conn::stream_once`]); a failure is the last item, the channel's
+    /// end is the reply's. While the receiver does not take them, the server is not read (back
+    /// pressure reaches it over TCP); dropping the receiver closes the connection.
+    pub fn stream_alone<F>(&self, bytes: Bytes, cut: F) -> StreamReceiver
+    where
+        F: Fn(&[u8], bool) -> Result<(usize, bool), ()> + Send + 'static,
+    {
+        let settings = ConnSettings {
+            addr: self.addr.clone(),
+            connect_timeout: self.timeouts.connect,
+            transport: self.transport.clone(),
+        };
+        let request = self.timeouts.request;
+        let (tx, rx) = mpsc::channel(STREAM_DEPTH);
+        let deadline = Instant::now() + self.timeouts.connect + request;
+        let alone = self.alone.clone();
+        tokio::spawn(async move {
+            let result = match timeout_at(deadline, alone.acquire_owned()).await {
+                Ok(Ok(_permit)) => conn::stream_once(&settings, bytes, cut, request, &tx).await,
+                Ok(Err(_)) => Err(UpstreamError::Shutdown),
+                Err(_) => Err(UpstreamError::Timeout),
+            };
+            if let Err(e) = result {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
     }
 
     /// Queues `bytes` (one composed request) on the connection of client `client_id`. Waits

@@ -217,6 +217,113 @@ async fn a_request_sent_alone_has_a_connection_of_its_own() {
     assert_eq!(r, Err(UpstreamError::Connect));
 }
 
+/// Requests sent alone to one server open at most four connections at once; the others wait
+/// for one to close (within their deadline) rather than open more.
+#[tokio::test]
+async fn requests_sent_alone_take_turns() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let open = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (o, m) = (open.clone(), most.clone());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let (o, m) = (o.clone(), m.clone());
+            tokio::spawn(async move {
+                let (rd, mut wr) = sock.into_split();
+                let mut lines = BufReader::new(rd).lines();
+                // Requests being answered at once (the server's shared connection sends none).
+                if let Ok(Some(line)) = lines.next_line().await {
+                    let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+                    m.fetch_max(now, Ordering::SeqCst);
+                    // Slow enough that the connections overlap.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let _ = wr.write_all(format!("re:{line}\r\n").as_bytes()).await;
+                    o.fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let s = server(&addr, 2000);
+    let mut pending: Vec<_> = (0..12)
+        .map(|i| s.send_alone(Bytes::from(format!("d{i}\r\n")), Line))
+        .collect();
+    for (i, p) in pending.iter_mut().enumerate() {
+        assert_eq!(p.wait().await.unwrap(), format!("re:d{i}\r\n").as_bytes());
+    }
+    let most = most.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&most), "{most} connections at once");
+}
+
+/// A streamed reply arrives in parts of whole lines up to its end; a receiver that goes away
+/// closes its connection, so the server stops writing to nobody.
+#[tokio::test]
+async fn a_streamed_reply_comes_in_parts_and_ends_with_its_receiver() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let closed_tx = closed_tx.clone();
+            tokio::spawn(async move {
+                let (rd, mut wr) = sock.into_split();
+                let mut lines = BufReader::new(rd).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if line == "list" {
+                        // A partial line first: only whole lines are passed on.
+                        let _ = wr.write_all(b"a\nb").await;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let _ = wr.write_all(b"\nEND\nafter\n").await;
+                    } else if line == "endless" {
+                        for _ in 0..100_000 {
+                            if wr.write_all(&[b'x'; 1023]).await.is_err()
+                                || wr.write_all(b"\n").await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = closed_tx.send(());
+            });
+        }
+    });
+    let s = server(&addr, 1000);
+    // Whole lines; `END` ends the reply.
+    let cut = |buf: &[u8], _first: bool| {
+        let mut len = 0;
+        for line in buf.split_inclusive(|&b| b == b'\n') {
+            if !line.ends_with(b"\n") {
+                break;
+            }
+            len += line.len();
+            if line == b"END\n" {
+                return Ok((len, true));
+            }
+        }
+        Ok((len, false))
+    };
+    let mut rx = s.stream_alone(Bytes::from_static(b"list\r\n"), cut);
+    let mut got = Vec::new();
+    while let Some(part) = rx.recv().await {
+        let part = part.unwrap();
+        assert!(part.ends_with(b"\n"), "{part:?}");
+        got.extend_from_slice(&part);
+    }
+    assert_eq!(got, b"a\nb\nEND\n");
+    // The connection closed once the reply ended.
+    closed.recv().await.unwrap();
+
+    let mut rx = s.stream_alone(Bytes::from_static(b"endless\r\n"), cut);
+    assert!(rx.recv().await.unwrap().is_ok());
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(5), closed.recv())
+        .await
+        .expect("the connection of a dropped stream closes")
+        .unwrap();
+}
+
 #[test]
 fn every_error_is_a_server_error_line() {
     for e in [

@@ -70,8 +70,9 @@ impl Stats {
 /// cache_memlimit, extstore, refresh_certs), kept as its raw line.
 ///
 /// memcached 1.6.18 replies with one line to each, except `watch` (an `OK` line, then the
-/// connection becomes a log stream) and `lru_crawler metadump` (unframed `key=...` lines up
-/// to `END`): those are marked `streams` and cannot be forwarded as a request/reply pair.
+/// connection becomes a log stream) and `lru_crawler metadump` (`key=...` lines up to `END`,
+/// as long as the cache): those are marked `streams` and cannot share an upstream connection
+/// as a request/reply pair (the listing is streamed from a connection of its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
     /// The request line without its terminator, and without a trailing `noreply` token when
@@ -83,6 +84,14 @@ pub struct Admin {
     pub noreply: bool,
     /// The reply is a stream rather than one line (watch, lru_crawler metadump).
     pub streams: bool,
+}
+
+impl Admin {
+    /// `lru_crawler metadump <classes>`: a listing of every item, `key=...` lines up to `END`
+    /// (a stream, but one that ends).
+    pub fn lists_items(&self) -> bool {
+        self.streams && self.line.starts_with(b"lru_crawler ")
+    }
 }
 
 /// Parses flush_all (dispatch checked 2..=4 tokens).
