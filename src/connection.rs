@@ -64,6 +64,17 @@ pub fn reservation(req: &Request, item_size: usize) -> usize {
     }
 }
 
+/// Whether `req` is a key dump that must wait until every earlier request of the client is
+/// answered. memcached runs a client's requests in order, but a dump goes on a connection of
+/// its own ([`crate::upstream::Server::send_alone`]): sent at once, it could list the keys
+/// before the `set`s pipelined ahead of it were applied, `noreply` ones included (the proxy
+/// forwards those without `noreply`, so their replies tell). Requests after a dump wait for it
+/// in turn ([`Slot::is_barrier`]). `lru_crawler metadump` needs no wait: behind pending replies
+/// it is refused, as by memcached.
+fn waits_its_turn(req: &Request, slots: &VecDeque<(Slot, usize)>) -> bool {
+    matches!(req, Request::Stats(s) if s.dumps_keys()) && !slots.is_empty()
+}
+
 /// Whether a request reserving `need` bytes may be dispatched while the connection holds
 /// `held` (replies written or reserved): within the budget, or always when it holds nothing.
 fn admits(need: usize, holds_nothing: bool, held: usize, budget: usize) -> bool {
@@ -102,6 +113,9 @@ pub async fn serve(
     // Each slot with its reservation; `reserved` is their sum.
     let mut slots: VecDeque<(Slot, usize)> = VecDeque::new();
     let mut reserved = 0usize;
+    // Slots of dumps in flight ([`Slot::is_barrier`]): nothing after them is dispatched until
+    // they are finished.
+    let mut barriers = 0usize;
     // A parsed request waiting for its reservation (the second item) to fit.
     let mut parked: Option<(Request, usize)> = None;
     let mut swallow = 0usize;
@@ -116,8 +130,9 @@ pub async fn serve(
     let mut closing = false;
     let mut last_activity = Instant::now();
     loop {
-        // Parse and dispatch every complete request, within the pending bounds.
-        while slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER {
+        // Parse and dispatch every complete request, within the pending bounds; none while a
+        // dump is in flight.
+        while slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER && barriers == 0 {
             let (req, need) = match parked.take() {
                 Some(parked) => parked,
                 None if !parsing => break,
@@ -166,11 +181,14 @@ pub async fn serve(
                 }
             };
             let holds_nothing = slots.is_empty() && wbuf.is_empty();
-            if !admits(need, holds_nothing, wbuf.len() + reserved, budget) {
+            if !admits(need, holds_nothing, wbuf.len() + reserved, budget)
+                || waits_its_turn(&req, &slots)
+            {
                 parked = Some((req, need));
                 break;
             }
             reserved += need;
+            ctx.replies_pending = !holds_nothing;
             let mut dispatched = dispatch(&mut ctx, req).await.into_iter().peekable();
             while let Some(slot) = dispatched.next() {
                 // The last slot of a request carries its reservation.
@@ -186,7 +204,10 @@ pub async fn serve(
                         parsing = false;
                         slots.push_back((Slot::Close, share));
                     }
-                    slot => slots.push_back((slot, share)),
+                    slot => {
+                        barriers += usize::from(slot.is_barrier());
+                        slots.push_back((slot, share));
+                    }
                 }
             }
         }
@@ -202,8 +223,9 @@ pub async fn serve(
                 // A streamed reply stays at the head until its end.
                 Streaming::More => continue,
                 Streaming::Ended(finished) => {
-                    if let Some((_, share)) = slots.pop_front() {
+                    if let Some((slot, share)) = slots.pop_front() {
                         reserved -= share;
+                        barriers -= usize::from(slot.is_barrier());
                     }
                     finished
                 }
@@ -212,6 +234,7 @@ pub async fn serve(
                         break;
                     };
                     reserved -= share;
+                    barriers -= usize::from(slot.is_barrier());
                     slot.finish(&ctx, &mut wbuf)
                 }
             };
@@ -219,6 +242,7 @@ pub async fn serve(
                 closing = true;
                 slots.clear();
                 reserved = 0;
+                barriers = 0;
                 parked = None;
                 break;
             }
@@ -231,11 +255,13 @@ pub async fn serve(
         // parked or unparsed request waits for, and then no read or reply need ever come to
         // wake the loop (the client waits for that request's reply): parse on. Each pass
         // dispatches, parks, swallows or finds the buffer exhausted, so this cannot spin.
-        let room = !closing && slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER;
+        let room =
+            !closing && slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER && barriers == 0;
         let more = match &parked {
-            Some((_, need)) => {
+            Some((req, need)) => {
                 let holds_nothing = slots.is_empty() && wbuf.is_empty();
                 admits(*need, holds_nothing, wbuf.len() + reserved, budget)
+                    && !waits_its_turn(req, &slots)
             }
             None => parsing && !exhausted && (swallow == 0 || !rbuf.is_empty()),
         };
@@ -255,6 +281,7 @@ pub async fn serve(
         let can_read = reading
             && !closing
             && parked.is_none()
+            && barriers == 0
             && slots.len() < max_pending
             && wbuf.len() < WRITE_HIGH_WATER
             && wbuf.len() + reserved < budget;

@@ -101,6 +101,10 @@ pub struct Ctx {
     counters: Vec<(String, RequestCounters)>,
     /// Where upstream requests are composed.
     wire: Wire,
+    /// Earlier requests of this client still have replies to write (set by the connection
+    /// before each dispatch): memcached's "response stack", which `watch` and `lru_crawler
+    /// metadump` refuse to run behind.
+    pub replies_pending: bool,
 }
 
 /// Upstream requests are composed into a chunk and split off it: one allocation per chunk, not
@@ -141,6 +145,7 @@ impl Ctx {
             client_id,
             counters: Vec::new(),
             wire: Wire::default(),
+            replies_pending: false,
         }
     }
 
@@ -299,6 +304,17 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             Slots::One(Slot::call(req, None, table, pending, started))
         }
         // The listing of every item: streamed from a connection of its own as it comes.
+        // memcached 1.6.18 runs neither behind replies it has yet to send (commands earlier in
+        // the same read).
+        Request::Admin(a) if a.streams && ctx.replies_pending => local(
+            ctx,
+            ReplyOutcome::Error,
+            match a.lists_items() {
+                true => "ERROR cannot pipeline other commands before metadump\r\n",
+                false => "ERROR cannot pipeline other commands before watch\r\n",
+            },
+            a.noreply,
+        ),
         Request::Admin(a) if a.streams && a.lists_items() => {
             let route = table.default_route().clone();
             let (pool, server) = server_of(ctx, &route, b"");

@@ -381,8 +381,11 @@ fn item_listings_stream_through_and_watch_is_refused() {
     assert!(dump.len() > 1_000_000, "{}", dump.len());
 
     let mut c = Client::connect(proxy.addr(0)).unwrap();
+    // Behind replies still to be written (here, those of the same write), memcached refuses
+    // both; so does the proxy.
     c.send(
-        b"lru_crawler metadump all\r\nget missing\r\nlru_crawler metadump 99\r\nwatch\r\nmn\r\n",
+        b"lru_crawler metadump all\r\nget missing\r\nlru_crawler metadump 99\r\n\
+          watch\r\nmn\r\n",
     );
     let through = c.read_until(b"\nEND\r\n");
     // The same items with the same metadata (memcached's crawler order may differ by run).
@@ -390,9 +393,22 @@ fn item_listings_stream_through_and_watch_is_refused() {
     assert_eq!(
         show(&c.read_until(b"MN\r\n")),
         show(
-            b"END\r\nBADCLASS invalid class id\r\n\
-              SERVER_ERROR streaming commands are not supported by the proxy\r\nMN\r\n"
+            b"END\r\nERROR cannot pipeline other commands before metadump\r\n\
+              ERROR cannot pipeline other commands before watch\r\nMN\r\n"
         )
+    );
+    // Alone: memcached's reply to a bad class; watch is refused, the connection kept.
+    assert_eq!(
+        c.call(b"lru_crawler metadump 99\r\n", b"\r\n"),
+        b"BADCLASS invalid class id\r\n"
+    );
+    assert_eq!(
+        show(&c.call(b"watch\r\n", b"\r\n")),
+        show(b"SERVER_ERROR streaming commands are not supported by the proxy\r\n")
+    );
+    assert_eq!(
+        show(&direct.call(b"set a 0 0 1\r\nx\r\nwatch\r\n", b"watch\r\n")),
+        show(b"STORED\r\nERROR cannot pipeline other commands before watch\r\n")
     );
     // An empty listing is `END` alone.
     assert_eq!(c.call(b"flush_all\r\n", b"\r\n"), b"OK\r\n");

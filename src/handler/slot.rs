@@ -192,6 +192,17 @@ impl Slot {
         }))
     }
 
+    /// A dump on a connection of its own (a streamed listing, or a `stats` key dump): the
+    /// client's later requests are not dispatched until it is finished, so memcached applies
+    /// none of them before the dump is taken, as it would on the client's own connection.
+    pub fn is_barrier(&self) -> bool {
+        match self {
+            Slot::Stream(_) => true,
+            Slot::Call(c) => matches!(c.req.as_ref(), Request::Stats(s) if s.dumps_keys()),
+            _ => false,
+        }
+    }
+
     pub(super) fn set_flags_asked(&mut self, asked: super::FlagsAsked) {
         if let Slot::Call(c) = self {
             c.flags_asked = asked;
