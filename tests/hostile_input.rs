@@ -268,10 +268,7 @@ fn rss_kib() -> u64 {
 #[test]
 fn a_client_that_never_reads_is_bounded_then_disconnected_and_others_are_served() {
     let mc = Memcached::start();
-    let mut config = Config::quick(
-        &[("127.0.0.1:0".to_string(), ClientRuntime::Py3)],
-        &[mc.addr_string()],
-    );
+    let mut config = py3_config(&mc);
     config.limits.write_stall_timeout_s = 2;
     let proxy = Proxy::start(config);
     let mut setup = Client::connect(proxy.addr(0)).expect("setup");
@@ -372,10 +369,7 @@ fn a_client_that_never_reads_is_bounded_then_disconnected_and_others_are_served(
 #[test]
 fn connection_flood_past_the_limit_gets_memcacheds_error() {
     let mc = Memcached::start();
-    let mut config = Config::quick(
-        &[("127.0.0.1:0".to_string(), ClientRuntime::Py3)],
-        &[mc.addr_string()],
-    );
+    let mut config = py3_config(&mc);
     config.limits.max_connections = 16;
     let proxy = Proxy::start(config);
     let mut held: Vec<Client> = (0..16)
@@ -463,10 +457,7 @@ fn a_key_with_crlf_cannot_plant_a_reply_for_another_request() {
         show(&raw)
     );
 
-    let config = Config::quick(
-        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
-        &[mc.addr_string()],
-    );
+    let config = py3_config(&mc);
     let proxy = Proxy::start(config);
     let mut attacker = Client::connect(proxy.addr(0)).expect("proxy");
     let mut victim = Client::connect(proxy.addr(0)).expect("proxy");
@@ -527,10 +518,7 @@ fn a_key_dump_cut_short_by_a_stored_key_stays_with_its_request() {
         show(&cut)
     );
 
-    let config = Config::quick(
-        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
-        &[mc.addr_string()],
-    );
+    let config = py3_config(&mc);
     let proxy = Proxy::start(config);
     let mut client = Client::connect(proxy.addr(0)).expect("proxy");
     let mut other = Client::connect(proxy.addr(0)).expect("proxy");
@@ -575,10 +563,7 @@ fn a_key_dump_cut_short_by_a_stored_key_stays_with_its_request() {
 fn key_dumps_keep_their_place_among_pipelined_requests() {
     let mc = Memcached::start_with(DUMPS_AT_ONCE);
     let direct_mc = Memcached::start_with(DUMPS_AT_ONCE);
-    let config = Config::quick(
-        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
-        &[mc.addr_string()],
-    );
+    let config = py3_config(&mc);
     let proxy = Proxy::start(config);
     let mut through = Client::connect(proxy.addr(0)).expect("proxy");
     let mut direct = Client::connect(direct_mc.addr()).expect("memcached");
@@ -599,6 +584,14 @@ fn key_dumps_keep_their_place_among_pipelined_requests() {
             "round {i}"
         );
     }
+}
+
+/// One Python 3 listener on a free loopback port in front of `mc`.
+fn py3_config(mc: &Memcached) -> Config {
+    Config::quick(
+        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
+        &[mc.addr_string()],
+    )
 }
 
 /// `request`'s reply on a fresh connection to `addr`, read up to `end`.

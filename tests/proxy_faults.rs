@@ -23,6 +23,38 @@ fn quick(upstream: &str) -> Config {
     c
 }
 
+/// What a scripted upstream does with one request line.
+enum Script {
+    Reply(&'static [u8]),
+    Silent,
+    HangUp,
+}
+
+/// Starts a fake upstream on a free loopback port that handles every request line with
+/// `script` (up to 20 connections, each on a thread of its own); returns its address.
+fn fake_upstream(script: fn(&str) -> Script) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = fake.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in fake.incoming().take(20) {
+            let Ok(conn) = conn else { break };
+            std::thread::spawn(move || {
+                let mut w = conn.try_clone().unwrap();
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { break };
+                    match script(&line) {
+                        Script::Reply(bytes) if w.write_all(bytes).is_ok() => {}
+                        Script::Silent => {}
+                        Script::Reply(_) | Script::HangUp => break,
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// What a request gets from a memcached that just died: it met the closing connection, or came
 /// after it.
 const DIED: &[&[u8]] = &[
@@ -321,22 +353,7 @@ fn a_client_that_never_reads_does_not_block_others() {
 #[test]
 fn garbage_from_upstream_is_a_server_error_not_a_reply() {
     // A fake upstream that answers every request with a line memcached never sends.
-    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = fake.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        use std::io::{BufRead, BufReader, Write};
-        for conn in fake.incoming().take(20) {
-            let Ok(conn) = conn else { break };
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                for line in BufReader::new(conn).lines() {
-                    if line.is_err() || w.write_all(b"HELLO THERE\r\n").is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let addr = fake_upstream(|_| Script::Reply(b"HELLO THERE\r\n"));
     let proxy = Proxy::start(quick(&addr));
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     for req in [
@@ -425,27 +442,12 @@ fn item_listings_stream_through_and_watch_is_refused() {
 #[test]
 fn an_item_listing_that_fails_part_way_closes_the_client_connection() {
     // A fake upstream: `metadump 1` sends one item and then nothing, `metadump 2` hangs up.
-    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = fake.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        use std::io::{BufRead, BufReader, Write};
-        for conn in fake.incoming().take(20) {
-            let Ok(conn) = conn else { break };
-            std::thread::spawn(move || {
-                let mut w = conn.try_clone().unwrap();
-                for line in BufReader::new(conn).lines() {
-                    let Ok(line) = line else { break };
-                    match line.as_str() {
-                        "lru_crawler metadump 1" => {
-                            let _ =
-                                w.write_all(b"key=a exp=-1 la=1 cas=1 fetch=no cls=1 size=61\n");
-                        }
-                        "lru_crawler metadump 2" => break,
-                        _ => {}
-                    }
-                }
-            });
+    let addr = fake_upstream(|line| match line {
+        "lru_crawler metadump 1" => {
+            Script::Reply(b"key=a exp=-1 la=1 cas=1 fetch=no cls=1 size=61\n")
         }
+        "lru_crawler metadump 2" => Script::HangUp,
+        _ => Script::Silent,
     });
     let mut config = quick(&addr);
     config.timeouts.request_ms = 300;
