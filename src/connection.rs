@@ -278,13 +278,20 @@ pub async fn serve(
             let _ = wr.shutdown().await;
             return Ok(());
         }
+        // After a `watch`'s OK memcached reads the client only to notice when it goes away:
+        // what the client sends is dropped, its EOF closes the connection.
+        let watching = !closing && slots.front().is_some_and(|(s, _)| s.is_endless());
+        if watching {
+            rbuf.clear();
+        }
         let can_read = reading
             && !closing
-            && parked.is_none()
-            && barriers == 0
-            && slots.len() < max_pending
-            && wbuf.len() < WRITE_HIGH_WATER
-            && wbuf.len() + reserved < budget;
+            && (watching
+                || parked.is_none()
+                    && barriers == 0
+                    && slots.len() < max_pending
+                    && wbuf.len() < WRITE_HIGH_WATER
+                    && wbuf.len() + reserved < budget);
         if can_read {
             // memcached moves what is left unparsed to the front of its buffer before each
             // read; a read limited to the space behind consumed bytes could cut a long line
@@ -306,6 +313,14 @@ pub async fn serve(
         let has_slot = !slots.is_empty() && !closing && wbuf.len() < WRITE_HIGH_WATER;
         tokio::select! {
             r = rd.read_buf(&mut rbuf), if can_read => match r {
+                Ok(0) if watching => {
+                    // The client went away: so does its log stream.
+                    reading = false;
+                    closing = true;
+                    slots.clear();
+                    reserved = 0;
+                    barriers = 0;
+                }
                 Ok(0) => {
                     // Client EOF: answer what was read (memcached does), then close. A value
                     // being swallowed never ends: no reply for it, nothing after it.
@@ -347,14 +362,22 @@ pub async fn serve(
                 return Ok(());
             }
             _ = stop.wait_for(|s| *s), if reading => {
-                // Shutdown: read nothing more; answer the complete requests already read. The
-                // rest of a too-large value being swallowed will not be read: its error reply
-                // goes out now, and nothing after it is parsed.
-                reading = false;
-                if let Some(h) = held.take() {
-                    slots.push_back((h, 0));
-                    swallow = 0;
-                    parsing = false;
+                if watching {
+                    // Shutdown ends a log stream: close once what was written is out.
+                    closing = true;
+                    slots.clear();
+                    reserved = 0;
+                    barriers = 0;
+                } else {
+                    // Shutdown: read nothing more; answer the complete requests already read.
+                    // The rest of a too-large value being swallowed will not be read: its error
+                    // reply goes out now, and nothing after it is parsed.
+                    reading = false;
+                    if let Some(h) = held.take() {
+                        slots.push_back((h, 0));
+                        swallow = 0;
+                        parsing = false;
+                    }
                 }
             }
             else => {

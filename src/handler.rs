@@ -15,8 +15,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::metrics::{Command, ReplyOutcome, RequestCounters, NO_ROUTE};
 use crate::protocol::{
-    compose_request, metadump_cut, parse_response_buf, Meta, MetaCmd, Request, Response, Retrieval,
-    RetrievalCmd, MAX_UPSTREAM_LINE,
+    compose_request, metadump_cut, parse_response_buf, watch_cut, Meta, MetaCmd, Request, Response,
+    Retrieval, RetrievalCmd, MAX_UPSTREAM_LINE,
 };
 use crate::route::{Route, RouteTable};
 use crate::server::{ListenerInfo, Shared};
@@ -315,27 +315,28 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             },
             a.noreply,
         ),
-        Request::Admin(a) if a.streams && a.lists_items() => {
+        // memcached reads `noreply` as an unknown event: `ERROR`, hidden, and no watch.
+        Request::Admin(a) if a.streams && a.noreply => local(ctx, ReplyOutcome::Error, "", true),
+        // The listing of every item, or a log stream: streamed from a connection of its own as
+        // it comes.
+        Request::Admin(a) if a.streams => {
             let route = table.default_route().clone();
             let (pool, server) = server_of(ctx, &route, b"");
+            let lists_items = a.lists_items();
             let req = Arc::new(Request::Admin(a));
             let wire = ctx.wire.compose(&req);
             let server = &ctx.shared.upstreams.pool(pool).servers()[server];
-            let rx = server.stream_alone(wire, |buf, first| {
-                metadump_cut(buf, first)
-                    .map(|c| (c.len, c.ends))
-                    .map_err(drop)
-            });
-            Slots::One(Slot::stream(req, rx, started))
+            let cut = match lists_items {
+                true => metadump_cut,
+                false => watch_cut,
+            };
+            let rx = server.stream_alone(
+                wire,
+                move |buf, first| cut(buf, first).map(|c| (c.len, c.ends)).map_err(drop),
+                !lists_items,
+            );
+            Slots::One(Slot::stream(req, rx, !lists_items, started))
         }
-        // watch turns the connection into a log stream that never ends: not supported through
-        // the proxy.
-        Request::Admin(a) if a.streams => local(
-            ctx,
-            ReplyOutcome::ServerError,
-            "SERVER_ERROR streaming commands are not supported by the proxy\r\n",
-            a.noreply,
-        ),
         Request::Version | Request::Stats(_) | Request::Admin(_) => {
             if let Request::Stats(s) = &req {
                 if s.resets() {

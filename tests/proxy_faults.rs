@@ -373,10 +373,9 @@ fn garbage_from_upstream_is_a_server_error_not_a_reply() {
 }
 
 /// `lru_crawler metadump` lists every item: streamed through part by part from a connection of
-/// its own, as memcached sends it, with the requests behind it answered after it; `watch`, a
-/// log stream that never ends, is refused and the connection kept.
+/// its own, as memcached sends it, with the requests behind it answered after it.
 #[test]
-fn item_listings_stream_through_and_watch_is_refused() {
+fn item_listings_stream_through() {
     let mc = Memcached::start();
     let proxy = Proxy::start(quick(&mc.addr_string()));
     // Enough items for a listing of over a megabyte, many parts.
@@ -414,14 +413,10 @@ fn item_listings_stream_through_and_watch_is_refused() {
               ERROR cannot pipeline other commands before watch\r\nMN\r\n"
         )
     );
-    // Alone: memcached's reply to a bad class; watch is refused, the connection kept.
+    // Alone: memcached's reply to a bad class.
     assert_eq!(
         c.call(b"lru_crawler metadump 99\r\n", b"\r\n"),
         b"BADCLASS invalid class id\r\n"
-    );
-    assert_eq!(
-        show(&c.call(b"watch\r\n", b"\r\n")),
-        show(b"SERVER_ERROR streaming commands are not supported by the proxy\r\n")
     );
     assert_eq!(
         show(&direct.call(b"set a 0 0 1\r\nx\r\nwatch\r\n", b"watch\r\n")),
@@ -433,6 +428,75 @@ fn item_listings_stream_through_and_watch_is_refused() {
         c.call(b"lru_crawler metadump 1\r\n", b"\r\n"),
         direct.call(b"lru_crawler metadump 1\r\n", b"\r\n")
     );
+}
+
+/// `watch` turns the client's connection into memcached's log stream, from a connection of its
+/// own to the default server: `OK`, then a line per event, however long it is quiet; what the
+/// client sends after it is dropped, as memcached drops it; the client's close ends the
+/// upstream watcher. A bad event or `noreply` is memcached's `ERROR` (hidden), and the
+/// connection goes on.
+#[test]
+fn watch_streams_memcacheds_log() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    // Longer than the request timeout: a quiet log stream must not time out.
+    config.timeouts.request_ms = 200;
+    config.timeouts.shutdown_grace_ms = 10_000;
+    let mut proxy = Proxy::start(config);
+    let mut other = Client::connect(proxy.addr(0)).unwrap();
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    let watchers = |direct: &mut Client| {
+        let stats = direct.call(b"stats\r\n", b"END\r\n");
+        let stats = String::from_utf8_lossy(&stats).into_owned();
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("STAT log_watchers "))
+            .map(str::to_owned)
+    };
+
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(
+        c.call(b"watch bogus\r\nmn\r\n", b"MN\r\n"),
+        b"ERROR\r\nMN\r\n"
+    );
+    assert_eq!(c.call(b"watch noreply\r\nmn\r\n", b"MN\r\n"), b"MN\r\n");
+    assert_eq!(c.call(b"watch fetchers\r\n", b"\r\n"), b"OK\r\n");
+    assert_eq!(watchers(&mut direct).as_deref(), Some("1"));
+    std::thread::sleep(Duration::from_millis(500));
+    // The watching client's own requests go nowhere; another client's fetch is logged.
+    c.send(b"get mine\r\n");
+    assert_eq!(other.call(b"get theirs\r\n", b"\r\n"), b"END\r\n");
+    let line = c.read_until(b"\n");
+    let line = String::from_utf8_lossy(&line);
+    assert!(
+        line.starts_with("ts=") && line.contains(" type=item_get key=theirs status=not_found "),
+        "{line}"
+    );
+    assert_eq!(other.call(b"get again\r\n", b"\r\n"), b"END\r\n");
+    let line = c.read_until(b"\n");
+    assert!(
+        String::from_utf8_lossy(&line).contains(" key=again "),
+        "{}",
+        show(&line)
+    );
+    // The client goes away: the upstream watcher too.
+    drop(c);
+    wait_until(
+        Duration::from_secs(5),
+        "the upstream watcher to close",
+        || (watchers(&mut direct).as_deref() == Some("0")).then_some(()),
+    );
+    // A shutdown ends a watch at once (it would never finish by itself), not after the grace.
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"watch\r\n", b"\r\n"), b"OK\r\n");
+    let started = Instant::now();
+    proxy.shutdown();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(c.is_closed());
 }
 
 /// A listing that fails part-way closes the client's connection after the part it got (a

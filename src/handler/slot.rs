@@ -80,11 +80,13 @@ pub struct Flush {
     started: Instant,
 }
 
-/// A reply streamed from a connection of its own (`lru_crawler metadump`): written to the
-/// client part by part as the parts arrive, the slot staying at the head until the end.
+/// A reply streamed from a connection of its own (`lru_crawler metadump`, `watch`): written to
+/// the client part by part as the parts arrive, the slot staying at the head until the end.
 pub struct Streamed {
     req: Arc<Request>,
     rx: StreamReceiver,
+    /// A log stream (`watch`): ends only when a side closes.
+    endless: bool,
     /// The next item once received; `Some(None)` is the end of the stream.
     next: Option<Option<Result<Bytes, UpstreamError>>>,
     /// The reply's outcome, known from its first part.
@@ -182,10 +184,16 @@ impl Slot {
         }))
     }
 
-    pub(super) fn stream(req: Arc<Request>, rx: StreamReceiver, started: Instant) -> Slot {
+    pub(super) fn stream(
+        req: Arc<Request>,
+        rx: StreamReceiver,
+        endless: bool,
+        started: Instant,
+    ) -> Slot {
         Slot::Stream(Box::new(Streamed {
             req,
             rx,
+            endless,
             next: None,
             outcome: None,
             started,
@@ -201,6 +209,12 @@ impl Slot {
             Slot::Call(c) => matches!(c.req.as_ref(), Request::Stats(s) if s.dumps_keys()),
             _ => false,
         }
+    }
+
+    /// A log stream (`watch`) whose `OK` came: from then on memcached reads the client's
+    /// bytes only to notice when it goes away, and the stream ends with the connection.
+    pub fn is_endless(&self) -> bool {
+        matches!(self, Slot::Stream(s) if s.endless && s.outcome == Some(ReplyOutcome::Ok))
     }
 
     pub(super) fn set_flags_asked(&mut self, asked: super::FlagsAsked) {

@@ -354,6 +354,32 @@ pub fn metadump_cut(buf: &[u8], first: bool) -> Result<StreamCut, ProtocolError>
     })
 }
 
+/// Frames the reply to `watch [<events>]`: memcached 1.6.18 answers one line (`ERROR` for an
+/// unknown event, `WATCHER_TOO_MANY log watcher limit reached`, `CLIENT_ERROR watch commands
+/// not allowed`, ...), or `OK` and then log lines for as long as the connection lasts: after
+/// `OK` every byte is passed on as it comes.
+///
+/// # Errors
+/// A first line not terminated by CRLF, or longer than [`MAX_REPLY_LINE`].
+pub fn watch_cut(buf: &[u8], first: bool) -> Result<StreamCut, ProtocolError> {
+    if !first {
+        return Ok(StreamCut {
+            len: buf.len(),
+            ends: false,
+        });
+    }
+    Ok(match line_at(buf, 0)? {
+        None => StreamCut {
+            len: 0,
+            ends: false,
+        },
+        Some((end, next)) => StreamCut {
+            len: next,
+            ends: &buf[..end] != b"OK",
+        },
+    })
+}
+
 /// `VALUE` blocks up to `END`, for a request of `keys` keys (at most one value each, as
 /// memcached answers: room for that many, up to a bound, so a multi-get's list grows once).
 fn parse_values(src: Src<'_>, keys: usize) -> Result<Parsed<Response>, ProtocolError> {

@@ -403,3 +403,22 @@ fn metadump_streams_whole_lines_up_to_end() {
     assert_eq!(cut(b"ENDx\r\nEND\r\n", false), Ok((11, true)));
     assert!(cut(&vec![b'k'; MAX_REPLY_LINE + 1], false).is_err());
 }
+
+/// `watch`: one line, or `OK` and then every byte as it comes, never an end.
+#[test]
+fn watch_streams_after_its_ok() {
+    let cut = |buf: &[u8], first| watch_cut(buf, first).map(|c| (c.len, c.ends));
+    assert_eq!(cut(b"OK\r", true), Ok((0, false)));
+    assert_eq!(cut(b"OK\r\nts=1 gid=", true), Ok((4, false)));
+    assert_eq!(cut(b"ERROR\r\n", true), Ok((7, true)));
+    assert_eq!(
+        cut(b"WATCHER_TOO_MANY log watcher limit reached\r\n", true),
+        Ok((44, true))
+    );
+    assert_eq!(
+        cut(b"ts=1 gid=2 type=item_get key=END", false),
+        Ok((32, false))
+    );
+    assert_eq!(cut(b"END\r\n", false), Ok((5, false)));
+    assert!(cut(b"OK\n", true).is_err());
+}

@@ -320,13 +320,16 @@ where
 /// Sends one request on a connection of its own and passes its reply on in chunks as it
 /// arrives: `cut(unsent, first)` says how many bytes at the front of what was not passed on
 /// yet are complete parts of the reply, and whether they end it (`Err(())`: not a reply). Each
-/// read waits at most `request_timeout`; a failure is the last item sent. Returns when the
-/// reply ended, failed, or the receiver went away (the connection is closed with it).
+/// read waits at most `request_timeout`, except, for an `endless` reply (a log stream, quiet
+/// for as long as the server has nothing to log), those after its first part. A failure is the
+/// last item sent. Returns when the reply ended, failed, or the receiver went away (the
+/// connection is closed with it).
 pub(crate) async fn stream_once<F>(
     settings: &ConnSettings,
     bytes: Bytes,
     cut: F,
     request_timeout: Duration,
+    endless: bool,
     tx: &mpsc::Sender<Result<Bytes, UpstreamError>>,
 ) -> Result<(), UpstreamError>
 where
@@ -336,11 +339,11 @@ where
     match stream {
         Stream::Plain(mut tcp) => {
             let (rd, wr) = tcp.split();
-            stream_on(rd, wr, &bytes, cut, request_timeout, tx).await
+            stream_on(rd, wr, &bytes, cut, request_timeout, endless, tx).await
         }
         Stream::Tls(tls) => {
             let (rd, wr) = tokio::io::split(tls);
-            stream_on(rd, wr, &bytes, cut, request_timeout, tx).await
+            stream_on(rd, wr, &bytes, cut, request_timeout, endless, tx).await
         }
     }
 }
@@ -351,6 +354,7 @@ async fn stream_on<R, W, F>(
     bytes: &[u8],
     cut: F,
     request_timeout: Duration,
+    endless: bool,
     tx: &mpsc::Sender<Result<Bytes, UpstreamError>>,
 ) -> Result<(), UpstreamError>
 where
@@ -373,7 +377,20 @@ where
         if rbuf.capacity() - rbuf.len() < 16 * 1024 {
             rbuf.reserve(64 * 1024);
         }
-        match tokio::time::timeout(request_timeout, rd.read_buf(&mut rbuf)).await {
+        let read = async {
+            if endless && !first {
+                Ok(rd.read_buf(&mut rbuf).await)
+            } else {
+                tokio::time::timeout(request_timeout, rd.read_buf(&mut rbuf)).await
+            }
+        };
+        let read = tokio::select! {
+            read = read => read,
+            // The client went away while the server had nothing to say: close now, not at the
+            // next line (a log stream may be quiet for hours).
+            () = tx.closed() => return Ok(()),
+        };
+        match read {
             Err(_) => return Err(UpstreamError::Timeout),
             Ok(Ok(0)) => return Err(UpstreamError::Closed),
             Ok(Err(e)) => return Err(read_error(&e)),

@@ -142,11 +142,13 @@ impl<E: Exchange> Server<E> {
 
     /// Sends `bytes` (one composed request) on a connection of its own, like
     /// [`Server::send_alone`], for a reply that may be too long to hold (`lru_crawler
-    /// metadump` lists every item): its parts arrive on the returned channel as they come,
-    /// framed by `cut` (see [`conn::stream_once`]); a failure is the last item, the channel's
-    /// end is the reply's. While the receiver does not take them, the server is not read (back
-    /// pressure reaches it over TCP); dropping the receiver closes the connection.
-    pub fn stream_alone<F>(&self, bytes: Bytes, cut: F) -> StreamReceiver
+    /// metadump` lists every item) or never ends (`watch`, with `endless`): its parts arrive on
+    /// the returned channel as they come, framed by `cut` (see [`conn::stream_once`]); a
+    /// failure is the last item, the channel's end is the reply's. While the receiver does not
+    /// take them, the server is not read (back pressure reaches it over TCP); dropping the
+    /// receiver closes the connection. An endless stream takes none of the
+    /// [`ALONE_AT_ONCE`] turns (it would hold one for good; memcached limits its watchers).
+    pub fn stream_alone<F>(&self, bytes: Bytes, cut: F, endless: bool) -> StreamReceiver
     where
         F: Fn(&[u8], bool) -> Result<(usize, bool), ()> + Send + 'static,
     {
@@ -160,11 +162,24 @@ impl<E: Exchange> Server<E> {
         let deadline = Instant::now() + self.timeouts.connect + request;
         let alone = self.alone.clone();
         tokio::spawn(async move {
-            let result = match timeout_at(deadline, alone.acquire_owned()).await {
-                Ok(Ok(_permit)) => conn::stream_once(&settings, bytes, cut, request, &tx).await,
-                Ok(Err(_)) => Err(UpstreamError::Shutdown),
-                Err(_) => Err(UpstreamError::Timeout),
+            let permit = if endless {
+                None
+            } else {
+                let failure = match timeout_at(deadline, alone.acquire_owned()).await {
+                    Ok(Ok(permit)) => Ok(permit),
+                    Ok(Err(_)) => Err(UpstreamError::Shutdown),
+                    Err(_) => Err(UpstreamError::Timeout),
+                };
+                match failure {
+                    Ok(permit) => Some(permit),
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
             };
+            let result = conn::stream_once(&settings, bytes, cut, request, endless, &tx).await;
+            drop(permit);
             if let Err(e) = result {
                 let _ = tx.send(Err(e)).await;
             }

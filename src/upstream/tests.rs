@@ -275,6 +275,8 @@ async fn a_streamed_reply_comes_in_parts_and_ends_with_its_receiver() {
                         let _ = wr.write_all(b"a\nb").await;
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         let _ = wr.write_all(b"\nEND\nafter\n").await;
+                    } else if line == "quiet" {
+                        let _ = wr.write_all(b"first\n").await;
                     } else if line == "endless" {
                         for _ in 0..100_000 {
                             if wr.write_all(&[b'x'; 1023]).await.is_err()
@@ -304,7 +306,7 @@ async fn a_streamed_reply_comes_in_parts_and_ends_with_its_receiver() {
         }
         Ok((len, false))
     };
-    let mut rx = s.stream_alone(Bytes::from_static(b"list\r\n"), cut);
+    let mut rx = s.stream_alone(Bytes::from_static(b"list\r\n"), cut, false);
     let mut got = Vec::new();
     while let Some(part) = rx.recv().await {
         let part = part.unwrap();
@@ -315,13 +317,30 @@ async fn a_streamed_reply_comes_in_parts_and_ends_with_its_receiver() {
     // The connection closed once the reply ended.
     closed.recv().await.unwrap();
 
-    let mut rx = s.stream_alone(Bytes::from_static(b"endless\r\n"), cut);
+    let mut rx = s.stream_alone(Bytes::from_static(b"endless\r\n"), cut, true);
     assert!(rx.recv().await.unwrap().is_ok());
     drop(rx);
     tokio::time::timeout(Duration::from_secs(5), closed.recv())
         .await
         .expect("the connection of a dropped stream closes")
         .unwrap();
+
+    // An endless stream may be quiet past the request timeout, and closes as soon as its
+    // receiver goes, not at the server's next line; a bounded one times out.
+    let quick = server(&addr, 50);
+    let mut rx = quick.stream_alone(Bytes::from_static(b"quiet\r\n"), cut, true);
+    assert_eq!(rx.recv().await.unwrap().unwrap(), &b"first\n"[..]);
+    let quiet = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+    assert!(quiet.is_err(), "{quiet:?}");
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(5), closed.recv())
+        .await
+        .expect("a quiet stream closes with its receiver")
+        .unwrap();
+    let mut rx = quick.stream_alone(Bytes::from_static(b"quiet\r\n"), cut, false);
+    assert_eq!(rx.recv().await.unwrap().unwrap(), &b"first\n"[..]);
+    assert_eq!(rx.recv().await.unwrap(), Err(UpstreamError::Timeout));
+    assert!(rx.recv().await.is_none());
 }
 
 #[test]

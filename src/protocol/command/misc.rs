@@ -72,7 +72,7 @@ impl Stats {
 /// memcached 1.6.18 replies with one line to each, except `watch` (an `OK` line, then the
 /// connection becomes a log stream) and `lru_crawler metadump` (`key=...` lines up to `END`,
 /// as long as the cache): those are marked `streams` and cannot share an upstream connection
-/// as a request/reply pair (the listing is streamed from a connection of its own).
+/// as a request/reply pair (each is streamed from a connection of its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {
     /// The request line without its terminator, and without a trailing `noreply` token when
