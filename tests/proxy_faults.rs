@@ -376,7 +376,9 @@ fn garbage_from_upstream_is_a_server_error_not_a_reply() {
 /// its own, as memcached sends it, with the requests behind it answered after it.
 #[test]
 fn item_listings_stream_through() {
-    let mc = Memcached::start();
+    // Without the LRU maintainer no item moves between LRUs during a crawl, which may then
+    // miss it: both listings hold every item.
+    let mc = Memcached::start_with(&["-o", "no_lru_maintainer"]);
     let proxy = Proxy::start(quick(&mc.addr_string()));
     // Enough items for a listing of over a megabyte, many parts.
     let items = 20_000;
@@ -460,8 +462,11 @@ fn watch_streams_memcacheds_log() {
         b"ERROR\r\nMN\r\n"
     );
     assert_eq!(c.call(b"watch noreply\r\nmn\r\n", b"MN\r\n"), b"MN\r\n");
+    let ok_before = replies(&proxy, "ok");
     assert_eq!(c.call(b"watch fetchers\r\n", b"\r\n"), b"OK\r\n");
     assert_eq!(watchers(&mut direct).as_deref(), Some("1"));
+    // Counted when its `OK` came, not when it ends (it may never end).
+    assert_eq!(replies(&proxy, "ok"), ok_before + 1.0);
     std::thread::sleep(Duration::from_millis(500));
     // The watching client's own requests go nowhere; another client's fetch is logged.
     c.send(b"get mine\r\n");
@@ -497,6 +502,17 @@ fn watch_streams_memcacheds_log() {
         started.elapsed()
     );
     assert!(c.is_closed());
+}
+
+/// The proxy's `picklebridge_replies_total` for `outcome`, summed over its listeners.
+fn replies(proxy: &Proxy, outcome: &str) -> f64 {
+    let label = format!("outcome=\"{outcome}\"");
+    proxy
+        .metrics_text()
+        .lines()
+        .filter(|l| l.starts_with("picklebridge_replies_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// A listing that fails part-way closes the client's connection after the part it got (a

@@ -278,30 +278,37 @@ impl Slot {
         let Slot::Stream(s) = self else {
             return Streaming::NotAStream;
         };
-        let ended = match s.next.take() {
-            None => return Streaming::More,
+        // A stream is counted, and its latency observed, at its first part: a log stream may
+        // never end.
+        let mut first = |outcome: ReplyOutcome| {
+            if s.outcome.is_none() {
+                s.outcome = Some(outcome);
+                ctx.info.metrics.reply(outcome);
+                ctx.info.metrics.observe_request(s.started.elapsed());
+            }
+        };
+        match s.next.take() {
+            None => Streaming::More,
             Some(Some(Ok(part))) => {
-                s.outcome.get_or_insert_with(|| first_part_outcome(&part));
+                first(first_part_outcome(&part));
                 out.put_slice(&part);
-                return Streaming::More;
+                Streaming::More
             }
             Some(None) => {
-                let outcome = s.outcome.unwrap_or(ReplyOutcome::Info);
-                ctx.info.metrics.reply(outcome);
-                Finished::Continue
+                first(ReplyOutcome::Info);
+                Streaming::Ended(Finished::Continue)
             }
             Some(Some(Err(e))) if s.outcome.is_none() => {
+                s.outcome = Some(ReplyOutcome::UpstreamError);
                 upstream_error(ctx, &s.req, e, out);
-                Finished::Continue
+                ctx.info.metrics.observe_request(s.started.elapsed());
+                Streaming::Ended(Finished::Continue)
             }
             Some(Some(Err(e))) => {
                 tracing::debug!(error = %e, "streamed reply failed part-way; closing the client connection");
-                count_upstream_error(ctx, e);
-                Finished::Close
+                Streaming::Ended(Finished::Close)
             }
-        };
-        ctx.info.metrics.observe_request(s.started.elapsed());
-        Streaming::Ended(ended)
+        }
     }
 
     /// Writes the reply the client sees into `out`. Call after [`Slot::ready`].
@@ -355,16 +362,12 @@ fn first_part_outcome(part: &[u8]) -> ReplyOutcome {
     values::line_outcome(line, None)
 }
 
-fn count_upstream_error(ctx: &Ctx, e: UpstreamError) {
+fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut) {
     ctx.info.metrics.reply(if e == UpstreamError::Timeout {
         ReplyOutcome::UpstreamTimeout
     } else {
         ReplyOutcome::UpstreamError
     });
-}
-
-fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut) {
-    count_upstream_error(ctx, e);
     if !req.noreply() && !matches!(req, Request::Admin(a) if a.noreply) {
         out.put_slice(e.reply_line());
     }
