@@ -37,6 +37,11 @@ const READ_BUFFER: usize = 16 * 1024;
 /// composed, and transcoded, only as the client reads).
 pub const WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
 
+/// Log stream bytes (`watch`) in the write buffer past which the proxy stops reading the
+/// server: memcached skips log lines for a watcher that does not keep up (and says how many),
+/// which a deep buffer in between would turn into lines arriving late, or in bursts.
+const LOG_HIGH_WATER: usize = 64 * 1024;
+
 /// Most bytes of one `VALUE <key> <flags> <bytes> [<cas>]\r\n ... \r\n` block besides its data
 /// (250-byte key, 10-digit flags and length, 20-digit cas), rounded up.
 const VALUE_OVERHEAD: usize = 320;
@@ -61,6 +66,15 @@ pub fn reservation(req: &Request, item_size: usize) -> usize {
         Request::Stats(s) if s.dumps_keys() => DUMP_RESERVE,
         Request::Stats(_) | Request::Admin(_) => STATS_RESERVE,
         _ => LINE_RESERVE,
+    }
+}
+
+/// How full the write buffer may get before the head slot's reply waits: [`LOG_HIGH_WATER`]
+/// for a log stream, else [`WRITE_HIGH_WATER`].
+fn high_water(slots: &VecDeque<(Slot, usize)>) -> usize {
+    match slots.front() {
+        Some((front, _)) if front.is_endless() => LOG_HIGH_WATER,
+        _ => WRITE_HIGH_WATER,
     }
 }
 
@@ -212,7 +226,7 @@ pub async fn serve(
             }
         }
         // Move finished replies, in order, into the write buffer.
-        while wbuf.len() < WRITE_HIGH_WATER {
+        while wbuf.len() < high_water(&slots) {
             let Some((front, _)) = slots.front_mut() else {
                 break;
             };
@@ -310,7 +324,7 @@ pub async fn serve(
         let idle_at = idle
             .filter(|_| slots.is_empty() && wbuf.is_empty())
             .map(|d| last_activity + d);
-        let has_slot = !slots.is_empty() && !closing && wbuf.len() < WRITE_HIGH_WATER;
+        let has_slot = !slots.is_empty() && !closing && wbuf.len() < high_water(&slots);
         tokio::select! {
             r = rd.read_buf(&mut rbuf), if can_read => match r {
                 Ok(0) if watching => {
