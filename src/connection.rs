@@ -83,10 +83,21 @@ fn high_water(slots: &VecDeque<(Slot, usize)>) -> usize {
 /// its own ([`crate::upstream::Server::send_alone`]): sent at once, it could list the keys
 /// before the `set`s pipelined ahead of it were applied, `noreply` ones included (the proxy
 /// forwards those without `noreply`, so their replies tell). Requests after a dump wait for it
-/// in turn ([`Slot::is_barrier`]). `lru_crawler metadump` needs no wait: behind pending replies
-/// it is refused, as by memcached.
+/// in turn ([`Slot::is_barrier`]). The same holds for `lru_crawler metadump` and `watch` when
+/// they run (behind replies memcached has not written yet they are refused, as by memcached).
 fn waits_its_turn(req: &Request, slots: &VecDeque<(Slot, usize)>) -> bool {
-    matches!(req, Request::Stats(s) if s.dumps_keys()) && !slots.is_empty()
+    let dump = match req {
+        Request::Stats(s) => s.dumps_keys(),
+        Request::Admin(a) => a.streams,
+        _ => false,
+    };
+    dump && !slots.is_empty()
+}
+
+/// Whether memcached 1.6.18 writes every queued reply right after `req`: a retrieval and `mn`
+/// end with a flush (proto_text.c), so a `watch` or `metadump` behind them runs.
+fn flushes_replies(req: &Request) -> bool {
+    matches!(req, Request::Retrieval(_) | Request::MetaNoop)
 }
 
 /// Whether a request reserving `need` bytes may be dispatched while the connection holds
@@ -130,6 +141,9 @@ pub async fn serve(
     // Slots of dumps in flight ([`Slot::is_barrier`]): nothing after them is dispatched until
     // they are finished.
     let mut barriers = 0usize;
+    // Requests dispatched since memcached would last have written its queued replies (its
+    // "response stack", which `watch` and `lru_crawler metadump` refuse to run behind).
+    let mut unflushed = false;
     // A parsed request waiting for its reservation (the second item) to fit.
     let mut parked: Option<(Request, usize)> = None;
     let mut swallow = 0usize;
@@ -180,6 +194,8 @@ pub async fn serve(
                         }
                         Ok(None) => {
                             exhausted = true;
+                            // memcached writes its queued replies when a read is used up.
+                            unflushed = false;
                             break;
                         }
                         Err(e) => {
@@ -202,7 +218,8 @@ pub async fn serve(
                 break;
             }
             reserved += need;
-            ctx.replies_pending = !holds_nothing;
+            ctx.replies_pending = unflushed;
+            unflushed = !flushes_replies(&req);
             let mut dispatched = dispatch(&mut ctx, req).await.into_iter().peekable();
             while let Some(slot) = dispatched.next() {
                 // The last slot of a request carries its reservation.

@@ -399,8 +399,9 @@ fn item_listings_stream_through() {
     assert!(dump.len() > 1_000_000, "{}", dump.len());
 
     let mut c = Client::connect(proxy.addr(0)).unwrap();
-    // Behind replies still to be written (here, those of the same write), memcached refuses
-    // both; so does the proxy.
+    // Behind replies memcached has not written yet (the BADCLASS line of the same write),
+    // memcached refuses a watch; so does the proxy. A retrieval writes them: the metadump
+    // behind `get` runs.
     c.send(
         b"lru_crawler metadump all\r\nget missing\r\nlru_crawler metadump 99\r\n\
           watch\r\nmn\r\n",
@@ -411,15 +412,26 @@ fn item_listings_stream_through() {
     assert_eq!(
         show(&c.read_until(b"MN\r\n")),
         show(
-            b"END\r\nERROR cannot pipeline other commands before metadump\r\n\
+            b"END\r\nBADCLASS invalid class id\r\n\
               ERROR cannot pipeline other commands before watch\r\nMN\r\n"
         )
     );
-    // Alone: memcached's reply to a bad class.
+    // Alone: memcached's reply to a bad class; behind a retrieval or `mn`, after which memcached
+    // writes its queued replies, it runs too.
     assert_eq!(
         c.call(b"lru_crawler metadump 99\r\n", b"\r\n"),
         b"BADCLASS invalid class id\r\n"
     );
+    for before in ["get missing", "set x 0 0 1 noreply\r\nx\r\nmn"] {
+        let batch = format!("{before}\r\nlru_crawler metadump 99\r\n");
+        let want = direct.call(batch.as_bytes(), b"id\r\n");
+        assert!(
+            want.ends_with(b"BADCLASS invalid class id\r\n"),
+            "{}",
+            show(&want)
+        );
+        assert_eq!(show(&c.call(batch.as_bytes(), b"id\r\n")), show(&want));
+    }
     assert_eq!(
         show(&direct.call(b"set a 0 0 1\r\nx\r\nwatch\r\n", b"watch\r\n")),
         show(b"STORED\r\nERROR cannot pipeline other commands before watch\r\n")
