@@ -101,9 +101,9 @@ pub struct Ctx {
     counters: Vec<(String, RequestCounters)>,
     /// Where upstream requests are composed.
     wire: Wire,
-    /// Earlier requests of this client still have replies to write (set by the connection
-    /// before each dispatch): memcached's "response stack", which `watch` and `lru_crawler
-    /// metadump` refuse to run behind.
+    /// Requests of this client dispatched since memcached would last have written its queued
+    /// replies (set by the connection before each dispatch): memcached's "response stack",
+    /// which `watch` and `lru_crawler metadump` refuse to run behind.
     pub replies_pending: bool,
 }
 
@@ -295,11 +295,9 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
         // LF and `END`, so the reply's end is not certain. It goes on a connection of its own,
         // closed after it: a crafted key can confuse only this reply, as from memcached.
         Request::Stats(s) if s.dumps_keys() => {
-            let route = table.default_route().clone();
-            let (pool, server) = server_of(ctx, &route, b"");
             let req = Arc::new(Request::Stats(s));
             let wire = ctx.wire.compose(&req);
-            let server = &ctx.shared.upstreams.pool(pool).servers()[server];
+            let server = keyless_server(ctx, &table);
             let pending = server.send_alone(wire, Exchange { req: req.clone() });
             Slots::One(Slot::call(req, None, table, pending, started))
         }
@@ -320,12 +318,10 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
         // The listing of every item, or a log stream: streamed from a connection of its own as
         // it comes.
         Request::Admin(a) if a.streams => {
-            let route = table.default_route().clone();
-            let (pool, server) = server_of(ctx, &route, b"");
             let lists_items = a.lists_items();
             let req = Arc::new(Request::Admin(a));
             let wire = ctx.wire.compose(&req);
-            let server = &ctx.shared.upstreams.pool(pool).servers()[server];
+            let server = keyless_server(ctx, &table);
             let cut = match lists_items {
                 true => metadump_cut,
                 false => watch_cut,
@@ -520,6 +516,12 @@ pub(crate) fn group_of(ctx: &Ctx, table: &RouteTable, key: &[u8]) -> (usize, usi
 }
 
 /// The (pool, server) holding `key` in `route`'s pool.
+/// The server keyless commands go to: the default route's server for the empty key.
+fn keyless_server<'a>(ctx: &'a Ctx, table: &RouteTable) -> &'a upstream::Server<Exchange> {
+    let (pool, server) = server_of(ctx, table.default_route(), b"");
+    &ctx.shared.upstreams.pool(pool).servers()[server]
+}
+
 fn server_of(ctx: &Ctx, route: &Route, key: &[u8]) -> (usize, usize) {
     let pool = route.pool.0;
     (pool, ctx.shared.upstreams.pool(pool).server_index(key))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{timeout_at, Instant};
 
 use super::conn::{self, ConnSettings};
@@ -119,20 +119,15 @@ impl<E: Exchange> Server<E> {
     /// [`Server::open_stream`] it is none of the server's `connections`; the reply is awaited
     /// for the request timeout after the connect.
     pub fn send_alone(&self, bytes: Bytes, exchange: E) -> Pending<E::Reply> {
-        let settings = ConnSettings {
-            addr: self.addr.clone(),
-            connect_timeout: self.timeouts.connect,
-            transport: self.transport.clone(),
-        };
+        let settings = self.settings();
         let request = self.timeouts.request;
         let deadline = Instant::now() + self.timeouts.connect + request;
         let (job, pending) = job_channel(bytes, exchange, deadline);
         let alone = self.alone.clone();
         tokio::spawn(async move {
-            let reply = match timeout_at(deadline, alone.acquire_owned()).await {
-                Ok(Ok(_permit)) => conn::one_off(&settings, job.bytes, job.exchange, request).await,
-                Ok(Err(_)) => Err(UpstreamError::Shutdown),
-                Err(_) => Err(UpstreamError::Timeout),
+            let reply = match take_turn(alone, deadline).await {
+                Ok(_permit) => conn::one_off(&settings, job.bytes, job.exchange, request).await,
+                Err(e) => Err(e),
             };
             // The client may have gone away.
             let _ = job.reply.send(reply);
@@ -152,31 +147,21 @@ impl<E: Exchange> Server<E> {
     where
         F: Fn(&[u8], bool) -> Result<(usize, bool), ()> + Send + 'static,
     {
-        let settings = ConnSettings {
-            addr: self.addr.clone(),
-            connect_timeout: self.timeouts.connect,
-            transport: self.transport.clone(),
-        };
+        let settings = self.settings();
         let request = self.timeouts.request;
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         let deadline = Instant::now() + self.timeouts.connect + request;
         let alone = self.alone.clone();
         tokio::spawn(async move {
-            let permit = if endless {
-                None
-            } else {
-                let failure = match timeout_at(deadline, alone.acquire_owned()).await {
-                    Ok(Ok(permit)) => Ok(permit),
-                    Ok(Err(_)) => Err(UpstreamError::Shutdown),
-                    Err(_) => Err(UpstreamError::Timeout),
-                };
-                match failure {
+            let permit = match endless {
+                true => None,
+                false => match take_turn(alone, deadline).await {
                     Ok(permit) => Some(permit),
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
-                }
+                },
             };
             let result = conn::stream_once(&settings, bytes, cut, request, endless, &tx).await;
             drop(permit);
@@ -185,6 +170,15 @@ impl<E: Exchange> Server<E> {
             }
         });
         rx
+    }
+
+    /// How a connection to this server is opened.
+    fn settings(&self) -> ConnSettings {
+        ConnSettings {
+            addr: self.addr.clone(),
+            connect_timeout: self.timeouts.connect,
+            transport: self.transport.clone(),
+        }
     }
 
     /// Queues `bytes` (one composed request) on the connection of client `client_id`. Waits
@@ -198,6 +192,18 @@ impl<E: Exchange> Server<E> {
             Ok(Err(_)) => Pending::failed(UpstreamError::Shutdown),
             Err(_) => Pending::failed(UpstreamError::Timeout),
         }
+    }
+}
+
+/// Waits until `deadline` for one of the server's [`ALONE_AT_ONCE`] turns.
+async fn take_turn(
+    alone: Arc<Semaphore>,
+    deadline: Instant,
+) -> Result<OwnedSemaphorePermit, UpstreamError> {
+    match timeout_at(deadline, alone.acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(_)) => Err(UpstreamError::Shutdown),
+        Err(_) => Err(UpstreamError::Timeout),
     }
 }
 
