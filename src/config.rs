@@ -206,6 +206,11 @@ pub struct RouteConfig {
     /// `zlib_flag = 8`: flag bit marking a zlib-compressed pickle; `0` disables inflating.
     #[serde(default = "default_zlib_flag")]
     pub zlib_flag: u32,
+    /// `text_flag = 16`: the flag bit marking UTF-8 text stored unpickled (python-memcached's
+    /// and pymemcache's `FLAG_TEXT`); `0` (default) serves such strings as stored. When set,
+    /// bare strings are converted by `py2_text` / `py3_str` as inside pickles (`value::bare`).
+    #[serde(default)]
+    pub text_flag: u32,
     /// `py2_text = "keep" | "utf8"`: what py3 text (`str`) becomes for Py2 readers: `unicode`
     /// (`keep`, default) or a UTF-8 py2 `str` (`utf8`). See the transcoder's `Py2Text`.
     #[serde(default)]
@@ -258,6 +263,7 @@ impl RouteConfig {
             mode: Mode::default(),
             pickle_flag: 1,
             zlib_flag: 8,
+            text_flag: 0,
             py2_text: Py2Text::default(),
             py3_str: Py3Str::default(),
             py2_classic: Vec::new(),
@@ -757,6 +763,14 @@ impl Config {
             }
             if r.zlib_flag & r.pickle_flag != 0 {
                 out.push(problem(path("zlib_flag"), "must not overlap pickle_flag"));
+            }
+            if r.text_flag != 0 && !r.text_flag.is_power_of_two() {
+                out.push(problem(path("text_flag"), "must be 0 or a single bit"));
+            } else if r.text_flag & (r.pickle_flag | r.zlib_flag) != 0 {
+                out.push(problem(
+                    path("text_flag"),
+                    "must not overlap pickle_flag or zlib_flag",
+                ));
             }
             for (j, g) in r.py2_classic.iter().enumerate() {
                 if g.parse::<Global>().is_err() {

@@ -89,6 +89,7 @@ impl RouteTable {
                     flags: ValueFlags {
                         pickle_mask: r.pickle_flag,
                         zlib_flag: r.zlib_flag,
+                        text_flag: r.text_flag,
                     },
                     store: r.store_protocol(),
                     on_unreadable: r.on_unreadable,

@@ -64,6 +64,7 @@ fn record_everything(m: &Metrics) -> RouteMetrics {
         Duration::from_micros(4),
     );
     r.unreadable_miss();
+    r.bare_string_converted(picklebridge::pickle::Runtime::Py2);
     r.unsafe_global(FirewallAction::Observed);
     let p = m.pool("main");
     p.observe_upstream(Duration::from_micros(400));
@@ -92,7 +93,7 @@ fn admin_listener_serves_every_family_and_promtool_finds_nothing() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let families = r.body.lines().filter(|l| l.starts_with("# TYPE ")).count();
-    assert_eq!(families, 30, "every family is exposed:\n{}", r.body);
+    assert_eq!(families, 31, "every family is exposed:\n{}", r.body);
     assert_eq!(
         sample(
             &r.body,

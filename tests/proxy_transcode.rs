@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::python::{run, Py};
 use common::servers::{show, Client, Memcached, Proxy};
 use picklebridge::config::{ClientRuntime, Config, Mode};
+use picklebridge::pickle::Py2Text;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -301,6 +302,99 @@ fn values_stored_unpickled_cross_untouched_and_pickled_ones_convert() {
     for listener in [0, 1] {
         let mut c = Client::connect(proxy.addr(listener)).unwrap();
         assert_eq!(c.call(plain, b"END\r\n"), want, "listener {listener}");
+    }
+}
+
+/// With the route's `text_flag` named (16, python-memcached's and pymemcache's `FLAG_TEXT`),
+/// strings stored unpickled are served by the text policies as inside pickles: text reads as a
+/// UTF-8 `str` in Python 2 under `py2_text = utf8`, and a Python 2 `str` as text in Python 3
+/// when it is valid UTF-8 (binary stays `bytes`); compressed ones too. Checked with
+/// python-memcached on both runtimes and pymemcache's `pickle_serde` (Django 4.2's).
+#[test]
+fn bare_strings_follow_the_text_policies_when_the_text_flag_is_named() {
+    let mc = Memcached::start();
+    let mut config = Config::quick(
+        &[
+            ("127.0.0.1:0".into(), ClientRuntime::Py2),
+            ("127.0.0.1:0".into(), ClientRuntime::Py3),
+        ],
+        &[mc.addr_string()],
+    );
+    config.routes[0].text_flag = 16;
+    config.routes[0].py2_text = Py2Text::Utf8;
+    let proxy = Proxy::start(config);
+    let client = |listener: usize| {
+        format!(
+            "import memcache; mc = memcache.Client(['{}'])\n",
+            proxy.addr(listener)
+        )
+    };
+    let py2_set = "mc.set('s', '\\xc3\\xa9t\\xc3\\xa9'); mc.set('bin', '\\xff\\x00')\n\
+                   mc.set('z', '\\xc3\\xa9' * 300, min_compress_len=10); mc.set('i', 5)";
+    py(Py::Py2, &(client(0) + py2_set), b"");
+    let py3_set = "mc.set('t', '\\u00e9t\\u00e9'); mc.set('b', b'\\xff')";
+    py(Py::Py3, &(client(1) + py3_set), b"");
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    let stored = direct.call(b"get s bin z i t b\r\n", b"END\r\n");
+    assert!(
+        show(&stored).contains("VALUE z 8 "),
+        "python-memcached compressed it: {}",
+        show(&stored)
+    );
+    let keys = "['s', 'bin', 'z', 'i', 't', 'b']";
+    let read = format!("import sys\nsys.stdout.write(repr([mc.get(k) for k in {keys}]))");
+    assert_eq!(
+        String::from_utf8(py(Py::Py3, &(client(1) + &read), b"")).unwrap(),
+        format!(
+            "['\u{e9}t\u{e9}', b'\\xff\\x00', '{}', 5, '\u{e9}t\u{e9}', b'\\xff']",
+            "\u{e9}".repeat(300)
+        )
+    );
+    let pymemcache = format!(
+        "import sys\nfrom pymemcache.client.base import Client\nfrom pymemcache import serde\n\
+         mc = Client('{}', serde=serde.pickle_serde)\n\
+         sys.stdout.write(repr([mc.get(k) for k in {keys} if k != 'z']))",
+        proxy.addr(1)
+    );
+    assert_eq!(
+        String::from_utf8(py(Py::Py3, &pymemcache, b"")).unwrap(),
+        "['\u{e9}t\u{e9}', b'\\xff\\x00', 5, '\u{e9}t\u{e9}', b'\\xff']"
+    );
+    // Python 2 code compares what it reads with its own literals.
+    let py2_check = format!(
+        "import sys\nsys.stdout.write(repr([mc.get('t') == '\\xc3\\xa9t\\xc3\\xa9', \
+         [mc.get(k) for k in {keys}]]))"
+    );
+    assert_eq!(
+        String::from_utf8(py(Py::Py2, &(client(0) + &py2_check), b"")).unwrap(),
+        format!(
+            "[True, ['\\xc3\\xa9t\\xc3\\xa9', '\\xff\\x00', '{}', 5, '\\xc3\\xa9t\\xc3\\xa9', '\\xff']]",
+            "\\xc3\\xa9".repeat(300)
+        )
+    );
+    // The meta protocol: the client's own `f` shows the flags served.
+    let mut py3 = Client::connect(proxy.addr(1)).unwrap();
+    assert_eq!(
+        py3.call(b"mg s f v\r\n", b"\r\n\xc3\xa9t\xc3\xa9\r\n"),
+        b"VA 5 f16\r\n\xc3\xa9t\xc3\xa9\r\n"
+    );
+    assert_eq!(
+        py3.call(b"mg b f v\r\n", b"\r\n\xff\r\n"),
+        b"VA 1 f0\r\n\xff\r\n"
+    );
+    let mut py2 = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(
+        py2.call(b"mg t v f\r\n", b"\r\n\xc3\xa9t\xc3\xa9\r\n"),
+        b"VA 5 f0\r\n\xc3\xa9t\xc3\xa9\r\n"
+    );
+    // Stored as the clients wrote them.
+    assert_eq!(direct.call(b"get s bin z i t b\r\n", b"END\r\n"), stored);
+    let metrics = proxy.metrics_text();
+    for (reader, n) in [("py2", 3), ("py3", 4)] {
+        let line = format!(
+            "picklebridge_bare_strings_converted_total{{reader=\"{reader}\",route=\"default\"}} {n}"
+        );
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
     }
 }
 

@@ -98,12 +98,14 @@ connections = 0
 prefix = "x"
 pool = "zzz"
 pickle_flag = 0
+text_flag = 24
 py2_classic = ["NoDot"]
 store_protocol = 4
 [[route]]
 prefix = "x"
 pool = "a"
 zlib_flag = 1
+text_flag = 1
 store_protocol = "latest"
 [[route]]
 prefix = "y"
@@ -135,6 +137,8 @@ workers = 1000
         "route[0].store_protocol",
         "route[1].prefix: duplicate",
         "route[1].zlib_flag",
+        "route[0].text_flag: must be 0 or a single bit",
+        "route[1].text_flag: must not overlap",
         "route[1].store_protocol",
         "route: no default route",
         "timeouts.request_ms",

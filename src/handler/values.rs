@@ -14,7 +14,8 @@ use crate::pickle::Runtime;
 use crate::protocol::{client_flags, Meta, MetaCmd, Request, Response, StorageCmd, Value};
 use crate::route::{Route, RouteTable};
 use crate::value::{
-    transcode_value, Envelope, Flags, Mismatch, Refusal, ValueJob, ValueOutcome, ValueResult,
+    convert_bare, transcode_value, Envelope, Flags, Mismatch, Refusal, ValueJob, ValueOutcome,
+    ValueResult,
 };
 
 /// Runs one value through the route's policy for `target` (`rewrite` false only analyzes), and
@@ -146,19 +147,19 @@ fn fetch_unflagged(ctx: &Ctx, route: &Route, data: Bytes) -> Option<Bytes> {
     firewall_passes(ctx, route, &r, &data).then_some(data)
 }
 
-/// Applies the fetch policy to one value: `Some(new data)` to forward (possibly unchanged),
-/// `None` to serve a miss.
-fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes> {
+/// Applies the fetch policy to one value: `Some((data, flags))` to forward (possibly
+/// unchanged), `None` to serve a miss.
+fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<(Bytes, u32)> {
     let checked = route.firewall.mode() != FirewallMode::Allow;
     if route.mode == Mode::Passthrough && !checked {
-        return Some(data.clone());
+        return Some((data.clone(), flags));
     }
     let reader = ctx.info.runtime;
     let rewrite = route.mode == Mode::Transcode;
     let config = &ctx.shared.config;
     let (r, elapsed) = run(route, reader, rewrite, data, flags, config, usize::MAX);
     if matches!(r.outcome, ValueOutcome::NotPickle) {
-        return Some(data.clone());
+        return Some(fetch_bare(ctx, route, data, flags));
     }
     if route.mode != Mode::Passthrough {
         route
@@ -177,15 +178,38 @@ fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<Bytes
         return None;
     }
     if route.mode == Mode::Passthrough {
-        return Some(data.clone());
+        return Some((data.clone(), flags));
     }
     if rewrite && route.on_unreadable == OnUnreadable::Miss && unreadable(&r, reader) {
         route.metrics.unreadable_miss();
         return None;
     }
     match r.outcome {
-        ValueOutcome::Rewritten(new) => Some(new),
-        _ => Some(data.clone()),
+        ValueOutcome::Rewritten(new) => Some((new, flags)),
+        _ => Some((data.clone(), flags)),
+    }
+}
+
+/// A value that is no pickle by its flags: a string stored unpickled is converted for the
+/// reader when the route names its text flag (`value::bare`), in `transcode` mode only.
+fn fetch_bare(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> (Bytes, u32) {
+    if route.mode != Mode::Transcode {
+        return (data.clone(), flags);
+    }
+    let reader = ctx.info.runtime;
+    let max_inflated = ctx.shared.config.limits.max_inflated;
+    match convert_bare(
+        data,
+        Flags(flags),
+        route.flags,
+        route.policy(reader),
+        max_inflated,
+    ) {
+        Some(c) => {
+            route.metrics.bare_string_converted(reader);
+            (c.data.unwrap_or_else(|| data.clone()), c.flags.0)
+        }
+        None => (data.clone(), flags),
     }
 }
 
@@ -278,8 +302,9 @@ pub fn transcode_fetch(ctx: &Ctx, table: &RouteTable, values: &mut Vec<Value>) {
     values.retain_mut(|v| {
         let route = table.route(&v.key);
         match fetch_one(ctx, route, &v.data, v.flags) {
-            Some(data) => {
+            Some((data, flags)) => {
                 v.data = data;
+                v.flags = flags;
                 true
             }
             None => false,
@@ -301,17 +326,28 @@ pub(crate) fn transcode_meta_fetch(
         .filter(|t| !t.is_empty())
         .map(|t| flags.slice_ref(t))
         .collect();
-    let data = if asked == FlagsAsked::Unknowable {
-        fetch_unflagged(ctx, route, data)?
+    let (data, served) = if asked == FlagsAsked::Unknowable {
+        (fetch_unflagged(ctx, route, data)?, None)
     } else {
         let client_flags = meta_client_flags(&tokens, b'f').unwrap_or(0);
-        fetch_one(ctx, route, &data, client_flags)?
+        let (data, served) = fetch_one(ctx, route, &data, client_flags)?;
+        (data, (served != client_flags).then_some(served))
     };
-    let flags = if asked == FlagsAsked::Injected {
-        let mut out = BytesMut::with_capacity(flags.len());
-        for t in tokens.iter().filter(|t| t.first() != Some(&b'f')) {
-            out.put_u8(b' ');
-            out.put_slice(t);
+    let flags = if asked == FlagsAsked::Injected || served.is_some() {
+        // Without the injected `f` token, or with the converted flags in the client's own.
+        let mut out = BytesMut::with_capacity(flags.len() + 8);
+        for t in &tokens {
+            match (t.first(), served) {
+                (Some(&b'f'), _) if asked == FlagsAsked::Injected => continue,
+                (Some(&b'f'), Some(new)) => {
+                    out.put_slice(b" f");
+                    out.put_slice(new.to_string().as_bytes());
+                }
+                _ => {
+                    out.put_u8(b' ');
+                    out.put_slice(t);
+                }
+            }
         }
         out.freeze()
     } else {

@@ -220,6 +220,7 @@ struct RouteInner {
     bytes_out: Vec<IntCounter>,
     duration: Vec<Histogram>,
     unreadable: IntCounter,
+    bare_converted: [IntCounter; 2],
     firewall: Vec<IntCounter>,
     /// Index: see [`refusal_index`].
     refusals: LazyCounters,
@@ -264,6 +265,10 @@ impl RouteMetrics {
                 .map(|d| f.transcode_duration.with_label_values(&[name, d.as_str()]))
                 .collect(),
             unreadable: f.unreadable_misses.with_label_values(&[name]),
+            bare_converted: [pickle::Runtime::Py2, pickle::Runtime::Py3].map(|r| {
+                f.bare_strings_converted
+                    .with_label_values(&[name, r.as_str()])
+            }),
             firewall: FirewallAction::ALL
                 .iter()
                 .map(|a| f.unsafe_globals.with_label_values(&[name, a.as_str()]))
@@ -398,6 +403,11 @@ impl RouteMetrics {
     /// Counts a value served as a miss because its reader could not load it (`on_unreadable = "miss"`).
     pub fn unreadable_miss(&self) {
         self.inner.unreadable.inc();
+    }
+
+    /// Counts a string stored unpickled that `reader` is served converted (`text_flag`).
+    pub fn bare_string_converted(&self, reader: pickle::Runtime) {
+        self.inner.bare_converted[usize::from(reader == pickle::Runtime::Py3)].inc();
     }
 }
 

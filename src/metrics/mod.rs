@@ -91,6 +91,7 @@ pub(crate) struct Families {
     pub(crate) transcodes: IntCounterVec,
     pub(crate) refusals: IntCounterVec,
     pub(crate) unreadable_misses: IntCounterVec,
+    pub(crate) bare_strings_converted: IntCounterVec,
     pub(crate) unsafe_globals: IntCounterVec,
     pub(crate) transcode_duration: HistogramVec,
     pub(crate) upstream_connections_open: IntGaugeVec,
@@ -229,6 +230,11 @@ impl Metrics {
                 "unreadable_misses_total",
                 "Values the reader could not load after transcoding, served as misses (on_unreadable = miss).",
                 &[route],
+            )?,
+            bare_strings_converted: r.counter(
+                "bare_strings_converted_total",
+                "Strings stored unpickled served to their reader as the route's text policy makes them (text_flag set), by route and reader.",
+                &[route, "reader"],
             )?,
             unsafe_globals: r.counter(
                 "unsafe_globals_total",

@@ -63,6 +63,7 @@ fn touch_everything(m: &Metrics) -> RouteMetrics {
         Duration::from_micros(1),
     );
     r.unreadable_miss();
+    r.bare_string_converted(pickle::Runtime::Py3);
     r.unsafe_global(FirewallAction::Blocked);
     let p = m.pool("main");
     p.observe_upstream(Duration::from_micros(200));
@@ -84,7 +85,7 @@ fn every_family_has_help_a_unique_conforming_name() {
     let families = registry.gather();
     assert_eq!(
         families.len(),
-        30,
+        31,
         "a family was added or lost: update this test and README"
     );
     let mut names = HashSet::new();
@@ -122,6 +123,7 @@ fn every_family_has_help_a_unique_conforming_name() {
                         "direction",
                         "protocol",
                         "writer",
+                        "reader",
                         "kind",
                         "reason",
                         "action",
@@ -196,6 +198,7 @@ fn route_handles_record_exact_lines() {
             r#"picklebridge_transcode_duration_seconds_bucket{direction="fetch",route="sessions",le="+Inf"} 2"#,
             r#"picklebridge_transcode_duration_seconds_count{direction="fetch",route="sessions"} 2"#,
             r#"picklebridge_unreadable_misses_total{route="sessions"} 0"#,
+            r#"picklebridge_bare_strings_converted_total{reader="py2",route="sessions"} 0"#,
             r#"picklebridge_unsafe_globals_total{action="blocked",route="sessions"} 0"#,
             r#"picklebridge_route_info{mode="observe",pool="main",route="sessions"} 1"#,
         ],

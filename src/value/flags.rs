@@ -9,8 +9,10 @@
 //! | 1   | `_FLAG_PICKLE`        | `FLAG_PICKLE`       | `PYLIBMC_FLAG_PICKLE`|
 //! | 8   | `_FLAG_COMPRESSED`    | (CompressedSerde)   | `PYLIBMC_FLAG_ZLIB`  |
 //!
-//! Both masks are per-route configuration ([`ValueFlags`]). This module only classifies; it never
-//! changes the flags word (the proxy preserves flags byte for byte).
+//! Both masks are per-route configuration ([`ValueFlags`]), as is the text bit (16 in
+//! python-memcached and pymemcache, `bool` in pylibmc) that [`super::bare`] needs to convert
+//! strings stored unpickled. This module only classifies; it never changes the flags word (only
+//! a bare string's conversion does).
 
 /// The 32-bit client flags word of a memcache item.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -24,6 +26,9 @@ pub struct ValueFlags {
     /// This bit set (together with a pickle bit) means "zlib-compressed pickle". `0` disables
     /// decompression. Default `8`.
     pub zlib_flag: u32,
+    /// This bit set (and no pickle bit) means "UTF-8 text stored unpickled"; `0` (default)
+    /// leaves such values alone. See [`super::bare`].
+    pub text_flag: u32,
 }
 
 impl Default for ValueFlags {
@@ -31,6 +36,7 @@ impl Default for ValueFlags {
         ValueFlags {
             pickle_mask: 1,
             zlib_flag: 8,
+            text_flag: 0,
         }
     }
 }
@@ -85,6 +91,7 @@ mod tests {
         let vf = ValueFlags {
             pickle_mask: 0x100,
             zlib_flag: 0,
+            text_flag: 0,
         };
         assert_eq!(vf.classify(Flags(1)), Envelope::Plain);
         assert_eq!(vf.classify(Flags(0x108)), Envelope::Pickle);

@@ -9,10 +9,12 @@ use bytes::Bytes;
 
 use crate::pickle::{self, Outcome, Policy, Reason, Summary};
 
+pub mod bare;
 pub mod compress;
 pub mod flags;
 pub mod mismatch;
 
+pub use bare::{convert_bare, BareConversion};
 pub use flags::{Envelope, Flags, ValueFlags};
 pub use mismatch::Mismatch;
 

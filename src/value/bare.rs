@@ -1,0 +1,192 @@
+//! Strings the client libraries store without pickling ("bare" values), converted for their
+//! reader by the route's text policies, when the route names the library's text flag.
+//!
+//! python-memcached and pymemcache store a value of exactly type `str`/`bytes`/`unicode`
+//! unpickled and mark its type in the flags: a py2 `str` and a py3 `bytes` get no bit, text
+//! (`unicode`, py3 `str`) gets the text bit (`_FLAG_TEXT` / `FLAG_TEXT`, 16) and is sent as
+//! UTF-8; the zlib bit may come on top of either. Reading, both return the bytes for no bit and
+//! `value.decode('utf8')` for the text bit. So a bare value changes type for its reader by its
+//! flags alone:
+//! - a Python 2 reader under `py2_text = utf8` gets text as a UTF-8 `str`: the text bit is
+//!   cleared, the bytes stay (as that policy does inside pickles);
+//! - a Python 3 reader gets a value with no bit as its `py3_str` policy makes a py2 `str`:
+//!   `utf8-or-bytes` sets the text bit when the bytes are valid UTF-8, `latin1` always sets it
+//!   (re-encoding the bytes as UTF-8), `bytes` leaves it.
+//!
+//! The flags cannot tell a py2 `str` from a py3 `bytes`, so a route that names its text flag
+//! also turns Python 3's own `bytes` values into text for Python 3 readers: that is why the
+//! text flag is off (0) unless configured. pylibmc uses bit 16 for `bool`: never set the text
+//! flag on routes pylibmc writes to. Sans-IO.
+use bytes::Bytes;
+
+use super::compress;
+use super::flags::{Flags, ValueFlags};
+use crate::pickle::{Policy, Py2Text, Py3Str, Runtime};
+
+/// A bare value converted for its reader: new flags, and new bytes when they change too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BareConversion {
+    /// The flags the reader is served.
+    pub flags: Flags,
+    /// The bytes the reader is served, when not the stored ones.
+    pub data: Option<Bytes>,
+}
+
+/// Converts a bare string value for `policy.target`, or `None` when it is served as stored
+/// (text flag off, not a bare string by its flags, or already what the policy makes of it).
+/// Compressed values are inflated (up to `max_inflated`) to be judged; a value that does not
+/// inflate is served as stored.
+pub fn convert_bare(
+    data: &Bytes,
+    flags: Flags,
+    vf: ValueFlags,
+    policy: &Policy,
+    max_inflated: usize,
+) -> Option<BareConversion> {
+    let text = vf.text_flag;
+    if text == 0 {
+        return None;
+    }
+    // Only the words these libraries write for a string: the string bit, maybe zlib, nothing
+    // else (an integer, a pickle or an unknown bit is no bare string).
+    let zlib = vf.zlib_flag;
+    let compressed = zlib != 0 && flags.0 & zlib != 0;
+    match policy.target {
+        Runtime::Py2 => {
+            let is_text = flags.0 & text != 0 && flags.0 & !(text | zlib) == 0;
+            (is_text && policy.py2_text == Py2Text::Utf8).then_some(BareConversion {
+                flags: Flags(flags.0 & !text),
+                data: None,
+            })
+        }
+        Runtime::Py3 => {
+            if flags.0 & !zlib != 0 || policy.py3_str == Py3Str::Bytes {
+                return None;
+            }
+            let inflated;
+            let raw: &[u8] = if compressed {
+                inflated = compress::inflate(data, max_inflated).ok()?;
+                &inflated
+            } else {
+                data
+            };
+            let as_text = Flags(flags.0 | text);
+            if std::str::from_utf8(raw).is_ok() {
+                return Some(BareConversion {
+                    flags: as_text,
+                    data: None,
+                });
+            }
+            if policy.py3_str != Py3Str::Latin1 {
+                return None;
+            }
+            let utf8: String = raw.iter().map(|&b| char::from(b)).collect();
+            let new = if compressed {
+                compress::deflate(utf8.as_bytes())
+            } else {
+                utf8.into_bytes()
+            };
+            Some(BareConversion {
+                flags: as_text,
+                data: Some(Bytes::from(new)),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vf(text_flag: u32) -> ValueFlags {
+        ValueFlags {
+            text_flag,
+            ..ValueFlags::default()
+        }
+    }
+
+    fn policy(target: Runtime, py2_text: Py2Text, py3_str: Py3Str) -> Policy {
+        let mut p = Policy::for_target(target);
+        p.py2_text = py2_text;
+        p.py3_str = py3_str;
+        p
+    }
+
+    fn convert(data: &[u8], flags: u32, text_flag: u32, p: &Policy) -> Option<(u32, Vec<u8>)> {
+        let data = Bytes::copy_from_slice(data);
+        convert_bare(&data, Flags(flags), vf(text_flag), p, 1 << 20)
+            .map(|c| (c.flags.0, c.data.map_or(data.to_vec(), |d| d.to_vec())))
+    }
+
+    #[test]
+    fn nothing_changes_with_the_text_flag_off() {
+        for target in [Runtime::Py2, Runtime::Py3] {
+            for py3_str in [Py3Str::Utf8OrBytes, Py3Str::Latin1] {
+                let p = policy(target, Py2Text::Utf8, py3_str);
+                for flags in [0, 8, 16, 24] {
+                    assert_eq!(convert(b"\xc3\xa9", flags, 0, &p), None, "{flags}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn python2_readers_get_text_as_utf8_str_under_utf8_only() {
+        let utf8 = policy(Runtime::Py2, Py2Text::Utf8, Py3Str::default());
+        let keep = policy(Runtime::Py2, Py2Text::Keep, Py3Str::default());
+        assert_eq!(
+            convert(b"\xc3\xa9", 16, 16, &utf8),
+            Some((0, b"\xc3\xa9".to_vec()))
+        );
+        // Compressed text keeps its zlib bit and bytes.
+        let z = compress::deflate(b"\xc3\xa9");
+        assert_eq!(convert(&z, 24, 16, &utf8), Some((8, z.clone())));
+        assert_eq!(convert(b"\xc3\xa9", 16, 16, &keep), None);
+        // Not bare text: no bit, an integer, a pickle, an unknown bit beside the text bit.
+        for flags in [0, 2, 1 | 16, 16 | 64] {
+            assert_eq!(convert(b"5", flags, 16, &utf8), None, "{flags}");
+        }
+    }
+
+    #[test]
+    fn python3_readers_get_no_bit_values_by_py3_str() {
+        let utf8 = policy(Runtime::Py3, Py2Text::default(), Py3Str::Utf8OrBytes);
+        let latin1 = policy(Runtime::Py3, Py2Text::default(), Py3Str::Latin1);
+        let bytes = policy(Runtime::Py3, Py2Text::default(), Py3Str::Bytes);
+        assert_eq!(
+            convert(b"\xc3\xa9t\xc3\xa9", 0, 16, &utf8),
+            Some((16, b"\xc3\xa9t\xc3\xa9".to_vec()))
+        );
+        assert_eq!(convert(b"", 0, 16, &utf8), Some((16, Vec::new())));
+        assert_eq!(convert(b"\xff", 0, 16, &utf8), None);
+        assert_eq!(
+            convert(b"\xff", 0, 16, &latin1),
+            Some((16, "\u{ff}".as_bytes().to_vec()))
+        );
+        assert_eq!(convert(b"ab", 0, 16, &bytes), None);
+        // Already text, an integer, a pickle: as stored.
+        for flags in [16, 2, 4, 1] {
+            assert_eq!(convert(b"5", flags, 16, &utf8), None, "{flags}");
+        }
+    }
+
+    #[test]
+    fn python3_readers_of_compressed_values_are_judged_inflated() {
+        let utf8 = policy(Runtime::Py3, Py2Text::default(), Py3Str::Utf8OrBytes);
+        let latin1 = policy(Runtime::Py3, Py2Text::default(), Py3Str::Latin1);
+        let z = compress::deflate("été".repeat(50).as_bytes());
+        assert_eq!(convert(&z, 8, 16, &utf8), Some((24, z.clone())));
+        let binary = compress::deflate(&[0xff; 100]);
+        assert_eq!(convert(&binary, 8, 16, &utf8), None);
+        let (flags, new) = convert(&binary, 8, 16, &latin1).unwrap();
+        assert_eq!(flags, 24);
+        assert_eq!(
+            compress::inflate(&new, 1 << 20).unwrap(),
+            "\u{ff}".repeat(100).as_bytes()
+        );
+        // Not a zlib stream, or past the inflate bound: as stored.
+        assert_eq!(convert(b"not zlib", 8, 16, &utf8), None);
+        let big = Bytes::from(compress::deflate(&[b'a'; 4096]));
+        assert_eq!(convert_bare(&big, Flags(8), vf(16), &utf8, 100), None);
+    }
+}
