@@ -26,7 +26,8 @@ pub struct Args {
     /// For py2 readers: py3 text stays unicode (keep) or becomes a UTF-8 str (utf8).
     #[arg(long, value_parser = parse_py2_text, default_value = "keep")]
     pub py2_text: Py2Text,
-    /// For py2 readers: comma-separated classic (old-style) classes, e.g. `app.models.Point`.
+    /// For py2 readers: comma-separated classic (old-style) classes, e.g. `app.models.Point`,
+    /// written with OBJ and no constructor arguments (list none that defines __getinitargs__).
     #[arg(long, value_delimiter = ',', value_parser = parse_global)]
     pub py2_classic: Vec<Global>,
     /// The UTC tzinfo of py2 readers: none (datetime.timezone is refused for them) or pytz

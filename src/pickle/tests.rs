@@ -199,6 +199,15 @@ fn py2_refusals_have_their_reasons() {
     let array_p3 = b"\x80\x03carray\n_array_reconstructor\nq\x00(carray\narray\nq\x01X\x01\x00\x00\x00iq\x02K\x08C\x04\x01\x00\x00\x00q\x03tq\x04Rq\x05.";
     assert_eq!(refused(array_p3, &py2()), Reason::Py3OnlyGlobal);
     assert_eq!(refused(P3_COLLIDE_P4, &py2()), Reason::Collision);
+    // py2: {'\xc3\xa7': 1, u'\xe7': 2} by cPickle protocol 2: `utf8` leaves what Python 2
+    // wrote alone, so its two keys stay two (refused as a collision before 2026-11-29).
+    let p2_utf8_pair = b"\x80\x02}q\x01(X\x02\x00\x00\x00\xc3\xa7K\x02U\x02\xc3\xa7K\x01u.";
+    let mut utf8 = py2();
+    utf8.py2_text = Py2Text::Utf8;
+    assert_eq!(
+        transcode(&Bytes::from_static(p2_utf8_pair), &utf8).outcome,
+        Outcome::Unchanged
+    );
     // NEWOBJ_EX: cls, args, kwargs (a hand-assembled minimal stream).
     let newobj_ex = b"\x80\x04\x8c\x01m\x8c\x01C\x93)}\x92.";
     assert_eq!(refused(newobj_ex, &py2()), Reason::NewobjEx);

@@ -603,6 +603,21 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Some(policy) = self.policy else {
             return Ok(());
         };
+        // `py2_text = utf8` leaves what Python 2 wrote as it is (`downgrade.rs`): its text keys
+        // stay `unicode`, and are judged so.
+        let kept;
+        let policy = if policy.target == Runtime::Py2
+            && policy.py2_text == Py2Text::Utf8
+            && self.summary.writer == Writer::Py2
+        {
+            kept = Policy {
+                py2_text: Py2Text::Keep,
+                ..policy.clone()
+            };
+            &kept
+        } else {
+            policy
+        };
         let mut hashes = KeyHashes::default();
         self.check_composite_keys(policy, &mut hashes)?;
         let containers = &self.containers;
