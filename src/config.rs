@@ -523,16 +523,39 @@ fn section<T: DeserializeOwned>(
 }
 
 /// Deserializes an array of tables element by element, so each bad element is reported.
-fn array<T: DeserializeOwned>(v: toml::Value, path: &str, problems: &mut Vec<Problem>) -> Vec<T> {
+/// The entries of `[[path]]` that parse, each with its position in the file (an entry that
+/// does not parse is reported and left out, so the validation of the others counts without it).
+fn array<T: DeserializeOwned>(
+    v: toml::Value,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> (Vec<T>, Vec<usize>) {
     match v {
         toml::Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .filter_map(|(i, item)| section(item, &format!("{path}[{i}]"), problems))
-            .collect(),
+            .filter_map(|(i, item)| Some((section(item, &format!("{path}[{i}]"), problems)?, i)))
+            .unzip(),
         _ => {
             problems.push(problem(path, "expected an array of tables ([[...]])"));
-            Vec::new()
+            (Vec::new(), Vec::new())
+        }
+    }
+}
+
+/// Rewrites the `name[i]` at the start of validation problems' paths to the entry's position
+/// in the file (`at[i]`), where entries before it did not parse.
+fn renumber(problems: &mut [Problem], name: &str, at: &[usize]) {
+    let open = format!("{name}[");
+    for p in problems {
+        let Some(rest) = p.path.strip_prefix(&open) else {
+            continue;
+        };
+        let Some((index, tail)) = rest.split_once(']') else {
+            continue;
+        };
+        if let Some(&file_index) = index.parse::<usize>().ok().and_then(|i| at.get(i)) {
+            p.path = format!("{open}{file_index}]{tail}");
         }
     }
 }
@@ -552,10 +575,13 @@ impl Config {
         })?;
         let mut problems = Vec::new();
         let mut config = Config::default();
+        let (mut listener_at, mut route_at) = (Vec::new(), Vec::new());
         for (key, value) in table {
             match key.as_str() {
-                "listener" => config.listeners = array(value, "listener", &mut problems),
-                "route" => config.routes = array(value, "route", &mut problems),
+                "listener" => {
+                    (config.listeners, listener_at) = array(value, "listener", &mut problems)
+                }
+                "route" => (config.routes, route_at) = array(value, "route", &mut problems),
                 "pool" => match value {
                     toml::Value::Table(pools) => {
                         for (name, mut pool) in pools {
@@ -601,7 +627,10 @@ impl Config {
                 problems.extend(tls.load(&format!("pool.{name}.tls")));
             }
         }
-        problems.extend(config.validate());
+        let mut checks = config.validate();
+        renumber(&mut checks, "listener", &listener_at);
+        renumber(&mut checks, "route", &route_at);
+        problems.extend(checks);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -766,6 +795,12 @@ impl Config {
             }
             if r.text_flag != 0 && !r.text_flag.is_power_of_two() {
                 out.push(problem(path("text_flag"), "must be 0 or a single bit"));
+            } else if matches!(r.text_flag, 2 | 4) {
+                // Integers would be served as text, and text parsed as an integer.
+                out.push(problem(
+                    path("text_flag"),
+                    "2 and 4 mark integers in python-memcached and pymemcache (their text bit is 16)",
+                ));
             } else if r.text_flag & (r.pickle_flag | r.zlib_flag) != 0 {
                 out.push(problem(
                     path("text_flag"),

@@ -111,6 +111,10 @@ store_protocol = "latest"
 prefix = "y"
 pool = "a"
 py2_text = "ascii"
+[[route]]
+prefix = "z"
+pool = "a"
+text_flag = 2
 [timeouts]
 request_ms = 0
 [limits]
@@ -139,6 +143,7 @@ workers = 1000
         "route[1].zlib_flag",
         "route[0].text_flag: must be 0 or a single bit",
         "route[1].text_flag: must not overlap",
+        "route[3].text_flag: 2 and 4 mark integers",
         "route[1].store_protocol",
         "route: no default route",
         "timeouts.request_ms",
