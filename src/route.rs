@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
 use crate::firewall::Firewall;
 use crate::metrics::{Metrics, RouteMetrics};
-use crate::pickle::{Global, Policy, Runtime};
+use crate::pickle::{Global, Policy, Py2Text, Runtime};
 use crate::value::ValueFlags;
 
 /// Index of a pool in [`RouteTable::pools`] (and in the runtime's upstream pools).
@@ -36,6 +36,8 @@ pub struct Route {
     pub firewall: Firewall,
     /// Transcoder policy for a Py2 reader and for a Py3 reader (index [`policy_index`]).
     policies: [Policy; 2],
+    /// Transcoder policy of stores (`store_protocol = 2`): the Py2 reader's, text kept.
+    store_policy: Policy,
 }
 
 fn policy_index(target: Runtime) -> usize {
@@ -49,6 +51,16 @@ impl Route {
     /// The transcoder policy for values read by (or stored for) `target`.
     pub fn policy(&self, target: Runtime) -> &Policy {
         &self.policies[policy_index(target)]
+    }
+
+    /// The transcoder policy values are stored with (`store_protocol = 2`): protocol 2 for
+    /// Python 2 hosts reading memcached directly, with text kept as `unicode` whatever
+    /// `py2_text` says, so the stored value still loads in Python 3 as it was written (UTF-8
+    /// `str` would be `bytes`, or fail, there) and a Python 2 value holding only `unicode` (whose
+    /// writer nothing in it shows) is stored as sent. `py2_text = utf8` applies when values are
+    /// served to Python 2 readers.
+    pub fn store_policy(&self) -> &Policy {
+        &self.store_policy
     }
 }
 
@@ -77,6 +89,14 @@ impl RouteTable {
                 let name = r.display_name();
                 // Validated by Config::validate: the entries parse.
                 let rules = config.firewall.merged(&r.firewall_rules());
+                let policy = |target| {
+                    let mut p = Policy::for_target(target);
+                    p.py2_text = r.py2_text;
+                    p.py3_str = r.py3_str;
+                    p.py2_classic = classic.clone();
+                    p.py2_utc = r.py2_utc;
+                    p
+                };
                 let firewall = Firewall::new(r.firewall, &rules)
                     .unwrap_or_else(|_| Firewall::with_defaults(r.firewall));
                 Arc::new(Route {
@@ -93,14 +113,11 @@ impl RouteTable {
                     },
                     store: r.store_protocol(),
                     on_unreadable: r.on_unreadable,
-                    policies: [Runtime::Py2, Runtime::Py3].map(|target| {
-                        let mut p = Policy::for_target(target);
-                        p.py2_text = r.py2_text;
-                        p.py3_str = r.py3_str;
-                        p.py2_classic = classic.clone();
-                        p.py2_utc = r.py2_utc;
-                        p
-                    }),
+                    policies: [Runtime::Py2, Runtime::Py3].map(&policy),
+                    store_policy: Policy {
+                        py2_text: Py2Text::Keep,
+                        ..policy(Runtime::Py2)
+                    },
                 })
             })
             .collect();
@@ -226,5 +243,11 @@ py2_utc = "pytz"
             );
             assert_eq!(t.route(b"x").policy(target).py2_utc, Py2Utc::None);
         }
+        // Stores are for Python 2 hosts reading memcached directly, text kept as `unicode`.
+        let p = t.route(b"s:long:1").store_policy();
+        assert_eq!(
+            (p.target, p.py2_text, p.py2_utc),
+            (Runtime::Py2, Py2Text::Keep, Py2Utc::Pytz)
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::python::{run, Py};
 use common::servers::{show, Client, Memcached, Proxy};
 use picklebridge::config::{ClientRuntime, Config, Mode};
-use picklebridge::pickle::Py2Text;
+use picklebridge::pickle::{Py2Text, Py3Str};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -102,6 +102,65 @@ fn py3_protocol4_value_reads_in_py2_and_is_stored_as_protocol2() {
         got,
         "{'name': 'café', 'n': [1, 2.5, None, True], 't': ('x', 3)}"
     );
+}
+
+/// `py2_text = utf8` is how values are served to Python 2 readers, not how they are stored:
+/// the protocol-2 form stored for Python 2 hosts keeps text as `unicode`, so it still loads in
+/// Python 3 as written, under every `py3_str` and straight from memcached (stored as UTF-8
+/// `str`, a Python 3 dict came back mangled under `latin1`, as bytes under `bytes`, and failed
+/// straight from memcached), and a Python 2 value holding only `unicode` is stored as sent (it
+/// was stored as UTF-8 `str`, and Django 1.11's own non-ASCII `SafeText` failed to load).
+#[test]
+fn py2_text_utf8_serves_python2_readers_and_stores_text_as_unicode() {
+    let mc = Memcached::start();
+    let mut config = Config::quick(
+        &[
+            ("127.0.0.1:0".into(), ClientRuntime::Py2),
+            ("127.0.0.1:0".into(), ClientRuntime::Py3),
+        ],
+        &[mc.addr_string()],
+    );
+    config.routes[0].py2_text = Py2Text::Utf8;
+    config.routes[0].py3_str = Py3Str::Latin1;
+    let proxy = Proxy::start(config);
+    let p4 = py(
+        Py::Py3,
+        &format!("import pickle, sys; sys.stdout.buffer.write(pickle.dumps({PY3_OBJ}, 4))"),
+        b"",
+    );
+    let mut py3 = Client::connect(proxy.addr(1)).unwrap();
+    store(&mut py3, "obj", 1, &p4);
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    let (_, stored) = fetch(&mut direct, "obj");
+    assert_eq!(&stored[..2], b"\x80\x02", "{}", show(&stored));
+    let original = "{'name': 'café', 'n': [1, 2.5, None, True], 't': ('x', 3)}";
+    assert_eq!(load_repr(Py::Py3, &stored, false), original);
+    // Python 2's dict items in key order.
+    let py2_items = |value: &[u8]| {
+        let items = "import sys, pickle\n\
+                     sys.stdout.write(repr(sorted(pickle.loads(sys.stdin.read()).items())))";
+        String::from_utf8(py(Py::Py2, items, value)).unwrap()
+    };
+    assert_eq!(
+        py2_items(&stored),
+        "[(u'n', [1, 2.5, None, True]), (u'name', u'caf\\xe9'), (u't', (u'x', 3))]"
+    );
+    let (_, value) = fetch(&mut py3, "obj");
+    assert_eq!(load_repr(Py::Py3, &value, false), original);
+    let mut py2 = Client::connect(proxy.addr(0)).unwrap();
+    let (_, value) = fetch(&mut py2, "obj");
+    assert_eq!(
+        py2_items(&value),
+        "[('n', [1, 2.5, None, True]), ('name', 'caf\\xc3\\xa9'), ('t', ('x', 3))]"
+    );
+    // Python 2's own unicode-only value, stored through its listener, is stored as sent.
+    let p2 = py(
+        Py::Py2,
+        "import cPickle, sys; sys.stdout.write(cPickle.dumps([u'\\xe9t\\xe9'], 2))",
+        b"",
+    );
+    store(&mut py2, "u", 1, &p2);
+    assert_eq!(fetch(&mut direct, "u").1, p2);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use super::{Ctx, FlagsAsked};
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
 use crate::firewall::{FirewallMode, Judgement};
 use crate::metrics::{Direction, FirewallAction, ReplyOutcome};
-use crate::pickle::Runtime;
+use crate::pickle::{Policy, Runtime};
 use crate::protocol::{client_flags, Meta, MetaCmd, Request, Response, StorageCmd, Value};
 use crate::route::{Route, RouteTable};
 use crate::value::{
@@ -23,7 +23,7 @@ use crate::value::{
 /// clock is read for them (most values of many caches).
 fn run(
     route: &Route,
-    target: Runtime,
+    policy: &Policy,
     rewrite: bool,
     data: &Bytes,
     flags: u32,
@@ -32,7 +32,7 @@ fn run(
 ) -> (ValueResult, Duration) {
     let job = ValueJob {
         flags: route.flags,
-        policy: route.policy(target),
+        policy,
         rewrite,
         max_inflated: config.limits.max_inflated,
         max_output,
@@ -63,7 +63,8 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
     match req {
         Request::Storage(mut s) if !matches!(s.cmd, StorageCmd::Append | StorageCmd::Prepend) => {
             let max = item(&s.key);
-            let (r, elapsed) = run(route, Runtime::Py2, rewrite, &s.data, s.flags, config, max);
+            let policy = route.store_policy();
+            let (r, elapsed) = run(route, policy, rewrite, &s.data, s.flags, config, max);
             route
                 .metrics
                 .record(Direction::Store, Runtime::Py2, &r, s.data.len(), elapsed);
@@ -78,7 +79,7 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
             };
             let (r, elapsed) = run(
                 route,
-                Runtime::Py2,
+                route.store_policy(),
                 rewrite,
                 &data,
                 flags.unwrap_or(0),
@@ -137,7 +138,7 @@ fn fetch_unflagged(ctx: &Ctx, route: &Route, data: Bytes) -> Option<Bytes> {
     let as_pickle = route.flags.pickle_mask;
     let (r, _) = run(
         route,
-        ctx.info.runtime,
+        route.policy(ctx.info.runtime),
         false,
         &data,
         as_pickle,
@@ -157,7 +158,8 @@ fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<(Byte
     let reader = ctx.info.runtime;
     let rewrite = route.mode == Mode::Transcode;
     let config = &ctx.shared.config;
-    let (r, elapsed) = run(route, reader, rewrite, data, flags, config, usize::MAX);
+    let policy = route.policy(reader);
+    let (r, elapsed) = run(route, policy, rewrite, data, flags, config, usize::MAX);
     if matches!(r.outcome, ValueOutcome::NotPickle) {
         return Some(fetch_bare(ctx, route, data, flags));
     }
