@@ -516,6 +516,25 @@ fn watch_streams_memcacheds_log() {
     assert!(c.is_closed());
 }
 
+/// Log lines memcached sends in the same segment as its `OK` (those already pending when the
+/// watch starts) reach the client then, not when the server next logs something, which may be
+/// never: a fake upstream writes both at once and then stays quiet.
+#[test]
+fn watch_passes_on_lines_that_came_with_its_ok() {
+    let upstream = fake_upstream(|line| match line {
+        "watch fetchers" => Script::Reply(b"OK\r\nts=1.5 gid=7 type=item_get key=early\n"),
+        _ => Script::Silent,
+    });
+    let proxy = Proxy::start(quick(&upstream));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"watch fetchers\r\n", b"\r\n"), b"OK\r\n");
+    assert_eq!(
+        c.read_until(b"\n"),
+        b"ts=1.5 gid=7 type=item_get key=early\n",
+        "the line held back until the next read from the server"
+    );
+}
+
 /// The proxy's `picklebridge_replies_total` for `outcome`, summed over its listeners.
 fn replies(proxy: &Proxy, outcome: &str) -> f64 {
     let label = format!("outcome=\"{outcome}\"");

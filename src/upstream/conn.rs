@@ -396,16 +396,24 @@ where
             Ok(Err(e)) => return Err(read_error(&e)),
             Ok(Ok(_)) => {}
         }
-        let (len, ends) = cut(&rbuf, first).map_err(|()| UpstreamError::Protocol)?;
-        if len > 0 {
-            first = false;
-            if tx.send(Ok(rbuf.split_to(len).freeze())).await.is_err() {
-                // The client went away: so does this connection.
+        // Cut until nothing complete is left: what came in the same read after a part (a log
+        // stream's lines after its `OK`) is passed on now, not at the next read, which may be
+        // hours away.
+        loop {
+            let (len, ends) = cut(&rbuf, first).map_err(|()| UpstreamError::Protocol)?;
+            if len > 0 {
+                first = false;
+                if tx.send(Ok(rbuf.split_to(len).freeze())).await.is_err() {
+                    // The client went away: so does this connection.
+                    return Ok(());
+                }
+            }
+            if ends {
                 return Ok(());
             }
-        }
-        if ends {
-            return Ok(());
+            if len == 0 || rbuf.is_empty() {
+                break;
+            }
         }
     }
 }
