@@ -53,14 +53,19 @@ fn fetch(c: &mut Client, key: &str) -> (u32, Vec<u8>) {
     (parts[2].parse().unwrap(), value[..len].to_vec())
 }
 
-fn two_listeners(mc: &Memcached, mode: Mode) -> Proxy {
-    let mut config = Config::quick(
+/// A py2 listener (0) and a py3 listener (1) in front of `mc`, one default route.
+fn two_listener_config(mc: &Memcached) -> Config {
+    Config::quick(
         &[
             ("127.0.0.1:0".into(), ClientRuntime::Py2),
             ("127.0.0.1:0".into(), ClientRuntime::Py3),
         ],
         &[mc.addr_string()],
-    );
+    )
+}
+
+fn two_listeners(mc: &Memcached, mode: Mode) -> Proxy {
+    let mut config = two_listener_config(mc);
     config.routes[0].mode = mode;
     Proxy::start(config)
 }
@@ -113,13 +118,7 @@ fn py3_protocol4_value_reads_in_py2_and_is_stored_as_protocol2() {
 #[test]
 fn py2_text_utf8_serves_python2_readers_and_stores_text_as_unicode() {
     let mc = Memcached::start();
-    let mut config = Config::quick(
-        &[
-            ("127.0.0.1:0".into(), ClientRuntime::Py2),
-            ("127.0.0.1:0".into(), ClientRuntime::Py3),
-        ],
-        &[mc.addr_string()],
-    );
+    let mut config = two_listener_config(&mc);
     config.routes[0].py2_text = Py2Text::Utf8;
     config.routes[0].py3_str = Py3Str::Latin1;
     let proxy = Proxy::start(config);
@@ -372,13 +371,7 @@ fn values_stored_unpickled_cross_untouched_and_pickled_ones_convert() {
 #[test]
 fn bare_strings_follow_the_text_policies_when_the_text_flag_is_named() {
     let mc = Memcached::start();
-    let mut config = Config::quick(
-        &[
-            ("127.0.0.1:0".into(), ClientRuntime::Py2),
-            ("127.0.0.1:0".into(), ClientRuntime::Py3),
-        ],
-        &[mc.addr_string()],
-    );
+    let mut config = two_listener_config(&mc);
     config.routes[0].text_flag = 16;
     config.routes[0].py2_text = Py2Text::Utf8;
     let proxy = Proxy::start(config);
