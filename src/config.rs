@@ -522,9 +522,9 @@ fn section<T: DeserializeOwned>(
     }
 }
 
-/// Deserializes an array of tables element by element, so each bad element is reported.
-/// The entries of `[[path]]` that parse, each with its position in the file (an entry that
-/// does not parse is reported and left out, so the validation of the others counts without it).
+/// Deserializes an array of tables element by element, so each bad element is reported (and
+/// left out); returns the entries that parse with their positions in the file, for
+/// [`renumber`] (the validation of the others counts without the bad ones).
 fn array<T: DeserializeOwned>(
     v: toml::Value,
     path: &str,

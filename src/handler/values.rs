@@ -18,7 +18,7 @@ use crate::value::{
     ValueResult,
 };
 
-/// Runs one value through the route's policy for `target` (`rewrite` false only analyzes), and
+/// Runs one value through `policy`, one of the route's (`rewrite` false only analyzes), and
 /// how long that took. Values whose flags say they are not pickles are not looked at, and no
 /// clock is read for them (most values of many caches).
 fn run(
