@@ -14,7 +14,7 @@ use super::reader::{Op, Reader};
 use super::scan::Ann;
 use super::strings;
 use super::writer::{Ins, Out};
-use super::{compat, Policy, Py2Text, Summary, Writer};
+use super::{compat, Policy, Summary, Writer};
 
 /// Where an input memo slot lives in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub(crate) fn downgrade(
         next_id: 0,
         inserted: [None; Ins::COUNT],
         pending: None,
-        utf8_text: policy.py2_text == Py2Text::Utf8 && writer != Writer::Py2,
+        utf8_text: policy.utf8_text_for(writer),
         rename: writer != Writer::Py2,
         py3_names,
         max_memo: policy.limits.max_memo,

@@ -154,7 +154,7 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
         (facts, None)
     };
     let summary = &facts.summary;
-    let utf8 = utf8_policy && summary.writer != Writer::Py2;
+    let utf8 = policy.utf8_text_for(summary.writer);
     let change = summary.max_protocol > 2
         || summary.declared_protocol.is_some_and(|d| d > 2)
         || (summary.writer != Writer::Py2 && facts.renames)

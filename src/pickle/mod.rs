@@ -227,6 +227,12 @@ impl Policy {
             limits: PickleLimits::default(),
         }
     }
+
+    /// Whether `py2_text = utf8` converts the text of a value `writer` wrote: never what
+    /// Python 2 wrote itself (its `unicode` stays `unicode`), whoever the reader.
+    pub(crate) fn utf8_text_for(&self, writer: Writer) -> bool {
+        self.py2_text == Py2Text::Utf8 && writer != Writer::Py2
+    }
 }
 
 /// The result of [`transcode`].

@@ -603,12 +603,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let Some(policy) = self.policy else {
             return Ok(());
         };
-        // `py2_text = utf8` leaves what Python 2 wrote as it is (`downgrade.rs`): its text keys
-        // stay `unicode`, and are judged so.
+        // `py2_text = utf8` leaves what Python 2 wrote as it is: its text keys stay `unicode`,
+        // and are judged so.
         let kept;
         let policy = if policy.target == Runtime::Py2
             && policy.py2_text == Py2Text::Utf8
-            && self.summary.writer == Writer::Py2
+            && !policy.utf8_text_for(self.summary.writer)
         {
             kept = Policy {
                 py2_text: Py2Text::Keep,
