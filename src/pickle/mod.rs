@@ -33,7 +33,7 @@ pub mod opcode;
 mod py3;
 pub mod reader;
 mod scan;
-mod strings;
+pub(crate) mod strings;
 mod writer;
 
 pub use reader::{Op, Reader};

@@ -17,10 +17,13 @@
 //! also turns Python 3's own `bytes` values into text for Python 3 readers: that is why the
 //! text flag is off (0) unless configured. pylibmc uses bit 16 for `bool`: never set the text
 //! flag on routes pylibmc writes to. Sans-IO.
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 use super::compress;
 use super::flags::{Flags, ValueFlags};
+use crate::pickle::strings::{self, Py3Form};
 use crate::pickle::{Policy, Py2Text, Py3Str, Runtime};
 
 /// A bare value converted for its reader: new flags, and new bytes when they change too.
@@ -70,25 +73,18 @@ pub fn convert_bare(
             } else {
                 data
             };
-            let as_text = Flags(flags.0 | text);
-            if std::str::from_utf8(raw).is_ok() {
-                return Some(BareConversion {
-                    flags: as_text,
-                    data: None,
-                });
-            }
-            if policy.py3_str != Py3Str::Latin1 {
-                return None;
-            }
-            let utf8: String = raw.iter().map(|&b| char::from(b)).collect();
-            let new = if compressed {
-                compress::deflate(utf8.as_bytes())
-            } else {
-                utf8.into_bytes()
+            // What a py2 `str` of these bytes becomes inside a pickle.
+            let data = match strings::py3_form(raw, policy.py3_str) {
+                Py3Form::Bytes => return None,
+                Py3Form::Keep | Py3Form::Text(Cow::Borrowed(_)) => None,
+                Py3Form::Text(Cow::Owned(text)) if compressed => {
+                    Some(Bytes::from(compress::deflate(text.as_bytes())))
+                }
+                Py3Form::Text(Cow::Owned(text)) => Some(Bytes::from(text)),
             };
             Some(BareConversion {
-                flags: as_text,
-                data: Some(Bytes::from(new)),
+                flags: Flags(flags.0 | text),
+                data,
             })
         }
     }
@@ -163,6 +159,12 @@ mod tests {
             convert(b"\xff", 0, 16, &latin1),
             Some((16, "\u{ff}".as_bytes().to_vec()))
         );
+        // `latin1` decodes every py2 `str` as latin-1, valid UTF-8 or not, as inside pickles.
+        assert_eq!(
+            convert(b"\xc3\xa9", 0, 16, &latin1),
+            Some((16, "\u{c3}\u{a9}".as_bytes().to_vec()))
+        );
+        assert_eq!(convert(b"ab", 0, 16, &latin1), Some((16, b"ab".to_vec())));
         assert_eq!(convert(b"ab", 0, 16, &bytes), None);
         // Already text, an integer, a pickle: as stored.
         for flags in [16, 2, 4, 1] {
