@@ -1,5 +1,5 @@
 # picklebridge: `make demo` and `make test` set up everything they need on a fresh Debian machine.
-.PHONY: all build setup test fixtures py3-only-table protocol-diff demo bench bench-load fuzz lint fmt clean
+.PHONY: all build setup test fixtures py3-only-table protocol-diff demo bench bench-load bench-instructions fuzz lint fmt clean
 
 all: build
 
@@ -53,6 +53,11 @@ clean:
 # generator's checks (README "Performance"); `make bench BENCH=transcode` runs one of them.
 bench: setup
 	cargo bench $(if $(BENCH),--bench $(BENCH))
+
+# Instructions per value of pickle::transcode for each shape of benches/transcode.rs, counted
+# by callgrind (installs valgrind when missing); README "Transcoder vs CPython".
+bench-instructions:
+	bash scripts/count_instructions.sh
 
 # Load benchmark against memcached, twemproxy and the proxy (README "Performance").
 # `make bench-load QUICK=1` runs one short round as a smoke check.
