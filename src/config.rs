@@ -380,7 +380,8 @@ pub struct LimitsConfig {
     /// memcached.
     #[serde(default = "default_write_stall")]
     pub write_stall_timeout_s: u64,
-    /// `max_inflated = 33554432`: largest size a zlib-compressed pickle may inflate to.
+    /// `max_inflated = 33554432`: largest size a zlib-compressed pickle (or bare string, with
+    /// `text_flag`) may inflate to.
     #[serde(default = "default_max_inflated")]
     pub max_inflated: usize,
 }
@@ -795,11 +796,12 @@ impl Config {
             }
             if r.text_flag != 0 && !r.text_flag.is_power_of_two() {
                 out.push(problem(path("text_flag"), "must be 0 or a single bit"));
-            } else if matches!(r.text_flag, 2 | 4) {
-                // Integers would be served as text, and text parsed as an integer.
+            } else if matches!(r.text_flag, 1 | 2 | 4 | 8) {
+                // Integers would be served as text and text parsed as an integer, a value
+                // given the zlib bit would be inflated by its reader, whatever the route says.
                 out.push(problem(
                     path("text_flag"),
-                    "2 and 4 mark integers in python-memcached and pymemcache (their text bit is 16)",
+                    "1, 2, 4 and 8 mark pickles, integers, longs and zlib in python-memcached and pymemcache (their text bit is 16)",
                 ));
             } else if r.text_flag & (r.pickle_flag | r.zlib_flag) != 0 {
                 out.push(problem(

@@ -93,7 +93,7 @@ fn admin_listener_serves_every_family_and_promtool_finds_nothing() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let families = r.body.lines().filter(|l| l.starts_with("# TYPE ")).count();
-    assert_eq!(families, 31, "every family is exposed:\n{}", r.body);
+    assert_eq!(families, 32, "every family is exposed:\n{}", r.body);
     assert_eq!(
         sample(
             &r.body,

@@ -374,6 +374,8 @@ fn bare_strings_follow_the_text_policies_when_the_text_flag_is_named() {
     let mut config = two_listener_config(&mc);
     config.routes[0].text_flag = 16;
     config.routes[0].py2_text = Py2Text::Utf8;
+    // 'big' (1.1 MB of 'a', compressed) inflates past it: not judged, served as stored.
+    config.limits.max_inflated = config.limits.item_size;
     let proxy = Proxy::start(config);
     let client = |listener: usize| {
         format!(
@@ -382,17 +384,20 @@ fn bare_strings_follow_the_text_policies_when_the_text_flag_is_named() {
         )
     };
     let py2_set = "mc.set('s', '\\xc3\\xa9t\\xc3\\xa9'); mc.set('bin', '\\xff\\x00')\n\
-                   mc.set('z', '\\xc3\\xa9' * 300, min_compress_len=10); mc.set('i', 5)";
+                   mc.set('z', '\\xc3\\xa9' * 300, min_compress_len=10); mc.set('i', 5)\n\
+                   mc.set('big', 'a' * 1100000, min_compress_len=10)";
     py(Py::Py2, &(client(0) + py2_set), b"");
     let py3_set = "mc.set('t', '\\u00e9t\\u00e9'); mc.set('b', b'\\xff')";
     py(Py::Py3, &(client(1) + py3_set), b"");
     let mut direct = Client::connect(mc.addr()).unwrap();
-    let stored = direct.call(b"get s bin z i t b\r\n", b"END\r\n");
-    assert!(
-        show(&stored).contains("VALUE z 8 "),
-        "python-memcached compressed it: {}",
-        show(&stored)
-    );
+    let stored = direct.call(b"get s bin z i t b big\r\n", b"END\r\n");
+    for key in ["z", "big"] {
+        assert!(
+            show(&stored).contains(&format!("VALUE {key} 8 ")),
+            "python-memcached compressed {key}: {}",
+            show(&stored)
+        );
+    }
     let keys = "['s', 'bin', 'z', 'i', 't', 'b']";
     let read = format!("import sys\nsys.stdout.write(repr([mc.get(k) for k in {keys}]))");
     assert_eq!(
@@ -405,13 +410,21 @@ fn bare_strings_follow_the_text_policies_when_the_text_flag_is_named() {
     let pymemcache = format!(
         "import sys\nfrom pymemcache.client.base import Client\nfrom pymemcache import serde\n\
          mc = Client('{}', serde=serde.pickle_serde)\n\
-         sys.stdout.write(repr([mc.get(k) for k in {keys} if k != 'z']))",
+         sys.stdout.write(repr([mc.get(k) for k in {keys}]))",
         proxy.addr(1)
     );
+    // pymemcache's pickle_serde (Django's PyMemcacheCache) inflates nothing: compressed text
+    // is served to it inflated.
     assert_eq!(
         String::from_utf8(py(Py::Py3, &pymemcache, b"")).unwrap(),
-        "['\u{e9}t\u{e9}', b'\\xff\\x00', 5, '\u{e9}t\u{e9}', b'\\xff']"
+        format!(
+            "['\u{e9}t\u{e9}', b'\\xff\\x00', '{}', 5, '\u{e9}t\u{e9}', b'\\xff']",
+            "\u{e9}".repeat(300)
+        )
     );
+    // Past max_inflated: as stored, so python-memcached inflates it to bytes, and counted.
+    let read_big = "import sys\nsys.stdout.write(repr(mc.get('big') == b'a' * 1100000))";
+    assert_eq!(py(Py::Py3, &(client(1) + read_big), b""), b"True");
     // Python 2 code compares what it reads with its own literals.
     let py2_check = format!(
         "import sys\nsys.stdout.write(repr([mc.get('t') == '\\xc3\\xa9t\\xc3\\xa9', \
@@ -434,19 +447,26 @@ fn bare_strings_follow_the_text_policies_when_the_text_flag_is_named() {
         py3.call(b"mg b f v\r\n", b"\r\n\xff\r\n"),
         b"VA 1 f0\r\n\xff\r\n"
     );
+    let z = format!("VA 600 f16\r\n{}\r\n", "\u{e9}".repeat(300));
+    assert_eq!(py3.call(b"mg z f v\r\n", b"\xc3\xa9\r\n"), z.as_bytes());
     let mut py2 = Client::connect(proxy.addr(0)).unwrap();
     assert_eq!(
         py2.call(b"mg t v f\r\n", b"\r\n\xc3\xa9t\xc3\xa9\r\n"),
         b"VA 5 f0\r\n\xc3\xa9t\xc3\xa9\r\n"
     );
     // Stored as the clients wrote them.
-    assert_eq!(direct.call(b"get s bin z i t b\r\n", b"END\r\n"), stored);
+    assert_eq!(
+        direct.call(b"get s bin z i t b big\r\n", b"END\r\n"),
+        stored
+    );
     let metrics = proxy.metrics_text();
-    for (reader, n) in [("py2", 3), ("py3", 4)] {
-        let line = format!(
-            "picklebridge_bare_strings_converted_total{{reader=\"{reader}\",route=\"default\"}} {n}"
-        );
-        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    for line in [
+        r#"picklebridge_bare_strings_converted_total{reader="py2",route="default"} 3"#,
+        r#"picklebridge_bare_strings_converted_total{reader="py3",route="default"} 6"#,
+        r#"picklebridge_bare_strings_refused_total{reason="inflate_too_large",route="default"} 1"#,
+        r#"picklebridge_bare_strings_refused_total{reason="zlib_corrupt",route="default"} 0"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 }
 

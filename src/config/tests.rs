@@ -105,7 +105,7 @@ store_protocol = 4
 prefix = "x"
 pool = "a"
 zlib_flag = 1
-text_flag = 1
+text_flag = 8
 store_protocol = "latest"
 [[route]]
 prefix = "y"
@@ -115,6 +115,11 @@ py2_text = "ascii"
 prefix = "z"
 pool = "a"
 text_flag = 2
+[[route]]
+prefix = "w"
+pool = "a"
+pickle_flag = 32
+text_flag = 32
 [timeouts]
 request_ms = 0
 [limits]
@@ -142,8 +147,9 @@ workers = 1000
         "route[1].prefix: duplicate",
         "route[1].zlib_flag",
         "route[0].text_flag: must be 0 or a single bit",
-        "route[1].text_flag: must not overlap",
-        "route[3].text_flag: 2 and 4 mark integers",
+        "route[1].text_flag: 1, 2, 4 and 8 mark pickles",
+        "route[3].text_flag: 1, 2, 4 and 8 mark pickles",
+        "route[4].text_flag: must not overlap",
         "route[1].store_protocol",
         "route: no default route",
         "timeouts.request_ms",

@@ -207,11 +207,15 @@ fn fetch_bare(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> (Bytes, u32
         route.policy(reader),
         max_inflated,
     ) {
-        Some(c) => {
+        Ok(Some(c)) => {
             route.metrics.bare_string_converted(reader);
             (c.data.unwrap_or_else(|| data.clone()), c.flags.0)
         }
-        None => (data.clone(), flags),
+        Ok(None) => (data.clone(), flags),
+        Err(refusal) => {
+            route.metrics.bare_string_refused(refusal);
+            (data.clone(), flags)
+        }
     }
 }
 

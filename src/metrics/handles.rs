@@ -221,6 +221,8 @@ struct RouteInner {
     duration: Vec<Histogram>,
     unreadable: IntCounter,
     bare_converted: [IntCounter; 2],
+    /// Index: zlib_corrupt, inflate_too_large.
+    bare_refused: [IntCounter; 2],
     firewall: Vec<IntCounter>,
     /// Index: see [`refusal_index`].
     refusals: LazyCounters,
@@ -267,6 +269,10 @@ impl RouteMetrics {
             unreadable: f.unreadable_misses.with_label_values(&[name]),
             bare_converted: [pickle::Runtime::Py2, pickle::Runtime::Py3].map(|r| {
                 f.bare_strings_converted
+                    .with_label_values(&[name, r.as_str()])
+            }),
+            bare_refused: [Refusal::ZlibCorrupt, Refusal::InflateTooLarge].map(|r| {
+                f.bare_strings_refused
                     .with_label_values(&[name, r.as_str()])
             }),
             firewall: FirewallAction::ALL
@@ -408,6 +414,16 @@ impl RouteMetrics {
     /// Counts a string stored unpickled that `reader` is served converted (`text_flag`).
     pub fn bare_string_converted(&self, reader: pickle::Runtime) {
         self.inner.bare_converted[usize::from(reader == pickle::Runtime::Py3)].inc();
+    }
+
+    /// Counts a compressed string stored unpickled that could not be inflated to be judged
+    /// (served as stored): `refusal` is `ZlibCorrupt` or `InflateTooLarge`.
+    pub fn bare_string_refused(&self, refusal: Refusal) {
+        debug_assert!(matches!(
+            refusal,
+            Refusal::ZlibCorrupt | Refusal::InflateTooLarge
+        ));
+        self.inner.bare_refused[usize::from(refusal == Refusal::InflateTooLarge)].inc();
     }
 }
 

@@ -92,6 +92,7 @@ pub(crate) struct Families {
     pub(crate) refusals: IntCounterVec,
     pub(crate) unreadable_misses: IntCounterVec,
     pub(crate) bare_strings_converted: IntCounterVec,
+    pub(crate) bare_strings_refused: IntCounterVec,
     pub(crate) unsafe_globals: IntCounterVec,
     pub(crate) transcode_duration: HistogramVec,
     pub(crate) upstream_connections_open: IntGaugeVec,
@@ -235,6 +236,11 @@ impl Metrics {
                 "bare_strings_converted_total",
                 "Strings stored unpickled served to their reader as the route's text policy makes them (text_flag set), by route and reader.",
                 &[route, "reader"],
+            )?,
+            bare_strings_refused: r.counter(
+                "bare_strings_refused_total",
+                "Compressed strings stored unpickled that could not be inflated to be judged (text_flag set), served as stored, by route and reason.",
+                &[route, "reason"],
             )?,
             unsafe_globals: r.counter(
                 "unsafe_globals_total",

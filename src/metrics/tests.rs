@@ -64,6 +64,7 @@ fn touch_everything(m: &Metrics) -> RouteMetrics {
     );
     r.unreadable_miss();
     r.bare_string_converted(pickle::Runtime::Py3);
+    r.bare_string_refused(Refusal::ZlibCorrupt);
     r.unsafe_global(FirewallAction::Blocked);
     let p = m.pool("main");
     p.observe_upstream(Duration::from_micros(200));
@@ -85,7 +86,7 @@ fn every_family_has_help_a_unique_conforming_name() {
     let families = registry.gather();
     assert_eq!(
         families.len(),
-        31,
+        32,
         "a family was added or lost: update this test and README"
     );
     let mut names = HashSet::new();
@@ -199,6 +200,7 @@ fn route_handles_record_exact_lines() {
             r#"picklebridge_transcode_duration_seconds_count{direction="fetch",route="sessions"} 2"#,
             r#"picklebridge_unreadable_misses_total{route="sessions"} 0"#,
             r#"picklebridge_bare_strings_converted_total{reader="py2",route="sessions"} 0"#,
+            r#"picklebridge_bare_strings_refused_total{reason="inflate_too_large",route="sessions"} 0"#,
             r#"picklebridge_unsafe_globals_total{action="blocked",route="sessions"} 0"#,
             r#"picklebridge_route_info{mode="observe",pool="main",route="sessions"} 1"#,
         ],

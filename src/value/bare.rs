@@ -11,7 +11,10 @@
 //!   cleared, the bytes stay (as that policy does inside pickles);
 //! - a Python 3 reader gets a value with no bit as its `py3_str` policy makes a py2 `str`:
 //!   `utf8-or-bytes` sets the text bit when the bytes are valid UTF-8, `latin1` always sets it
-//!   (re-encoding the bytes as UTF-8), `bytes` leaves it.
+//!   (re-encoding the bytes as UTF-8), `bytes` leaves it. A compressed one made text is served
+//!   inflated, without the zlib bit: pymemcache's `pickle_serde` (Django's `PyMemcacheCache`)
+//!   never inflates, and decodes whatever has the text bit as UTF-8, so text still compressed
+//!   would raise `UnicodeDecodeError` in it, where the stored value reads back as bytes.
 //!
 //! The flags cannot tell a py2 `str` from a py3 `bytes`, so a route that names its text flag
 //! also turns Python 3's own `bytes` values into text for Python 3 readers: that is why the
@@ -23,6 +26,7 @@ use bytes::Bytes;
 
 use super::compress;
 use super::flags::{Flags, ValueFlags};
+use super::Refusal;
 use crate::pickle::strings::{self, Py3Form};
 use crate::pickle::{Policy, Py2Text, Py3Str, Runtime};
 
@@ -35,20 +39,20 @@ pub struct BareConversion {
     pub data: Option<Bytes>,
 }
 
-/// Converts a bare string value for `policy.target`, or `None` when it is served as stored
+/// Converts a bare string value for `policy.target`: `Ok(None)` when it is served as stored
 /// (text flag off, not a bare string by its flags, or already what the policy makes of it).
-/// Compressed values are inflated (up to `max_inflated`) to be judged; a value that does not
-/// inflate is served as stored.
+/// A compressed value a Python 3 reader could get as text is inflated (up to `max_inflated`)
+/// to be judged; one that does not inflate is `Err` with the reason, and is served as stored.
 pub fn convert_bare(
     data: &Bytes,
     flags: Flags,
     vf: ValueFlags,
     policy: &Policy,
     max_inflated: usize,
-) -> Option<BareConversion> {
+) -> Result<Option<BareConversion>, Refusal> {
     let text = vf.text_flag;
     if text == 0 {
-        return None;
+        return Ok(None);
     }
     // Only the words these libraries write for a string: the string bit, maybe zlib, nothing
     // else (an integer, a pickle or an unknown bit is no bare string).
@@ -57,36 +61,43 @@ pub fn convert_bare(
     match policy.target {
         Runtime::Py2 => {
             let is_text = flags.0 & text != 0 && flags.0 & !(text | zlib) == 0;
-            (is_text && policy.py2_text == Py2Text::Utf8).then_some(BareConversion {
-                flags: Flags(flags.0 & !text),
-                data: None,
-            })
+            Ok(
+                (is_text && policy.py2_text == Py2Text::Utf8).then_some(BareConversion {
+                    flags: Flags(flags.0 & !text),
+                    data: None,
+                }),
+            )
         }
         Runtime::Py3 => {
             if flags.0 & !zlib != 0 || policy.py3_str == Py3Str::Bytes {
-                return None;
+                return Ok(None);
             }
-            let inflated;
-            let raw: &[u8] = if compressed {
-                inflated = compress::inflate(data, max_inflated).ok()?;
-                &inflated
-            } else {
-                data
-            };
-            // What a py2 `str` of these bytes becomes inside a pickle.
-            let data = match strings::py3_form(raw, policy.py3_str) {
-                Py3Form::Bytes => return None,
-                Py3Form::Keep | Py3Form::Text(Cow::Borrowed(_)) => None,
-                Py3Form::Text(Cow::Owned(text)) if compressed => {
-                    Some(Bytes::from(compress::deflate(text.as_bytes())))
-                }
-                Py3Form::Text(Cow::Owned(text)) => Some(Bytes::from(text)),
-            };
-            Some(BareConversion {
-                flags: Flags(flags.0 | text),
-                data,
-            })
+            if !compressed {
+                return Ok(py3_text(data, policy.py3_str).map(|new| BareConversion {
+                    flags: Flags(flags.0 | text),
+                    data: new,
+                }));
+            }
+            let inflated = Bytes::from(compress::inflate(data, max_inflated)?);
+            // Served inflated (see the module's doc), so new bytes even when the text is not.
+            Ok(
+                py3_text(&inflated, policy.py3_str).map(|new| BareConversion {
+                    flags: Flags(flags.0 & !zlib | text),
+                    data: Some(new.unwrap_or(inflated)),
+                }),
+            )
         }
+    }
+}
+
+/// What a py2 `str` of these bytes becomes inside a pickle for a Python 3 reader under
+/// `py3_str`: `None` when it stays bytes, `Some(None)` when it is text of these very bytes,
+/// `Some(Some(utf8))` when it is text of other bytes.
+fn py3_text(raw: &[u8], py3_str: Py3Str) -> Option<Option<Bytes>> {
+    match strings::py3_form(raw, py3_str) {
+        Py3Form::Bytes => None,
+        Py3Form::Keep | Py3Form::Text(Cow::Borrowed(_)) => Some(None),
+        Py3Form::Text(Cow::Owned(text)) => Some(Some(Bytes::from(text))),
     }
 }
 
@@ -111,6 +122,7 @@ mod tests {
     fn convert(data: &[u8], flags: u32, text_flag: u32, p: &Policy) -> Option<(u32, Vec<u8>)> {
         let data = Bytes::copy_from_slice(data);
         convert_bare(&data, Flags(flags), vf(text_flag), p, 1 << 20)
+            .unwrap()
             .map(|c| (c.flags.0, c.data.map_or(data.to_vec(), |d| d.to_vec())))
     }
 
@@ -173,22 +185,34 @@ mod tests {
     }
 
     #[test]
-    fn python3_readers_of_compressed_values_are_judged_inflated() {
+    fn python3_readers_of_compressed_values_are_judged_and_served_inflated() {
         let utf8 = policy(Runtime::Py3, Py2Text::default(), Py3Str::Utf8OrBytes);
         let latin1 = policy(Runtime::Py3, Py2Text::default(), Py3Str::Latin1);
-        let z = compress::deflate("été".repeat(50).as_bytes());
-        assert_eq!(convert(&z, 8, 16, &utf8), Some((24, z.clone())));
+        let text = "été".repeat(50);
+        let z = compress::deflate(text.as_bytes());
+        assert_eq!(convert(&z, 8, 16, &utf8), Some((16, text.into_bytes())));
         let binary = compress::deflate(&[0xff; 100]);
         assert_eq!(convert(&binary, 8, 16, &utf8), None);
-        let (flags, new) = convert(&binary, 8, 16, &latin1).unwrap();
-        assert_eq!(flags, 24);
         assert_eq!(
-            compress::inflate(&new, 1 << 20).unwrap(),
-            "\u{ff}".repeat(100).as_bytes()
+            convert(&binary, 8, 16, &latin1),
+            Some((16, "\u{ff}".repeat(100).into_bytes()))
         );
-        // Not a zlib stream, or past the inflate bound: as stored.
-        assert_eq!(convert(b"not zlib", 8, 16, &utf8), None);
-        let big = Bytes::from(compress::deflate(&[b'a'; 4096]));
-        assert_eq!(convert_bare(&big, Flags(8), vf(16), &utf8, 100), None);
+        let ascii = compress::deflate(&[b'a'; 300]);
+        assert_eq!(convert(&ascii, 8, 16, &latin1), Some((16, vec![b'a'; 300])));
+        // Not a zlib stream, or past the inflate bound: as stored, with the reason.
+        let p = &utf8;
+        let judge = |data: &[u8], max| {
+            convert_bare(&Bytes::copy_from_slice(data), Flags(8), vf(16), p, max)
+        };
+        assert_eq!(judge(b"not zlib", 1 << 20), Err(Refusal::ZlibCorrupt));
+        assert_eq!(judge(&ascii, 100), Err(Refusal::InflateTooLarge));
+        // Python 2 readers' text keeps its compressed bytes (their client inflates), so
+        // nothing is inflated for them, and no-bit values for Python 3 under `bytes` neither.
+        let keep = policy(Runtime::Py3, Py2Text::default(), Py3Str::Bytes);
+        let not_zlib = Bytes::from_static(b"not zlib");
+        assert_eq!(
+            convert_bare(&not_zlib, Flags(8), vf(16), &keep, 1 << 20),
+            Ok(None)
+        );
     }
 }

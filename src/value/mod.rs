@@ -18,7 +18,8 @@ pub use bare::{convert_bare, BareConversion};
 pub use flags::{Envelope, Flags, ValueFlags};
 pub use mismatch::Mismatch;
 
-/// Why a pickled value was forwarded unchanged (a closed set: used as a metric label).
+/// Why a pickled value was forwarded unchanged, or (the zlib reasons) a compressed bare string
+/// served as stored because it could not be judged (a closed set: used as a metric label).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Refusal {
     /// The transcoder refused it.
@@ -39,6 +40,15 @@ impl Refusal {
             Refusal::ZlibCorrupt => "zlib_corrupt",
             Refusal::InflateTooLarge => "inflate_too_large",
             Refusal::TooLarge => "too_large",
+        }
+    }
+}
+
+impl From<compress::InflateError> for Refusal {
+    fn from(e: compress::InflateError) -> Self {
+        match e {
+            compress::InflateError::Corrupt => Refusal::ZlibCorrupt,
+            compress::InflateError::TooLarge(_) => Refusal::InflateTooLarge,
         }
     }
 }
@@ -96,12 +106,7 @@ pub fn transcode_value(data: &Bytes, flags: Flags, job: &ValueJob<'_>) -> ValueR
         Envelope::Pickle => data.clone(),
         Envelope::ZlibPickle => match compress::inflate(data, job.max_inflated) {
             Ok(v) => Bytes::from(v),
-            Err(compress::InflateError::Corrupt) => {
-                return done(ValueOutcome::Refused(Refusal::ZlibCorrupt), None)
-            }
-            Err(compress::InflateError::TooLarge(_)) => {
-                return done(ValueOutcome::Refused(Refusal::InflateTooLarge), None)
-            }
+            Err(e) => return done(ValueOutcome::Refused(e.into()), None),
         },
     };
     if !job.rewrite {
