@@ -11,7 +11,7 @@ use flate2::Compression;
 /// Why a compressed value could not be inflated.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InflateError {
-    /// The bytes are not a valid zlib stream (or it is truncated, or has trailing bytes).
+    /// The bytes are not a valid zlib stream (or it is truncated).
     #[error("not a valid zlib stream")]
     Corrupt,
     /// The inflated value would exceed the configured bound.
@@ -34,10 +34,8 @@ pub fn inflate(src: &[u8], max_out: usize) -> Result<Vec<u8>, InflateError> {
     if out.len() > max_out {
         return Err(InflateError::TooLarge(max_out));
     }
-    // Trailing garbage after the zlib stream: Python's zlib.decompress rejects it too.
-    if usize::try_from(dec.total_in()).ok() != Some(src.len()) {
-        return Err(InflateError::Corrupt);
-    }
+    // Bytes after the end of the zlib stream are ignored, as Python's zlib.decompress (2.7 and
+    // 3) ignores them: the client loads the pickle, so the firewall and transcoder must see it.
     Ok(out)
 }
 
@@ -86,6 +84,10 @@ mod tests {
         );
         let mut trailing = z.clone();
         trailing.push(0);
-        assert_eq!(inflate(&trailing, 100_000), Err(InflateError::Corrupt));
+        // Python's zlib.decompress ignores bytes after the stream, and so must the proxy.
+        assert_eq!(
+            inflate(&trailing, 100_000).unwrap(),
+            inflate(&z, 100_000).unwrap()
+        );
     }
 }
