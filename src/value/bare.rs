@@ -208,8 +208,16 @@ mod tests {
         assert_eq!(judge(&ascii, 100), Err(Refusal::InflateTooLarge));
         // Python 2 readers' text keeps its compressed bytes (their client inflates), so
         // nothing is inflated for them, and no-bit values for Python 3 under `bytes` neither.
-        let keep = policy(Runtime::Py3, Py2Text::default(), Py3Str::Bytes);
         let not_zlib = Bytes::from_static(b"not zlib");
+        let py2 = policy(Runtime::Py2, Py2Text::Utf8, Py3Str::default());
+        assert_eq!(
+            convert_bare(&not_zlib, Flags(24), vf(16), &py2, 1 << 20),
+            Ok(Some(BareConversion {
+                flags: Flags(8),
+                data: None
+            }))
+        );
+        let keep = policy(Runtime::Py3, Py2Text::default(), Py3Str::Bytes);
         assert_eq!(
             convert_bare(&not_zlib, Flags(8), vf(16), &keep, 1 << 20),
             Ok(None)
