@@ -386,7 +386,8 @@ fn incomplete(summary: &Summary, refused: Option<Reason>) -> Option<&'static str
         | Reason::Py3OnlyGlobal
         | Reason::Py2OnlyGlobal
         | Reason::Collision
-        | Reason::Unsupported => None,
+        | Reason::Unsupported
+        | Reason::LossyForPy3 => None,
     });
     by_reason.or((!summary.globals_complete).then_some("globals_incomplete"))
 }

@@ -369,7 +369,7 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
         req => {
             let route = route.unwrap_or_else(|| table.default_route().clone());
             let key = key.unwrap_or_default();
-            let req = values::transcode_store(req, &route, &ctx.shared.config);
+            let req = values::transcode_store(req, &route, &ctx.shared);
             let req = Arc::new(req);
             let pending = call(ctx, &route, &key, req.clone()).await;
             Slots::One(Slot::call(req, Some(route), table, pending, started))

@@ -58,7 +58,8 @@ impl Route {
     /// `py2_text` says, so the stored value still loads in Python 3 as it was written (UTF-8
     /// `str` would be `bytes`, or fail, there) and a Python 2 value holding only `unicode` (whose
     /// writer nothing in it shows) is stored as sent. `py2_text = utf8` applies when values are
-    /// served to Python 2 readers.
+    /// served to Python 2 readers. A value whose protocol-2 form Python 3 loads differently
+    /// (`fold=1`, `FileNotFoundError`...: [`Policy::lossless_for_py3`]) is stored as sent too.
     pub fn store_policy(&self) -> &Policy {
         &self.store_policy
     }
@@ -116,6 +117,7 @@ impl RouteTable {
                     policies: [Runtime::Py2, Runtime::Py3].map(&policy),
                     store_policy: Policy {
                         py2_text: Py2Text::Keep,
+                        lossless_for_py3: true,
                         ..policy(Runtime::Py2)
                     },
                 })
@@ -249,5 +251,7 @@ py2_utc = "pytz"
             (p.target, p.py2_text, p.py2_utc),
             (Runtime::Py2, Py2Text::Keep, Py2Utc::Pytz)
         );
+        assert!(p.lossless_for_py3);
+        assert!(!t.route(b"s:long:1").policy(Runtime::Py2).lossless_for_py3);
     }
 }

@@ -191,11 +191,20 @@ impl Default for RateLimiter {
     }
 }
 
-/// Logs, rate-limited, that a value was refused by the transcoder and forwarded unchanged:
-/// names the route, its configured key prefix and the reason; never the key or the value.
-pub fn warn_refused(limiter: &RateLimiter, route: &str, key_prefix: &str, reason: &str) {
+/// Logs, rate-limited, that a value was refused by the transcoder and forwarded unchanged
+/// (served as memcached holds it, or stored as the client sent it): names the direction
+/// (`fetch`, `store`), the route, its configured key prefix and the reason; never the key or
+/// the value.
+pub fn warn_refused(
+    limiter: &RateLimiter,
+    direction: &str,
+    route: &str,
+    key_prefix: &str,
+    reason: &str,
+) {
     if let Some(suppressed) = limiter.check() {
         tracing::warn!(
+            direction,
             route,
             key_prefix,
             reason,

@@ -148,10 +148,18 @@ fn json_logs_name_listeners_pools_routes_and_rate_limit_refusals() {
             "no INFO line names {needle}:\n{log}"
         );
     }
-    // Refusal warnings: rate-limited, with route, key prefix and reason, without value or key.
-    for w in rate_limited(&lines, ("reason", "newobj_ex"), 60, &log) {
+    // Refusal warnings: rate-limited, with direction, route, key prefix and reason, without
+    // value or key. Stores and fetches alternate, so both directions are among the first.
+    let refusals = rate_limited(&lines, ("reason", "newobj_ex"), 60, &log);
+    for w in &refusals {
         assert_eq!(text(w, "route"), "objects", "{w}");
         assert_eq!(text(w, "key_prefix"), "obj:", "{w}");
+    }
+    for direction in ["store", "fetch"] {
+        assert!(
+            refusals.iter().any(|w| text(w, "direction") == direction),
+            "no refusal warning for a {direction}:\n{log}"
+        );
     }
     // Firewall warnings: rate-limited, with route, global, rule and action, without value or key.
     for w in rate_limited(&lines, ("action", "blocked"), 20, &log) {

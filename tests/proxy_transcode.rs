@@ -162,6 +162,79 @@ fn py2_text_utf8_serves_python2_readers_and_stores_text_as_unicode() {
     assert_eq!(fetch(&mut direct, "u").1, p2);
 }
 
+/// A Python 3 value whose protocol-2 form Python 3 itself would load differently is stored as
+/// sent (counted refused `lossy_for_py3`): `FileNotFoundError` and `ModuleNotFoundError` would
+/// come back as `OSError` and `ImportError`, a `datetime` with `fold=1` with `fold=0`, straight
+/// from memcached and through the proxy. Python 2 readers of the proxy still get protocol 2.
+#[test]
+fn a_store_python_3_would_read_back_changed_is_stored_as_sent() {
+    let mc = Memcached::start();
+    let proxy = two_listeners(&mc, Mode::Transcode);
+    let mut py3 = Client::connect(proxy.addr(1)).unwrap();
+    let mut py2 = Client::connect(proxy.addr(0)).unwrap();
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    let show_py3 = "import sys, pickle\n\
+                    v = pickle.loads(sys.stdin.buffer.read())\n\
+                    sys.stdout.write(repr([(type(x).__name__, getattr(x, 'fold', None)) for x in v]))";
+    let cases = [
+        (
+            "FileNotFoundError('gone'), ModuleNotFoundError('m')",
+            "[('FileNotFoundError', None), ('ModuleNotFoundError', None)]",
+            "[('OSError', None), ('ImportError', None)]",
+        ),
+        (
+            "datetime.datetime(2020, 11, 1, 1, 30, fold=1)",
+            "[('datetime', 1)]",
+            "[('datetime', 0)]",
+        ),
+    ];
+    for (i, (values, as_written, changed)) in cases.iter().enumerate() {
+        let key = format!("lossy{i}");
+        let code = format!(
+            "import pickle, sys, datetime\n\
+             sys.stdout.buffer.write(pickle.dumps([{values}], 4))"
+        );
+        let p4 = py(Py::Py3, &code, b"");
+        // What storing the protocol-2 form would do: CPython 3's own protocol 2 shows it.
+        let p2 = py(
+            Py::Py3,
+            &format!("import pickle, sys, datetime\nsys.stdout.buffer.write(pickle.dumps([{values}], 2))"),
+            b"",
+        );
+        assert_eq!(
+            String::from_utf8(py(Py::Py3, show_py3, &p2)).unwrap(),
+            *changed
+        );
+        store(&mut py3, &key, 1, &p4);
+        assert_eq!(fetch(&mut direct, &key).1, p4, "stored as sent");
+        let (_, through) = fetch(&mut py3, &key);
+        assert_eq!(
+            String::from_utf8(py(Py::Py3, show_py3, &through)).unwrap(),
+            *as_written
+        );
+        let (_, for_py2) = fetch(&mut py2, &key);
+        assert_eq!(&for_py2[..2], b"\x80\x02", "{}", show(&for_py2));
+        let types = "import sys, pickle\n\
+                     sys.stdout.write(repr([type(x).__name__ for x in pickle.loads(sys.stdin.read())]))";
+        let want = if i == 0 {
+            "['OSError', 'ImportError']"
+        } else {
+            "['datetime']"
+        };
+        assert_eq!(
+            String::from_utf8(py(Py::Py2, types, &for_py2)).unwrap(),
+            want
+        );
+    }
+    let metrics = proxy.metrics_text();
+    for line in [
+        r#"picklebridge_transcode_refusals_total{reason="lossy_for_py3",route="default"} 2"#,
+        r#"picklebridge_transcodes_total{direction="store",outcome="refused",route="default"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+}
+
 #[test]
 fn py2_utf8_str_reads_in_py3() {
     let mc = Memcached::start();

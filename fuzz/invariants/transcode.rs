@@ -33,6 +33,8 @@ pub fn policy_for(selector: u8) -> Policy {
     } else {
         Py2Utc::Pytz
     };
+    // The store policy's check (bits 4 and 5 both set; they also pick `py3_str` above).
+    policy.lossless_for_py3 = selector & 0x30 == 0x30;
     // Small limits now and then, so the limit paths are exercised by short inputs too.
     if selector & 0x80 != 0 {
         policy.limits.max_depth = 8;

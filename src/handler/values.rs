@@ -13,6 +13,7 @@ use crate::metrics::{Direction, FirewallAction, ReplyOutcome};
 use crate::pickle::{Policy, Runtime};
 use crate::protocol::{client_flags, Meta, MetaCmd, Request, Response, StorageCmd, Value};
 use crate::route::{Route, RouteTable};
+use crate::server::Shared;
 use crate::value::{
     convert_bare, transcode_value, Envelope, Flags, Mismatch, Refusal, ValueJob, ValueOutcome,
     ValueResult,
@@ -46,7 +47,22 @@ fn run(
 /// Transcodes the data of a storage request by the route's store policy (`store_protocol = 2`:
 /// downgraded so Py2 readers of memcached can load it). append/prepend and `ms` in append or
 /// prepend mode go through untouched: they carry a fragment, not a pickle.
-pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request {
+pub fn transcode_store(req: Request, route: &Route, shared: &Shared) -> Request {
+    let config = &shared.config;
+    let record = |r: &ValueResult, len, elapsed| {
+        route
+            .metrics
+            .record(Direction::Store, Runtime::Py2, r, len, elapsed);
+        if let ValueOutcome::Refused(refusal) = r.outcome {
+            crate::telemetry::warn_refused(
+                &shared.refusal_log,
+                "store",
+                &route.name,
+                &key_prefix(&route.prefix),
+                refusal.as_str(),
+            );
+        }
+    };
     if route.mode == Mode::Passthrough {
         return req;
     }
@@ -65,9 +81,7 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
             let max = item(&s.key);
             let policy = route.store_policy();
             let (r, elapsed) = run(route, policy, rewrite, &s.data, s.flags, config, max);
-            route
-                .metrics
-                .record(Direction::Store, Runtime::Py2, &r, s.data.len(), elapsed);
+            record(&r, s.data.len(), elapsed);
             if let ValueOutcome::Rewritten(new) = r.outcome {
                 s.data = new;
             }
@@ -86,9 +100,7 @@ pub fn transcode_store(req: Request, route: &Route, config: &Config) -> Request 
                 config,
                 item(&m.key),
             );
-            route
-                .metrics
-                .record(Direction::Store, Runtime::Py2, &r, data.len(), elapsed);
+            record(&r, data.len(), elapsed);
             if let ValueOutcome::Rewritten(new) = r.outcome {
                 m.data = Some(new);
             }
@@ -170,6 +182,7 @@ fn fetch_one(ctx: &Ctx, route: &Route, data: &Bytes, flags: u32) -> Option<(Byte
         if let ValueOutcome::Refused(refusal) = r.outcome {
             crate::telemetry::warn_refused(
                 &ctx.shared.refusal_log,
+                "fetch",
                 &route.name,
                 &key_prefix(&route.prefix),
                 refusal.as_str(),

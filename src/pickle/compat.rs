@@ -58,6 +58,18 @@ pub(crate) fn renamed_name_is_py2_too(module: &str, name: &str) -> bool {
         || py3_only::PY2_TOO_NAMES.contains(&(module, name))
 }
 
+/// Whether Python 3 loads the name [`py3_to_py2`] gives `module.name` as another class: the
+/// `OSError` subclasses Python 3 added (`FileNotFoundError`, `TimeoutError`, so also
+/// `socket.timeout`...) become Python 2's `exceptions.OSError`, `ModuleNotFoundError` its
+/// `ImportError`, and `fix_imports` reads those back as `builtins.OSError`/`ImportError`.
+/// CPython 3's own protocol-2 pickle makes the same change. The other names whose round trip
+/// is spelled differently (`_functools.reduce` read back as `functools.reduce`,
+/// `_socket.socket` as `socket.SocketType`, `_pickle` as `pickle`) name the same object.
+pub(crate) fn py2_name_loses_py3_class(module: &str, name: &str) -> bool {
+    let (m2, n2) = py3_to_py2(module, name);
+    module == "builtins" && m2 == "exceptions" && n2 != name
+}
+
 /// Whether a global cannot be loaded by Python 2. In the py3 spelling, before renaming: its
 /// module is gone there (or a submodule of a gone package), or its name is missing, after
 /// `fix_imports` renames it. In the py2 spelling CPython 3's `fix_imports` writes at protocols
@@ -686,6 +698,31 @@ mod tests {
             map("_functools", "reduce"),
             ("__builtin__".into(), "reduce".into())
         );
+    }
+
+    /// The renames Python 3 reads back as another class are exactly the exception classes
+    /// `py2_name_loses_py3_class` lists (from CPython 3.11's `_compat_pickle`: 14 `OSError`
+    /// subclasses and `ModuleNotFoundError`); the other round trips that are spelled differently
+    /// name the same object.
+    #[test]
+    fn renames_python3_reads_back_as_another_class() {
+        let mut lossy: Vec<&str> = REVERSE_NAME_MAPPING
+            .iter()
+            .filter(|((m, n), _)| py2_name_loses_py3_class(m, n))
+            .map(|((_, n), _)| *n)
+            .collect();
+        lossy.sort_unstable();
+        assert_eq!(lossy.len(), 15);
+        assert!(lossy.contains(&"FileNotFoundError") && lossy.contains(&"ModuleNotFoundError"));
+        assert!(lossy.contains(&"TimeoutError") && !lossy.contains(&"OSError"));
+        for ((m, n), (m2, n2)) in REVERSE_NAME_MAPPING {
+            let (b3, c3) = py2_to_py3(m2, n2);
+            let same = (&*b3, &*c3) == (*m, *n)
+                || [("_functools", "reduce"), ("_socket", "socket")].contains(&(*m, *n));
+            assert_eq!(!same, py2_name_loses_py3_class(m, n), "{m}.{n}");
+        }
+        assert!(!py2_name_loses_py3_class("builtins", "KeyError"));
+        assert!(!py2_name_loses_py3_class("builtins", "range"));
     }
 
     #[test]

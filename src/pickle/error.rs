@@ -45,6 +45,8 @@ pub enum ErrorKind {
     Collision,
     /// A construct that is valid but that the rewriter does not handle with certainty.
     Unsupported,
+    /// A rewrite Python 3 would load differently (a policy with `lossless_for_py3`).
+    LossyForPy3,
 }
 
 /// A pickle error with the byte offset of the opcode and the opcode byte.
@@ -90,6 +92,7 @@ impl ErrorKind {
             ErrorKind::Py2OnlyGlobal => "global that does not exist in Python 3",
             ErrorKind::Collision => "distinct keys collide in the target",
             ErrorKind::Unsupported => "construct not handled by the rewriter",
+            ErrorKind::LossyForPy3 => "protocol-2 form that Python 3 loads differently",
         }
     }
 }
@@ -125,6 +128,7 @@ impl TranscodeError {
             ErrorKind::Py2OnlyGlobal => Reason::Py2OnlyGlobal,
             ErrorKind::Collision => Reason::Collision,
             ErrorKind::Unsupported => Reason::Unsupported,
+            ErrorKind::LossyForPy3 => Reason::LossyForPy3,
         }
     }
 }

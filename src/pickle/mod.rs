@@ -213,6 +213,12 @@ pub struct Policy {
     pub py2_utc: Py2Utc,
     /// Resource limits.
     pub limits: PickleLimits,
+    /// A Python 2 target's output must also load in Python 3 as the input does (the store
+    /// policy): a downgrade that changes the value for Python 3, as CPython 3's own protocol-2
+    /// pickle does, is refused [`Reason::LossyForPy3`]: a `datetime`/`time` with `fold=1`
+    /// (protocol 2 has no place for fold) and Python 3's `OSError` subclasses and
+    /// `ModuleNotFoundError` (Python 2's `OSError` and `ImportError`, read back as such).
+    pub lossless_for_py3: bool,
 }
 
 impl Policy {
@@ -225,6 +231,7 @@ impl Policy {
             py2_classic: Arc::from(Vec::new()),
             py2_utc: Py2Utc::default(),
             limits: PickleLimits::default(),
+            lossless_for_py3: false,
         }
     }
 
@@ -291,6 +298,9 @@ reasons! {
     LimitExceeded = "limit_exceeded",
     /// Valid, but a construct the rewriter does not convert with certainty.
     Unsupported = "unsupported",
+    /// The protocol-2 form would load differently in Python 3 (stores only, see
+    /// [`Policy::lossless_for_py3`]).
+    LossyForPy3 = "lossy_for_py3",
 }
 
 impl std::fmt::Display for Reason {

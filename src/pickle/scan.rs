@@ -477,6 +477,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.policy.map(|p| p.target)
     }
 
+    /// A Python 2 target whose output must load in Python 3 as the input does (stores).
+    fn lossless_for_py3(&self) -> bool {
+        self.policy
+            .is_some_and(|p| p.target == Runtime::Py2 && p.lossless_for_py3)
+    }
+
     fn refuse(&self, kind: ErrorKind) -> Result<(), TranscodeError> {
         if self.policy.is_some() {
             return Err(self.m.err(kind));

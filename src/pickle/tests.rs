@@ -654,6 +654,52 @@ fn py2_fold_bit_is_cleared_from_datetime_and_time_state() {
     assert_eq!(t.outcome, Outcome::Unchanged);
 }
 
+/// The store policy (`lossless_for_py3`) refuses a downgrade Python 3 would load differently:
+/// a fold bit cleared, a Python 3 exception class renamed to its Python 2 base. A reader's
+/// policy makes both changes, as CPython 3's own protocol-2 pickle does.
+#[test]
+fn lossless_for_py3_refuses_what_python_3_would_read_back_changed() {
+    let store = Policy {
+        lossless_for_py3: true,
+        ..py2()
+    };
+    // FileNotFoundError(2, 'x') at protocol 4, and CPython 3's protocol-2 pickle of it.
+    let not_found: &[u8] = b"\x80\x04\x95,\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\x11\
+        FileNotFoundError\x94\x93\x94K\x02\x8c\x01x\x94\x86\x94R\x94.";
+    let as_cpython: &[u8] =
+        b"\x80\x02cexceptions\nOSError\nq\x00K\x02X\x01\x00\x00\x00xq\x01\x86q\x02Rq\x03.";
+    assert_eq!(rewritten(not_found, &py2()), as_cpython);
+    assert_eq!(refused(not_found, &store), Reason::LossyForPy3);
+    // [ModuleNotFoundError('m'), KeyError('k')]: KeyError alone would be stored rewritten.
+    let module: &[u8] =
+        b"\x80\x04\x95G\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x08builtins\x94\x8c\x13\
+        ModuleNotFoundError\x94\x93\x94\x8c\x01m\x94\x85\x94R\x94h\x01\x8c\x08KeyError\x94\x93\x94\
+        \x8c\x01k\x94\x85\x94R\x94e.";
+    assert_eq!(refused(module, &store), Reason::LossyForPy3);
+    let key_error: &[u8] = b"\x80\x04\x95!\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\x08\
+        KeyError\x94\x93\x94\x8c\x01k\x94\x85\x94R\x94.";
+    assert_eq!(rewritten(key_error, &store), rewritten(key_error, &py2()));
+    // datetime(2020, 11, 1, 1, 30, fold=1) at protocol 4; with fold=0 it is stored rewritten.
+    let folded: &[u8] = b"\x80\x04\x95*\x00\x00\x00\x00\x00\x00\x00\x8c\x08datetime\x94\x8c\x08\
+        datetime\x94\x93\x94C\n\x07\xe4\x8b\x01\x01\x1e\x00\x00\x00\x00\x94\x85\x94R\x94.";
+    assert_eq!(refused(folded, &store), Reason::LossyForPy3);
+    let mut unfolded = folded.to_vec();
+    let month = unfolded.iter().position(|&b| b == 0x8b).unwrap();
+    unfolded[month] = 0x0b;
+    assert_eq!(rewritten(&unfolded, &store), rewritten(folded, &py2()));
+    // Python 3 readers: nothing to refuse.
+    for src in [not_found, module, folded] {
+        let p3 = Policy {
+            lossless_for_py3: true,
+            ..py3()
+        };
+        assert_eq!(
+            transcode(&Bytes::from_static(src), &p3).outcome,
+            Outcome::Unchanged
+        );
+    }
+}
+
 /// States of `date`/`time`/`datetime` that Python 2's constructors reject and no CPython writes
 /// (made by hand): text (Python 3 takes it as latin-1; Python 2 only a `str`, under either
 /// `py2_text`), and `_codecs.encode` bytes with the fold bit (the protocol 0-2 form, where

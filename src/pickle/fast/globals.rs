@@ -62,6 +62,9 @@ pub(super) struct Known {
     /// May hand a py2 `str` to `str.__new__`: `copy_reg._reconstructor` (a `str` subclass at
     /// protocols 0 and 1 is given its value), `copy_reg.__newobj__`, `str`, `unicode`.
     pub(super) str_value: bool,
+    /// Python 3 reads the protocol-2 name back as another class
+    /// (`compat::py2_name_loses_py3_class`).
+    loses_py3_class: bool,
     /// `py2` can be written as a protocol-2 GLOBAL (non-empty newline-free ASCII parts, no
     /// dotted name: `downgrade.rs` refuses the rest).
     pub(super) py2_writable: bool,
@@ -101,6 +104,7 @@ impl Known {
                 _ => 0,
             },
             str_value: compat::gives_str_value(&m2, &n2),
+            loses_py3_class: compat::py2_name_loses_py3_class(m, n),
             py2_writable: {
                 let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
                 ok(&m2) && ok(&n2) && !n2.contains('.')
@@ -115,9 +119,10 @@ impl Known {
     }
 
     /// Whether the fast path decides values that use this global under `policy` (`analyze`
-    /// has none): refusals (py3-only for a py2 reader, py2-only for a py3 reader), classic classes, constructors whose
-    /// text arguments keep their type under the policy at hand, and `pytz.utc` for a Python 3
-    /// reader under `py2_utc = pytz` are the general path's.
+    /// has none): refusals (py3-only for a py2 reader, py2-only for a py3 reader, a class
+    /// `lossless_for_py3` refuses), classic classes, constructors whose text arguments keep
+    /// their type under the policy at hand, and `pytz.utc` for a Python 3 reader under
+    /// `py2_utc = pytz` are the general path's.
     pub(super) fn fast_ok(&self, policy: Option<&Policy>) -> bool {
         let Some(p) = policy else {
             return !self.general;
@@ -133,6 +138,7 @@ impl Known {
             || (self.keeps_text && text_policy)
             || (self.array && p.target == Runtime::Py3)
             || (self.pytz_utc && p.target == Runtime::Py3 && p.py2_utc == Py2Utc::Pytz)
+            || (self.loses_py3_class && p.target == Runtime::Py2 && p.lossless_for_py3)
             || (p.target == Runtime::Py2 && p.py2_classic.contains(&self.py2)))
     }
 }

@@ -138,6 +138,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
             self.renames = true;
             // Python 2 cannot import it as written (the summary's sense of py3-only).
             self.summary.py3_only_global = true;
+            if self.lossless_for_py3() && compat::py2_name_loses_py3_class(m, n) {
+                return Err(self.m.err(ErrorKind::LossyForPy3));
+            }
         }
         // `keeps_matter`: a py2 reader under `py2_text = utf8`.
         if compat::has_text_state(&m2, &n2) && self.keeps_matter() == Some(Runtime::Py2) {
@@ -264,6 +267,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     let state = self.op_at(pos).map(|o| o.arg);
                     if let (Some(Some(place)), Some(state)) = (fold, state) {
                         if compat::fold_set(state, place) {
+                            if self.lossless_for_py3() {
+                                return Err(self.m.err(ErrorKind::LossyForPy3));
+                            }
                             self.anns.push((pos, Ann::ClearFold { byte: place.1 }));
                             self.folds.push(pos);
                         }
