@@ -216,7 +216,8 @@ fn nesting_bomb_is_refused_and_blocked() {
 /// End to end: a poisoned entry written straight into memcached (as an attacker with network
 /// access to it would) never reaches a Python process through the proxy. Real python-memcached
 /// clients under CPython 2.7 and 3 read it through both listeners and get a miss; the payload
-/// would create a marker file, which must not exist afterwards. An `observe` route serves the
+/// would create a marker file, which must not exist afterwards; so does a zlib-compressed copy
+/// with bytes after its zlib stream. An `observe` route serves the
 /// value (checked at the protocol level only) and counts it.
 #[test]
 fn a_poisoned_entry_never_reaches_python_through_the_proxy() {
@@ -258,23 +259,35 @@ firewall = "observe"
     exploit.push(u8::try_from(command.len()).expect("short path"));
     exploit.extend_from_slice(command.as_bytes());
     exploit.extend_from_slice(b"q\x01\x85q\x02Rq\x03.");
+    // The same, zlib-compressed (flags 9, python-memcached's pickle and zlib bits) with bytes
+    // after the zlib stream, which Python's zlib.decompress ignores (it was refused
+    // zlib_corrupt, so never judged, and python-memcached ran it).
+    let mut zlib_exploit = {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&exploit).expect("deflate");
+        z.finish().expect("deflate")
+    };
+    zlib_exploit.extend_from_slice(b"\x00trailing");
     let mut direct = Client::connect(mc.addr()).expect("memcached");
-    for key in ["poisoned", "watched:poisoned"] {
-        let mut set = format!("set {key} 1 0 {}\r\n", exploit.len()).into_bytes();
-        set.extend_from_slice(&exploit);
+    for (key, flags, value) in [
+        ("poisoned", 1, &exploit),
+        ("watched:poisoned", 1, &exploit),
+        ("zpoisoned", 9, &zlib_exploit),
+    ] {
+        let mut set = format!("set {key} {flags} 0 {}\r\n", value.len()).into_bytes();
+        set.extend_from_slice(value);
         set.extend_from_slice(b"\r\n");
         assert_eq!(direct.call(&set, b"\r\n"), b"STORED\r\n");
     }
     for listener in 0..2 {
         let mut client = Client::connect(proxy.addr(listener)).expect("proxy");
-        assert_eq!(
-            show(&client.call(b"get poisoned\r\n", b"END\r\n")),
-            "END\\r\\n"
-        );
-        assert_eq!(
-            show(&client.call(b"mg poisoned v\r\n", b"\r\n")),
-            "EN\\r\\n"
-        );
+        for key in ["poisoned", "zpoisoned"] {
+            let get = format!("get {key}\r\n");
+            assert_eq!(show(&client.call(get.as_bytes(), b"END\r\n")), "END\\r\\n");
+            let mg = format!("mg {key} v\r\n");
+            assert_eq!(show(&client.call(mg.as_bytes(), b"\r\n")), "EN\\r\\n");
+        }
         let watched = client.call(b"get watched:poisoned\r\n", b"END\r\n");
         assert!(
             watched.starts_with(b"VALUE watched:poisoned 1 "),
@@ -284,14 +297,14 @@ firewall = "observe"
     }
     let script = "import memcache, sys\n\
                   mc = memcache.Client([sys.argv[1]])\n\
-                  print(repr(mc.get('poisoned')))\n";
+                  print(repr([mc.get('poisoned'), mc.get('zpoisoned')]))\n";
     for (listener, py) in [(0, Py::Py2), (1, Py::Py3)] {
         let addr = proxy.addr(listener).to_string();
         let out = run(py, &["-c", script, &addr], b"", Duration::from_secs(30));
         out.assert_ok("python-memcached get through the proxy");
         assert_eq!(
             out.stdout_str().trim(),
-            "None",
+            "[None, None]",
             "{} got the value",
             py.as_str()
         );
@@ -309,8 +322,9 @@ firewall = "observe"
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
-    // get and mg on both listeners, then one get by each Python; the watched key twice.
-    assert_eq!(count("blocked"), 6.0, "blocked");
+    // get and mg of both keys on both listeners, then two gets by each Python; the watched
+    // key twice.
+    assert_eq!(count("blocked"), 12.0, "blocked");
     assert_eq!(count("observed"), 2.0, "observed");
 }
 
