@@ -20,14 +20,14 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 
 use crate::handler::{dispatch, Ctx, Finished, Slot, Streaming};
 use crate::metrics::Side;
-use crate::protocol::{parse_request_buf, Limits, Request};
+use crate::protocol::{data_block_end, parse_request_buf, Limits, Request};
 use crate::server::{ListenerInfo, Shared};
 
 /// The read buffer's size, memcached's (`READ_BUFFER_SIZE`): each read may fill it up to here.
@@ -98,6 +98,27 @@ fn waits_its_turn(req: &Request, slots: &VecDeque<(Slot, usize)>) -> bool {
 /// end with a flush (proto_text.c), so a `watch` or `metadump` behind them runs.
 fn flushes_replies(req: &Request) -> bool {
     matches!(req, Request::Retrieval(_) | Request::MetaNoop)
+}
+
+/// How many bytes the next read may take: what memcached's next read would, so that a line
+/// is cut (or not) where memcached's 16 KiB buffer cuts it (`frame_line` closes on a line that
+/// does not fit in it). memcached moves what is left unparsed to the front of its buffer and
+/// fills it, so a read must not take more, even when an earlier large value grew the proxy's
+/// buffer (a line of 16 385 bytes was served after a 40 KB `set`; memcached closes on it); nor
+/// less, or a long line (over 2048 bytes, not a get) that memcached reads whole would be cut.
+/// A data block that does not fit in the buffer is read to its end and not past it (memcached
+/// reads it straight into the item, then starts its buffer afresh at the next line), and so is
+/// a block being swallowed. A multi-get line that fills the buffer doubles what is read.
+fn read_size(rbuf: &BytesMut, swallow: usize, limits: &Limits) -> usize {
+    if swallow > 0 {
+        // The buffer was used up: what is left of the block is read, at most a buffer a time.
+        return swallow.min(READ_BUFFER);
+    }
+    match data_block_end(rbuf, limits) {
+        Some(end) if end > READ_BUFFER => end - rbuf.len(),
+        _ if rbuf.len() < READ_BUFFER => READ_BUFFER - rbuf.len(),
+        _ => rbuf.len(),
+    }
 }
 
 /// Whether a request reserving `need` bytes may be dispatched while the connection holds
@@ -323,14 +344,13 @@ pub async fn serve(
                     && slots.len() < max_pending
                     && wbuf.len() < WRITE_HIGH_WATER
                     && wbuf.len() + reserved < budget);
-        if can_read {
-            // memcached moves what is left unparsed to the front of its buffer before each
-            // read; a read limited to the space behind consumed bytes could cut a long line
-            // (over 2048 bytes, not a get) that memcached reads whole, and close the connection.
-            let want = READ_BUFFER.saturating_sub(rbuf.len());
-            if rbuf.capacity() - rbuf.len() < want {
-                rbuf.reserve(want);
-            }
+        let want = if can_read {
+            read_size(&rbuf, swallow, &limits)
+        } else {
+            0
+        };
+        if rbuf.capacity() - rbuf.len() < want {
+            rbuf.reserve(want);
         }
         if wbuf.is_empty() {
             stalled_since = None;
@@ -342,8 +362,9 @@ pub async fn serve(
             .filter(|_| slots.is_empty() && wbuf.is_empty())
             .map(|d| last_activity + d);
         let has_slot = !slots.is_empty() && !closing && wbuf.len() < high_water(&slots);
+        let mut into_rbuf = (&mut rbuf).limit(want);
         tokio::select! {
-            r = rd.read_buf(&mut rbuf), if can_read => match r {
+            r = rd.read_buf(&mut into_rbuf), if can_read => match r {
                 Ok(0) if watching => {
                     // The client went away: so does its log stream.
                     reading = false;

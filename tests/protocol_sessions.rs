@@ -293,3 +293,76 @@ fn long_gat_line_after_earlier_traffic_is_served_like_memcached() {
         }
     }
 }
+
+/// memcached looks for a line's newline in its 16 KiB read buffer, which it fills afresh after
+/// a data block larger than it: a line of 16 385 bytes with its CRLF (no get) closes the
+/// connection, one of 16 384 is served. The proxy served the longer one after a 40 KB `set`,
+/// which had grown its own buffer. Each line goes in a write of its own after the earlier
+/// request's reply (memcached's close also depends on how much of a line one read takes).
+#[test]
+fn lines_around_the_16_kib_read_buffer_close_like_memcached() {
+    let mc = Memcached::start();
+    let upstream = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[upstream.addr_string()]);
+    // A line of `len` bytes with its CRLF, keys of 199 bytes.
+    let line = |head: &str, len: usize| {
+        let mut l = head.as_bytes().to_vec();
+        while l.len() + 2 < len {
+            l.push(if l.len() % 200 == 0 { b' ' } else { b'k' });
+        }
+        l.extend_from_slice(b"\r\n");
+        l
+    };
+    let set = |len: usize| {
+        let mut s = format!("set big 0 0 {len}\r\n").into_bytes();
+        s.resize(s.len() + len, b'v');
+        s.extend_from_slice(b"\r\n");
+        s
+    };
+    let cases = [
+        (set(40_000), line("bogus ", 16_384), false),
+        (set(40_000), line("bogus ", 16_385), true),
+        (set(100_000), line("gat 100 ", 16_384), false),
+        (set(100_000), line("gat 100 ", 16_385), true),
+        (set(10), line("bogus ", 16_385), true),
+        (line("get ", 20_000), line("bogus ", 16_385), true),
+        (line("get ", 20_000), line("get ", 16_385), false),
+    ];
+    // The earlier request and its reply, then the line with the sentinel in one write (a
+    // second write could meet the reset of the close): the replies up to the sentinel's, or
+    // to the close.
+    let run = |addr: std::net::SocketAddr, earlier: &[u8], line: &[u8], i: usize| {
+        use std::io::{Read, Write};
+        let (sent, expect) = sentinel(i);
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        s.set_nodelay(true).expect("nodelay");
+        let mut w = s.try_clone().expect("clone");
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let mut read = |got: &mut Vec<u8>, until: &[u8]| {
+            while !got.ends_with(until) {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return true,
+                    Ok(n) => got.extend_from_slice(&chunk[..n]),
+                }
+            }
+            false
+        };
+        w.write_all(earlier).expect("write");
+        assert!(!read(&mut got, b"\r\n"), "case {i}: {addr} closed early");
+        let _ = w.write_all(&[line, &sent].concat());
+        let closed = read(&mut got, &expect);
+        if !closed {
+            got.truncate(got.len() - expect.len());
+        }
+        (got, closed)
+    };
+    for (i, (earlier, line, closes)) in cases.iter().enumerate() {
+        let want = run(mc.addr(), earlier, line, i);
+        assert_eq!(want.1, *closes, "case {i}: memcached");
+        let got = run(proxy.addr(0), earlier, line, i);
+        assert_eq!((show(&got.0), got.1), (show(&want.0), want.1), "case {i}");
+    }
+}

@@ -66,8 +66,9 @@ pub struct Limits {
     /// A line not terminated within this many bytes closes the connection (memcached: 2048),
     /// except a line starting with `get `/`gets ` (a large multi-get).
     pub max_line_len: usize,
-    /// memcached's read buffer (16 KiB): a non-get line whose newline lies beyond it closes the
-    /// connection; a multi-get line may grow up to `max_get_line_len`.
+    /// memcached's read buffer (16 KiB): a non-get line longer than it with its newline (the
+    /// newline at offset 16 384 or later) closes the connection; a multi-get line may grow up
+    /// to `max_get_line_len`.
     pub read_buffer_len: usize,
     /// Longest multi-get line accepted before closing the connection.
     pub max_get_line_len: usize,
@@ -271,6 +272,27 @@ pub fn parse_request_buf(
     }
 }
 
+/// The length of the request at the front of `buf` (line and data block with its CRLF) when
+/// its line is complete and its data block is not: a storage or `ms` request still waiting for
+/// data. `None` for anything else, including a request that is complete or rejected.
+///
+/// memcached reads the rest of such a block straight into the item, and not a byte past it:
+/// its next read starts at the next request, with the whole 16 KiB buffer for its line. A
+/// reader that wants to frame that line as memcached does reads no further either.
+pub fn data_block_end(buf: &[u8], limits: &Limits) -> Option<usize> {
+    let src = Src { buf, bytes: None };
+    let Ok(Parsed::Incomplete) = parse_src(src, limits) else {
+        return None;
+    };
+    let (end, line_len) = frame_line(buf, limits).ok()??;
+    // A complete line that still parses as incomplete passed every check of its command (a
+    // bad one is rejected at once): only its data block, of the length it gives, is missing.
+    let line = Line::tokenize(buf, 0, end);
+    let len_token = if line.token(buf, 0) == b"ms" { 2 } else { 4 };
+    let vlen = usize::try_from(token::strtol(line.token(buf, len_token))?).ok()?;
+    Some(line_len + vlen + 2)
+}
+
 /// Finds the end of the first line: `(content_end, consumed)`, memcached's CR rule applied.
 fn frame_line(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)>, ProtocolError> {
     let newline = buf.iter().position(|&b| b == b'\n');
@@ -283,14 +305,17 @@ fn frame_line(buf: &[u8], limits: &Limits) -> Result<Option<(usize, usize)>, Pro
     };
     let seen = newline.unwrap_or(buf.len());
     if seen > limits.max_line_len {
-        let limit = if get_like() {
-            limits.max_get_line_len
+        // memcached looks for the newline in what its read buffer holds, 16 KiB from the
+        // line's start: a line whose newline is not among those bytes (its newline at offset
+        // 16 384 or later) has more than 2048 bytes without one there, and is closed on.
+        let (limit, over) = if get_like() {
+            (limits.max_get_line_len, seen > limits.max_get_line_len)
         } else if newline.is_some() {
-            limits.read_buffer_len
+            (limits.read_buffer_len, seen >= limits.read_buffer_len)
         } else {
-            limits.max_line_len
+            (limits.max_line_len, true)
         };
-        if seen > limit {
+        if over {
             return Err(ProtocolError::LineTooLong { limit });
         }
     }

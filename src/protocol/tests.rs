@@ -35,6 +35,38 @@ fn lines_without_newline_close_after_2048_bytes_unless_get() {
     assert!(parse(&huge).is_err());
 }
 
+/// memcached 1.6.18 looks for a line's newline in its 16 KiB read buffer: a line of 16 384
+/// bytes with its CRLF (or LF) is served, one of 16 385 closes the connection, whatever came
+/// before on it (checked with lines of 16 383..16 386 bytes, with and without a `set` of
+/// 20 000, 40 000 and 100 000 bytes before them). A `get`/`gets` line is not bound by it.
+#[test]
+fn lines_with_their_newline_past_16_kib_close_unless_get() {
+    let line = |head: &str, len: usize, end: &str| {
+        let mut l = head.as_bytes().to_vec();
+        while l.len() + end.len() < len {
+            l.extend_from_slice(if l.len() % 200 == 0 { b" " } else { b"k" });
+        }
+        l.extend_from_slice(end.as_bytes());
+        assert_eq!(l.len(), len);
+        l
+    };
+    for end in ["\r\n", "\n"] {
+        for head in ["bogus ", "gat 100 k", "get k", "gets k"] {
+            for len in 16_383..=16_386 {
+                let input = line(head, len, end);
+                let closes = len > 16_384 && !head.starts_with("get");
+                match parse(&input) {
+                    Err(ProtocolError::LineTooLong { limit: 16_384 }) if closes => {}
+                    Ok(Parsed::Complete { consumed, .. }) if !closes => {
+                        assert_eq!(consumed, len)
+                    }
+                    other => panic!("{head:?} {len} {end:?}: {other:?}"),
+                }
+            }
+        }
+    }
+}
+
 /// A stats or administration line that would go upstream longer than `MAX_UPSTREAM_LINE`
 /// closes the connection (its arguments are the server's to read; memcached closes one too
 /// when a read cuts it); numbers of other commands go up without their padding.
@@ -292,6 +324,31 @@ fn http_request_lines_close_like_memcached() {
         assert!(
             matches!(parse(input.as_bytes()), Ok(Parsed::Complete { value, .. }) if !matches!(value, Request::Reject(_))),
             "{line}"
+        );
+    }
+}
+
+#[test]
+fn data_block_end_is_known_only_for_a_block_still_arriving() {
+    let limits = Limits::default();
+    let cases: &[(&[u8], Option<usize>)] = &[
+        (b"set k 0 0 5\r\nhe", Some(20)),
+        (b"set k 0 0 5\r\n", Some(20)),
+        (b"cas k 0 0 5 9 noreply\r\nhello\r", Some(30)),
+        (b"ms k 3 T0\r\nab", Some(16)),
+        (b"set k 0 0 5\r\nhello\r\n", None),
+        (b"set k 0 0 5", None),
+        (b"set k 0 0 2000000\r\n", None),
+        (b"set k 0 0 x\r\n", None),
+        (b"get k\r\n", None),
+        (b"get k", None),
+    ];
+    for &(input, end) in cases {
+        assert_eq!(
+            data_block_end(input, &limits),
+            end,
+            "{}",
+            String::from_utf8_lossy(input)
         );
     }
 }
