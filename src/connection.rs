@@ -139,7 +139,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let config = &shared.config;
     let limits = Limits {
-        max_value_size: config.limits.item_size,
+        item_size: config.limits.item_size,
         ..Limits::default()
     };
     let max_pending = config.limits.max_pending;

@@ -366,3 +366,44 @@ fn lines_around_the_16_kib_read_buffer_close_like_memcached() {
         assert_eq!((show(&got.0), got.1), (show(&want.0), want.1), "case {i}");
     }
 }
+
+/// memcached decides "too large" at the command line, from the item it would need (data,
+/// key, flags, CAS and its item header against `-I`), and swallows the data whatever it holds.
+/// The proxy checked the data length alone against `item_size`, so a `set` between the two
+/// limits whose block did not end in CRLF got `CLIENT_ERROR bad data chunk` and kept the old
+/// value, where memcached answers `SERVER_ERROR object too large for cache` and unlinks it.
+#[test]
+fn values_at_the_item_limit_are_refused_like_memcached() {
+    let mc = Memcached::start();
+    let upstream = Memcached::start();
+    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[upstream.addr_string()]);
+    let mut cases = Vec::new();
+    for (line, vlen) in [
+        ("set x 0 0 1048516", 1_048_516),
+        ("set x 0 0 1048517", 1_048_517),
+        ("set x 0 0 1048576", 1_048_576),
+        ("set x 5 0 1048513 noreply", 1_048_513),
+        ("add x 0 0 1048517", 1_048_517),
+        ("ms x 1048517 T0", 1_048_517),
+        ("ms eA== 1048513 b F5", 1_048_513),
+    ] {
+        for end in [&b"\r\n"[..], b"xx"] {
+            let mut case = b"set x 0 0 3\r\nold\r\n".to_vec();
+            case.extend_from_slice(format!("{line}\r\n").as_bytes());
+            case.resize(case.len() + vlen, b'v');
+            case.extend_from_slice(end);
+            case.extend_from_slice(b"mg x s v\r\n");
+            cases.push(case);
+        }
+    }
+    for (i, case) in cases.iter().enumerate() {
+        let want = direct(mc.addr(), case, End::Sentinel, i);
+        let got = direct(proxy.addr(0), case, End::Sentinel, i);
+        assert!(!want.1, "case {i}: memcached closed");
+        assert!(
+            got == want,
+            "case {i}: {}",
+            first_difference(&want.0, &got.0)
+        );
+    }
+}

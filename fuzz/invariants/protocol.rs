@@ -15,7 +15,7 @@ use picklebridge::protocol::{
 pub fn small_limits() -> Limits {
     Limits {
         max_key_len: 250,
-        max_value_size: 64,
+        item_size: 192,
         max_keys_per_get: 8,
         max_line_len: 96,
         read_buffer_len: 160,
@@ -70,7 +70,7 @@ fn check_request(req: &Request, limits: &Limits) {
         }
         Request::Storage(s) => {
             assert!(
-                s.data.len() <= limits.max_value_size,
+                s.data.len() + s.key.len() < limits.item_size,
                 "value over the limit"
             );
         }

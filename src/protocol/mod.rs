@@ -58,9 +58,11 @@ pub enum Parsed<T> {
 pub struct Limits {
     /// `KEY_MAX_LENGTH`: longer keys get `CLIENT_ERROR bad command line format`.
     pub max_key_len: usize,
-    /// Largest data block forwarded upstream (memcached `-I`, default 1 MiB). Larger storage
-    /// requests are answered `SERVER_ERROR object too large for cache` and their data swallowed.
-    pub max_value_size: usize,
+    /// memcached's item size limit (`-I`, default 1 MiB), which an item's header, key, client
+    /// flags and CAS count against besides its data ([`item_too_large`]). A storage request
+    /// whose item would not fit is answered `SERVER_ERROR object too large for cache` and its
+    /// data swallowed, as memcached decides from the command line, before it reads the data.
+    pub item_size: usize,
     /// Most keys accepted in one get/gets/gat/gats (memcached has no limit; a proxy needs one).
     pub max_keys_per_get: usize,
     /// A line not terminated within this many bytes closes the connection (memcached: 2048),
@@ -74,11 +76,28 @@ pub struct Limits {
     pub max_get_line_len: usize,
 }
 
+/// `sizeof(item)` of memcached 1.6.18 on 64-bit builds.
+const ITEM_HEADER: usize = 48;
+/// The CAS memcached keeps in every item unless started with `-C`.
+const ITEM_CAS: usize = 8;
+
+/// memcached's `item_size_ok`: whether an item for a key of `nkey` bytes, `flags` and a data
+/// block of `vlen` bytes is larger than `limits.item_size`. The item holds its header, the
+/// key and a NUL, the client flags (4 bytes, none when 0), the data with its CRLF and the CAS
+/// (`item_make_header`; `slabs_clsid` finds no class past `-I`). Checked against 1.6.18 at its
+/// default `-I 1m`: `set x 0 0 1048516` is stored and `1048517` is too large, 4 bytes less
+/// with flags, 249 less with a 250-byte key.
+pub(crate) fn item_too_large(limits: &Limits, nkey: usize, flags: u32, vlen: usize) -> bool {
+    let suffix = if flags == 0 { 0 } else { 4 };
+    let item = ITEM_HEADER + nkey + 1 + suffix + vlen.saturating_add(2) + ITEM_CAS;
+    item > limits.item_size
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_key_len: 250,
-            max_value_size: 1024 * 1024,
+            item_size: 1024 * 1024,
             max_keys_per_get: 100_000,
             max_line_len: 2048,
             read_buffer_len: 16 * 1024,

@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DATA_CHUNK, BAD_FORMAT, ERROR, TOO_LARGE};
 use crate::protocol::token::{put_i32, put_u64, strtol, strtoul, strtoull, Line};
-use crate::protocol::{Limits, Parsed, Request, Src, MAX_UPSTREAM_LINE};
+use crate::protocol::{item_too_large, Limits, Parsed, Request, Src, MAX_UPSTREAM_LINE};
 
 /// memcached `MFLAG_MAX_OPT_LENGTH`: more tokens than this is an error.
 pub const MAX_META_TOKENS: usize = 20;
@@ -193,7 +193,18 @@ pub(crate) fn parse(
         Some(v) if (0..=i32::MAX - 2).contains(&v) => v as usize,
         _ => return reject(BAD_FORMAT),
     };
-    if vlen > limits.max_value_size {
+    // The item holds the decoded key (`b`) and the client flags (`F`).
+    let nkey = if flag_toks.iter().any(|f| f[0] == b'b') {
+        base64_decode(key).map_or(key.len(), |k| k.len())
+    } else {
+        key.len()
+    };
+    let client_flags = flag_toks
+        .iter()
+        .find(|f| f[0] == b'F')
+        .and_then(|f| strtoul(&f[1..]))
+        .unwrap_or(0);
+    if item_too_large(limits, nkey, client_flags, vlen) {
         let reply = ms_line_error(key, &flag_toks).unwrap_or(TOO_LARGE);
         // memcached unlinks the key on a failed allocation in every ms mode, but only when
         // the line itself was valid (a flag error jumps past the allocation).

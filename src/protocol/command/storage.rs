@@ -8,7 +8,8 @@
 //! 2. `noreply` from the last token: suppresses every reply below, errors included;
 //! 3. key > 250, bad flags/exptime/bytes/cas, bytes < 0 or > INT_MAX-2:
 //!    `CLIENT_ERROR bad command line format`, nothing swallowed;
-//! 4. item too large: `SERVER_ERROR object too large for cache`, the data block swallowed;
+//! 4. item too large (the data with the key and memcached's item overhead, [`item_too_large`]):
+//!    `SERVER_ERROR object too large for cache`, the data block swallowed whatever it holds;
 //! 5. exactly `bytes + 2` bytes are read; if they do not end in CRLF:
 //!    `CLIENT_ERROR bad data chunk` and parsing resumes right after them.
 
@@ -16,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::protocol::error::{Reject, BAD_DATA_CHUNK, BAD_FORMAT, TOO_LARGE};
 use crate::protocol::token::{put_i32, put_u64, strtol, strtoul, strtoull, Line};
-use crate::protocol::{Delete, Limits, Parsed, Request, Src};
+use crate::protocol::{item_too_large, Delete, Limits, Parsed, Request, Src};
 
 /// Which storage command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,7 +116,7 @@ pub(crate) fn parse(
         return reject(BAD_FORMAT, noreply);
     }
     let vlen = vlen as usize; // non-negative, checked above
-    if vlen > limits.max_value_size {
+    if item_too_large(limits, key.len(), flags, vlen) {
         let (ks, ke) = line.tokens()[1];
         let unlink = (cmd == StorageCmd::Set).then(|| {
             Box::new(Request::Delete(Delete {
@@ -227,6 +228,7 @@ mod tests {
     #[test]
     fn bad_requests() {
         let long = format!("set {} 0 0 1\r\n", "k".repeat(251));
+        let long_fits = format!("set {} 0 0 1048268\r\n", "k".repeat(250));
         let table: &[(&[u8], Option<&str>, usize)] = &[
             (b"set k 0 0\r\n", Some("ERROR"), 0),
             (b"set k 0 0 1 noreply x\r\n", Some("ERROR"), 0),
@@ -243,12 +245,41 @@ mod tests {
             (b"cas k 0 0 1 x\r\n", Some(BAD_FORMAT), 0),
             (b"cas k 0 0 1 -1\r\n", Some(BAD_FORMAT), 0),
             (b"set k 0 0 2000000\r\n", Some(TOO_LARGE), 2_000_002),
+            // memcached decides at the line, from the item it would need (the data, the key,
+            // flags other than 0, its overhead), whatever data follows.
+            (b"set k 0 0 1048517\r\n", Some(TOO_LARGE), 1_048_519),
+            (b"set k 1 0 1048513\r\n", Some(TOO_LARGE), 1_048_515),
+            (b"cas k 0 0 1048517 1\r\n", Some(TOO_LARGE), 1_048_519),
+            (long_fits.as_bytes(), Some(TOO_LARGE), 1_048_270),
             (b"set k 0 0 2000000 noreply\r\n", None, 2_000_002),
             (b"set k 0 0 1\r\nxy\r", Some(BAD_DATA_CHUNK), 0),
             (b"set k 0 0 3 noreply\r\nabcde", None, 0),
         ];
         for &(input, reply, swallow) in table {
             assert_reject(input, reply, swallow);
+        }
+    }
+
+    /// The largest item memcached 1.6.18 stores at `-I 1m`: its data is read, and a block
+    /// that does not end in CRLF is a bad data chunk (one byte more: too large, above).
+    #[test]
+    fn values_at_the_item_limit_are_read() {
+        let limits = Limits::default();
+        for line in [
+            "set k 0 0 1048516\r\n".to_string(),
+            "set k 1 0 1048512\r\n".to_string(),
+            format!("set {} 0 0 1048267\r\n", "k".repeat(250)),
+        ] {
+            let mut buf = BytesMut::from(line.as_bytes());
+            let input = buf.clone().freeze();
+            assert_eq!(
+                crate::protocol::parse_request(&input, &limits),
+                Ok(Parsed::Incomplete)
+            );
+            let vlen: usize = line.trim_end().rsplit(' ').next().unwrap().parse().unwrap();
+            buf.resize(line.len() + vlen, b'v');
+            buf.extend_from_slice(b"xx");
+            assert_reject(&buf, Some(BAD_DATA_CHUNK), 0);
         }
     }
 

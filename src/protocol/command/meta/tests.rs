@@ -185,11 +185,29 @@ fn line_errors_are_rejected_locally() {
             Some("CLIENT_ERROR invalid mode for ms M token"),
             2_000_002,
         ),
+        // memcached's item limit counts the decoded key, the flags and the item overhead:
+        // 1048516 bytes fit with a one-byte key and flags 0 (checked on 1.6.18).
+        (b"ms k 1048517 T0\r\n", Some(TOO_LARGE), 1_048_519),
+        (b"ms k 1048513 F5\r\n", Some(TOO_LARGE), 1_048_515),
+        (b"ms eA== 1048513 b F5\r\n", Some(TOO_LARGE), 1_048_515),
         (b"ms k 2 q\r\nhiX\r", Some(BAD_DATA_CHUNK), 0),
         (b"ms k 2 x\r\nhiX\r", Some("CLIENT_ERROR invalid flag"), 0),
     ];
     for &(input, reply, swallow) in table {
         assert_reject(input, reply, swallow);
+    }
+}
+
+/// An `ms` whose item fits waits for its data, one byte more is refused at the line.
+#[test]
+fn ms_at_the_item_limit() {
+    let limits = Limits::default();
+    for line in [&b"ms k 1048516 T0\r\n"[..], b"ms eA== 1048512 b F5\r\n"] {
+        let buf = Bytes::copy_from_slice(line);
+        assert_eq!(
+            crate::protocol::parse_request(&buf, &limits),
+            Ok(Parsed::Incomplete)
+        );
     }
 }
 
