@@ -64,6 +64,11 @@ pub fn reservation(req: &Request, item_size: usize) -> usize {
             None => value.saturating_add(LINE_RESERVE),
         },
         Request::Stats(s) if s.dumps_keys() => DUMP_RESERVE,
+        // The discarded reply of a side effect (the fetch of the keys before a bad one) is
+        // held until it is in.
+        Request::Reject(r) => r.side_effect.as_deref().map_or(LINE_RESERVE, |side| {
+            reservation(side, item_size).saturating_add(LINE_RESERVE)
+        }),
         Request::Stats(_) | Request::Admin(_) => STATS_RESERVE,
         _ => LINE_RESERVE,
     }

@@ -1,7 +1,8 @@
 //! The per-request pipeline: `request -> route(key) -> upstream -> parse_response -> transcode
 //! -> compose`, as a plain function chain (no framework). [`dispatch`] turns one parsed client
 //! request into its reply [`Slots`] (one [`Slot`]: a local reply or upstream calls in flight; two
-//! for a rejected oversized store, which must also unlink the key); the connection
+//! for a rejected request with a side effect upstream, such as an oversized store, which must
+//! also unlink the key); the connection
 //! ([`crate::connection`]) keeps slots in request order and [`Slot::finish`]es each into reply
 //! bytes once its upstream replies are in. Value transcoding lives in [`values`].
 //!
@@ -27,8 +28,8 @@ pub mod values;
 
 pub use slot::{Finished, Slot, Streaming};
 
-/// The reply slots of one request, in order: almost always one; two for a rejected oversized
-/// store, whose unlink (discarded) goes before the reply.
+/// The reply slots of one request, in order: almost always one; two for a rejected request
+/// with a side effect upstream (its reply discarded), which goes before the reply.
 pub enum Slots {
     One(Slot),
     Two(Slot, Slot),
@@ -252,10 +253,17 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
                     .reply(values::line_outcome(line.as_bytes(), None));
             }
             let reply = Slot::held(out.freeze(), reject.swallow);
-            match reject.unlink.clone() {
+            match reject.side_effect.clone().map(|b| *b) {
+                // memcached has fetched (gat/gats: touched) the keys before a bad one.
+                Some(Request::Retrieval(r)) => {
+                    let k = r.keys.first().cloned().unwrap_or_default();
+                    let route = table.route(&k).clone();
+                    let fetch = retrieval(ctx, r, route, table, started).await;
+                    Slots::Two(fetch.discarded(), reply)
+                }
                 // memcached drops the old item of a too-large set/ms: so must we.
                 Some(unlink) => {
-                    let unlink: Arc<Request> = Arc::from(unlink);
+                    let unlink = Arc::new(unlink);
                     let k = routing_key(&unlink).unwrap_or_default();
                     let r = table.route(&k).clone();
                     Slots::Two(Slot::discard(call(ctx, &r, &k, unlink).await), reply)

@@ -119,8 +119,9 @@ pub enum Slot {
     },
     /// `quit`: close once everything before it is written.
     Close,
-    /// An upstream request whose reply nobody sees (the unlink of a too-large set).
-    Discard(Part),
+    /// Upstream requests whose replies nobody sees (the unlink of a too-large set, the fetch
+    /// of the keys before a bad one).
+    Discard(Vec<Part>),
     /// One upstream request (not boxed: most slots are one, and a box is an allocation per
     /// request).
     Call(Call),
@@ -134,7 +135,17 @@ pub enum Slot {
 
 impl Slot {
     pub(super) fn discard(pending: Pending<Response>) -> Slot {
-        Slot::Discard(Part::new(pending))
+        Slot::Discard(vec![Part::new(pending)])
+    }
+
+    /// The same upstream calls with their replies discarded.
+    pub(super) fn discarded(self) -> Slot {
+        match self {
+            Slot::Call(c) => Slot::Discard(vec![c.part]),
+            Slot::Multi(m) => Slot::Discard(m.parts.into_iter().map(|(_, p)| p).collect()),
+            Slot::Flush(f) => Slot::Discard(f.parts),
+            other => other,
+        }
     }
 
     pub(super) fn held(reply: Bytes, swallow: usize) -> Slot {
@@ -227,7 +238,11 @@ impl Slot {
     pub async fn ready(&mut self) {
         match self {
             Slot::Local(_) | Slot::Held { .. } | Slot::Close => {}
-            Slot::Discard(p) => p.ready().await,
+            Slot::Discard(parts) => {
+                for p in parts {
+                    p.ready().await;
+                }
+            }
             Slot::Call(c) => c.part.ready().await,
             Slot::Multi(m) => {
                 for (_, p) in &mut m.parts {
@@ -252,7 +267,7 @@ impl Slot {
     pub fn is_ready(&mut self) -> bool {
         match self {
             Slot::Local(_) | Slot::Held { .. } | Slot::Close => true,
-            Slot::Discard(p) => p.poll(),
+            Slot::Discard(parts) => parts.iter_mut().all(Part::poll),
             Slot::Call(c) => c.part.poll(),
             Slot::Multi(m) => m.parts.iter_mut().all(|(_, p)| p.poll()),
             Slot::Flush(f) => f.parts.iter_mut().all(Part::poll),

@@ -14,18 +14,21 @@ use bytes::BufMut;
 /// block memcached swallows after e.g. `SERVER_ERROR object too large for cache`; they may not
 /// have arrived yet), then writes `reply` (memcached writes the reply after swallowing).
 ///
-/// When `unlink` is set the proxy must also forward that request upstream and discard its
-/// reply, whatever it is: memcached 1.6.18 deletes the existing item when a `set` (not
-/// add/replace/append/prepend/cas) or any `ms` is too large ("Avoid stale data persisting in
-/// cache because we failed alloc"), so the old value must not survive behind the proxy either.
+/// When `side_effect` is set the proxy must also forward that request upstream, before the
+/// reply, and discard its reply, whatever it is: what memcached did before it met the error.
+/// memcached 1.6.18 deletes the existing item when a `set` (not add/replace/append/prepend/cas)
+/// or any `ms` is too large ("Avoid stale data persisting in cache because we failed alloc"),
+/// so the old value must not survive behind the proxy either; and a get/gets/gat/gats has
+/// fetched (gat/gats: touched) its keys before one over 250 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
     /// The reply line without CRLF, or `None` when `noreply` suppresses it.
     pub reply: Option<&'static str>,
     /// Bytes of client input after the consumed request to discard unread.
     pub swallow: usize,
-    /// A request (a delete of the key) to forward upstream with its reply discarded.
-    pub unlink: Option<Box<crate::protocol::Request>>,
+    /// A request to forward upstream with its reply discarded (a delete of the key, or the
+    /// retrieval of the keys before a bad one).
+    pub side_effect: Option<Box<crate::protocol::Request>>,
 }
 
 impl Reject {
@@ -34,7 +37,7 @@ impl Reject {
         Reject {
             reply: Some(reply),
             swallow: 0,
-            unlink: None,
+            side_effect: None,
         }
     }
 
@@ -43,7 +46,7 @@ impl Reject {
         Reject {
             reply: (!noreply).then_some(reply),
             swallow: 0,
-            unlink: None,
+            side_effect: None,
         }
     }
 

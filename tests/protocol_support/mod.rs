@@ -114,8 +114,8 @@ pub fn via_codec(addr: std::net::SocketAddr, input: &[u8], end: End, i: usize) -
         };
         match &req {
             Request::Reject(r) => {
-                if let Some(unlink) = &r.unlink {
-                    exchange(&mut up, unlink, i); // reply discarded
+                if let Some(side_effect) = &r.side_effect {
+                    exchange(&mut up, side_effect, i); // reply discarded
                 }
                 swallow = r.swallow;
                 r.write_reply(&mut out);

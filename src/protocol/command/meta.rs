@@ -226,7 +226,7 @@ pub(crate) fn parse(
         let reject = Reject {
             reply: Some(reply),
             swallow: vlen + 2,
-            unlink,
+            side_effect: unlink,
         };
         return done(Request::Reject(reject), line_len);
     }

@@ -3,7 +3,8 @@
 //! protocol.txt: `get <key>*\r\n`, `gets <key>*\r\n`, `gat <exptime> <key>*\r\n`,
 //! `gats <exptime> <key>*\r\n`. memcached re-tokenizes the line 23 tokens at a time, so a
 //! get has no key limit; any key over 250 bytes fails the whole command with
-//! `CLIENT_ERROR bad command line format` and no VALUE is sent.
+//! `CLIENT_ERROR bad command line format` and no VALUE is sent, but the keys before it were
+//! fetched (gat/gats: touched) already, which the proxy repeats upstream (see [`Reject`]).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -77,8 +78,22 @@ pub(crate) fn parse(src: Src<'_>, line: &Line, limits: &Limits) -> Request {
     };
     let split = line.tokens().get(first_key..).unwrap_or(&[]);
     let ranges = || split.iter().chain(extra.iter());
-    if ranges().any(|&(s, e)| e - s > limits.max_key_len) {
-        return Request::Reject(Reject::line(BAD_FORMAT));
+    if let Some(bad) = ranges().position(|&(s, e)| e - s > limits.max_key_len) {
+        // process_get_command fetches each key (item_get, or item_touch for gat/gats) as it
+        // reaches it: an item touched before the bad key keeps its new exptime. The VALUEs
+        // built are dropped; the proxy's own key limit bounds what it repeats.
+        let before = src.slices(ranges().take(bad.min(limits.max_keys_per_get)));
+        let side_effect = (!before.is_empty()).then(|| {
+            Box::new(Request::Retrieval(Retrieval {
+                cmd,
+                exptime,
+                keys: before,
+            }))
+        });
+        return Request::Reject(Reject {
+            side_effect,
+            ..Reject::line(BAD_FORMAT)
+        });
     }
     if split.len() + extra.len() > limits.max_keys_per_get {
         return Request::Reject(Reject::line(GET_TOO_BIG));
@@ -179,6 +194,33 @@ mod tests {
         ];
         for &(input, reply) in table {
             assert_reject(input, Some(reply), 0);
+        }
+    }
+
+    /// memcached fetches (gat/gats: touches) the keys before one over 250 bytes, then answers
+    /// `CLIENT_ERROR` alone: the proxy repeats that fetch upstream, and only that.
+    #[test]
+    fn keys_before_a_long_key_are_fetched_upstream() {
+        let long = "k".repeat(251);
+        let cases = [
+            (format!("get a b {long} c\r\n"), Some("get a b\r\n")),
+            (format!("gets a {long}\r\n"), Some("gets a\r\n")),
+            (format!("gat -1 a b {long} c\r\n"), Some("gat -1 a b\r\n")),
+            (format!("gats +07 a {long}\r\n"), Some("gats 7 a\r\n")),
+            (format!("gat 10 {long} a\r\n"), None),
+            (format!("get {long}\r\n"), None),
+        ];
+        for (input, fetch) in cases {
+            let Request::Reject(r) = parse_all(input.as_bytes()) else {
+                panic!("{input}");
+            };
+            assert_eq!(r.reply, Some(BAD_FORMAT));
+            let composed = r.side_effect.map(|side| {
+                let mut dst = BytesMut::new();
+                crate::protocol::compose_request(&side, &mut dst);
+                String::from_utf8(dst.to_vec()).unwrap()
+            });
+            assert_eq!(composed.as_deref(), fetch, "{input}");
         }
     }
 

@@ -127,7 +127,7 @@ pub(crate) fn parse(
         let reject = Reject {
             reply: (!noreply).then_some(TOO_LARGE),
             swallow: vlen + 2,
-            unlink,
+            side_effect: unlink,
         };
         return done(Request::Reject(reject), line_len);
     }
