@@ -552,7 +552,7 @@ fn a_store_whose_rewrite_would_not_fit_memcached_keeps_the_original() {
     let mc = Memcached::start();
     let proxy = two_listeners(&mc, Mode::Transcode);
     // 1 048 409 bytes at protocol 4; its rewrite is 1 048 543 bytes (under 1 MiB, but not
-    // with memcached's ~64 bytes of item overhead and the key).
+    // with memcached's item overhead and the key: 67 bytes here, so 1 048 509 at most).
     let value = py(
         Py::Py3,
         "import pickle, sys\n\

@@ -11,7 +11,9 @@ use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
 use crate::firewall::{FirewallMode, Judgement};
 use crate::metrics::{Direction, FirewallAction, ReplyOutcome};
 use crate::pickle::{Policy, Runtime};
-use crate::protocol::{client_flags, Meta, MetaCmd, Request, Response, StorageCmd, Value};
+use crate::protocol::{
+    client_flags, item_room, Meta, MetaCmd, Request, Response, StorageCmd, Value,
+};
 use crate::route::{Route, RouteTable};
 use crate::server::Shared;
 use crate::value::{
@@ -68,17 +70,13 @@ pub fn transcode_store(req: Request, route: &Route, shared: &Shared) -> Request 
     }
     let rewrite = route.mode == Mode::Transcode && route.store == StoreProtocol::Two;
     // memcached counts its item header, the key, the flags, the CRLF and the cas against
-    // `-I` (64 bytes besides the key in 1.6.18): a rewrite that fits `item_size` only without
-    // them would be refused there, where the original may fit. Such rewrites are not made.
-    let item = |key: &[u8]| {
-        config
-            .limits
-            .item_size
-            .saturating_sub(key.len() + STORE_OVERHEAD)
-    };
+    // `-I`: a rewrite that fits `item_size` only without them would be refused there, where
+    // the original may fit. Such rewrites are not made. (An `ms` key is counted as sent, which
+    // for a base64 key is more than memcached counts.)
+    let item = |key: &[u8], flags: u32| item_room(config.limits.item_size, key.len(), flags);
     match req {
         Request::Storage(mut s) if !matches!(s.cmd, StorageCmd::Append | StorageCmd::Prepend) => {
-            let max = item(&s.key);
+            let max = item(&s.key, s.flags);
             let policy = route.store_policy();
             let (r, elapsed) = run(route, policy, rewrite, &s.data, s.flags, config, max);
             record(&r, s.data.len(), elapsed);
@@ -98,7 +96,7 @@ pub fn transcode_store(req: Request, route: &Route, shared: &Shared) -> Request 
                 &data,
                 flags.unwrap_or(0),
                 config,
-                item(&m.key),
+                item(&m.key, flags.unwrap_or(0)),
             );
             record(&r, data.len(), elapsed);
             if let ValueOutcome::Rewritten(new) = r.outcome {
@@ -116,10 +114,6 @@ fn meta_appends(m: &Meta) -> bool {
         .iter()
         .any(|f| f.len() == 2 && f[0] == b'M' && matches!(f[1], b'A' | b'a' | b'P' | b'p'))
 }
-
-/// Bytes memcached's item takes besides the value and the key, rounded up (see
-/// [`transcode_store`]).
-const STORE_OVERHEAD: usize = 128;
 
 /// The client flags in a meta flag token list (`F<n>` in ms requests, `f<n>` in replies), read
 /// as memcached reads them (a number past 32 bits wraps, as for `set`).

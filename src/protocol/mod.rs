@@ -88,9 +88,20 @@ const ITEM_CAS: usize = 8;
 /// default `-I 1m`: `set x 0 0 1048516` is stored and `1048517` is too large, 4 bytes less
 /// with flags, 249 less with a 250-byte key.
 pub(crate) fn item_too_large(limits: &Limits, nkey: usize, flags: u32, vlen: usize) -> bool {
+    item_overhead(nkey, flags).saturating_add(vlen) > limits.item_size
+}
+
+/// The largest data block memcached takes for a key of `nkey` bytes and `flags` under `-I
+/// item_size` ([`item_too_large`]'s limit): what a rewritten value stored for the client must
+/// fit in.
+pub(crate) fn item_room(item_size: usize, nkey: usize, flags: u32) -> usize {
+    item_size.saturating_sub(item_overhead(nkey, flags))
+}
+
+/// What an item takes besides its data: header, key and NUL, flags, CRLF, CAS.
+fn item_overhead(nkey: usize, flags: u32) -> usize {
     let suffix = if flags == 0 { 0 } else { 4 };
-    let item = ITEM_HEADER + nkey + 1 + suffix + vlen.saturating_add(2) + ITEM_CAS;
-    item > limits.item_size
+    ITEM_HEADER + nkey + 1 + suffix + 2 + ITEM_CAS
 }
 
 impl Default for Limits {
