@@ -390,3 +390,102 @@ fn an_incomplete_global_list_is_unsafe() {
         Judgement::Pass
     );
 }
+
+/// What the firewall finds in `pickle` as a Python 2 and a Python 3 reader's transcode and as
+/// `analyze` sees it (all three must agree): `None` to pass, else the global and rule.
+fn walk_verdict(pickle: &'static [u8]) -> Option<(String, Rule)> {
+    use crate::pickle::{analyze, transcode, Policy, Runtime};
+    let fw = Firewall::default();
+    let src = bytes::Bytes::from_static(pickle);
+    let verdict = |j: Judgement<'_>| match j {
+        Judgement::Pass => None,
+        Judgement::Block(Finding::Global { global, rule }) => Some((global.to_string(), rule)),
+        other => panic!("{other:?}"),
+    };
+    let analyzed = analyze(&src).expect("parses");
+    let of_analyze = verdict(fw.judge_summary(Some(&analyzed), None));
+    for target in [Runtime::Py2, Runtime::Py3] {
+        let t = transcode(&src, &Policy::for_target(target));
+        let refused = match t.outcome {
+            Outcome::Refused(r) => Some(r),
+            _ => None,
+        };
+        let got = verdict(fw.judge_summary(t.summary.as_ref(), refused));
+        assert_eq!(got, of_analyze, "{target:?}");
+    }
+    of_analyze
+}
+
+/// CPython 3.11.2 (Debian 12) pickles enum members as `getattr(Class, 'NAME')`: such calls
+/// are judged as the dotted name they walk to (`Class.NAME`), so enum members pass and a
+/// method or dunder reached through `getattr` does not; any other use of `getattr` keeps it
+/// listed, and denied.
+#[test]
+fn getattr_of_a_class_is_judged_as_the_dotted_name_it_walks_to() {
+    // [Color.RED, Status.ACTIVE, re.RegexFlag.MULTILINE] by CPython 3.11.2, protocol 5.
+    let members: &[u8] = b"\x80\x05\x95{\x00\x00\x00\x00\x00\x00\x00]\x94(\x8c\x08builtins\x94\
+        \x8c\x07getattr\x94\x93\x94\x8c\x07enummod\x94\x8c\x05Color\x94\x93\x94\x8c\x03RED\x94\x86\
+        \x94R\x94h\x03h\x04\x8c\x06Status\x94\x93\x94\x8c\x06ACTIVE\x94\x86\x94R\x94h\x03\x8c\x02re\
+        \x94\x8c\tRegexFlag\x94\x93\x94\x8c\tMULTILINE\x94\x86\x94R\x94e.";
+    assert_eq!(walk_verdict(members), None);
+    let summary = crate::pickle::analyze(&bytes::Bytes::from_static(members)).unwrap();
+    let listed: Vec<String> = summary.globals.iter().map(Global::to_string).collect();
+    assert_eq!(
+        listed,
+        [
+            "enummod.Color",
+            "enummod.Status",
+            "re.RegexFlag",
+            "enummod.Color.RED",
+            "enummod.Status.ACTIVE",
+            "re.RegexFlag.MULTILINE"
+        ]
+    );
+    // Protocol 2, as the downgrade writes it for Python 2: `__builtin__.getattr`, a unicode name.
+    let p2: &[u8] = b"\x80\x02c__builtin__\ngetattr\nq\x00cenummod\nColor\nq\x01X\x03\x00\x00\x00\
+        REDq\x02\x86q\x03Rq\x04.";
+    assert_eq!(walk_verdict(p2), None);
+    let denied = |module: &str, name: &str, rule| Some((format!("{module}.{name}"), rule));
+    // A method reached through getattr: pathlib.Path.write_text.
+    let method: &[u8] = b"\x80\x02c__builtin__\ngetattr\nq\x00cpathlib\nPath\nq\x01X\n\x00\x00\x00\
+        write_textq\x02\x86q\x03Rq\x04.";
+    assert_eq!(
+        walk_verdict(method),
+        denied("pathlib", "Path.write_text", Rule::DottedName)
+    );
+    // A dunder: enummod.Color.__init__.
+    let dunder: &[u8] =
+        b"\x80\x02c__builtin__\ngetattr\nq\x00cenummod\nColor\nq\x01X\x08\x00\x00\x00\
+        __init__q\x02\x86q\x03Rq\x04.";
+    assert_eq!(
+        walk_verdict(dunder),
+        denied("enummod", "Color.__init__", Rule::Dunder)
+    );
+    // A denied module stays denied: os.environ walked to (a GLOBAL of os is denied already).
+    let module: &[u8] = b"\x80\x02c__builtin__\ngetattr\nq\x00cos\nEnviron\nq\x01X\x03\x00\x00\x00\
+        GETq\x02\x86q\x03Rq\x04.";
+    assert_eq!(walk_verdict(module), denied("os", "Environ", Rule::Denied));
+    let getattr = denied("__builtin__", "getattr", Rule::Denied);
+    // Three arguments (a default): not a walk.
+    let three: &[u8] =
+        b"\x80\x02c__builtin__\ngetattr\nq\x00cenummod\nColor\nq\x01X\x03\x00\x00\x00\
+        REDq\x02N\x87q\x03Rq\x04.";
+    assert_eq!(walk_verdict(three), getattr);
+    // getattr also kept as a value, beside one walk: [Color.RED, getattr].
+    let kept: &[u8] = b"\x80\x02]q\x00(c__builtin__\ngetattr\nq\x01cenummod\nColor\nq\x02X\x03\x00\
+        \x00\x00REDq\x03\x86q\x04Rq\x05h\x01e.";
+    assert_eq!(walk_verdict(kept), getattr);
+    // A walk from a walk's result: getattr(getattr(Color, 'RED'), 'Value').
+    let nested: &[u8] = b"\x80\x02c__builtin__\ngetattr\nq\x00h\x00cenummod\nColor\nq\x01X\x03\x00\
+        \x00\x00REDq\x02\x86q\x03Rq\x04X\x05\x00\x00\x00Valueq\x05\x86q\x06Rq\x07.";
+    assert_eq!(walk_verdict(nested), getattr);
+    // Called by INST and by OBJ.
+    let inst: &[u8] = b"(cenummod\nColor\nX\x03\x00\x00\x00REDi__builtin__\ngetattr\n.";
+    assert_eq!(walk_verdict(inst), getattr);
+    let obj: &[u8] = b"\x80\x02(c__builtin__\ngetattr\ncenummod\nColor\nX\x03\x00\x00\x00REDo.";
+    assert_eq!(walk_verdict(obj), getattr);
+    // A DUP of getattr counts as one more use.
+    let dup: &[u8] =
+        b"\x80\x02c__builtin__\ngetattr\n2cenummod\nColor\nX\x03\x00\x00\x00RED\x86R0.";
+    assert_eq!(walk_verdict(dup), getattr);
+}

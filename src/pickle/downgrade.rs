@@ -211,8 +211,8 @@ impl<'a> Downgrade<'a> {
     /// does.
     ///
     /// A dotted name (a nested class, `Outer.Inner`) has no GLOBAL form before protocol 4;
-    /// CPython writes `getattr(Outer, 'Inner')`, but `getattr` is what the firewall denies (an
-    /// attribute walk), so such values are refused rather than given a denied global.
+    /// CPython writes `getattr(Outer, 'Inner')`. The rewriter does not write that call (the
+    /// firewall would judge it as `Outer.Inner`, `scan/walks.rs`): such values are refused.
     fn global(&mut self, code: u8, module: &str, name: &str) -> Result<(), TranscodeError> {
         let (m, n) = if self.renames(module, name) {
             compat::py3_to_py2(module, name)

@@ -367,6 +367,9 @@ pub struct Summary {
     pub py2_only_global: bool,
     /// Distinct globals referenced (GLOBAL, INST, STACK_GLOBAL), in first-seen order, at most
     /// [`MAX_SUMMARY_GLOBALS`]; a STACK_GLOBAL of computed strings is listed as [`COMPUTED_GLOBAL`].
+    /// When every use of `getattr` is a call `getattr(Class, 'NAME')` (how CPython 3.11.2
+    /// pickles enum members), those calls are listed as the dotted names they walk to
+    /// (`module.Class.NAME`) in place of `getattr`.
     pub globals: Globals,
     /// `true` when [`Summary::globals`] lists every global the stream references: `false` once
     /// more than [`MAX_SUMMARY_GLOBALS`] distinct ones appear, or when an EXT1/EXT2/EXT4 op names

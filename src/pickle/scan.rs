@@ -8,6 +8,7 @@
 mod calls;
 mod collide;
 mod utc;
+mod walks;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -192,6 +193,8 @@ struct GlobalInfo {
     keeps_text: [bool; 2],
     /// How its instances compare as keys (`compat::value_key`).
     value_key: Option<compat::ValueKey>,
+    /// `getattr` (`walks.rs`).
+    getattr: bool,
 }
 
 struct SetInfo {
@@ -367,6 +370,8 @@ struct Scanner<'a, 'p> {
     classic_rewrite: bool,
     /// What `py2_utc = pytz` converts (`utc.rs`).
     utc: utc::UtcScan,
+    /// How `getattr` is used (`walks.rs`).
+    walks: walks::WalkScan,
 }
 
 /// Runs pass 1. `policy` is `None` for [`super::analyze`] (no plan, no refusals of valid input).
@@ -435,6 +440,7 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         renames: false,
         classic_rewrite: false,
         utc: utc::UtcScan::new(policy),
+        walks: walks::WalkScan::default(),
     };
     // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
     // frozenset is `set` + a list while open, bytes briefly `_codecs.encode` + text + 'latin1'
@@ -656,8 +662,9 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     return Err(self.m.err(ErrorKind::Unsupported));
                 }
                 if let Slot::Global { idx, .. } = top {
-                    // A copy of the UTC class is one more use of it.
+                    // A copy of the UTC class is one more use of it; so of `getattr`.
                     self.utc_pushed(idx);
+                    self.walk_pushed(idx);
                 }
                 // A string's uses are told apart by the op that pushed each (itself or a GET,
                 // see "the rules apply per use"); a copy would be the same use twice. No
@@ -681,6 +688,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 let mut slot = *self.m.get(idx)?;
                 if let Slot::Global { idx, .. } = slot {
                     self.utc_fetched(idx)?;
+                    self.walk_pushed(idx);
                 }
                 match (slot, self.target()) {
                     (Slot::Bytes { src }, Some(Runtime::Py2)) => self.bytes_gets.push(src),
@@ -1042,6 +1050,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         };
         self.summary.writer = writer;
         self.summary.py3_text = self.has_text && writer != Writer::Py2;
+        self.list_walks();
         self.summary.globals = std::mem::take(&mut self.summary_globals).into();
         self.check_collisions()?;
         if self.folds.iter().any(|f| self.bytes_gets.contains(f)) {

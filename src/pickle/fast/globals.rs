@@ -39,7 +39,8 @@ pub(super) struct Known {
     /// (`compat::renamed_name_is_py2_too`, `Summary::py3_names`).
     pub(super) renamed_if_py3: bool,
     /// Always the general path's: `set`/`frozenset` (their list argument holds keys),
-    /// `_codecs.encode` (its result is `bytes`), binary state past the second argument.
+    /// `_codecs.encode` (its result is `bytes`), binary state past the second argument,
+    /// `getattr` (its calls are listed as the dotted names they walk to: `scan/walks.rs`).
     general: bool,
     /// Its constructor keeps text arguments as text (`compat::text_args`).
     keeps_text: bool,
@@ -81,7 +82,7 @@ impl Known {
         Known {
             general: matches!(
                 (&*m2, &*n2),
-                ("__builtin__", "set" | "frozenset" | "bytes") | ("_codecs", "encode")
+                ("__builtin__", "set" | "frozenset" | "bytes" | "getattr") | ("_codecs", "encode")
             ) || binary_arg.is_some_and(|k| k > 1),
             keeps_text: compat::text_args(&m2, &n2) != [false, false]
                 || compat::has_text_state(&m2, &n2),

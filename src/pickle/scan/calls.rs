@@ -17,6 +17,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         };
         let idx = self.intern_global(m, n)?;
         self.utc_pushed(idx);
+        self.walk_pushed(idx);
         if o.code == op::INST {
             self.ev_py2 = true;
             let args = self.mark_tuple(0, o.pos)?;
@@ -41,6 +42,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 _ => self.intern_global(COMPUTED_GLOBAL.0, COMPUTED_GLOBAL.1)?,
             };
             self.utc_pushed(idx);
+            self.walk_pushed(idx);
             if self.target() == Some(Runtime::Py2) {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }
@@ -60,6 +62,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         };
         let idx = self.intern_global(&m, &n)?;
         self.utc_pushed(idx);
+        self.walk_pushed(idx);
         if self.target() == Some(Runtime::Py2) {
             // Only the adjacent form CPython writes (module, name, STACK_GLOBAL, memo PUTs between).
             if self.recent[RECENT - 2..] != [mv, nv] {
@@ -179,6 +182,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             object: (&*m2, &*n2) == ("__builtin__", "object"),
             keeps_text: compat::text_args(&m2, &n2),
             value_key,
+            getattr: (&*m2, &*n2) == ("__builtin__", "getattr"),
         };
         if self.summary_globals.len() < MAX_SUMMARY_GLOBALS {
             self.summary_globals
@@ -209,6 +213,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
     pub(super) fn reduce(&mut self, o: &Op<'a>) -> Result<(), TranscodeError> {
         let args = self.m.pop()?;
         let func = self.m.pop()?;
+        self.walk_reduce(func, args);
         if self.utc.on {
             if let Some(result) = self.utc_reduce(o, func, args)? {
                 return self.m.push(result);

@@ -108,7 +108,8 @@ impl<'a, 'p> Scanner<'a, 'p> {
 
     /// Keeps a tuple's items for the collision check (only with a policy); its id.
     pub(super) fn keep_tuple(&mut self, items: &[Slot]) -> u32 {
-        if self.policy.is_none() {
+        // Without a policy only pairs are kept, for `getattr(Class, 'NAME')` (`walks.rs`).
+        if self.policy.is_none() && items.len() > 2 {
             return u32::MAX;
         }
         let (Ok(start), Ok(len), Ok(id)) = (
