@@ -217,7 +217,9 @@ pub struct Policy {
     /// policy): a downgrade that changes the value for Python 3, as CPython 3's own protocol-2
     /// pickle does, is refused [`Reason::LossyForPy3`]: a `datetime`/`time` with `fold=1`
     /// (protocol 2 has no place for fold) and Python 3's `OSError` subclasses and
-    /// `ModuleNotFoundError` (Python 2's `OSError` and `ImportError`, read back as such).
+    /// `ModuleNotFoundError` (Python 2's `OSError` and `ImportError`, read back as such); and
+    /// under `py2_utc = pytz`, a `pytz.utc` made of `timezone.utc` in a value that a Python 3
+    /// reader's rewrite would refuse (so not turn back).
     pub lossless_for_py3: bool,
 }
 
@@ -438,6 +440,7 @@ fn transcode_general(src: &Bytes, policy: &Policy) -> Transcoded {
         }
         Runtime::Py3 => py3::normalize(src, &scan, policy),
     };
+    let written = written.and_then(|out| restored_for_py3(out, policy));
     // The writers are correct by construction (golden fixtures, fuzz replay and the unit tests
     // re-read every rewrite in debug builds); a release build skips that third pass.
     let written = if cfg!(debug_assertions) {
@@ -468,6 +471,27 @@ fn refused(src: &[u8], e: TranscodeError) -> Transcoded {
     Transcoded {
         outcome: Outcome::Refused(reason),
         summary,
+    }
+}
+
+/// Under `lossless_for_py3` with `py2_utc = pytz`: Python 3's `timezone.utc` became `pytz.utc`,
+/// which only the proxy's rewrite for a Python 3 reader turns back (Python 3 may lack pytz).
+/// A value that rewrite refuses (it holds a `Decimal` key beside a `Fraction` one, say) would
+/// reach Python 3 readers as `pytz.utc`: refused [`Reason::LossyForPy3`] here, so it is stored
+/// as sent.
+fn restored_for_py3(out: Vec<u8>, policy: &Policy) -> Result<Vec<u8>, TranscodeError> {
+    if policy.target != Runtime::Py2 || !policy.lossless_for_py3 || policy.py2_utc != Py2Utc::Pytz {
+        return Ok(out);
+    }
+    let reader = Policy {
+        target: Runtime::Py3,
+        lossless_for_py3: false,
+        ..policy.clone()
+    };
+    let out = Bytes::from(out);
+    match transcode(&out, &reader).outcome {
+        Outcome::Refused(_) => Err(TranscodeError::new(ErrorKind::LossyForPy3, 0, None)),
+        Outcome::Unchanged | Outcome::Rewritten(_) => Ok(out.into()),
     }
 }
 

@@ -154,3 +154,39 @@ fn a_zero_timedelta_inside_tuple_keys_is_digested() {
     let merged = b"\x80\x04\x95D\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x09timedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x8c\x01a\x94\x86\x94K\x01h\x03K\x00K\x00K\x00\x87\x94R\x94C\x01a\x94\x86\x94K\x02u.";
     assert_eq!(refused(merged, &pytz(Runtime::Py2)), Reason::Collision);
 }
+
+/// The store policy (`lossless_for_py3`) under `py2_utc = pytz` stores Python 3's
+/// `timezone.utc` as `pytz.utc` only when a Python 3 reader's rewrite turns it back: a value
+/// whose Python 3 rewrite is refused (a `Decimal` key beside a `Fraction` key, which the
+/// collision check cannot tell apart) is refused `lossy_for_py3`, not stored with a `pytz.utc`
+/// that Python 3 without pytz cannot load.
+#[test]
+fn the_store_policy_makes_pytz_utc_only_where_python_3_readers_get_timezone_utc_back() {
+    let store = Policy {
+        lossless_for_py3: true,
+        ..pytz(Runtime::Py2)
+    };
+    // {Decimal('1.5'): datetime(2024, 1, 1, tzinfo=timezone.utc), Fraction(1, 3): 0}, protocol 5.
+    let keys: &[u8] = b"\x80\x05\x95\x9e\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x07decimal\x94\x8c\x07\
+        Decimal\x94\x93\x94\x8c\x031.5\x94\x85\x94R\x94\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\
+        \x94C\n\x07\xe8\x01\x01\x00\x00\x00\x00\x00\x00\x94h\x07\x8c\x08timezone\x94\x93\x94h\x07\x8c\
+        \ttimedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x85\x94R\x94\x86\x94R\x94\x8c\tfractions\
+        \x94\x8c\x08Fraction\x94\x93\x94K\x01K\x03\x86\x94R\x94K\x00u.";
+    // A Python 2 reader's rewrite makes pytz.utc, which Python 3 readers would not get back.
+    let for_py2 = rewritten(keys, &pytz(Runtime::Py2));
+    assert!(for_py2.windows(10).any(|w| w == b"pytz\n_UTC\n"));
+    assert!(matches!(
+        transcode(&Bytes::from(for_py2), &pytz(Runtime::Py3)).outcome,
+        Outcome::Refused(Reason::Collision)
+    ));
+    assert_eq!(refused(keys, &store), Reason::LossyForPy3);
+    // Without the Fraction key it is stored with pytz.utc, and comes back as timezone.utc.
+    let alone: &[u8] = b"\x80\x05\x95z\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x07decimal\x94\x8c\x07\
+        Decimal\x94\x93\x94\x8c\x031.5\x94\x85\x94R\x94\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\
+        \x94C\n\x07\xe8\x01\x01\x00\x00\x00\x00\x00\x00\x94h\x07\x8c\x08timezone\x94\x93\x94h\x07\x8c\
+        \ttimedelta\x94\x93\x94K\x00K\x00K\x00\x87\x94R\x94\x85\x94R\x94\x86\x94R\x94s.";
+    let stored = rewritten(alone, &store);
+    assert!(stored.windows(10).any(|w| w == b"pytz\n_UTC\n"));
+    let back = rewritten(&stored, &pytz(Runtime::Py3));
+    assert!(back.windows(18).any(|w| w == b"datetime\ntimezone\n"));
+}
