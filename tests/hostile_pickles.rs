@@ -381,3 +381,85 @@ fn extension_codes_block_and_globals_after_stop_do_not_count() {
         transcoded.outcome
     );
 }
+
+/// A value the transcoder cannot parse is blocked when Python could reach a denied global
+/// before failing. The reader's line arguments are stricter than CPython's: a first op such as
+/// `I0x10` (strtol base 0), `I+5`, `I010`, `L1_0L`, `p01` or Python 2's `S'x' ` (trailing space)
+/// loads in CPython but ended the proxy's look, so `posix.system` after it was served and ran
+/// in python-memcached on both runtimes. Such an op is now passed over by its newline.
+#[test]
+fn a_line_argument_the_reader_refuses_does_not_hide_a_denied_global() {
+    let mc = Memcached::start();
+    let config = Config::from_toml_str(
+        &format!(
+            r#"
+[[listener]]
+address = "127.0.0.1:0"
+client = "py2"
+
+[[listener]]
+address = "127.0.0.1:0"
+client = "py3"
+
+[pool.main]
+servers = ["{}"]
+
+[[route]]
+prefix = ""
+pool = "main"
+"#,
+            mc.addr_string()
+        ),
+        "firewall.toml",
+    )
+    .expect("config");
+    let proxy = Proxy::start(config);
+    let marker = std::env::temp_dir().join(format!("picklebridge-line-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let prefixes: [&[u8]; 8] = [
+        b"I0x10\n", b"I+5\n", b"I010\n", b"I 5\n", b"L1_0L\n", b"Np+1\n", b"Np01\n", b"S'x' \n",
+    ];
+    let mut direct = Client::connect(mc.addr()).expect("memcached");
+    let mut keys = Vec::new();
+    for (i, prefix) in prefixes.iter().enumerate() {
+        // <one value> POP, then os.system('touch <marker>') at protocol 0.
+        let mut value = prefix.to_vec();
+        value.extend_from_slice(b"0cposix\nsystem\n(S'touch ");
+        value.extend_from_slice(marker.display().to_string().as_bytes());
+        value.extend_from_slice(b"'\ntR.");
+        let key = format!("line{i}");
+        let mut set = format!("set {key} 1 0 {}\r\n", value.len()).into_bytes();
+        set.extend_from_slice(&value);
+        set.extend_from_slice(b"\r\n");
+        assert_eq!(direct.call(&set, b"\r\n"), b"STORED\r\n");
+        keys.push(key);
+    }
+    for listener in 0..2 {
+        let mut client = Client::connect(proxy.addr(listener)).expect("proxy");
+        for key in &keys {
+            let get = format!("get {key}\r\n");
+            assert_eq!(
+                show(&client.call(get.as_bytes(), b"END\r\n")),
+                "END\\r\\n",
+                "{key} on listener {listener}"
+            );
+        }
+    }
+    let script = "import memcache, sys\n\
+                  mc = memcache.Client([sys.argv[1]])\n\
+                  print(repr([mc.get('line%d' % i) for i in range(8)]))\n";
+    for (listener, py) in [(0, Py::Py2), (1, Py::Py3)] {
+        let addr = proxy.addr(listener).to_string();
+        let out = run(py, &["-c", script, &addr], b"", Duration::from_secs(30));
+        out.assert_ok("python-memcached get through the proxy");
+        assert_eq!(
+            out.stdout_str().trim(),
+            format!("[{}]", ["None"; 8].join(", "))
+        );
+    }
+    assert!(
+        !marker.exists(),
+        "the payload ran: {} exists",
+        marker.display()
+    );
+}

@@ -10,7 +10,7 @@ use super::{Ctx, FlagsAsked};
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
 use crate::firewall::{FirewallMode, Judgement};
 use crate::metrics::{Direction, FirewallAction, ReplyOutcome};
-use crate::pickle::{Policy, Runtime};
+use crate::pickle::{ErrorKind, Policy, Runtime};
 use crate::protocol::{
     client_flags, item_room, Meta, MetaCmd, Request, Response, StorageCmd, Value,
 };
@@ -270,7 +270,10 @@ const OPAQUE_GLOBAL_OPS: &[u8] = &[0x93, 0x82, 0x83, 0x84, b'P', b'Q'];
 
 /// For a value the transcoder could not parse: whether unpickling it could reach a denied (or
 /// unknowable) global before failing, Python running every opcode up to the one it fails on.
-/// Conservative: the reader checks framing only, so it fails no earlier than Python does.
+/// Conservative: the reader must fail no earlier than Python does, and its line arguments are
+/// stricter than CPython's (`I0x10`, `I+5`, `L1_0L`, `p01`, `S'x' ` load in one runtime or
+/// both), so a line op whose argument it refuses is passed over by its newline, not taken as
+/// the end; a GLOBAL or INST it refuses counts as executing.
 fn may_execute(route: &Route, r: &ValueResult, data: &Bytes, max_inflated: usize) -> bool {
     let inflated;
     let pickle: &[u8] = match r.outcome {
@@ -285,28 +288,49 @@ fn may_execute(route: &Route, r: &ValueResult, data: &Bytes, max_inflated: usize
         },
         _ => data,
     };
-    for op in crate::pickle::Reader::new(pickle) {
-        match op {
-            Ok(op) if OPAQUE_GLOBAL_OPS.contains(&op.code) => return true,
-            Ok(op) if op.code == b'c' || op.code == b'i' => {
-                let Some((module, name)) = op.global_pair() else {
-                    return true;
-                };
-                let global = crate::pickle::Global::new(
-                    String::from_utf8_lossy(module),
-                    String::from_utf8_lossy(name),
-                );
-                if route.firewall.rule_for(&global).is_some() {
-                    return true;
+    let mut from = 0;
+    // Each pass reads on from `from`; a pass ends at an error, so there are at most as many
+    // passes as newlines.
+    'passes: loop {
+        for op in crate::pickle::Reader::new(&pickle[from..]) {
+            match op {
+                Ok(op) if OPAQUE_GLOBAL_OPS.contains(&op.code) => return true,
+                Ok(op) if op.code == b'c' || op.code == b'i' => {
+                    let Some((module, name)) = op.global_pair() else {
+                        return true;
+                    };
+                    let global = crate::pickle::Global::new(
+                        String::from_utf8_lossy(module),
+                        String::from_utf8_lossy(name),
+                    );
+                    if route.firewall.rule_for(&global).is_some() {
+                        return true;
+                    }
                 }
+                Ok(_) => {}
+                Err(e) if e.kind == ErrorKind::BadArgument => match e.opcode {
+                    Some(b'c' | b'i') => return true,
+                    Some(b'I' | b'L' | b'F' | b'S' | b'V' | b'g' | b'p' | b'P') => {
+                        let at = from + e.offset;
+                        match pickle[at..].iter().position(|&b| b == b'\n') {
+                            Some(nl) => {
+                                from = at + nl + 1;
+                                continue 'passes;
+                            }
+                            None => return false,
+                        }
+                    }
+                    // A negative length: Python stops there too.
+                    _ => return false,
+                },
+                // Truncated, an unknown opcode or protocol: Python stops there too.
+                Err(_) => return false,
             }
-            Ok(_) => {}
-            Err(_) => return false,
         }
+        // Read to the end without a framing error but still unparseable (stack discipline):
+        // no executing opcode was seen at all.
+        return false;
     }
-    // Read to the end without a framing error but still unparseable (stack discipline):
-    // no executing opcode was seen at all.
-    false
 }
 
 /// Transcodes every fetched value for the listener's runtime (each by its own key's route),
