@@ -77,6 +77,20 @@ h\x00\x8c\n__import__\x94\x93\x94\x8c\x02os\x94\x85\x94R\x94\x8c\x06system\x94\x
         b"\x80\x02c__builtin__\neval\nX\x04\x00\x00\x001+41\x85R.",
         "__builtin__.eval",
     ),
+    // Found by review on 2026-11-29 (each ran its payload in CPython 3.11):
+    // typing._eval_type(typing.ForwardRef("__import__('os').getpid()"), None, None).
+    (
+        "typing_eval_type",
+        b"\x80\x04\x8c\x06typing\x8c\n_eval_type\x93\x8c\x06typing\x8c\nForwardRef\x93X\x19\x00\
+\x00\x00__import__('os').getpid()\x85RNN\x87R.",
+        "typing._eval_type",
+    ),
+    // uuid._get_command_stdout('echo', 'pwned'): runs the command.
+    (
+        "uuid_command",
+        b"\x80\x04\x8c\x04uuid\x8c\x13_get_command_stdout\x93\x8c\x04echo\x8c\x05pwned\x86R.",
+        "uuid._get_command_stdout",
+    ),
 ];
 
 fn judge_for(pickle: &[u8], target: Runtime, mode: FirewallMode) -> (Judgement<'static>, String) {

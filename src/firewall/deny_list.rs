@@ -74,6 +74,21 @@ pub(super) const DENIED_MODULES: &[&str] = &[
     "nntplib",
     "webbrowser",
     "antigravity",
+    // Database files opened or created by path, and in-place file rewriting.
+    "dbm",
+    "_dbm",
+    "_gdbm",
+    "anydbm",
+    "dbhash",
+    "gdbm",
+    "dumbdbm",
+    "bsddb",
+    "sqlite3",
+    "_sqlite3",
+    "mailbox",
+    "fileinput",
+    // Handlers open files and sockets when made.
+    "logging.handlers",
 ];
 
 /// Single globals denied by `(module, name)`; the module in its canonical spelling.
@@ -123,6 +138,35 @@ pub(super) const DENIED_GLOBALS: &[(&str, &str)] = &[
     ("urllib", "urlretrieve"),
     ("urllib", "URLopener"),
     ("urllib", "FancyURLopener"),
+    // Files opened for writing (created or truncated) by path when made.
+    ("logging", "FileHandler"),
+    ("logging", "basicConfig"),
+    ("zipfile", "ZipFile"),
+    ("zipfile", "PyZipFile"),
+    ("tarfile", "open"),
+    ("tarfile", "TarFile"),
+    ("gzip", "open"),
+    ("gzip", "GzipFile"),
+    ("bz2", "open"),
+    ("bz2", "BZ2File"),
+    ("lzma", "open"),
+    ("lzma", "LZMAFile"),
+    ("wave", "open"),
+    ("sunau", "open"),
+    ("aifc", "open"),
+    // Code run by less obvious callables: `typing` evaluates a `ForwardRef`'s text (and
+    // `get_type_hints` an object's `__annotations__`, which BUILD can set); `uuid`'s helpers
+    // run the command they are given; Python 2's `Cookie.SerialCookie`/`SmartCookie` unpickle
+    // cookie values.
+    ("typing", "_eval_type"),
+    ("typing", "get_type_hints"),
+    ("uuid", "_get_command_stdout"),
+    ("uuid", "_find_mac_near_keyword"),
+    ("uuid", "_find_mac_under_heading"),
+    ("uuid", "_find_mac"),
+    ("uuid", "_popen"),
+    ("Cookie", "SerialCookie"),
+    ("Cookie", "SmartCookie"),
     // Loaders of nested pickles in common libraries.
     ("numpy", "load"),
     ("numpy", "loads"),

@@ -112,6 +112,19 @@ fn denies_nested_loaders_and_interpreter_internals() {
         ("numpy", "load"),
         ("timeit", "timeit"),
         ("gc", "get_objects"),
+        // Found by review on 2026-11-29: code run, commands run, files written.
+        ("typing", "_eval_type"),
+        ("typing", "get_type_hints"),
+        ("uuid", "_get_command_stdout"),
+        ("uuid", "_find_mac"),
+        ("Cookie", "SerialCookie"),
+        ("logging", "FileHandler"),
+        ("logging.handlers", "RotatingFileHandler"),
+        ("zipfile", "ZipFile"),
+        ("sqlite3", "connect"),
+        ("_sqlite3", "connect"),
+        ("dbm.gnu", "open"),
+        ("anydbm", "open"),
     ] {
         assert_eq!(
             rule(&fw, module, name),
