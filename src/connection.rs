@@ -111,16 +111,18 @@ fn flushes_replies(req: &Request) -> bool {
 /// fills it, so a read must not take more, even when an earlier large value grew the proxy's
 /// buffer (a line of 16 385 bytes was served after a 40 KB `set`; memcached closes on it); nor
 /// less, or a long line (over 2048 bytes, not a get) that memcached reads whole would be cut.
-/// A data block that does not fit in the buffer is read to its end and not past it (memcached
-/// reads it straight into the item, then starts its buffer afresh at the next line), and so is
-/// a block being swallowed. A multi-get line that fills the buffer doubles what is read.
+/// A data block still arriving is read to its end and not past it, whatever its size
+/// (memcached reads the rest of it straight into the item, then starts its buffer afresh at the
+/// next line: a 16 300-byte line after a 100-byte block that arrived late is answered there),
+/// and so is a block being swallowed. A multi-get line that fills the buffer doubles what is
+/// read.
 fn read_size(rbuf: &BytesMut, swallow: usize, limits: &Limits) -> usize {
     if swallow > 0 {
         // The buffer was used up: what is left of the block is read, at most a buffer a time.
         return swallow.min(READ_BUFFER);
     }
     match data_block_end(rbuf, limits) {
-        Some(end) if end > READ_BUFFER => end - rbuf.len(),
+        Some(end) => end - rbuf.len(),
         _ if rbuf.len() < READ_BUFFER => READ_BUFFER - rbuf.len(),
         _ => rbuf.len(),
     }
@@ -506,5 +508,24 @@ mod tests {
         assert_eq!(reserve(b"stats slabs\r\n"), STATS_RESERVE);
         assert_eq!(reserve(b"stats cachedump 1 0\r\n"), DUMP_RESERVE);
         assert_eq!(reserve(b"delete a\r\n"), LINE_RESERVE);
+    }
+
+    /// Each read takes what memcached's would: the rest of a data block still arriving,
+    /// whatever its size, and not past it (a 16 300-byte line after a 100-byte block that came
+    /// in a later write was cut by a 16 KiB read and closed on; memcached answers it), else
+    /// what its 16 KiB buffer has room for.
+    #[test]
+    fn reads_stop_where_memcached_reads_stop() {
+        let limits = Limits::default();
+        let size = |buf: &[u8], swallow| read_size(&BytesMut::from(buf), swallow, &limits);
+        assert_eq!(size(b"set k 0 0 100\r\n", 0), 15 + 102 - 15);
+        assert_eq!(size(b"set k 0 0 100\r\nabc", 0), 99);
+        assert_eq!(size(b"set k 0 0 40000\r\n", 0), 40_002);
+        assert_eq!(size(b"ms k 100 T0\r\n", 0), 102);
+        assert_eq!(size(b"get k\r\nset k 0 0 100\r\n", 0), READ_BUFFER - 22);
+        assert_eq!(size(b"", 0), READ_BUFFER);
+        assert_eq!(size(b"version", 0), READ_BUFFER - 7);
+        assert_eq!(size(b"", 5), 5);
+        assert_eq!(size(b"", 1 << 20), READ_BUFFER);
     }
 }
