@@ -47,6 +47,8 @@ const LOG_HIGH_WATER: usize = 64 * 1024;
 const VALUE_OVERHEAD: usize = 320;
 /// Reserved for a reply of any other kind: a line, or a multi-line `stats <args>` block.
 const LINE_RESERVE: usize = 4 * 1024;
+/// What one `mg` reply without a value takes while held (`HD`/`EN` and its bookkeeping).
+const MG_LINE_RESERVE: usize = 64;
 const STATS_RESERVE: usize = 256 * 1024;
 /// Reserved for a key dump: memcached 1.6.18 cuts `stats cachedump` at 2 MiB.
 const DUMP_RESERVE: usize = 2 * 1024 * 1024 + LINE_RESERVE;
@@ -64,11 +66,17 @@ pub fn reservation(req: &Request, item_size: usize) -> usize {
             None => value.saturating_add(LINE_RESERVE),
         },
         Request::Stats(s) if s.dumps_keys() => DUMP_RESERVE,
-        // The discarded reply of a side effect (the fetch of the keys before a bad one) is
-        // held until it is in.
-        Request::Reject(r) => r.side_effect.as_deref().map_or(LINE_RESERVE, |side| {
-            reservation(side, item_size).saturating_add(LINE_RESERVE)
-        }),
+        // The discarded replies of a side effect are held until they are in: a delete's line,
+        // or one `mg` line (no value) per key before a bad one.
+        Request::Reject(r) => match r.side_effect.as_deref() {
+            Some(Request::Retrieval(side)) => side
+                .keys
+                .len()
+                .saturating_mul(MG_LINE_RESERVE)
+                .saturating_add(LINE_RESERVE),
+            Some(side) => reservation(side, item_size).saturating_add(LINE_RESERVE),
+            None => LINE_RESERVE,
+        },
         Request::Stats(_) | Request::Admin(_) => STATS_RESERVE,
         _ => LINE_RESERVE,
     }
@@ -508,6 +516,9 @@ mod tests {
         assert_eq!(reserve(b"stats slabs\r\n"), STATS_RESERVE);
         assert_eq!(reserve(b"stats cachedump 1 0\r\n"), DUMP_RESERVE);
         assert_eq!(reserve(b"delete a\r\n"), LINE_RESERVE);
+        // The keys before a key over 250 bytes are fetched by `mg` without a value.
+        let bad = format!("gat 10 a b {}\r\n", "k".repeat(251));
+        assert_eq!(reserve(bad.as_bytes()), 2 * MG_LINE_RESERVE + LINE_RESERVE);
     }
 
     /// Each read takes what memcached's would: the rest of a data block still arriving,

@@ -254,12 +254,29 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
             }
             let reply = Slot::held(out.freeze(), reject.swallow);
             match reject.side_effect.clone().map(|b| *b) {
-                // memcached has fetched (gat/gats: touched) the keys before a bad one.
+                // memcached has fetched (gat/gats: touched) the keys before a bad one: the same
+                // fetch (touch) as `mg <key>` (`mg <key> T<exptime>`) per distinct key, whose
+                // replies hold no value (a `get` of them pulled every value nobody reads).
                 Some(Request::Retrieval(r)) => {
-                    let k = r.keys.first().cloned().unwrap_or_default();
-                    let route = table.route(&k).clone();
-                    let fetch = retrieval(ctx, r, route, table, started).await;
-                    Slots::Two(fetch.discarded(), reply)
+                    let mut seen = std::collections::HashSet::new();
+                    let mut parts = Vec::new();
+                    for key in r.keys {
+                        if !seen.insert(key.clone()) {
+                            continue;
+                        }
+                        let flags = r.exptime.map(|e| Bytes::from(format!("T{e}")));
+                        let mg = Arc::new(Request::Meta(Meta {
+                            cmd: MetaCmd::Get,
+                            key: key.clone(),
+                            flags: flags.into_iter().collect(),
+                            quiet: false,
+                            fenced: false,
+                            data: None,
+                        }));
+                        let route = table.route(&key).clone();
+                        parts.push(call(ctx, &route, &key, mg).await);
+                    }
+                    Slots::Two(Slot::discard_all(parts), reply)
                 }
                 // memcached drops the old item of a too-large set/ms: so must we.
                 Some(unlink) => {

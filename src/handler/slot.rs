@@ -138,14 +138,9 @@ impl Slot {
         Slot::Discard(vec![Part::new(pending)])
     }
 
-    /// The same upstream calls with their replies discarded.
-    pub(super) fn discarded(self) -> Slot {
-        match self {
-            Slot::Call(c) => Slot::Discard(vec![c.part]),
-            Slot::Multi(m) => Slot::Discard(m.parts.into_iter().map(|(_, p)| p).collect()),
-            Slot::Flush(f) => Slot::Discard(f.parts),
-            other => other,
-        }
+    /// Upstream calls whose replies are discarded.
+    pub(super) fn discard_all(pending: Vec<Pending<Response>>) -> Slot {
+        Slot::Discard(pending.into_iter().map(Part::new).collect())
     }
 
     pub(super) fn held(reply: Bytes, swallow: usize) -> Slot {
