@@ -474,6 +474,9 @@ fn refused(src: &[u8], e: TranscodeError) -> Transcoded {
     }
 }
 
+/// `pytz._UTC` as a protocol-2 GLOBAL argument.
+const PYTZ_UTC: &[u8] = b"pytz\n_UTC\n";
+
 /// Under `lossless_for_py3` with `py2_utc = pytz`: Python 3's `timezone.utc` became `pytz.utc`,
 /// which only the proxy's rewrite for a Python 3 reader turns back (Python 3 may lack pytz).
 /// A value that rewrite refuses (it holds a `Decimal` key beside a `Fraction` one, say) would
@@ -481,6 +484,11 @@ fn refused(src: &[u8], e: TranscodeError) -> Transcoded {
 /// as sent.
 fn restored_for_py3(out: Vec<u8>, policy: &Policy) -> Result<Vec<u8>, TranscodeError> {
     if policy.target != Runtime::Py2 || !policy.lossless_for_py3 || policy.py2_utc != Py2Utc::Pytz {
+        return Ok(out);
+    }
+    // The downgrade writes the converted class as this GLOBAL; without it there is nothing to
+    // check (a rewrite with no UTC is not transcoded a second time).
+    if !out.windows(PYTZ_UTC.len()).any(|w| w == PYTZ_UTC) {
         return Ok(out);
     }
     let reader = Policy {
