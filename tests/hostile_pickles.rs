@@ -85,6 +85,12 @@ h\x00\x8c\n__import__\x94\x93\x94\x8c\x02os\x94\x85\x94R\x94\x8c\x06system\x94\x
 \x00\x00__import__('os').getpid()\x85RNN\x87R.",
         "typing._eval_type",
     ),
+    // Django's import_string('os.system') hands the function to the next REDUCE.
+    (
+        "django_import_string",
+        b"cdjango.utils.module_loading\nimport_string\n(Vos.system\ntR(Vecho pwned\ntR.",
+        "django.utils.module_loading.import_string",
+    ),
     // uuid._get_command_stdout('echo', 'pwned'): runs the command.
     (
         "uuid_command",

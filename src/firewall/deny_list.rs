@@ -89,6 +89,35 @@ pub(super) const DENIED_MODULES: &[&str] = &[
     "fileinput",
     // Handlers open files and sockets when made.
     "logging.handlers",
+    // Import any object by a dotted name given as text (then callable by REDUCE), or run
+    // commands: Django's and other frameworks' helpers, entry points.
+    "django.utils.module_loading",
+    "django.core.management",
+    "pkg_resources",
+    "celery.utils.imports",
+    "kombu.utils.imports",
+    // Servers that listen on a port when made.
+    "xmlrpc.server",
+    "SimpleXMLRPCServer",
+    "DocXMLRPCServer",
+    "wsgiref.simple_server",
+    "smtpd",
+    "asyncore",
+    "asynchat",
+    // Writing or compiling files, installing packages, running shell pipelines.
+    "venv",
+    "ensurepip",
+    "compileall",
+    "py_compile",
+    "zipapp",
+    "lib2to3",
+    "pipes",
+    // Python 2 modules that load code or libraries (or run ~/.pythonrc.py when imported).
+    "dl",
+    "rexec",
+    "imputil",
+    "ihooks",
+    "user",
 ];
 
 /// Single globals denied by `(module, name)`; the module in its canonical spelling.
@@ -167,6 +196,13 @@ pub(super) const DENIED_GLOBALS: &[(&str, &str)] = &[
     ("uuid", "_popen"),
     ("Cookie", "SerialCookie"),
     ("Cookie", "SmartCookie"),
+    // Python 2's `platform` helpers pass their argument to a shell (`os.popen`).
+    ("platform", "_syscmd_file"),
+    ("platform", "_syscmd_uname"),
+    ("platform", "_syscmd_ver"),
+    ("werkzeug.utils", "import_string"),
+    ("unittest", "main"),
+    ("unittest", "TestProgram"),
     // Loaders of nested pickles in common libraries.
     ("numpy", "load"),
     ("numpy", "loads"),
