@@ -112,6 +112,15 @@ pub(super) const DENIED_MODULES: &[&str] = &[
     "zipapp",
     "lib2to3",
     "pipes",
+    // HTTP and mail clients of common libraries (requests to any address from a worker).
+    "requests",
+    "urllib3",
+    "httplib2",
+    "django.core.mail",
+    // Crashing the worker on purpose.
+    "faulthandler",
+    "_testcapi",
+    "_testinternalcapi",
     // Python 2 modules that load code or libraries (or run ~/.pythonrc.py when imported).
     "dl",
     "rexec",
@@ -201,6 +210,9 @@ pub(super) const DENIED_GLOBALS: &[(&str, &str)] = &[
     ("platform", "_syscmd_uname"),
     ("platform", "_syscmd_ver"),
     ("werkzeug.utils", "import_string"),
+    // Holding the worker for as long as the value says.
+    ("time", "sleep"),
+    ("select", "select"),
     ("unittest", "main"),
     ("unittest", "TestProgram"),
     // Loaders of nested pickles in common libraries.

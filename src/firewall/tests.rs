@@ -132,6 +132,10 @@ fn denies_nested_loaders_and_interpreter_internals() {
         ("werkzeug.utils", "import_string"),
         ("xmlrpc.server", "SimpleXMLRPCServer"),
         ("venv", "create"),
+        ("requests", "get"),
+        ("requests.api", "post"),
+        ("faulthandler", "_sigsegv"),
+        ("time", "sleep"),
     ] {
         assert_eq!(
             rule(&fw, module, name),
