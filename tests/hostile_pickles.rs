@@ -233,6 +233,45 @@ fn nesting_bomb_is_refused_and_blocked() {
     assert!(matches!(judgement, Judgement::Block(_)), "{judgement:?}");
 }
 
+/// A proxy with a py2 (0) and a py3 (1) listener in front of `mc`, the default route and
+/// `routes` (more `[[route]]` tables) on pool `main`.
+fn firewall_proxy(mc: &Memcached, routes: &str) -> Proxy {
+    let toml = format!(
+        "[[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py2\"\n\n\
+         [[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py3\"\n\n\
+         [pool.main]\nservers = [\"{}\"]\n\n\
+         [[route]]\nprefix = \"\"\npool = \"main\"\n\n{routes}",
+        mc.addr_string()
+    );
+    Proxy::start(Config::from_toml_str(&toml, "firewall.toml").expect("config"))
+}
+
+/// Stores `value` with `flags` straight into memcached (as an attacker with access to it).
+fn store_raw(direct: &mut Client, key: &str, flags: u32, value: &[u8]) {
+    let mut set = format!("set {key} {flags} 0 {}\r\n", value.len()).into_bytes();
+    set.extend_from_slice(value);
+    set.extend_from_slice(b"\r\n");
+    assert_eq!(direct.call(&set, b"\r\n"), b"STORED\r\n", "set {key}");
+}
+
+/// python-memcached under CPython 2.7 (listener 0) and 3 (listener 1) gets `None` for every key.
+fn python_gets_none<K: AsRef<str>>(proxy: &Proxy, keys: &[K]) {
+    let list: Vec<String> = keys.iter().map(|k| format!("'{}'", k.as_ref())).collect();
+    let script = format!(
+        "import memcache, sys\n\
+         mc = memcache.Client([sys.argv[1]])\n\
+         print(repr([mc.get(k) for k in [{}]]))\n",
+        list.join(", ")
+    );
+    let want = format!("[{}]", vec!["None"; keys.len()].join(", "));
+    for (listener, py) in [(0, Py::Py2), (1, Py::Py3)] {
+        let addr = proxy.addr(listener).to_string();
+        let out = run(py, &["-c", &script, &addr], b"", Duration::from_secs(30));
+        out.assert_ok("python-memcached get through the proxy");
+        assert_eq!(out.stdout_str().trim(), want, "{} got a value", py.as_str());
+    }
+}
+
 /// End to end: a poisoned entry written straight into memcached (as an attacker with network
 /// access to it would) never reaches a Python process through the proxy. Real python-memcached
 /// clients under CPython 2.7 and 3 read it through both listeners and get a miss; the payload
@@ -242,35 +281,10 @@ fn nesting_bomb_is_refused_and_blocked() {
 #[test]
 fn a_poisoned_entry_never_reaches_python_through_the_proxy() {
     let mc = Memcached::start();
-    let config = Config::from_toml_str(
-        &format!(
-            r#"
-[[listener]]
-address = "127.0.0.1:0"
-client = "py2"
-
-[[listener]]
-address = "127.0.0.1:0"
-client = "py3"
-
-[pool.main]
-servers = ["{}"]
-
-[[route]]
-prefix = ""
-pool = "main"
-
-[[route]]
-prefix = "watched:"
-pool = "main"
-firewall = "observe"
-"#,
-            mc.addr_string()
-        ),
-        "firewall.toml",
-    )
-    .expect("config");
-    let proxy = Proxy::start(config);
+    let proxy = firewall_proxy(
+        &mc,
+        "[[route]]\nprefix = \"watched:\"\npool = \"main\"\nfirewall = \"observe\"\n",
+    );
     let marker = std::env::temp_dir().join(format!("picklebridge-pwned-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
     let command = format!("touch {}", marker.display());
@@ -295,10 +309,7 @@ firewall = "observe"
         ("watched:poisoned", 1, &exploit),
         ("zpoisoned", 9, &zlib_exploit),
     ] {
-        let mut set = format!("set {key} {flags} 0 {}\r\n", value.len()).into_bytes();
-        set.extend_from_slice(value);
-        set.extend_from_slice(b"\r\n");
-        assert_eq!(direct.call(&set, b"\r\n"), b"STORED\r\n");
+        store_raw(&mut direct, key, flags, value);
     }
     for listener in 0..2 {
         let mut client = Client::connect(proxy.addr(listener)).expect("proxy");
@@ -315,20 +326,7 @@ firewall = "observe"
             show(&watched)
         );
     }
-    let script = "import memcache, sys\n\
-                  mc = memcache.Client([sys.argv[1]])\n\
-                  print(repr([mc.get('poisoned'), mc.get('zpoisoned')]))\n";
-    for (listener, py) in [(0, Py::Py2), (1, Py::Py3)] {
-        let addr = proxy.addr(listener).to_string();
-        let out = run(py, &["-c", script, &addr], b"", Duration::from_secs(30));
-        out.assert_ok("python-memcached get through the proxy");
-        assert_eq!(
-            out.stdout_str().trim(),
-            "[None, None]",
-            "{} got the value",
-            py.as_str()
-        );
-    }
+    python_gets_none(&proxy, &["poisoned", "zpoisoned"]);
     assert!(
         !marker.exists(),
         "the payload ran: {} exists",
@@ -410,30 +408,7 @@ fn extension_codes_block_and_globals_after_stop_do_not_count() {
 #[test]
 fn a_line_argument_the_reader_refuses_does_not_hide_a_denied_global() {
     let mc = Memcached::start();
-    let config = Config::from_toml_str(
-        &format!(
-            r#"
-[[listener]]
-address = "127.0.0.1:0"
-client = "py2"
-
-[[listener]]
-address = "127.0.0.1:0"
-client = "py3"
-
-[pool.main]
-servers = ["{}"]
-
-[[route]]
-prefix = ""
-pool = "main"
-"#,
-            mc.addr_string()
-        ),
-        "firewall.toml",
-    )
-    .expect("config");
-    let proxy = Proxy::start(config);
+    let proxy = firewall_proxy(&mc, "");
     let marker = std::env::temp_dir().join(format!("picklebridge-line-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
     let prefixes: [&[u8]; 8] = [
@@ -448,10 +423,7 @@ pool = "main"
         value.extend_from_slice(marker.display().to_string().as_bytes());
         value.extend_from_slice(b"'\ntR.");
         let key = format!("line{i}");
-        let mut set = format!("set {key} 1 0 {}\r\n", value.len()).into_bytes();
-        set.extend_from_slice(&value);
-        set.extend_from_slice(b"\r\n");
-        assert_eq!(direct.call(&set, b"\r\n"), b"STORED\r\n");
+        store_raw(&mut direct, &key, 1, &value);
         keys.push(key);
     }
     for listener in 0..2 {
@@ -465,18 +437,7 @@ pool = "main"
             );
         }
     }
-    let script = "import memcache, sys\n\
-                  mc = memcache.Client([sys.argv[1]])\n\
-                  print(repr([mc.get('line%d' % i) for i in range(8)]))\n";
-    for (listener, py) in [(0, Py::Py2), (1, Py::Py3)] {
-        let addr = proxy.addr(listener).to_string();
-        let out = run(py, &["-c", script, &addr], b"", Duration::from_secs(30));
-        out.assert_ok("python-memcached get through the proxy");
-        assert_eq!(
-            out.stdout_str().trim(),
-            format!("[{}]", ["None"; 8].join(", "))
-        );
-    }
+    python_gets_none(&proxy, &keys);
     assert!(
         !marker.exists(),
         "the payload ran: {} exists",
