@@ -34,7 +34,9 @@ use serde::Deserialize;
 
 use crate::pickle::{Global, Outcome, Reason, Summary, Transcoded};
 
-use deny_list::{canonical_module, ALLOWED_DUNDERS, DENIED_GLOBALS, DENIED_MODULES};
+use deny_list::{
+    canonical_module, ALLOWED_DOTTED, ALLOWED_DUNDERS, DENIED_GLOBALS, DENIED_MODULES,
+};
 
 /// What a route does with a value that references a denied global.
 ///
@@ -302,6 +304,7 @@ impl Firewall {
             && !name
                 .split('.')
                 .all(|part| part.starts_with(|c: char| c.is_ascii_uppercase()))
+            && !ALLOWED_DOTTED.contains(&(module, name))
         {
             return Some(Rule::DottedName);
         }

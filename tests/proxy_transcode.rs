@@ -239,19 +239,23 @@ fn a_store_python_3_would_read_back_changed_is_stored_as_sent() {
 /// firewall denies `getattr`: such a call is judged as the dotted name it walks to, so a
 /// Python 3 client reads its own enum members back through the proxy (it got a miss, at every
 /// pickle protocol python-memcached can be given). A flag combination is
-/// `_operator.or_(getattr(..), getattr(..))`.
+/// `_operator.or_(getattr(..), getattr(..))`. A datetime with a `zoneinfo` zone (Django 4.x's
+/// `localtime()`) names `zoneinfo.ZoneInfo._unpickle`, a dotted name the class-only rule
+/// denied: it was a miss too.
 #[test]
-fn enum_members_pickled_through_getattr_read_back() {
+fn enum_members_and_zoneinfo_datetimes_read_back() {
     let mc = Memcached::start();
     let proxy = two_listeners(&mc, Mode::Transcode);
-    let script = "import memcache, sys, http, re, pickle\n\
-                  v = [http.HTTPStatus.NOT_FOUND, re.RegexFlag.MULTILINE, re.I | re.M, 'x']\n\
+    let script = "import memcache, sys, http, re, pickle, datetime, zoneinfo\n\
+                  z = zoneinfo.ZoneInfo('Europe/Paris')\n\
+                  v = [http.HTTPStatus.NOT_FOUND, re.RegexFlag.MULTILINE, re.I | re.M, 'x',\n\
+                  \x20    datetime.datetime(2024, 7, 1, 12, 30, tzinfo=z)]\n\
                   assert b'getattr' in pickle.dumps(v, 5), 'this Python pickles enums by value'\n\
                   out = []\n\
                   for proto in (0, 2, 5):\n\
                   \x20   mc = memcache.Client([sys.argv[1]], pickleProtocol=proto)\n\
                   \x20   assert mc.set('enum%d' % proto, v)\n\
-                  \x20   out.append(mc.get('enum%d' % proto) == v)\n\
+                  \x20   out.append(repr(mc.get('enum%d' % proto)) == repr(v))\n\
                   print(out)\n";
     let addr = proxy.addr(1).to_string();
     let out = run(Py::Py3, &["-c", script, &addr], b"", T);

@@ -227,6 +227,15 @@ pub(super) const DENIED_GLOBALS: &[(&str, &str)] = &[
 pub(super) const ALLOWED_DUNDERS: &[(&str, &str)] =
     &[("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")];
 
+/// Dotted names CPython writes for values of the standard library that the class-only rule
+/// would deny: a `zoneinfo.ZoneInfo` pickles as its classmethod `ZoneInfo._unpickle(key,
+/// from_cache)`, which looks the key up among the system's time zones (the `backports`
+/// package is the same for Python 3.8).
+pub(super) const ALLOWED_DOTTED: &[(&str, &str)] = &[
+    ("zoneinfo", "ZoneInfo._unpickle"),
+    ("backports.zoneinfo", "ZoneInfo._unpickle"),
+];
+
 /// Maps a module as written in a pickle to the spelling the deny lists use.
 ///
 /// Python 2 names come from CPython's `Lib/_compat_pickle.py` `IMPORT_MAPPING` (which a Python 3

@@ -207,6 +207,12 @@ fn dotted_names_pass_only_through_classes() {
     assert_eq!(rule(&fw, "myapp", "f.__globals__"), Some(Rule::Dunder));
     assert_eq!(rule(&fw, "myapp", "__loader__"), Some(Rule::Dunder));
     assert_eq!(rule(&fw, "enum", "Outer.Inner.Leaf"), None);
+    // How CPython pickles a zoneinfo.ZoneInfo (a datetime's tzinfo in Django 4.x's localtime).
+    assert_eq!(rule(&fw, "zoneinfo", "ZoneInfo._unpickle"), None);
+    assert_eq!(
+        rule(&fw, "zoneinfo", "ZoneInfo.from_file"),
+        Some(Rule::DottedName)
+    );
 }
 
 #[test]
