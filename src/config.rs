@@ -244,6 +244,11 @@ pub struct RouteConfig {
     /// `firewall_allow = ["module.name"]`: globals let through although denied by default.
     #[serde(default)]
     pub firewall_allow: Vec<String>,
+    /// `firewall_only = ["myapp.*", "module.Class"]`: when this list or `[firewall] only` has
+    /// entries, a global passes only if one names it (or the value types of the standard
+    /// library the firewall knows); the deny rules still apply first.
+    #[serde(default)]
+    pub firewall_only: Vec<String>,
 }
 
 fn default_pickle_flag() -> u32 {
@@ -273,6 +278,7 @@ impl RouteConfig {
             firewall: FirewallMode::default(),
             firewall_deny: Vec::new(),
             firewall_allow: Vec::new(),
+            firewall_only: Vec::new(),
         }
     }
 
@@ -290,6 +296,7 @@ impl RouteConfig {
         FirewallRules {
             deny: self.firewall_deny.clone(),
             allow: self.firewall_allow.clone(),
+            only: self.firewall_only.clone(),
         }
     }
 

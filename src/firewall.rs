@@ -35,7 +35,7 @@ use serde::Deserialize;
 use crate::pickle::{Global, Outcome, Reason, Summary, Transcoded};
 
 use deny_list::{
-    canonical_module, ALLOWED_DOTTED, ALLOWED_DUNDERS, DENIED_GLOBALS, DENIED_MODULES,
+    canonical_module, ALLOWED_DOTTED, ALLOWED_DUNDERS, DENIED_GLOBALS, DENIED_MODULES, VALUE_TYPES,
 };
 
 /// What a route does with a value that references a denied global.
@@ -80,6 +80,12 @@ pub struct FirewallRules {
     /// Wildcards are rejected: allowing a whole module is how a gadget gets back in.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// When not empty, the only globals that pass (besides [`VALUE_TYPES`] and `allow`):
+    /// `module.*` (with submodules) or `module.Class` (with what is reached through it,
+    /// `module.Class.MEMBER`). The deny rules apply first, so an entry never lets a denied
+    /// global through.
+    #[serde(default)]
+    pub only: Vec<String>,
 }
 
 impl FirewallRules {
@@ -88,6 +94,7 @@ impl FirewallRules {
         FirewallRules {
             deny: self.deny.iter().chain(&more.deny).cloned().collect(),
             allow: self.allow.iter().chain(&more.allow).cloned().collect(),
+            only: self.only.iter().chain(&more.only).cloned().collect(),
         }
     }
 
@@ -98,6 +105,15 @@ impl FirewallRules {
             if parse_pattern(entry).is_none() {
                 errors.push(FirewallError::BadEntry {
                     list: "deny",
+                    index,
+                    entry: entry.clone(),
+                });
+            }
+        }
+        for (index, entry) in self.only.iter().enumerate() {
+            if parse_pattern(entry).is_none() {
+                errors.push(FirewallError::BadEntry {
+                    list: "only",
                     index,
                     entry: entry.clone(),
                 });
@@ -129,7 +145,7 @@ pub enum FirewallError {
         "{list}[{index}] = {entry:?}: expected \"module.name\", \"module:name\" or \"module.*\""
     )]
     BadEntry {
-        /// `"deny"` or `"allow"`.
+        /// `"deny"`, `"allow"` or `"only"`.
         list: &'static str,
         /// Position in the list.
         index: usize,
@@ -155,6 +171,8 @@ pub enum Rule {
     Dunder,
     /// A dotted protocol-4 name that walks through something other than classes.
     DottedName,
+    /// Not named by the route's `only` list (nor a known value type).
+    NotListed,
 }
 
 impl Rule {
@@ -164,6 +182,7 @@ impl Rule {
             Rule::Denied => "deny_list",
             Rule::Dunder => "dunder_name",
             Rule::DottedName => "dotted_name",
+            Rule::NotListed => "not_listed",
         }
     }
 }
@@ -222,6 +241,38 @@ pub struct Firewall {
     denied: HashMap<String, HashSet<String>>,
     /// Canonical module name -> names let through despite a rule.
     allowed: HashMap<String, HashSet<String>>,
+    /// The `only` list, when it has entries.
+    only: Option<OnlyList>,
+}
+
+/// A compiled `only` list.
+#[derive(Clone, Debug, Default)]
+struct OnlyList {
+    /// Canonical module names listed with their submodules.
+    modules: HashSet<String>,
+    /// Canonical module name -> listed names.
+    globals: HashMap<String, HashSet<String>>,
+}
+
+impl OnlyList {
+    /// Whether the list (or [`VALUE_TYPES`]) names `module.name` (`raw`: the module as
+    /// written): a module entry with its submodules, a global entry with what is reached
+    /// through it (`Class.MEMBER`).
+    fn names(&self, raw: &str, module: &str, name: &str) -> bool {
+        let in_module = |m: &str| {
+            self.modules.contains(m)
+                || m.match_indices('.')
+                    .any(|(at, _)| self.modules.contains(&m[..at]))
+        };
+        // `Class`, then `Class.MEMBER`...: each prefix of the name at a dot.
+        let mut prefixes = name
+            .match_indices('.')
+            .map(|(at, _)| &name[..at])
+            .chain(std::iter::once(name));
+        let named =
+            |n: &str| contains(&self.globals, module, n) || VALUE_TYPES.contains(&(module, n));
+        in_module(raw) || in_module(module) || prefixes.any(named)
+    }
 }
 
 impl Default for Firewall {
@@ -239,6 +290,7 @@ impl Firewall {
             denied_modules: DENIED_MODULES.iter().map(|m| m.to_string()).collect(),
             denied: HashMap::new(),
             allowed: HashMap::new(),
+            only: None,
         };
         for (module, name) in DENIED_GLOBALS {
             insert(&mut firewall.denied, module, name);
@@ -272,6 +324,20 @@ impl Firewall {
             if let Pattern::Global(module, name) = pattern {
                 insert(&mut firewall.allowed, canonical_module(module), name);
             }
+        }
+        if !rules.only.is_empty() {
+            let mut only = OnlyList::default();
+            for pattern in rules.only.iter().filter_map(|e| parse_pattern(e)) {
+                match pattern {
+                    Pattern::Module(module) => {
+                        only.modules.insert(canonical_module(module).to_string());
+                    }
+                    Pattern::Global(module, name) => {
+                        insert(&mut only.globals, canonical_module(module), name);
+                    }
+                }
+            }
+            firewall.only = Some(only);
         }
         Ok(firewall)
     }
@@ -308,7 +374,10 @@ impl Firewall {
         {
             return Some(Rule::DottedName);
         }
-        None
+        match &self.only {
+            Some(only) if !only.names(raw, module, name) => Some(Rule::NotListed),
+            _ => None,
+        }
     }
 
     /// The first denied global in `globals` (mode is not consulted).

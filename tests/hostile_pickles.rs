@@ -444,3 +444,44 @@ fn a_line_argument_the_reader_refuses_does_not_hide_a_denied_global() {
         marker.display()
     );
 }
+
+/// `firewall_only`: on a route with the list, a value naming a global no entry names (nor a
+/// known value type) is a miss; one naming only listed globals and value types is served. The
+/// same values on a route without the list are served.
+#[test]
+fn a_route_with_an_only_list_serves_only_what_it_names() {
+    let mc = Memcached::start();
+    let proxy = firewall_proxy(
+        &mc,
+        "[[route]]\nprefix = \"strict:\"\npool = \"main\"\nfirewall_only = [\"shop.*\"]\n",
+    );
+    let values: [(&str, &[u8], bool); 3] = [
+        // collections.ChainMap(): not listed.
+        ("chain", b"ccollections\nChainMap\n)R.", false),
+        // shop.models.Order(): listed by `shop.*`.
+        ("order", b"cshop.models\nOrder\n)R.", true),
+        // set([]) (__builtin__.set): a value type.
+        ("set", b"c__builtin__\nset\n(lR.", true),
+    ];
+    let mut direct = Client::connect(mc.addr()).expect("memcached");
+    for (name, value, _) in &values {
+        for prefix in ["strict:", "open:"] {
+            store_raw(&mut direct, &format!("{prefix}{name}"), 1, value);
+        }
+    }
+    let mut client = Client::connect(proxy.addr(1)).expect("proxy");
+    for (name, value, passes) in values {
+        for (prefix, served) in [("strict:", passes), ("open:", true)] {
+            let got = client.call(format!("get {prefix}{name}\r\n").as_bytes(), b"END\r\n");
+            let want = if served {
+                let mut v = format!("VALUE {prefix}{name} 1 {}\r\n", value.len()).into_bytes();
+                v.extend_from_slice(value);
+                v.extend_from_slice(b"\r\nEND\r\n");
+                v
+            } else {
+                b"END\r\n".to_vec()
+            };
+            assert_eq!(show(&got), show(&want), "{prefix}{name}");
+        }
+    }
+}

@@ -236,6 +236,54 @@ pub(super) const ALLOWED_DOTTED: &[(&str, &str)] = &[
     ("backports.zoneinfo", "ZoneInfo._unpickle"),
 ];
 
+/// The value types of the standard library that pass a route's `only` list without being
+/// named there (canonical modules): what CPython 2.7 and 3 write for plain data, datetimes,
+/// decimals, UUIDs, collections, compiled patterns, arrays and the UTC zones `py2_utc`
+/// converts. The deny rules are applied before this list.
+pub(super) const VALUE_TYPES: &[(&str, &str)] = &[
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "bytearray"),
+    ("builtins", "bytes"),
+    ("builtins", "complex"),
+    ("builtins", "slice"),
+    ("builtins", "range"),
+    ("builtins", "xrange"),
+    ("builtins", "object"),
+    ("builtins", "int"),
+    ("builtins", "long"),
+    ("builtins", "float"),
+    ("builtins", "str"),
+    ("builtins", "unicode"),
+    ("builtins", "list"),
+    ("builtins", "dict"),
+    ("builtins", "tuple"),
+    ("copyreg", "_reconstructor"),
+    ("copyreg", "__newobj__"),
+    ("copyreg", "__newobj_ex__"),
+    ("codecs", "encode"),
+    ("datetime", "date"),
+    ("datetime", "time"),
+    ("datetime", "datetime"),
+    ("datetime", "timedelta"),
+    ("datetime", "timezone"),
+    ("decimal", "Decimal"),
+    ("fractions", "Fraction"),
+    ("uuid", "UUID"),
+    ("uuid", "SafeUUID"),
+    ("collections", "OrderedDict"),
+    ("collections", "defaultdict"),
+    ("collections", "deque"),
+    ("collections", "Counter"),
+    ("re", "_compile"),
+    ("array", "array"),
+    ("array", "_array_reconstructor"),
+    ("zoneinfo", "ZoneInfo"),
+    ("zoneinfo", "ZoneInfo._unpickle"),
+    ("pytz", "_UTC"),
+    ("pytz", "_p"),
+];
+
 /// Maps a module as written in a pickle to the spelling the deny lists use.
 ///
 /// Python 2 names come from CPython's `Lib/_compat_pickle.py` `IMPORT_MAPPING` (which a Python 3

@@ -224,6 +224,7 @@ fn extra_entries_deny_and_allow() {
             "requests.get".into(),
         ],
         allow: vec!["os.stat_result".into(), "posix:terminal_size".into()],
+        ..FirewallRules::default()
     };
     let fw = Firewall::new(FirewallMode::Block, &rules).expect("valid rules");
     assert_eq!(rule(&fw, "myapp.tasks", "run"), Some(Rule::Denied));
@@ -234,6 +235,55 @@ fn extra_entries_deny_and_allow() {
     assert_eq!(rule(&fw, "posix", "stat_result"), None);
     assert_eq!(rule(&fw, "os", "terminal_size"), None);
     assert_eq!(rule(&fw, "os", "system"), Some(Rule::Denied));
+}
+
+/// An `only` list: a global passes when an entry names it (a module with its submodules, a
+/// class with what is reached through it) or it is a known value type; the deny rules come
+/// first, so an entry never lets a denied global through; `allow` still lets its globals by.
+#[test]
+fn only_lists_what_may_pass() {
+    let rules = FirewallRules {
+        only: vec!["myapp.*".into(), "shop.models.Order".into(), "os.*".into()],
+        allow: vec!["posix:stat_result".into()],
+        ..FirewallRules::default()
+    };
+    let fw = Firewall::new(FirewallMode::Block, &rules).expect("valid rules");
+    assert_eq!(rule(&fw, "myapp", "Thing"), None);
+    assert_eq!(rule(&fw, "myapp.models.sub", "Thing"), None);
+    assert_eq!(rule(&fw, "shop.models", "Order"), None);
+    assert_eq!(rule(&fw, "shop.models", "Order.PAID"), None);
+    assert_eq!(rule(&fw, "shop.models", "Customer"), Some(Rule::NotListed));
+    assert_eq!(rule(&fw, "myappx", "Thing"), Some(Rule::NotListed));
+    assert_eq!(rule(&fw, "typing", "List"), Some(Rule::NotListed));
+    // Value types pass unnamed, in either runtime's spelling.
+    for (m, n) in [
+        ("datetime", "datetime"),
+        ("decimal", "Decimal"),
+        ("__builtin__", "set"),
+        ("copy_reg", "_reconstructor"),
+        ("_codecs", "encode"),
+        ("collections", "OrderedDict"),
+        ("zoneinfo", "ZoneInfo._unpickle"),
+    ] {
+        assert_eq!(rule(&fw, m, n), None, "{m}.{n}");
+    }
+    // Deny rules first: `os.*` in `only` does not let os.system through; `allow` does its own.
+    assert_eq!(rule(&fw, "posix", "system"), Some(Rule::Denied));
+    assert_eq!(rule(&fw, "os", "stat_result"), None);
+    assert_eq!(rule(&fw, "builtins", "eval"), Some(Rule::Denied));
+    assert_eq!(Rule::NotListed.as_str(), "not_listed");
+    // Without entries nothing changes.
+    assert_eq!(rule(&Firewall::default(), "typing", "List"), None);
+    let bad = FirewallRules {
+        only: vec!["ok.*".into(), "no dots".into()],
+        ..FirewallRules::default()
+    };
+    let errors = Firewall::new(FirewallMode::Block, &bad).expect_err("invalid");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].to_string().starts_with("only[1] = \"no dots\""),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -251,6 +301,7 @@ fn rejects_malformed_entries_all_at_once() {
             "builtins:*".into(),
             "fine:name".into(),
         ],
+        ..FirewallRules::default()
     };
     let errors = Firewall::new(FirewallMode::Block, &rules).expect_err("invalid rules");
     let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -303,14 +354,21 @@ fn merged_rules_keep_both_lists_in_order() {
     let a = FirewallRules {
         deny: vec!["a.b".into()],
         allow: vec!["c.d".into()],
+        ..FirewallRules::default()
     };
     let b = FirewallRules {
         deny: vec!["e.f".into()],
         allow: vec![],
+        ..FirewallRules::default()
     };
     let m = a.merged(&b);
     assert_eq!(m.deny, ["a.b", "e.f"]);
     assert_eq!(m.allow, ["c.d"]);
+    let c = FirewallRules {
+        only: vec!["g.*".into()],
+        ..FirewallRules::default()
+    };
+    assert_eq!(m.merged(&c).only, ["g.*"]);
 }
 
 fn summary(globals: Vec<Global>) -> Summary {
