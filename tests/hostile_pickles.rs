@@ -485,3 +485,34 @@ fn a_route_with_an_only_list_serves_only_what_it_names() {
         }
     }
 }
+
+/// A zlib pickle that inflates past `max_inflated` cannot be read, but Python's
+/// zlib.decompress has no such limit: it is blocked, not forwarded as "never unpickled" (a
+/// posix.system followed by padding ran in python-memcached through the proxy on both
+/// runtimes).
+#[test]
+fn a_zlib_pickle_past_max_inflated_is_blocked() {
+    let mc = Memcached::start();
+    let proxy = firewall_proxy(&mc, "[limits]\nitem_size = 4096\nmax_inflated = 4096\n");
+    let marker = std::env::temp_dir().join(format!("picklebridge-big-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let mut pickle = b"cposix\nsystem\n(S'touch ".to_vec();
+    pickle.extend_from_slice(marker.display().to_string().as_bytes());
+    pickle.extend_from_slice(b"'\ntR.");
+    // Past STOP nothing runs, but the whole stream is inflated first.
+    pickle.resize(pickle.len() + 8192, 0);
+    let value = {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&pickle).expect("deflate");
+        z.finish().expect("deflate")
+    };
+    let mut direct = Client::connect(mc.addr()).expect("memcached");
+    store_raw(&mut direct, "big", 9, &value);
+    for listener in 0..2 {
+        let mut client = Client::connect(proxy.addr(listener)).expect("proxy");
+        assert_eq!(show(&client.call(b"get big\r\n", b"END\r\n")), "END\\r\\n");
+    }
+    python_gets_none(&proxy, &["big"]);
+    assert!(!marker.exists(), "the payload ran: {}", marker.display());
+}

@@ -278,7 +278,10 @@ fn may_execute(route: &Route, r: &ValueResult, data: &Bytes, max_inflated: usize
     let inflated;
     let pickle: &[u8] = match r.outcome {
         // Python's client fails at zlib.decompress: the pickle is never loaded.
-        ValueOutcome::Refused(Refusal::ZlibCorrupt | Refusal::InflateTooLarge) => return false,
+        ValueOutcome::Refused(Refusal::ZlibCorrupt) => return false,
+        // Python's zlib.decompress has no such limit: the client inflates and loads what the
+        // proxy did not read, so nothing can be vouched for.
+        ValueOutcome::Refused(Refusal::InflateTooLarge) => return true,
         _ if r.compressed => match crate::value::compress::inflate(data, max_inflated) {
             Ok(v) => {
                 inflated = v;
