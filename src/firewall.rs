@@ -355,9 +355,15 @@ impl Firewall {
         if contains(&self.allowed, module, name) {
             return None;
         }
+        // Python 3 loads a Python 2 name as its `fix_imports` maps it (`whichdb.open` is
+        // `dbm.open`): both spellings are judged.
+        let (m3, n3) = crate::pickle::compat::py2_to_py3(raw, name);
+        let m3c = canonical_module(&m3);
         if self.module_denied(raw)
             || self.module_denied(module)
             || contains(&self.denied, module, name)
+            || self.module_denied(m3c)
+            || contains(&self.denied, m3c, &n3)
         {
             return Some(Rule::Denied);
         }

@@ -121,6 +121,16 @@ pub(super) const DENIED_MODULES: &[&str] = &[
     "faulthandler",
     "_testcapi",
     "_testinternalcapi",
+    // Test helpers that run interpreters and commands (Debian ships `test.support`), and
+    // Django's test runner lookup.
+    "test.support",
+    "test.libregrtest",
+    "django.test",
+    // Another module's name for `open`, and file writers by path.
+    "_pyio",
+    "uu",
+    "binhex",
+    "compiler",
     // Python 2 modules that load code or libraries (or run ~/.pythonrc.py when imported).
     "dl",
     "rexec",
@@ -205,10 +215,32 @@ pub(super) const DENIED_GLOBALS: &[(&str, &str)] = &[
     ("uuid", "_popen"),
     ("Cookie", "SerialCookie"),
     ("Cookie", "SmartCookie"),
-    // Python 2's `platform` helpers pass their argument to a shell (`os.popen`).
+    // Python 2's `platform._syscmd_uname` passes its argument to a shell (`os.popen`), and
+    // its kin run commands.
     ("platform", "_syscmd_file"),
     ("platform", "_syscmd_uname"),
     ("platform", "_syscmd_ver"),
+    // Importers by dotted name in Django (the next REDUCE calls what they return), and its
+    // logging set-up, which imports and calls a configured function.
+    ("django.urls", "get_callable"),
+    ("django.urls.utils", "get_callable"),
+    ("django.core.files.storage", "get_storage_class"),
+    ("django.core.cache.backends.base", "get_key_func"),
+    ("django.utils.log", "configure_logging"),
+    ("django.db.utils", "load_backend"),
+    ("django.contrib.auth", "load_backend"),
+    // `exec` of the text given (a default argument's expression runs).
+    ("dataclasses", "_create_fn"),
+    // Other modules' names for `open` and file writers by path.
+    ("tarfile", "bltn_open"),
+    ("tokenize", "_builtin_open"),
+    ("wave", "Wave_write"),
+    ("aifc", "Aifc_write"),
+    ("sunau", "Au_write"),
+    ("plistlib", "writePlist"),
+    // Python 2's `mimetools` runs its command argument (`os.popen`).
+    ("mimetools", "pipeto"),
+    ("mimetools", "pipethrough"),
     ("werkzeug.utils", "import_string"),
     // Holding the worker for as long as the value says.
     ("time", "sleep"),

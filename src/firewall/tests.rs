@@ -136,6 +136,19 @@ fn denies_nested_loaders_and_interpreter_internals() {
         ("requests.api", "post"),
         ("faulthandler", "_sigsegv"),
         ("time", "sleep"),
+        // Found by a second review on 2026-11-29.
+        ("django.urls", "get_callable"),
+        ("django.core.files.storage", "get_storage_class"),
+        ("django.utils.log", "configure_logging"),
+        ("dataclasses", "_create_fn"),
+        ("test.support.script_helper", "run_python_until_end"),
+        ("mimetools", "pipeto"),
+        ("tarfile", "bltn_open"),
+        ("_pyio", "open"),
+        ("tokenize", "_builtin_open"),
+        ("wave", "Wave_write"),
+        // Python 3's fix_imports maps whichdb to dbm.
+        ("whichdb", "open"),
     ] {
         assert_eq!(
             rule(&fw, module, name),

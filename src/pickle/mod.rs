@@ -24,7 +24,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 mod bigint;
-mod compat;
+pub(crate) mod compat;
 mod downgrade;
 mod error;
 mod fast;
