@@ -254,6 +254,21 @@ fn store_raw(direct: &mut Client, key: &str, flags: u32, value: &[u8]) {
     assert_eq!(direct.call(&set, b"\r\n"), b"STORED\r\n", "set {key}");
 }
 
+/// A path a payload would create (`touch`), removed first; unique to this test process.
+fn fresh_marker(tag: &str) -> std::path::PathBuf {
+    let marker = std::env::temp_dir().join(format!("picklebridge-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    marker
+}
+
+/// `zlib.compress(data)`.
+fn deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(data).expect("deflate");
+    z.finish().expect("deflate")
+}
+
 /// python-memcached under CPython 2.7 (listener 0) and 3 (listener 1) gets `None` for every key.
 fn python_gets_none<K: AsRef<str>>(proxy: &Proxy, keys: &[K]) {
     let list: Vec<String> = keys.iter().map(|k| format!("'{}'", k.as_ref())).collect();
@@ -285,8 +300,7 @@ fn a_poisoned_entry_never_reaches_python_through_the_proxy() {
         &mc,
         "[[route]]\nprefix = \"watched:\"\npool = \"main\"\nfirewall = \"observe\"\n",
     );
-    let marker = std::env::temp_dir().join(format!("picklebridge-pwned-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
+    let marker = fresh_marker("pwned");
     let command = format!("touch {}", marker.display());
     // Protocol 2 os.system(command), as CPython 2.7 writes it (BINSTRING argument).
     let mut exploit = b"\x80\x02cposix\nsystem\nq\x00U".to_vec();
@@ -296,12 +310,7 @@ fn a_poisoned_entry_never_reaches_python_through_the_proxy() {
     // The same, zlib-compressed (flags 9, python-memcached's pickle and zlib bits) with bytes
     // after the zlib stream, which Python's zlib.decompress ignores (it was refused
     // zlib_corrupt, so never judged, and python-memcached ran it).
-    let mut zlib_exploit = {
-        use std::io::Write;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(&exploit).expect("deflate");
-        z.finish().expect("deflate")
-    };
+    let mut zlib_exploit = deflate(&exploit);
     zlib_exploit.extend_from_slice(b"\x00trailing");
     let mut direct = Client::connect(mc.addr()).expect("memcached");
     for (key, flags, value) in [
@@ -409,8 +418,7 @@ fn extension_codes_block_and_globals_after_stop_do_not_count() {
 fn a_line_argument_the_reader_refuses_does_not_hide_a_denied_global() {
     let mc = Memcached::start();
     let proxy = firewall_proxy(&mc, "");
-    let marker = std::env::temp_dir().join(format!("picklebridge-line-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
+    let marker = fresh_marker("line");
     let prefixes: [&[u8]; 8] = [
         b"I0x10\n", b"I+5\n", b"I010\n", b"I 5\n", b"L1_0L\n", b"Np+1\n", b"Np01\n", b"S'x' \n",
     ];
@@ -494,19 +502,13 @@ fn a_route_with_an_only_list_serves_only_what_it_names() {
 fn a_zlib_pickle_past_max_inflated_is_blocked() {
     let mc = Memcached::start();
     let proxy = firewall_proxy(&mc, "[limits]\nitem_size = 4096\nmax_inflated = 4096\n");
-    let marker = std::env::temp_dir().join(format!("picklebridge-big-{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
+    let marker = fresh_marker("big");
     let mut pickle = b"cposix\nsystem\n(S'touch ".to_vec();
     pickle.extend_from_slice(marker.display().to_string().as_bytes());
     pickle.extend_from_slice(b"'\ntR.");
     // Past STOP nothing runs, but the whole stream is inflated first.
     pickle.resize(pickle.len() + 8192, 0);
-    let value = {
-        use std::io::Write;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(&pickle).expect("deflate");
-        z.finish().expect("deflate")
-    };
+    let value = deflate(&pickle);
     let mut direct = Client::connect(mc.addr()).expect("memcached");
     store_raw(&mut direct, "big", 9, &value);
     for listener in 0..2 {
