@@ -101,22 +101,15 @@ impl FirewallRules {
     /// Every malformed entry, with its list and index (for a TOML path such as `firewall.deny[2]`).
     pub fn validate(&self) -> Vec<FirewallError> {
         let mut errors = Vec::new();
-        for (index, entry) in self.deny.iter().enumerate() {
-            if parse_pattern(entry).is_none() {
-                errors.push(FirewallError::BadEntry {
-                    list: "deny",
-                    index,
-                    entry: entry.clone(),
-                });
-            }
-        }
-        for (index, entry) in self.only.iter().enumerate() {
-            if parse_pattern(entry).is_none() {
-                errors.push(FirewallError::BadEntry {
-                    list: "only",
-                    index,
-                    entry: entry.clone(),
-                });
+        for (list, entries) in [("deny", &self.deny), ("only", &self.only)] {
+            for (index, entry) in entries.iter().enumerate() {
+                if parse_pattern(entry).is_none() {
+                    errors.push(FirewallError::BadEntry {
+                        list,
+                        index,
+                        entry: entry.clone(),
+                    });
+                }
             }
         }
         for (index, entry) in self.allow.iter().enumerate() {
@@ -356,14 +349,16 @@ impl Firewall {
             return None;
         }
         // Python 3 loads a Python 2 name as its `fix_imports` maps it (`whichdb.open` is
-        // `dbm.open`): both spellings are judged.
+        // `dbm.open`): a mapped name is judged in both spellings.
         let (m3, n3) = crate::pickle::compat::py2_to_py3(raw, name);
-        let m3c = canonical_module(&m3);
+        let mapped_denied = || {
+            let m3c = canonical_module(&m3);
+            self.module_denied(m3c) || contains(&self.denied, m3c, &n3)
+        };
         if self.module_denied(raw)
             || self.module_denied(module)
             || contains(&self.denied, module, name)
-            || self.module_denied(m3c)
-            || contains(&self.denied, m3c, &n3)
+            || ((&*m3, &*n3) != (raw, name) && mapped_denied())
         {
             return Some(Rule::Denied);
         }

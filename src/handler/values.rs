@@ -10,6 +10,7 @@ use super::{Ctx, FlagsAsked};
 use crate::config::{Config, Mode, OnUnreadable, StoreProtocol};
 use crate::firewall::{FirewallMode, Judgement};
 use crate::metrics::{Direction, FirewallAction, ReplyOutcome};
+use crate::pickle::opcode::{info, ArgKind};
 use crate::pickle::{ErrorKind, Policy, Runtime};
 use crate::protocol::{
     client_flags, item_room, Meta, MetaCmd, Request, Response, StorageCmd, Value,
@@ -311,9 +312,9 @@ fn may_execute(route: &Route, r: &ValueResult, data: &Bytes, max_inflated: usize
                     }
                 }
                 Ok(_) => {}
-                Err(e) if e.kind == ErrorKind::BadArgument => match e.opcode {
-                    Some(b'c' | b'i') => return true,
-                    Some(b'I' | b'L' | b'F' | b'S' | b'V' | b'g' | b'p' | b'P') => {
+                Err(e) if e.kind == ErrorKind::BadArgument => match e.opcode.and_then(info) {
+                    Some(op) if op.arg == ArgKind::TwoLines => return true,
+                    Some(op) if matches!(op.arg, ArgKind::Line | ArgKind::QuotedLine) => {
                         let at = from + e.offset;
                         match pickle[at..].iter().position(|&b| b == b'\n') {
                             Some(nl) => {

@@ -440,7 +440,10 @@ fn transcode_general(src: &Bytes, policy: &Policy) -> Transcoded {
         }
         Runtime::Py3 => py3::normalize(src, &scan, policy),
     };
-    let written = written.and_then(|out| restored_for_py3(out, policy));
+    let written = match written {
+        Ok(out) if scan.plan.converts_utc() => restored_for_py3(out, policy),
+        other => other,
+    };
     // The writers are correct by construction (golden fixtures, fuzz replay and the unit tests
     // re-read every rewrite in debug builds); a release build skips that third pass.
     let written = if cfg!(debug_assertions) {
@@ -474,21 +477,13 @@ fn refused(src: &[u8], e: TranscodeError) -> Transcoded {
     }
 }
 
-/// `pytz._UTC` as a protocol-2 GLOBAL argument.
-const PYTZ_UTC: &[u8] = b"pytz\n_UTC\n";
-
-/// Under `lossless_for_py3` with `py2_utc = pytz`: Python 3's `timezone.utc` became `pytz.utc`,
-/// which only the proxy's rewrite for a Python 3 reader turns back (Python 3 may lack pytz).
-/// A value that rewrite refuses (it holds a `Decimal` key beside a `Fraction` one, say) would
+/// For a rewrite that converted a UTC class (`py2_utc = pytz`) under `lossless_for_py3`:
+/// Python 3's `timezone.utc` became `pytz.utc`, which only the proxy's rewrite for a Python 3
+/// reader turns back (Python 3 may lack pytz). A value that rewrite refuses (it holds a `Decimal` key beside a `Fraction` one, say) would
 /// reach Python 3 readers as `pytz.utc`: refused [`Reason::LossyForPy3`] here, so it is stored
 /// as sent.
 fn restored_for_py3(out: Vec<u8>, policy: &Policy) -> Result<Vec<u8>, TranscodeError> {
-    if policy.target != Runtime::Py2 || !policy.lossless_for_py3 || policy.py2_utc != Py2Utc::Pytz {
-        return Ok(out);
-    }
-    // The downgrade writes the converted class as this GLOBAL; without it there is nothing to
-    // check (a rewrite with no UTC is not transcoded a second time).
-    if !out.windows(PYTZ_UTC.len()).any(|w| w == PYTZ_UTC) {
+    if policy.target != Runtime::Py2 || !policy.lossless_for_py3 {
         return Ok(out);
     }
     let reader = Policy {

@@ -82,6 +82,13 @@ pub(crate) struct Plan {
     pub(crate) anns: Vec<(usize, Ann)>,
 }
 
+impl Plan {
+    /// Whether the rewrite converts a UTC class (`py2_utc = pytz`).
+    pub(crate) fn converts_utc(&self) -> bool {
+        self.anns.iter().any(|(_, a)| matches!(a, Ann::UtcGlobal))
+    }
+}
+
 /// Everything pass 1 learns.
 #[derive(Debug)]
 pub(crate) struct Scan {
