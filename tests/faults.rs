@@ -130,6 +130,61 @@ fn memcached_killed_then_restarted_recovers_without_proxy_restart() {
     expect_value(&mut fresh, "a:4", "four");
 }
 
+/// memcached at its connection limit (`-c`) accepts a connection, writes `ERROR Too many open
+/// connections` and closes it. Through the proxy that is a refused connect: the client gets
+/// `SERVER_ERROR upstream unavailable` (never memcached's line as the reply to its `get`), the
+/// other pool is served, and the proxy backs off instead of reconnecting in a loop (a review
+/// counted ~24 000 connects a second and a core busy). Service returns when a slot frees.
+#[test]
+fn memcached_at_its_connection_limit_is_backed_off_and_recovers() {
+    let full = Memcached::start_with(&["-c", "30", "-t", "1"]);
+    let b = Memcached::start();
+    // Take memcached's connections until it turns one away (bounded: -c is 30).
+    let mut held = Vec::new();
+    let mut turned_away = false;
+    for _ in 0..64 {
+        let mut c = Client::connect(full.addr()).expect("connect to memcached");
+        let reply = c.call(b"version\r\n", b"\r\n");
+        if reply.starts_with(b"ERROR Too many open connections") {
+            turned_away = true;
+            break;
+        }
+        assert!(reply.starts_with(b"VERSION "), "{}", show(&reply));
+        held.push(c);
+    }
+    assert!(turned_away, "memcached took {} connections", held.len());
+    let proxy = Proxy::start(two_pool_config(&full.addr_string(), &b.addr_string()));
+    let mut client = Client::connect(proxy.addr(0)).expect("client");
+    let failures = |proxy: &Proxy| {
+        labelled_sum(
+            &proxy.metrics_text(),
+            "picklebridge_upstream_connect_failures_total",
+            &["reason=\"connect\""],
+        )
+        .unwrap_or(0.0)
+    };
+    let start = Instant::now();
+    for i in 0..5 {
+        expect_server_error(&mut client, &format!("a:{i}"), &[UNAVAILABLE]);
+        expect_value(&mut client, "b:1", "healthy pool");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Both of the server's connections (`connections` = 2 by default), backed off 50 ms
+    // doubling to 1 s: a handful of attempts each in this time, not thousands.
+    let (attempts, took) = (failures(&proxy), start.elapsed());
+    assert!(
+        (1.0..=40.0).contains(&attempts),
+        "{attempts} refused connects in {took:?}"
+    );
+    // The connections are given back: the proxy gets its own within its back-off.
+    drop(held);
+    wait_until(Duration::from_secs(10), "pool a to serve again", || {
+        let (stored, _) = set_get(&mut client, "a:9", "back");
+        (stored == b"STORED\r\n").then_some(())
+    });
+    expect_value(&mut client, "a:10", "ten");
+}
+
 /// A memcached of our own (TCP only, one thread) on `host:port`; the caller owns the child.
 fn spawn_memcached(host: &str, port: u16) -> Child {
     Command::new("/usr/bin/memcached")

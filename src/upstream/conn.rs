@@ -5,8 +5,9 @@
 //! head of the read buffer always belongs to the head of the FIFO. A request that passes its
 //! deadline fails every in-flight request with [`UpstreamError::Timeout`] and drops the
 //! connection: a late reply must never be matched to the wrong request. The task connects
-//! eagerly and reconnects in the background; connect failures back off exponentially (50 ms to
-//! 1 s) and while backing off requests fail at once (the client gets its `SERVER_ERROR`
+//! eagerly and reconnects in the background; connect failures, and connections the server ends
+//! before answering anything, back off exponentially (50 ms to 1 s), and while backing off
+//! requests fail at once (the client gets its `SERVER_ERROR`
 //! immediately rather than after a timeout), so the proxy recovers by itself within a second of
 //! memcached's return.
 //!
@@ -32,6 +33,11 @@ const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// First and largest reconnect back-off.
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(1000);
+/// Of the connect failures in a row, the first and then one in this many are logged as
+/// warnings (at the largest back-off, one a minute per connection), the rest at debug.
+const WARN_EVERY: u32 = 60;
+/// What memcached writes to a connection it accepts past its limit (`-c`), before closing it.
+const TOO_MANY_CONNECTIONS: &[u8] = b"ERROR Too many open connections\r\n";
 
 /// Settings of a connection task.
 #[derive(Clone, Debug)]
@@ -54,6 +60,10 @@ pub(crate) async fn run<E: Exchange>(
 ) {
     let mut backoff = BACKOFF_MIN;
     let mut connected_before = false;
+    // Connect failures and unhealthy connections in a row: the first is logged as a warning,
+    // then one in `WARN_EVERY` (a server down for an hour costs a line a minute per
+    // connection, not one per back-off).
+    let mut failures = 0u32;
     loop {
         let connect = connect(
             &settings.addr,
@@ -67,7 +77,8 @@ pub(crate) async fn run<E: Exchange>(
                 events.connected(connected_before);
                 connected_before = true;
                 tracing::debug!(server = %settings.addr, "upstream connected");
-                let (result, more) = match stream {
+                let since = Instant::now();
+                let (result, ended) = match stream {
                     Stream::Plain(mut tcp) => {
                         let (rd, wr) = tcp.split();
                         serve(rd, wr, false, &mut rx).await
@@ -79,18 +90,34 @@ pub(crate) async fn run<E: Exchange>(
                 };
                 up.store(false, Ordering::Relaxed);
                 events.disconnected();
+                let more = ended != Ended::NoMoreRequests;
                 match result {
                     // With TLS 1.3 the server checks the client certificate after the client
                     // finished its handshake: a refusal arrives as an alert on the first read.
                     // That is a failed connect (counted as `tls`, backed off), not a dropped
                     // connection to reconnect at once, which would spin.
                     Err(UpstreamError::Tls) if more => {
-                        tracing::warn!(server = %settings.addr, reason = "tls", "upstream refused the TLS session");
-                        ConnectFailure::Tls
+                        log_failure(
+                            &mut failures,
+                            &settings.addr,
+                            "tls",
+                            &"the server refused the TLS session",
+                        );
+                        Some(ConnectFailure::Tls)
+                    }
+                    // memcached at its connection limit (`-c`) accepts, writes this line and
+                    // closes: a refused connect.
+                    Err(UpstreamError::Connect) if more => {
+                        log_failure(
+                            &mut failures,
+                            &settings.addr,
+                            "connect",
+                            &"ERROR Too many open connections",
+                        );
+                        Some(ConnectFailure::Connect)
                     }
                     result => {
                         if let Err(e) = result {
-                            tracing::warn!(server = %settings.addr, error = %e, "upstream connection dropped");
                             if matches!(e, UpstreamError::Timeout) {
                                 events.timed_out();
                             } else {
@@ -100,22 +127,45 @@ pub(crate) async fn run<E: Exchange>(
                         if !more {
                             return;
                         }
-                        // Reconnect at once; a failure then backs off.
-                        backoff = BACKOFF_MIN;
-                        continue;
+                        // A connection that answered, lived a while or was dropped for a
+                        // request's timeout (paced by the timeout) was healthy: reconnect at
+                        // once (memcached restarted, or stalled with requests waiting). One
+                        // that the server ended before answering anything, at once (a server
+                        // or balancer that accepts and closes, a crash-looping memcached), is
+                        // backed off like a failed connect, or the task would spin
+                        // reconnecting.
+                        let e = result.err().unwrap_or(UpstreamError::Closed);
+                        let healthy = ended == Ended::Replied
+                            || e == UpstreamError::Timeout
+                            || since.elapsed() >= BACKOFF_MAX;
+                        if healthy {
+                            failures = 0;
+                            tracing::warn!(server = %settings.addr, error = %e, "upstream connection dropped");
+                            backoff = BACKOFF_MIN;
+                            continue;
+                        }
+                        log_failure(
+                            &mut failures,
+                            &settings.addr,
+                            e.kind(),
+                            &"the connection ended before any reply",
+                        );
+                        None
                     }
                 }
             }
             Err((reason, e)) => {
-                tracing::warn!(server = %settings.addr, reason = reason.as_str(), error = %e, "upstream connect failed");
-                reason
+                log_failure(&mut failures, &settings.addr, reason.as_str(), &e);
+                Some(reason)
             }
         };
         up.store(false, Ordering::Relaxed);
-        events.connect_failed(failure);
+        if let Some(failure) = failure {
+            events.connect_failed(failure);
+        }
         // Requests queued while connecting failed with the connect error; during the back-off
         // requests fail at once, so clients never wait on a dead server.
-        let mut error = UpstreamError::from(failure);
+        let mut error = failure.map_or(UpstreamError::Unavailable, UpstreamError::from);
         let until = Instant::now() + backoff;
         backoff = (backoff * 2).min(BACKOFF_MAX);
         loop {
@@ -134,7 +184,30 @@ pub(crate) async fn run<E: Exchange>(
     }
 }
 
-/// Serves a connected socket. Returns why it ended and whether more requests may come.
+/// Logs a connect failure, the `failures`-th in a row: a warning for the first and then one in
+/// [`WARN_EVERY`], saying how many came before; the others at debug.
+fn log_failure(failures: &mut u32, server: &str, reason: &str, error: &dyn std::fmt::Display) {
+    *failures = failures.saturating_add(1);
+    let in_a_row = *failures;
+    if in_a_row % WARN_EVERY == 1 {
+        tracing::warn!(server, reason, %error, in_a_row, "upstream connect failed");
+    } else {
+        tracing::debug!(server, reason, %error, in_a_row, "upstream connect failed");
+    }
+}
+
+/// How a served connection ended, besides its error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// Every sender of the request channel is gone: the task ends.
+    NoMoreRequests,
+    /// More requests may come, and the server answered at least one.
+    Replied,
+    /// More requests may come; the server answered none.
+    Unanswered,
+}
+
+/// Serves a connected socket. Returns why it ended and how (see [`Ended`]).
 ///
 /// `flush`: the writer buffers (TLS: a write may return once the bytes are encrypted, with
 /// records still queued), so it is flushed once the write buffer is drained. Plain TCP never
@@ -144,7 +217,7 @@ async fn serve<R, W, E>(
     mut wr: W,
     flush: bool,
     rx: &mut mpsc::Receiver<Job<E>>,
-) -> (Result<(), UpstreamError>, bool)
+) -> (Result<(), UpstreamError>, Ended)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -155,16 +228,22 @@ where
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     let mut fifo: VecDeque<Job<E>> = VecDeque::new();
     let mut open = true;
+    let mut replied = false;
     loop {
         if !open && fifo.is_empty() {
-            return (Ok(()), false);
+            return (Ok(()), Ended::NoMoreRequests);
         }
         let deadline = fifo.front().map(|j| j.deadline);
         let can_take = open && fifo.len() < MAX_IN_FLIGHT && wbuf.len() < WRITE_HIGH_WATER;
         let result = tokio::select! {
             r = rd.read_buf(&mut rbuf) => match r {
                 Ok(0) => Err(UpstreamError::Closed),
-                Ok(_) => match_replies(&mut rbuf, &mut fifo),
+                // Refused past memcached's connection limit: nothing of that line may reach
+                // a client as the reply to its request.
+                Ok(_) if !replied && rbuf.starts_with(TOO_MANY_CONNECTIONS) => {
+                    Err(UpstreamError::Connect)
+                }
+                Ok(_) => match_replies(&mut rbuf, &mut fifo, &mut replied),
                 Err(e) => Err(read_error(&e)),
             },
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
@@ -202,7 +281,12 @@ where
             for job in fifo.drain(..) {
                 job.fail(e);
             }
-            return (Err(e), open);
+            let ended = match (open, replied) {
+                (false, _) => Ended::NoMoreRequests,
+                (true, true) => Ended::Replied,
+                (true, false) => Ended::Unanswered,
+            };
+            return (Err(e), ended);
         }
     }
 }
@@ -239,9 +323,11 @@ fn accept<E: Exchange>(job: Job<E>, wbuf: &mut BytesMut, fifo: &mut VecDeque<Job
 }
 
 /// Completes every in-flight request whose reply is complete in `rbuf`.
+/// `replied`: set once a reply is taken.
 fn match_replies<E: Exchange>(
     rbuf: &mut BytesMut,
     fifo: &mut VecDeque<Job<E>>,
+    replied: &mut bool,
 ) -> Result<(), UpstreamError> {
     while !rbuf.is_empty() {
         let Some(front) = fifo.front() else {
@@ -250,6 +336,7 @@ fn match_replies<E: Exchange>(
         };
         match front.exchange.parse_reply(rbuf) {
             Ok(Some(reply)) => {
+                *replied = true;
                 if let Some(job) = fifo.pop_front() {
                     // The client may have gone away; the reply is consumed either way.
                     let _ = job.reply.send(Ok(reply));

@@ -143,20 +143,87 @@ async fn server_closing_fails_in_flight_and_reconnects() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
-        // First connection: read the request and hang up without replying; later ones: answer.
-        let (mut sock, _) = listener.accept().await.unwrap();
-        let mut buf = [0u8; 64];
-        let _ = tokio::io::AsyncReadExt::read(&mut sock, &mut buf).await;
-        drop(sock);
+        // First connection: answer one request, then read the next and hang up without
+        // replying (memcached restarted); later ones: answer.
+        let (sock, _) = listener.accept().await.unwrap();
+        let (rd, mut wr) = sock.into_split();
+        let mut lines = BufReader::new(rd).lines();
+        let line = lines.next_line().await.unwrap().unwrap();
+        wr.write_all(format!("re:{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+        let _ = lines.next_line().await;
+        drop((lines, wr));
         spawn_peer(listener).await;
     });
     let s = server(&addr, 1000);
+    assert_eq!(call(&s, "w").await.unwrap(), &b"re:w\r\n"[..]);
     let r = call(&s, "x").await;
     assert!(
         matches!(r, Err(UpstreamError::Closed | UpstreamError::Io)),
         "{r:?}"
     );
+    // A connection that answered was healthy: the next one is opened at once, not after a
+    // back-off during which requests would fail.
     assert_eq!(call(&s, "y").await.unwrap(), &b"re:y\r\n"[..]);
+}
+
+/// Accepts connections on `listener` for `period`, writing `greeting` to each and closing it
+/// at once; returns how many it accepted.
+async fn count_accepts(listener: TcpListener, greeting: &'static [u8], period: Duration) -> usize {
+    let mut accepted = 0;
+    let until = tokio::time::Instant::now() + period;
+    while let Ok(Ok((mut sock, _))) = tokio::time::timeout_at(until, listener.accept()).await {
+        accepted += 1;
+        let _ = sock.write_all(greeting).await;
+    }
+    accepted
+}
+
+/// A server that accepts and closes at once (a balancer with no backend, a crash-looping
+/// memcached) is backed off like one that refuses: 50 ms doubling, so a few connects in
+/// 1.5 s, not one per round trip (a review counted 51 490 in 3 s).
+#[tokio::test]
+async fn a_server_that_accepts_and_closes_is_backed_off() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepts = tokio::spawn(count_accepts(listener, b"", Duration::from_millis(1500)));
+    let s = server(&addr, 1000);
+    let r = call(&s, "a").await;
+    assert!(
+        matches!(
+            r,
+            Err(UpstreamError::Closed | UpstreamError::Io | UpstreamError::Unavailable)
+        ),
+        "{r:?}"
+    );
+    let accepted = accepts.await.unwrap();
+    // Connects at 0, 50, 150, 350, 750 and 1350 ms (plus scheduling).
+    assert!((2..=8).contains(&accepted), "{accepted} connects in 1.5 s");
+}
+
+/// memcached past its connection limit writes `ERROR Too many open connections` and closes:
+/// requests fail as for a refused connect (never with that line as their reply), and the
+/// server is backed off.
+#[tokio::test]
+async fn too_many_connections_is_a_refused_connect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accepts = tokio::spawn(count_accepts(
+        listener,
+        b"ERROR Too many open connections\r\n",
+        Duration::from_millis(1500),
+    ));
+    let s = server(&addr, 1000);
+    for line in ["a", "b", "c"] {
+        let r = call(&s, line).await;
+        assert!(
+            matches!(r, Err(UpstreamError::Connect | UpstreamError::Unavailable)),
+            "{r:?}"
+        );
+    }
+    let accepted = accepts.await.unwrap();
+    assert!((2..=8).contains(&accepted), "{accepted} connects in 1.5 s");
 }
 
 /// A request sent alone gets a connection of its own, closed after its reply with whatever
