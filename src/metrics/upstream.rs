@@ -121,4 +121,8 @@ impl crate::upstream::ServerEvents for ServerMetrics {
     fn failed(&self) {
         self.inner.errors.inc();
     }
+
+    fn backed_off(&self) {
+        self.inner.up.set(0);
+    }
 }

@@ -150,6 +150,7 @@ pub(crate) async fn run<E: Exchange>(
                             e.kind(),
                             &"the connection ended before any reply",
                         );
+                        events.backed_off();
                         None
                     }
                 }

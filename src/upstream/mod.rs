@@ -167,6 +167,9 @@ pub trait ServerEvents: Send + Sync + 'static {
     fn timed_out(&self) {}
     /// The connection failed (closed, i/o or protocol error).
     fn failed(&self) {}
+    /// A connection that ended before answering anything is backed off like a failed connect
+    /// (after [`ServerEvents::failed`]): the server is not usable.
+    fn backed_off(&self) {}
 }
 
 /// [`ServerEvents`] that ignores everything.
