@@ -81,6 +81,25 @@ pub struct ListenerConfig {
     /// `name`: label used in logs and metrics. Default: `"<client>-<port>"`.
     #[serde(default)]
     pub name: Option<String>,
+    /// `get_errors = "miss" | "error"`: what a get/gets/gat/gats whose servers all failed
+    /// (down, timed out, broken connection) answers. Default `"miss"`.
+    #[serde(default)]
+    pub get_errors: GetErrors,
+}
+
+/// What a retrieval (get, gets, gat, gats) answers when every server it went to failed: the
+/// proxy's own failure, not a reply memcached sent (those pass as sent). Keys of a failed
+/// server in a multi-get that other servers answered are misses either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GetErrors {
+    /// `END`: every key a miss, as mcrouter answers by default. python-memcached's
+    /// `get_multi` reads lines until `END`: after an error line it waits out its socket
+    /// timeout (3 s) and marks the server dead.
+    #[default]
+    Miss,
+    /// `SERVER_ERROR upstream ...` (pymemcache raises it).
+    Error,
 }
 
 impl ListenerConfig {
@@ -668,6 +687,7 @@ impl Config {
                 address: address.clone(),
                 client: *client,
                 name: None,
+                get_errors: GetErrors::default(),
             });
         }
         config.pools.insert(

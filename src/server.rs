@@ -16,7 +16,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 use tracing::Instrument;
 
-use crate::config::{ClientRuntime, Config, ListenerConfig};
+use crate::config::{ClientRuntime, Config, GetErrors, ListenerConfig};
 use crate::handler::Exchange;
 use crate::metrics::{ListenerMetrics, Metrics, PoolMetrics};
 use crate::route::RouteTable;
@@ -65,6 +65,8 @@ pub struct ListenerInfo {
     pub name: Arc<str>,
     /// The runtime of its clients.
     pub runtime: ClientRuntime,
+    /// What a retrieval whose servers all failed answers.
+    pub get_errors: GetErrors,
     /// Its metric handles.
     pub metrics: ListenerMetrics,
 }
@@ -220,6 +222,7 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, limit: Arc<Semapho
         metrics: shared.metrics.listener(&name, listener.config.client),
         name: name.into(),
         runtime: listener.config.client,
+        get_errors: listener.config.get_errors,
     };
     let mut backoff = Duration::from_millis(5);
     loop {

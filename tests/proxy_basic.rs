@@ -4,7 +4,7 @@ mod common;
 use std::net::TcpListener;
 
 use common::servers::{show, Client, Memcached, Proxy};
-use picklebridge::config::{ClientRuntime, Config};
+use picklebridge::config::{ClientRuntime, Config, GetErrors};
 
 #[test]
 fn set_get_delete_round_trip_through_the_proxy() {
@@ -62,8 +62,9 @@ fn flush_all_disabled_by_configuration_is_answered_by_the_proxy() {
 }
 
 /// A multi-get over two servers, one of them down: the live server's values, in request order,
-/// and the dead one's keys as misses; only when every server of the request failed does the
-/// client get the error.
+/// and the dead one's keys as misses. A get whose servers all failed is all misses too
+/// (`get_errors = "miss"`, the default, as mcrouter answers), or the error line
+/// (`get_errors = "error"`), for a get of one key or many, split or not.
 #[test]
 fn multi_get_with_one_server_down_reads_its_keys_as_misses() {
     let mc = Memcached::start();
@@ -72,7 +73,15 @@ fn multi_get_with_one_server_down_reads_its_keys_as_misses() {
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.2")
         .to_string();
-    let proxy = Proxy::quick(&[ClientRuntime::Py3], &[mc.addr_string(), dead]);
+    let mut config = Config::quick(
+        &[
+            ("127.0.0.1:0".into(), ClientRuntime::Py3),
+            ("127.0.0.1:0".into(), ClientRuntime::Py3),
+        ],
+        &[mc.addr_string(), dead],
+    );
+    config.listeners[1].get_errors = GetErrors::Error;
+    let proxy = Proxy::start(config);
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     let (mut live, mut down) = (Vec::new(), Vec::new());
     for i in 0..20 {
@@ -94,11 +103,36 @@ fn multi_get_with_one_server_down_reads_its_keys_as_misses() {
         .map(|i| format!("VALUE k{i} 0 1\r\n{}\r\n", i % 10))
         .chain(["END\r\n".to_string()])
         .collect();
-    let got = c.call(format!("get {}\r\n", all.join(" ")).as_bytes(), b"END\r\n");
-    assert_eq!(show(&got), show(want.as_bytes()));
-    assert_eq!(
-        c.call(format!("get {}\r\n", down.join(" ")).as_bytes(), b"\r\n"),
-        b"SERVER_ERROR upstream unavailable\r\n",
-        "every key on the dead server"
-    );
+    let mut error_mode = Client::connect(proxy.addr(1)).unwrap();
+    for client in [&mut c, &mut error_mode] {
+        let got = client.call(format!("get {}\r\n", all.join(" ")).as_bytes(), b"END\r\n");
+        assert_eq!(show(&got), show(want.as_bytes()));
+    }
+    // Every key on the dead server: one request to it (`get` of one key or several, `gets`,
+    // `gat`), and one that also names a key twice.
+    for request in [
+        format!("get {}\r\n", down.join(" ")),
+        format!("get {}\r\n", down[0]),
+        format!("gets {}\r\n", down.join(" ")),
+        format!("gat 0 {} {}\r\n", down[0], down[0]),
+    ] {
+        let got = c.call(request.as_bytes(), b"\r\n");
+        assert_eq!(show(&got), "END\\r\\n", "{}", request.trim_end());
+        let got = error_mode.call(request.as_bytes(), b"\r\n");
+        assert_eq!(
+            show(&got),
+            "SERVER_ERROR upstream unavailable\\r\\n",
+            "{}",
+            request.trim_end()
+        );
+    }
+    // A live key still answers on both connections afterwards.
+    let key = format!("k{}", live[0]);
+    for client in [&mut c, &mut error_mode] {
+        let got = client.call(format!("get {key}\r\n").as_bytes(), b"END\r\n");
+        assert_eq!(
+            show(&got),
+            show(format!("VALUE {key} 0 1\r\n{}\r\nEND\r\n", live[0] % 10).as_bytes())
+        );
+    }
 }

@@ -10,13 +10,17 @@ use std::time::{Duration, Instant};
 
 use common::servers::{show, Client, Memcached, Proxy};
 use common::wait::wait_until;
-use picklebridge::config::{ClientRuntime, Config};
+use picklebridge::config::{ClientRuntime, Config, GetErrors};
 
 fn quick(upstream: &str) -> Config {
     let mut c = Config::quick(
         &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
         &[upstream.to_string()],
     );
+    // These tests watch the error lines gets answer failures with.
+    for l in &mut c.listeners {
+        l.get_errors = GetErrors::Error;
+    }
     // Generous, for a busy 2-core machine; the timeout test sets its own.
     c.timeouts.request_ms = 5000;
     c.timeouts.connect_ms = 1000;

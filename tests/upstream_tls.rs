@@ -139,12 +139,14 @@ impl Pki {
 }
 
 /// A py3 listener, pool `tls` (prefix "") behind `tls_table`, pool `plain` (prefix "plain:").
+/// Gets answer failures with the error line (`get_errors = "error"`), which the tests watch.
 fn config(tls_mc: &Memcached, plain_mc: &Memcached, tls_table: &str) -> Config {
     let text = format!(
         r#"
 [[listener]]
 address = "127.0.0.1:0"
 client = "py3"
+get_errors = "error"
 
 [pool.tls]
 servers = ["{}"]
@@ -384,7 +386,7 @@ fn client_certificate_auth_works_with_the_certificate_and_fails_without() {
 fn check_config(dir: &Path, ca_file: &Path) -> (Option<i32>, String) {
     let file = dir.join("picklebridge.toml");
     let text = format!(
-        "[[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py3\"\n[pool.main]\nservers = [\"127.0.0.1:11211\"]\n[pool.main.tls]\nca_file = \"{}\"\n",
+        "[[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py3\"\nget_errors = \"error\"\n[pool.main]\nservers = [\"127.0.0.1:11211\"]\n[pool.main.tls]\nca_file = \"{}\"\n",
         ca_file.display()
     );
     std::fs::write(&file, text).expect("write config");
@@ -425,7 +427,7 @@ fn check_config_rejects_a_missing_or_garbage_ca_file_naming_it() {
     std::fs::write(
         &table,
         format!(
-            "[[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py3\"\n[pool.main]\nservers = [\"127.0.0.1:11211\"]\n[pool.main.tls]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            "[[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py3\"\nget_errors = \"error\"\n[pool.main]\nservers = [\"127.0.0.1:11211\"]\n[pool.main.tls]\nca_file = \"{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
             pki.file("ca.pem"),
             pki.file("client.pem"),
             pki.file("client.pem"),
@@ -455,7 +457,7 @@ fn sighup_re_reads_the_tls_files() {
     std::fs::copy(pki.path("other-ca.pem"), &trust).expect("copy CA");
     let port = common::ports::free_port();
     let text = format!(
-        "[[listener]]\naddress = \"127.0.0.1:{port}\"\nclient = \"py3\"\n[pool.main]\nservers = [\"{}\"]\n[pool.main.tls]\nca_file = \"{}\"\n[timeouts]\nconnect_ms = 2000\nrequest_ms = 5000\n",
+        "[[listener]]\naddress = \"127.0.0.1:{port}\"\nclient = \"py3\"\nget_errors = \"error\"\n[pool.main]\nservers = [\"{}\"]\n[pool.main.tls]\nca_file = \"{}\"\n[timeouts]\nconnect_ms = 2000\nrequest_ms = 5000\n",
         mc.addr_string(),
         trust.display()
     );
@@ -524,7 +526,7 @@ fn a_handshake_that_never_finishes_times_out_within_connect_ms() {
     let pki = Pki::generate();
     let silent = Silent::start();
     let text = format!(
-        "[[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py3\"\n[pool.tls]\nservers = [\"{}\"]\n[pool.tls.tls]\nca_file = \"{}\"\n[timeouts]\nconnect_ms = 300\nrequest_ms = 5000\n",
+        "[[listener]]\naddress = \"127.0.0.1:0\"\nclient = \"py3\"\nget_errors = \"error\"\n[pool.tls]\nservers = [\"{}\"]\n[pool.tls.tls]\nca_file = \"{}\"\n[timeouts]\nconnect_ms = 300\nrequest_ms = 5000\n",
         silent.addr,
         pki.file("ca.pem")
     );

@@ -114,6 +114,7 @@ pub fn build_config(args: &Args) -> Result<Config, ConfigError> {
             address,
             client,
             name: None,
+            get_errors: crate::config::GetErrors::default(),
         });
     }
     flag_problems.extend(config.validate());

@@ -9,6 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::mpsc::error::TryRecvError;
 
 use super::{group_of, values, Ctx};
+use crate::config::GetErrors;
 use crate::metrics::ReplyOutcome;
 use crate::protocol::{compose_response, MetaCmd, Request, Response, Value};
 use crate::route::{Route, RouteTable};
@@ -347,8 +348,11 @@ impl Slot {
                         p.observe_upstream(m.started.elapsed());
                     }
                 }
-                let merged = merge(ctx, &mut m);
-                finish_values(ctx, &m.req, &m.table, merged, out);
+                match merge(ctx, &mut m) {
+                    Merged::Values(values) => finish_values(ctx, &m.req, &m.table, Ok(values), out),
+                    Merged::Reply(line) => finish_values(ctx, &m.req, &m.table, Err(line), out),
+                    Merged::Failed(e) => retrieval_failed(ctx, &m.req, &m.table, e, out),
+                }
                 ctx.info.metrics.observe_request(m.started.elapsed());
             }
             Slot::Flush(mut f) => {
@@ -372,20 +376,44 @@ fn first_part_outcome(part: &[u8]) -> ReplyOutcome {
     values::line_outcome(line, None)
 }
 
-fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut) {
+/// Counts a reply the proxy makes of an upstream failure.
+fn count_failure(ctx: &Ctx, e: UpstreamError) {
     ctx.info.metrics.reply(if e == UpstreamError::Timeout {
         ReplyOutcome::UpstreamTimeout
     } else {
         ReplyOutcome::UpstreamError
     });
+}
+
+fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut) {
+    count_failure(ctx, e);
     if !req.noreply() && !matches!(req, Request::Admin(a) if a.noreply) {
         out.put_slice(e.reply_line());
+    }
+}
+
+/// A retrieval whose servers all failed (counted already, or here for one server): every key a
+/// miss, or the error line, per the listener's `get_errors`.
+fn retrieval_failed(
+    ctx: &Ctx,
+    req: &Request,
+    table: &RouteTable,
+    e: UpstreamError,
+    out: &mut BytesMut,
+) {
+    match ctx.info.get_errors {
+        GetErrors::Miss => finish_values(ctx, req, table, Ok(Vec::new()), out),
+        GetErrors::Error => out.put_slice(e.reply_line()),
     }
 }
 
 fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut BytesMut) {
     let resp = match result {
         Ok(resp) => resp,
+        Err(e) if matches!(c.req.as_ref(), Request::Retrieval(_)) => {
+            count_failure(ctx, e);
+            return retrieval_failed(ctx, &c.req, &c.table, e, out);
+        }
         Err(e) => return upstream_error(ctx, &c.req, e, out),
     };
     match (resp, c.req.as_ref()) {
@@ -423,36 +451,44 @@ fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut 
     }
 }
 
+/// A split multi-get put back together.
+enum Merged {
+    /// The values in request order (a part that failed: its keys are misses).
+    Values(Vec<Value>),
+    /// No part answered with values, and one answered with a line of memcached's own: passed
+    /// on as sent.
+    Reply(Response),
+    /// Every part failed upstream (already counted): answered per the listener's
+    /// `get_errors`.
+    Failed(UpstreamError),
+}
+
 /// Reassembles the values of a split multi-get in request order. A part that failed counts its
-/// keys as misses, unless every part failed (then the client gets the error).
-fn merge(ctx: &Ctx, m: &mut Multi) -> Result<Vec<Value>, Response> {
+/// keys as misses, unless every part failed (see [`Merged`]).
+fn merge(ctx: &Ctx, m: &mut Multi) -> Merged {
     let mut per_part: Vec<((usize, usize), VecDeque<Value>)> = Vec::new();
-    let mut first_error = None;
+    let (mut line, mut failed) = (None, None);
     for (group, part) in &mut m.parts {
         match part.take() {
             Ok(Response::Values(v)) => per_part.push((*group, v.into())),
             Ok(other) => {
-                first_error.get_or_insert(other);
+                line.get_or_insert(other);
             }
             Err(e) => {
-                ctx.info.metrics.reply(if e == UpstreamError::Timeout {
-                    ReplyOutcome::UpstreamTimeout
-                } else {
-                    ReplyOutcome::UpstreamError
-                });
-                first_error.get_or_insert(Response::Line(Bytes::from_static(
-                    e.reply_line()
-                        .strip_suffix(b"\r\n")
-                        .unwrap_or(b"SERVER_ERROR"),
-                )));
+                count_failure(ctx, e);
+                failed.get_or_insert(e);
             }
         }
     }
     if per_part.is_empty() {
-        return Err(first_error.unwrap_or(Response::Values(Vec::new())));
+        return match (line, failed) {
+            (Some(line), _) => Merged::Reply(line),
+            (None, Some(e)) => Merged::Failed(e),
+            (None, None) => Merged::Values(Vec::new()),
+        };
     }
     let Request::Retrieval(r) = m.req.as_ref() else {
-        return Err(Response::Values(Vec::new()));
+        return Merged::Values(Vec::new());
     };
     let mut merged = Vec::new();
     for key in &r.keys {
@@ -468,7 +504,7 @@ fn merge(ctx: &Ctx, m: &mut Multi) -> Result<Vec<Value>, Response> {
             }
         }
     }
-    Ok(merged)
+    Merged::Values(merged)
 }
 
 fn finish_values(
