@@ -113,7 +113,7 @@ def py2_too(workdir):
     """The names `fix_imports` renames that Python 2 also has as spelled: REVERSE_IMPORT_MAPPING
     modules it imports and REVERSE_NAME_MAPPING pairs it loads (`subprocess`, which becomes
     `commands`). At protocols 0-2 such a name may be Python 2's own."""
-    imports, loads = python2({'modules': sorted(RIM), 'pairs': sorted(RNM)}, workdir)
+    imports, loads, _ = python2({'modules': sorted(RIM), 'pairs': sorted(RNM)}, workdir)
     modules = sorted(m for m in RIM if imports.get(m, '') is None)
     names = sorted(p for p in RNM if loads.get(p, False))
     return modules, names
@@ -129,7 +129,9 @@ def python2(request, workdir):
     with open(out) as f:
         result = json.load(f)
     loads = {(m, n): err is None for m, n, err in result['pairs']}
-    return result['modules'], loads
+    # Old-style classes: (m, n) -> whether they define __getinitargs__.
+    classic = {(m, n): initargs for m, n, initargs in result['classic']}
+    return result['modules'], loads, classic
 
 
 def run_python2(args):
@@ -157,7 +159,7 @@ def generate(workdir):
     pairs = sorted({(m, n) for m, n, _kind, _seen in d3['pairs']
                     if m.split('.')[0] in top and '.' not in n} | set(EXTRA_PAIRS))
     modules = sorted(set(d3['modules']) | {m for m, _ in pairs})
-    imports, loads = python2({
+    imports, loads, classic = python2({
         'modules': sorted({RIM.get(m, m) for m in modules} | set(modules)),
         'pairs': sorted({py3_to_py2(m, n) for m, n in pairs} | set(RNM.values()) | set(pairs)),
     }, workdir)
@@ -183,7 +185,17 @@ def generate(workdir):
     spelled = sorted({py3_to_py2(m, n) for m, n in pairs if spelled_missing(loads, m, n)})
     keep = sorted({(m, n) for m, n in pairs if keep_spelled(loads, m, n)})
     rename_only = sorted({(m, n) for m, n in pairs if renamed_only(imports, loads, m, n)})
-    return gone, sorted(prefixes), names, spelled, keep, rename_only, d3['python']
+    # The Python 2 names of Python 3 classes that are old-style there (no __getinitargs__: an
+    # instance is built empty, then given its state), as the transcoder writes them.
+    old_style = sorted({written(loads, m, n) for m, n in pairs
+                        if classic.get(written(loads, m, n)) is False})
+    return gone, sorted(prefixes), names, spelled, keep, rename_only, old_style, d3['python']
+
+
+def written(loads, m, n):
+    """The name the transcoder writes for a Python 2 reader: renamed by `fix_imports`, unless
+    kept as spelled."""
+    return (m, n) if keep_spelled(loads, m, n) else py3_to_py2(m, n)
 
 
 def renamed_only(imports, loads, m, n):
@@ -239,8 +251,8 @@ def render_tables(header, tables):
     return '\n'.join(lines + [''])
 
 
-def render(modules, prefixes, names, spelled, keep, rename_only, py3_version, too_modules,
-           too_names):
+def render(modules, prefixes, names, spelled, keep, rename_only, old_style, py3_version,
+           too_modules, too_names):
     py3 = py3_version.split()[0]
     header = [
         'Globals Python 3 may pickle that Python 2 cannot load (py3 spelling, before renaming,',
@@ -273,6 +285,10 @@ def render(modules, prefixes, names, spelled, keep, rename_only, py3_version, to
         (['Pairs of [`PY2_TOO_MODULES`] that Python 2 loads only renamed',
           '(`subprocess.getoutput` is `commands.getoutput`): Python 3\'s names, sorted.'],
          'RENAME_ONLY: &[(&str, &str)]', [pair_lines(m, n) for m, n in rename_only]),
+        (['Python 2 names of Python 3 standard-library classes that are old-style in Python 2',
+          'and define no `__getinitargs__` (`collections.UserDict` is written',
+          '`UserDict.IterableUserDict`): written as `py2_classic` classes are, sorted.'],
+         'PY2_CLASSIC: &[(&str, &str)]', [pair_lines(m, n) for m, n in old_style]),
     ]
     return render_tables(header, tables)
 
@@ -301,28 +317,28 @@ def parse_table(text):
             parse_pairs(text, 'NAMES'), parse_pairs(text, 'SPELLED_NAMES'),
             parse_pairs(text, 'KEEP_SPELLED'),
             parse_strings(text, 'PY2_TOO_MODULES'), parse_pairs(text, 'PY2_TOO_NAMES'),
-            parse_pairs(text, 'RENAME_ONLY'))
+            parse_pairs(text, 'RENAME_ONLY'), parse_pairs(text, 'PY2_CLASSIC'))
 
 
 def verify(workdir):
     with open(TABLE) as f:
         (modules, prefixes, names, spelled, keep, too_modules, too_names,
-         rename_only) = parse_table(f.read())
+         rename_only, old_style) = parse_table(f.read())
     problems = []
     for what, items in (('MODULES', modules), ('PREFIXES', prefixes), ('NAMES', names),
                         ('SPELLED_NAMES', spelled), ('KEEP_SPELLED', keep),
-                        ('RENAME_ONLY', rename_only)):
+                        ('RENAME_ONLY', rename_only), ('PY2_CLASSIC', old_style)):
         if items != sorted(set(items)):
             problems.append('%s is not sorted and unique' % what)
     problems += ['PREFIXES entry %s is not in MODULES' % p for p in prefixes if p not in modules]
     if len(modules) < 100 or len(names) < 300 or len(spelled) < 10:
         problems.append('the table is too small to be generated (%d modules, %d names, %d '
                         'spelled)' % (len(modules), len(names), len(spelled)))
-    imports, loads = python2({
+    imports, loads, classic = python2({
         'modules': sorted({RIM.get(m, m) for m in modules} | set(modules)
                           | {m for m, _ in rename_only}),
         'pairs': sorted({py3_to_py2(m, n) for m, n in names + keep + rename_only} | set(names)
-                        | set(spelled) | set(keep) | set(rename_only)),
+                        | set(spelled) | set(keep) | set(rename_only) | set(old_style)),
     }, workdir)
     for m in modules:
         if not module_missing(imports, m):
@@ -344,6 +360,11 @@ def verify(workdir):
         if not renamed_only(imports, loads, m, n):
             problems.append('RENAME_ONLY %s.%s: Python 2 loads it as spelled, or not renamed'
                             % (m, n))
+    # An old-style class: Python 2 loads it so, without __getinitargs__.
+    for m, n in old_style:
+        if classic.get((m, n)) is not False:
+            problems.append('PY2_CLASSIC %s.%s: not an old-style class without __getinitargs__ '
+                            'in Python 2' % (m, n))
     # The names Python 2 also has as spelled: exactly what it loads now.
     too_now = tuple(map(list, py2_too(workdir)))
     if (too_modules, too_names) != too_now:
@@ -499,16 +520,17 @@ def verify_py2_only(workdir):
 
 def tables(workdir):
     """The two tables as generated from this machine's interpreters: [(path, text, summary)]."""
-    modules, prefixes, names, spelled, keep, rename_only, version = generate(workdir)
+    modules, prefixes, names, spelled, keep, rename_only, old_style, version = generate(workdir)
     too_modules, too_names = py2_too(workdir)
     modules2, names2, mapped2, version2 = generate_py2_only(workdir)
     return [
         (TABLE,
-         render(modules, prefixes, names, spelled, keep, rename_only, version, too_modules,
-                too_names),
+         render(modules, prefixes, names, spelled, keep, rename_only, old_style, version,
+                too_modules, too_names),
          '%d modules, %d prefixes, %d names, %d spelled names, %d kept as spelled, '
-         '%d renamed only' % (len(modules), len(prefixes), len(names), len(spelled), len(keep),
-                              len(rename_only))),
+         '%d renamed only, %d old-style' % (len(modules), len(prefixes), len(names),
+                                            len(spelled), len(keep), len(rename_only),
+                                            len(old_style))),
         (TABLE2, render_py2_only(modules2, names2, mapped2, version2),
          '%d modules, %d names' % (len(modules2), len(names2))),
     ]

@@ -58,6 +58,15 @@ pub(crate) fn renamed_name_is_py2_too(module: &str, name: &str) -> bool {
         || py3_only::PY2_TOO_NAMES.contains(&(module, name))
 }
 
+/// Whether `module.name`, a Python 2 name (as [`py3_to_py2`] writes it), is one of Python 2's
+/// old-style standard-library classes without `__getinitargs__` (`UserDict.IterableUserDict`,
+/// `ConfigParser.RawConfigParser`, `Queue.Queue`, ...; `py3_only::PY2_CLASSIC`, generated from
+/// the real interpreters). Python 2 cannot build their instances by `NEWOBJ`: they are written
+/// as a route's `py2_classic` classes are (an instance built empty, then given its state).
+pub(crate) fn is_py2_classic(module: &str, name: &str) -> bool {
+    py3_only::PY2_CLASSIC.binary_search(&(module, name)).is_ok()
+}
+
 /// Whether Python 3 loads the name [`py3_to_py2`] gives `module.name` as another class: the
 /// `OSError` subclasses Python 3 added (`FileNotFoundError`, `TimeoutError`, so also
 /// `socket.timeout`...) become Python 2's `exceptions.OSError`, `ModuleNotFoundError` its

@@ -66,6 +66,9 @@ pub(super) struct Known {
     /// Python 3 reads the protocol-2 name back as another class
     /// (`compat::py2_name_loses_py3_class`).
     loses_py3_class: bool,
+    /// `py2` is one of Python 2's old-style standard-library classes (`compat::is_py2_classic`):
+    /// the general path's for a Python 2 reader, as a route's `py2_classic` classes are.
+    py2_classic: bool,
     /// `py2` can be written as a protocol-2 GLOBAL (non-empty newline-free ASCII parts, no
     /// dotted name: `downgrade.rs` refuses the rest).
     pub(super) py2_writable: bool,
@@ -106,6 +109,7 @@ impl Known {
             },
             str_value: compat::gives_str_value(&m2, &n2),
             loses_py3_class: compat::py2_name_loses_py3_class(m, n),
+            py2_classic: compat::is_py2_classic(&m2, &n2),
             py2_writable: {
                 let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
                 ok(&m2) && ok(&n2) && !n2.contains('.')
@@ -140,7 +144,8 @@ impl Known {
             || (self.array && p.target == Runtime::Py3)
             || (self.pytz_utc && p.target == Runtime::Py3 && p.py2_utc == Py2Utc::Pytz)
             || (self.loses_py3_class && p.target == Runtime::Py2 && p.lossless_for_py3)
-            || (p.target == Runtime::Py2 && p.py2_classic.contains(&self.py2)))
+            || (p.target == Runtime::Py2
+                && (self.py2_classic || p.py2_classic.contains(&self.py2))))
     }
 }
 

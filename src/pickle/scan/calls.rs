@@ -155,11 +155,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if unbuildable.is_some_and(|u| u.0 == Runtime::Py3) && self.target() == Some(Runtime::Py3) {
             return Err(self.m.err(ErrorKind::Unsupported));
         }
-        let classic = self.policy.is_some_and(|p| {
-            p.py2_classic
-                .iter()
-                .any(|g| *g.module == *m2 && *g.name == *n2)
-        });
+        let classic = compat::is_py2_classic(&m2, &n2)
+            || self.policy.is_some_and(|p| {
+                p.py2_classic
+                    .iter()
+                    .any(|g| *g.module == *m2 && *g.name == *n2)
+            });
         let set_like = matches!((&*m2, &*n2), ("__builtin__", "set" | "frozenset"));
         // The lists these two are given are written after their global: only then are list
         // items kept for the collision check (`collide.rs`).
