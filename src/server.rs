@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 use tracing::Instrument;
@@ -40,14 +40,22 @@ impl Listener {
     }
 }
 
-/// Binds every `[[listener]]` of a validated configuration.
+/// Connections the kernel completes and queues per listener before the proxy accepts them:
+/// memcached's `-b` default. Linux caps it at `net.core.somaxconn` (4096 since 5.4, 128 before),
+/// as it does memcached's. `TcpListener::bind` would use 128, which a burst of reconnecting
+/// clients (every uWSGI worker restarting at once) overflows: the SYNs past it are dropped and
+/// those clients wait for a retransmit, 1 s and more.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds every `[[listener]]` of a validated configuration (`SO_REUSEADDR`, as memcached and
+/// `TcpListener::bind`, so a restart need not wait out `TIME_WAIT`; backlog [`LISTEN_BACKLOG`]).
 ///
 /// # Errors
 /// The first address that cannot be bound, with the address in the message.
 pub async fn bind(config: &Config) -> io::Result<Vec<Listener>> {
     let mut out = Vec::with_capacity(config.listeners.len());
     for l in &config.listeners {
-        let socket = TcpListener::bind(&l.address).await.map_err(|e| {
+        let socket = listen(&l.address).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on {}: {e}", l.address))
         })?;
         out.push(Listener {
@@ -56,6 +64,21 @@ pub async fn bind(config: &Config) -> io::Result<Vec<Listener>> {
         });
     }
     Ok(out)
+}
+
+/// A listening socket on `address` (an `IP:port`, as validated) with [`LISTEN_BACKLOG`].
+fn listen(address: &str) -> io::Result<TcpListener> {
+    let addr: std::net::SocketAddr = address
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not an IP:port address"))?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Which listener a client connection came in on.

@@ -136,3 +136,30 @@ fn multi_get_with_one_server_down_reads_its_keys_as_misses() {
         );
     }
 }
+
+/// A burst of connects that no one has accepted yet is queued by the kernel up to the listen
+/// backlog; past it the SYNs are dropped and the clients wait for a retransmit (1 s). 300
+/// connects overflow the 128 that `TcpListener::bind` gives, not memcached's 1024.
+#[test]
+fn a_listener_queues_a_burst_of_connects_past_128() {
+    use std::time::Duration;
+    let config = Config::quick(
+        &[("127.0.0.1:0".to_string(), ClientRuntime::Py3)],
+        &["127.0.0.1:1".to_string()],
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Bound and never accepted: every connect below stays in the accept queue.
+    let listeners = rt.block_on(picklebridge::server::bind(&config)).unwrap();
+    let addr = listeners[0].local_addr().unwrap();
+    let mut queued = Vec::new();
+    for i in 0..300 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(700)) {
+            Ok(s) => queued.push(s),
+            Err(e) => panic!("connect {i} not queued within 700 ms: {e}"),
+        }
+    }
+    assert_eq!(queued.len(), 300);
+}
