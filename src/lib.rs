@@ -8,6 +8,7 @@
 //! - [`firewall`]: pickle firewall, deny-list matching on the globals a pickle references (pure).
 //! - [`config`], [`route`]: TOML configuration, validated and compiled into a route table.
 //! - [`server`], [`connection`], [`handler`], [`upstream`]: the async proxy.
+//! - [`fd_limit`]: the open-file limit the configuration needs, raised at start-up.
 //! - [`metrics`], [`telemetry`]: Prometheus metrics and the admin HTTP listener; tracing setup.
 //! - [`cli`]: the subcommands of the `picklebridge` binary.
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod fd_limit;
 pub mod firewall;
 pub mod handler;
 pub mod metrics;

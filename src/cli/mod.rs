@@ -14,7 +14,7 @@ pub const EX_USAGE: u8 = 64;
 pub const EX_UNAVAILABLE: u8 = 69;
 /// An internal error: the metrics could not be registered (`EX_SOFTWARE`).
 pub const EX_SOFTWARE: u8 = 70;
-/// The system refused a thread or a signal handler (`EX_OSERR`).
+/// The system refused a thread, a signal handler or enough open files (`EX_OSERR`).
 pub const EX_OSERR: u8 = 71;
 /// A file or a standard stream could not be read or written (`EX_IOERR`).
 pub const EX_IOERR: u8 = 74;

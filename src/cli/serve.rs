@@ -9,7 +9,9 @@
 //! ```
 //! A bad configuration exits 64 (EX_USAGE) listing every problem; a listener that cannot be
 //! bound exits 69 (EX_UNAVAILABLE); 71 (EX_OSERR) when the runtime's threads or the signal
-//! handlers cannot be set up, 70 (EX_SOFTWARE) when the metrics cannot be registered.
+//! handlers cannot be set up, or when the hard open-file limit is below what the configuration
+//! needs (as memcached for `-c`; the soft limit is raised to it), 70 (EX_SOFTWARE) when the
+//! metrics cannot be registered.
 //! SIGTERM or SIGINT drains connections for up to `shutdown_grace_ms` and exits 0; a SIGINT
 //! during the drain (Ctrl-C again) exits at once with 130, as if it had killed the process.
 use std::path::PathBuf;
@@ -137,6 +139,22 @@ pub fn run(args: Args) -> ExitCode {
     if let Err(e) = crate::telemetry::init(&config.log) {
         eprintln!("picklebridge: {e}");
         return ExitCode::from(super::EX_USAGE);
+    }
+    // Before any socket: past the soft limit, accept fails with EMFILE and clients wait unanswered.
+    match crate::fd_limit::ensure(crate::fd_limit::Budget::of(&config)) {
+        Ok(r) if r.to != r.from => {
+            tracing::info!(
+                from = r.from,
+                to = r.to,
+                hard = r.hard,
+                "open-file limit raised"
+            );
+        }
+        Ok(r) => tracing::debug!(soft = r.to, hard = r.hard, "open-file limit"),
+        Err(e) => {
+            eprintln!("picklebridge: {e}");
+            return ExitCode::from(super::EX_OSERR);
+        }
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.runtime.workers > 0 {

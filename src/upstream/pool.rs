@@ -29,7 +29,7 @@ const STREAM_DEPTH: usize = 4;
 /// Connections of their own ([`Server::send_alone`], [`Server::stream_alone`]) open at once to
 /// one server: dumps pipelined by many clients wait their turn rather than open as many
 /// connections (memcached runs one item listing at a time anyway).
-const ALONE_AT_ONCE: usize = 4;
+pub(crate) const ALONE_AT_ONCE: usize = 4;
 
 /// The parts of a streamed reply ([`Server::stream_alone`]).
 pub type StreamReceiver = mpsc::Receiver<Result<Bytes, UpstreamError>>;

@@ -33,14 +33,30 @@ impl ServeBin {
         env: &[(&str, &str)],
         listen: SocketAddr,
     ) -> ServeBin {
+        ServeBin::start_in(None, args, toml, env, listen)
+    }
+
+    /// Like [`ServeBin::start`], run by `sh` after `ulimit ULIMIT` (`"-Sn 64"`: a soft open-file
+    /// limit of 64 for the proxy, as a service manager's would be).
+    pub fn start_under_ulimit(ulimit: &str, toml: &str, listen: SocketAddr) -> ServeBin {
+        ServeBin::start_in(Some(ulimit), &[], Some(toml), &[], listen)
+    }
+
+    fn start_in(
+        ulimit: Option<&str>,
+        args: &[&str],
+        toml: Option<&str>,
+        env: &[(&str, &str)],
+        listen: SocketAddr,
+    ) -> ServeBin {
         let config = toml.map(|toml| {
             let mut file = tempfile::NamedTempFile::new().expect("config file");
             file.write_all(toml.as_bytes()).expect("write config");
             file
         });
         let log = tempfile::NamedTempFile::new().expect("log file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_picklebridge"));
-        command.arg("serve").args(args);
+        let mut command = serve_command(ulimit);
+        command.args(args);
         if let Some(file) = &config {
             command.arg("--config").arg(file.path());
         }
@@ -143,6 +159,26 @@ impl Drop for ServeBin {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `picklebridge serve`, or `sh -c 'ulimit ULIMIT && exec picklebridge serve ...'` (further
+/// arguments go after `serve`).
+pub fn serve_command(ulimit: Option<&str>) -> Command {
+    let bin = env!("CARGO_BIN_EXE_picklebridge");
+    match ulimit {
+        None => {
+            let mut c = Command::new(bin);
+            c.arg("serve");
+            c
+        }
+        Some(ulimit) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit {ulimit} && exec \"$0\" serve \"$@\""))
+                .arg(bin);
+            c
+        }
     }
 }
 
