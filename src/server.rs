@@ -196,6 +196,7 @@ pub async fn run(
         ))
     });
     let limit = Arc::new(Semaphore::new(max));
+    let spare = Arc::new(Spare::new());
     for l in &listeners {
         tracing::info!(
             listener = %l.config.display_name(),
@@ -217,7 +218,7 @@ pub async fn run(
     }
     let accept_loops: Vec<_> = listeners
         .into_iter()
-        .map(|l| tokio::spawn(accept_loop(l, shared.clone(), limit.clone())))
+        .map(|l| tokio::spawn(accept_loop(l, shared.clone(), limit.clone(), spare.clone())))
         .collect();
     shutdown.await;
     tracing::info!("shutting down: no longer accepting, draining connections");
@@ -238,8 +239,16 @@ pub async fn run(
     }
 }
 
+/// What memcached says to a client past its `-c` limit, then it closes.
+const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
+
 /// Accepts connections on one listener until aborted.
-async fn accept_loop(listener: Listener, shared: Arc<Shared>, limit: Arc<Semaphore>) {
+async fn accept_loop(
+    listener: Listener,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    spare: Arc<Spare>,
+) {
     let name = listener.config.display_name();
     let info = ListenerInfo {
         metrics: shared.metrics.listener(&name, listener.config.client),
@@ -247,28 +256,53 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, limit: Arc<Semapho
         runtime: listener.config.client,
         get_errors: listener.config.get_errors,
     };
-    let mut backoff = Duration::from_millis(5);
+    let first_backoff = Duration::from_millis(5);
+    let mut backoff = first_backoff;
+    // One line per 10 s with the count of those suppressed: a queue of clients refused one by one
+    // must not flood the log.
+    let log = crate::telemetry::RateLimiter::new(Duration::from_secs(10), 1);
     loop {
         let (mut socket, peer) = match listener.socket.accept().await {
             Ok(accepted) => {
-                backoff = Duration::from_millis(5);
+                backoff = first_backoff;
                 accepted
             }
+            Err(e) if out_of_descriptors(&e) => {
+                // The waiting clients would get no reply until a descriptor frees: take them off
+                // the queue one by one with the spare descriptor and refuse them, as at the
+                // connection limit.
+                let refused = spare.refuse_one(&listener.socket).await;
+                if refused {
+                    info.metrics.rejected();
+                }
+                if let Some(suppressed) = log.check() {
+                    tracing::warn!(
+                        error = %e,
+                        suppressed,
+                        refused,
+                        "accept failed, out of file descriptors: refusing waiting clients with ERROR Too many open connections (raise the open-file limit or lower max_connections)"
+                    );
+                }
+                if !refused {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                }
+                continue;
+            }
             Err(e) => {
-                // EMFILE and friends: wait a little instead of spinning (mini-redis `accept`).
-                tracing::warn!(error = %e, "accept failed");
+                // Wait a little instead of spinning (mini-redis `accept`).
+                if let Some(suppressed) = log.check() {
+                    tracing::warn!(error = %e, suppressed, "accept failed");
+                }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
                 continue;
             }
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             info.metrics.rejected();
-            // What memcached says past its -c limit, then it closes.
             tokio::spawn(async move {
-                let _ = socket
-                    .write_all(b"ERROR Too many open connections\r\n")
-                    .await;
+                let _ = socket.write_all(TOO_MANY).await;
             });
             continue;
         };
@@ -281,6 +315,66 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>, limit: Arc<Semapho
             drop(open);
             drop(permit);
         });
+    }
+}
+
+/// Longest pause between two failed accepts.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Whether an accept error means the process (`EMFILE`) or the system (`ENFILE`) is out of file
+/// descriptors (Linux, BSD and macOS numbers).
+fn out_of_descriptors(e: &io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(e.raw_os_error(), Some(ENFILE | EMFILE))
+}
+
+/// A descriptor held in reserve (`/dev/null` opened for reading) so that, out of descriptors,
+/// an accept loop can free it, take one waiting client off the queue, send it
+/// `ERROR Too many open connections`, close it and take the spare again: each queued client gets
+/// an answer rather than a hang. Shared by the listeners; one refusal at a time.
+struct Spare(std::sync::Mutex<Option<std::fs::File>>);
+
+impl Spare {
+    fn new() -> Spare {
+        Spare(std::sync::Mutex::new(std::fs::File::open("/dev/null").ok()))
+    }
+
+    /// Refuses one client waiting on `listener` using the spare descriptor; `false` when there
+    /// was no spare (another loop holds it, or it could not be taken again since) or no client.
+    async fn refuse_one(&self, listener: &TcpListener) -> bool {
+        let spare = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let refused = match spare {
+            Some(file) => {
+                drop(file);
+                // Only a client already queued: Linux fails accept with EMFILE before it looks
+                // at the queue, so the queue may be empty, and a client arriving later, once
+                // descriptors are back, must be served. Another thread may also have taken the
+                // freed descriptor: EMFILE again, tried next time.
+                let queued = tokio::select! {
+                    biased;
+                    accepted = listener.accept() => Some(accepted),
+                    () = std::future::ready(()) => None,
+                };
+                match queued {
+                    Some(Ok((socket, _))) => {
+                        // 33 bytes into an empty send buffer: a plain non-blocking write
+                        // completes; the socket closes when dropped.
+                        if let Ok(socket) = socket.into_std() {
+                            let _ = std::io::Write::write(&mut &socket, TOO_MANY);
+                        }
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            None => false,
+        };
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = std::fs::File::open("/dev/null").ok();
+        }
+        refused
     }
 }
 

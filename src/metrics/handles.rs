@@ -125,7 +125,7 @@ impl ListenerMetrics {
         ConnectionGuard::new(&self.inner.open)
     }
 
-    /// Counts a client connection refused at the connection limit.
+    /// Counts a client connection refused at the connection limit or out of file descriptors.
     pub fn rejected(&self) {
         self.inner.rejected.inc();
     }

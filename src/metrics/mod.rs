@@ -295,7 +295,7 @@ impl Metrics {
             )?,
             client_connections_rejected: r.counter(
                 "client_connections_rejected_total",
-                "Client connections refused because the connection limit was reached.",
+                "Client connections refused: the connection limit was reached, or no file descriptor was left.",
                 &[lis],
             )?,
             client_connection_errors: r.counter(
