@@ -1,7 +1,7 @@
 //! The `picklebridge` binary: check-config and serve exit 64 listing every problem, serve 69 for
 //! a port in use; the one-line quick start serves; SIGHUP swaps routes from a valid file and keeps
 //! them on a bad one; SIGTERM or SIGINT stops it with exit 0, and a SIGINT during the drain
-//! at once.
+//! at once; DNS lookups that hang do not hold the exit past the grace period.
 mod common;
 
 use std::io::Write;
@@ -239,4 +239,54 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
     serve.signal("-TERM");
     let status = serve.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", serve.log());
+}
+
+/// SIGTERM while DNS lookups of an upstream name hang: the process exits within the grace period
+/// (plus the runtime's bounded shutdown), not after the resolver's timeouts. Before, dropping the
+/// runtime waited for the blocking getaddrinfo calls: exit ~10 s after SIGTERM with a 1 s grace.
+/// The resolver is a UDP socket of this test that never answers, named in a resolv.conf
+/// bind-mounted over /etc/resolv.conf in a private mount namespace (`unshare -m`, root), so the
+/// host's resolver is untouched.
+#[test]
+fn sigterm_exits_within_the_grace_period_while_dns_lookups_hang() {
+    let silent = std::net::UdpSocket::bind("127.77.0.1:53")
+        .expect("bind 127.77.0.1:53 for the silent resolver (needs root, as CI runs)");
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.77.0.1\noptions timeout:5 attempts:2\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let toml = format!(
+        "[[listener]]\naddress = \"127.0.0.1:{port}\"\nclient = \"py3\"\n\
+         [pool.main]\nservers = [\"memcached.example.internal:11211\"]\n\
+         [timeouts]\nshutdown_grace_ms = 1000\nconnect_ms = 500\n"
+    );
+    let mut unshare = Command::new("unshare");
+    unshare
+        .args(["-m", "sh", "-c"])
+        .arg(r#"mount --bind "$0" /etc/resolv.conf && bin="$1" && shift && exec "$bin" serve "$@""#)
+        .arg(&resolv)
+        .arg(env!("CARGO_BIN_EXE_picklebridge"));
+    let mut serve = ServeBin::start_command(unshare, &[], Some(&toml), &[], loopback(port));
+    // Requests fail at once while the name does not resolve; lookups are in flight from the
+    // start (the start-up check and every reconnect start one, each outliving its connect_ms).
+    let mut c = Client::connect(serve.listen).unwrap();
+    assert_eq!(
+        c.call(b"get a\r\n", b"\r\n"),
+        b"SERVER_ERROR upstream unavailable\r\n"
+    );
+    let start = std::time::Instant::now();
+    serve.signal("-TERM");
+    let status = serve.wait_exit(Duration::from_secs(15));
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", serve.log());
+    assert!(
+        took < Duration::from_millis(2500),
+        "exit {took:?} after SIGTERM with shutdown_grace_ms = 1000:\n{}",
+        serve.log()
+    );
+    drop(silent);
 }

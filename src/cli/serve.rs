@@ -12,7 +12,8 @@
 //! handlers cannot be set up, or when the hard open-file limit is below what the configuration
 //! needs (as memcached for `-c`; the soft limit is raised to it), 70 (EX_SOFTWARE) when the
 //! metrics cannot be registered.
-//! SIGTERM or SIGINT drains connections for up to `shutdown_grace_ms` and exits 0; a SIGINT
+//! SIGTERM or SIGINT drains connections for up to `shutdown_grace_ms` and exits 0 at most
+//! [`RUNTIME_SHUTDOWN`] later, even with DNS lookups still waiting for an answer; a SIGINT
 //! during the drain (Ctrl-C again) exits at once with 130, as if it had killed the process.
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -167,8 +168,19 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(super::EX_OSERR);
         }
     };
-    runtime.block_on(serve(args, config))
+    let code = runtime.block_on(serve(args, config));
+    // Dropping the runtime would wait for every blocking task, and a DNS lookup (getaddrinfo,
+    // run on the blocking pool by `lookup_host`) cannot be cancelled: with a resolver that does
+    // not answer, the process outlived `shutdown_grace_ms` by the resolver's timeouts (9.5 s
+    // with `timeout:5 attempts:2`). The drain is over here; what is still running is abandoned
+    // at exit.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    code
 }
+
+/// How long, after the drain, the runtime may take to drop its remaining tasks before the
+/// process exits anyway (blocking tasks still running are abandoned).
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(250);
 
 async fn serve(args: Args, config: Config) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};

@@ -33,17 +33,19 @@ impl ServeBin {
         env: &[(&str, &str)],
         listen: SocketAddr,
     ) -> ServeBin {
-        ServeBin::start_in(None, args, toml, env, listen)
+        ServeBin::start_command(serve_command(None), args, toml, env, listen)
     }
 
     /// Like [`ServeBin::start`], run by `sh` after `ulimit ULIMIT` (`"-Sn 64"`: a soft open-file
     /// limit of 64 for the proxy, as a service manager's would be).
     pub fn start_under_ulimit(ulimit: &str, toml: &str, listen: SocketAddr) -> ServeBin {
-        ServeBin::start_in(Some(ulimit), &[], Some(toml), &[], listen)
+        ServeBin::start_command(serve_command(Some(ulimit)), &[], Some(toml), &[], listen)
     }
 
-    fn start_in(
-        ulimit: Option<&str>,
+    /// Like [`ServeBin::start_with`], running `command`, which must run `picklebridge serve`
+    /// with the arguments added to it (see [`serve_command`]).
+    pub fn start_command(
+        mut command: Command,
         args: &[&str],
         toml: Option<&str>,
         env: &[(&str, &str)],
@@ -55,7 +57,6 @@ impl ServeBin {
             file
         });
         let log = tempfile::NamedTempFile::new().expect("log file");
-        let mut command = serve_command(ulimit);
         command.args(args);
         if let Some(file) = &config {
             command.arg("--config").arg(file.path());
