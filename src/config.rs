@@ -385,7 +385,8 @@ pub struct LimitsConfig {
     #[serde(default = "default_item_size")]
     pub item_size: usize,
     /// `max_connections = 4096`: client connections served at once; more are accepted and
-    /// closed immediately.
+    /// closed immediately. `serve` raises the soft open-file limit to fit them
+    /// ([`crate::fd_limit`]).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// `idle_timeout_s = 0`: close client connections idle this long; `0` never does.
