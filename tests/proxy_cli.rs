@@ -275,7 +275,7 @@ fn sigterm_exits_within_the_grace_period_while_dns_lookups_hang() {
     // start (the start-up check and every reconnect start one, each outliving its connect_ms).
     let mut c = Client::connect(serve.listen).unwrap();
     assert_eq!(
-        c.call(b"get a\r\n", b"\r\n"),
+        c.call(b"set a 0 0 1\r\nx\r\n", b"\r\n"),
         b"SERVER_ERROR upstream unavailable\r\n"
     );
     let start = std::time::Instant::now();
