@@ -23,14 +23,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
-
 use crate::firewall::{FirewallMode, FirewallRules};
 use crate::metrics::AdminConfig;
 use crate::telemetry::LogConfig;
 use serde::Deserialize;
 
+mod parse;
 mod tls;
+use parse::{array, renumber, section, LeftOut};
 pub use tls::{TlsConfig, TlsMaterial};
 
 /// The whole configuration file.
@@ -535,59 +535,6 @@ fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
     }
 }
 
-/// Deserializes one section, recording a problem instead of stopping.
-fn section<T: DeserializeOwned>(
-    v: toml::Value,
-    path: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<T> {
-    match v.try_into::<T>() {
-        Ok(t) => Some(t),
-        Err(e) => {
-            problems.push(problem(path, e.message().trim().to_string()));
-            None
-        }
-    }
-}
-
-/// Deserializes an array of tables element by element, so each bad element is reported (and
-/// left out); returns the entries that parse with their positions in the file, for
-/// [`renumber`] (the validation of the others counts without the bad ones).
-fn array<T: DeserializeOwned>(
-    v: toml::Value,
-    path: &str,
-    problems: &mut Vec<Problem>,
-) -> (Vec<T>, Vec<usize>) {
-    match v {
-        toml::Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, item)| Some((section(item, &format!("{path}[{i}]"), problems)?, i)))
-            .unzip(),
-        _ => {
-            problems.push(problem(path, "expected an array of tables ([[...]])"));
-            (Vec::new(), Vec::new())
-        }
-    }
-}
-
-/// Rewrites the `name[i]` at the start of validation problems' paths to the entry's position
-/// in the file (`at[i]`), where entries before it did not parse.
-fn renumber(problems: &mut [Problem], name: &str, at: &[usize]) {
-    let open = format!("{name}[");
-    for p in problems {
-        let Some(rest) = p.path.strip_prefix(&open) else {
-            continue;
-        };
-        let Some((index, tail)) = rest.split_once(']') else {
-            continue;
-        };
-        if let Some(&file_index) = index.parse::<usize>().ok().and_then(|i| at.get(i)) {
-            p.path = format!("{open}{file_index}]{tail}");
-        }
-    }
-}
-
 impl Config {
     /// Parses and validates a configuration.
     ///
@@ -603,13 +550,29 @@ impl Config {
         })?;
         let mut problems = Vec::new();
         let mut config = Config::default();
+        let mut left_out = LeftOut::default();
         let (mut listener_at, mut route_at) = (Vec::new(), Vec::new());
         for (key, value) in table {
             match key.as_str() {
                 "listener" => {
-                    (config.listeners, listener_at) = array(value, "listener", &mut problems)
+                    let entries = value.as_array().map(Vec::len);
+                    (config.listeners, listener_at) = array(value, "listener", &mut problems);
+                    left_out.listeners = entries.map_or(true, |n| listener_at.len() < n);
                 }
-                "route" => (config.routes, route_at) = array(value, "route", &mut problems),
+                "route" => {
+                    // The prefix of each entry, where it is a string, for `LeftOut`.
+                    let prefixes: Vec<Option<String>> = match value.as_array() {
+                        Some(items) => items
+                            .iter()
+                            .map(|r| Some(r.get("prefix")?.as_str()?.to_owned()))
+                            .collect(),
+                        None => vec![None],
+                    };
+                    (config.routes, route_at) = array(value, "route", &mut problems);
+                    left_out.default_route = prefixes.iter().enumerate().any(|(i, p)| {
+                        !route_at.contains(&i) && p.as_deref().map_or(true, str::is_empty)
+                    });
+                }
                 "pool" => match value {
                     toml::Value::Table(pools) => {
                         for (name, mut pool) in pools {
@@ -619,13 +582,19 @@ impl Config {
                             let tls = tls.and_then(|t| {
                                 section::<TlsConfig>(t, &format!("{path}.tls"), &mut problems)
                             });
-                            if let Some(mut p) = section::<PoolConfig>(pool, &path, &mut problems) {
-                                p.tls = tls;
-                                config.pools.insert(name, p);
+                            match section::<PoolConfig>(pool, &path, &mut problems) {
+                                Some(mut p) => {
+                                    p.tls = tls;
+                                    config.pools.insert(name, p);
+                                }
+                                None => left_out.pools.push(name),
                             }
                         }
                     }
-                    _ => problems.push(problem("pool", "expected tables [pool.NAME]")),
+                    _ => {
+                        problems.push(problem("pool", "expected tables [pool.NAME]"));
+                        left_out.pool_section = true;
+                    }
                 },
                 "timeouts" => {
                     config.timeouts = section(value, "timeouts", &mut problems).unwrap_or_default()
@@ -655,7 +624,7 @@ impl Config {
                 problems.extend(tls.load(&format!("pool.{name}.tls")));
             }
         }
-        let mut checks = config.validate();
+        let mut checks = config.validate_parsed(&left_out);
         renumber(&mut checks, "listener", &listener_at);
         renumber(&mut checks, "route", &route_at);
         problems.extend(checks);
@@ -709,8 +678,14 @@ impl Config {
     /// A configuration without a default route (prefix `""`) is accepted when it has exactly
     /// one pool: the default route is then implied (see [`Config::effective_routes`]).
     pub fn validate(&self) -> Vec<Problem> {
+        self.validate_parsed(&LeftOut::default())
+    }
+
+    /// [`Config::validate`] of what parsed: what was `left_out` for its own problems is not
+    /// reported again as missing.
+    fn validate_parsed(&self, left_out: &LeftOut) -> Vec<Problem> {
         let mut out = Vec::new();
-        if self.listeners.is_empty() {
+        if self.listeners.is_empty() && !left_out.listeners {
             out.push(problem("listener", "at least one [[listener]] is required"));
         }
         let mut addrs = HashSet::new();
@@ -727,7 +702,7 @@ impl Config {
                 )),
             }
         }
-        if self.pools.is_empty() {
+        if self.pools.is_empty() && left_out.pools.is_empty() && !left_out.pool_section {
             out.push(problem("pool", "at least one [pool.NAME] is required"));
         }
         for (name, pool) in &self.pools {
@@ -778,12 +753,12 @@ impl Config {
         for e in self.firewall.validate() {
             out.push(problem("firewall", e.to_string()));
         }
-        out.extend(self.validate_routes());
+        out.extend(self.validate_routes(left_out));
         self.validate_ranges(&mut out);
         out
     }
 
-    fn validate_routes(&self) -> Vec<Problem> {
+    fn validate_routes(&self, left_out: &LeftOut) -> Vec<Problem> {
         let mut out = Vec::new();
         let mut prefixes = HashSet::new();
         let mut names = HashSet::new();
@@ -807,7 +782,8 @@ impl Config {
                     format!("duplicate route name `{}`", r.display_name()),
                 ));
             }
-            if !self.pools.contains_key(&r.pool) {
+            let known = left_out.pool_section || left_out.pools.contains(&r.pool);
+            if !self.pools.contains_key(&r.pool) && !known {
                 out.push(problem(path("pool"), format!("no pool named `{}`", r.pool)));
             }
             for e in r.firewall_rules().validate() {
@@ -854,7 +830,9 @@ impl Config {
                 )),
             }
         }
-        if !self.routes.iter().any(|r| r.prefix.is_empty()) && self.pools.len() > 1 {
+        let pools = self.pools.len() + left_out.pools.len();
+        let has_default = left_out.default_route || self.routes.iter().any(|r| r.prefix.is_empty());
+        if !has_default && pools > 1 {
             out.push(problem(
                 "route",
                 "no default route: add a [[route]] with prefix = \"\" (required with several pools)",

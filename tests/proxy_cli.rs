@@ -59,6 +59,29 @@ fn bad_config_exits_64_with_every_problem() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+/// A value of the wrong type is reported under its key, and the table it is in is not then
+/// reported as missing (`no pool named`), by check-config and serve alike.
+#[test]
+fn a_type_error_names_its_key_without_follow_ons() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let text = "[[listener]]\naddress = \"127.0.0.1:1\"\nclient = \"py3\"\n\
+                [pool.main]\nservers = [\"127.0.0.1:2\"]\nconnections = \"2\"\n\
+                [[route]]\nprefix = \"\"\npool = \"main\"\nmode = 5\n";
+    write!(file, "{text}").unwrap();
+    for args in [vec!["check-config"], vec!["serve", "--config"]] {
+        let out = bin().args(&args).arg(file.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let want = format!(
+            "{}: 2 problem(s)\n  \
+             pool.main.connections: invalid type: string \"2\", expected usize\n  \
+             route[0].mode: expected one of `transcode`, `observe`, `passthrough`, found integer 5\n",
+            file.path().display()
+        );
+        assert_eq!(err, want, "{args:?}");
+    }
+}
+
 /// A listener or admin port another socket holds: exit 69 (EX_UNAVAILABLE) at start-up, naming
 /// the address, rather than running without it.
 #[test]

@@ -141,7 +141,7 @@ workers = 1000
         "pool.b.connections",
         "route[0].pool: no pool named `zzz`",
         "route[0].pickle_flag",
-        "route[2]: unknown variant `ascii`",
+        "route[2].py2_text: unknown variant `ascii`",
         "route[0].py2_classic[0]",
         "route[0].store_protocol",
         "route[1].prefix: duplicate",
@@ -264,5 +264,95 @@ fn reference_file_tls_example_is_spelled_right() {
         p.iter()
             .all(|p| p.contains("cannot read /etc/picklebridge/")),
         "{p:?}"
+    );
+}
+
+/// A key of the wrong type is reported under its own path, every bad key of a table is, and a
+/// table left out for them is not reported again as missing (review 2026-11-29: `connections =
+/// "2"` also gave `pool: at least one [pool.NAME] is required` and `route[0].pool: no pool
+/// named 'main'`).
+#[test]
+fn type_errors_name_their_key_and_leave_no_follow_ons() {
+    let text = r#"
+[[listener]]
+address = "127.0.0.1:11311"
+client = "py2"
+[[listener]]
+address = 11312
+client = 3
+[pool.main]
+servers = ["127.0.0.1:11211"]
+connections = "2"
+[pool.other]
+servers = ["127.0.0.1:11212"]
+[[route]]
+prefix = ""
+pool = "main"
+mode = 5
+[[route]]
+prefix = "a:"
+pool = "main"
+[timeouts]
+request_ms = "1000"
+connect_ms = true
+[admin]
+listen = "localhost:9150"
+"#;
+    assert_eq!(
+        problems(text),
+        [
+            // Sections in key order (the parsed table's), keys in key order within each.
+            "admin.listen: invalid socket address syntax (found string \"localhost:9150\")",
+            "listener[1].address: invalid type: integer `11312`, expected a string",
+            "listener[1].client: expected `py2` or `py3`, found integer 3",
+            "pool.main.connections: invalid type: string \"2\", expected usize",
+            "route[0].mode: expected one of `transcode`, `observe`, `passthrough`, found integer 5",
+            "timeouts.connect_ms: invalid type: boolean `true`, expected u64",
+            "timeouts.request_ms: invalid type: string \"1000\", expected u64",
+        ]
+    );
+}
+
+#[test]
+fn the_only_pool_or_listener_left_out_is_not_also_missing() {
+    let text = MINIMAL
+        .replace("client = \"py2\"", "client = \"py4\"")
+        .replace("servers = [", "connections = \"2\"\nservers = [");
+    let text = format!("{text}[[route]]\nprefix = \"\"\npool = \"main\"\n");
+    assert_eq!(
+        problems(&text),
+        [
+            "listener[0].client: unknown variant `py4`, expected `py2` or `py3`",
+            "pool.main.connections: invalid type: string \"2\", expected usize",
+        ]
+    );
+}
+
+/// Unknown keys stay reported under the table (as serde words them) next to the bad values of
+/// the same table, and a required key that is absent is still reported.
+#[test]
+fn every_bad_key_of_a_table_is_reported() {
+    let text = format!(
+        "{MINIMAL}[[route]]\npool = \"main\"\nmdoe = \"observe\"\npickle_flag = \"1\"\nfirewall = \"off\"\n"
+    );
+    let p = problems(&text);
+    assert_eq!(p.len(), 4, "{p:#?}");
+    assert!(
+        p[0].starts_with("route[0].firewall: unknown variant `off`"),
+        "{p:#?}"
+    );
+    assert!(p[1].starts_with("route[0]: unknown field `mdoe`"), "{p:#?}");
+    assert!(
+        p[2].starts_with("route[0].pickle_flag: invalid type: string \"1\""),
+        "{p:#?}"
+    );
+    assert_eq!(p[3], "route[0]: missing field `prefix`");
+    // A bad required key is not also reported as missing.
+    let p = problems(&format!(
+        "{MINIMAL}[[route]]\nprefix = 1\npool = \"main\"\n"
+    ));
+    assert_eq!(
+        p,
+        ["route[0].prefix: invalid type: integer `1`, expected a string"]
     );
 }
