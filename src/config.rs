@@ -78,7 +78,8 @@ pub struct ListenerConfig {
     pub address: String,
     /// `client = "py2" | "py3"`: the runtime of the clients connecting to this port.
     pub client: ClientRuntime,
-    /// `name`: label used in logs and metrics. Default: `"<client>-<port>"`.
+    /// `name`: label used in logs and metrics, unique among the listeners. Default:
+    /// `"<client>-<port>"`, with the port bound when the address asks for port 0.
     #[serde(default)]
     pub name: Option<String>,
     /// `get_errors = "miss" | "error"`: what a get/gets/gat/gats whose servers all failed
@@ -103,15 +104,21 @@ pub enum GetErrors {
 }
 
 impl ListenerConfig {
-    /// The configured name, or `"<client>-<port>"`.
+    /// The configured name, or `"<client>-<port>"` with the port of `address` (`0` for "any";
+    /// the name a listener serves under is [`ListenerConfig::bound_name`]).
     pub fn display_name(&self) -> String {
-        match &self.name {
-            Some(n) => n.clone(),
-            None => {
-                let port = self.address.rsplit(':').next().unwrap_or("0");
-                format!("{}-{port}", self.client.as_str())
-            }
-        }
+        let port = self.address.rsplit(':').next().unwrap_or("0");
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{port}", self.client.as_str()))
+    }
+
+    /// The configured name, or `"<client>-<port>"` with the port `bound` holds: two listeners
+    /// asking for port 0 get two names (their metrics would merge under one label otherwise).
+    pub fn bound_name(&self, bound: SocketAddr) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.client.as_str(), bound.port()))
     }
 }
 
@@ -689,17 +696,41 @@ impl Config {
             out.push(problem("listener", "at least one [[listener]] is required"));
         }
         let mut addrs = HashSet::new();
+        // Names known before binding: explicit ones, and defaults of a fixed port whose
+        // address is fine (a bad or repeated address is reported as such).
+        let mut names = BTreeMap::new();
         for (i, l) in self.listeners.iter().enumerate() {
-            match l.address.parse::<SocketAddr>() {
-                Ok(a) if a.port() != 0 && !addrs.insert(a) => out.push(problem(
-                    format!("listener[{i}].address"),
-                    "duplicate address",
-                )),
-                Ok(_) => {}
-                Err(_) => out.push(problem(
-                    format!("listener[{i}].address"),
-                    format!("`{}` is not an IP:port address", l.address),
-                )),
+            let fixed = match l.address.parse::<SocketAddr>() {
+                Ok(a) if a.port() != 0 && !addrs.insert(a) => {
+                    out.push(problem(
+                        format!("listener[{i}].address"),
+                        "duplicate address",
+                    ));
+                    false
+                }
+                Ok(a) => a.port() != 0,
+                Err(_) => {
+                    out.push(problem(
+                        format!("listener[{i}].address"),
+                        format!("`{}` is not an IP:port address", l.address),
+                    ));
+                    false
+                }
+            };
+            if l.name.is_none() && !fixed {
+                continue;
+            }
+            let name = l.display_name();
+            if let Some(first) = names.insert(name.clone(), i) {
+                let (path, how) = match l.name {
+                    Some(_) => (format!("listener[{i}].name"), "name"),
+                    None => (format!("listener[{i}]"), "default name"),
+                };
+                out.push(problem(
+                    path,
+                    format!("{how} `{name}` is also listener[{first}]'s (the `listener` label of logs and metrics): give each a unique `name`"),
+                ));
+                names.insert(name, first);
             }
         }
         if self.pools.is_empty() && left_out.pools.is_empty() && !left_out.pool_section {

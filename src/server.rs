@@ -28,6 +28,8 @@ pub struct Listener {
     pub socket: TcpListener,
     /// Its `[[listener]]` entry.
     pub config: ListenerConfig,
+    /// Its name in logs and metrics ([`ListenerConfig::bound_name`]).
+    pub name: String,
 }
 
 impl Listener {
@@ -48,19 +50,31 @@ impl Listener {
 pub const LISTEN_BACKLOG: u32 = 1024;
 
 /// Binds every `[[listener]]` of a validated configuration (`SO_REUSEADDR`, as memcached and
-/// `TcpListener::bind`, so a restart need not wait out `TIME_WAIT`; backlog [`LISTEN_BACKLOG`]).
+/// `TcpListener::bind`, so a restart need not wait out `TIME_WAIT`; backlog [`LISTEN_BACKLOG`])
+/// and names each ([`ListenerConfig::bound_name`]).
 ///
 /// # Errors
-/// The first address that cannot be bound, with the address in the message.
+/// The first address that cannot be bound, with the address in the message; two listeners
+/// whose names are only known now to be the same (a default name from a port-0 bind equal to
+/// another listener's name, which validation could not see).
 pub async fn bind(config: &Config) -> io::Result<Vec<Listener>> {
-    let mut out = Vec::with_capacity(config.listeners.len());
-    for l in &config.listeners {
+    let mut out: Vec<Listener> = Vec::with_capacity(config.listeners.len());
+    for (i, l) in config.listeners.iter().enumerate() {
         let socket = listen(&l.address).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on {}: {e}", l.address))
         })?;
+        let name = l.bound_name(socket.local_addr()?);
+        if let Some(first) = out.iter().position(|o| o.name == name) {
+            let message = format!(
+                "listener[{i}] ({}) would be named `{name}` like listener[{first}]: give it a `name`",
+                l.address
+            );
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        }
         out.push(Listener {
             socket,
             config: l.clone(),
+            name,
         });
     }
     Ok(out)
@@ -199,7 +213,7 @@ pub async fn run(
     let spare = Arc::new(Spare::new());
     for l in &listeners {
         tracing::info!(
-            listener = %l.config.display_name(),
+            listener = %l.name,
             address = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             client = l.config.client.as_str(),
             "listening"
@@ -209,7 +223,7 @@ pub async fn run(
         if let Ok(addr) = l.local_addr() {
             if !addr.ip().is_loopback() {
                 tracing::warn!(
-                    listener = %l.config.display_name(),
+                    listener = %l.name,
                     address = %addr,
                     "listener is not on a loopback address: any host that reaches it can read and write the cache"
                 );
@@ -249,10 +263,11 @@ async fn accept_loop(
     limit: Arc<Semaphore>,
     spare: Arc<Spare>,
 ) {
-    let name = listener.config.display_name();
     let info = ListenerInfo {
-        metrics: shared.metrics.listener(&name, listener.config.client),
-        name: name.into(),
+        metrics: shared
+            .metrics
+            .listener(&listener.name, listener.config.client),
+        name: listener.name.as_str().into(),
         runtime: listener.config.client,
         get_errors: listener.config.get_errors,
     };

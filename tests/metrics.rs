@@ -616,3 +616,33 @@ fn replies_the_proxy_writes_itself_are_counted() {
         assert_eq!(value(&text, &series), n, "{series}");
     }
 }
+
+/// Two listeners on `127.0.0.1:0` without names are labelled by the ports they bound, so their
+/// series stay apart (review 2026-11-29: both were `py3-0`, and 3 + 7 gets on two ports showed as
+/// one series of 10, with two `listener_info` rows for one name).
+#[test]
+fn port_0_listeners_get_a_label_each() {
+    use picklebridge::config::ClientRuntime::Py3;
+    let mc = Memcached::start();
+    let proxy = Proxy::quick(&[Py3, Py3], &[mc.addr_string()]);
+    for (i, n) in [(0, 3), (1, 7)] {
+        let mut c = Client::connect(proxy.addr(i)).expect("connect");
+        for _ in 0..n {
+            assert_eq!(c.call(b"get x\r\n", b"END\r\n"), b"END\r\n");
+        }
+    }
+    let text = proxy.metrics_text();
+    for (i, n) in [(0, 3.0), (1, 7.0)] {
+        let name = format!("py3-{}", proxy.addr(i).port());
+        let series = format!(
+            r#"picklebridge_requests_total{{command="get",listener="{name}",route="default"}}"#
+        );
+        assert_eq!(value(&text, &series), n, "{series} in {text}");
+        let info = format!(r#"picklebridge_listener_info{{listener="{name}",runtime="py3"}}"#);
+        assert_eq!(value(&text, &info), 1.0, "{info}");
+    }
+    let rows = text
+        .lines()
+        .filter(|l| l.starts_with("picklebridge_listener_info{"));
+    assert_eq!(rows.count(), 2);
+}

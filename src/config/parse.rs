@@ -148,19 +148,30 @@ pub(super) fn array<T: DeserializeOwned>(
     }
 }
 
-/// Rewrites the `name[i]` at the start of validation problems' paths to the entry's position
-/// in the file (`at[i]`), where entries before it did not parse.
+/// Rewrites each `name[i]` in validation problems (their paths and messages) to the entry's
+/// position in the file (`at[i]`), where entries before it did not parse.
 pub(super) fn renumber(problems: &mut [Problem], name: &str, at: &[usize]) {
-    let open = format!("{name}[");
     for p in problems {
-        let Some(rest) = p.path.strip_prefix(&open) else {
-            continue;
-        };
+        p.path = renumbered(&p.path, name, at);
+        p.message = renumbered(&p.message, name, at);
+    }
+}
+
+fn renumbered(text: &str, name: &str, at: &[usize]) -> String {
+    let open = format!("{name}[");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(&open) {
+        out.push_str(&rest[..start + open.len()]);
+        rest = &rest[start + open.len()..];
         let Some((index, tail)) = rest.split_once(']') else {
-            continue;
+            break;
         };
         if let Some(&file_index) = index.parse::<usize>().ok().and_then(|i| at.get(i)) {
-            p.path = format!("{open}{file_index}]{tail}");
+            out.push_str(&format!("{file_index}]"));
+            rest = tail;
         }
     }
+    out.push_str(rest);
+    out
 }

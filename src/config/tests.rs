@@ -356,3 +356,72 @@ fn every_bad_key_of_a_table_is_reported() {
         ["route[0].prefix: invalid type: integer `1`, expected a string"]
     );
 }
+
+/// Two listeners under one name would share their `listener` label in logs and metrics
+/// (review 2026-11-29: check-config passed duplicate names); both entries are named.
+#[test]
+fn duplicate_listener_names_are_problems_naming_both() {
+    let listener = |address: &str, name: &str| {
+        format!("[[listener]]\naddress = \"{address}\"\nclient = \"py3\"\n{name}\n")
+    };
+    let pool = "[pool.main]\nservers = [\"127.0.0.1:11211\"]\n";
+    let explicit = format!(
+        "{}{}{pool}",
+        listener("127.0.0.1:11311", "name = \"a\""),
+        listener("127.0.0.1:11312", "name = \"a\"")
+    );
+    assert_eq!(
+        problems(&explicit),
+        ["listener[1].name: name `a` is also listener[0]'s (the `listener` label of logs and metrics): give each a unique `name`"]
+    );
+    // Same port on two addresses: the same default name; an explicit name equal to a default.
+    let defaulted = format!(
+        "{}{}{}{pool}",
+        listener("127.0.0.1:11311", ""),
+        listener("127.0.0.2:11311", ""),
+        listener("127.0.0.1:11312", "name = \"py3-11311\"")
+    );
+    let p = problems(&defaulted);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(p[0].starts_with("listener[1]: default name `py3-11311` is also listener[0]'s"));
+    assert!(p[1].starts_with("listener[2].name: name `py3-11311` is also listener[0]'s"));
+    // Port 0: the names come from the ports bound (`bound_name`), so they differ.
+    let any = format!(
+        "{}{}{pool}",
+        listener("127.0.0.1:0", ""),
+        listener("127.0.0.1:0", "")
+    );
+    assert_eq!(problems(&any), Vec::<String>::new());
+    // Entries numbered as in the file when one before them did not parse.
+    let shifted = format!(
+        "[[listener]]\naddress = 1\nclient = \"py3\"\n{}{}{pool}",
+        listener("127.0.0.1:11311", "name = \"a\""),
+        listener("127.0.0.1:11312", "name = \"a\"")
+    );
+    let p = problems(&shifted);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p[1].starts_with("listener[2].name: name `a` is also listener[1]'s"),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn the_default_listener_name_of_port_0_is_the_bound_port() {
+    let l = ListenerConfig {
+        address: "127.0.0.1:0".into(),
+        client: ClientRuntime::Py3,
+        name: None,
+        get_errors: GetErrors::default(),
+    };
+    assert_eq!(l.display_name(), "py3-0");
+    assert_eq!(
+        l.bound_name("127.0.0.1:40001".parse().unwrap()),
+        "py3-40001"
+    );
+    let named = ListenerConfig {
+        name: Some("web".into()),
+        ..l
+    };
+    assert_eq!(named.bound_name("127.0.0.1:40001".parse().unwrap()), "web");
+}
