@@ -766,6 +766,7 @@ impl Config {
                 }
             }
         }
+        self.validate_no_self_loop(&mut out);
         if let Err(e) = self.log.validate() {
             out.push(problem("log.level", e.to_string()));
         }
@@ -787,6 +788,28 @@ impl Config {
         out.extend(self.validate_routes(left_out));
         self.validate_ranges(&mut out);
         out
+    }
+
+    /// A pool server that is one of the proxy's own listeners: each request would come back in
+    /// as a new request, and again, until the request timeout (a review saw one `get` become 513).
+    /// Servers given by name are not resolved for this.
+    fn validate_no_self_loop(&self, out: &mut Vec<Problem>) {
+        let listeners: Vec<(usize, SocketAddr)> = (self.listeners.iter().enumerate())
+            .filter_map(|(i, l)| Some((i, l.address.parse().ok()?)))
+            .collect();
+        for (name, pool) in &self.pools {
+            for (j, s) in pool.servers.iter().enumerate() {
+                let Ok(server) = s.parse::<SocketAddr>() else {
+                    continue;
+                };
+                if let Some((i, l)) = listeners.iter().find(|(_, l)| loops_back(server, *l)) {
+                    out.push(problem(
+                        format!("pool.{name}.servers[{j}]"),
+                        format!("`{s}` is this proxy's own listener[{i}] ({l}): requests would loop back into it"),
+                    ));
+                }
+            }
+        }
     }
 
     fn validate_routes(&self, left_out: &LeftOut) -> Vec<Problem> {
@@ -922,6 +945,18 @@ impl Config {
         }
         routes
     }
+}
+
+/// Whether connecting to `server` reaches `listener`: the same address, or a listener on the
+/// wildcard address (`0.0.0.0`, or `[::]`, which takes IPv4 too) and a loopback or wildcard
+/// server address of its family, on its port. Port 0 is never known before binding.
+fn loops_back(server: SocketAddr, listener: SocketAddr) -> bool {
+    if listener.port() == 0 || server.port() != listener.port() {
+        return false;
+    }
+    let (s, l) = (server.ip().to_canonical(), listener.ip().to_canonical());
+    let local = s.is_loopback() || s.is_unspecified();
+    s == l || (l.is_unspecified() && local && (s.is_ipv4() == l.is_ipv4() || l.is_ipv6()))
 }
 
 fn valid_host_port(s: &str) -> bool {

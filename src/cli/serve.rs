@@ -446,6 +446,15 @@ mod tests {
         .unwrap_err();
         assert!(e.problems.len() >= 2, "{e}");
         assert!(build_config(&args(None, &[], &[], &[])).is_err());
+        // The proxy in front of itself.
+        let e = build_config(&args(
+            None,
+            &["127.0.0.1:11312"],
+            &[Py3],
+            &["127.0.0.1:11312"],
+        ))
+        .unwrap_err();
+        assert!(e.problems[0].message.contains("loop back"), "{e}");
     }
 
     #[test]

@@ -425,3 +425,44 @@ fn the_default_listener_name_of_port_0_is_the_bound_port() {
     };
     assert_eq!(named.bound_name("127.0.0.1:40001".parse().unwrap()), "web");
 }
+
+/// A pool server that is one of the proxy's own listeners (review 2026-11-29: check-config
+/// said OK, and one `get` became 513 requests to itself before the request timeout).
+#[test]
+fn a_pool_server_that_is_a_listener_is_a_problem() {
+    let with = |listen: &str, server: &str| {
+        problems(&format!(
+            "[[listener]]\naddress = \"127.0.0.1:11311\"\nclient = \"py2\"\n\
+             [[listener]]\naddress = \"{listen}\"\nclient = \"py3\"\n\
+             [pool.main]\nservers = [\"127.0.0.1:11211\", \"{server}\"]\n"
+        ))
+    };
+    assert_eq!(
+        with("127.0.0.1:11312", "127.0.0.1:11312"),
+        ["pool.main.servers[1]: `127.0.0.1:11312` is this proxy's own listener[1] (127.0.0.1:11312): requests would loop back into it"]
+    );
+    for (listen, server) in [
+        ("0.0.0.0:11312", "127.0.0.1:11312"),
+        ("0.0.0.0:11312", "127.0.0.5:11312"),
+        ("0.0.0.0:11312", "0.0.0.0:11312"),
+        ("[::]:11312", "127.0.0.1:11312"),
+        ("[::]:11312", "[::1]:11312"),
+        ("[::1]:11312", "[::1]:11312"),
+    ] {
+        assert_eq!(with(listen, server).len(), 1, "{listen} <- {server}");
+    }
+    for (listen, server) in [
+        ("127.0.0.1:11312", "127.0.0.1:11313"),
+        ("127.0.0.1:11312", "127.0.0.2:11312"),
+        ("0.0.0.0:11312", "[::1]:11312"),
+        ("0.0.0.0:11312", "192.0.2.1:11312"),
+        ("127.0.0.1:0", "127.0.0.1:11312"),
+        ("127.0.0.1:11312", "localhost:11312"),
+    ] {
+        assert_eq!(
+            with(listen, server),
+            Vec::<String>::new(),
+            "{listen} <- {server}"
+        );
+    }
+}
