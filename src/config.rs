@@ -535,6 +535,21 @@ impl fmt::Display for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// The error on one line, problems joined with `; ` (its `Display` puts each on a line of
+    /// its own, for people): what a log event carries, one line per event for line-based
+    /// shippers.
+    pub fn one_line(&self) -> String {
+        let problems: Vec<String> = self.problems.iter().map(Problem::to_string).collect();
+        format!(
+            "{}: {} problem(s): {}",
+            self.source_name,
+            self.problems.len(),
+            problems.join("; ")
+        )
+    }
+}
+
 fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
     Problem {
         path: path.into(),

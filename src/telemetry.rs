@@ -1,7 +1,7 @@
 //! Logging setup: one [`init`] installing a `tracing` subscriber from the `[log]` section
 //! ([`LogConfig`]), with `RUST_LOG` overriding the configured level, plain or JSON lines on
-//! stderr; and [`RateLimiter`] / [`warn_refused`] for per-value warnings that must not flood the
-//! log. Never logs value bytes; keys only at trace level (../shared/STYLE.md rule 18).
+//! stderr; [`fatal`] for the errors that stop the start, in the same format; and
+//! [`RateLimiter`] / [`warn_refused`] for per-value warnings that must not flood the log. Never logs value bytes; keys only at trace level (../shared/STYLE.md rule 18).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -126,6 +126,40 @@ pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
     installed.map_err(|_| TelemetryError::AlreadyInstalled)
 }
 
+/// Reports an error that ends the process before or while it starts, on stderr whatever the
+/// log filter says: `plain` as the text itself (for a person starting the proxy), `json` as one
+/// JSON object on one line, shaped like the log's events (`level`, `message`, `error`), so a
+/// shipper reading the log does not get plain text in it. Works with or without [`init`].
+pub fn fatal(format: LogFormat, plain: &dyn std::fmt::Display, message: &str, error: &str) {
+    match format {
+        LogFormat::Plain => eprintln!("{plain}"),
+        LogFormat::Json => {
+            let subscriber = tracing_subscriber::fmt()
+                .json()
+                .flatten_event(true)
+                .with_ansi(false)
+                .with_writer(std::io::stderr)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::error!(error = %error, "{message}");
+            });
+        }
+    }
+}
+
+/// The `[log] format` a configuration file asks for, read leniently from a file that may fail
+/// to load otherwise (so that its errors can be reported in that format): `plain` when the
+/// file cannot be read or parsed, or does not say `format = "json"`.
+pub fn format_of_file(path: &std::path::Path) -> LogFormat {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let table: toml::Table = text.parse().unwrap_or_default();
+    let format = table.get("log").and_then(|l| l.get("format"));
+    match format.and_then(toml::Value::as_str) {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Plain,
+    }
+}
+
 /// Lets through at most `burst` events per `period` and counts the rest, so a stream of bad
 /// values costs a few log lines per period, not one per value.
 #[derive(Debug)]
@@ -217,6 +251,26 @@ pub fn warn_refused(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_format_of_a_file_that_does_not_load_is_read_leniently() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let json = file(
+            "a.toml",
+            "[[listener]]\nmode = 1\n[log]\nformat = \"json\"\n",
+        );
+        assert_eq!(format_of_file(&json), LogFormat::Json);
+        let typo = file("b.toml", "[log]\nformat = \"jsn\"\n");
+        assert_eq!(format_of_file(&typo), LogFormat::Plain);
+        let broken = file("c.toml", "[log\nformat = \"json\"\n");
+        assert_eq!(format_of_file(&broken), LogFormat::Plain);
+        assert_eq!(format_of_file(&dir.path().join("none")), LogFormat::Plain);
+    }
 
     #[test]
     fn log_config_defaults_and_rejects_unknown_keys() {

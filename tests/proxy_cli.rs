@@ -82,6 +82,46 @@ fn a_type_error_names_its_key_without_follow_ons() {
     }
 }
 
+/// With `[log] format = "json"`, what stops the start (a bad configuration: exit 64; a port in
+/// use: exit 69) is one JSON object on one line, like the log's events, not plain text.
+#[test]
+fn start_up_errors_are_json_lines_with_log_format_json() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy = taken.local_addr().expect("addr").to_string();
+    let good = format!(
+        "[[listener]]\naddress = \"{busy}\"\nclient = \"py3\"\n\
+         [pool.main]\nservers = [\"127.0.0.1:1\"]\n[log]\nformat = \"json\"\n"
+    );
+    let bad = format!(
+        "{good}[[route]]\nprefix = \"\"\npool = \"main\"\nmode = 5\n[timeouts]\nrequest_ms = 0\n"
+    );
+    for (text, code, message, want) in [
+        (
+            &bad,
+            64,
+            "invalid configuration",
+            "found integer 5; timeouts.request_ms: must be",
+        ),
+        (&good, 69, "cannot listen", busy.as_str()),
+    ] {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        write!(file, "{text}").unwrap();
+        let out = bin()
+            .args(["serve", "--config"])
+            .arg(file.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let event: serde_json::Value = serde_json::from_str(&err).expect("a JSON line");
+        assert_eq!(event["level"], "ERROR", "{err}");
+        assert_eq!(event["message"], message, "{err}");
+        let error = event["error"].as_str().unwrap_or_default();
+        assert!(error.contains(want), "{want} not in {err}");
+    }
+}
+
 /// A listener or admin port another socket holds: exit 69 (EX_UNAVAILABLE) at start-up, naming
 /// the address, rather than running without it.
 #[test]
@@ -259,6 +299,19 @@ fn sighup_swaps_routes_and_keeps_them_on_a_bad_file() {
     for _ in 0..20 {
         assert!(fetch(&mut c).windows(2).any(|w| w == b"\x80\x04"));
     }
+    // One event, one line (plain format): the problems are joined, not on lines of their own.
+    let log = serve.log();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("reload failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{log}");
+    assert!(
+        failed[0].contains("3 problem(s): listener[0]: unknown field `mode`")
+            && failed[0].contains("; listener[0]: missing field `address`; pool: at least one"),
+        "{log}"
+    );
+    assert!(!log.lines().any(|l| l.starts_with(' ')), "{log}");
     serve.signal("-TERM");
     let status = serve.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", serve.log());

@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::config::{ClientRuntime, Config, ConfigError, ListenerConfig, Problem, TlsConfig};
 use crate::metrics::Metrics;
 use crate::route::RouteTable;
+use crate::telemetry::{self, LogFormat};
 
 /// Arguments of `picklebridge serve`.
 #[derive(Clone, Debug, clap::Args)]
@@ -133,12 +134,15 @@ pub fn run(args: Args) -> ExitCode {
     let config = match build_config(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            let format = args.config.as_deref().map(telemetry::format_of_file);
+            let format = format.unwrap_or_default();
+            telemetry::fatal(format, &e, "invalid configuration", &e.one_line());
             return ExitCode::from(super::EX_USAGE);
         }
     };
-    if let Err(e) = crate::telemetry::init(&config.log) {
-        eprintln!("picklebridge: {e}");
+    let format = config.log.format;
+    if let Err(e) = telemetry::init(&config.log) {
+        fatal(format, "cannot set up logging", &e);
         return ExitCode::from(super::EX_USAGE);
     }
     // Before any socket: past the soft limit, accept fails with EMFILE and clients wait unanswered.
@@ -153,7 +157,7 @@ pub fn run(args: Args) -> ExitCode {
         }
         Ok(r) => tracing::debug!(soft = r.to, hard = r.hard, "open-file limit"),
         Err(e) => {
-            eprintln!("picklebridge: {e}");
+            fatal(format, "open-file limit too low", &e);
             return ExitCode::from(super::EX_OSERR);
         }
     }
@@ -164,7 +168,8 @@ pub fn run(args: Args) -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("picklebridge: cannot start the async runtime: {e}");
+            let e = format!("cannot start the async runtime: {e}");
+            fatal(format, "cannot start the async runtime", &e);
             return ExitCode::from(super::EX_OSERR);
         }
     };
@@ -182,8 +187,21 @@ pub fn run(args: Args) -> ExitCode {
 /// process exits anyway (blocking tasks still running are abandoned).
 const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// [`telemetry::fatal`] printing `picklebridge: {error}` in plain format; `message` is the JSON
+/// event's message.
+fn fatal(format: LogFormat, message: &str, error: &dyn std::fmt::Display) {
+    let error = error.to_string();
+    telemetry::fatal(
+        format,
+        &format_args!("picklebridge: {error}"),
+        message,
+        &error,
+    );
+}
+
 async fn serve(args: Args, config: Config) -> ExitCode {
     use tokio::signal::unix::{signal, SignalKind};
+    let format = config.log.format;
     // Handlers first: a signal that arrives once the ports are open must be handled gracefully
     // (the default action of SIGTERM and SIGHUP is to terminate).
     let (term, int, hup) = match (
@@ -192,15 +210,18 @@ async fn serve(args: Args, config: Config) -> ExitCode {
         signal(SignalKind::hangup()),
     ) {
         (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-        _ => {
-            eprintln!("picklebridge: cannot install signal handlers");
+        (t, i, h) => {
+            let e = [t.err(), i.err(), h.err()].into_iter().flatten().next();
+            let e = e.map_or_else(String::new, |e| format!(": {e}"));
+            let e = format!("cannot install signal handlers{e}");
+            fatal(format, "cannot install signal handlers", &e);
             return ExitCode::from(super::EX_OSERR);
         }
     };
     let listeners = match crate::server::bind(&config).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("picklebridge: {e}");
+            fatal(format, "cannot listen", &e);
             return ExitCode::from(super::EX_UNAVAILABLE);
         }
     };
@@ -208,7 +229,8 @@ async fn serve(args: Args, config: Config) -> ExitCode {
     let metrics = match Metrics::register(&registry) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("picklebridge: cannot register metrics: {e}");
+            let e = format!("cannot register metrics: {e}");
+            fatal(format, "cannot register metrics", &e);
             return ExitCode::from(super::EX_SOFTWARE);
         }
     };
@@ -223,7 +245,8 @@ async fn serve(args: Args, config: Config) -> ExitCode {
                 Some(crate::server::Admin { socket, registry })
             }
             Err(e) => {
-                eprintln!("picklebridge: cannot listen on {} (admin): {e}", a.listen);
+                let error = format!("cannot listen on {} (admin): {e}", a.listen);
+                fatal(format, "cannot listen (admin)", &error);
                 return ExitCode::from(super::EX_UNAVAILABLE);
             }
         },
@@ -351,7 +374,7 @@ async fn reload_on_sighup(
                 metrics.config_reload_failed();
             }
             Err(e) => {
-                tracing::error!(error = %e, "reload failed; keeping the old routes");
+                tracing::error!(error = %e.one_line(), "reload failed; keeping the old routes");
                 metrics.config_reload_failed();
             }
         }
