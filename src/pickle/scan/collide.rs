@@ -206,10 +206,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
             }
         }
         // Strings of two kinds that can be equal in one runtime and not the other: for Python 2,
-        // any two of py2 `str`, text and bytes; for Python 3, two of text and a py2 `str` kept
-        // or made text, or a py2 `str` made bytes next to bytes (merged) or text (equal in
-        // Python 2, `'qq' == u'qq'`, split in Python 3) (see `meet_bit`).
+        // bytes next to a py2 `str` or text (bytes become `str`: `b'a'` and `'a'` merge, and
+        // `b'a'` and `u'a'`, as `'a' == u'a'`), and under `py2_text = utf8` any two (text
+        // becomes `str` too); under `keep` a py2 `str` and text stay what Python 2 wrote, equal
+        // or not as they were (a value Python 2 wrote, read by Python 2, is never refused for
+        // them). For Python 3, two of text and a py2 `str` kept or made text, or a py2 `str`
+        // made bytes next to bytes (merged) or text (equal in Python 2, `'qq' == u'qq'`, split
+        // in Python 3) (see `meet_bit`).
         let meet = |k: u8| match policy.target {
+            Runtime::Py2 if policy.py2_text == Py2Text::Keep => k & 0b100 != 0 && k & 0b011 != 0,
             Runtime::Py2 => (k & 0b111).count_ones() >= 2,
             Runtime::Py3 => {
                 (k & 0b1_0011).count_ones() >= 2 || (k & 0b1000 != 0 && k & 0b0110 != 0)

@@ -358,3 +358,31 @@ fn class_keys_inside_tuples_and_aware_datetime_keys_for_python_2() {
     let pytz = b"\x80\x04\x95O\x00\x00\x00\x00\x00\x00\x00}\x94(\x8c\x08datetime\x94\x8c\x08datetime\x94\x93\x94C\n\x07\xe4\x01\x01\x01\x1e\x00\x00\x00\x00\x94\x8c\x04pytz\x94\x8c\x04_UTC\x94\x93\x94)R\x94\x86\x94R\x94K\x01\x8c\x01x\x94K\x02C\x01y\x94K\x03u.";
     converted(pytz, &super::py2());
 }
+
+/// py2 (cPickle, protocol 2): {(datetime(2020, 1, 1, tzinfo=pytz.utc), u'x'): 1,
+/// (datetime(2021, 1, 1, tzinfo=pytz.utc), 'y'): 2}: tuple keys holding an object (no digest)
+/// and strings of two kinds, a py2 `str` and text.
+const PY2_TUPLE_KEYS_WITH_AWARE_DATETIMES: &[u8] = b"\x80\x02}q\x01(cdatetime\ndatetime\nq\x02U\n\x07\xe4\x01\x01\x00\x00\x00\x00\x00\x00cpytz\n_UTC\nq\x03)Rq\x04\x86Rq\x05X\x01\x00\x00\x00x\x86K\x01h\x02U\n\x07\xe5\x01\x01\x00\x00\x00\x00\x00\x00h\x04\x86Rq\x06U\x01y\x86K\x02u.";
+
+/// For a Python 2 reader under `py2_text = keep` a py2 `str` and text stay what Python 2 wrote:
+/// keys holding them cannot meet unless bytes (which become `str`) are there too, so a value
+/// Python 2 wrote goes back to Python 2 unchanged (it was refused `collision`, for its own
+/// runtime: a review). Python 3 readers still get it refused, as README's object-key rule says.
+#[test]
+fn object_keys_with_a_str_and_text_are_no_collision_for_python_2_under_keep() {
+    let src = Bytes::from_static(PY2_TUPLE_KEYS_WITH_AWARE_DATETIMES);
+    assert_eq!(transcode(&src, &py2()).outcome, Outcome::Unchanged);
+    let mut utf8 = py2();
+    utf8.py2_text = Py2Text::Utf8;
+    // `utf8` leaves what Python 2 wrote as it is: judged as under `keep`.
+    assert_eq!(transcode(&src, &utf8).outcome, Outcome::Unchanged);
+    assert_eq!(
+        refused(PY2_TUPLE_KEYS_WITH_AWARE_DATETIMES, &py3()),
+        Reason::Collision
+    );
+    // With bytes among them (Python 3 wrote `(b'a', o)` and `('a', o)`) they still meet.
+    assert_eq!(
+        refused(PY3_BYTES_SUBCLASS_KEY_P2, &py2()),
+        Reason::Collision
+    );
+}
