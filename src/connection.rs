@@ -468,6 +468,20 @@ async fn splice_binary(
     let table = shared.routes.borrow().clone();
     let pool = shared.upstreams.pool(table.default_route().pool.0);
     let server = pool.server_for(b"").clone();
+    // Its upstream connection counts against `max_connections` like a client's (a file
+    // descriptor `fd_limit` budgets there); past the limit the client is closed (memcached
+    // writes its text `ERROR Too many open connections` to a client it has no room for, which
+    // a binary client cannot read).
+    let Ok(_permit) = shared.connections.clone().try_acquire_owned() else {
+        if let Some(suppressed) = shared.limit_log.check() {
+            tracing::warn!(
+                server = server.addr(),
+                suppressed,
+                "binary-protocol client closed: max_connections reached (its upstream connection counts as one)"
+            );
+        }
+        return Ok(());
+    };
     // Over the pool's transport: a TLS pool's server gets TLS here too.
     let upstream = match server.open_stream().await {
         Ok(stream) => stream,

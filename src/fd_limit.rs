@@ -18,17 +18,21 @@ use crate::config::Config;
 
 /// Descriptors kept beyond the ones counted per connection: standard streams, the runtime's
 /// epoll and wake-up descriptors, the signal pipe, DNS lookups in flight, files read on SIGHUP,
-/// refused clients being sent their `ERROR` line, the accept loop's spare descriptor, and the
-/// second connection of a binary-protocol client (spliced to memcached over its own).
+/// refused clients being sent their `ERROR` line and the accept loop's spare descriptor.
 pub const RESERVE: u64 = 64;
+
+/// `watch` streams memcached serves at once (its `WATCHER_LIMIT`): each is a connection of its
+/// own to a server, and a `watch` past the limit is refused by memcached, its connection closed.
+pub const WATCHERS: usize = 20;
 
 /// The descriptors a configuration can hold open at once, by what holds them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
-    /// `[limits] max_connections`.
+    /// `[limits] max_connections`: client connections, and the upstream connections of
+    /// binary-protocol clients, which take one of its permits each (`connection.rs`).
     pub clients: u64,
-    /// Every server's `connections`, plus the connections of its own a server opens for a key
-    /// dump or a `watch` stream (at most 4 at once).
+    /// Every server's `connections`, plus the connections of its own a server opens for key
+    /// dumps (at most `ALONE_AT_ONCE`) and `watch` streams (at most [`WATCHERS`]).
     pub upstream: u64,
     /// Memcache listeners, the admin listener and its connections (at most 64).
     pub listeners: u64,
@@ -39,8 +43,9 @@ pub struct Budget {
 impl Budget {
     /// The budget of a validated configuration.
     pub fn of(config: &Config) -> Budget {
-        let per_server =
-            |connections: usize| (connections + crate::upstream::pool::ALONE_AT_ONCE) as u64;
+        let per_server = |connections: usize| {
+            (connections + crate::upstream::pool::ALONE_AT_ONCE + WATCHERS) as u64
+        };
         let upstream = config
             .pools
             .values()
@@ -172,11 +177,11 @@ mod tests {
         assert_eq!(b.clients, 4096);
         assert_eq!(
             b.upstream,
-            2 * (2 + 4),
-            "2 servers, 2 connections and 4 alone each"
+            2 * (2 + 4 + 20),
+            "2 servers, 2 connections, 4 alone and 20 watchers each"
         );
         assert_eq!(b.listeners, 1 + 1 + 64);
-        assert_eq!(b.total(), 4096 + 12 + 66 + RESERVE);
+        assert_eq!(b.total(), 4096 + 52 + 66 + RESERVE);
     }
 
     #[test]

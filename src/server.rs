@@ -138,6 +138,12 @@ pub struct Shared {
     pub refusal_log: crate::telemetry::RateLimiter,
     /// Rate limit of the per-value firewall warnings.
     pub firewall_log: crate::telemetry::RateLimiter,
+    /// `max_connections` permits: one per client connection, and one more per binary-protocol
+    /// client for its own upstream connection (see `connection::splice_binary`), so the file
+    /// descriptors of both stay within what `fd_limit` budgets.
+    pub connections: Arc<Semaphore>,
+    /// Rate limit of the warnings about clients closed at `max_connections`.
+    pub limit_log: crate::telemetry::RateLimiter,
 }
 
 impl Shared {
@@ -196,6 +202,8 @@ pub async fn run(
         version: std::sync::Mutex::new(None),
         refusal_log: crate::telemetry::RateLimiter::default(),
         firewall_log: crate::telemetry::RateLimiter::default(),
+        connections: Arc::new(Semaphore::new(max)),
+        limit_log: crate::telemetry::RateLimiter::default(),
     });
     let admin_task = admin.map(|admin| {
         let ready_shared = shared.clone();
@@ -209,7 +217,7 @@ pub async fn run(
             },
         ))
     });
-    let limit = Arc::new(Semaphore::new(max));
+    let limit = shared.connections.clone();
     let spare = Arc::new(Spare::new());
     for l in &listeners {
         tracing::info!(

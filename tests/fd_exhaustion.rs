@@ -24,7 +24,7 @@ fn highest_fd() -> u64 {
 }
 
 /// The reply to `version\r\n` on `stream`: its first line, or what came before EOF or the
-/// 2 s read timeout.
+/// 5 s read timeout.
 fn version_reply(stream: &mut std::net::TcpStream) -> String {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))

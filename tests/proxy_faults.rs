@@ -623,6 +623,34 @@ fn binary_protocol_connections_get_memcacheds_binary_replies() {
     assert_eq!(reply, want);
 }
 
+/// A binary-protocol client's own upstream connection counts against `max_connections` like a
+/// client (each is a file descriptor the open-file budget counts there): with room for two,
+/// one binary client fills it, and the next client is turned away as memcached turns away a
+/// client past its limit; when the binary client leaves, there is room again. (Uncounted, 100
+/// binary clients under a limit sized for 100 left 22 of them closed without a reply.)
+#[test]
+fn a_binary_client_counts_twice_against_max_connections() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    config.limits.max_connections = 2;
+    let proxy = Proxy::start(config);
+    let mut noop = vec![0x80, 0x0a];
+    noop.resize(24, 0);
+    let mut binary = Client::connect(proxy.addr(0)).unwrap();
+    binary.send(&noop);
+    assert_eq!(binary.read_exact(24)[0], 0x81, "a binary reply");
+    let mut next = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(
+        show(&next.read_line()),
+        show(b"ERROR Too many open connections\r\n")
+    );
+    drop(binary);
+    wait_until(Duration::from_secs(10), "room for a client again", || {
+        let mut c = Client::connect(proxy.addr(0)).ok()?;
+        (c.call(b"version\r\n", b"\r\n").starts_with(b"VERSION ")).then_some(())
+    });
+}
+
 #[test]
 fn a_client_that_reads_none_of_its_replies_is_disconnected() {
     let mc = Memcached::start();
