@@ -3,6 +3,7 @@ mod common;
 
 use std::net::TcpListener;
 
+use common::binary::labelled_sum;
 use common::servers::{show, Client, Memcached, Proxy};
 use picklebridge::config::{ClientRuntime, Config, GetErrors};
 
@@ -110,14 +111,30 @@ fn multi_get_with_one_server_down_reads_its_keys_as_misses() {
     }
     // Every key on the dead server: one request to it (`get` of one key or several, `gets`,
     // `gat`), and one that also names a key twice.
-    for request in [
+    let requests = [
         format!("get {}\r\n", down.join(" ")),
         format!("get {}\r\n", down[0]),
         format!("gets {}\r\n", down.join(" ")),
         format!("gat 0 {} {}\r\n", down[0], down[0]),
-    ] {
+    ];
+    let replies = |outcome: &str| {
+        let label = format!("outcome=\"{outcome}\"");
+        labelled_sum(
+            &proxy.metrics_text(),
+            "picklebridge_replies_total",
+            &[&label],
+        )
+        .unwrap_or(0.0)
+    };
+    let (misses, errors) = (replies("miss"), replies("upstream_error"));
+    for request in &requests {
         let got = c.call(request.as_bytes(), b"\r\n");
         assert_eq!(show(&got), "END\\r\\n", "{}", request.trim_end());
+    }
+    // Counted as the failures they are, one per request, not as misses.
+    assert_eq!(replies("upstream_error") - errors, requests.len() as f64);
+    assert_eq!(replies("miss"), misses);
+    for request in &requests {
         let got = error_mode.call(request.as_bytes(), b"\r\n");
         assert_eq!(
             show(&got),

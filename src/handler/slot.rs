@@ -351,7 +351,7 @@ impl Slot {
                 match merge(ctx, &mut m) {
                     Merged::Values(values) => finish_values(ctx, &m.req, &m.table, Ok(values), out),
                     Merged::Reply(line) => finish_values(ctx, &m.req, &m.table, Err(line), out),
-                    Merged::Failed(e) => retrieval_failed(ctx, &m.req, &m.table, e, out),
+                    Merged::Failed(e) => retrieval_failed(ctx, e, out),
                 }
                 ctx.info.metrics.observe_request(m.started.elapsed());
             }
@@ -392,18 +392,15 @@ fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut
     }
 }
 
-/// A retrieval whose servers all failed (counted already, or here for one server): every key a
-/// miss, or the error line, per the listener's `get_errors`.
-fn retrieval_failed(
-    ctx: &Ctx,
-    req: &Request,
-    table: &RouteTable,
-    e: UpstreamError,
-    out: &mut BytesMut,
-) {
+/// A retrieval whose servers all failed (counted as such already, not as misses): every key a
+/// miss, or the error line, per the listener's `get_errors`. The proxy shutting down is said
+/// as it is (the client is about to be disconnected; a miss would only make it recompute).
+fn retrieval_failed(ctx: &Ctx, e: UpstreamError, out: &mut BytesMut) {
     match ctx.info.get_errors {
-        GetErrors::Miss => finish_values(ctx, req, table, Ok(Vec::new()), out),
-        GetErrors::Error => out.put_slice(e.reply_line()),
+        GetErrors::Miss if e != UpstreamError::Shutdown => {
+            compose_response(&Response::Values(Vec::new()), out)
+        }
+        _ => out.put_slice(e.reply_line()),
     }
 }
 
@@ -412,7 +409,7 @@ fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut 
         Ok(resp) => resp,
         Err(e) if matches!(c.req.as_ref(), Request::Retrieval(_)) => {
             count_failure(ctx, e);
-            return retrieval_failed(ctx, &c.req, &c.table, e, out);
+            return retrieval_failed(ctx, e, out);
         }
         Err(e) => return upstream_error(ctx, &c.req, e, out),
     };
