@@ -19,6 +19,7 @@ use tracing::Instrument;
 use crate::config::{ClientRuntime, Config, GetErrors, ListenerConfig};
 use crate::handler::Exchange;
 use crate::metrics::{ListenerMetrics, Metrics, PoolMetrics};
+use crate::protocol::TOO_MANY_CONNECTIONS;
 use crate::route::RouteTable;
 use crate::upstream::{Events, Upstreams};
 
@@ -261,9 +262,6 @@ pub async fn run(
     }
 }
 
-/// What memcached says to a client past its `-c` limit, then it closes.
-const TOO_MANY: &[u8] = b"ERROR Too many open connections\r\n";
-
 /// Accepts connections on one listener until aborted.
 async fn accept_loop(
     listener: Listener,
@@ -325,7 +323,7 @@ async fn accept_loop(
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             info.metrics.rejected();
             tokio::spawn(async move {
-                let _ = socket.write_all(TOO_MANY).await;
+                let _ = socket.write_all(TOO_MANY_CONNECTIONS).await;
             });
             continue;
         };
@@ -384,7 +382,7 @@ impl Spare {
                         // 33 bytes into an empty send buffer: a plain non-blocking write
                         // completes; the socket closes when dropped.
                         if let Ok(socket) = socket.into_std() {
-                            let _ = std::io::Write::write(&mut &socket, TOO_MANY);
+                            let _ = std::io::Write::write(&mut &socket, TOO_MANY_CONNECTIONS);
                         }
                         true
                     }

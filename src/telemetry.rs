@@ -1,7 +1,8 @@
 //! Logging setup: one [`init`] installing a `tracing` subscriber from the `[log]` section
 //! ([`LogConfig`]), with `RUST_LOG` overriding the configured level, plain or JSON lines on
 //! stderr; [`fatal`] for the errors that stop the start, in the same format; and
-//! [`RateLimiter`] / [`warn_refused`] for per-value warnings that must not flood the log. Never logs value bytes; keys only at trace level (../shared/STYLE.md rule 18).
+//! [`RateLimiter`] / [`warn_refused`] for per-value warnings that must not flood the log.
+//! Never logs value bytes; keys only at trace level (../shared/STYLE.md rule 18).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -105,7 +106,8 @@ fn parse_filter(filter: &str) -> Result<EnvFilter, TelemetryError> {
 /// `config.level`; output goes to stderr as plain or JSON lines.
 ///
 /// # Errors
-/// [`TelemetryError::Filter`] for a bad filter, [`TelemetryError::AlreadyInstalled`] if called twice.
+/// [`TelemetryError::Filter`] for a bad filter, [`TelemetryError::AlreadyInstalled`] if called
+/// twice.
 pub fn init(config: &LogConfig) -> Result<(), TelemetryError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(env) if !env.trim().is_empty() => parse_filter(&env)?,

@@ -126,6 +126,11 @@ impl Default for Limits {
 /// that long closes the client's connection, as memcached closes one it reads in two parts.
 pub const MAX_UPSTREAM_LINE: usize = 2048;
 
+/// What memcached writes to a connection it accepts past its connection limit (`-c`), before
+/// closing it: what the proxy writes to a client past `max_connections`, and what it takes from
+/// a server as a refused connect.
+pub const TOO_MANY_CONNECTIONS: &[u8] = b"ERROR Too many open connections\r\n";
+
 /// One client request, keys and data as zero-copy slices of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {

@@ -25,6 +25,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::connect::{connect, Stream, Transport};
 use super::{ConnectFailure, Exchange, Job, ServerEvents, UpstreamError};
+use crate::protocol::TOO_MANY_CONNECTIONS;
 
 /// Most requests written to one connection and not yet answered.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -36,8 +37,6 @@ const BACKOFF_MAX: Duration = Duration::from_millis(1000);
 /// Of the connect failures in a row, the first and then one in this many are logged as
 /// warnings (at the largest back-off, one a minute per connection), the rest at debug.
 const WARN_EVERY: u32 = 60;
-/// What memcached writes to a connection it accepts past its limit (`-c`), before closing it.
-const TOO_MANY_CONNECTIONS: &[u8] = b"ERROR Too many open connections\r\n";
 
 /// Settings of a connection task.
 #[derive(Clone, Debug)]
@@ -90,69 +89,20 @@ pub(crate) async fn run<E: Exchange>(
                 };
                 up.store(false, Ordering::Relaxed);
                 events.disconnected();
-                let more = ended != Ended::NoMoreRequests;
-                match result {
-                    // With TLS 1.3 the server checks the client certificate after the client
-                    // finished its handshake: a refusal arrives as an alert on the first read.
-                    // That is a failed connect (counted as `tls`, backed off), not a dropped
-                    // connection to reconnect at once, which would spin.
-                    Err(UpstreamError::Tls) if more => {
-                        log_failure(
-                            &mut failures,
-                            &settings.addr,
-                            "tls",
-                            &"the server refused the TLS session",
-                        );
-                        Some(ConnectFailure::Tls)
+                match next_step(
+                    result,
+                    ended,
+                    since,
+                    &*events,
+                    &mut failures,
+                    &settings.addr,
+                ) {
+                    Next::Stop => return,
+                    Next::Reconnect => {
+                        backoff = BACKOFF_MIN;
+                        continue;
                     }
-                    // memcached at its connection limit (`-c`) accepts, writes this line and
-                    // closes: a refused connect.
-                    Err(UpstreamError::Connect) if more => {
-                        log_failure(
-                            &mut failures,
-                            &settings.addr,
-                            "connect",
-                            &"ERROR Too many open connections",
-                        );
-                        Some(ConnectFailure::Connect)
-                    }
-                    result => {
-                        if let Err(e) = result {
-                            if matches!(e, UpstreamError::Timeout) {
-                                events.timed_out();
-                            } else {
-                                events.failed();
-                            }
-                        }
-                        if !more {
-                            return;
-                        }
-                        // A connection that answered, lived a while or was dropped for a
-                        // request's timeout (paced by the timeout) was healthy: reconnect at
-                        // once (memcached restarted, or stalled with requests waiting). One
-                        // that the server ended before answering anything, at once (a server
-                        // or balancer that accepts and closes, a crash-looping memcached), is
-                        // backed off like a failed connect, or the task would spin
-                        // reconnecting.
-                        let e = result.err().unwrap_or(UpstreamError::Closed);
-                        let healthy = ended == Ended::Replied
-                            || e == UpstreamError::Timeout
-                            || since.elapsed() >= BACKOFF_MAX;
-                        if healthy {
-                            failures = 0;
-                            tracing::warn!(server = %settings.addr, error = %e, "upstream connection dropped");
-                            backoff = BACKOFF_MIN;
-                            continue;
-                        }
-                        log_failure(
-                            &mut failures,
-                            &settings.addr,
-                            e.kind(),
-                            &"the connection ended before any reply",
-                        );
-                        events.backed_off();
-                        None
-                    }
+                    Next::BackOff(failure) => failure,
                 }
             }
             Err((reason, e)) => {
@@ -164,23 +114,113 @@ pub(crate) async fn run<E: Exchange>(
         if let Some(failure) = failure {
             events.connect_failed(failure);
         }
-        // Requests queued while connecting failed with the connect error; during the back-off
-        // requests fail at once, so clients never wait on a dead server.
-        let mut error = failure.map_or(UpstreamError::Unavailable, UpstreamError::from);
         let until = Instant::now() + backoff;
         backoff = (backoff * 2).min(BACKOFF_MAX);
-        loop {
-            while let Ok(job) = rx.try_recv() {
-                job.fail(error);
+        if !back_off(&mut rx, failure, until).await {
+            return;
+        }
+    }
+}
+
+/// What the connection task does after a connection ended.
+enum Next {
+    /// Every sender is gone.
+    Stop,
+    /// The connection was healthy: open the next one at once.
+    Reconnect,
+    /// Back off as after a failed connect: the failure to count (`None`: the connection
+    /// ended before any reply, counted as an upstream error).
+    BackOff(Option<ConnectFailure>),
+}
+
+/// Judges how a served connection ended (see [`Next`]), counting and logging it.
+fn next_step(
+    result: Result<(), UpstreamError>,
+    ended: Ended,
+    since: Instant,
+    events: &dyn ServerEvents,
+    failures: &mut u32,
+    addr: &str,
+) -> Next {
+    let more = ended != Ended::NoMoreRequests;
+    match result {
+        // With TLS 1.3 the server checks the client certificate after the client finished its
+        // handshake: a refusal arrives as an alert on the first read. That is a failed connect
+        // (counted as `tls`, backed off), not a dropped connection to reconnect at once, which
+        // would spin.
+        Err(UpstreamError::Tls) if more => {
+            log_failure(failures, addr, "tls", &"the server refused the TLS session");
+            Next::BackOff(Some(ConnectFailure::Tls))
+        }
+        // memcached at its connection limit (`-c`) accepts, writes this line and closes: a
+        // refused connect.
+        Err(UpstreamError::Connect) if more => {
+            log_failure(
+                failures,
+                addr,
+                "connect",
+                &"ERROR Too many open connections",
+            );
+            Next::BackOff(Some(ConnectFailure::Connect))
+        }
+        result => {
+            if let Err(e) = result {
+                if matches!(e, UpstreamError::Timeout) {
+                    events.timed_out();
+                } else {
+                    events.failed();
+                }
             }
-            error = UpstreamError::Unavailable;
-            tokio::select! {
-                job = rx.recv() => match job {
-                    Some(job) => job.fail(error),
-                    None => return,
-                },
-                _ = sleep_until(until) => break,
+            if !more {
+                return Next::Stop;
             }
+            // A connection that answered, lived a while or was dropped for a request's timeout
+            // (paced by the timeout) was healthy: reconnect at once (memcached restarted, or
+            // stalled with requests waiting). One that the server ended before answering
+            // anything, at once (a server or balancer that accepts and closes, a crash-looping
+            // memcached), is backed off like a failed connect, or the task would spin
+            // reconnecting.
+            let e = result.err().unwrap_or(UpstreamError::Closed);
+            let healthy = ended == Ended::Replied
+                || e == UpstreamError::Timeout
+                || since.elapsed() >= BACKOFF_MAX;
+            if healthy {
+                *failures = 0;
+                tracing::warn!(server = %addr, error = %e, "upstream connection dropped");
+                return Next::Reconnect;
+            }
+            log_failure(
+                failures,
+                addr,
+                e.kind(),
+                &"the connection ended before any reply",
+            );
+            events.backed_off();
+            Next::BackOff(None)
+        }
+    }
+}
+
+/// Waits out a back-off until `until`, failing every request at once meanwhile: those queued
+/// while connecting with the connect `failure`'s error, later ones as unavailable, so clients
+/// never wait on a dead server. `false` when every sender is gone.
+async fn back_off<E: Exchange>(
+    rx: &mut mpsc::Receiver<Job<E>>,
+    failure: Option<ConnectFailure>,
+    until: Instant,
+) -> bool {
+    let mut error = failure.map_or(UpstreamError::Unavailable, UpstreamError::from);
+    loop {
+        while let Ok(job) = rx.try_recv() {
+            job.fail(error);
+        }
+        error = UpstreamError::Unavailable;
+        tokio::select! {
+            job = rx.recv() => match job {
+                Some(job) => job.fail(error),
+                None => return false,
+            },
+            _ = sleep_until(until) => return true,
         }
     }
 }
