@@ -19,7 +19,7 @@
 //! by [`Config::from_toml_str`], so a bad certificate path is a start-up error.
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -971,7 +971,13 @@ fn loops_back(server: SocketAddr, listener: SocketAddr) -> bool {
     }
     let (s, l) = (server.ip().to_canonical(), listener.ip().to_canonical());
     let local = s.is_loopback() || s.is_unspecified();
-    s == l || (l.is_unspecified() && local && (s.is_ipv4() == l.is_ipv4() || l.is_ipv6()))
+    s == l
+        || (l.is_unspecified() && local && (s.is_ipv4() == l.is_ipv4() || l.is_ipv6()))
+        // Connecting to the unspecified address reaches loopback (`0.0.0.0:P` is
+        // `127.0.0.1:P`, `[::]:P` is `[::1]:P`, on Linux).
+        || (s.is_unspecified()
+            && (l == IpAddr::from(Ipv4Addr::LOCALHOST) || l == IpAddr::from(Ipv6Addr::LOCALHOST))
+            && s.is_ipv4() == l.is_ipv4())
 }
 
 fn valid_host_port(s: &str) -> bool {
