@@ -72,23 +72,37 @@ pub(crate) async fn run<E: Exchange>(
         .await;
         let failure = match connect {
             Ok(stream) => {
-                up.store(true, Ordering::Relaxed);
-                events.connected(connected_before);
-                connected_before = true;
                 tracing::debug!(server = %settings.addr, "upstream connected");
                 let since = Instant::now();
+                let mut uplink = Uplink {
+                    up: &up,
+                    events: &*events,
+                    connected_before: &mut connected_before,
+                    marked: false,
+                };
+                // After failures in a row the connection must prove itself first (see
+                // `Uplink`); otherwise it is up at once.
+                let prove_at = match failures {
+                    0 => {
+                        uplink.mark();
+                        None
+                    }
+                    _ => Some(since + BACKOFF_MAX),
+                };
                 let (result, ended) = match stream {
                     Stream::Plain(mut tcp) => {
                         let (rd, wr) = tcp.split();
-                        serve(rd, wr, false, &mut rx).await
+                        serve(rd, wr, false, &mut rx, &mut uplink, prove_at).await
                     }
                     Stream::Tls(tls) => {
                         let (rd, wr) = tokio::io::split(tls);
-                        serve(rd, wr, true, &mut rx).await
+                        serve(rd, wr, true, &mut rx, &mut uplink, prove_at).await
                     }
                 };
                 up.store(false, Ordering::Relaxed);
-                events.disconnected();
+                if uplink.marked {
+                    events.disconnected();
+                }
                 match next_step(
                     result,
                     ended,
@@ -118,6 +132,29 @@ pub(crate) async fn run<E: Exchange>(
         backoff = (backoff * 2).min(BACKOFF_MAX);
         if !back_off(&mut rx, failure, until).await {
             return;
+        }
+    }
+}
+
+/// Marks a connection up (`up` for `/readyz`, [`ServerEvents::connected`]) once. The first
+/// connection, and one after a healthy one, is up at once; after failures in a row, only once
+/// it proves healthy (its first reply, or [`BACKOFF_MAX`] alive), so a server that accepts and
+/// closes at every retry (memcached at its `-c` limit) neither reads as up for an instant nor
+/// counts a reconnect per retry.
+struct Uplink<'a> {
+    up: &'a AtomicBool,
+    events: &'a dyn ServerEvents,
+    connected_before: &'a mut bool,
+    marked: bool,
+}
+
+impl Uplink<'_> {
+    fn mark(&mut self) {
+        if !self.marked {
+            self.marked = true;
+            self.up.store(true, Ordering::Relaxed);
+            self.events.connected(*self.connected_before);
+            *self.connected_before = true;
         }
     }
 }
@@ -252,12 +289,14 @@ enum Ended {
 ///
 /// `flush`: the writer buffers (TLS: a write may return once the bytes are encrypted, with
 /// records still queued), so it is flushed once the write buffer is drained. Plain TCP never
-/// needs it.
+/// needs it. `uplink` is marked at the first reply, or at `prove_at` (see [`Uplink`]).
 async fn serve<R, W, E>(
     mut rd: R,
     mut wr: W,
     flush: bool,
     rx: &mut mpsc::Receiver<Job<E>>,
+    uplink: &mut Uplink<'_>,
+    prove_at: Option<Instant>,
 ) -> (Result<(), UpstreamError>, Ended)
 where
     R: AsyncRead + Unpin,
@@ -284,9 +323,20 @@ where
                 Ok(_) if !replied && rbuf.starts_with(TOO_MANY_CONNECTIONS) => {
                     Err(UpstreamError::Connect)
                 }
-                Ok(_) => match_replies(&mut rbuf, &mut fifo, &mut replied),
+                Ok(_) => {
+                    let r = match_replies(&mut rbuf, &mut fifo, &mut replied);
+                    if replied {
+                        uplink.mark();
+                    }
+                    r
+                }
                 Err(e) => Err(read_error(&e)),
             },
+            // Alive long enough to count as up without a reply (an idle connection).
+            _ = sleep_until(prove_at.unwrap_or_else(Instant::now)), if prove_at.is_some() && !uplink.marked => {
+                uplink.mark();
+                Ok(())
+            }
             _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 Err(UpstreamError::Timeout)
             }

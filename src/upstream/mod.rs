@@ -156,10 +156,11 @@ impl<E: Exchange> Job<E> {
 
 /// Hooks for upstream connection events (metrics). Called from connection tasks.
 pub trait ServerEvents: Send + Sync + 'static {
-    /// A connection was established; `reconnect` when the same connection (one of a server's
+    /// A connection was established (after failed connects: once it proved itself, by a reply
+    /// or a second alive); `reconnect` when the same connection (one of a server's
     /// `connections`) was established before.
     fn connected(&self, _reconnect: bool) {}
-    /// An established connection ended.
+    /// A connection [`ServerEvents::connected`] reported ended.
     fn disconnected(&self) {}
     /// A connect attempt (TCP connect, then the TLS handshake if any) failed or timed out.
     fn connect_failed(&self, _reason: ConnectFailure) {}

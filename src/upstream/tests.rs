@@ -202,11 +202,28 @@ async fn a_server_that_accepts_and_closes_is_backed_off() {
     assert!((2..=8).contains(&accepted), "{accepted} connects in 1.5 s");
 }
 
+/// Counts connection events.
+#[derive(Default)]
+struct Counted {
+    connected: std::sync::atomic::AtomicUsize,
+    reconnects: std::sync::atomic::AtomicUsize,
+}
+
+impl ServerEvents for Counted {
+    fn connected(&self, reconnect: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.connected.fetch_add(1, Relaxed);
+        self.reconnects.fetch_add(usize::from(reconnect), Relaxed);
+    }
+}
+
 /// memcached past its connection limit writes `ERROR Too many open connections` and closes:
 /// requests fail as for a refused connect (never with that line as their reply), and the
-/// server is backed off.
+/// server is backed off. Its retries, which connect and are refused, do not count as the server
+/// up or as reconnects: only the first connection, before any failure, was taken as up.
 #[tokio::test]
 async fn too_many_connections_is_a_refused_connect() {
+    use std::sync::atomic::Ordering::Relaxed;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let accepts = tokio::spawn(count_accepts(
@@ -214,7 +231,8 @@ async fn too_many_connections_is_a_refused_connect() {
         b"ERROR Too many open connections\r\n",
         Duration::from_millis(1500),
     ));
-    let s = server(&addr, 1000);
+    let events = Arc::new(Counted::default());
+    let s = Server::start(&addr, 1, timeouts(1000), Transport::Plain, events.clone());
     for line in ["a", "b", "c"] {
         let r = call(&s, line).await;
         assert!(
@@ -224,6 +242,45 @@ async fn too_many_connections_is_a_refused_connect() {
     }
     let accepted = accepts.await.unwrap();
     assert!((2..=8).contains(&accepted), "{accepted} connects in 1.5 s");
+    assert!(!s.is_up());
+    assert_eq!(
+        (
+            events.connected.load(Relaxed),
+            events.reconnects.load(Relaxed)
+        ),
+        (1, 0),
+        "{accepted} connects"
+    );
+}
+
+/// After failures, a connection that is accepted and stays quiet is up once it has lived a
+/// second (an idle connection proves itself by time), and one that answers is up at once.
+#[tokio::test]
+async fn after_failures_a_connection_is_up_once_it_proves_itself() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let events = Arc::new(Counted::default());
+    let s = Server::start(
+        &addr.to_string(),
+        1,
+        timeouts(1000),
+        Transport::Plain,
+        events.clone(),
+    );
+    // Refused for a while: failures in a row.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let listener = TcpListener::bind(addr).await.unwrap();
+    spawn_peer(listener).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while events.connected.load(Relaxed) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(s.is_up());
+    assert_eq!(call(&s, "x").await.unwrap(), &b"re:x\r\n"[..]);
+    assert_eq!(events.connected.load(Relaxed), 1);
 }
 
 /// A request sent alone gets a connection of its own, closed after its reply with whatever
