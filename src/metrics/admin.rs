@@ -76,6 +76,8 @@ where
         ready: Box::new(ready),
     });
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // A failing accept (out of file descriptors) is retried every 100 ms: one line per 10 s.
+    let accept_log = crate::telemetry::RateLimiter::new(Duration::from_secs(10), 1);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -100,7 +102,9 @@ where
                 });
             }
             Err(error) => {
-                tracing::warn!(%error, "admin listener accept failed");
+                if let Some(suppressed) = accept_log.check() {
+                    tracing::warn!(%error, suppressed, "admin listener accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
