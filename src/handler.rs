@@ -260,15 +260,15 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
                 Some(Request::Retrieval(r)) => {
                     let mut seen = std::collections::HashSet::new();
                     let mut parts = Vec::new();
+                    let touch = r.exptime.map(|e| Bytes::from(format!("T{e}")));
                     for key in r.keys {
                         if !seen.insert(key.clone()) {
                             continue;
                         }
-                        let flags = r.exptime.map(|e| Bytes::from(format!("T{e}")));
                         let mg = Arc::new(Request::Meta(Meta {
                             cmd: MetaCmd::Get,
                             key: key.clone(),
-                            flags: flags.into_iter().collect(),
+                            flags: touch.iter().cloned().collect(),
                             quiet: false,
                             fenced: false,
                             data: None,

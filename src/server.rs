@@ -218,7 +218,6 @@ pub async fn run(
             },
         ))
     });
-    let limit = shared.connections.clone();
     let spare = Arc::new(Spare::new());
     for l in &listeners {
         tracing::info!(
@@ -241,7 +240,7 @@ pub async fn run(
     }
     let accept_loops: Vec<_> = listeners
         .into_iter()
-        .map(|l| tokio::spawn(accept_loop(l, shared.clone(), limit.clone(), spare.clone())))
+        .map(|l| tokio::spawn(accept_loop(l, shared.clone(), spare.clone())))
         .collect();
     shutdown.await;
     tracing::info!("shutting down: no longer accepting, draining connections");
@@ -251,7 +250,10 @@ pub async fn run(
     let _ = stop_tx.send(true);
     // Every connection holds one permit: all permits back means all connections are done.
     let all = u32::try_from(max).unwrap_or(u32::MAX);
-    if timeout(grace, limit.acquire_many(all)).await.is_err() {
+    if timeout(grace, shared.connections.acquire_many(all))
+        .await
+        .is_err()
+    {
         tracing::warn!(
             grace_ms = grace.as_millis() as u64,
             "grace period over, closing remaining connections"
@@ -263,12 +265,7 @@ pub async fn run(
 }
 
 /// Accepts connections on one listener until aborted.
-async fn accept_loop(
-    listener: Listener,
-    shared: Arc<Shared>,
-    limit: Arc<Semaphore>,
-    spare: Arc<Spare>,
-) {
+async fn accept_loop(listener: Listener, shared: Arc<Shared>, spare: Arc<Spare>) {
     let info = ListenerInfo {
         metrics: shared
             .metrics
@@ -320,7 +317,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
             info.metrics.rejected();
             tokio::spawn(async move {
                 let _ = socket.write_all(TOO_MANY_CONNECTIONS).await;
