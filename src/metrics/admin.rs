@@ -6,18 +6,21 @@
 //! polled by Prometheus and orchestrators need no keep-alive, chunking, bodies or TLS, and one
 //! screen of code is easier to bound than a dependency tree. Bounds: the request head is at most
 //! [`MAX_HEAD`] bytes and must arrive within [`READ_TIMEOUT`]; at most [`MAX_CONNECTIONS`] are
-//! served at once (more are closed at once); every response says `Connection: close`.
+//! open at once, and when a new one would pass that the oldest connection still waiting for its
+//! request head is closed to make room (so idle connections cannot lock a scrape out; only when
+//! every one is busy answering is the new one closed); every response says `Connection: close`.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 /// Largest accepted request head (request line and headers), in bytes.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -25,7 +28,8 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed to write one response.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served concurrently; further ones are closed immediately.
+/// Connections open at once. A new one past this closes the oldest connection still waiting for
+/// its request head, or is itself closed when all are busy answering.
 pub const MAX_CONNECTIONS: usize = 64;
 /// `Content-Type` of `/metrics`: the Prometheus text exposition format 0.0.4.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -75,7 +79,8 @@ where
         registry,
         ready: Box::new(ready),
     });
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // The open connections, oldest first.
+    let mut live: VecDeque<Live> = VecDeque::with_capacity(MAX_CONNECTIONS);
     // A failing accept (out of file descriptors) is retried every 100 ms: one line per 10 s.
     let accept_log = crate::telemetry::RateLimiter::new(Duration::from_secs(10), 1);
     let mut tasks = JoinSet::new();
@@ -89,17 +94,19 @@ where
         };
         match accepted {
             Ok((stream, peer)) => {
-                let Ok(permit) = limit.clone().try_acquire_owned() else {
-                    tracing::debug!(%peer, "admin: too many connections, closing");
+                if !make_room(&mut live) {
+                    tracing::debug!(%peer, "admin: too many connections answering, closing");
                     continue;
-                };
+                }
                 let state = state.clone();
-                tasks.spawn(async move {
-                    if let Err(error) = serve_connection(stream, &state).await {
+                let waiting = Arc::new(AtomicBool::new(true));
+                let head_done = waiting.clone();
+                let task = tasks.spawn(async move {
+                    if let Err(error) = serve_connection(stream, &state, &head_done).await {
                         tracing::debug!(%peer, %error, "admin connection");
                     }
-                    drop(permit);
                 });
+                live.push_back(Live { task, waiting });
             }
             Err(error) => {
                 if let Some(suppressed) = accept_log.check() {
@@ -111,6 +118,31 @@ where
     }
     tasks.shutdown().await;
     Ok(())
+}
+
+/// An open connection as the accept loop tracks it.
+struct Live {
+    task: AbortHandle,
+    /// True until the request head has arrived.
+    waiting: Arc<AtomicBool>,
+}
+
+/// Forgets finished connections and, at [`MAX_CONNECTIONS`], closes the oldest one still waiting
+/// for its request head. False when all are busy answering: the new connection must go.
+fn make_room(live: &mut VecDeque<Live>) -> bool {
+    live.retain(|c| !c.task.is_finished());
+    if live.len() < MAX_CONNECTIONS {
+        return true;
+    }
+    let Some(oldest) = live.iter().position(|c| c.waiting.load(Ordering::Relaxed)) else {
+        return false;
+    };
+    if let Some(idle) = live.remove(oldest) {
+        tracing::debug!("admin: at the connection limit, closing the oldest idle connection");
+        // Its socket closes when the runtime drops the task, right after this.
+        idle.task.abort();
+    }
+    true
 }
 
 /// What every connection needs.
@@ -138,9 +170,15 @@ impl Response {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, state: &State) -> std::io::Result<()> {
+async fn serve_connection(
+    mut stream: TcpStream,
+    state: &State,
+    waiting: &AtomicBool,
+) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
-    let parsed = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream, &mut head)).await {
+    let read = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream, &mut head)).await;
+    waiting.store(false, Ordering::Relaxed);
+    let parsed = match read {
         Err(_elapsed) => return Ok(()),
         Ok(Err(e)) => return Err(e),
         Ok(Ok(false)) => Err(Response::text(

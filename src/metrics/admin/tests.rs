@@ -141,6 +141,29 @@ async fn a_silent_client_is_dropped_after_the_read_timeout() {
     assert_eq!(n, 0, "closed without a response: {out:?}");
 }
 
+#[tokio::test]
+async fn idle_connections_past_the_limit_do_not_lock_out_a_scrape() {
+    let admin = start(Arc::new(AtomicBool::new(true))).await;
+    // Twice the limit of clients that connect and never finish their request head.
+    let mut idle = Vec::new();
+    for _ in 0..2 * MAX_CONNECTIONS {
+        let mut s = TcpStream::connect(admin.addr).await.expect("connect");
+        s.write_all(b"GET /metrics HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        idle.push(s);
+    }
+    let r = request(admin.addr, b"GET /metrics HTTP/1.1\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+    // The oldest idle clients were closed to make room, without a response.
+    let mut out = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(2), idle[0].read_to_end(&mut out))
+        .await
+        .expect("the oldest idle connection is closed, not left to its read timeout")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without a response: {out:?}");
+}
+
 #[test]
 fn admin_config_defaults_and_rejects_unknown_keys() {
     let c: AdminConfig = toml::from_str("").expect("empty");
