@@ -14,7 +14,8 @@
 //! `write_stall_timeout_s`. One request is always admitted when nothing else is held, so the
 //! bound is the larger of the budget and one request's reservation. The connection is closed exactly where memcached closes it: `quit`, a request line
 //! it cannot frame ([`crate::protocol::ProtocolError`]), client EOF; plus the proxy's own idle
-//! timeout and shutdown (after the replies to everything already read are written).
+//! timeout and shutdown (after the replies to everything already read are written, a request
+//! partly read at the signal read to its end first).
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
@@ -192,6 +193,10 @@ pub async fn serve(
     // The read buffer holds no complete request (the parser said so since the last read).
     let mut exhausted = false;
     let mut closing = false;
+    // After a shutdown signal, the bytes of the read buffer then still unparsed: a request
+    // partly read when the signal came is read to its end (within the grace period) and
+    // answered; reading stops once these bytes are parsed.
+    let mut draining: Option<usize> = None;
     let mut last_activity = Instant::now();
     loop {
         // Parse and dispatch every complete request, within the pending bounds; none while a
@@ -215,6 +220,9 @@ pub async fn serve(
                         let n = swallow.min(rbuf.len());
                         rbuf.advance(n);
                         swallow -= n;
+                        if let Some(left) = &mut draining {
+                            *left = left.saturating_sub(n);
+                        }
                         if swallow > 0 {
                             break;
                         }
@@ -222,7 +230,12 @@ pub async fn serve(
                     if let Some(h) = held.take() {
                         slots.push_back((h, 0));
                     }
-                    match parse_request_buf(&mut rbuf, &limits) {
+                    let before = rbuf.len();
+                    let parsed = parse_request_buf(&mut rbuf, &limits);
+                    if let Some(left) = &mut draining {
+                        *left = left.saturating_sub(before - rbuf.len());
+                    }
+                    match parsed {
                         Ok(Some(req)) => {
                             first_request = false;
                             let need = reservation(&req, item_size);
@@ -317,6 +330,11 @@ pub async fn serve(
         if closing && wbuf.is_empty() {
             let _ = wr.shutdown().await;
             return Ok(());
+        }
+        if draining == Some(0) {
+            // The request partly read at shutdown is complete: read nothing more.
+            draining = None;
+            reading = false;
         }
         // Replies that wrote nothing (`noreply`, a quiet meta miss) may have made the room a
         // parked or unparsed request waits for, and then no read or reply need ever come to
@@ -428,23 +446,28 @@ pub async fn serve(
                 info.metrics.connection_error(Side::Client);
                 return Ok(());
             }
-            _ = stop.wait_for(|s| *s), if reading => {
+            _ = stop.wait_for(|s| *s), if reading && draining.is_none() => {
                 if watching {
                     // Shutdown ends a log stream: close once what was written is out.
                     closing = true;
                     slots.clear();
                     reserved = 0;
                     barriers = 0;
-                } else {
-                    // Shutdown: read nothing more; answer the complete requests already read.
-                    // The rest of a too-large value being swallowed will not be read: its error
-                    // reply goes out now, and nothing after it is parsed.
+                } else if let Some(h) = held.take() {
+                    // Shutdown: the rest of a too-large value being swallowed will not be
+                    // read: its error reply goes out now, and nothing after it is parsed.
                     reading = false;
-                    if let Some(h) = held.take() {
-                        slots.push_back((h, 0));
-                        swallow = 0;
-                        parsing = false;
-                    }
+                    slots.push_back((h, 0));
+                    swallow = 0;
+                    parsing = false;
+                } else if parsing && !rbuf.is_empty() {
+                    // Shutdown: answer the requests already read, and read on only to the end
+                    // of the one partly read (a value's data block still arriving).
+                    draining = Some(rbuf.len());
+                    exhausted = false;
+                } else {
+                    // Shutdown: read nothing more; answer the requests already read.
+                    reading = false;
                 }
             }
             else => {

@@ -277,6 +277,40 @@ fn shutdown_while_swallowing_a_too_large_value_replies_and_closes() {
     proxy.shutdown();
 }
 
+/// A request partly read when shutdown begins (a `set` whose data block is still arriving, a
+/// request line without its end) is read to its end and answered, then the connection closes.
+#[test]
+fn shutdown_finishes_a_request_partly_read() {
+    let mc = Memcached::start();
+    let mut proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut setter = Client::connect(proxy.addr(0)).unwrap();
+    let mut getter = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(
+        setter.call(b"set seen 0 0 1\r\ns\r\n", b"\r\n"),
+        b"STORED\r\n"
+    );
+    setter.send(b"set half 0 0 10\r\nhello");
+    getter.send(b"get se");
+    // Let the proxy read both parts before the signal.
+    std::thread::sleep(Duration::from_millis(200));
+    proxy.begin_shutdown();
+    std::thread::sleep(Duration::from_millis(200));
+    setter.send(b"world\r\n");
+    getter.send(b"en\r\n");
+    assert_eq!(setter.read_line(), b"STORED\r\n");
+    assert!(setter.is_closed(), "then the connection is closed");
+    assert_eq!(getter.read_line(), b"VALUE seen 0 1\r\n");
+    assert_eq!(getter.read_line(), b"s\r\n");
+    assert_eq!(getter.read_line(), b"END\r\n");
+    assert!(getter.is_closed(), "then the connection is closed");
+    proxy.shutdown();
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    assert_eq!(
+        direct.call(b"get half\r\n", b"END\r\n"),
+        b"VALUE half 0 10\r\nhelloworld\r\nEND\r\n"
+    );
+}
+
 /// Every request a client pipelined before shutdown is answered, then the connection closes:
 /// those in flight, and those still waiting in the read buffer (with `max_pending` 4, most of
 /// the 200 have not been parsed when shutdown begins).
