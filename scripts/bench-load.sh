@@ -58,7 +58,7 @@ cargo bench --bench loadgen --no-run --quiet
 LOADGEN=$(cargo bench --bench loadgen --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*loadgen[^"]*"' | tail -n1 | cut -d'"' -f4)
 [ -x "$LOADGEN" ] || { echo "loadgen executable not found" >&2; exit 1; }
-PICKLEBRIDGE=target/release/picklebridge
+PICKLEBRIDGE="${CARGO_TARGET_DIR:-target}/release/picklebridge"
 
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"

@@ -8,7 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY2=.cache/bin/python2
 PY3=.cache/bin/python3
-BIN="${PICKLEBRIDGE_BIN:-target/release/picklebridge}"
+BIN="${PICKLEBRIDGE_BIN:-${CARGO_TARGET_DIR:-target}/release/picklebridge}"
 PY2_LISTENER=127.0.0.1:11311
 PY3_LISTENER=127.0.0.1:11312
 

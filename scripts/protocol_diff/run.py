@@ -5,7 +5,7 @@
     python3 scripts/protocol_diff/run.py [FAMILY ...] [--out DIR]
 
 Starts two memcached on free loopback ports (one direct, one behind the proxy) and
-`picklebridge serve` (PB_BIN, default target/release/picklebridge) with a py3 listener. Before
+`picklebridge serve` (PB_BIN, default $CARGO_TARGET_DIR or target, then release/picklebridge) with a py3 listener. Before
 every case both memcached are flushed; each case is sent on a fresh connection followed by a
 sentinel `mg __end__ k O<n>`, and the replies (up to the sentinel's, a close or a timeout) are
 compared after masking what differs between two memcached (cas values, TTLs, STAT values).
@@ -22,7 +22,10 @@ import json, os, re, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-PB = os.environ.get("PB_BIN", os.path.join(ROOT, "target", "release", "picklebridge"))
+PB = os.environ.get(
+    "PB_BIN",
+    os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "picklebridge"),
+)
 # Where proxy.log and the results go (main: a fresh temporary directory, or --out).
 OUT = tempfile.gettempdir()
 
