@@ -209,7 +209,7 @@ impl Metrics {
             )?,
             mismatches: r.counter(
                 "mismatches_total",
-                "Values the reading runtime could not have loaded as stored, by route and kind; counted in transcode and observe modes.",
+                "What fetched pickled values would meet in their reader as stored, by route and kind (a value counts once per kind; py3_text_to_py2 loads, as unicode); counted in transcode and observe modes.",
                 &[route, "kind"],
             )?,
             unloadable_values: r.counter(
@@ -260,7 +260,7 @@ impl Metrics {
             )?,
             upstream_server_up: r.gauge(
                 "upstream_server_up",
-                "1 unless the last connection attempt to the memcached server failed (then 0 until one succeeds).",
+                "1 unless the last connection attempt to the memcached server failed or its last connection ended before answering (then 0 until a connection proves itself: its first reply, or a second alive).",
                 &[pool, srv],
             )?,
             upstream_connect_failures: r.counter(
@@ -270,7 +270,7 @@ impl Metrics {
             )?,
             upstream_timeouts: r.counter(
                 "upstream_timeouts_total",
-                "Requests to memcached servers that got no reply within the request timeout.",
+                "Connections to memcached servers dropped because a request got no reply within the request timeout (one per connection; each failed request is a replies_total upstream_timeout).",
                 &[pool, srv],
             )?,
             upstream_reconnects: r.counter(

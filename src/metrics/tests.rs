@@ -180,7 +180,7 @@ fn route_handles_record_exact_lines() {
     assert_lines(
         &text,
         &[
-            "# HELP picklebridge_mismatches_total Values the reading runtime could not have loaded as stored, by route and kind; counted in transcode and observe modes.",
+            "# HELP picklebridge_mismatches_total What fetched pickled values would meet in their reader as stored, by route and kind (a value counts once per kind; py3_text_to_py2 loads, as unicode); counted in transcode and observe modes.",
             "# TYPE picklebridge_mismatches_total counter",
             r#"picklebridge_mismatches_total{kind="py2_str_non_ascii",route="sessions"} 2"#,
             // Small label products exist at zero from the start, so rate() sees the first event.
