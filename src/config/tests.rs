@@ -48,6 +48,43 @@ fn reference_file_values() {
     assert_eq!(c.log.level, "info");
 }
 
+/// `config/picklebridge.toml` says it shows every key with its default: its default route,
+/// first pool and listener and every single-table section must parse to the code's defaults.
+#[test]
+fn reference_file_states_the_code_defaults() {
+    let c = Config::from_toml_str(include_str!("../../config/picklebridge.toml"), "ref").unwrap();
+    let (r, d) = (&c.routes[0], RouteConfig::new("", "main"));
+    assert_eq!(r.prefix, "");
+    assert_eq!(r.display_name(), d.display_name());
+    assert_eq!(
+        (r.mode, r.pickle_flag, r.zlib_flag, r.text_flag),
+        (d.mode, d.pickle_flag, d.zlib_flag, d.text_flag)
+    );
+    assert_eq!(
+        (r.py2_text, r.py3_str, &r.py2_classic, r.py2_utc),
+        (d.py2_text, d.py3_str, &d.py2_classic, d.py2_utc)
+    );
+    assert_eq!(
+        (r.store_protocol(), r.on_unreadable, r.firewall),
+        (d.store_protocol(), d.on_unreadable, d.firewall)
+    );
+    assert_eq!(
+        (&r.firewall_deny, &r.firewall_allow, &r.firewall_only),
+        (&d.firewall_deny, &d.firewall_allow, &d.firewall_only)
+    );
+    let main = &c.pools["main"];
+    assert_eq!(main.distribution, Distribution::default());
+    assert_eq!(main.connections, default_connections());
+    assert_eq!(c.listeners[0].get_errors, GetErrors::default());
+    assert_eq!(c.timeouts, TimeoutsConfig::default());
+    assert_eq!(c.limits, LimitsConfig::default());
+    assert_eq!(c.commands, CommandsConfig::default());
+    assert_eq!(c.runtime, RuntimeConfig::default());
+    assert_eq!(c.log, crate::telemetry::LogConfig::default());
+    assert_eq!(c.admin, Some(crate::metrics::AdminConfig::default()));
+    assert_eq!(c.firewall, crate::firewall::FirewallRules::default());
+}
+
 #[test]
 fn minimal_file_gets_defaults_and_implied_default_route() {
     let c = Config::from_toml_str(MINIMAL, "t").unwrap();
