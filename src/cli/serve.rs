@@ -121,7 +121,13 @@ pub fn build_config(args: &Args) -> Result<Config, ConfigError> {
             get_errors: crate::config::GetErrors::default(),
         });
     }
-    flag_problems.extend(config.validate());
+    let unpaired = !flag_problems.is_empty();
+    let mut checks = config.validate();
+    if unpaired {
+        // The --listen flags were left out for the --client count: not a missing listener.
+        checks.retain(|p| p.path != "listener");
+    }
+    flag_problems.extend(checks);
     if flag_problems.is_empty() {
         Ok(config)
     } else {
@@ -469,6 +475,16 @@ mod tests {
         .unwrap_err();
         assert!(e.problems.len() >= 2, "{e}");
         assert!(build_config(&args(None, &[], &[], &[])).is_err());
+        // Unpaired --client flags are one problem, not also a missing listener.
+        let e = build_config(&args(
+            None,
+            &["127.0.0.1:1"],
+            &[Py2, Py3, Py2],
+            &["127.0.0.1:11211"],
+        ))
+        .unwrap_err();
+        let paths: Vec<&str> = e.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["--client"], "{e}");
         // The proxy in front of itself.
         let e = build_config(&args(
             None,
