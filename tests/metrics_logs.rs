@@ -202,3 +202,57 @@ fn rust_log_overrides_the_configured_level() {
         "no INFO lines with RUST_LOG=info:\n{log}"
     );
 }
+
+/// A server that cannot be reached is logged with its pool: two pools may list the same
+/// address, and the warning must say which one has lost it.
+#[test]
+fn upstream_connect_failures_name_the_pool_and_server() {
+    let mc = Memcached::start();
+    let (py3, admin, dead) = (free_port(), free_port(), free_port());
+    let toml = format!(
+        r#"
+[[listener]]
+address = "127.0.0.1:{py3}"
+client = "py3"
+
+[pool.main]
+servers = ["{mc}"]
+
+[pool.sessions]
+servers = ["127.0.0.1:{dead}"]
+
+[[route]]
+prefix = "s:"
+pool = "sessions"
+
+[[route]]
+prefix = ""
+pool = "main"
+
+[log]
+format = "json"
+
+[admin]
+listen = "127.0.0.1:{admin}"
+"#,
+        mc = mc.addr_string()
+    );
+    let serve = start(&toml, None, py3);
+    wait_ready(admin);
+    wait_until(
+        Duration::from_secs(20),
+        "a connect failure in the log",
+        || Some(()).filter(|()| serve.log().contains("upstream connect failed")),
+    );
+    let log = serve.stop();
+    let failed: Vec<_> = json_lines(&log)
+        .into_iter()
+        .filter(|l| l["message"] == "upstream connect failed")
+        .collect();
+    assert!(!failed.is_empty(), "{log}");
+    for l in &failed {
+        assert_eq!(l["level"], "WARN", "{l}");
+        assert_eq!(l["pool"], "sessions", "{l}");
+        assert_eq!(l["server"], format!("127.0.0.1:{dead}"), "{l}");
+    }
+}

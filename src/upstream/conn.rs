@@ -41,6 +41,8 @@ const WARN_EVERY: u32 = 60;
 /// Settings of a connection task.
 #[derive(Clone, Debug)]
 pub(crate) struct ConnSettings {
+    /// The pool's name, for logs.
+    pub pool: String,
     pub addr: String,
     pub connect_timeout: Duration,
     pub transport: Transport,
@@ -72,7 +74,7 @@ pub(crate) async fn run<E: Exchange>(
         .await;
         let failure = match connect {
             Ok(stream) => {
-                tracing::debug!(server = %settings.addr, "upstream connected");
+                tracing::debug!(pool = %settings.pool, server = %settings.addr, "upstream connected");
                 let since = Instant::now();
                 let mut uplink = Uplink {
                     up: &up,
@@ -103,14 +105,7 @@ pub(crate) async fn run<E: Exchange>(
                 if uplink.marked {
                     events.disconnected();
                 }
-                match next_step(
-                    result,
-                    ended,
-                    since,
-                    &*events,
-                    &mut failures,
-                    &settings.addr,
-                ) {
+                match next_step(result, ended, since, &*events, &mut failures, &settings) {
                     Next::Stop => return,
                     Next::Reconnect => {
                         backoff = BACKOFF_MIN;
@@ -120,7 +115,7 @@ pub(crate) async fn run<E: Exchange>(
                 }
             }
             Err((reason, e)) => {
-                log_failure(&mut failures, &settings.addr, reason.as_str(), &e);
+                log_failure(&mut failures, &settings, reason.as_str(), &e);
                 Some(reason)
             }
         };
@@ -177,7 +172,7 @@ fn next_step(
     since: Instant,
     events: &dyn ServerEvents,
     failures: &mut u32,
-    addr: &str,
+    settings: &ConnSettings,
 ) -> Next {
     let more = ended != Ended::NoMoreRequests;
     match result {
@@ -186,7 +181,12 @@ fn next_step(
         // (counted as `tls`, backed off), not a dropped connection to reconnect at once, which
         // would spin.
         Err(UpstreamError::Tls) if more => {
-            log_failure(failures, addr, "tls", &"the server refused the TLS session");
+            log_failure(
+                failures,
+                settings,
+                "tls",
+                &"the server refused the TLS session",
+            );
             Next::BackOff(Some(ConnectFailure::Tls))
         }
         // memcached at its connection limit (`-c`) accepts, writes this line and closes: a
@@ -194,7 +194,7 @@ fn next_step(
         Err(UpstreamError::Connect) if more => {
             log_failure(
                 failures,
-                addr,
+                settings,
                 "connect",
                 &"ERROR Too many open connections",
             );
@@ -223,12 +223,12 @@ fn next_step(
                 || since.elapsed() >= BACKOFF_MAX;
             if healthy {
                 *failures = 0;
-                tracing::warn!(server = %addr, error = %e, "upstream connection dropped");
+                tracing::warn!(pool = %settings.pool, server = %settings.addr, error = %e, "upstream connection dropped");
                 return Next::Reconnect;
             }
             log_failure(
                 failures,
-                addr,
+                settings,
                 e.kind(),
                 &"the connection ended before any reply",
             );
@@ -264,13 +264,19 @@ async fn back_off<E: Exchange>(
 
 /// Logs a connect failure, the `failures`-th in a row: a warning for the first and then one in
 /// [`WARN_EVERY`], saying how many came before; the others at debug.
-fn log_failure(failures: &mut u32, server: &str, reason: &str, error: &dyn std::fmt::Display) {
+fn log_failure(
+    failures: &mut u32,
+    settings: &ConnSettings,
+    reason: &str,
+    error: &dyn std::fmt::Display,
+) {
     *failures = failures.saturating_add(1);
     let in_a_row = *failures;
+    let (pool, server) = (&settings.pool, &settings.addr);
     if in_a_row % WARN_EVERY == 1 {
-        tracing::warn!(server, reason, %error, in_a_row, "upstream connect failed");
+        tracing::warn!(%pool, %server, reason, %error, in_a_row, "upstream connect failed");
     } else {
-        tracing::debug!(server, reason, %error, in_a_row, "upstream connect failed");
+        tracing::debug!(%pool, %server, reason, %error, in_a_row, "upstream connect failed");
     }
 }
 
@@ -605,7 +611,7 @@ async fn connect_alone(settings: &ConnSettings) -> Result<Stream, UpstreamError>
     )
     .await
     .map_err(|(reason, e)| {
-        tracing::debug!(server = %settings.addr, reason = reason.as_str(), error = %e, "one-off upstream connect failed");
+        tracing::debug!(pool = %settings.pool, server = %settings.addr, reason = reason.as_str(), error = %e, "one-off upstream connect failed");
         UpstreamError::from(reason)
     })
 }

@@ -45,6 +45,8 @@ pub struct UpstreamTimeouts {
 
 /// One memcached server and its connection tasks.
 pub struct Server<E: Exchange> {
+    /// The pool's name, for logs.
+    pool: String,
     addr: String,
     conns: Vec<JobSender<E>>,
     timeouts: UpstreamTimeouts,
@@ -59,6 +61,7 @@ impl<E: Exchange> Server<E> {
     /// the background), over plain TCP or TLS as `transport` says.
     /// Must be called inside a tokio runtime.
     pub fn start(
+        pool: &str,
         addr: &str,
         connections: usize,
         timeouts: UpstreamTimeouts,
@@ -70,6 +73,7 @@ impl<E: Exchange> Server<E> {
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
                 let settings = ConnSettings {
+                    pool: pool.to_string(),
                     addr: addr.to_string(),
                     connect_timeout: timeouts.connect,
                     transport: transport.clone(),
@@ -81,6 +85,7 @@ impl<E: Exchange> Server<E> {
             })
             .collect();
         Server {
+            pool: pool.to_string(),
             addr: addr.to_string(),
             conns,
             timeouts,
@@ -175,6 +180,7 @@ impl<E: Exchange> Server<E> {
     /// How a connection to this server is opened.
     fn settings(&self) -> ConnSettings {
         ConnSettings {
+            pool: self.pool.clone(),
             addr: self.addr.clone(),
             connect_timeout: self.timeouts.connect,
             transport: self.transport.clone(),
@@ -273,6 +279,7 @@ impl<E: Exchange> Upstreams<E> {
                         };
                         let events = events(name, s);
                         Arc::new(Server::start(
+                            name,
                             s,
                             pc.connections,
                             timeouts,

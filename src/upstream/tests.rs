@@ -31,6 +31,7 @@ fn timeouts(request_ms: u64) -> UpstreamTimeouts {
 
 fn server(addr: &str, request_ms: u64) -> Server<Line> {
     Server::start(
+        "test",
         addr,
         1,
         timeouts(request_ms),
@@ -232,7 +233,14 @@ async fn too_many_connections_is_a_refused_connect() {
         Duration::from_millis(1500),
     ));
     let events = Arc::new(Counted::default());
-    let s = Server::start(&addr, 1, timeouts(1000), Transport::Plain, events.clone());
+    let s = Server::start(
+        "test",
+        &addr,
+        1,
+        timeouts(1000),
+        Transport::Plain,
+        events.clone(),
+    );
     for line in ["a", "b", "c"] {
         let r = call(&s, line).await;
         assert!(
@@ -263,6 +271,7 @@ async fn after_failures_a_connection_is_up_once_it_proves_itself() {
     drop(probe);
     let events = Arc::new(Counted::default());
     let s = Server::start(
+        "test",
         &addr.to_string(),
         1,
         timeouts(1000),
