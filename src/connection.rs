@@ -1,6 +1,6 @@
 //! One client connection, owned by one task: the read buffer, the reply slots in request order
 //! and the write buffer. The loop reads, parses every complete request
-//! ([`crate::protocol::parse_request_buf`]), dispatches it ([`crate::handler::dispatch`]),
+//! ([`crate::protocol::parse_request_arena`]), dispatches it ([`crate::handler::dispatch`]),
 //! moves finished replies from the head of the slot queue into the write buffer and writes it
 //! (once per batch, not once per reply).
 //!
@@ -28,7 +28,7 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::handler::{dispatch, Ctx, Finished, Slot, Streaming};
 use crate::metrics::Side;
-use crate::protocol::{data_block_end, parse_request_buf, Limits, Request};
+use crate::protocol::{data_block_end, parse_request_arena, Limits, Request};
 use crate::server::{ListenerInfo, Shared};
 
 /// The read buffer's size, memcached's (`READ_BUFFER_SIZE`): each read may fill it up to here.
@@ -171,6 +171,9 @@ pub async fn serve(
     let mut stop = shared.shutting_down.clone();
     let (mut rd, mut wr) = socket.split();
     let mut rbuf = BytesMut::with_capacity(READ_BUFFER);
+    // Small requests are copied here out of `rbuf`, which then stays reusable while they wait
+    // for their replies ([`parse_request_arena`]).
+    let mut arena = BytesMut::new();
     let mut wbuf = BytesMut::with_capacity(16 * 1024);
     // Each slot with its reservation; `reserved` is their sum.
     let mut slots: VecDeque<(Slot, usize)> = VecDeque::new();
@@ -231,7 +234,7 @@ pub async fn serve(
                         slots.push_back((h, 0));
                     }
                     let before = rbuf.len();
-                    let parsed = parse_request_buf(&mut rbuf, &limits);
+                    let parsed = parse_request_arena(&mut rbuf, &mut arena, &limits);
                     if let Some(left) = &mut draining {
                         *left = left.saturating_sub(before - rbuf.len());
                     }

@@ -298,7 +298,52 @@ pub fn parse_request_buf(
         Parsed::Complete { consumed, .. } => consumed,
     };
     let frame = buf.split_to(consumed).freeze();
-    match parse_request(&frame, limits)? {
+    parse_frame(&frame, limits)
+}
+
+/// Requests (line and data block) of at most this many bytes are copied out of the read buffer
+/// by [`parse_request_arena`]; larger ones are split off it.
+pub const COPY_REQUEST_MAX: usize = 1024;
+
+/// The chunk a connection's request arena ([`parse_request_arena`]) grows by.
+const REQUEST_ARENA_CHUNK: usize = 4 * 1024;
+
+/// Like [`parse_request_buf`], except that a request of at most [`COPY_REQUEST_MAX`] bytes is
+/// copied into `arena` (a per-connection chunk, split like [`crate::handler`]'s upstream wire)
+/// and only advanced past in `buf`. A request split off the read buffer shares its allocation
+/// until it is answered: the next read, which wants the buffer's whole 16 KiB window, then
+/// cannot reuse it and allocates a new one, 16 KiB per request of a client that waits for each
+/// reply. Copied, the small requests leave `buf` its own and it is reused in place; larger ones
+/// (a data block past 1 KiB) are still split off, not copied.
+///
+/// # Errors
+/// As [`parse_request`].
+pub fn parse_request_arena(
+    buf: &mut BytesMut,
+    arena: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Option<Request>, ProtocolError> {
+    let consumed = match parse_src(Src { buf, bytes: None }, limits)? {
+        Parsed::Incomplete => return Ok(None),
+        Parsed::Complete { consumed, .. } => consumed,
+    };
+    let frame = if consumed <= COPY_REQUEST_MAX {
+        if arena.capacity() == 0 {
+            *arena = BytesMut::with_capacity(REQUEST_ARENA_CHUNK);
+        }
+        // Reuses the chunk once every request copied into it is answered, else starts another.
+        arena.extend_from_slice(&buf[..consumed]);
+        bytes::Buf::advance(buf, consumed);
+        arena.split().freeze()
+    } else {
+        buf.split_to(consumed).freeze()
+    };
+    parse_frame(&frame, limits)
+}
+
+/// The request in `frame`, which framing found complete.
+fn parse_frame(frame: &Bytes, limits: &Limits) -> Result<Option<Request>, ProtocolError> {
+    match parse_request(frame, limits)? {
         Parsed::Complete { value, .. } => Ok(Some(value)),
         // Framing is a pure function of the bytes; the frame parses the same way again.
         Parsed::Incomplete => Err(ProtocolError::LineTooLong {

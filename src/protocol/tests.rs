@@ -137,6 +137,55 @@ fn pipelined_requests_parse_in_order() {
     assert_eq!(names(BytesMut::from(PIPELINE)), want);
 }
 
+/// A client that waits for each reply: its request is in flight (held by its slot) when the
+/// connection reserves its next 16 KiB read. Split off the read buffer, the request shared its
+/// allocation and every request cost a fresh 16 KiB buffer; copied to the arena, the read
+/// buffer is reused in place. The requests are the same either way, large ones included.
+#[test]
+fn small_requests_leave_the_read_buffer_reusable() {
+    const READ: usize = 16 * 1024;
+    let limits = Limits::default();
+    let mut rbuf = BytesMut::with_capacity(READ);
+    let mut arena = BytesMut::new();
+    let at = rbuf.as_ptr();
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        rbuf.extend_from_slice(b"get some_key\r\n");
+        let req = parse_request_arena(&mut rbuf, &mut arena, &limits).expect("parse");
+        held.push(req.expect("complete"));
+        // What the connection does before its next read.
+        rbuf.reserve(READ - rbuf.len());
+        assert_eq!(rbuf.as_ptr(), at, "the read buffer was reallocated");
+    }
+    assert!(held
+        .iter()
+        .all(|r| r == &parse_complete(b"get some_key\r\n")));
+    // The same requests as split off the buffer, a data block past the copy limit included.
+    let mut big = b"set k 0 0 2000\r\n".to_vec();
+    big.extend([b'v'; 2000]);
+    big.extend(b"\r\n");
+    for input in [PIPELINE, &big[..]] {
+        let mut a = BytesMut::from(input);
+        let mut b = BytesMut::from(input);
+        loop {
+            let x = parse_request_arena(&mut a, &mut arena, &limits).expect("parse");
+            let y = parse_request_buf(&mut b, &limits).expect("parse");
+            assert_eq!(x, y);
+            if x.is_none() {
+                break;
+            }
+        }
+        assert!(a.is_empty());
+    }
+}
+
+fn parse_complete(input: &[u8]) -> Request {
+    match parse(input) {
+        Ok(Parsed::Complete { value, .. }) => value,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn split_reads_give_the_same_requests() {
     let whole: Vec<Request> = {
