@@ -384,11 +384,8 @@ pub fn watch_cut(buf: &[u8], first: bool) -> Result<StreamCut, ProtocolError> {
 /// memcached answers: room for that many, up to a bound, so a multi-get's list grows once).
 fn parse_values(src: Src<'_>, keys: usize) -> Result<Parsed<Response>, ProtocolError> {
     let buf = src.buf;
-    let mut values = if src.keeps() {
-        Vec::with_capacity(keys.min(64))
-    } else {
-        Vec::new()
-    };
+    // Allocated at the first value: a miss (`END` alone) allocates nothing.
+    let mut values = Vec::new();
     let mut pos = 0;
     loop {
         let Some((end, next)) = line_at(buf, pos)? else {
@@ -431,6 +428,9 @@ fn parse_values(src: Src<'_>, keys: usize) -> Result<Parsed<Response>, ProtocolE
         };
         let key_start = pos + 6;
         if src.keeps() {
+            if values.capacity() == 0 {
+                values.reserve_exact(keys.clamp(1, 64));
+            }
             values.push(Value {
                 key: src.slice(key_start, key_start + parts[0].len()),
                 flags,

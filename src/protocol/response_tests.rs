@@ -108,6 +108,23 @@ fn memcached_replies_round_trip() {
     }
 }
 
+/// A miss is the commonest reply of a cache: its empty value list allocates nothing (it was
+/// given room for the keys asked for, one allocation per miss); hits get room for their keys.
+#[test]
+fn a_miss_allocates_no_value_list() {
+    let r = req(b"get a b c\r\n");
+    let mut buf = BytesMut::from(&b"END\r\n"[..]);
+    match parse_response_buf(&r, &mut buf) {
+        Ok(Some(Response::Values(v))) => assert_eq!((v.len(), v.capacity()), (0, 0)),
+        other => panic!("{other:?}"),
+    }
+    let mut buf = BytesMut::from(&b"VALUE b 0 1\r\nx\r\nEND\r\n"[..]);
+    match parse_response_buf(&r, &mut buf) {
+        Ok(Some(Response::Values(v))) => assert_eq!((v.len(), v.capacity()), (1, 3)),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn rewritten_values_get_new_lengths() {
     let mut out = BytesMut::new();
