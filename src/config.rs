@@ -397,7 +397,8 @@ pub struct LimitsConfig {
     /// ([`crate::fd_limit`]).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    /// `idle_timeout_s = 0`: close client connections idle this long; `0` never does.
+    /// `idle_timeout_s = 0`: close client connections idle this long; `0` never does. At most
+    /// [`MAX_TIMEOUT_S`].
     #[serde(default)]
     pub idle_timeout_s: u64,
     /// `max_pending = 1024`: requests of one client connection awaiting their replies; past it
@@ -412,7 +413,7 @@ pub struct LimitsConfig {
     pub max_pending_bytes: usize,
     /// `write_stall_timeout_s = 30`: close a client that has not read any of its pending
     /// replies for this long (its requests already stopped being read); `0` never does, as
-    /// memcached.
+    /// memcached. At most [`MAX_TIMEOUT_S`].
     #[serde(default = "default_write_stall")]
     pub write_stall_timeout_s: u64,
     /// `max_inflated = 33554432`: largest size a zlib-compressed pickle (or bare string, with
@@ -427,6 +428,9 @@ fn default_item_size() -> usize {
 /// Largest `max_connections` (one permit and one file descriptor each; a semaphore of more would
 /// not drain at shutdown).
 pub const MAX_CONNECTIONS: usize = 1_000_000;
+
+/// The longest `idle_timeout_s` and `write_stall_timeout_s`: ten years (`0` turns either off).
+pub const MAX_TIMEOUT_S: u64 = 10 * 365 * 24 * 3600;
 
 fn default_max_connections() -> usize {
     4096

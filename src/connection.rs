@@ -393,10 +393,11 @@ pub async fn serve(
         } else if stalled_since.is_none() {
             stalled_since = Some(Instant::now());
         }
-        let stall_at = stall.zip(stalled_since).map(|(d, t)| t + d);
+        // A deadline past the clock's range is none (`+` would panic).
+        let stall_at = stall.zip(stalled_since).and_then(|(d, t)| t.checked_add(d));
         let idle_at = idle
             .filter(|_| slots.is_empty() && wbuf.is_empty())
-            .map(|d| last_activity + d);
+            .and_then(|d| last_activity.checked_add(d));
         let has_slot = !slots.is_empty() && !closing && wbuf.len() < high_water(&slots);
         let mut into_rbuf = (&mut rbuf).limit(want);
         tokio::select! {

@@ -163,6 +163,8 @@ request_ms = 0
 item_size = 10
 max_pending_bytes = 5
 max_connections = 2000000
+idle_timeout_s = 9223372036854775807
+write_stall_timeout_s = 315360001
 [log]
 level = "inof"
 [admin]
@@ -193,6 +195,8 @@ workers = 1000
         "limits.item_size",
         "limits.max_pending_bytes: must be at least limits.item_size",
         "limits.max_connections: must be 1..=1000000",
+        "limits.idle_timeout_s: must be 0 (never) to 315360000",
+        "limits.write_stall_timeout_s: must be 0 (never) to 315360000",
         "log.level",
         "admin.listen: same address",
         "runtime.workers: must be 0 (one per CPU core) to 256",

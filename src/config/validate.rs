@@ -242,6 +242,19 @@ impl Config {
                 format!("must be 1..={MAX_CONNECTIONS}"),
             ));
         }
+        // A deadline is the last activity plus the timeout: past the clock's range it
+        // overflowed, and every client connection panicked at its first request.
+        for (name, v) in [
+            ("idle_timeout_s", l.idle_timeout_s),
+            ("write_stall_timeout_s", l.write_stall_timeout_s),
+        ] {
+            if v > MAX_TIMEOUT_S {
+                out.push(problem(
+                    format!("limits.{name}"),
+                    format!("must be 0 (never) to {MAX_TIMEOUT_S}"),
+                ));
+            }
+        }
         if l.max_pending == 0 {
             out.push(problem("limits.max_pending", "must be at least 1"));
         }
