@@ -16,8 +16,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::metrics::{Command, ReplyOutcome, RequestCounters, NO_ROUTE};
 use crate::protocol::{
-    compose_request, metadump_cut, parse_response_buf, watch_cut, Meta, MetaCmd, Request, Response,
-    Retrieval, RetrievalCmd, MAX_UPSTREAM_LINE,
+    compose_request, compose_request_parts, metadump_cut, parse_response_buf, watch_cut, Meta,
+    MetaCmd, Request, Response, Retrieval, RetrievalCmd, MAX_UPSTREAM_LINE,
 };
 use crate::route::{Route, RouteTable};
 use crate::server::{ListenerInfo, Shared};
@@ -109,7 +109,7 @@ pub struct Ctx {
 }
 
 /// Upstream requests are composed into a chunk and split off it: one allocation per chunk, not
-/// per request.
+/// per request. A large stored value is not copied into it ([`compose_request_parts`]).
 #[derive(Default)]
 struct Wire {
     buf: BytesMut,
@@ -122,17 +122,35 @@ const WIRE_CHUNK: usize = 1024;
 impl Wire {
     /// `req` as its upstream request bytes.
     fn compose(&mut self, req: &Request) -> Bytes {
+        self.compose_with(req, |req, buf| {
+            compose_request(req, buf);
+            None
+        })
+        .0
+    }
+
+    /// `req` as its upstream request line and, apart, a large data block
+    /// ([`compose_request_parts`]: the value is not copied here).
+    fn compose_parts(&mut self, req: &Request) -> (Bytes, Option<Bytes>) {
+        self.compose_with(req, compose_request_parts)
+    }
+
+    fn compose_with(
+        &mut self,
+        req: &Request,
+        compose: impl FnOnce(&Request, &mut BytesMut) -> Option<Bytes>,
+    ) -> (Bytes, Option<Bytes>) {
         if self.buf.capacity() == 0 {
             self.buf = BytesMut::with_capacity(WIRE_CHUNK);
         }
-        compose_request(req, &mut self.buf);
+        let body = compose(req, &mut self.buf);
         let wire = self.buf.split().freeze();
         if wire.len() > WIRE_CHUNK {
             // It got a buffer of its own: what is left of that is not kept (an idle connection
             // would pin a large value's buffer with it).
             self.buf = BytesMut::new();
         }
-        wire
+        (wire, body)
     }
 }
 
@@ -226,9 +244,11 @@ async fn send(
     (pool, server): (usize, usize),
     req: Arc<Request>,
 ) -> Pending<Response> {
-    let wire = ctx.wire.compose(&req);
+    let (wire, body) = ctx.wire.compose_parts(&req);
     let server = &ctx.shared.upstreams.pool(pool).servers()[server];
-    server.send(ctx.client_id, wire, Exchange { req }).await
+    server
+        .send_parts(ctx.client_id, wire, body, Exchange { req })
+        .await
 }
 
 /// Turns one parsed client request into its reply slot, sending upstream what must be sent.
@@ -556,7 +576,7 @@ fn server_of(ctx: &Ctx, route: &Route, key: &[u8]) -> (usize, usize) {
 mod tests {
     use super::*;
 
-    use crate::protocol::request_of as req;
+    use crate::protocol::{request_of as req, DATA_APART};
 
     #[test]
     fn plausible_reply_lines_per_request() {
@@ -636,6 +656,39 @@ mod tests {
         let c = wire.compose(&req(b"get a\r\n"));
         assert_eq!(&c[..], b"get a\r\n");
         assert!(wire.buf.capacity() <= WIRE_CHUNK);
+    }
+
+    /// A stored value past DATA_APART bytes goes upstream as the client's own bytes, after a
+    /// line composed alone: composed whole, it was copied into the wire, then again into the
+    /// upstream queue. What goes upstream is the same either way.
+    #[test]
+    fn large_values_are_not_copied_into_the_wire() {
+        let mut wire = Wire::default();
+        let value = [b'x'; DATA_APART + 1];
+        let mut set = b"set k 1 0 1025\r\n".to_vec();
+        set.extend(value);
+        set.extend(b"\r\n");
+        let mut ms = b"ms k 1025 T0 F1\r\n".to_vec();
+        ms.extend(value);
+        ms.extend(b"\r\n");
+        for input in [&set, &ms] {
+            let r = req(input);
+            let data = match &r {
+                Request::Storage(s) => s.data.clone(),
+                Request::Meta(m) => m.data.clone().unwrap(),
+                _ => unreachable!(),
+            };
+            let (line, body) = wire.compose_parts(&r);
+            let body = body.expect("the value apart");
+            assert_eq!(body.as_ptr(), data.as_ptr(), "the value was copied");
+            assert!(line.len() < 32, "{}", line.escape_ascii());
+            let mut whole = BytesMut::new();
+            compose_request(&r, &mut whole);
+            assert_eq!([&line[..], &body[..], b"\r\n"].concat(), &whole[..]);
+        }
+        // A small value is composed whole, in the shared chunk.
+        let (line, body) = wire.compose_parts(&req(b"set k 0 0 5\r\nhello\r\n"));
+        assert_eq!((&line[..], body), (&b"set k 0 0 5\r\nhello\r\n"[..], None));
     }
 
     #[test]

@@ -501,6 +501,32 @@ fn dispatch(src: Src<'_>, line: &Line, line_len: usize, limits: &Limits) -> Pars
     }
 }
 
+/// Past this many bytes, the data block of a storage request (`set`..., `ms`) is not copied
+/// into the composed request by [`compose_request_parts`].
+pub const DATA_APART: usize = 1024;
+
+/// [`compose_request`], except that a data block past [`DATA_APART`] bytes is not copied into
+/// `dst`: `dst` gets the request line, and the data (the request's own bytes, zero-copy) is
+/// returned, to be written after it followed by CRLF. The upstream queue copies what it writes
+/// once; composed whole, every stored value was copied twice (here, then into the queue).
+pub fn compose_request_parts(req: &Request, dst: &mut BytesMut) -> Option<Bytes> {
+    use command::{meta, storage};
+    match req {
+        Request::Storage(s) if s.data.len() > DATA_APART => {
+            storage::compose_line(s, dst);
+            Some(s.data.clone())
+        }
+        Request::Meta(m) if !m.fenced && m.data.as_ref().is_some_and(|d| d.len() > DATA_APART) => {
+            meta::compose_line(m, dst);
+            m.data.clone()
+        }
+        _ => {
+            compose_request(req, dst);
+            None
+        }
+    }
+}
+
 /// Composes `req` for the upstream into `dst`: canonical spacing, `noreply` and meta `q`
 /// removed, the data length taken from the (possibly rewritten) data. Writes nothing for
 /// [`Request::Reject`].

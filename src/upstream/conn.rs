@@ -416,6 +416,10 @@ fn accept<E: Exchange>(job: Job<E>, wbuf: &mut BytesMut, fifo: &mut VecDeque<Job
         return;
     }
     wbuf.extend_from_slice(&job.bytes);
+    if let Some(body) = &job.body {
+        wbuf.extend_from_slice(body);
+        wbuf.extend_from_slice(b"\r\n");
+    }
     fifo.push_back(job);
 }
 

@@ -143,6 +143,9 @@ pub type UpstreamResult<R> = Result<R, UpstreamError>;
 /// A request queued for a connection task.
 pub(crate) struct Job<E: Exchange> {
     pub bytes: Bytes,
+    /// A data block written after `bytes`, then CRLF (not copied into `bytes`; see
+    /// [`crate::protocol::compose_request_parts`]).
+    pub body: Option<Bytes>,
     pub exchange: E,
     pub deadline: Instant,
     pub reply: oneshot::Sender<UpstreamResult<E::Reply>>,
@@ -208,6 +211,7 @@ impl<R> Pending<R> {
 
 pub(crate) fn job_channel<E: Exchange>(
     bytes: Bytes,
+    body: Option<Bytes>,
     exchange: E,
     deadline: Instant,
 ) -> (Job<E>, Pending<E::Reply>) {
@@ -215,6 +219,7 @@ pub(crate) fn job_channel<E: Exchange>(
     (
         Job {
             bytes,
+            body,
             exchange,
             deadline,
             reply: tx,

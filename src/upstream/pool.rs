@@ -127,7 +127,7 @@ impl<E: Exchange> Server<E> {
         let settings = self.settings();
         let request = self.timeouts.request;
         let deadline = Instant::now() + self.timeouts.connect + request;
-        let (job, pending) = job_channel(bytes, exchange, deadline);
+        let (job, pending) = job_channel(bytes, None, exchange, deadline);
         let alone = self.alone.clone();
         tokio::spawn(async move {
             let reply = match take_turn(alone, deadline).await {
@@ -190,8 +190,20 @@ impl<E: Exchange> Server<E> {
     /// Queues `bytes` (one composed request) on the connection of client `client_id`. Waits
     /// only while that connection's queue is full, and never past the request deadline.
     pub async fn send(&self, client_id: u64, bytes: Bytes, exchange: E) -> Pending<E::Reply> {
+        self.send_parts(client_id, bytes, None, exchange).await
+    }
+
+    /// [`Server::send`] of a request whose data block `body` comes apart from its line
+    /// (`bytes`): written after it, then CRLF, without being copied into it first.
+    pub async fn send_parts(
+        &self,
+        client_id: u64,
+        bytes: Bytes,
+        body: Option<Bytes>,
+        exchange: E,
+    ) -> Pending<E::Reply> {
         let deadline = Instant::now() + self.timeouts.request;
-        let (job, pending) = job_channel(bytes, exchange, deadline);
+        let (job, pending) = job_channel(bytes, body, exchange, deadline);
         let tx = &self.conns[(client_id % self.conns.len() as u64) as usize];
         match timeout_at(deadline, tx.send(job)).await {
             Ok(Ok(())) => pending,

@@ -87,6 +87,30 @@ async fn pipelined_replies_match_in_order() {
     }
 }
 
+/// A data block sent apart from its line goes right after it, then CRLF, in request order.
+#[tokio::test]
+async fn a_body_apart_follows_its_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    spawn_peer(listener).await;
+    let s = server(&addr, 1000);
+    let mut pending = Vec::new();
+    for i in 0..50 {
+        let body = Some(Bytes::from(format!("body{i}")));
+        // The peer answers lines: the line is the head, the body and the CRLF after it.
+        pending.push(
+            s.send_parts(1, Bytes::from(format!("k{i} ")), body, Line)
+                .await,
+        );
+    }
+    for (i, p) in pending.iter_mut().enumerate() {
+        assert_eq!(
+            p.wait().await.unwrap(),
+            format!("re:k{i} body{i}\r\n").as_bytes()
+        );
+    }
+}
+
 #[tokio::test]
 async fn timeout_drops_connection_and_late_reply_is_never_matched() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

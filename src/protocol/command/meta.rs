@@ -365,11 +365,25 @@ pub(crate) fn base64_decode(src: &[u8]) -> Option<Vec<u8>> {
 /// ([`put_short_flag`]).
 pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     let data_len = m.data.as_ref().map_or(0, Bytes::len);
+    dst.reserve(data_len + 8);
+    compose_line(m, dst);
+    if let Some(data) = &m.data {
+        dst.put_slice(data);
+        dst.put_slice(b"\r\n");
+    }
+    if m.fenced {
+        dst.put_slice(b"mn\r\n");
+    }
+}
+
+/// The request line of [`compose`], without the data block (nor a fenced request's `mn`).
+pub(crate) fn compose_line(m: &Meta, dst: &mut BytesMut) {
+    let data_len = m.data.as_ref().map_or(0, Bytes::len);
     let flags_len = m.flags.iter().map(|f| f.len() + 1).sum::<usize>();
     // "ms <key> <size>" with the size's 10 digits at most, the flags, CRLF.
     let line_len = 3 + m.key.len() + 11 + flags_len + 2;
     let shorten = line_len > MAX_UPSTREAM_LINE;
-    dst.reserve(line_len + data_len + 8);
+    dst.reserve(line_len);
     dst.put_slice(m.cmd.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(&m.key);
@@ -386,13 +400,6 @@ pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
         }
     }
     dst.put_slice(b"\r\n");
-    if let Some(data) = &m.data {
-        dst.put_slice(data);
-        dst.put_slice(b"\r\n");
-    }
-    if m.fenced {
-        dst.put_slice(b"mn\r\n");
-    }
 }
 
 /// Writes flag `f` in at most 33 bytes that memcached reads as it reads `f`: a number flag's

@@ -155,6 +155,14 @@ pub(crate) fn parse(
 /// `set k 0 0 5\r\nhello\r\n`, without `noreply`.
 pub(crate) fn compose(s: &Storage, dst: &mut BytesMut) {
     dst.reserve(s.key.len() + s.data.len() + 80);
+    compose_line(s, dst);
+    dst.put_slice(&s.data);
+    dst.put_slice(b"\r\n");
+}
+
+/// The request line of [`compose`] (`set k 0 0 5\r\n`), without the data block.
+pub(crate) fn compose_line(s: &Storage, dst: &mut BytesMut) {
+    dst.reserve(s.key.len() + 80);
     dst.put_slice(s.cmd.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(&s.key);
@@ -168,8 +176,6 @@ pub(crate) fn compose(s: &Storage, dst: &mut BytesMut) {
         dst.put_u8(b' ');
         put_u64(dst, cas);
     }
-    dst.put_slice(b"\r\n");
-    dst.put_slice(&s.data);
     dst.put_slice(b"\r\n");
 }
 
