@@ -12,8 +12,11 @@
 //! does not fit waits parsed (no further bytes are read), so a client that never reads its
 //! replies gets TCP back pressure, not a growing buffer, and is closed after
 //! `write_stall_timeout_s`. One request is always admitted when nothing else is held, so the
-//! bound is the larger of the budget and one request's reservation. The connection is closed exactly where memcached closes it: `quit`, a request line
-//! it cannot frame ([`crate::protocol::ProtocolError`]), client EOF; plus the proxy's own idle
+//! bound is the larger of the budget and one request's reservation; a retrieval of more keys
+//! than the budget fits is sent in parts that fit ([`first_part`], [`crate::handler::Chunk`]).
+//!
+//! The connection is closed exactly where memcached closes it: `quit`, a request line it cannot
+//! frame ([`crate::protocol::ProtocolError`]), client EOF; plus the proxy's own idle
 //! timeout and shutdown (after the replies to everything already read are written, a request
 //! partly read at the signal read to its end first).
 use std::collections::VecDeque;
@@ -26,9 +29,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 
-use crate::handler::{dispatch, Ctx, Finished, Slot, Streaming};
+use crate::handler::{dispatch, Chunk, Ctx, Finished, Slot, Streaming};
 use crate::metrics::Side;
-use crate::protocol::{data_block_end, parse_request_arena, Limits, Request};
+use crate::protocol::{data_block_end, parse_request_arena, Limits, Request, Retrieval};
 use crate::server::{ListenerInfo, Shared};
 
 /// The read buffer's size, memcached's (`READ_BUFFER_SIZE`): each read may fill it up to here.
@@ -60,7 +63,7 @@ const DUMP_RESERVE: usize = 2 * 1024 * 1024 + LINE_RESERVE;
 pub fn reservation(req: &Request, item_size: usize) -> usize {
     let value = item_size.saturating_add(VALUE_OVERHEAD);
     match req {
-        Request::Retrieval(r) => r.keys.len().saturating_mul(value).saturating_add(8),
+        Request::Retrieval(r) => keys_reservation(r.keys.len(), item_size),
         Request::Storage(s) => s.data.len().saturating_mul(2).saturating_add(LINE_RESERVE),
         Request::Meta(m) => match &m.data {
             Some(data) => data.len().saturating_mul(2).saturating_add(LINE_RESERVE),
@@ -81,6 +84,44 @@ pub fn reservation(req: &Request, item_size: usize) -> usize {
         Request::Stats(_) | Request::Admin(_) => STATS_RESERVE,
         _ => LINE_RESERVE,
     }
+}
+
+/// The reservation of a retrieval of `keys` keys: each a full `item_size` value, then `END`.
+fn keys_reservation(keys: usize, item_size: usize) -> usize {
+    keys.saturating_mul(item_size.saturating_add(VALUE_OVERHEAD))
+        .saturating_add(8)
+}
+
+/// How many keys the first part of `req` asks for, when it is a retrieval whose reservation
+/// passes `budget`: as many as fit (at least one). Such a get goes upstream in parts, each sent
+/// when the replies before it have made room ([`Chunk`]): whole, one request line of many keys
+/// made the proxy hold every value at once, twice (a 1 000-key get of a 1 MB value: 1.9 GB).
+fn first_part(req: &Request, need: usize, budget: usize, item_size: usize) -> Option<usize> {
+    match req {
+        Request::Retrieval(r) if need > budget && r.keys.len() > 1 => {
+            let per_key = item_size.saturating_add(VALUE_OVERHEAD);
+            Some((budget.saturating_sub(8) / per_key).clamp(1, r.keys.len() - 1))
+        }
+        _ => None,
+    }
+}
+
+/// The reservation of the part [`first_part`] said (`None`: the whole request's, `need`).
+fn part_reservation(part: Option<usize>, need: usize, item_size: usize) -> usize {
+    part.map_or(need, |keys| keys_reservation(keys, item_size))
+}
+
+/// Splits the retrieval `req` after its first `keys` keys: the rest, a retrieval of its own.
+fn split_retrieval(req: &mut Request, keys: usize) -> Option<Request> {
+    let Request::Retrieval(r) = req else {
+        return None;
+    };
+    let rest = r.keys.split_off(keys.min(r.keys.len()));
+    Some(Request::Retrieval(Retrieval {
+        cmd: r.cmd,
+        exptime: r.exptime,
+        keys: rest,
+    }))
 }
 
 /// How full the write buffer may get before the head slot's reply waits: [`LOG_HIGH_WATER`]
@@ -184,8 +225,9 @@ pub async fn serve(
     // Requests dispatched since memcached would last have written its queued replies (its
     // "response stack", which `watch` and `lru_crawler metadump` refuse to run behind).
     let mut unflushed = false;
-    // A parsed request waiting for its reservation (the second item) to fit.
-    let mut parked: Option<(Request, usize)> = None;
+    // A parsed request waiting for its reservation (the second item) to fit; the third, for
+    // the later parts of a split retrieval, when its first part was dispatched.
+    let mut parked: Option<(Request, usize, Option<std::time::Instant>)> = None;
     let mut swallow = 0usize;
     let mut held: Option<Slot> = None;
     // No more bytes are read after quit, a fatal parse error, EOF or shutdown; no more requests
@@ -205,7 +247,7 @@ pub async fn serve(
         // Parse and dispatch every complete request, within the pending bounds; none while a
         // dump is in flight.
         while slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER && barriers == 0 {
-            let (req, need) = match parked.take() {
+            let (mut req, need, since) = match parked.take() {
                 Some(parked) => parked,
                 None if !parsing => break,
                 None => {
@@ -242,7 +284,7 @@ pub async fn serve(
                         Ok(Some(req)) => {
                             first_request = false;
                             let need = reservation(&req, item_size);
-                            (req, need)
+                            (req, need, None)
                         }
                         Ok(None) => {
                             exhausted = true;
@@ -263,12 +305,25 @@ pub async fn serve(
                 }
             };
             let holds_nothing = slots.is_empty() && wbuf.is_empty();
-            if !admits(need, holds_nothing, wbuf.len() + reserved, budget)
+            let part = first_part(&req, need, budget, item_size);
+            let part_need = part_reservation(part, need, item_size);
+            if !admits(part_need, holds_nothing, wbuf.len() + reserved, budget)
                 || waits_its_turn(&req, &slots)
             {
-                parked = Some((req, need));
+                parked = Some((req, need, since));
                 break;
             }
+            let more = match part.and_then(|keys| split_retrieval(&mut req, keys)) {
+                Some(rest) => {
+                    let rest_need = reservation(&rest, item_size);
+                    let first_sent = since.unwrap_or_else(std::time::Instant::now);
+                    parked = Some((rest, rest_need, Some(first_sent)));
+                    true
+                }
+                None => false,
+            };
+            let need = part_need;
+            ctx.chunk = Chunk { since, more };
             reserved += need;
             ctx.replies_pending = unflushed;
             unflushed = !flushes_replies(&req);
@@ -346,9 +401,11 @@ pub async fn serve(
         let room =
             !closing && slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER && barriers == 0;
         let more = match &parked {
-            Some((req, need)) => {
+            Some((req, need, _)) => {
                 let holds_nothing = slots.is_empty() && wbuf.is_empty();
-                admits(*need, holds_nothing, wbuf.len() + reserved, budget)
+                let part = first_part(req, *need, budget, item_size);
+                let need = part_reservation(part, *need, item_size);
+                admits(need, holds_nothing, wbuf.len() + reserved, budget)
                     && !waits_its_turn(req, &slots)
             }
             None => parsing && !exhausted && (swallow == 0 || !rbuf.is_empty()),
@@ -543,6 +600,37 @@ mod tests {
 
     fn reserve(line: &[u8]) -> usize {
         reservation(&request_of(line), 1000)
+    }
+
+    #[test]
+    fn a_retrieval_past_the_budget_goes_in_parts() {
+        let item = 1000;
+        let per_key = item + VALUE_OVERHEAD;
+        let mut req = request_of(b"gets a b c d e\r\n");
+        let need = reservation(&req, item);
+        assert_eq!(first_part(&req, need, need, item), None, "it fits");
+        assert_eq!(first_part(&req, need, 2 * per_key + 8, item), Some(2));
+        assert_eq!(
+            first_part(&req, need, 10, item),
+            Some(1),
+            "one key at least"
+        );
+        assert_eq!(part_reservation(Some(2), need, item), 2 * per_key + 8);
+        let rest = split_retrieval(&mut req, 2).expect("a retrieval");
+        assert_eq!(req, request_of(b"gets a b\r\n"));
+        assert_eq!(rest, request_of(b"gets c d e\r\n"));
+        let mut gat = request_of(b"gat 10 a b\r\n");
+        let rest = split_retrieval(&mut gat, 1).expect("a retrieval");
+        assert_eq!(
+            rest,
+            request_of(b"gat 10 b\r\n"),
+            "the exptime goes with every part"
+        );
+        // One key, or not a retrieval: never split.
+        let one = request_of(b"get a\r\n");
+        assert_eq!(first_part(&one, usize::MAX, 10, item), None);
+        let set = request_of(b"set a 0 0 1\r\nx\r\n");
+        assert_eq!(first_part(&set, usize::MAX, 10, item), None);
     }
 
     #[test]

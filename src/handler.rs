@@ -106,6 +106,31 @@ pub struct Ctx {
     /// replies (set by the connection before each dispatch): memcached's "response stack",
     /// which `watch` and `lru_crawler metadump` refuse to run behind.
     pub replies_pending: bool,
+    /// Where the request being dispatched stands in a retrieval the connection split (set by
+    /// the connection before each dispatch; [`Chunk::WHOLE`] for every other request).
+    pub chunk: Chunk,
+    /// Whether the parts of the split retrieval being answered have written anything yet.
+    pub(crate) split_wrote: std::cell::Cell<bool>,
+}
+
+/// A part of a get/gets/gat/gats that the connection split so that one request cannot make
+/// it hold more than its byte budget (`max_pending_bytes`): each part is sent when the replies
+/// before it have made room, and the client sees one reply, `END` after the last part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// When the first part was dispatched, for a later part (counted with the first, its
+    /// latency observed from then); `None` for the first part or a whole request.
+    pub since: Option<Instant>,
+    /// Parts follow: no `END`, and a part that fails reads as misses (the reply goes on).
+    pub more: bool,
+}
+
+impl Chunk {
+    /// A request that was not split.
+    pub const WHOLE: Chunk = Chunk {
+        since: None,
+        more: false,
+    };
 }
 
 /// Upstream requests are composed into a chunk and split off it: one allocation per chunk, not
@@ -165,6 +190,8 @@ impl Ctx {
             counters: Vec::new(),
             wire: Wire::default(),
             replies_pending: false,
+            chunk: Chunk::WHOLE,
+            split_wrote: std::cell::Cell::new(false),
         }
     }
 
@@ -258,10 +285,13 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
     let command = command_label(&req);
     let key = routing_key(&req);
     let route = key.as_ref().map(|k| table.route(k).clone());
-    ctx.count(
-        route.as_ref().map_or(NO_ROUTE, |r| r.name.as_str()),
-        command,
-    );
+    let chunk = std::mem::replace(&mut ctx.chunk, Chunk::WHOLE);
+    if chunk.since.is_none() {
+        ctx.count(
+            route.as_ref().map_or(NO_ROUTE, |r| r.name.as_str()),
+            command,
+        );
+    }
     let started = Instant::now();
     match req {
         Request::Reject(reject) => {
@@ -394,7 +424,9 @@ pub async fn dispatch(ctx: &mut Ctx, req: Request) -> Slots {
         }
         Request::Retrieval(r) => {
             let route = route.unwrap_or_else(|| table.default_route().clone());
-            Slots::One(retrieval(ctx, r, route, table, started).await)
+            let mut slot = retrieval(ctx, r, route, table, started).await;
+            slot.set_chunk(chunk);
+            Slots::One(slot)
         }
         Request::Meta(m) if m.cmd == MetaCmd::Get => {
             let (fwd, injected) = inject_flags_flag(&m);

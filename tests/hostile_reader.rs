@@ -4,7 +4,7 @@
 //! the hog is disconnected after `write_stall_timeout_s`.
 mod common;
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -155,4 +155,66 @@ fn a_client_that_never_reads_large_replies_is_held_to_the_byte_budget() {
     let mut fresh = Client::connect(listen).expect("fresh client");
     assert_eq!(fresh.call(b"get nope\r\n", b"\r\n"), b"END\r\n");
     drop(hog_socket);
+}
+
+/// One `get` naming many keys of large values (400 x 512 KiB: a 200 MiB reply) is sent
+/// upstream in parts that fit the byte budget, so the proxy holds about one budget of it at a
+/// time, not the whole reply (twice: the upstream read buffer, then the client's write buffer);
+/// the client reads one complete reply.
+#[test]
+fn one_get_of_many_large_values_is_held_to_the_byte_budget() {
+    const MANY: usize = 400;
+    let mc = Memcached::start();
+    for i in 0..KEYS {
+        store(&mc, &format!("big{i}"));
+    }
+    let (port, admin) = (free_port(), free_port());
+    let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let proxy = ServeBin::start(&config(port, admin, &mc), listen);
+    let mut c = Client::connect(listen).expect("client");
+    // Warm up as above.
+    let got = c.call(b"get big0\r\n", b"END\r\n");
+    assert_eq!(
+        got.len(),
+        VALUE + "VALUE big0 0 524288\r\n\r\nEND\r\n".len()
+    );
+    let idle_kib = proxy.status_kib("VmRSS").expect("VmRSS");
+
+    let keys: Vec<String> = (0..MANY).map(|i| format!("big{}", i % KEYS)).collect();
+    let want: usize = keys
+        .iter()
+        .map(|k| format!("VALUE {k} 0 {VALUE}\r\n\r\n").len() + VALUE)
+        .sum::<usize>()
+        + "END\r\n".len();
+    // Read as a client does, at its own pace (Client's reads rescan what they hold).
+    let mut raw = TcpStream::connect(listen).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    raw.write_all(format!("get {}\r\n", keys.join(" ")).as_bytes())
+        .expect("write");
+    let mut got = vec![0u8; want];
+    raw.read_exact(&mut got).expect("one complete reply");
+    let mut at = 0;
+    for k in &keys {
+        let header = format!("VALUE {k} 0 {VALUE}\r\n");
+        assert!(
+            got[at..].starts_with(header.as_bytes()),
+            "at byte {at}: {k}"
+        );
+        at += header.len() + VALUE + 2;
+    }
+    assert_eq!(&got[at..], b"END\r\n");
+    let hwm_kib = proxy.status_kib("VmHWM").expect("VmHWM");
+    let growth_mib = hwm_kib.saturating_sub(idle_kib) / 1024;
+    eprintln!("idle {idle_kib} KiB, VmHWM {hwm_kib} KiB for one get of {MANY} large values");
+    assert!(
+        growth_mib < GROWTH_BOUND_MIB,
+        "the proxy grew by {growth_mib} MiB (VmHWM {hwm_kib} KiB, idle {idle_kib} KiB) for one \
+         get of {MANY} values of {VALUE} bytes; budget {BUDGET_MIB} MiB"
+    );
+    // The connection is in step: nothing follows the reply.
+    raw.write_all(b"get nope\r\n").expect("write");
+    let mut end = [0u8; 5];
+    raw.read_exact(&mut end).expect("reply");
+    assert_eq!(&end, b"END\r\n");
 }

@@ -180,3 +180,63 @@ fn a_listener_queues_a_burst_of_connects_past_128() {
     }
     assert_eq!(queued.len(), 300);
 }
+
+/// A get whose keys' reservation passes `max_pending_bytes` goes upstream in parts, one after
+/// the other: the client still gets one reply, the same bytes as unsplit, `END` once. Here the
+/// budget fits one value (a part per key), over two servers, with misses and repeated keys.
+#[test]
+fn a_get_past_the_byte_budget_is_one_reply_sent_in_parts() {
+    let (mc1, mc2) = (Memcached::start(), Memcached::start());
+    let upstreams = [mc1.addr_string(), mc2.addr_string()];
+    let whole = Proxy::start(Config::quick(
+        &[("127.0.0.1:0".into(), ClientRuntime::Py3)],
+        &upstreams,
+    ));
+    let mut config = Config::quick(&[("127.0.0.1:0".into(), ClientRuntime::Py3)], &upstreams);
+    config.limits.max_pending_bytes = config.limits.item_size;
+    let parts = Proxy::start(config);
+    let mut w = Client::connect(whole.addr(0)).unwrap();
+    let mut p = Client::connect(parts.addr(0)).unwrap();
+    for i in 0..12 {
+        let set = format!("set k{i} {i} 0 2\r\nv{}\r\n", i % 10);
+        assert_eq!(w.call(set.as_bytes(), b"\r\n"), b"STORED\r\n");
+    }
+    let keys = "k0 k1 nope k2 k3 k1 k4 k5 k6 k7 gone k8 k9 k10 k11 k0";
+    for cmd in ["get", "gets", "gat 0", "gats 0"] {
+        let req = format!("{cmd} {keys}\r\n");
+        let want = w.call(req.as_bytes(), b"END\r\n");
+        assert_eq!(show(&want).matches("VALUE ").count(), 14, "{}", show(&want));
+        let got = p.call(req.as_bytes(), b"END\r\n");
+        assert_eq!(show(&got), show(&want), "{cmd}");
+        // One END, and the connection is in step: the next request gets its own reply.
+        assert_eq!(
+            p.call(b"get k3\r\n", b"END\r\n"),
+            b"VALUE k3 3 2\r\nv3\r\nEND\r\n"
+        );
+    }
+    // Pipelined behind other requests, and every key missing.
+    let got = p.call(b"get k1\r\nget a b c d\r\nget k2\r\n", b"v2\r\nEND\r\n");
+    assert_eq!(
+        show(&got),
+        show(b"VALUE k1 1 2\r\nv1\r\nEND\r\nEND\r\nVALUE k2 2 2\r\nv2\r\nEND\r\n")
+    );
+    let page = parts.metrics_text();
+    // 1 + 4 + 3 gets, one of each other kind, however many parts each went in.
+    for (command, n) in [("get", 8.0), ("gets", 1.0), ("gat", 1.0), ("gats", 1.0)] {
+        assert_eq!(
+            labelled_sum(
+                &page,
+                "picklebridge_requests_total",
+                &[&format!("command=\"{command}\"")]
+            ),
+            Some(n),
+            "a split {command} counts as one request:\n{page}"
+        );
+    }
+    // And its latency is observed once, at its last part.
+    assert_eq!(
+        labelled_sum(&page, "picklebridge_request_duration_seconds_count", &[]),
+        Some(11.0),
+        "{page}"
+    );
+}

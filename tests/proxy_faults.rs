@@ -876,3 +876,74 @@ fn a_long_gat_goes_upstream_in_short_lines_and_is_answered_whole() {
         show(want.as_bytes())
     );
 }
+
+/// A get split into parts for the byte budget answers as it would whole when some of its
+/// servers are down: their keys are misses, and under `get_errors = "error"` the error line
+/// comes only when no server answered (never after values, which would end the reply early).
+#[test]
+fn a_get_sent_in_parts_with_a_server_down_answers_as_whole() {
+    let mc = Memcached::start();
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    for get_errors in [GetErrors::Error, GetErrors::Miss] {
+        let config = || {
+            let mut c = quick(&mc.addr_string());
+            c.pools.values_mut().for_each(|p| {
+                p.servers = vec![mc.addr_string(), dead_addr.clone()];
+            });
+            c.timeouts.connect_ms = 200;
+            c.listeners[0].get_errors = get_errors;
+            c
+        };
+        let whole = Proxy::start(config());
+        let mut split = config();
+        split.limits.max_pending_bytes = split.limits.item_size;
+        let parts = Proxy::start(split);
+        let mut w = Client::connect(whole.addr(0)).unwrap();
+        let mut p = Client::connect(parts.addr(0)).unwrap();
+        // Which keys live on the server that is up.
+        let (mut up, mut down) = (Vec::new(), Vec::new());
+        for i in 0..40 {
+            let key = format!("key{i}");
+            let r = w.call(format!("set {key} 0 0 1\r\nx\r\n").as_bytes(), b"\r\n");
+            match &r[..] {
+                b"STORED\r\n" => up.push(key),
+                _ => down.push(key),
+            }
+        }
+        assert!(up.len() >= 3 && down.len() >= 3, "{up:?} {down:?}");
+        let cases = [
+            vec![&up[0], &down[0], &up[1], &down[1]],
+            vec![&up[0], &up[1], &down[0]],
+            vec![&down[0], &down[1], &up[2]],
+            vec![&down[0], &down[1], &down[2]],
+        ];
+        for keys in cases {
+            let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+            let req = format!("get {}\r\n", keys.join(" "));
+            let want = w.call(req.as_bytes(), b"\r\n");
+            let want = if want.starts_with(b"VALUE") {
+                [want, w.read_until(b"END\r\n")].concat()
+            } else {
+                want
+            };
+            let got = p.call(req.as_bytes(), b"\r\n");
+            let got = if got.starts_with(b"VALUE") {
+                [got, p.read_until(b"END\r\n")].concat()
+            } else {
+                got
+            };
+            assert_eq!(show(&got), show(&want), "{get_errors:?} {keys:?}");
+            // In step: the next request gets its own reply.
+            assert_eq!(p.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
+        }
+        if get_errors == GetErrors::Error {
+            let r = p.call(
+                format!("get {} {}\r\n", down[0], down[1]).as_bytes(),
+                b"\r\n",
+            );
+            assert_eq!(show(&r), "SERVER_ERROR upstream unavailable\\r\\n");
+        }
+    }
+}

@@ -8,10 +8,10 @@ use std::time::Instant;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::mpsc::error::TryRecvError;
 
-use super::{group_of, values, Ctx};
+use super::{group_of, values, Chunk, Ctx};
 use crate::config::GetErrors;
 use crate::metrics::ReplyOutcome;
-use crate::protocol::{compose_response, MetaCmd, Request, Response, Value};
+use crate::protocol::{compose_response, compose_values, MetaCmd, Request, Response, Value};
 use crate::route::{Route, RouteTable};
 use crate::upstream::{Pending, StreamReceiver, UpstreamError, UpstreamResult};
 
@@ -64,6 +64,7 @@ pub struct Call {
     part: Part,
     started: Instant,
     flags_asked: super::FlagsAsked,
+    chunk: Chunk,
 }
 
 /// A multi-get split over several servers.
@@ -72,6 +73,7 @@ pub struct Multi {
     table: Arc<RouteTable>,
     parts: Vec<((usize, usize), Part)>,
     started: Instant,
+    chunk: Chunk,
 }
 
 /// flush_all sent to every server.
@@ -162,6 +164,7 @@ impl Slot {
             part: Part::new(pending),
             started,
             flags_asked: super::FlagsAsked::No,
+            chunk: Chunk::WHOLE,
         })
     }
 
@@ -176,7 +179,17 @@ impl Slot {
             table,
             parts: parts.into_iter().map(|(g, p)| (g, Part::new(p))).collect(),
             started,
+            chunk: Chunk::WHOLE,
         }))
+    }
+
+    /// Marks a retrieval's slot as a part of a split one ([`Chunk`]).
+    pub(super) fn set_chunk(&mut self, chunk: Chunk) {
+        match self {
+            Slot::Call(c) => c.chunk = chunk,
+            Slot::Multi(m) => m.chunk = chunk,
+            _ => {}
+        }
     }
 
     pub(super) fn flush(
@@ -339,8 +352,10 @@ impl Slot {
                 if let Some(p) = ctx.shared.pool_metrics.get(pool) {
                     p.observe_upstream(c.started.elapsed());
                 }
+                let before = part_begins(ctx, c.chunk, out);
                 finish_call(ctx, &c, result, out);
-                ctx.info.metrics.observe_request(c.started.elapsed());
+                part_ends(ctx, before, out);
+                observe_request(ctx, c.started, c.chunk);
             }
             Slot::Multi(mut m) => {
                 for ((pool, _), _) in &m.parts {
@@ -348,12 +363,19 @@ impl Slot {
                         p.observe_upstream(m.started.elapsed());
                     }
                 }
+                let more = m.chunk.more;
+                let before = part_begins(ctx, m.chunk, out);
                 match merge(ctx, &mut m) {
-                    Merged::Values(values) => finish_values(ctx, &m.req, &m.table, Ok(values), out),
-                    Merged::Reply(line) => finish_values(ctx, &m.req, &m.table, Err(line), out),
-                    Merged::Failed(e) => retrieval_failed(ctx, e, out),
+                    Merged::Values(values) => {
+                        finish_values(ctx, &m.req, &m.table, Ok(values), more, out);
+                    }
+                    Merged::Reply(line) => {
+                        finish_values(ctx, &m.req, &m.table, Err(line), more, out);
+                    }
+                    Merged::Failed(e) => retrieval_failed(ctx, e, m.chunk, out),
                 }
-                ctx.info.metrics.observe_request(m.started.elapsed());
+                part_ends(ctx, before, out);
+                observe_request(ctx, m.started, m.chunk);
             }
             Slot::Flush(mut f) => {
                 finish_flush(ctx, &mut f, out);
@@ -395,8 +417,16 @@ fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut
 /// A retrieval whose servers all failed (counted as such already, not as misses): every key a
 /// miss, or the error line, per the listener's `get_errors`. The proxy shutting down is said
 /// as it is (the client is about to be disconnected; a miss would only make it recompute).
-fn retrieval_failed(ctx: &Ctx, e: UpstreamError, out: &mut BytesMut) {
+///
+/// Of a split retrieval ([`Chunk`]), a part with parts after it writes nothing: its keys read
+/// as misses, and the reply goes on (an error line would end it for the client). The last part
+/// answers as above only when no part before it wrote anything; else its keys are misses too,
+/// as for a server that failed in a multi-get.
+fn retrieval_failed(ctx: &Ctx, e: UpstreamError, chunk: Chunk, out: &mut BytesMut) {
+    let answered = chunk.since.is_some() && ctx.split_wrote.get();
     match ctx.info.get_errors {
+        _ if chunk.more => {}
+        _ if answered => compose_response(&Response::Values(Vec::new()), out),
         GetErrors::Miss if e != UpstreamError::Shutdown => {
             compose_response(&Response::Values(Vec::new()), out)
         }
@@ -409,13 +439,18 @@ fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut 
         Ok(resp) => resp,
         Err(e) if matches!(c.req.as_ref(), Request::Retrieval(_)) => {
             count_failure(ctx, e);
-            return retrieval_failed(ctx, e, out);
+            return retrieval_failed(ctx, e, c.chunk, out);
         }
         Err(e) => return upstream_error(ctx, &c.req, e, out),
     };
     match (resp, c.req.as_ref()) {
         (Response::Values(values), Request::Retrieval(_)) => {
-            finish_values(ctx, &c.req, &c.table, Ok(values), out)
+            finish_values(ctx, &c.req, &c.table, Ok(values), c.chunk.more, out);
+        }
+        // A line of memcached's own (`SERVER_ERROR out of memory ...`) ends a reply: within a
+        // split retrieval with parts after it, its keys read as misses instead.
+        (resp, Request::Retrieval(_)) if c.chunk.more => {
+            ctx.info.metrics.reply(values::outcome(&c.req, &resp));
         }
         (Response::MetaValue { flags, data }, Request::Meta(m)) if m.cmd == MetaCmd::Get => {
             let route = c
@@ -504,18 +539,24 @@ fn merge(ctx: &Ctx, m: &mut Multi) -> Merged {
     Merged::Values(merged)
 }
 
+/// The values of a retrieval, `END` after them unless `more` parts of a split retrieval
+/// follow; `Err`: a line of memcached's own, passed on (not within a split retrieval's parts).
 fn finish_values(
     ctx: &Ctx,
     req: &Request,
     table: &RouteTable,
     values: Result<Vec<Value>, Response>,
+    more: bool,
     out: &mut BytesMut,
 ) {
     let mut values = match values {
         Ok(v) => v,
         Err(resp) => {
             ctx.info.metrics.reply(values::outcome(req, &resp));
-            return compose_response(&resp, out);
+            if !more {
+                compose_response(&resp, out);
+            }
+            return;
         }
     };
     values::transcode_fetch(ctx, table, &mut values);
@@ -529,7 +570,32 @@ fn finish_values(
     ctx.info
         .metrics
         .replies(ReplyOutcome::Miss, keys.saturating_sub(values.len()) as u64);
-    compose_response(&Response::Values(values), out);
+    compose_values(&values, !more, out);
+}
+
+/// Where a retrieval's reply begins in `out`; the first part of a split one starts its record
+/// of whether the parts wrote anything.
+fn part_begins(ctx: &Ctx, chunk: Chunk, out: &BytesMut) -> usize {
+    if chunk.since.is_none() {
+        ctx.split_wrote.set(false);
+    }
+    out.len()
+}
+
+/// Records that a part of a split retrieval wrote something (see [`retrieval_failed`]).
+fn part_ends(ctx: &Ctx, before: usize, out: &BytesMut) {
+    if out.len() > before {
+        ctx.split_wrote.set(true);
+    }
+}
+
+/// Observes a request's latency when its reply is complete: for a split retrieval, at its
+/// last part, from its first.
+fn observe_request(ctx: &Ctx, started: Instant, chunk: Chunk) {
+    if !chunk.more {
+        let since = chunk.since.unwrap_or(started);
+        ctx.info.metrics.observe_request(since.elapsed());
+    }
 }
 
 fn finish_flush(ctx: &Ctx, f: &mut Flush, out: &mut BytesMut) {

@@ -32,8 +32,8 @@ pub use command::storage::{Storage, StorageCmd};
 pub use command::touch::Touch;
 pub use error::{ProtocolError, Reject};
 pub use response::{
-    compose_response, metadump_cut, parse_response, parse_response_buf, watch_cut, Response,
-    StreamCut, Value,
+    compose_response, compose_values, metadump_cut, parse_response, parse_response_buf, watch_cut,
+    Response, StreamCut, Value,
 };
 
 use error::ERROR;

@@ -442,30 +442,36 @@ fn parse_values(src: Src<'_>, keys: usize) -> Result<Parsed<Response>, ProtocolE
     }
 }
 
+/// The `VALUE` blocks of `values` for the client, then `END` when `end` (a retrieval the
+/// connection split is one reply: `END` follows its last part only).
+pub fn compose_values(values: &[Value], end: bool, dst: &mut BytesMut) {
+    let size: usize = values.iter().map(|v| v.key.len() + v.data.len() + 64).sum();
+    dst.reserve(size + 5);
+    for v in values {
+        dst.put_slice(b"VALUE ");
+        dst.put_slice(&v.key);
+        dst.put_u8(b' ');
+        put_u64(dst, u64::from(v.flags));
+        dst.put_u8(b' ');
+        put_u64(dst, v.data.len() as u64);
+        if let Some(cas) = v.cas {
+            dst.put_u8(b' ');
+            put_u64(dst, cas);
+        }
+        dst.put_slice(b"\r\n");
+        dst.put_slice(&v.data);
+        dst.put_slice(b"\r\n");
+    }
+    if end {
+        dst.put_slice(b"END\r\n");
+    }
+}
+
 /// Composes `resp` for the client. VALUE and VA headers carry the data's current length (and
 /// an `s` flag of a VA header is updated with it); flags and cas are written unchanged.
 pub fn compose_response(resp: &Response, dst: &mut BytesMut) {
     match resp {
-        Response::Values(values) => {
-            let size: usize = values.iter().map(|v| v.key.len() + v.data.len() + 64).sum();
-            dst.reserve(size + 5);
-            for v in values {
-                dst.put_slice(b"VALUE ");
-                dst.put_slice(&v.key);
-                dst.put_u8(b' ');
-                put_u64(dst, u64::from(v.flags));
-                dst.put_u8(b' ');
-                put_u64(dst, v.data.len() as u64);
-                if let Some(cas) = v.cas {
-                    dst.put_u8(b' ');
-                    put_u64(dst, cas);
-                }
-                dst.put_slice(b"\r\n");
-                dst.put_slice(&v.data);
-                dst.put_slice(b"\r\n");
-            }
-            dst.put_slice(b"END\r\n");
-        }
+        Response::Values(values) => compose_values(values, true, dst),
         Response::MetaValue { flags, data } => {
             dst.reserve(flags.len() + data.len() + 32);
             dst.put_slice(b"VA ");
