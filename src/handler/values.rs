@@ -362,27 +362,27 @@ pub(crate) fn transcode_meta_fetch(
     data: Bytes,
     asked: FlagsAsked,
 ) -> Option<Response> {
-    let tokens: Vec<Bytes> = flags
-        .split(|&b| b == b' ')
-        .filter(|t| !t.is_empty())
-        .map(|t| flags.slice_ref(t))
-        .collect();
+    // The reply's flag tokens, walked twice rather than collected (an allocation per hit).
+    let tokens = || flags.split(|&b| b == b' ').filter(|t| !t.is_empty());
     let (data, served) = if asked == FlagsAsked::Unknowable {
         (fetch_unflagged(ctx, route, data)?, None)
     } else {
-        let client_flags = meta_client_flags(&tokens, b'f').unwrap_or(0);
+        let client_flags = tokens()
+            .find(|t| t.first() == Some(&b'f'))
+            .and_then(|t| crate::protocol::client_flags(&t[1..]))
+            .unwrap_or(0);
         let (data, served) = fetch_one(ctx, route, &data, client_flags)?;
         (data, (served != client_flags).then_some(served))
     };
     let flags = if asked == FlagsAsked::Injected || served.is_some() {
         // Without the injected `f` token, or with the converted flags in the client's own.
         let mut out = BytesMut::with_capacity(flags.len() + 8);
-        for t in &tokens {
+        for t in tokens() {
             match (t.first(), served) {
                 (Some(&b'f'), _) if asked == FlagsAsked::Injected => continue,
                 (Some(&b'f'), Some(new)) => {
                     out.put_slice(b" f");
-                    out.put_slice(new.to_string().as_bytes());
+                    crate::protocol::put_u64(&mut out, u64::from(new));
                 }
                 _ => {
                     out.put_u8(b' ');

@@ -19,6 +19,7 @@ mod response;
 mod token;
 
 /// memcached's reading of a client flags number (`safe_strtoflags`: 64-bit, then 32 bits kept).
+pub(crate) use token::put_u64;
 pub(crate) use token::strtoul as client_flags;
 
 use bytes::{Bytes, BytesMut};
