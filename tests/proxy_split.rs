@@ -1,0 +1,318 @@
+//! A get/gets/gat/gats of more keys than `max_pending_bytes` fits goes upstream in parts: the
+//! client must not be able to tell (same bytes as an unsplit get, or as memcached), with
+//! servers down, pipelined around other requests, at client EOF and at shutdown.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::servers::{show, Client, Memcached, Proxy};
+use picklebridge::config::{ClientRuntime, Config};
+
+fn config(upstreams: &[String]) -> Config {
+    let mut c = Config::quick(&[("127.0.0.1:0".into(), ClientRuntime::Py3)], upstreams);
+    c.timeouts.request_ms = 5000;
+    c.timeouts.connect_ms = 200;
+    c
+}
+
+/// The same config with a budget that fits one value: every multi-key get goes a key a part.
+fn tiny(mut c: Config) -> Config {
+    c.limits.max_pending_bytes = c.limits.item_size;
+    c
+}
+
+/// A client that sends part of a line and never the rest does not hold the shutdown past its
+/// grace period; its connection is closed.
+#[test]
+fn shutdown_with_a_line_that_never_ends_finishes_within_the_grace_period() {
+    let mc = Memcached::start();
+    let mut c = config(&[mc.addr_string()]);
+    c.timeouts.shutdown_grace_ms = 500;
+    let mut proxy = Proxy::start(c);
+    let mut stuck = Client::connect(proxy.addr(0)).unwrap();
+    stuck.send(b"get never");
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    proxy.begin_shutdown();
+    while !proxy.is_stopped() && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        proxy.is_stopped(),
+        "stopped within the grace period: {:?}",
+        started.elapsed()
+    );
+    assert!(stuck.is_closed(), "its connection is closed");
+    proxy.shutdown();
+}
+
+/// Sends `req` and reads until `terminator` appears (or the connection closes or times out).
+fn exchange(c: &mut Client, req: &[u8], terminator: &[u8]) -> Vec<u8> {
+    c.send(req);
+    c.read_until(terminator)
+}
+
+/// Pipelines of split gets around other requests read the same split, whole, and from
+/// memcached itself (one server: same cas values, touch results, error lines).
+#[test]
+fn split_gets_in_pipelines_read_as_from_memcached() {
+    let mc = Memcached::start();
+    let whole = Proxy::start(config(&[mc.addr_string()]));
+    let parts = Proxy::start(tiny(config(&[mc.addr_string()])));
+    let long = "k".repeat(251);
+    let many: Vec<String> = (0..3000).map(|i| format!("m{}", i % 7)).collect();
+    let many = many.join(" ");
+    let huge: Vec<String> = (0..9000).map(|i| format!("m{}", i % 7)).collect();
+    let huge = huge.join(" ");
+    let cases: Vec<(String, &str)> = vec![
+        ("set a 0 0 1\r\nx\r\nset b 5 0 2\r\nyy\r\nset c 7 0 0\r\n\r\nmn\r\n".into(), "MN\r\n"),
+        ("get a b nope c a a\r\nmn\r\n".into(), "MN\r\n"),
+        ("gets a b nope c a\r\nmn\r\n".into(), "MN\r\n"),
+        ("gat 100 a b nope c\r\nmn\r\n".into(), "MN\r\n"),
+        ("gats 0 a nope b c\r\nmn\r\n".into(), "MN\r\n"),
+        ("gat -1 nope1 nope2\r\nmn\r\n".into(), "MN\r\n"),
+        ("gets a b c\r\nmn\r\n".into(), "MN\r\n"),
+        (
+            "set n 0 0 1 noreply\r\n1\r\nget a n b\r\nset n 0 0 1 noreply\r\n2\r\nget n a n\r\nmn\r\n"
+                .into(),
+            "MN\r\n",
+        ),
+        ("mg a v q\r\nget a b c\r\nmg zz v q\r\nmg b v\r\nmn\r\n".into(), "MN\r\n"),
+        ("get zz yy\r\nget a\r\nget a b\r\nmn\r\n".into(), "MN\r\n"),
+        (format!("get a b {long} c\r\nmn\r\n"), "MN\r\n"),
+        (format!("gat 50 a b {long} c\r\nmn\r\n"), "MN\r\n"),
+        ("set m3 0 0 2\r\nm3\r\nset m6 1 0 2\r\nm6\r\nmn\r\n".into(), "MN\r\n"),
+        (format!("get {many}\r\nmn\r\n"), "MN\r\n"),
+        (format!("gat 0 {many}\r\nmn\r\n"), "MN\r\n"),
+        (format!("gets {huge}\r\nmn\r\n"), "MN\r\n"),
+        (format!("get {many} {long} a\r\nmn\r\n"), "MN\r\n"),
+        ("get a b c\r\nquit\r\n".into(), "c\r\nEND\r\n"),
+    ];
+    for (req, terminator) in &cases {
+        let mut d = Client::connect(mc.addr()).unwrap();
+        let mut w = Client::connect(whole.addr(0)).unwrap();
+        let mut p = Client::connect(parts.addr(0)).unwrap();
+        let term = terminator.as_bytes();
+        let want = exchange(&mut d, req.as_bytes(), term);
+        let got_whole = exchange(&mut w, req.as_bytes(), term);
+        let got = exchange(&mut p, req.as_bytes(), term);
+        let head = &req[..req.len().min(60)];
+        assert_eq!(show(&got_whole), show(&want), "whole: {head}");
+        assert_eq!(show(&got), show(&want), "split: {head}");
+        if req.ends_with("quit\r\n") {
+            assert!(p.is_closed(), "quit closes");
+        }
+    }
+}
+
+/// A py2 pickle stored through the py2 listener reads through the py3 listener transcoded, the
+/// same split as whole, among misses and values of other kinds.
+#[test]
+fn split_gets_transcode_each_value_as_whole() {
+    let mc = Memcached::start();
+    let make = || {
+        Config::quick(
+            &[
+                ("127.0.0.1:0".into(), ClientRuntime::Py2),
+                ("127.0.0.1:0".into(), ClientRuntime::Py3),
+            ],
+            &[mc.addr_string()],
+        )
+    };
+    let whole = Proxy::start(make());
+    let parts = Proxy::start(tiny(make()));
+    let mut py2 = Client::connect(whole.addr(0)).unwrap();
+    // A py2 pickle (protocol 2) of the str 'caf\xc3\xa9'.
+    let pickle: &[u8] = b"\x80\x02U\x05caf\xc3\xa9q\x00.";
+    for key in ["p1", "p2"] {
+        let mut req = format!("set {key} 1 0 {}\r\n", pickle.len()).into_bytes();
+        req.extend_from_slice(pickle);
+        req.extend_from_slice(b"\r\n");
+        assert_eq!(py2.call(&req, b"\r\n"), b"STORED\r\n");
+    }
+    assert_eq!(
+        py2.call(b"set raw 0 0 3\r\nabc\r\n", b"\r\n"),
+        b"STORED\r\n"
+    );
+    for cmd in ["get", "gets", "gat 0"] {
+        let req = format!("{cmd} p1 nope raw p2 p1\r\n");
+        for listener in [0, 1] {
+            let mut w = Client::connect(whole.addr(listener)).unwrap();
+            let mut p = Client::connect(parts.addr(listener)).unwrap();
+            let want = exchange(&mut w, req.as_bytes(), b"END\r\n");
+            let got = exchange(&mut p, req.as_bytes(), b"END\r\n");
+            assert_eq!(show(&got), show(&want), "{cmd} on listener {listener}");
+            if listener == 1 {
+                assert_ne!(
+                    show(&want),
+                    show(&exchange(&mut py2, req.as_bytes(), b"END\r\n")),
+                    "transcoded for py3"
+                );
+            }
+        }
+    }
+}
+
+/// Stores `n` values of `size` bytes as `big0..`, through `c`.
+fn store_big(c: &mut Client, n: usize, size: usize) {
+    for i in 0..n {
+        let mut req = format!("set big{i} {i} 0 {size}\r\n").into_bytes();
+        req.extend(vec![b'a' + (i % 26) as u8; size]);
+        req.extend_from_slice(b"\r\n");
+        assert_eq!(c.call(&req, b"\r\n"), b"STORED\r\n");
+    }
+}
+
+/// The reply memcached gives to `get big0 .. big{n-1}` for [`store_big`]'s values.
+fn big_reply(keys: &[usize], size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &i in keys {
+        out.extend(format!("VALUE big{i} {i} {size}\r\n").into_bytes());
+        out.extend(vec![b'a' + (i % 26) as u8; size]);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"END\r\n");
+    out
+}
+
+/// The client half-closes right after a split get (and a get behind it): every part is still
+/// answered, then the one behind, then the connection closes.
+#[test]
+fn client_eof_in_the_middle_of_a_split_get_answers_every_part() {
+    use std::io::{Read, Write};
+    const N: usize = 40;
+    const SIZE: usize = 300_000;
+    let mc = Memcached::start();
+    let parts = Proxy::start(tiny(config(&[mc.addr_string()])));
+    let mut c = Client::connect(parts.addr(0)).unwrap();
+    store_big(&mut c, N, SIZE);
+    let keys: Vec<usize> = (0..N).chain(0..N).collect();
+    let line: Vec<String> = keys.iter().map(|i| format!("big{i}")).collect();
+    let mut raw = std::net::TcpStream::connect(parts.addr(0)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(format!("get {}\r\nget big1\r\n", line.join(" ")).as_bytes())
+        .unwrap();
+    raw.shutdown(std::net::Shutdown::Write).unwrap();
+    // Read nothing for a while: the parts after the first wait for room.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = Vec::new();
+    raw.read_to_end(&mut got).expect("every reply, then EOF");
+    let mut want = big_reply(&keys, SIZE);
+    want.extend(big_reply(&[1], SIZE));
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the replies, byte for byte");
+}
+
+/// Shutdown while a split get waits for its parts (the client reads slowly): every part is
+/// answered within the grace period, then the connection closes; a request pipelined behind it
+/// is answered too.
+#[test]
+fn shutdown_in_the_middle_of_a_split_get_answers_every_part() {
+    use std::io::{Read, Write};
+    const N: usize = 30;
+    const SIZE: usize = 300_000;
+    let mc = Memcached::start();
+    let mut cfg = tiny(config(&[mc.addr_string()]));
+    cfg.timeouts.shutdown_grace_ms = 10_000;
+    let mut parts = Proxy::start(cfg);
+    let mut c = Client::connect(parts.addr(0)).unwrap();
+    store_big(&mut c, N, SIZE);
+    drop(c);
+    let keys: Vec<usize> = (0..N).collect();
+    let line: Vec<String> = keys.iter().map(|i| format!("big{i}")).collect();
+    let mut raw = std::net::TcpStream::connect(parts.addr(0)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(format!("get {}\r\nget big2\r\n", line.join(" ")).as_bytes())
+        .unwrap();
+    let mut first = vec![0u8; 1000];
+    raw.read_exact(&mut first).unwrap();
+    parts.begin_shutdown();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = first;
+    raw.read_to_end(&mut got).expect("every reply, then EOF");
+    let mut want = big_reply(&keys, SIZE);
+    want.extend(big_reply(&[2], SIZE));
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the replies, byte for byte");
+    parts.shutdown();
+}
+
+/// A client that reads none of a split get's reply is closed after `write_stall_timeout_s`,
+/// and the proxy serves others meanwhile.
+#[test]
+fn a_client_that_never_reads_a_split_get_is_closed_by_the_stall_timeout() {
+    use std::io::{Read, Write};
+    const N: usize = 40;
+    const SIZE: usize = 500_000;
+    let mc = Memcached::start();
+    let mut cfg = tiny(config(&[mc.addr_string()]));
+    cfg.limits.write_stall_timeout_s = 1;
+    let parts = Proxy::start(cfg);
+    let mut c = Client::connect(parts.addr(0)).unwrap();
+    store_big(&mut c, N, SIZE);
+    let line: Vec<String> = (0..N).map(|i| format!("big{i}")).collect();
+    let mut raw = std::net::TcpStream::connect(parts.addr(0)).unwrap();
+    raw.write_all(format!("get {}\r\n", line.join(" ")).as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        c.call(b"get big1 nope\r\n", b"END\r\n"),
+        big_reply(&[1], SIZE)
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    let started = Instant::now();
+    let mut total = 0;
+    loop {
+        match raw.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "closed");
+    }
+    assert!(
+        total < N * SIZE,
+        "cut off by the stall timeout, not answered whole: {total} bytes"
+    );
+}
+
+/// Over three servers, gets and long gats split into parts read as whole.
+#[test]
+fn split_gets_over_three_servers_read_as_whole() {
+    let mcs = [Memcached::start(), Memcached::start(), Memcached::start()];
+    let upstreams: Vec<String> = mcs.iter().map(|m| m.addr_string()).collect();
+    let whole = Proxy::start(config(&upstreams));
+    let mut split_cfg = config(&upstreams);
+    // Three values a part.
+    split_cfg.limits.max_pending_bytes = 3 * split_cfg.limits.item_size + 3 * 1024;
+    let parts = Proxy::start(split_cfg);
+    let tinier = Proxy::start(tiny(config(&upstreams)));
+    let mut w = Client::connect(whole.addr(0)).unwrap();
+    for i in 0..60 {
+        if i % 4 != 3 {
+            let set = format!("set key{i} {i} 0 3\r\nv{:02}\r\n", i % 100);
+            assert_eq!(w.call(set.as_bytes(), b"\r\n"), b"STORED\r\n");
+        }
+    }
+    let mut keys: Vec<String> = (0..60).map(|i| format!("key{i}")).collect();
+    keys.extend((0..60).rev().map(|i| format!("key{i}")));
+    // A long gat: past an upstream line, in runs.
+    let long: Vec<String> = (0..400)
+        .map(|i| format!("key{}{}", i % 60, "x".repeat(i % 3)))
+        .collect();
+    for req in [
+        format!("get {}\r\n", keys.join(" ")),
+        format!("gets {}\r\n", keys.join(" ")),
+        format!("gat 0 {}\r\n", keys.join(" ")),
+        format!("gats 0 {}\r\n", long.join(" ")),
+    ] {
+        let want = exchange(&mut w, req.as_bytes(), b"END\r\n");
+        for proxy in [&parts, &tinier] {
+            let mut p = Client::connect(proxy.addr(0)).unwrap();
+            let got = exchange(&mut p, req.as_bytes(), b"END\r\n");
+            assert_eq!(show(&got), show(&want), "{}", &req[..20]);
+            assert_eq!(p.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
+        }
+    }
+}
