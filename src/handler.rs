@@ -109,8 +109,9 @@ pub struct Ctx {
     /// Where the request being dispatched stands in a retrieval the connection split (set by
     /// the connection before each dispatch; [`Chunk::WHOLE`] for every other request).
     pub chunk: Chunk,
-    /// Whether the parts of the split retrieval being answered have written anything yet.
-    pub(crate) split_wrote: std::cell::Cell<bool>,
+    /// Whether a server answered a part of the split retrieval being answered with values
+    /// (hits or misses) yet.
+    pub(crate) split_answered: std::cell::Cell<bool>,
 }
 
 /// A part of a get/gets/gat/gats that the connection split so that one request cannot make
@@ -191,7 +192,7 @@ impl Ctx {
             wire: Wire::default(),
             replies_pending: false,
             chunk: Chunk::WHOLE,
-            split_wrote: std::cell::Cell::new(false),
+            split_answered: std::cell::Cell::new(false),
         }
     }
 

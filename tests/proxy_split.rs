@@ -3,10 +3,11 @@
 //! servers down, pipelined around other requests, at client EOF and at shutdown.
 mod common;
 
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::servers::{show, Client, Memcached, Proxy};
-use picklebridge::config::{ClientRuntime, Config};
+use picklebridge::config::{ClientRuntime, Config, GetErrors};
 
 fn config(upstreams: &[String]) -> Config {
     let mut c = Config::quick(&[("127.0.0.1:0".into(), ClientRuntime::Py3)], upstreams);
@@ -314,5 +315,97 @@ fn split_gets_over_three_servers_read_as_whole() {
             assert_eq!(show(&got), show(&want), "{}", &req[..20]);
             assert_eq!(p.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
         }
+    }
+}
+
+/// Reads one retrieval reply: up to `END`, or a single error line.
+fn reply(c: &mut Client) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line = c.read_line();
+        if line.is_empty() {
+            return out;
+        }
+        out.extend_from_slice(&line);
+        if line.starts_with(b"VALUE ") {
+            let n: usize = String::from_utf8_lossy(&line)
+                .trim_end()
+                .split(' ')
+                .nth(3)
+                .and_then(|n| n.parse().ok())
+                .expect("VALUE length");
+            out.extend(c.read_exact(n + 2));
+            continue;
+        }
+        return out;
+    }
+}
+
+/// A key that the dead server holds and one the live one holds, `n` of each.
+fn keys_by_server(w: &mut Client, n: usize) -> (Vec<String>, Vec<String>) {
+    let (mut up, mut down) = (Vec::new(), Vec::new());
+    for i in 0..200 {
+        let key = format!("key{i}");
+        // A delete: a miss on the live server (NOT_FOUND), an error on the dead one.
+        let r = w.call(format!("delete {key}\r\n").as_bytes(), b"\r\n");
+        match &r[..] {
+            b"NOT_FOUND\r\n" => up.push(key),
+            _ => down.push(key),
+        }
+        if up.len() >= n && down.len() >= n {
+            break;
+        }
+    }
+    assert!(up.len() >= n && down.len() >= n, "{up:?} {down:?}");
+    (up, down)
+}
+
+/// Every sequence of two or three keys out of a hit, a miss (both on the server that is up)
+/// and a key of the server that is down reads the same split as whole, under both
+/// `get_errors` settings.
+#[test]
+fn a_split_get_with_a_server_down_answers_as_whole_for_every_mix() {
+    let mc = Memcached::start();
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let upstreams = [mc.addr_string(), dead_addr];
+    for get_errors in [GetErrors::Error, GetErrors::Miss] {
+        let make = || {
+            let mut c = config(&upstreams);
+            c.listeners[0].get_errors = get_errors;
+            c
+        };
+        let whole = Proxy::start(make());
+        let parts = Proxy::start(tiny(make()));
+        let mut w = Client::connect(whole.addr(0)).unwrap();
+        let mut p = Client::connect(parts.addr(0)).unwrap();
+        let (up, down) = keys_by_server(&mut w, 4);
+        let hit = &up[0];
+        assert_eq!(
+            w.call(format!("set {hit} 0 0 1\r\nx\r\n").as_bytes(), b"\r\n"),
+            b"STORED\r\n"
+        );
+        let kinds = [hit.as_str(), up[1].as_str(), down[0].as_str()];
+        let mut mismatches = Vec::new();
+        for len in 2..=3u32 {
+            for n in 0..3usize.pow(len) {
+                let keys: Vec<&str> = (0..len).map(|i| kinds[n / 3usize.pow(i) % 3]).collect();
+                let req = format!("get {}\r\n", keys.join(" "));
+                w.send(req.as_bytes());
+                p.send(req.as_bytes());
+                let (want, got) = (reply(&mut w), reply(&mut p));
+                if want != got {
+                    mismatches.push(format!(
+                        "{get_errors:?} get {}: whole {} split {}",
+                        keys.join(" "),
+                        show(&want),
+                        show(&got)
+                    ));
+                }
+                assert_eq!(p.call(b"mn\r\n", b"\r\n"), b"MN\r\n", "in step");
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }

@@ -352,9 +352,8 @@ impl Slot {
                 if let Some(p) = ctx.shared.pool_metrics.get(pool) {
                     p.observe_upstream(c.started.elapsed());
                 }
-                let before = part_begins(ctx, c.chunk, out);
+                part_begins(ctx, c.chunk);
                 finish_call(ctx, &c, result, out);
-                part_ends(ctx, before, out);
                 observe_request(ctx, c.started, c.chunk);
             }
             Slot::Multi(mut m) => {
@@ -363,18 +362,16 @@ impl Slot {
                         p.observe_upstream(m.started.elapsed());
                     }
                 }
-                let more = m.chunk.more;
-                let before = part_begins(ctx, m.chunk, out);
+                part_begins(ctx, m.chunk);
                 match merge(ctx, &mut m) {
                     Merged::Values(values) => {
-                        finish_values(ctx, &m.req, &m.table, Ok(values), more, out);
+                        finish_values(ctx, &m.req, &m.table, Ok(values), m.chunk, out);
                     }
                     Merged::Reply(line) => {
-                        finish_values(ctx, &m.req, &m.table, Err(line), more, out);
+                        finish_values(ctx, &m.req, &m.table, Err(line), m.chunk, out);
                     }
                     Merged::Failed(e) => retrieval_failed(ctx, e, m.chunk, out),
                 }
-                part_ends(ctx, before, out);
                 observe_request(ctx, m.started, m.chunk);
             }
             Slot::Flush(mut f) => {
@@ -420,10 +417,11 @@ fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut
 ///
 /// Of a split retrieval ([`Chunk`]), a part with parts after it writes nothing: its keys read
 /// as misses, and the reply goes on (an error line would end it for the client). The last part
-/// answers as above only when no part before it wrote anything; else its keys are misses too,
-/// as for a server that failed in a multi-get.
+/// answers as above only when no server answered a part before it with values (hits or
+/// misses: a part of misses writes nothing, yet whole it would have made the reply `END`);
+/// else its keys are misses too, as for a server that failed in a multi-get.
 fn retrieval_failed(ctx: &Ctx, e: UpstreamError, chunk: Chunk, out: &mut BytesMut) {
-    let answered = chunk.since.is_some() && ctx.split_wrote.get();
+    let answered = split_answered(ctx, chunk);
     match ctx.info.get_errors {
         _ if chunk.more => {}
         _ if answered => compose_response(&Response::Values(Vec::new()), out),
@@ -445,12 +443,11 @@ fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut 
     };
     match (resp, c.req.as_ref()) {
         (Response::Values(values), Request::Retrieval(_)) => {
-            finish_values(ctx, &c.req, &c.table, Ok(values), c.chunk.more, out);
+            finish_values(ctx, &c.req, &c.table, Ok(values), c.chunk, out);
         }
-        // A line of memcached's own (`SERVER_ERROR out of memory ...`) ends a reply: within a
-        // split retrieval with parts after it, its keys read as misses instead.
-        (resp, Request::Retrieval(_)) if c.chunk.more => {
-            ctx.info.metrics.reply(values::outcome(&c.req, &resp));
+        // A line of memcached's own (`SERVER_ERROR out of memory ...`).
+        (resp, Request::Retrieval(_)) => {
+            finish_values(ctx, &c.req, &c.table, Err(resp), c.chunk, out);
         }
         (Response::MetaValue { flags, data }, Request::Meta(m)) if m.cmd == MetaCmd::Get => {
             let route = c
@@ -539,26 +536,33 @@ fn merge(ctx: &Ctx, m: &mut Multi) -> Merged {
     Merged::Values(merged)
 }
 
-/// The values of a retrieval, `END` after them unless `more` parts of a split retrieval
-/// follow; `Err`: a line of memcached's own, passed on (not within a split retrieval's parts).
+/// The values of a retrieval, `END` after them unless more parts of a split retrieval follow
+/// ([`Chunk`]); `Err`: a line of memcached's own, passed on. A line ends a reply: within a split
+/// retrieval, a part answered so with parts after it writes nothing, and the last part writes
+/// `END` when a part before it had values (its keys read as misses, as in a multi-get).
 fn finish_values(
     ctx: &Ctx,
     req: &Request,
     table: &RouteTable,
     values: Result<Vec<Value>, Response>,
-    more: bool,
+    chunk: Chunk,
     out: &mut BytesMut,
 ) {
     let mut values = match values {
         Ok(v) => v,
         Err(resp) => {
             ctx.info.metrics.reply(values::outcome(req, &resp));
-            if !more {
-                compose_response(&resp, out);
+            if !chunk.more {
+                if split_answered(ctx, chunk) {
+                    compose_values(&[], true, out);
+                } else {
+                    compose_response(&resp, out);
+                }
             }
             return;
         }
     };
+    ctx.split_answered.set(true);
     values::transcode_fetch(ctx, table, &mut values);
     let keys = match req {
         Request::Retrieval(r) => r.keys.len(),
@@ -570,23 +574,21 @@ fn finish_values(
     ctx.info
         .metrics
         .replies(ReplyOutcome::Miss, keys.saturating_sub(values.len()) as u64);
-    compose_values(&values, !more, out);
+    compose_values(&values, !chunk.more, out);
 }
 
-/// Where a retrieval's reply begins in `out`; the first part of a split one starts its record
-/// of whether the parts wrote anything.
-fn part_begins(ctx: &Ctx, chunk: Chunk, out: &BytesMut) -> usize {
+/// The first part of a split retrieval (or a whole one) starts its record of whether a server
+/// answered a part with values.
+fn part_begins(ctx: &Ctx, chunk: Chunk) {
     if chunk.since.is_none() {
-        ctx.split_wrote.set(false);
+        ctx.split_answered.set(false);
     }
-    out.len()
 }
 
-/// Records that a part of a split retrieval wrote something (see [`retrieval_failed`]).
-fn part_ends(ctx: &Ctx, before: usize, out: &BytesMut) {
-    if out.len() > before {
-        ctx.split_wrote.set(true);
-    }
+/// Whether `chunk` is a later part of a split retrieval that a server answered, in a part
+/// before it, with values (hits or misses).
+fn split_answered(ctx: &Ctx, chunk: Chunk) -> bool {
+    chunk.since.is_some() && ctx.split_answered.get()
 }
 
 /// Observes a request's latency when its reply is complete: for a split retrieval, at its
