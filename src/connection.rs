@@ -249,7 +249,8 @@ pub async fn serve(
         while slots.len() < max_pending && wbuf.len() < WRITE_HIGH_WATER && barriers == 0 {
             let (mut req, need, since) = match parked.take() {
                 Some(parked) => parked,
-                None if !parsing => break,
+                // After the request partly read at shutdown, nothing is parsed (below).
+                None if !parsing || draining == Some(0) => break,
                 None => {
                     if first_request && rbuf.first() == Some(&0x80) {
                         // memcached picks the binary protocol from the first byte. The proxy
@@ -390,9 +391,18 @@ pub async fn serve(
             return Ok(());
         }
         if draining == Some(0) {
-            // The request partly read at shutdown is complete: read nothing more.
+            // The request partly read at shutdown is complete: nothing more is read or parsed
+            // (bytes that came with its end are requests sent after the signal).
             draining = None;
             reading = false;
+            parsing = false;
+            if let Some(h) = held.take() {
+                // It was a value too large to store, being swallowed: as for one being
+                // swallowed when the signal comes, the rest of it is not read, its error reply
+                // goes out now (with nothing read, the connection had nothing to wait for).
+                slots.push_back((h, 0));
+                swallow = 0;
+            }
         }
         // Replies that wrote nothing (`noreply`, a quiet meta miss) may have made the room a
         // parked or unparsed request waits for, and then no read or reply need ever come to

@@ -409,3 +409,59 @@ fn a_split_get_with_a_server_down_answers_as_whole_for_every_mix() {
         assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 }
+
+/// A partial request line at shutdown that completes into a `set` too large to store: the
+/// proxy swallows its data as memcached does, so (as for a value being swallowed when the
+/// signal comes) its error reply goes out and the connection closes. It must not hang until the
+/// grace period ends with no reply.
+#[test]
+fn shutdown_with_a_partial_line_that_becomes_a_too_large_set_replies_and_closes() {
+    let mc = Memcached::start();
+    let mut c = config(&[mc.addr_string()]);
+    c.timeouts.shutdown_grace_ms = 3000;
+    let mut proxy = Proxy::start(c);
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
+    c.send(b"set big 0 0 2000000");
+    std::thread::sleep(Duration::from_millis(200));
+    proxy.begin_shutdown();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut rest = b"\r\n".to_vec();
+    rest.extend_from_slice(&[b'x'; 1000]);
+    c.send(&rest);
+    let started = Instant::now();
+    assert_eq!(
+        show(&c.read_line()),
+        show(b"SERVER_ERROR object too large for cache\r\n")
+    );
+    assert!(c.is_closed(), "then the connection is closed");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "before the grace period ends: {:?}",
+        started.elapsed()
+    );
+    proxy.shutdown();
+}
+
+/// Requests that arrive after the signal in the same write as the end of the one partly read
+/// are not read: the connection answers the partial one and closes (what the drain promises).
+#[test]
+fn shutdown_reads_no_request_after_the_one_partly_read() {
+    let mc = Memcached::start();
+    let mut proxy = Proxy::start(config(&[mc.addr_string()]));
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"set seen 0 0 1\r\ns\r\n", b"\r\n"), b"STORED\r\n");
+    c.send(b"get se");
+    std::thread::sleep(Duration::from_millis(200));
+    proxy.begin_shutdown();
+    std::thread::sleep(Duration::from_millis(200));
+    c.send(b"en\r\nset after 0 0 1\r\na\r\n");
+    assert_eq!(c.read_until(b"END\r\n"), b"VALUE seen 0 1\r\ns\r\nEND\r\n");
+    assert!(
+        c.is_closed(),
+        "then the connection is closed, the set unread"
+    );
+    proxy.shutdown();
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    assert_eq!(direct.call(b"get after\r\n", b"END\r\n"), b"END\r\n");
+}
