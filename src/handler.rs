@@ -112,6 +112,9 @@ pub struct Ctx {
     /// Whether a server answered a part of the split retrieval being answered with values
     /// (hits or misses) yet.
     pub(crate) split_answered: std::cell::Cell<bool>,
+    /// The keys of the parts of that split retrieval whose servers all failed (see
+    /// `slot::retrieval_failed`).
+    pub(crate) split_failed_keys: std::cell::Cell<u64>,
 }
 
 /// A part of a get/gets/gat/gats that the connection split so that one request cannot make
@@ -193,6 +196,7 @@ impl Ctx {
             replies_pending: false,
             chunk: Chunk::WHOLE,
             split_answered: std::cell::Cell::new(false),
+            split_failed_keys: std::cell::Cell::new(0),
         }
     }
 

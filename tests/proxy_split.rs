@@ -6,6 +6,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use common::binary::labelled_sum;
 use common::servers::{show, Client, Memcached, Proxy};
 use picklebridge::config::{ClientRuntime, Config, GetErrors};
 
@@ -464,4 +465,79 @@ fn shutdown_reads_no_request_after_the_one_partly_read() {
     proxy.shutdown();
     let mut direct = Client::connect(mc.addr()).unwrap();
     assert_eq!(direct.call(b"get after\r\n", b"END\r\n"), b"END\r\n");
+}
+
+/// `picklebridge_replies_total` of `outcome`, `requests_total` and the latency count.
+fn counts(proxy: &Proxy) -> Vec<(String, Option<f64>)> {
+    let page = proxy.metrics_text();
+    let mut out: Vec<(String, Option<f64>)> = ["hit", "miss", "upstream_error", "upstream_timeout"]
+        .iter()
+        .map(|o| {
+            let label = format!("outcome=\"{o}\"");
+            (
+                o.to_string(),
+                labelled_sum(&page, "picklebridge_replies_total", &[&label]),
+            )
+        })
+        .collect();
+    out.push((
+        "requests".into(),
+        labelled_sum(&page, "picklebridge_requests_total", &[]),
+    ));
+    out.push((
+        "latencies".into(),
+        labelled_sum(&page, "picklebridge_request_duration_seconds_count", &[]),
+    ));
+    out
+}
+
+/// A split get counts what it would whole: one request, one latency, a hit or miss per key
+/// (a failed server's keys are misses when another answered). Its failures are counted per
+/// upstream request, as for the runs of a long gat: a server failing in several parts counts
+/// once per part.
+#[test]
+fn a_split_get_counts_as_whole_with_a_server_down() {
+    let mc = Memcached::start();
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let upstreams = [mc.addr_string(), dead_addr];
+    let make = || {
+        let mut c = config(&upstreams);
+        c.listeners[0].get_errors = GetErrors::Miss;
+        c
+    };
+    let whole = Proxy::start(make());
+    let parts = Proxy::start(tiny(make()));
+    let mut w = Client::connect(whole.addr(0)).unwrap();
+    let mut p = Client::connect(parts.addr(0)).unwrap();
+    let (up, down) = keys_by_server(&mut w, 4);
+    assert_eq!(
+        w.call(format!("set {} 0 0 1\r\nx\r\n", up[0]).as_bytes(), b"\r\n"),
+        b"STORED\r\n"
+    );
+    let (before_w, before_p) = (counts(&whole), counts(&parts));
+    let req = format!(
+        "get {} {} {} {} {} {}\r\n",
+        up[0], down[0], up[1], down[1], down[2], up[0]
+    );
+    let want = exchange(&mut w, req.as_bytes(), b"END\r\n");
+    let got = exchange(&mut p, req.as_bytes(), b"END\r\n");
+    assert_eq!(show(&got), show(&want));
+    let delta = |before: Vec<(String, Option<f64>)>, after: Vec<(String, Option<f64>)>| {
+        before
+            .into_iter()
+            .zip(after)
+            .map(|((k, b), (_, a))| (k, a.unwrap_or(0.0) - b.unwrap_or(0.0)))
+            .collect::<Vec<_>>()
+    };
+    let mut dw = delta(before_w, counts(&whole));
+    let mut dp = delta(before_p, counts(&parts));
+    let failures = |d: &mut Vec<(String, f64)>| {
+        let i = d.iter().position(|(k, _)| k == "upstream_error").unwrap();
+        d.remove(i).1
+    };
+    let (fw, fp) = (failures(&mut dw), failures(&mut dp));
+    assert_eq!(dp, dw, "split (left) against whole (right)");
+    assert_eq!((fw, fp), (1.0, 3.0), "a failure per upstream request");
 }

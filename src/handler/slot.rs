@@ -370,7 +370,7 @@ impl Slot {
                     Merged::Reply(line) => {
                         finish_values(ctx, &m.req, &m.table, Err(line), m.chunk, out);
                     }
-                    Merged::Failed(e) => retrieval_failed(ctx, e, m.chunk, out),
+                    Merged::Failed(e) => retrieval_failed(ctx, &m.req, e, m.chunk, out),
                 }
                 observe_request(ctx, m.started, m.chunk);
             }
@@ -419,12 +419,24 @@ fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut
 /// as misses, and the reply goes on (an error line would end it for the client). The last part
 /// answers as above only when no server answered a part before it with values (hits or
 /// misses: a part of misses writes nothing, yet whole it would have made the reply `END`);
-/// else its keys are misses too, as for a server that failed in a multi-get.
-fn retrieval_failed(ctx: &Ctx, e: UpstreamError, chunk: Chunk, out: &mut BytesMut) {
+/// else its keys are misses too, as for a server that failed in a multi-get (counted as such
+/// when the reply ends: whole, a failed server's keys are misses only when another answered).
+fn retrieval_failed(ctx: &Ctx, req: &Request, e: UpstreamError, chunk: Chunk, out: &mut BytesMut) {
     let answered = split_answered(ctx, chunk);
+    if chunk.since.is_some() || chunk.more {
+        let keys = match req {
+            Request::Retrieval(r) => r.keys.len() as u64,
+            _ => 0,
+        };
+        ctx.split_failed_keys
+            .set(ctx.split_failed_keys.get().saturating_add(keys));
+    }
     match ctx.info.get_errors {
         _ if chunk.more => {}
-        _ if answered => compose_response(&Response::Values(Vec::new()), out),
+        _ if answered => {
+            split_misses(ctx, chunk);
+            compose_response(&Response::Values(Vec::new()), out);
+        }
         GetErrors::Miss if e != UpstreamError::Shutdown => {
             compose_response(&Response::Values(Vec::new()), out)
         }
@@ -437,7 +449,7 @@ fn finish_call(ctx: &Ctx, c: &Call, result: UpstreamResult<Response>, out: &mut 
         Ok(resp) => resp,
         Err(e) if matches!(c.req.as_ref(), Request::Retrieval(_)) => {
             count_failure(ctx, e);
-            return retrieval_failed(ctx, e, c.chunk, out);
+            return retrieval_failed(ctx, &c.req, e, c.chunk, out);
         }
         Err(e) => return upstream_error(ctx, &c.req, e, out),
     };
@@ -554,6 +566,7 @@ fn finish_values(
             ctx.info.metrics.reply(values::outcome(req, &resp));
             if !chunk.more {
                 if split_answered(ctx, chunk) {
+                    split_misses(ctx, chunk);
                     compose_values(&[], true, out);
                 } else {
                     compose_response(&resp, out);
@@ -563,6 +576,7 @@ fn finish_values(
         }
     };
     ctx.split_answered.set(true);
+    split_misses(ctx, chunk);
     values::transcode_fetch(ctx, table, &mut values);
     let keys = match req {
         Request::Retrieval(r) => r.keys.len(),
@@ -582,6 +596,16 @@ fn finish_values(
 fn part_begins(ctx: &Ctx, chunk: Chunk) {
     if chunk.since.is_none() {
         ctx.split_answered.set(false);
+        ctx.split_failed_keys.set(0);
+    }
+}
+
+/// At the last part of a split retrieval that a server answered with values, the keys of the
+/// parts whose servers all failed are counted as misses, as a whole multi-get counts them.
+fn split_misses(ctx: &Ctx, chunk: Chunk) {
+    if !chunk.more && split_answered(ctx, chunk) {
+        let n = ctx.split_failed_keys.replace(0);
+        ctx.info.metrics.replies(ReplyOutcome::Miss, n);
     }
 }
 
