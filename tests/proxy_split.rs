@@ -541,3 +541,46 @@ fn a_split_get_counts_as_whole_with_a_server_down() {
     assert_eq!(dp, dw, "split (left) against whole (right)");
     assert_eq!((fw, fp), (1.0, 3.0), "a failure per upstream request");
 }
+
+/// What a split get's parts recorded (whether a server answered) does not leak into the next
+/// request: split gets, whole gets and single-key gets pipelined, some with a server down,
+/// under `get_errors = "error"`, read as whole.
+#[test]
+fn split_gets_pipelined_with_a_server_down_read_as_whole() {
+    let mc = Memcached::start();
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let upstreams = [mc.addr_string(), dead_addr];
+    let make = || {
+        let mut c = config(&upstreams);
+        c.listeners[0].get_errors = GetErrors::Error;
+        c
+    };
+    let whole = Proxy::start(make());
+    let parts = Proxy::start(tiny(make()));
+    let mut w = Client::connect(whole.addr(0)).unwrap();
+    let mut p = Client::connect(parts.addr(0)).unwrap();
+    let (up, down) = keys_by_server(&mut w, 3);
+    assert_eq!(
+        w.call(format!("set {} 0 0 1\r\nx\r\n", up[0]).as_bytes(), b"\r\n"),
+        b"STORED\r\n"
+    );
+    let (h, m, d, d2) = (&up[0], &up[1], &down[0], &down[1]);
+    let lines = [
+        format!("get {h} {d}"),
+        format!("get {d} {d2}"),
+        format!("get {d}"),
+        format!("get {m} {d}"),
+        format!("get {d} {d2} {d}"),
+        format!("gets {h} {m}"),
+        format!("get {d} {d2}"),
+        format!("get {d} {m}"),
+        format!("gat 0 {d} {d2}"),
+        "mn".to_string(),
+    ];
+    let req = lines.join("\r\n") + "\r\n";
+    let want = exchange(&mut w, req.as_bytes(), b"MN\r\n");
+    let got = exchange(&mut p, req.as_bytes(), b"MN\r\n");
+    assert_eq!(show(&got), show(&want));
+}
