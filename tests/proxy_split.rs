@@ -584,3 +584,27 @@ fn split_gets_pipelined_with_a_server_down_read_as_whole() {
     let got = exchange(&mut p, req.as_bytes(), b"MN\r\n");
     assert_eq!(show(&got), show(&want));
 }
+
+/// A binary-protocol client (spliced to memcached) at shutdown: its connection is closed at
+/// the signal, within the grace period, with a request half sent or not (the text protocol's
+/// drain does not apply: the proxy cannot frame binary requests). Never left open.
+#[test]
+fn shutdown_closes_a_binary_client_with_a_request_half_sent() {
+    let mc = Memcached::start();
+    let mut cfg = config(&[mc.addr_string()]);
+    cfg.timeouts.shutdown_grace_ms = 3000;
+    let mut proxy = Proxy::start(cfg);
+    // A binary NOOP request header (magic 0x80, opcode 0x0a).
+    let mut noop = vec![0x80, 0x0a];
+    noop.resize(24, 0);
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    c.send(&noop);
+    assert_eq!(c.read_exact(24)[0], 0x81, "spliced");
+    c.send(&noop[..10]);
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    proxy.begin_shutdown();
+    assert!(c.is_closed(), "closed at the signal");
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    proxy.shutdown();
+}
