@@ -608,3 +608,75 @@ fn shutdown_closes_a_binary_client_with_a_request_half_sent() {
     assert!(started.elapsed() < Duration::from_millis(2500));
     proxy.shutdown();
 }
+
+/// Several clients at once, each pipelining gets of random keys (hits of random sizes, misses,
+/// repeats) over two servers, through proxies whose budgets fit one, two and three values:
+/// every reply reads as whole.
+#[test]
+fn concurrent_random_split_gets_read_as_whole() {
+    let (mc1, mc2) = (Memcached::start(), Memcached::start());
+    let upstreams = [mc1.addr_string(), mc2.addr_string()];
+    let whole = Proxy::start(config(&upstreams));
+    let budgets: Vec<Proxy> = (1..=3)
+        .map(|n| {
+            let mut c = config(&upstreams);
+            c.limits.max_pending_bytes = n * c.limits.item_size + n * 1024;
+            Proxy::start(c)
+        })
+        .collect();
+    let mut w = Client::connect(whole.addr(0)).unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for i in 0..60 {
+        if i % 5 != 0 {
+            let size = next(20_000) as usize;
+            let mut req = format!("set r{i} {i} 0 {size}\r\n").into_bytes();
+            req.extend(vec![b'a' + (i % 26) as u8; size]);
+            req.extend_from_slice(b"\r\n");
+            assert_eq!(w.call(&req, b"\r\n"), b"STORED\r\n");
+        }
+    }
+    let mut batches = Vec::new();
+    for _ in 0..8 {
+        let mut req = String::new();
+        for _ in 0..4 {
+            let cmd = ["get", "gets", "gat 0", "gats 0"][next(4) as usize];
+            let n = 1 + next(30);
+            let keys: Vec<String> = (0..n).map(|_| format!("r{}", next(70))).collect();
+            req.push_str(&format!("{cmd} {}\r\n", keys.join(" ")));
+        }
+        req.push_str("mn\r\n");
+        let want = exchange(&mut w, req.as_bytes(), b"MN\r\n");
+        batches.push((req, want));
+    }
+    let batches = std::sync::Arc::new(batches);
+    let addrs: Vec<_> = budgets.iter().map(|p| p.addr(0)).collect();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let batches = batches.clone();
+            let addr = addrs[t % addrs.len()];
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr).unwrap();
+                for round in 0..2 {
+                    for (i, (req, want)) in batches.iter().enumerate() {
+                        let got = exchange(&mut c, req.as_bytes(), b"MN\r\n");
+                        assert!(
+                            &got == want,
+                            "client {t} round {round} batch {i}: {} bytes, want {}",
+                            got.len(),
+                            want.len()
+                        );
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("every client reads as whole");
+    }
+}
