@@ -342,6 +342,21 @@ fn reply(c: &mut Client) -> Vec<u8> {
     }
 }
 
+/// A proxy that reads each get whole and one that splits every multi-key get a key a part,
+/// both over `mc` and a server that is down, answering failed gets per `get_errors`.
+fn whole_and_split_with_a_server_down(mc: &Memcached, get_errors: GetErrors) -> (Proxy, Proxy) {
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let upstreams = [mc.addr_string(), dead_addr];
+    let make = || {
+        let mut c = config(&upstreams);
+        c.listeners[0].get_errors = get_errors;
+        c
+    };
+    (Proxy::start(make()), Proxy::start(tiny(make())))
+}
+
 /// A key that the dead server holds and one the live one holds, `n` of each.
 fn keys_by_server(w: &mut Client, n: usize) -> (Vec<String>, Vec<String>) {
     let (mut up, mut down) = (Vec::new(), Vec::new());
@@ -367,18 +382,8 @@ fn keys_by_server(w: &mut Client, n: usize) -> (Vec<String>, Vec<String>) {
 #[test]
 fn a_split_get_with_a_server_down_answers_as_whole_for_every_mix() {
     let mc = Memcached::start();
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_addr = dead.local_addr().unwrap().to_string();
-    drop(dead);
-    let upstreams = [mc.addr_string(), dead_addr];
     for get_errors in [GetErrors::Error, GetErrors::Miss] {
-        let make = || {
-            let mut c = config(&upstreams);
-            c.listeners[0].get_errors = get_errors;
-            c
-        };
-        let whole = Proxy::start(make());
-        let parts = Proxy::start(tiny(make()));
+        let (whole, parts) = whole_and_split_with_a_server_down(&mc, get_errors);
         let mut w = Client::connect(whole.addr(0)).unwrap();
         let mut p = Client::connect(parts.addr(0)).unwrap();
         let (up, down) = keys_by_server(&mut w, 4);
@@ -498,17 +503,7 @@ fn counts(proxy: &Proxy) -> Vec<(String, Option<f64>)> {
 #[test]
 fn a_split_get_counts_as_whole_with_a_server_down() {
     let mc = Memcached::start();
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_addr = dead.local_addr().unwrap().to_string();
-    drop(dead);
-    let upstreams = [mc.addr_string(), dead_addr];
-    let make = || {
-        let mut c = config(&upstreams);
-        c.listeners[0].get_errors = GetErrors::Miss;
-        c
-    };
-    let whole = Proxy::start(make());
-    let parts = Proxy::start(tiny(make()));
+    let (whole, parts) = whole_and_split_with_a_server_down(&mc, GetErrors::Miss);
     let mut w = Client::connect(whole.addr(0)).unwrap();
     let mut p = Client::connect(parts.addr(0)).unwrap();
     let (up, down) = keys_by_server(&mut w, 4);
@@ -548,17 +543,7 @@ fn a_split_get_counts_as_whole_with_a_server_down() {
 #[test]
 fn split_gets_pipelined_with_a_server_down_read_as_whole() {
     let mc = Memcached::start();
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead_addr = dead.local_addr().unwrap().to_string();
-    drop(dead);
-    let upstreams = [mc.addr_string(), dead_addr];
-    let make = || {
-        let mut c = config(&upstreams);
-        c.listeners[0].get_errors = GetErrors::Error;
-        c
-    };
-    let whole = Proxy::start(make());
-    let parts = Proxy::start(tiny(make()));
+    let (whole, parts) = whole_and_split_with_a_server_down(&mc, GetErrors::Error);
     let mut w = Client::connect(whole.addr(0)).unwrap();
     let mut p = Client::connect(parts.addr(0)).unwrap();
     let (up, down) = keys_by_server(&mut w, 3);
