@@ -88,8 +88,21 @@ fn client_side_errors(admin: u16) -> f64 {
         .sum()
 }
 
-#[test]
-fn a_client_that_never_reads_large_replies_is_held_to_the_byte_budget() {
+/// A memcached holding the `KEYS` large values and the real binary in front of it.
+struct Started {
+    mc: Memcached,
+    proxy: ServeBin,
+    listen: SocketAddr,
+    admin: u16,
+    /// The client that warmed the proxy up.
+    client: Client,
+    /// The proxy's VmRSS after the warm-up, in KiB.
+    idle_kib: u64,
+}
+
+/// Starts both and warms the proxy up: one full 512 KiB reply through it, so the idle size
+/// includes the buffers any client's traffic grows.
+fn start() -> Started {
     let mc = Memcached::start();
     for i in 0..KEYS {
         store(&mc, &format!("big{i}"));
@@ -97,15 +110,33 @@ fn a_client_that_never_reads_large_replies_is_held_to_the_byte_budget() {
     let (port, admin) = (free_port(), free_port());
     let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let proxy = ServeBin::start(&config(port, admin, &mc), listen);
-    // Warm up: one full 512 KiB reply through the proxy, so the idle size includes the buffers
-    // any client's traffic grows.
-    let mut bystander = Client::connect(listen).expect("bystander");
-    let got = bystander.call(b"get big0\r\n", b"END\r\n");
+    let mut client = Client::connect(listen).expect("client");
+    let got = client.call(b"get big0\r\n", b"END\r\n");
     assert_eq!(
         got.len(),
         VALUE + "VALUE big0 0 524288\r\n\r\nEND\r\n".len()
     );
     let idle_kib = proxy.status_kib("VmRSS").expect("VmRSS");
+    Started {
+        mc,
+        proxy,
+        listen,
+        admin,
+        client,
+        idle_kib,
+    }
+}
+
+#[test]
+fn a_client_that_never_reads_large_replies_is_held_to_the_byte_budget() {
+    let Started {
+        mc: _mc,
+        proxy,
+        listen,
+        admin,
+        client: mut bystander,
+        idle_kib,
+    } = start();
     assert_eq!(client_side_errors(admin), 0.0);
 
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -164,21 +195,13 @@ fn a_client_that_never_reads_large_replies_is_held_to_the_byte_budget() {
 #[test]
 fn one_get_of_many_large_values_is_held_to_the_byte_budget() {
     const MANY: usize = 400;
-    let mc = Memcached::start();
-    for i in 0..KEYS {
-        store(&mc, &format!("big{i}"));
-    }
-    let (port, admin) = (free_port(), free_port());
-    let listen: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let proxy = ServeBin::start(&config(port, admin, &mc), listen);
-    let mut c = Client::connect(listen).expect("client");
-    // Warm up as above.
-    let got = c.call(b"get big0\r\n", b"END\r\n");
-    assert_eq!(
-        got.len(),
-        VALUE + "VALUE big0 0 524288\r\n\r\nEND\r\n".len()
-    );
-    let idle_kib = proxy.status_kib("VmRSS").expect("VmRSS");
+    let Started {
+        mc: _mc,
+        proxy,
+        listen,
+        idle_kib,
+        ..
+    } = start();
 
     let keys: Vec<String> = (0..MANY).map(|i| format!("big{}", i % KEYS)).collect();
     let want: usize = keys
