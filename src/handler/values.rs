@@ -118,11 +118,14 @@ fn meta_appends(m: &Meta) -> bool {
 
 /// The client flags in a meta flag token list (`F<n>` in ms requests, `f<n>` in replies), read
 /// as memcached reads them (a number past 32 bits wraps, as for `set`).
-fn meta_client_flags<'a>(flags: impl IntoIterator<Item = &'a Bytes>, letter: u8) -> Option<u32> {
+fn meta_client_flags<T: AsRef<[u8]>>(
+    flags: impl IntoIterator<Item = T>,
+    letter: u8,
+) -> Option<u32> {
     flags
         .into_iter()
-        .find(|f| f.first() == Some(&letter))
-        .and_then(|f| client_flags(&f[1..]))
+        .find(|f| f.as_ref().first() == Some(&letter))
+        .and_then(|f| client_flags(&f.as_ref()[1..]))
 }
 
 /// Whether a refused fetched value would fail to load in its reader (then `on_unreadable`
@@ -367,10 +370,7 @@ pub(crate) fn transcode_meta_fetch(
     let (data, served) = if asked == FlagsAsked::Unknowable {
         (fetch_unflagged(ctx, route, data)?, None)
     } else {
-        let client_flags = tokens()
-            .find(|t| t.first() == Some(&b'f'))
-            .and_then(|t| crate::protocol::client_flags(&t[1..]))
-            .unwrap_or(0);
+        let client_flags = meta_client_flags(tokens(), b'f').unwrap_or(0);
         let (data, served) = fetch_one(ctx, route, &data, client_flags)?;
         (data, (served != client_flags).then_some(served))
     };

@@ -18,8 +18,9 @@ pub mod error;
 mod response;
 mod token;
 
-/// memcached's reading of a client flags number (`safe_strtoflags`: 64-bit, then 32 bits kept).
+/// A number in decimal, without a `String` (for flags and lengths written on the request path).
 pub(crate) use token::put_u64;
+/// memcached's reading of a client flags number (`safe_strtoflags`: 64-bit, then 32 bits kept).
 pub(crate) use token::strtoul as client_flags;
 
 use bytes::{Bytes, BytesMut};
