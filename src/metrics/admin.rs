@@ -100,9 +100,9 @@ where
                 }
                 let state = state.clone();
                 let waiting = Arc::new(AtomicBool::new(true));
-                let head_done = waiting.clone();
+                let still_waiting = waiting.clone();
                 let task = tasks.spawn(async move {
-                    if let Err(error) = serve_connection(stream, &state, &head_done).await {
+                    if let Err(error) = serve_connection(stream, &state, &still_waiting).await {
                         tracing::debug!(%peer, %error, "admin connection");
                     }
                 });
