@@ -106,9 +106,17 @@ fn first_part(req: &Request, need: usize, budget: usize, item_size: usize) -> Op
     }
 }
 
-/// The reservation of the part [`first_part`] said (`None`: the whole request's, `need`).
-fn part_reservation(part: Option<usize>, need: usize, item_size: usize) -> usize {
-    part.map_or(need, |keys| keys_reservation(keys, item_size))
+/// The keys of `req` to dispatch next ([`first_part`]; `None`: all of it) and that part's
+/// reservation (`need`, the whole request's, when it is not split).
+fn next_part(
+    req: &Request,
+    need: usize,
+    budget: usize,
+    item_size: usize,
+) -> (Option<usize>, usize) {
+    let part = first_part(req, need, budget, item_size);
+    let part_need = part.map_or(need, |keys| keys_reservation(keys, item_size));
+    (part, part_need)
 }
 
 /// Splits the retrieval `req` after its first `keys` keys: the rest, a retrieval of its own.
@@ -306,8 +314,7 @@ pub async fn serve(
                 }
             };
             let holds_nothing = slots.is_empty() && wbuf.is_empty();
-            let part = first_part(&req, need, budget, item_size);
-            let part_need = part_reservation(part, need, item_size);
+            let (part, part_need) = next_part(&req, need, budget, item_size);
             if !admits(part_need, holds_nothing, wbuf.len() + reserved, budget)
                 || waits_its_turn(&req, &slots)
             {
@@ -413,8 +420,7 @@ pub async fn serve(
         let more = match &parked {
             Some((req, need, _)) => {
                 let holds_nothing = slots.is_empty() && wbuf.is_empty();
-                let part = first_part(req, *need, budget, item_size);
-                let need = part_reservation(part, *need, item_size);
+                let (_, need) = next_part(req, *need, budget, item_size);
                 admits(need, holds_nothing, wbuf.len() + reserved, budget)
                     && !waits_its_turn(req, &slots)
             }
@@ -625,7 +631,11 @@ mod tests {
             Some(1),
             "one key at least"
         );
-        assert_eq!(part_reservation(Some(2), need, item), 2 * per_key + 8);
+        assert_eq!(
+            next_part(&req, need, 2 * per_key + 8, item),
+            (Some(2), 2 * per_key + 8)
+        );
+        assert_eq!(next_part(&req, need, need, item), (None, need));
         let rest = split_retrieval(&mut req, 2).expect("a retrieval");
         assert_eq!(req, request_of(b"gets a b\r\n"));
         assert_eq!(rest, request_of(b"gets c d e\r\n"));
