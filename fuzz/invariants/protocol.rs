@@ -7,7 +7,7 @@
 
 use bytes::{Bytes, BytesMut};
 use picklebridge::protocol::{
-    compose_request, compose_response, parse_request, parse_request_buf, parse_response,
+    compose_request, compose_response, parse_request, parse_request_arena, parse_response,
     parse_response_buf, Limits, Parsed, ProtocolError, Request, Response, MAX_UPSTREAM_LINE,
 };
 
@@ -164,10 +164,12 @@ fn check_prefixes(rest: &Bytes, consumed: usize, limits: &Limits) {
     }
 }
 
-/// Parses `data` the way a connection does: chunks appended to a `BytesMut`, requests split off.
+/// Parses `data` the way a connection does: chunks appended to a `BytesMut`, requests copied
+/// out of it into an arena or split off ([`parse_request_arena`], the connection's parser).
 fn parse_streamed(data: &Bytes, limits: &Limits) -> (Vec<Request>, End) {
     let mut requests = Vec::new();
     let mut buf = BytesMut::new();
+    let mut arena = BytesMut::new();
     let mut fed = 0;
     let mut swallow = 0;
     let mut chunks = chunk_sizes(data);
@@ -178,7 +180,7 @@ fn parse_streamed(data: &Bytes, limits: &Limits) -> (Vec<Request>, End) {
         let parsed = if swallow > 0 {
             Ok(None)
         } else {
-            parse_request_buf(&mut buf, limits)
+            parse_request_arena(&mut buf, &mut arena, limits)
         };
         match parsed {
             Err(e) => return (requests, End::Closed(e)),
