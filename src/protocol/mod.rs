@@ -3,9 +3,10 @@
 //! This module owns framing, parsing and composing of requests and replies. It never imports
 //! tokio and never does I/O: callers hand it buffers and get back values plus bytes consumed.
 //!
-//! - [`parse_request`] / [`parse_request_buf`]: client bytes to a [`Request`]. Requests memcached
-//!   answers with an error but survives are values ([`Request::Reject`]); only conditions after
-//!   which memcached closes the connection are `Err(`[`ProtocolError`]`)`.
+//! - [`parse_request`] / [`parse_request_arena`] (the connection's; [`parse_request_buf`] splits
+//!   every request off the buffer, kept for tests): client bytes to a [`Request`]. Requests
+//!   memcached answers with an error but survives are values ([`Request::Reject`]); only
+//!   conditions after which memcached closes the connection are `Err(`[`ProtocolError`]`)`.
 //! - [`compose_request`]: a request for the upstream, with `noreply` and meta `q` removed so that
 //!   every forwarded request gets exactly one reply (see [`Request::client_sees`]).
 //! - [`parse_response`] / [`compose_response`]: upstream replies, framed by the request.
