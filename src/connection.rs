@@ -13,7 +13,7 @@
 //! replies gets TCP back pressure, not a growing buffer, and is closed after
 //! `write_stall_timeout_s`. One request is always admitted when nothing else is held, so the
 //! bound is the larger of the budget and one request's reservation; a retrieval of more keys
-//! than the budget fits is sent in parts that fit ([`first_part`], [`crate::handler::Chunk`]).
+//! than the budget fits is sent in parts that fit (`first_part`, [`crate::handler::Chunk`]).
 //!
 //! The connection is closed exactly where memcached closes it: `quit`, a request line it cannot
 //! frame ([`crate::protocol::ProtocolError`]), client EOF; plus the proxy's own idle

@@ -80,7 +80,7 @@ pub struct FirewallRules {
     /// Wildcards are rejected: allowing a whole module is how a gadget gets back in.
     #[serde(default)]
     pub allow: Vec<String>,
-    /// When not empty, the only globals that pass (besides [`VALUE_TYPES`] and `allow`):
+    /// When not empty, the only globals that pass (besides `VALUE_TYPES` and `allow`):
     /// `module.*` (with submodules) or `module.Class` (with what is reached through it,
     /// `module.Class.MEMBER`). The deny rules apply first, so an entry never lets a denied
     /// global through.

@@ -13,7 +13,7 @@
 //! needs (as memcached for `-c`; the soft limit is raised to it), 70 (EX_SOFTWARE) when the
 //! metrics cannot be registered.
 //! SIGTERM or SIGINT drains connections for up to `shutdown_grace_ms` and exits 0 at most
-//! [`RUNTIME_SHUTDOWN`] later, even with DNS lookups still waiting for an answer; a SIGINT
+//! `RUNTIME_SHUTDOWN` later, even with DNS lookups still waiting for an answer; a SIGINT
 //! during the drain (Ctrl-C again) exits at once with 130, as if it had killed the process.
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -62,7 +62,7 @@ pub struct Limits {
     /// `KEY_MAX_LENGTH`: longer keys get `CLIENT_ERROR bad command line format`.
     pub max_key_len: usize,
     /// memcached's item size limit (`-I`, default 1 MiB), which an item's header, key, client
-    /// flags and CAS count against besides its data ([`item_too_large`]). A storage request
+    /// flags and CAS count against besides its data (`item_too_large`). A storage request
     /// whose item would not fit is answered `SERVER_ERROR object too large for cache` and its
     /// data swallowed, as memcached decides from the command line, before it reads the data.
     pub item_size: usize,

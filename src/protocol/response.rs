@@ -327,7 +327,7 @@ pub struct StreamCut {
 ///
 /// # Errors
 /// A first line that is neither a listing nor a CRLF-terminated line, or a line past
-/// [`MAX_REPLY_LINE`] without its LF.
+/// `MAX_REPLY_LINE` without its LF.
 pub fn metadump_cut(buf: &[u8], first: bool) -> Result<StreamCut, ProtocolError> {
     let mut pos = 0;
     while let Some(i) = buf[pos..].iter().position(|&b| b == b'\n') {
@@ -360,7 +360,7 @@ pub fn metadump_cut(buf: &[u8], first: bool) -> Result<StreamCut, ProtocolError>
 /// `OK` every byte is passed on as it comes.
 ///
 /// # Errors
-/// A first line not terminated by CRLF, or longer than [`MAX_REPLY_LINE`].
+/// A first line not terminated by CRLF, or longer than `MAX_REPLY_LINE`.
 pub fn watch_cut(buf: &[u8], first: bool) -> Result<StreamCut, ProtocolError> {
     if !first {
         return Ok(StreamCut {

@@ -143,11 +143,11 @@ impl<E: Exchange> Server<E> {
     /// Sends `bytes` (one composed request) on a connection of its own, like
     /// [`Server::send_alone`], for a reply that may be too long to hold (`lru_crawler
     /// metadump` lists every item) or never ends (`watch`, with `endless`): its parts arrive on
-    /// the returned channel as they come, framed by `cut` (see [`conn::stream_once`]); a
+    /// the returned channel as they come, framed by `cut` (see `conn::stream_once`); a
     /// failure is the last item, the channel's end is the reply's. While the receiver does not
     /// take them, the server is not read (back pressure reaches it over TCP); dropping the
     /// receiver closes the connection. An endless stream takes none of the
-    /// [`ALONE_AT_ONCE`] turns (it would hold one for good; memcached limits its watchers).
+    /// `ALONE_AT_ONCE` turns (it would hold one for good; memcached limits its watchers).
     pub fn stream_alone<F>(&self, bytes: Bytes, cut: F, endless: bool) -> StreamReceiver
     where
         F: Fn(&[u8], bool) -> Result<(usize, bool), ()> + Send + 'static,

@@ -25,7 +25,7 @@ pub const MAX_META_TOKENS: usize = 20;
 const MAX_OPAQUE_LEN: usize = 32;
 
 /// The proxy's reply to a request whose reply would echo a key with CR or LF
-/// ([`echoes_unframable_key`]); memcached has no such error.
+/// (`echoes_unframable_key`); memcached has no such error.
 pub const UNFRAMABLE_KEY: &str =
     "CLIENT_ERROR a key with CR or LF cannot be echoed through the proxy";
 

@@ -8,7 +8,7 @@
 //! 2. `noreply` from the last token: suppresses every reply below, errors included;
 //! 3. key > 250, bad flags/exptime/bytes/cas, bytes < 0 or > INT_MAX-2:
 //!    `CLIENT_ERROR bad command line format`, nothing swallowed;
-//! 4. item too large (the data with the key and memcached's item overhead, [`item_too_large`]):
+//! 4. item too large (the data with the key and memcached's item overhead, `item_too_large`):
 //!    `SERVER_ERROR object too large for cache`, the data block swallowed whatever it holds;
 //! 5. exactly `bytes + 2` bytes are read; if they do not end in CRLF:
 //!    `CLIENT_ERROR bad data chunk` and parsing resumes right after them.
