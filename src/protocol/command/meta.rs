@@ -365,7 +365,8 @@ pub(crate) fn base64_decode(src: &[u8]) -> Option<Vec<u8>> {
 /// ([`put_short_flag`]).
 pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     let data_len = m.data.as_ref().map_or(0, Bytes::len);
-    dst.reserve(data_len + 8);
+    // Room for all of it at once: the line, the data and its CRLF, a fence's `mn`.
+    dst.reserve(line_len(m) + data_len + 8);
     compose_line(m, dst);
     if let Some(data) = &m.data {
         dst.put_slice(data);
@@ -376,12 +377,17 @@ pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     }
 }
 
+/// The most bytes `m`'s request line takes as sent: "ms <key> <size>" with the size's 10
+/// digits at most, the flags, CRLF.
+fn line_len(m: &Meta) -> usize {
+    let flags_len = m.flags.iter().map(|f| f.len() + 1).sum::<usize>();
+    3 + m.key.len() + 11 + flags_len + 2
+}
+
 /// The request line of [`compose`], without the data block (nor a fenced request's `mn`).
 pub(crate) fn compose_line(m: &Meta, dst: &mut BytesMut) {
     let data_len = m.data.as_ref().map_or(0, Bytes::len);
-    let flags_len = m.flags.iter().map(|f| f.len() + 1).sum::<usize>();
-    // "ms <key> <size>" with the size's 10 digits at most, the flags, CRLF.
-    let line_len = 3 + m.key.len() + 11 + flags_len + 2;
+    let line_len = line_len(m);
     let shorten = line_len > MAX_UPSTREAM_LINE;
     dst.reserve(line_len);
     dst.put_slice(m.cmd.as_str().as_bytes());
