@@ -433,13 +433,8 @@ fn retrieval_failed(ctx: &Ctx, req: &Request, e: UpstreamError, chunk: Chunk, ou
     }
     match ctx.info.get_errors {
         _ if chunk.more => {}
-        _ if answered => {
-            split_misses(ctx, chunk);
-            compose_response(&Response::Values(Vec::new()), out);
-        }
-        GetErrors::Miss if e != UpstreamError::Shutdown => {
-            compose_response(&Response::Values(Vec::new()), out)
-        }
+        _ if answered => end_as_misses(ctx, chunk, out),
+        GetErrors::Miss if e != UpstreamError::Shutdown => compose_values(&[], true, out),
         _ => out.put_slice(e.reply_line()),
     }
 }
@@ -564,13 +559,10 @@ fn finish_values(
         Ok(v) => v,
         Err(resp) => {
             ctx.info.metrics.reply(values::outcome(req, &resp));
-            if !chunk.more {
-                if split_answered(ctx, chunk) {
-                    split_misses(ctx, chunk);
-                    compose_values(&[], true, out);
-                } else {
-                    compose_response(&resp, out);
-                }
+            if split_answered(ctx, chunk) {
+                end_as_misses(ctx, chunk, out);
+            } else if !chunk.more {
+                compose_response(&resp, out);
             }
             return;
         }
@@ -606,6 +598,16 @@ fn split_misses(ctx: &Ctx, chunk: Chunk) {
     if !chunk.more && split_answered(ctx, chunk) {
         let n = ctx.split_failed_keys.replace(0);
         ctx.info.metrics.replies(ReplyOutcome::Miss, n);
+    }
+}
+
+/// The last part of a split retrieval that a server answered before it, whose own keys read as
+/// misses: the failed parts' keys counted ([`split_misses`]), then `END`. A part with parts
+/// after it writes nothing.
+fn end_as_misses(ctx: &Ctx, chunk: Chunk, out: &mut BytesMut) {
+    if !chunk.more {
+        split_misses(ctx, chunk);
+        compose_values(&[], true, out);
     }
 }
 
