@@ -154,6 +154,21 @@ fn in_order(mut req: Request) -> Request {
     req
 }
 
+/// At shutdown, the error reply of a too-large value being swallowed goes out now: the rest of
+/// the value will not be read. False when no value is being swallowed.
+fn reply_held_now(
+    held: &mut Option<Slot>,
+    slots: &mut VecDeque<(Slot, usize)>,
+    swallow: &mut usize,
+) -> bool {
+    let Some(h) = held.take() else {
+        return false;
+    };
+    slots.push_back((h, 0));
+    *swallow = 0;
+    true
+}
+
 /// How full the write buffer may get before the head slot's reply waits: [`LOG_HIGH_WATER`]
 /// for a log stream, else [`WRITE_HIGH_WATER`].
 fn high_water(slots: &VecDeque<(Slot, usize)>) -> usize {
@@ -345,8 +360,8 @@ pub async fn serve(
                 break;
             }
             // A rest of a split retrieval (`since`) holds its keys last-first.
-            let rest = since.is_some();
-            let more = match part.and_then(|keys| split_retrieval(&mut req, keys, rest)) {
+            let is_rest = since.is_some();
+            let more = match part.and_then(|keys| split_retrieval(&mut req, keys, is_rest)) {
                 Some(rest) => {
                     let rest_need = reservation(&rest, item_size);
                     let first_sent = since.unwrap_or_else(std::time::Instant::now);
@@ -354,7 +369,7 @@ pub async fn serve(
                     true
                 }
                 None => {
-                    if rest {
+                    if is_rest {
                         req = in_order(req);
                     }
                     false
@@ -433,13 +448,9 @@ pub async fn serve(
             draining = None;
             reading = false;
             parsing = false;
-            if let Some(h) = held.take() {
-                // It was a value too large to store, being swallowed: as for one being
-                // swallowed when the signal comes, the rest of it is not read, its error reply
-                // goes out now (with nothing read, the connection had nothing to wait for).
-                slots.push_back((h, 0));
-                swallow = 0;
-            }
+            // If it was a value too large to store, being swallowed: as for one being swallowed
+            // when the signal comes (with nothing read, the connection had nothing to wait for).
+            reply_held_now(&mut held, &mut slots, &mut swallow);
         }
         // Replies that wrote nothing (`noreply`, a quiet meta miss) may have made the room a
         // parked or unparsed request waits for, and then no read or reply need ever come to
@@ -560,12 +571,10 @@ pub async fn serve(
                     slots.clear();
                     reserved = 0;
                     barriers = 0;
-                } else if let Some(h) = held.take() {
-                    // Shutdown: the rest of a too-large value being swallowed will not be
-                    // read: its error reply goes out now, and nothing after it is parsed.
+                } else if reply_held_now(&mut held, &mut slots, &mut swallow) {
+                    // Shutdown while a too-large value is being swallowed: nothing after it
+                    // is parsed.
                     reading = false;
-                    slots.push_back((h, 0));
-                    swallow = 0;
                     parsing = false;
                 } else if parsing && !rbuf.is_empty() {
                     // Shutdown: answer the requests already read, and read on only to the end
