@@ -34,6 +34,8 @@ use crate::metrics::Side;
 use crate::protocol::{data_block_end, parse_request_arena, Limits, Request, Retrieval};
 use crate::server::{ListenerInfo, Shared};
 
+mod binary;
+
 /// The read buffer's size, memcached's (`READ_BUFFER_SIZE`): each read may fill it up to here.
 const READ_BUFFER: usize = 16 * 1024;
 
@@ -306,7 +308,7 @@ pub async fn serve(
                         tracing::debug!(
                             "binary protocol connection: spliced to the default server"
                         );
-                        return splice_binary(&mut rd, &mut wr, &rbuf, shared).await;
+                        return binary::splice(&mut rd, &mut wr, &rbuf, shared).await;
                     }
                     if swallow > 0 {
                         let n = swallow.min(rbuf.len());
@@ -593,58 +595,6 @@ pub async fn serve(
                 return Ok(());
             }
         }
-    }
-}
-
-/// Splices a binary-protocol client connection to the default route's server for the empty
-/// key: `already` (bytes read so far) first, then both directions until either side closes.
-async fn splice_binary(
-    rd: &mut tokio::net::tcp::ReadHalf<'_>,
-    wr: &mut tokio::net::tcp::WriteHalf<'_>,
-    already: &[u8],
-    shared: &Arc<Shared>,
-) -> io::Result<()> {
-    let table = shared.routes.borrow().clone();
-    let pool = shared.upstreams.pool(table.default_route().pool.0);
-    let server = pool.server_for(b"").clone();
-    // Its upstream connection counts against `max_connections` like a client's (a file
-    // descriptor `fd_limit` budgets there); past the limit the client is closed (memcached
-    // writes its text `ERROR Too many open connections` to a client it has no room for, which
-    // a binary client cannot read).
-    let Ok(_permit) = shared.connections.clone().try_acquire_owned() else {
-        if let Some(suppressed) = shared.limit_log.check() {
-            tracing::warn!(
-                server = server.addr(),
-                suppressed,
-                "binary-protocol client closed: max_connections reached (its upstream connection counts as one)"
-            );
-        }
-        return Ok(());
-    };
-    // Over the pool's transport: a TLS pool's server gets TLS here too.
-    let upstream = match server.open_stream().await {
-        Ok(stream) => stream,
-        Err(error) => {
-            // Nothing sensible to say in a protocol we do not speak: close.
-            tracing::debug!(server = server.addr(), %error, "binary-protocol splice: connect failed");
-            return Ok(());
-        }
-    };
-    let (mut up_rd, mut up_wr) = tokio::io::split(upstream);
-    up_wr.write_all(already).await?;
-    let mut stop = shared.shutting_down.clone();
-    // memcached's replies, until it closes: then the client connection closes too.
-    let to_client = async { tokio::io::copy(&mut up_rd, wr).await.map(drop) };
-    // The client's requests; its EOF is passed on (memcached answers what it got, then closes).
-    let to_upstream = async {
-        tokio::io::copy(rd, &mut up_wr).await?;
-        up_wr.shutdown().await?;
-        std::future::pending::<io::Result<()>>().await
-    };
-    tokio::select! {
-        r = to_client => r,
-        r = to_upstream => r,
-        _ = stop.wait_for(|s| *s) => Ok(()),
     }
 }
 

@@ -140,7 +140,7 @@ pub struct Shared {
     /// Rate limit of the per-value firewall warnings.
     pub firewall_log: crate::telemetry::RateLimiter,
     /// `max_connections` permits: one per client connection, and one more per binary-protocol
-    /// client for its own upstream connection (see `connection::splice_binary`), so the file
+    /// client for its own upstream connection (see `connection::binary`), so the file
     /// descriptors of both stay within what `fd_limit` budgets.
     pub connections: Arc<Semaphore>,
     /// Rate limit of the warnings about clients closed at `max_connections`.

@@ -570,27 +570,111 @@ fn split_gets_pipelined_with_a_server_down_read_as_whole() {
     assert_eq!(show(&got), show(&want));
 }
 
-/// A binary-protocol client (spliced to memcached) at shutdown: its connection is closed at
-/// the signal, within the grace period, with a request half sent or not (the text protocol's
-/// drain does not apply: the proxy cannot frame binary requests). Never left open.
+/// A binary-protocol request: magic, opcode, key, extras and value, opaque.
+fn binary_request(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32) -> Vec<u8> {
+    let mut r = vec![0x80, opcode];
+    r.extend_from_slice(&u16::try_from(key.len()).unwrap().to_be_bytes());
+    r.push(u8::try_from(extras.len()).unwrap());
+    r.extend_from_slice(&[0, 0, 0]);
+    let body = key.len() + extras.len() + value.len();
+    r.extend_from_slice(&u32::try_from(body).unwrap().to_be_bytes());
+    r.extend_from_slice(&opaque.to_be_bytes());
+    r.extend_from_slice(&[0; 8]);
+    r.extend_from_slice(extras);
+    r.extend_from_slice(key);
+    r.extend_from_slice(value);
+    r
+}
+
+/// Reads one binary-protocol response: (opcode, status, opaque, body).
+fn binary_response(c: &mut Client) -> (u8, u16, u32, Vec<u8>) {
+    let header = c.read_exact(24);
+    assert_eq!(header[0], 0x81, "a response header: {header:?}");
+    let len = u32::from_be_bytes(header[8..12].try_into().unwrap());
+    let body = c.read_exact(len as usize);
+    let status = u16::from_be_bytes([header[6], header[7]]);
+    let opaque = u32::from_be_bytes(header[12..16].try_into().unwrap());
+    (header[1], status, opaque, body)
+}
+
+/// A binary-protocol client (spliced to memcached) at shutdown: the request it was sending
+/// when the signal came is read to its end and answered, as are those before it (a quiet
+/// `getq` miss stays quiet, its `setq` is applied); then the connection closes, and what it
+/// sends after that request is not passed on.
 #[test]
-fn shutdown_closes_a_binary_client_with_a_request_half_sent() {
+fn shutdown_finishes_a_binary_clients_request_half_sent() {
+    const SET: u8 = 0x01;
+    const GET: u8 = 0x00;
+    const GETQ: u8 = 0x09;
+    const SETQ: u8 = 0x11;
+    const NOOP: u8 = 0x0a;
+    let flags_exptime = [0u8; 8];
     let mc = Memcached::start();
     let mut cfg = config(&[mc.addr_string()]);
-    cfg.timeouts.shutdown_grace_ms = 3000;
+    cfg.timeouts.shutdown_grace_ms = 5000;
     let mut proxy = Proxy::start(cfg);
-    // A binary NOOP request header (magic 0x80, opcode 0x0a).
-    let mut noop = vec![0x80, 0x0a];
-    noop.resize(24, 0);
     let mut c = Client::connect(proxy.addr(0)).unwrap();
-    c.send(&noop);
-    assert_eq!(c.read_exact(24)[0], 0x81, "spliced");
-    c.send(&noop[..10]);
+    c.send(&binary_request(NOOP, b"", b"", b"", 1));
+    assert_eq!(binary_response(&mut c), (NOOP, 0, 1, vec![]), "spliced");
+    let mut before = binary_request(SETQ, b"bq", &flags_exptime, b"quiet", 2);
+    before.extend(binary_request(GETQ, b"absent", b"", b"", 3));
+    before.extend(binary_request(SET, b"b1", &flags_exptime, b"one", 4));
+    let half = binary_request(SET, b"b2", &flags_exptime, &[b'v'; 5000], 5);
+    before.extend_from_slice(&half[..100]);
+    c.send(&before);
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     proxy.begin_shutdown();
-    assert!(c.is_closed(), "closed at the signal");
-    assert!(started.elapsed() < Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut rest = half[100..].to_vec();
+    rest.extend(binary_request(SET, b"after", &flags_exptime, b"no", 6));
+    c.send(&rest);
+    let (op, status, opaque, _) = binary_response(&mut c);
+    assert_eq!((op, status, opaque), (SET, 0, 4), "the set before");
+    let (op, status, opaque, _) = binary_response(&mut c);
+    assert_eq!((op, status, opaque), (SET, 0, 5), "the set half sent");
+    assert!(c.is_closed(), "then the connection closes");
+    assert!(started.elapsed() < Duration::from_millis(4500));
+    proxy.shutdown();
+    let mut direct = Client::connect(mc.addr()).unwrap();
+    for (key, want) in [(&b"bq"[..], 0u16), (b"b1", 0), (b"b2", 0), (b"after", 1)] {
+        direct.send(&binary_request(GET, key, b"", b"", 9));
+        let (_, status, _, _) = binary_response(&mut direct);
+        assert_eq!(status, want, "{}", String::from_utf8_lossy(key));
+    }
+}
+
+/// A binary client between requests at shutdown, or one that never finishes its request, is
+/// closed: at once (after memcached answers what it had), or at the end of the grace period.
+#[test]
+fn shutdown_closes_binary_clients_idle_or_stuck() {
+    let mc = Memcached::start();
+    let mut cfg = config(&[mc.addr_string()]);
+    cfg.timeouts.shutdown_grace_ms = 1500;
+    let mut proxy = Proxy::start(cfg);
+    let noop = binary_request(0x0a, b"", b"", b"", 7);
+    let mut idle = Client::connect(proxy.addr(0)).unwrap();
+    let mut stuck = Client::connect(proxy.addr(0)).unwrap();
+    for c in [&mut idle, &mut stuck] {
+        c.send(&noop);
+        assert_eq!(binary_response(c), (0x0a, 0, 7, vec![]), "spliced");
+    }
+    stuck.send(&noop[..10]);
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    proxy.begin_shutdown();
+    assert!(idle.is_closed(), "the idle one is closed");
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "at the signal: {:?}",
+        started.elapsed()
+    );
+    assert!(stuck.is_closed(), "the stuck one is closed");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_millis(4000),
+        "at the end of the grace period: {took:?}"
+    );
     proxy.shutdown();
 }
 

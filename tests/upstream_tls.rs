@@ -274,7 +274,7 @@ fn set_get_multi_get_and_cas_through_a_tls_memcached() {
 fn binary_protocol_clients_reach_a_tls_pool_over_tls() {
     let pki = Pki::generate();
     let (tls_mc, plain_mc) = (pki.memcached(false), Memcached::start());
-    let proxy = Proxy::start(config(&tls_mc, &plain_mc, &ca_table(&pki, "ca.pem")));
+    let mut proxy = Proxy::start(config(&tls_mc, &plain_mc, &ca_table(&pki, "ca.pem")));
     let mut text = Client::connect(proxy.addr(0)).expect("connect to proxy");
     assert_eq!(
         text.call(b"set bk 7 0 5\r\nhello\r\n", b"\r\n"),
@@ -298,6 +298,16 @@ fn binary_protocol_clients_reach_a_tls_pool_over_tls() {
     assert_eq!(&reply[8..12], 9u32.to_be_bytes(), "body length");
     assert_eq!(&reply[12..16], 9u32.to_be_bytes(), "opaque");
     assert_eq!(&reply[24..], b"\x00\x00\x00\x07hello");
+    // At shutdown a request half sent is finished and answered over TLS too (the proxy's
+    // half-close of the TLS stream is memcached's end of input), then the client is closed.
+    binary.send(&get[..10]);
+    std::thread::sleep(Duration::from_millis(200));
+    proxy.begin_shutdown();
+    std::thread::sleep(Duration::from_millis(200));
+    binary.send(&get[10..]);
+    assert_eq!(binary.read_exact(24 + 4 + 5), reply, "the same reply");
+    assert!(binary.is_closed(), "then the connection closes");
+    proxy.shutdown();
 }
 
 #[test]
