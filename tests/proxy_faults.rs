@@ -252,6 +252,33 @@ fn requests_waiting_behind_silent_replies_are_answered() {
     assert_eq!(c.call(&req, b"END\r\n"), b"VALUE n11 0 1\r\nx\r\nEND\r\n");
 }
 
+/// The wait the shutdown tests use before the signal ([`Client::wait_until_read`]) can fail:
+/// against a peer that has not read the bytes (not accepted yet, then accepted), it times out
+/// naming them; once the peer reads them, it returns. Over IPv4 (`/proc/net/tcp`) and, where
+/// the host has it, IPv6 (`/proc/net/tcp6`).
+#[test]
+fn waiting_until_read_times_out_while_the_peer_has_not_read() {
+    use std::io::Read;
+    for ip in ["127.0.0.1:0", "[::1]:0"] {
+        let Ok(listener) = TcpListener::bind(ip) else {
+            assert_ne!(ip, "127.0.0.1:0", "IPv4 loopback is always there");
+            continue;
+        };
+        let mut c = Client::connect(listener.local_addr().unwrap()).unwrap();
+        c.send(b"get never");
+        let short = Duration::from_millis(200);
+        let e = c.try_wait_until_read(short).expect_err("not accepted");
+        assert!(e.contains("receiver rx_queue 9 "), "{ip}: {e}");
+        let (mut peer, _) = listener.accept().unwrap();
+        let e = c.try_wait_until_read(short).expect_err("accepted, unread");
+        assert!(e.contains("receiver rx_queue 9 "), "{ip}: {e}");
+        let mut got = [0u8; 9];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"get never");
+        c.wait_until_read();
+    }
+}
+
 /// Shutdown while the proxy swallows the data of a too-large `set` (as memcached does): the
 /// rest of the value will not be read, so its error reply goes out at once, then the close.
 #[test]
@@ -263,8 +290,8 @@ fn shutdown_while_swallowing_a_too_large_value_replies_and_closes() {
     let mut partial = b"set big 0 0 2000000\r\n".to_vec();
     partial.extend_from_slice(&[b'x'; 1000]);
     c.send(&partial);
-    // Let the proxy parse the header and start swallowing.
-    std::thread::sleep(Duration::from_millis(200));
+    // The proxy read the header and the start of the value, so it is swallowing.
+    c.wait_until_read();
     proxy.begin_shutdown();
     assert_eq!(
         c.read_line(),
@@ -291,9 +318,14 @@ fn shutdown_finishes_a_request_partly_read() {
     );
     setter.send(b"set half 0 0 10\r\nhello");
     getter.send(b"get se");
-    // Let the proxy read both parts before the signal.
-    std::thread::sleep(Duration::from_millis(200));
+    // The proxy read both parts before the signal.
+    setter.wait_until_read();
+    getter.wait_until_read();
     proxy.begin_shutdown();
+    // So that the connections see the signal before the rest arrives. Nothing tells when a
+    // connection's task has seen it (the shutdown watch is internal, `/readyz` speaks of the
+    // upstreams, no log line or metric is per connection), so this sleep stays. Under a
+    // scheduler slower than that the test still passes, without exercising the drain.
     std::thread::sleep(Duration::from_millis(200));
     setter.send(b"world\r\n");
     getter.send(b"en\r\n");

@@ -33,7 +33,8 @@ fn shutdown_with_a_line_that_never_ends_finishes_within_the_grace_period() {
     let mut proxy = Proxy::start(c);
     let mut stuck = Client::connect(proxy.addr(0)).unwrap();
     stuck.send(b"get never");
-    std::thread::sleep(Duration::from_millis(200));
+    // The proxy read the partial line, so the drain waits for its end.
+    stuck.wait_until_read();
     let started = Instant::now();
     proxy.begin_shutdown();
     while !proxy.is_stopped() && started.elapsed() < Duration::from_secs(5) {
@@ -429,8 +430,13 @@ fn shutdown_with_a_partial_line_that_becomes_a_too_large_set_replies_and_closes(
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     assert_eq!(c.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
     c.send(b"set big 0 0 2000000");
-    std::thread::sleep(Duration::from_millis(200));
+    c.wait_until_read();
     proxy.begin_shutdown();
+    // So that the connection sees the signal before the rest arrives. Nothing tells when a
+    // connection's task has seen it (the shutdown watch is internal, `/readyz` speaks of the
+    // upstreams, no log line or metric is per connection), so this sleep stays. Under a
+    // scheduler slower than that the test still passes (the value is then swallowed when the
+    // signal comes), without exercising a partial line at the signal.
     std::thread::sleep(Duration::from_millis(200));
     let mut rest = b"\r\n".to_vec();
     rest.extend_from_slice(&[b'x'; 1000]);
@@ -458,8 +464,13 @@ fn shutdown_reads_no_request_after_the_one_partly_read() {
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     assert_eq!(c.call(b"set seen 0 0 1\r\ns\r\n", b"\r\n"), b"STORED\r\n");
     c.send(b"get se");
-    std::thread::sleep(Duration::from_millis(200));
+    c.wait_until_read();
     proxy.begin_shutdown();
+    // So that the connection sees the signal before the rest arrives. Nothing tells when a
+    // connection's task has seen it (the shutdown watch is internal, `/readyz` speaks of the
+    // upstreams, no log line or metric is per connection), so this sleep stays: a scheduler
+    // slower than that would read the rest before the signal and fail the test spuriously
+    // (the set stored).
     std::thread::sleep(Duration::from_millis(200));
     c.send(b"en\r\nset after 0 0 1\r\na\r\n");
     assert_eq!(c.read_until(b"END\r\n"), b"VALUE seen 0 1\r\ns\r\nEND\r\n");

@@ -7,4 +7,5 @@ pub mod http;
 pub mod ports;
 pub mod python;
 pub mod servers;
+pub mod tcp_queues;
 pub mod wait;

@@ -6,7 +6,8 @@
 //! - [`Proxy::start`]: `picklebridge::server::run` on its own tokio runtime thread, every
 //!   listener bound on the address of the config (use `127.0.0.1:0`); [`Proxy::addr`] gives
 //!   the bound address of listener `i`; drop (or [`Proxy::shutdown`]) stops it gracefully.
-//! - [`Client`]: a blocking memcache text-protocol client for byte-exact assertions.
+//! - [`Client`]: a blocking memcache text-protocol client for byte-exact assertions;
+//!   [`Client::wait_until_read`] proves the server read what was sent.
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -20,6 +21,7 @@ use picklebridge::route::RouteTable;
 use picklebridge::server::Admin;
 
 use super::ports::free_port;
+use super::tcp_queues;
 use super::wait::wait_until;
 
 /// A memcached process on a free loopback port, killed on drop.
@@ -389,6 +391,30 @@ impl Client {
     /// nothing unread before it. A read that times out is not a close.
     pub fn is_closed(&mut self) -> bool {
         self.buf.is_empty() && !self.fill() && self.closed
+    }
+
+    /// Waits until the server has read every byte sent on this connection (not merely been
+    /// sent it: its process took them from its socket), for at most 10 s. What a test needs
+    /// before a signal that must find a request partly read.
+    ///
+    /// # Panics
+    ///
+    /// After 10 s, naming the queues last seen ([`tcp_queues::wait_read_by_peer`]).
+    pub fn wait_until_read(&self) {
+        if let Err(e) = self.try_wait_until_read(Duration::from_secs(10)) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`Client::wait_until_read`] for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// After `timeout`, the queues last seen.
+    pub fn try_wait_until_read(&self, timeout: Duration) -> Result<(), String> {
+        let local = self.stream.local_addr().expect("local_addr");
+        let peer = self.stream.peer_addr().expect("peer_addr");
+        tcp_queues::wait_read_by_peer(local, peer, timeout)
     }
 
     /// Sets the read timeout.
