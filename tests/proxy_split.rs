@@ -633,7 +633,7 @@ fn shutdown_finishes_a_binary_clients_request_half_sent() {
     let half = binary_request(SET, b"b2", &flags_exptime, &[b'v'; 5000], 5);
     before.extend_from_slice(&half[..100]);
     c.send(&before);
-    std::thread::sleep(Duration::from_millis(200));
+    c.wait_until_read();
     let started = Instant::now();
     proxy.begin_shutdown();
     std::thread::sleep(Duration::from_millis(200));
@@ -671,7 +671,7 @@ fn shutdown_closes_binary_clients_idle_or_stuck() {
         assert_eq!(binary_response(c), (0x0a, 0, 7, vec![]), "spliced");
     }
     stuck.send(&noop[..10]);
-    std::thread::sleep(Duration::from_millis(200));
+    stuck.wait_until_read();
     let started = Instant::now();
     proxy.begin_shutdown();
     assert!(idle.is_closed(), "the idle one is closed");

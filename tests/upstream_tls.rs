@@ -301,7 +301,7 @@ fn binary_protocol_clients_reach_a_tls_pool_over_tls() {
     // At shutdown a request half sent is finished and answered over TLS too (the proxy's
     // half-close of the TLS stream is memcached's end of input), then the client is closed.
     binary.send(&get[..10]);
-    std::thread::sleep(Duration::from_millis(200));
+    binary.wait_until_read();
     proxy.begin_shutdown();
     std::thread::sleep(Duration::from_millis(200));
     binary.send(&get[10..]);
