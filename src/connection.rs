@@ -308,7 +308,7 @@ pub async fn serve(
                         tracing::debug!(
                             "binary protocol connection: spliced to the default server"
                         );
-                        return binary::splice(&mut rd, &mut wr, &rbuf, shared).await;
+                        return binary::splice(&mut rd, &mut wr, &rbuf, shared, idle).await;
                     }
                     if swallow > 0 {
                         let n = swallow.min(rbuf.len());

@@ -194,6 +194,34 @@ fn idle_connections_are_closed() {
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
+/// A binary-protocol client (spliced to memcached) is closed by the idle timeout too, once no
+/// byte has gone either way for that long; one that keeps sending is not.
+#[test]
+fn idle_binary_connections_are_closed() {
+    let mc = Memcached::start();
+    let mut config = quick(&mc.addr_string());
+    config.limits.idle_timeout_s = 1;
+    let proxy = Proxy::start(config);
+    // A binary NOOP (magic 0x80, opcode 0x0a, no body) and its 24-byte response.
+    let mut noop = vec![0x80, 0x0a];
+    noop.resize(24, 0);
+    let mut idle = Client::connect(proxy.addr(0)).unwrap();
+    let mut busy = Client::connect(proxy.addr(0)).unwrap();
+    for c in [&mut idle, &mut busy] {
+        c.send(&noop);
+        assert_eq!(c.read_exact(24)[..2], [0x81, 0x0a], "spliced");
+    }
+    let started = Instant::now();
+    // Busy: a NOOP every 300 ms for 2 s, each answered.
+    while started.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(300));
+        busy.send(&noop);
+        assert_eq!(busy.read_exact(24)[..2], [0x81, 0x0a], "still open");
+    }
+    assert!(idle.is_closed(), "the idle one was closed");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
 /// A client that pipelines requests and then closes its sending side (EOF) gets every reply, as
 /// from memcached, however many were still waiting in the read buffer.
 #[test]

@@ -6,12 +6,16 @@
 //! read up to the end of its last request and passed on, nothing after it, and the upstream
 //! side is then half-closed. memcached answers every request it got before it sees the end of
 //! the stream and closes, quiet ones included (`getq` misses stay quiet, their errors do not),
-//! so the client gets every reply it is owed, then the close.
+//! so the client gets every reply it is owed, then the close. `idle_timeout_s` closes a binary
+//! client when no byte has gone either way for that long.
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{sleep_until, Instant};
 
 use crate::server::Shared;
 
@@ -80,6 +84,7 @@ pub(super) async fn splice(
     wr: &mut tokio::net::tcp::WriteHalf<'_>,
     already: &[u8],
     shared: &Arc<Shared>,
+    idle: Option<Duration>,
 ) -> io::Result<()> {
     let table = shared.routes.borrow().clone();
     let pool = shared.upstreams.pool(table.default_route().pool.0);
@@ -113,8 +118,28 @@ pub(super) async fn splice(
     let mut draining = *stop.borrow();
     let take = framing.advance(already, draining);
     up_wr.write_all(&already[..take]).await?;
+    // When a byte last went either way, for `idle_timeout_s` (the proxy cannot tell a binary
+    // client waiting for a reply from an idle one: memcached answers in microseconds).
+    // (Milliseconds since `start`: the futures below share it, and a `Cell` would make the
+    // connection's future not `Send`.)
+    let start = Instant::now();
+    let last_activity = AtomicU64::new(0);
+    let active = || {
+        let ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        last_activity.store(ms, Ordering::Relaxed);
+    };
     // memcached's replies, until it closes: then the client connection closes too.
-    let to_client = async { tokio::io::copy(&mut up_rd, wr).await.map(drop) };
+    let to_client = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = up_rd.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            wr.write_all(&buf[..n]).await?;
+            active();
+        }
+    };
     // The client's requests, until its EOF or, at shutdown, the end of the request being
     // read; then the end of the stream is passed on (memcached answers what it got, then
     // closes).
@@ -129,6 +154,7 @@ pub(super) async fn splice(
                     if n == 0 {
                         break;
                     }
+                    active();
                     let take = framing.advance(&buf[..n], draining);
                     up_wr.write_all(&buf[..take]).await?;
                 }
@@ -137,9 +163,26 @@ pub(super) async fn splice(
         up_wr.shutdown().await?;
         std::future::pending::<io::Result<()>>().await
     };
+    let idled_out = async {
+        let Some(idle) = idle else {
+            return std::future::pending().await;
+        };
+        // A deadline past the clock's range is none (`+` would panic).
+        let last =
+            || start.checked_add(Duration::from_millis(last_activity.load(Ordering::Relaxed)));
+        while let Some(at) = last().and_then(|t| t.checked_add(idle)) {
+            if at <= Instant::now() {
+                tracing::debug!("idle timeout (binary protocol)");
+                return Ok(());
+            }
+            sleep_until(at).await;
+        }
+        std::future::pending().await
+    };
     tokio::select! {
         r = to_client => r,
         r = to_upstream => r,
+        r = idled_out => r,
     }
 }
 
