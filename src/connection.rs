@@ -516,6 +516,9 @@ pub async fn serve(
             .and_then(|d| last_activity.checked_add(d));
         let has_slot = !slots.is_empty() && !closing && wbuf.len() < high_water(&slots);
         let mut into_rbuf = (&mut rbuf).limit(want);
+        // Bytes read by this turn, and whether it finds the shutdown signal.
+        let mut read_now = 0;
+        let mut signal_seen = false;
         tokio::select! {
             r = rd.read_buf(&mut into_rbuf), if can_read => match r {
                 Ok(0) if watching => {
@@ -535,9 +538,10 @@ pub async fn serve(
                     }
                     swallow = 0;
                 }
-                Ok(_) => {
+                Ok(n) => {
                     last_activity = Instant::now();
                     exhausted = false;
+                    read_now = n;
                 }
                 Err(e) => {
                     info.metrics.connection_error(Side::Client);
@@ -566,33 +570,45 @@ pub async fn serve(
                 info.metrics.connection_error(Side::Client);
                 return Ok(());
             }
-            _ = stop.wait_for(|s| *s), if reading && draining.is_none() => {
-                if watching {
-                    // Shutdown ends a log stream: close once what was written is out.
-                    closing = true;
-                    slots.clear();
-                    reserved = 0;
-                    barriers = 0;
-                } else if reply_held_now(&mut held, &mut slots, &mut swallow) {
-                    // Shutdown while a too-large value is being swallowed: nothing after it
-                    // is parsed.
-                    reading = false;
-                    parsing = false;
-                } else if parsing && !rbuf.is_empty() {
-                    // Shutdown: answer the requests already read, and read on only to the end
-                    // of the one partly read (a value's data block still arriving).
-                    draining = Some(rbuf.len());
-                    exhausted = false;
-                } else {
-                    // Shutdown: read nothing more; answer the requests already read.
-                    reading = false;
-                }
-            }
+            _ = stop.wait_for(|s| *s), if reading && draining.is_none() => signal_seen = true,
             else => {
                 // Every branch disabled: nothing can make progress (a bug; close rather than
                 // spin or panic in release builds).
                 debug_assert!(false, "client connection loop has nothing to wait for");
                 return Ok(());
+            }
+        }
+        // Bytes that arrive once the shutdown signal is set come after it, even when this turn
+        // read them before its branch ran: of them only the end of a request partly read
+        // before the signal is taken, so what a connection answers does not depend on when
+        // its task was scheduled.
+        let mut after_signal = 0;
+        if read_now > 0 && draining.is_none() && *stop.borrow() {
+            after_signal = read_now;
+            signal_seen = true;
+        }
+        if signal_seen {
+            let before_signal = rbuf.len() - after_signal;
+            if watching {
+                // Shutdown ends a log stream: close once what was written is out.
+                closing = true;
+                slots.clear();
+                reserved = 0;
+                barriers = 0;
+            } else if reply_held_now(&mut held, &mut slots, &mut swallow) {
+                // Shutdown while a too-large value is being swallowed: nothing after it
+                // is parsed.
+                reading = false;
+                parsing = false;
+            } else if parsing && before_signal > 0 {
+                // Shutdown: answer the requests already read, and read on only to the end
+                // of the one partly read (a value's data block still arriving).
+                draining = Some(before_signal);
+                exhausted = false;
+            } else {
+                // Shutdown: read nothing more; answer the requests already read.
+                reading = false;
+                rbuf.truncate(before_signal);
             }
         }
     }

@@ -206,15 +206,25 @@ pub async fn run(
         connections: Arc::new(Semaphore::new(max)),
         limit_log: crate::telemetry::RateLimiter::default(),
     });
+    // The admin listener serves until the drain below is over, so that a final scrape sees
+    // the last counts; meanwhile `/readyz` answers 503 (shutting down).
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
     let admin_task = admin.map(|admin| {
         let ready_shared = shared.clone();
-        let mut stop = shared.shutting_down.clone();
         tokio::spawn(crate::metrics::serve_admin(
             admin.socket,
             admin.registry,
-            move || ready_shared.upstreams.ready(),
+            move || {
+                if *ready_shared.shutting_down.borrow() {
+                    Err("shutting down")
+                } else if ready_shared.upstreams.ready() {
+                    Ok(())
+                } else {
+                    Err("a pool has no reachable server")
+                }
+            },
             async move {
-                let _ = stop.wait_for(|s| *s).await;
+                let _ = admin_stopped.await;
             },
         ))
     });
@@ -259,6 +269,7 @@ pub async fn run(
             "grace period over, closing remaining connections"
         );
     }
+    drop(admin_stop);
     if let Some(task) = admin_task {
         let _ = timeout(Duration::from_secs(1), task).await;
     }

@@ -8,7 +8,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::servers::{show, Client, Memcached, Proxy};
+use common::servers::{show, with_admin, Client, Memcached, Proxy};
 use common::wait::wait_until;
 use picklebridge::config::{ClientRuntime, Config, GetErrors};
 
@@ -337,7 +337,7 @@ fn shutdown_while_swallowing_a_too_large_value_replies_and_closes() {
 #[test]
 fn shutdown_finishes_a_request_partly_read() {
     let mc = Memcached::start();
-    let mut proxy = Proxy::start(quick(&mc.addr_string()));
+    let mut proxy = Proxy::start(with_admin(quick(&mc.addr_string())));
     let mut setter = Client::connect(proxy.addr(0)).unwrap();
     let mut getter = Client::connect(proxy.addr(0)).unwrap();
     assert_eq!(
@@ -349,12 +349,8 @@ fn shutdown_finishes_a_request_partly_read() {
     // The proxy read both parts before the signal.
     setter.wait_until_read();
     getter.wait_until_read();
-    proxy.begin_shutdown();
-    // So that the connections see the signal before the rest arrives. Nothing tells when a
-    // connection's task has seen it (the shutdown watch is internal, `/readyz` speaks of the
-    // upstreams, no log line or metric is per connection), so this sleep stays. Under a
-    // scheduler slower than that the test still passes, without exercising the drain.
-    std::thread::sleep(Duration::from_millis(200));
+    // The rest comes after the signal.
+    proxy.signal_shutdown();
     setter.send(b"world\r\n");
     getter.send(b"en\r\n");
     assert_eq!(setter.read_line(), b"STORED\r\n");
@@ -369,6 +365,54 @@ fn shutdown_finishes_a_request_partly_read() {
         direct.call(b"get half\r\n", b"END\r\n"),
         b"VALUE half 0 10\r\nhelloworld\r\nEND\r\n"
     );
+}
+
+/// While a shutdown drains its clients the admin listener still serves: `/readyz` says 503
+/// shutting down (so a load balancer stops sending), `/healthz` 200 and `/metrics` the counts
+/// so far (a final scrape); once the drain is over it closes.
+#[test]
+fn the_admin_listener_serves_until_the_drain_is_over() {
+    use common::http::http_get;
+    let mc = Memcached::start();
+    let mut config = with_admin(quick(&mc.addr_string()));
+    config.timeouts.shutdown_grace_ms = 10_000;
+    let mut proxy = Proxy::start(config);
+    let admin = proxy.admin_addr().expect("admin listener");
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"set k 0 0 1\r\nx\r\n", b"\r\n"), b"STORED\r\n");
+    wait_until(Duration::from_secs(10), "/readyz 200", || {
+        (http_get(admin, "/readyz").ok()?.status == 200).then_some(())
+    });
+    // A request partly read holds the drain open.
+    c.send(b"get k");
+    c.wait_until_read();
+    proxy.signal_shutdown();
+    let ready = http_get(admin, "/readyz").expect("readyz during the drain");
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (503, "not ready: shutting down\n")
+    );
+    assert_eq!(http_get(admin, "/healthz").expect("healthz").status, 200);
+    let metrics = http_get(admin, "/metrics").expect("a scrape during the drain");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains("picklebridge_requests_total{"),
+        "the counts so far:\n{}",
+        metrics.body
+    );
+    assert!(!proxy.is_stopped(), "still draining");
+    // The request ends, is answered, and the drain is over.
+    c.send(b"\r\n");
+    assert_eq!(c.read_until(b"END\r\n"), b"VALUE k 0 1\r\nx\r\nEND\r\n");
+    assert!(c.is_closed());
+    wait_until(Duration::from_secs(10), "the proxy stopped", || {
+        proxy.is_stopped().then_some(())
+    });
+    assert!(
+        std::net::TcpStream::connect_timeout(&admin, Duration::from_secs(2)).is_err(),
+        "the admin listener is closed"
+    );
+    proxy.shutdown();
 }
 
 /// Every request a client pipelined before shutdown is answered, then the connection closes:

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::binary::labelled_sum;
-use common::servers::{show, Client, Memcached, Proxy};
+use common::servers::{show, with_admin, Client, Memcached, Proxy};
 use picklebridge::config::{ClientRuntime, Config, GetErrors};
 
 fn config(upstreams: &[String]) -> Config {
@@ -426,18 +426,12 @@ fn shutdown_with_a_partial_line_that_becomes_a_too_large_set_replies_and_closes(
     let mc = Memcached::start();
     let mut c = config(&[mc.addr_string()]);
     c.timeouts.shutdown_grace_ms = 3000;
-    let mut proxy = Proxy::start(c);
+    let mut proxy = Proxy::start(with_admin(c));
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     assert_eq!(c.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
     c.send(b"set big 0 0 2000000");
     c.wait_until_read();
-    proxy.begin_shutdown();
-    // So that the connection sees the signal before the rest arrives. Nothing tells when a
-    // connection's task has seen it (the shutdown watch is internal, `/readyz` speaks of the
-    // upstreams, no log line or metric is per connection), so this sleep stays. Under a
-    // scheduler slower than that the test still passes (the value is then swallowed when the
-    // signal comes), without exercising a partial line at the signal.
-    std::thread::sleep(Duration::from_millis(200));
+    proxy.signal_shutdown();
     let mut rest = b"\r\n".to_vec();
     rest.extend_from_slice(&[b'x'; 1000]);
     c.send(&rest);
@@ -460,18 +454,12 @@ fn shutdown_with_a_partial_line_that_becomes_a_too_large_set_replies_and_closes(
 #[test]
 fn shutdown_reads_no_request_after_the_one_partly_read() {
     let mc = Memcached::start();
-    let mut proxy = Proxy::start(config(&[mc.addr_string()]));
+    let mut proxy = Proxy::start(with_admin(config(&[mc.addr_string()])));
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     assert_eq!(c.call(b"set seen 0 0 1\r\ns\r\n", b"\r\n"), b"STORED\r\n");
     c.send(b"get se");
     c.wait_until_read();
-    proxy.begin_shutdown();
-    // So that the connection sees the signal before the rest arrives. Nothing tells when a
-    // connection's task has seen it (the shutdown watch is internal, `/readyz` speaks of the
-    // upstreams, no log line or metric is per connection), so this sleep stays: a scheduler
-    // slower than that would read the rest before the signal and fail the test spuriously
-    // (the set stored).
-    std::thread::sleep(Duration::from_millis(200));
+    proxy.signal_shutdown();
     c.send(b"en\r\nset after 0 0 1\r\na\r\n");
     assert_eq!(c.read_until(b"END\r\n"), b"VALUE seen 0 1\r\ns\r\nEND\r\n");
     assert!(
@@ -623,7 +611,7 @@ fn shutdown_finishes_a_binary_clients_request_half_sent() {
     let mc = Memcached::start();
     let mut cfg = config(&[mc.addr_string()]);
     cfg.timeouts.shutdown_grace_ms = 5000;
-    let mut proxy = Proxy::start(cfg);
+    let mut proxy = Proxy::start(with_admin(cfg));
     let mut c = Client::connect(proxy.addr(0)).unwrap();
     c.send(&binary_request(NOOP, b"", b"", b"", 1));
     assert_eq!(binary_response(&mut c), (NOOP, 0, 1, vec![]), "spliced");
@@ -635,8 +623,7 @@ fn shutdown_finishes_a_binary_clients_request_half_sent() {
     c.send(&before);
     c.wait_until_read();
     let started = Instant::now();
-    proxy.begin_shutdown();
-    std::thread::sleep(Duration::from_millis(200));
+    proxy.signal_shutdown();
     let mut rest = half[100..].to_vec();
     rest.extend(binary_request(SET, b"after", &flags_exptime, b"no", 6));
     c.send(&rest);

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::binary::ServeBin;
-use common::servers::{show, Client, Memcached, Proxy};
+use common::servers::{show, with_admin, Client, Memcached, Proxy};
 use common::wait::wait_until;
 use picklebridge::config::Config;
 use picklebridge::upstream::UpstreamError;
@@ -274,7 +274,11 @@ fn set_get_multi_get_and_cas_through_a_tls_memcached() {
 fn binary_protocol_clients_reach_a_tls_pool_over_tls() {
     let pki = Pki::generate();
     let (tls_mc, plain_mc) = (pki.memcached(false), Memcached::start());
-    let mut proxy = Proxy::start(config(&tls_mc, &plain_mc, &ca_table(&pki, "ca.pem")));
+    let mut proxy = Proxy::start(with_admin(config(
+        &tls_mc,
+        &plain_mc,
+        &ca_table(&pki, "ca.pem"),
+    )));
     let mut text = Client::connect(proxy.addr(0)).expect("connect to proxy");
     assert_eq!(
         text.call(b"set bk 7 0 5\r\nhello\r\n", b"\r\n"),
@@ -302,8 +306,7 @@ fn binary_protocol_clients_reach_a_tls_pool_over_tls() {
     // half-close of the TLS stream is memcached's end of input), then the client is closed.
     binary.send(&get[..10]);
     binary.wait_until_read();
-    proxy.begin_shutdown();
-    std::thread::sleep(Duration::from_millis(200));
+    proxy.signal_shutdown();
     binary.send(&get[10..]);
     assert_eq!(binary.read_exact(24 + 4 + 5), reply, "the same reply");
     assert!(binary.is_closed(), "then the connection closes");

@@ -155,6 +155,15 @@ pub(super) async fn splice(
                         break;
                     }
                     active();
+                    // Bytes that arrive once the signal is set come after it, even when this
+                    // branch won the race with the one above: only the end of a request
+                    // under way is taken from them.
+                    if !draining && *stop.borrow() {
+                        draining = true;
+                        if framing.at_boundary() {
+                            break;
+                        }
+                    }
                     let take = framing.advance(&buf[..n], draining);
                     up_wr.write_all(&buf[..take]).await?;
                 }

@@ -1,6 +1,7 @@
 //! The admin HTTP listener: `/metrics` (Prometheus text format), `/healthz` (the process is
-//! alive and serving) and `/readyz` (every upstream pool has a reachable server, as told by a
-//! probe the proxy provides). Separate from the memcache listeners.
+//! alive and serving) and `/readyz` (every upstream pool has a reachable server and the proxy is
+//! not shutting down, as told by a probe the proxy provides). Separate from the memcache
+//! listeners; it keeps serving while a shutdown drains the client connections.
 //!
 //! A deliberately small HTTP/1.1 server on tokio rather than hyper: three read-only GET routes
 //! polled by Prometheus and orchestrators need no keep-alive, chunking, bodies or TLS, and one
@@ -59,7 +60,8 @@ impl Default for AdminConfig {
 /// Serves the admin endpoints on `listener` until `shutdown` completes, then stops accepting and
 /// abandons responses still in flight (they are short and idempotent).
 ///
-/// `ready` answers `/readyz` (true: every pool has a reachable server); it is called on the
+/// `ready` answers `/readyz`: `Ok` when ready (every pool has a reachable server and the proxy
+/// is not shutting down), else why not, which the 503's body gives; it is called on the
 /// runtime, so it must be cheap and must not block (read an atomic or a `watch` channel).
 ///
 /// # Errors
@@ -72,7 +74,7 @@ pub async fn serve_admin<R, S>(
     shutdown: S,
 ) -> std::io::Result<()>
 where
-    R: Fn() -> bool + Send + Sync + 'static,
+    R: Fn() -> Result<(), &'static str> + Send + Sync + 'static,
     S: Future<Output = ()>,
 {
     let state = Arc::new(State {
@@ -148,7 +150,7 @@ fn make_room(live: &mut VecDeque<Live>) -> bool {
 /// What every connection needs.
 struct State {
     registry: Registry,
-    ready: Box<dyn Fn() -> bool + Send + Sync>,
+    ready: Box<dyn Fn() -> Result<(), &'static str> + Send + Sync>,
 }
 
 /// A response: status line text, content type, body.
@@ -276,11 +278,10 @@ fn respond(method: &str, path: &str, state: &State) -> Response {
             }
         }
         "/healthz" => Response::text("200 OK", "ok\n"),
-        "/readyz" if (state.ready)() => Response::text("200 OK", "ready\n"),
-        "/readyz" => Response::text(
-            "503 Service Unavailable",
-            "not ready: a pool has no reachable server\n",
-        ),
+        "/readyz" => match (state.ready)() {
+            Ok(()) => Response::text("200 OK", "ready\n"),
+            Err(why) => Response::text("503 Service Unavailable", &format!("not ready: {why}\n")),
+        },
         _ => Response::text("404 Not Found", "not found\n"),
     }
 }

@@ -282,6 +282,23 @@ impl Proxy {
             let _ = stop.send(());
         }
     }
+
+    /// Asks the proxy to stop and returns once the shutdown signal is set: `/readyz` answers
+    /// `503 not ready: shutting down`, read from the flag every client connection checks when
+    /// it reads, so whatever a client sends from here on comes after the signal. Needs
+    /// `config.admin` ([`with_admin`]).
+    pub fn signal_shutdown(&mut self) {
+        let admin = self.admin.expect("signal_shutdown needs config.admin");
+        self.begin_shutdown();
+        wait_until(
+            Duration::from_secs(10),
+            "/readyz answering 503 shutting down",
+            || {
+                let r = super::http::http_get(admin, "/readyz").ok()?;
+                (r.status == 503 && r.body.contains("shutting down")).then_some(())
+            },
+        );
+    }
 }
 
 impl Drop for Proxy {
@@ -423,6 +440,14 @@ impl Client {
             .set_read_timeout(Some(t))
             .expect("set_read_timeout");
     }
+}
+
+/// `config` with the admin listener on a free loopback port ([`Proxy::admin_addr`]).
+pub fn with_admin(mut config: Config) -> Config {
+    config.admin = Some(picklebridge::metrics::AdminConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+    });
+    config
 }
 
 /// Shows bytes with escapes, for assertion messages.

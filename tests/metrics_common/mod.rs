@@ -175,6 +175,13 @@ impl AdminServer {
                 let stop = async {
                     let _ = stop_rx.await;
                 };
+                let ready = move || {
+                    if ready() {
+                        Ok(())
+                    } else {
+                        Err("a pool has no reachable server")
+                    }
+                };
                 picklebridge::metrics::serve_admin(listener, registry, ready, stop)
                     .await
                     .expect("admin server");

@@ -25,7 +25,13 @@ async fn start(ready: Arc<AtomicBool>) -> Admin {
     let task = tokio::spawn(serve_admin(
         listener,
         registry,
-        move || ready.load(Ordering::Relaxed),
+        move || {
+            if ready.load(Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("a pool has no reachable server")
+            }
+        },
         async move {
             let _ = stopped.await;
         },
