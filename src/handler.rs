@@ -112,8 +112,8 @@ pub struct Ctx {
     /// Whether a server answered a part of the split retrieval being answered with values
     /// (hits or misses) yet.
     pub(crate) split_answered: std::cell::Cell<bool>,
-    /// The keys of the parts of that split retrieval whose servers all failed (see
-    /// `slot::retrieval_failed`).
+    /// The keys of the parts of that split retrieval that got no values: their servers all
+    /// failed, or memcached answered with a line of its own (see `slot::part_failed`).
     pub(crate) split_failed_keys: std::cell::Cell<u64>,
 }
 

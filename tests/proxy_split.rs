@@ -536,6 +536,86 @@ fn a_split_get_counts_as_whole_with_a_server_down() {
     assert_eq!((fw, fp), (1.0, 3.0), "a failure per upstream request");
 }
 
+/// A stand-in for memcached that answers each `get <key>` by the key's start: `oom...` with
+/// memcached's own error line, `hit...` with a one-byte value, anything else as a miss. Serves
+/// every connection the proxy opens, until the test ends.
+fn scripted_memcached() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { return };
+                    let reply = match line.strip_prefix("get ") {
+                        Some(k) if k.starts_with("oom") => {
+                            "SERVER_ERROR out of memory writing get response\r\n".to_string()
+                        }
+                        Some(k) if k.starts_with("hit") => format!("VALUE {k} 0 1\r\nx\r\nEND\r\n"),
+                        Some(_) => "END\r\n".to_string(),
+                        None => "ERROR\r\n".to_string(),
+                    };
+                    if out.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A part of a split get that memcached answers with a line of its own (out of memory) writes
+/// nothing when another part has values, and its keys count as misses, as those of a server
+/// that failed do: one request, a hit and a miss per key, the error line counted once.
+#[test]
+fn a_split_part_answered_with_memcacheds_error_line_counts_its_keys_as_misses() {
+    let upstream = scripted_memcached();
+    let parts = Proxy::start(tiny(config(&[upstream])));
+    let mut c = Client::connect(parts.addr(0)).unwrap();
+    let before = counts(&parts);
+    for req in [
+        "get hit1 oom1 miss1\r\n",
+        "get oom2 hit2\r\n",
+        "get hit3 oom3\r\n",
+    ] {
+        let key = req
+            .split_whitespace()
+            .find(|k| k.starts_with("hit"))
+            .unwrap();
+        assert_eq!(
+            show(&c.call(req.as_bytes(), b"END\r\n")),
+            show(format!("VALUE {key} 0 1\r\nx\r\nEND\r\n").as_bytes()),
+            "{req}"
+        );
+    }
+    let after = counts(&parts);
+    let delta: Vec<(String, f64)> = before
+        .into_iter()
+        .zip(after)
+        .map(|((k, b), (_, a))| (k, a.unwrap_or(0.0) - b.unwrap_or(0.0)))
+        .collect();
+    let get = |name: &str| delta.iter().find(|(k, _)| k == name).unwrap().1;
+    assert_eq!(
+        (get("hit"), get("miss"), get("requests"), get("latencies")),
+        (3.0, 4.0, 3.0, 3.0),
+        "{delta:?}"
+    );
+    let page = parts.metrics_text();
+    assert_eq!(
+        labelled_sum(
+            &page,
+            "picklebridge_replies_total",
+            &["outcome=\"server_error\""]
+        ),
+        Some(3.0),
+        "the error lines, once each"
+    );
+}
+
 /// What a split get's parts recorded (whether a server answered) does not leak into the next
 /// request: split gets, whole gets and single-key gets pipelined, some with a server down,
 /// under `get_errors = "error"`, read as whole.

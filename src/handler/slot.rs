@@ -423,14 +423,7 @@ fn upstream_error(ctx: &Ctx, req: &Request, e: UpstreamError, out: &mut BytesMut
 /// when the reply ends: whole, a failed server's keys are misses only when another answered).
 fn retrieval_failed(ctx: &Ctx, req: &Request, e: UpstreamError, chunk: Chunk, out: &mut BytesMut) {
     let answered = split_answered(ctx, chunk);
-    if chunk.since.is_some() || chunk.more {
-        let keys = match req {
-            Request::Retrieval(r) => r.keys.len() as u64,
-            _ => 0,
-        };
-        ctx.split_failed_keys
-            .set(ctx.split_failed_keys.get().saturating_add(keys));
-    }
+    part_failed(ctx, req, chunk);
     match ctx.info.get_errors {
         _ if chunk.more => {}
         _ if answered => end_as_misses(ctx, chunk, out),
@@ -546,7 +539,8 @@ fn merge(ctx: &Ctx, m: &mut Multi) -> Merged {
 /// The values of a retrieval, `END` after them unless more parts of a split retrieval follow
 /// ([`Chunk`]); `Err`: a line of memcached's own, passed on. A line ends a reply: within a split
 /// retrieval, a part answered so with parts after it writes nothing, and the last part writes
-/// `END` when a part before it had values (its keys read as misses, as in a multi-get).
+/// `END` when a part before it had values; either way its keys read as misses (and count so)
+/// when a server answers another part, as a failed server's keys do in a multi-get.
 fn finish_values(
     ctx: &Ctx,
     req: &Request,
@@ -559,6 +553,7 @@ fn finish_values(
         Ok(v) => v,
         Err(resp) => {
             ctx.info.metrics.reply(values::outcome(req, &resp));
+            part_failed(ctx, req, chunk);
             if split_answered(ctx, chunk) {
                 end_as_misses(ctx, chunk, out);
             } else if !chunk.more {
@@ -589,6 +584,20 @@ fn part_begins(ctx: &Ctx, chunk: Chunk) {
     if chunk.since.is_none() {
         ctx.split_answered.set(false);
         ctx.split_failed_keys.set(0);
+    }
+}
+
+/// A part of a split retrieval got no values (its servers failed, or memcached answered it with
+/// a line of its own): its keys read as misses if a server answers another part
+/// ([`split_misses`]).
+fn part_failed(ctx: &Ctx, req: &Request, chunk: Chunk) {
+    if chunk.since.is_some() || chunk.more {
+        let keys = match req {
+            Request::Retrieval(r) => r.keys.len() as u64,
+            _ => 0,
+        };
+        ctx.split_failed_keys
+            .set(ctx.split_failed_keys.get().saturating_add(keys));
     }
 }
 
