@@ -331,10 +331,11 @@ pub fn parse_request_arena(
         Parsed::Complete { consumed, .. } => consumed,
     };
     let frame = if consumed <= COPY_REQUEST_MAX {
-        if arena.capacity() == 0 {
-            *arena = BytesMut::with_capacity(REQUEST_ARENA_CHUNK);
+        if arena.capacity() < consumed {
+            // Takes the chunk back from its start once every request copied into it is
+            // answered (the arena then owns it alone), else starts another.
+            arena.reserve(REQUEST_ARENA_CHUNK);
         }
-        // Reuses the chunk once every request copied into it is answered, else starts another.
         arena.extend_from_slice(&buf[..consumed]);
         bytes::Buf::advance(buf, consumed);
         arena.split().freeze()

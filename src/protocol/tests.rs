@@ -179,6 +179,42 @@ fn small_requests_leave_the_read_buffer_reusable() {
     }
 }
 
+/// Once every request copied into the arena's chunk is answered (dropped), the next request
+/// goes at the chunk's start again, also when the requests had used the chunk up exactly.
+#[test]
+fn the_arena_takes_its_chunk_back_once_its_requests_are_answered() {
+    let limits = Limits::default();
+    let mut arena = BytesMut::new();
+    // A set of exactly COPY_REQUEST_MAX bytes: four fill the 4 KiB chunk.
+    let head = |n: usize| format!("set k 0 0 {n}\r\n");
+    let n = (0..COPY_REQUEST_MAX)
+        .find(|&n| head(n).len() + n + 2 == COPY_REQUEST_MAX)
+        .expect("a length");
+    let mut input = head(n).into_bytes();
+    input.extend(std::iter::repeat(b'v').take(n));
+    input.extend(b"\r\n");
+    let data_at = |req: &Request| match req {
+        Request::Storage(s) => s.data.as_ptr(),
+        other => panic!("{other:?}"),
+    };
+    let mut starts = Vec::new();
+    for _ in 0..3 {
+        let reqs: Vec<Request> = (0..4)
+            .map(|_| {
+                let mut rbuf = BytesMut::from(&input[..]);
+                let req = parse_request_arena(&mut rbuf, &mut arena, &limits).expect("parse");
+                req.expect("complete")
+            })
+            .collect();
+        starts.push(data_at(&reqs[0]));
+        assert_eq!(arena.capacity(), 0, "the chunk is used up");
+    }
+    assert!(
+        starts.windows(2).all(|w| w[0] == w[1]),
+        "one chunk, taken back: {starts:?}"
+    );
+}
+
 fn parse_complete(input: &[u8]) -> Request {
     match parse(input) {
         Ok(Parsed::Complete { value, .. }) => value,
