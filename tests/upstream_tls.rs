@@ -141,6 +141,11 @@ impl Pki {
 /// A py3 listener, pool `tls` (prefix "") behind `tls_table`, pool `plain` (prefix "plain:").
 /// Gets answer failures with the error line (`get_errors = "error"`), which the tests watch.
 fn config(tls_mc: &Memcached, plain_mc: &Memcached, tls_table: &str) -> Config {
+    config_at(&tls_mc.addr_string(), plain_mc, tls_table)
+}
+
+/// [`config`] with pool `tls` at `tls_addr` (a relay in front of the TLS memcached).
+fn config_at(tls_addr: &str, plain_mc: &Memcached, tls_table: &str) -> Config {
     let text = format!(
         r#"
 [[listener]]
@@ -149,7 +154,7 @@ client = "py3"
 get_errors = "error"
 
 [pool.tls]
-servers = ["{}"]
+servers = ["{tls_addr}"]
 [pool.tls.tls]
 {tls_table}
 
@@ -168,7 +173,6 @@ pool = "plain"
 connect_ms = 2000
 request_ms = 5000
 "#,
-        tls_mc.addr_string(),
         plain_mc.addr_string()
     );
     Config::from_toml_str(&text, "upstream_tls.toml").expect("test config")
@@ -309,6 +313,93 @@ fn binary_protocol_clients_reach_a_tls_pool_over_tls() {
     proxy.signal_shutdown();
     binary.send(&get[10..]);
     assert_eq!(binary.read_exact(24 + 4 + 5), reply, "the same reply");
+    assert!(binary.is_closed(), "then the connection closes");
+    proxy.shutdown();
+}
+
+/// A TCP relay to `target` that holds every connection it accepts (the proxy's TLS handshake
+/// waits) until [`Gate::open`], then copies both ways, passing each side's end of stream on.
+/// Its threads are bounded to 60 s.
+struct Gate {
+    addr: std::net::SocketAddr,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Gate {
+    fn start(target: std::net::SocketAddr) -> Gate {
+        use std::net::{Shutdown, TcpStream};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let open = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = open.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let flag = flag.clone();
+                std::thread::spawn(move || {
+                    let started = std::time::Instant::now();
+                    while !flag.load(Ordering::Relaxed) {
+                        if started.elapsed() > Duration::from_secs(60) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    let Ok(server) = TcpStream::connect(target) else {
+                        return;
+                    };
+                    let pipe = |mut from: TcpStream, to: TcpStream| {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut &to);
+                            let _ = to.shutdown(Shutdown::Write);
+                        })
+                    };
+                    let up = pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let down = pipe(server, client);
+                    let _ = (up.join(), down.join());
+                });
+            }
+        });
+        Gate { addr, open }
+    }
+
+    fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A binary client's requests read before the signal are all passed on and answered, also
+/// when the signal comes while the proxy is still connecting to memcached for it (a TLS
+/// handshake under way): the pipelined NOOPs get both replies, then the close. (Before, the
+/// proxy passed on only the first request of what it had read: the second got no reply.)
+#[test]
+fn a_binary_clients_requests_read_before_the_signal_are_answered_when_the_connect_was_slow() {
+    let pki = Pki::generate();
+    let (tls_mc, plain_mc) = (pki.memcached(false), Memcached::start());
+    let gate = Gate::start(tls_mc.addr());
+    let mut cfg = config_at(&gate.addr.to_string(), &plain_mc, &ca_table(&pki, "ca.pem"));
+    cfg.timeouts.connect_ms = 10_000;
+    let mut proxy = Proxy::start(with_admin(cfg));
+    let noop = |opaque: u32| {
+        let mut r = vec![0x80, 0x0a];
+        r.resize(24, 0);
+        r[12..16].copy_from_slice(&opaque.to_be_bytes());
+        r
+    };
+    let mut binary = Client::connect(proxy.addr(0)).expect("connect to proxy");
+    let mut both = noop(1);
+    both.extend(noop(2));
+    binary.send(&both);
+    // Read by the proxy, whose connect to memcached waits at the gate.
+    binary.wait_until_read();
+    proxy.signal_shutdown();
+    gate.open();
+    for opaque in [1u32, 2] {
+        let reply = binary.read_exact(24);
+        assert_eq!(reply.len(), 24, "the NOOP reply {opaque}: {}", show(&reply));
+        assert_eq!(&reply[..2], [0x81, 0x0a], "{}", show(&reply));
+        assert_eq!(&reply[12..16], opaque.to_be_bytes(), "opaque");
+    }
     assert!(binary.is_closed(), "then the connection closes");
     proxy.shutdown();
 }

@@ -115,9 +115,12 @@ pub(super) async fn splice(
     let (mut up_rd, mut up_wr) = tokio::io::split(upstream);
     let mut stop = shared.shutting_down.clone();
     let mut framing = Framing::default();
+    // `already` was read before the signal (bytes read once it is set are dropped before the
+    // splice starts): all of it goes on, however many requests it holds, also when the signal
+    // came during the connect above; the drain below then reads to the end of the last one.
+    framing.advance(already, false);
+    up_wr.write_all(already).await?;
     let mut draining = *stop.borrow();
-    let take = framing.advance(already, draining);
-    up_wr.write_all(&already[..take]).await?;
     // When a byte last went either way, for `idle_timeout_s` (the proxy cannot tell a binary
     // client waiting for a reply from an idle one: memcached answers in microseconds).
     // (Milliseconds since `start`: the futures below share it, and a `Cell` would make the
