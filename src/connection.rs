@@ -171,6 +171,19 @@ fn reply_held_now(
     true
 }
 
+/// Shutdown ends a log stream (`watch`): the connection closes once what was written is out.
+fn end_log_stream(
+    closing: &mut bool,
+    slots: &mut VecDeque<(Slot, usize)>,
+    reserved: &mut usize,
+    barriers: &mut usize,
+) {
+    *closing = true;
+    slots.clear();
+    *reserved = 0;
+    *barriers = 0;
+}
+
 /// How full the write buffer may get before the head slot's reply waits: [`LOG_HIGH_WATER`]
 /// for a log stream, else [`WRITE_HIGH_WATER`].
 fn high_water(slots: &VecDeque<(Slot, usize)>) -> usize {
@@ -485,6 +498,13 @@ pub async fn serve(
         // After a `watch`'s OK memcached reads the client only to notice when it goes away:
         // what the client sends is dropped, its EOF closes the connection.
         let watching = !closing && slots.front().is_some_and(|(s, _)| s.is_endless());
+        if watching && *stop.borrow() {
+            // A log stream that starts once the signal is set (its `watch` read, or finished,
+            // before the drain ends) ends as one running at the signal does: its `OK` goes out,
+            // then the close, not at the end of the grace period.
+            end_log_stream(&mut closing, &mut slots, &mut reserved, &mut barriers);
+            continue;
+        }
         if watching {
             rbuf.clear();
         }
@@ -590,11 +610,7 @@ pub async fn serve(
         if signal_seen {
             let before_signal = rbuf.len() - after_signal;
             if watching {
-                // Shutdown ends a log stream: close once what was written is out.
-                closing = true;
-                slots.clear();
-                reserved = 0;
-                barriers = 0;
+                end_log_stream(&mut closing, &mut slots, &mut reserved, &mut barriers);
             } else if reply_held_now(&mut held, &mut slots, &mut swallow) {
                 // Shutdown while a too-large value is being swallowed: nothing after it
                 // is parsed.

@@ -675,6 +675,37 @@ fn watch_streams_memcacheds_log() {
     assert!(c.is_closed());
 }
 
+/// A `watch` partly read when the signal comes is read to its end and answered like any request
+/// under way, and then ended by the shutdown as a watch running at the signal is: the
+/// connection closes at once, not when the grace period ends (its log stream never would).
+#[test]
+fn a_watch_that_starts_during_the_drain_ends_with_it() {
+    let mc = Memcached::start();
+    let mut config = with_admin(quick(&mc.addr_string()));
+    config.timeouts.shutdown_grace_ms = 10_000;
+    let mut proxy = Proxy::start(config);
+    let mut c = Client::connect(proxy.addr(0)).unwrap();
+    assert_eq!(c.call(b"mn\r\n", b"\r\n"), b"MN\r\n");
+    c.send(b"watc");
+    c.wait_until_read();
+    proxy.signal_shutdown();
+    let started = Instant::now();
+    c.send(b"h\r\n");
+    let got = c.read_until(b"OK\r\n");
+    assert!(
+        b"OK\r\n".starts_with(&got),
+        "its OK at most: {}",
+        show(&got)
+    );
+    assert!(c.is_closed(), "closed: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "at once, not after the grace period: {:?}",
+        started.elapsed()
+    );
+    proxy.shutdown();
+}
+
 /// Log lines memcached sends in the same segment as its `OK` (those already pending when the
 /// watch starts) reach the client then, not when the server next logs something, which may be
 /// never: a fake upstream writes both at once and then stays quiet.
