@@ -172,13 +172,19 @@ fn reply_held_now(
 }
 
 /// Shutdown ends a log stream (`watch`): the connection closes once what was written is out.
+/// What the client sent during the stream is dropped, as memcached drops it: nothing more is
+/// read or parsed (with the stream's slot gone, the loop would otherwise parse what the read
+/// buffer holds, and apply it upstream).
 fn end_log_stream(
     closing: &mut bool,
+    (reading, parsing): (&mut bool, &mut bool),
     slots: &mut VecDeque<(Slot, usize)>,
     reserved: &mut usize,
     barriers: &mut usize,
 ) {
     *closing = true;
+    *reading = false;
+    *parsing = false;
     slots.clear();
     *reserved = 0;
     *barriers = 0;
@@ -502,7 +508,13 @@ pub async fn serve(
             // A log stream that starts once the signal is set (its `watch` read, or finished,
             // before the drain ends) ends as one running at the signal does: its `OK` goes out,
             // then the close, not at the end of the grace period.
-            end_log_stream(&mut closing, &mut slots, &mut reserved, &mut barriers);
+            end_log_stream(
+                &mut closing,
+                (&mut reading, &mut parsing),
+                &mut slots,
+                &mut reserved,
+                &mut barriers,
+            );
             continue;
         }
         if watching {
@@ -610,7 +622,13 @@ pub async fn serve(
         if signal_seen {
             let before_signal = rbuf.len() - after_signal;
             if watching {
-                end_log_stream(&mut closing, &mut slots, &mut reserved, &mut barriers);
+                end_log_stream(
+                    &mut closing,
+                    (&mut reading, &mut parsing),
+                    &mut slots,
+                    &mut reserved,
+                    &mut barriers,
+                );
             } else if reply_held_now(&mut held, &mut slots, &mut swallow) {
                 // Shutdown while a too-large value is being swallowed: nothing after it
                 // is parsed.
