@@ -53,8 +53,9 @@ def must_refuse(notes, writer, proto):
     if 'collision' in notes:
         reasons.add('collision')
     utc_refused = 'utc' in notes and PY2_UTC != 'pytz'
-    if READER == 'py2' and ('py3_only' in notes or utc_refused
-                            or ('array' in notes and proto >= 3)):
+    # (An array at protocols 3+, `array._array_reconstructor(...)`, is converted: every
+    # typecode the generator draws is one Python 2 has.)
+    if READER == 'py2' and ('py3_only' in notes or utc_refused):
         reasons.add('py3_only_global')
     if READER == 'py2' and 'newobj_ex' in notes and proto >= 4:
         # NEWOBJ_EX. (At protocols 2-3 CPython 3.11 writes functools.partial(getattr(cls,

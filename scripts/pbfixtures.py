@@ -133,7 +133,12 @@ class FixedOffset(datetime.tzinfo):
         return 'UTC%+03d:%02d' % divmod(self.minutes, 60)
 
 
-USER_CLASSES = (Plain, Slotted, WithState, Reduced, NewArgs, KwNew, OldStyle, FixedOffset)
+class Samples(array.array):
+    """An array subclass, the only kind of array with an instance ``__dict__``."""
+
+
+USER_CLASSES = (Plain, Slotted, WithState, Reduced, NewArgs, KwNew, OldStyle, FixedOffset,
+                Samples)
 
 # Classes that are classic in Python 2: the transcoder's py2_classic list for this corpus.
 PY2_CLASSIC = ('pbfixtures.OldStyle',)
@@ -207,6 +212,34 @@ class ReaderKit(object):
 # serde-pickle can decode (no classes, no recursion).
 
 BINARY_SIZES = (0, 1, 255, 256, 70000)
+
+
+# Every typecode both runtimes' array has, with the extremes of its items (case name suffix,
+# typecode, items); `l`/`L` are 64-bit as on the Linux hosts the fixtures are made on.
+ARRAY_TYPECODES = (
+    ('i8', 'b', [-128, 0, 127]),
+    ('u8', 'B', [0, 1, 255]),
+    ('i16', 'h', [-32768, -1, 32767]),
+    ('u16', 'H', [0, 256, 65535]),
+    ('i32', 'i', [-2 ** 31, 2 ** 31 - 1]),
+    ('u32', 'I', [0, 2 ** 32 - 1]),
+    ('long', 'l', [-2 ** 63, 0, 2 ** 63 - 1]),
+    ('ulong', 'L', [0, 2 ** 64 - 1]),
+    ('float', 'f', [1.5, -0.0, float('inf'), -2.5e38]),
+    ('double', 'd', [0.1, -0.0, 1e300, float('-inf')]),
+    ('unicode', 'u', u'a\xe9\u7231\U0001f600'),
+)
+
+
+def _array_dict(k):
+    a = Samples('i', [1, -2])
+    a.label = k.n('x')
+    return a
+
+
+def _array_same_twice(k):
+    a = array.array('h', [1, 2])
+    return [a, a]
 
 
 def _binary(n):
@@ -378,6 +411,24 @@ def _cases():
         ('collision_dict', py3, True, lambda k: {k.b(b'a'): 1, k.u(u'a'): 2}),
         ('collision_set', py3, True, lambda k: set([k.b(b'a'), k.u(u'a')])),
     ]
+    for suffix, typecode, items in ARRAY_TYPECODES:
+        c.append(('array_%s' % suffix, both, False,
+                  lambda k, t=typecode, i=items: array.array(t, i)))
+    c.extend([
+        ('array_empty', both, False, lambda k: array.array('d')),
+        ('array_with_dict', both, False, _array_dict),
+        ('array_same_twice', both, False, _array_same_twice),
+        # The second array fetches `array.array` (and, at 3+, the reconstructor) by GET.
+        ('array_two', both, False,
+         lambda k: [array.array('i', [1]), array.array('d', [2.5]), array.array('i')]),
+        # CPython keeps one `b''` and one `bytes` per byte value: at 3+ these arrays' items
+        # are the same objects as the bytes beside them, fetched by GET one way or the other.
+        ('array_shared_bytes', py3, False,
+         lambda k: [array.array('B'), array.array('d'), k.b(b''), array.array('B', [1]),
+                    k.b(b'\x01'), array.array('b', [1]), k.b(b'')]),
+        # Python 2's array lacks `q`: refused for it at every protocol.
+        ('array_q', py3, False, lambda k: array.array('q', [1, -2 ** 63])),
+    ])
     for n in BINARY_SIZES:
         c.append(('str_binary_%d' % n, py2, True, lambda k, n=n: k.s(_binary(n))))
         c.append(('bytes_%d' % n, py3, True, lambda k, n=n: k.b(_binary(n))))
@@ -443,7 +494,8 @@ def mismatch(got, want, path='$', seen=None):
         return '%s: got type %s.%s, want %s.%s' % (
             path, type(got).__module__, type(got).__name__,
             type(want).__module__, type(want).__name__)
-    if isinstance(want, (list, dict, set, frozenset, bytearray)) or hasattr(want, '__dict__') \
+    if isinstance(want, (list, dict, set, frozenset, bytearray, array.array)) \
+            or hasattr(want, '__dict__') \
             or hasattr(type(want), '__slots__'):
         seen[id(want)] = got
     if isinstance(want, (list, tuple, collections.deque)):
@@ -492,6 +544,11 @@ def mismatch(got, want, path='$', seen=None):
                 (want.utcoffset() if isinstance(want, datetime.datetime) else want.utcoffset()):
             return '%s: utcoffset %r, want %r' % (path, got.utcoffset(), want.utcoffset())
         return None
+    if isinstance(want, array.array):  # `==` ignores the typecode
+        if got.typecode != want.typecode or got.tolist() != want.tolist():
+            return '%s: got %r, want %r' % (path, got, want)
+        if not hasattr(want, '__dict__'):
+            return None
     if isinstance(want, BaseException):  # `==` is identity: compare the arguments, then __dict__
         m = mismatch(tuple(got.args), tuple(want.args), path + '.args', seen)
         if m:

@@ -105,8 +105,12 @@ fn load_cases() -> (BTreeMap<String, Case>, Vec<Global>) {
 /// The documented refusals: a case the transcoder must refuse for a target, and why.
 fn expected_refusal(case: &str, writer: Py, proto: u8, policy: &Policy) -> Option<Reason> {
     match (writer, policy.target, case) {
-        // array.array at protocol 3+ is `array._array_reconstructor(...)`, absent in Python 2.
-        (Py::Py3, Runtime::Py2, "array_int") if proto >= 3 => Some(Reason::Py3OnlyGlobal),
+        // array.array at protocol 3+ is `array._array_reconstructor(...)`, absent in Python 2,
+        // and written as `array.array(typecode, list)`; not for a subclass, whose own
+        // `__new__`/`__init__` that form would call (the reconstructor does not).
+        (Py::Py3, Runtime::Py2, "array_with_dict") if proto >= 3 => Some(Reason::Py3OnlyGlobal),
+        // Python 2's array lacks the typecode `q` (at 0-2 `array.array('q', ...)`).
+        (Py::Py3, Runtime::Py2, "array_q") => Some(Reason::Py3OnlyGlobal),
         // Keyword arguments to `__new__` (protocols 4-5); at 2-3 Python 3 itself writes a
         // `functools.partial` of `getattr(cls, '__new__')`, which converts.
         (Py::Py3, Runtime::Py2, "class_kwnew") if proto >= 4 => Some(Reason::NewobjEx),

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use super::array;
 use super::error::{ErrorKind, TranscodeError};
 use super::opcode as op;
 use super::reader::{Op, Reader};
@@ -270,6 +271,28 @@ impl<'a> Downgrade<'a> {
             self.pending = Some(Slot::Gone);
             return Ok(());
         }
+        // `array._array_reconstructor(array.array, tc, mformat, bytes)` -> `array.array(tc,
+        // [item, ...])`: the items replace the bytes, a 2-tuple the 4-tuple (`scan/arrays.rs`).
+        match own {
+            Some(Ann::ArrayItems { mformat, src }) => {
+                self.array_list(mformat, src)?;
+                self.pending = Some(Slot::Gone);
+                return Ok(());
+            }
+            Some(Ann::ArrayArgs) => {
+                self.out.byte(op::TUPLE2);
+                self.pending = Some(Slot::Gone);
+                return Ok(());
+            }
+            Some(Ann::ArrayArgsPop { mformat, src }) => {
+                self.out.byte(op::POP);
+                self.array_list(mformat, src)?;
+                self.out.byte(op::TUPLE2);
+                self.pending = Some(Slot::Gone);
+                return Ok(());
+            }
+            _ => {}
+        }
         if own == Some(Ann::Skip) {
             self.pending = Some(match o.code {
                 op::GET | op::BINGET | op::LONG_BINGET => self.lookup(o)?,
@@ -386,6 +409,16 @@ impl<'a> Downgrade<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// The list of an array's items: those of the bytes op at `src` in machine format
+    /// `mformat` (`array.rs`).
+    fn array_list(&mut self, mformat: u8, src: usize) -> Result<(), TranscodeError> {
+        let bytes = self.op_at(src)?.arg;
+        if !array::write_items(&mut self.out, mformat, bytes) {
+            return Err(self.err(ErrorKind::Unsupported));
+        }
+        Ok(())
     }
 
     fn lookup(&self, o: &Op<'a>) -> Result<Slot, TranscodeError> {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+mod array;
 mod bigint;
 pub(crate) mod compat;
 mod downgrade;

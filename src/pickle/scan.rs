@@ -5,13 +5,14 @@
 //!
 //! No value tree: each stack item is a small [`Slot`] tag pointing back at input offsets.
 
+mod arrays;
 mod calls;
 mod collide;
 mod utc;
 mod walks;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::bigint;
 use super::compat;
@@ -63,6 +64,16 @@ pub(crate) enum Ann {
     UtcGlobal,
     /// The REDUCE that calls it (with `(timedelta(0),)` or `()`): write the target's arguments.
     UtcCall,
+    /// The op that pushes the bytes (the bytes op at `src`, or a GET of it) of
+    /// `array._array_reconstructor(array.array, typecode, mformat, bytes)` (`scan/arrays.rs`):
+    /// write their items as a list instead (`array.rs`), never memoized.
+    ArrayItems { mformat: u8, src: usize },
+    /// The TUPLE of that call's arguments: TUPLE2 of `(typecode, list)` (its MARK and the
+    /// mformat are skipped), never memoized.
+    ArrayArgs,
+    /// The same where the bytes op is also fetched from the memo elsewhere, so it is written
+    /// as it stands: POP the bytes, write the list of the items at `src`, then TUPLE2.
+    ArrayArgsPop { mformat: u8, src: usize },
 }
 
 impl Ann {
@@ -202,6 +213,8 @@ struct GlobalInfo {
     value_key: Option<compat::ValueKey>,
     /// `getattr` (`walks.rs`).
     getattr: bool,
+    /// `array._array_reconstructor` (its calls are rewritten: `scan/arrays.rs`).
+    array_reconstructor: bool,
 }
 
 struct SetInfo {
@@ -379,6 +392,18 @@ struct Scanner<'a, 'p> {
     utc: utc::UtcScan,
     /// How `getattr` is used (`walks.rs`).
     walks: walks::WalkScan,
+    /// For a Python 2 reader: how often `array._array_reconstructor` was pushed (GLOBAL,
+    /// STACK_GLOBAL, GET, DUP, INST), and how many of those calls are rewritten as
+    /// `array.array(typecode, list)`. Any other use is refused `py3_only_global` at the end.
+    array_pushes: usize,
+    array_calls: usize,
+    /// The ops that pushed the reconstructor of each rewritten call.
+    array_vias: HashSet<usize>,
+    /// Each rewritten call's bytes: (op that pushed them, bytes op, TUPLE, mformat); planned
+    /// at the end, when every GET of the bytes is known.
+    array_items: Vec<(usize, usize, usize, u8)>,
+    /// The last TUPLE and the MARK it closed (offsets).
+    last_tuple: (usize, usize),
 }
 
 /// Runs pass 1. `policy` is `None` for [`super::analyze`] (no plan, no refusals of valid input).
@@ -448,6 +473,11 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
         classic_rewrite: false,
         utc: utc::UtcScan::new(policy),
         walks: walks::WalkScan::default(),
+        array_pushes: 0,
+        array_calls: 0,
+        array_vias: HashSet::new(),
+        array_items: Vec::new(),
+        last_tuple: (usize::MAX, usize::MAX),
     };
     // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
     // frozenset is `set` + a list while open, bytes briefly `_codecs.encode` + text + 'latin1'
@@ -672,6 +702,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     // A copy of the UTC class is one more use of it; so of `getattr`.
                     self.utc_pushed(idx);
                     self.walk_pushed(idx);
+                    self.array_pushed(idx);
                 }
                 // A string's uses are told apart by the op that pushed each (itself or a GET,
                 // see "the rules apply per use"); a copy would be the same use twice. No
@@ -696,6 +727,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 if let Slot::Global { idx, .. } = slot {
                     self.utc_fetched(idx)?;
                     self.walk_pushed(idx);
+                    self.array_pushed(idx);
                 }
                 match (slot, self.target()) {
                     (Slot::Bytes { src }, Some(Runtime::Py2)) => self.bytes_gets.push(src),
@@ -766,6 +798,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             op::TUPLE => {
                 // `MARK TUPLE` with nothing marked is the empty tuple (protocols 0 and 1).
                 let t = self.mark_tuple(0, pos)?;
+                self.last_tuple = (pos, self.mark_pos.last().copied().unwrap_or(usize::MAX));
                 self.pop_mark()?;
                 self.m.push(t)?;
             }
@@ -1087,6 +1120,10 @@ impl<'a, 'p> Scanner<'a, 'p> {
         if self.state_dict_has_other_use() {
             return Err(TranscodeError::new(ErrorKind::Unsupported, 0, None));
         }
+        if self.array_pushes != self.array_calls {
+            return Err(TranscodeError::new(ErrorKind::Py3OnlyGlobal, 0, None));
+        }
+        self.plan_array_items();
         self.plan_utc()?;
         let (kept, fresh_converts) = self.plan_kept_strings();
         // (`kept` also holds the py2 `str`s that stay `str`, such as a `Decimal` argument.)

@@ -163,6 +163,40 @@ impl Out {
         self.len_prefixed(op::LONG1, op::LONG4, bytes);
     }
 
+    /// An integer as CPython's protocol-2 `save_long` writes it: BININT1 (0-255), BININT2
+    /// (0-65535), BININT (a signed 32-bit value), else LONG1 (minimal two's complement).
+    pub(crate) fn int(&mut self, v: i128) {
+        if let Ok(b) = u8::try_from(v) {
+            self.buf.extend_from_slice(&[op::BININT1, b]);
+        } else if let Ok(w) = u16::try_from(v) {
+            self.buf.push(op::BININT2);
+            self.buf.extend_from_slice(&w.to_le_bytes());
+        } else if let Ok(i) = i32::try_from(v) {
+            self.buf.push(op::BININT);
+            self.buf.extend_from_slice(&i.to_le_bytes());
+        } else {
+            let bytes = v.to_le_bytes();
+            // Drop high bytes that only repeat the sign of the byte below them.
+            let mut n = bytes.len();
+            while n > 1 {
+                let (top, below) = (bytes[n - 1], bytes[n - 2]);
+                if (top == 0 && below < 0x80) || (top == 0xff && below >= 0x80) {
+                    n -= 1;
+                } else {
+                    break;
+                }
+            }
+            self.long(&bytes[..n]);
+        }
+    }
+
+    /// A float: BINFLOAT (big-endian IEEE 754 double), as `save_float` writes it.
+    #[inline]
+    pub(crate) fn float(&mut self, v: f64) {
+        self.buf.push(op::BINFLOAT);
+        self.buf.extend_from_slice(&v.to_bits().to_be_bytes());
+    }
+
     /// memo[id] = top: BINPUT or LONG_BINPUT.
     #[inline]
     pub(crate) fn put(&mut self, id: u32) {

@@ -18,6 +18,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let idx = self.intern_global(m, n)?;
         self.utc_pushed(idx);
         self.walk_pushed(idx);
+        self.array_pushed(idx);
         if o.code == op::INST {
             self.ev_py2 = true;
             let args = self.mark_tuple(0, o.pos)?;
@@ -43,6 +44,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             };
             self.utc_pushed(idx);
             self.walk_pushed(idx);
+            self.array_pushed(idx);
             if self.target() == Some(Runtime::Py2) {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }
@@ -63,6 +65,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         let idx = self.intern_global(&m, &n)?;
         self.utc_pushed(idx);
         self.walk_pushed(idx);
+        self.array_pushed(idx);
         if self.target() == Some(Runtime::Py2) {
             // Only the adjacent form CPython writes (module, name, STACK_GLOBAL, memo PUTs between).
             if self.recent[RECENT - 2..] != [mv, nv] {
@@ -122,9 +125,12 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         let py3_only = compat::is_py3_only(m, n);
         let utc = self.is_utc_class(m, n);
+        // Its calls are rewritten as `array.array(typecode, list)` where they can be
+        // (`array_call`); any other use is refused at the end (`array_pushes`).
+        let array_reconstructor = (m, n) == ("array", "_array_reconstructor");
         if py3_only {
             self.summary.py3_only_global = true;
-            if self.target() == Some(Runtime::Py2) && !utc {
+            if self.target() == Some(Runtime::Py2) && !utc && !array_reconstructor {
                 return Err(self.m.err(ErrorKind::Py3OnlyGlobal));
             }
         }
@@ -184,6 +190,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             keeps_text: compat::text_args(&m2, &n2),
             value_key,
             getattr: (&*m2, &*n2) == ("__builtin__", "getattr"),
+            array_reconstructor,
         };
         if self.summary_globals.len() < MAX_SUMMARY_GLOBALS {
             self.summary_globals
@@ -222,6 +229,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
         }
         if self.target() == Some(Runtime::Py2) {
             self.classic_reconstructor(o, func, args)?;
+            self.array_call(func, args)?;
         }
         self.str_value_call(func, args)?;
         let mut result = Slot::Any;
