@@ -8,6 +8,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use common::memcache_binary as mb;
 use common::servers::{show, with_admin, Client, Memcached, Proxy};
 use common::wait::wait_until;
 use picklebridge::config::{ClientRuntime, Config, GetErrors};
@@ -202,21 +203,23 @@ fn idle_binary_connections_are_closed() {
     let mut config = quick(&mc.addr_string());
     config.limits.idle_timeout_s = 1;
     let proxy = Proxy::start(config);
-    // A binary NOOP (magic 0x80, opcode 0x0a, no body) and its 24-byte response.
-    let mut noop = vec![0x80, 0x0a];
-    noop.resize(24, 0);
+    let noop = mb::noop(1);
     let mut idle = Client::connect(proxy.addr(0)).unwrap();
     let mut busy = Client::connect(proxy.addr(0)).unwrap();
     for c in [&mut idle, &mut busy] {
         c.send(&noop);
-        assert_eq!(c.read_exact(24)[..2], [0x81, 0x0a], "spliced");
+        assert_eq!(mb::response(c), (mb::NOOP, 0, 1, vec![]), "spliced");
     }
     let started = Instant::now();
     // Busy: a NOOP every 300 ms for 2 s, each answered.
     while started.elapsed() < Duration::from_secs(2) {
         std::thread::sleep(Duration::from_millis(300));
         busy.send(&noop);
-        assert_eq!(busy.read_exact(24)[..2], [0x81, 0x0a], "still open");
+        assert_eq!(
+            mb::response(&mut busy),
+            (mb::NOOP, 0, 1, vec![]),
+            "still open"
+        );
     }
     assert!(idle.is_closed(), "the idle one was closed");
     assert!(started.elapsed() < Duration::from_secs(5));

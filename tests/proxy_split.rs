@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::binary::labelled_sum;
+use common::memcache_binary as mb;
 use common::servers::{show, with_admin, Client, Memcached, Proxy};
 use picklebridge::config::{ClientRuntime, Config, GetErrors};
 
@@ -495,6 +496,18 @@ fn counts(proxy: &Proxy) -> Vec<(String, Option<f64>)> {
     out
 }
 
+/// What each of [`counts`] moved by from `before` to `after`.
+fn delta(
+    before: Vec<(String, Option<f64>)>,
+    after: Vec<(String, Option<f64>)>,
+) -> Vec<(String, f64)> {
+    before
+        .into_iter()
+        .zip(after)
+        .map(|((k, b), (_, a))| (k, a.unwrap_or(0.0) - b.unwrap_or(0.0)))
+        .collect()
+}
+
 /// A split get counts what it would whole: one request, one latency, a hit or miss per key
 /// (a failed server's keys are misses when another answered). Its failures are counted per
 /// upstream request, as for the runs of a long gat: a server failing in several parts counts
@@ -518,13 +531,6 @@ fn a_split_get_counts_as_whole_with_a_server_down() {
     let want = exchange(&mut w, req.as_bytes(), b"END\r\n");
     let got = exchange(&mut p, req.as_bytes(), b"END\r\n");
     assert_eq!(show(&got), show(&want));
-    let delta = |before: Vec<(String, Option<f64>)>, after: Vec<(String, Option<f64>)>| {
-        before
-            .into_iter()
-            .zip(after)
-            .map(|((k, b), (_, a))| (k, a.unwrap_or(0.0) - b.unwrap_or(0.0)))
-            .collect::<Vec<_>>()
-    };
     let mut dw = delta(before_w, counts(&whole));
     let mut dp = delta(before_p, counts(&parts));
     let failures = |d: &mut Vec<(String, f64)>| {
@@ -592,12 +598,7 @@ fn a_split_part_answered_with_memcacheds_error_line_counts_its_keys_as_misses() 
             "{req}"
         );
     }
-    let after = counts(&parts);
-    let delta: Vec<(String, f64)> = before
-        .into_iter()
-        .zip(after)
-        .map(|((k, b), (_, a))| (k, a.unwrap_or(0.0) - b.unwrap_or(0.0)))
-        .collect();
+    let delta = delta(before, counts(&parts));
     let get = |name: &str| delta.iter().find(|(k, _)| k == name).unwrap().1;
     assert_eq!(
         (get("hit"), get("miss"), get("requests"), get("latencies")),
@@ -649,75 +650,44 @@ fn split_gets_pipelined_with_a_server_down_read_as_whole() {
     assert_eq!(show(&got), show(&want));
 }
 
-/// A binary-protocol request: magic, opcode, key, extras and value, opaque.
-fn binary_request(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], opaque: u32) -> Vec<u8> {
-    let mut r = vec![0x80, opcode];
-    r.extend_from_slice(&u16::try_from(key.len()).unwrap().to_be_bytes());
-    r.push(u8::try_from(extras.len()).unwrap());
-    r.extend_from_slice(&[0, 0, 0]);
-    let body = key.len() + extras.len() + value.len();
-    r.extend_from_slice(&u32::try_from(body).unwrap().to_be_bytes());
-    r.extend_from_slice(&opaque.to_be_bytes());
-    r.extend_from_slice(&[0; 8]);
-    r.extend_from_slice(extras);
-    r.extend_from_slice(key);
-    r.extend_from_slice(value);
-    r
-}
-
-/// Reads one binary-protocol response: (opcode, status, opaque, body).
-fn binary_response(c: &mut Client) -> (u8, u16, u32, Vec<u8>) {
-    let header = c.read_exact(24);
-    assert_eq!(header[0], 0x81, "a response header: {header:?}");
-    let len = u32::from_be_bytes(header[8..12].try_into().unwrap());
-    let body = c.read_exact(len as usize);
-    let status = u16::from_be_bytes([header[6], header[7]]);
-    let opaque = u32::from_be_bytes(header[12..16].try_into().unwrap());
-    (header[1], status, opaque, body)
-}
-
 /// A binary-protocol client (spliced to memcached) at shutdown: the request it was sending
 /// when the signal came is read to its end and answered, as are those before it (a quiet
 /// `getq` miss stays quiet, its `setq` is applied); then the connection closes, and what it
 /// sends after that request is not passed on.
 #[test]
 fn shutdown_finishes_a_binary_clients_request_half_sent() {
-    const SET: u8 = 0x01;
-    const GET: u8 = 0x00;
-    const GETQ: u8 = 0x09;
-    const SETQ: u8 = 0x11;
-    const NOOP: u8 = 0x0a;
+    use mb::{GET, GETQ, NOOP, SET, SETQ};
     let flags_exptime = [0u8; 8];
     let mc = Memcached::start();
     let mut cfg = config(&[mc.addr_string()]);
     cfg.timeouts.shutdown_grace_ms = 5000;
     let mut proxy = Proxy::start(with_admin(cfg));
     let mut c = Client::connect(proxy.addr(0)).unwrap();
-    c.send(&binary_request(NOOP, b"", b"", b"", 1));
-    assert_eq!(binary_response(&mut c), (NOOP, 0, 1, vec![]), "spliced");
-    let mut before = binary_request(SETQ, b"bq", &flags_exptime, b"quiet", 2);
-    before.extend(binary_request(GETQ, b"absent", b"", b"", 3));
-    before.extend(binary_request(SET, b"b1", &flags_exptime, b"one", 4));
-    let half = binary_request(SET, b"b2", &flags_exptime, &[b'v'; 5000], 5);
+    c.send(&mb::noop(1));
+    assert_eq!(mb::response(&mut c), (NOOP, 0, 1, vec![]), "spliced");
+    let mut before = mb::request(SETQ, b"bq", &flags_exptime, b"quiet", 2);
+    before.extend(mb::request(GETQ, b"absent", b"", b"", 3));
+    before.extend(mb::request(SET, b"b1", &flags_exptime, b"one", 4));
+    let half = mb::request(SET, b"b2", &flags_exptime, &[b'v'; 5000], 5);
     before.extend_from_slice(&half[..100]);
     c.send(&before);
     c.wait_until_read();
     let started = Instant::now();
     proxy.signal_shutdown();
     let mut rest = half[100..].to_vec();
-    rest.extend(binary_request(SET, b"after", &flags_exptime, b"no", 6));
+    rest.extend(mb::request(SET, b"after", &flags_exptime, b"no", 6));
     c.send(&rest);
-    let (op, status, opaque, _) = binary_response(&mut c);
+    let (op, status, opaque, _) = mb::response(&mut c);
     assert_eq!((op, status, opaque), (SET, 0, 4), "the set before");
-    let (op, status, opaque, _) = binary_response(&mut c);
+    let (op, status, opaque, _) = mb::response(&mut c);
     assert_eq!((op, status, opaque), (SET, 0, 5), "the set half sent");
     assert!(c.is_closed(), "then the connection closes");
     assert!(started.elapsed() < Duration::from_millis(4500));
     proxy.shutdown();
     let mut direct = Client::connect(mc.addr()).unwrap();
     for (key, want) in [(&b"bq"[..], 0u16), (b"b1", 0), (b"b2", 0), (b"after", 1)] {
-        direct.send(&binary_request(GET, key, b"", b"", 9));
-        let (_, status, _, _) = binary_response(&mut direct);
+        direct.send(&mb::request(GET, key, b"", b"", 9));
+        let (_, status, _, _) = mb::response(&mut direct);
         assert_eq!(status, want, "{}", String::from_utf8_lossy(key));
     }
 }
@@ -730,12 +700,12 @@ fn shutdown_closes_binary_clients_idle_or_stuck() {
     let mut cfg = config(&[mc.addr_string()]);
     cfg.timeouts.shutdown_grace_ms = 1500;
     let mut proxy = Proxy::start(cfg);
-    let noop = binary_request(0x0a, b"", b"", b"", 7);
+    let noop = mb::noop(7);
     let mut idle = Client::connect(proxy.addr(0)).unwrap();
     let mut stuck = Client::connect(proxy.addr(0)).unwrap();
     for c in [&mut idle, &mut stuck] {
         c.send(&noop);
-        assert_eq!(binary_response(c), (0x0a, 0, 7, vec![]), "spliced");
+        assert_eq!(mb::response(c), (mb::NOOP, 0, 7, vec![]), "spliced");
     }
     stuck.send(&noop[..10]);
     stuck.wait_until_read();

@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::binary::ServeBin;
+use common::memcache_binary as mb;
 use common::servers::{show, with_admin, Client, Memcached, Proxy};
 use common::wait::wait_until;
 use picklebridge::config::Config;
@@ -380,25 +381,20 @@ fn a_binary_clients_requests_read_before_the_signal_are_answered_when_the_connec
     let mut cfg = config_at(&gate.addr.to_string(), &plain_mc, &ca_table(&pki, "ca.pem"));
     cfg.timeouts.connect_ms = 10_000;
     let mut proxy = Proxy::start(with_admin(cfg));
-    let noop = |opaque: u32| {
-        let mut r = vec![0x80, 0x0a];
-        r.resize(24, 0);
-        r[12..16].copy_from_slice(&opaque.to_be_bytes());
-        r
-    };
     let mut binary = Client::connect(proxy.addr(0)).expect("connect to proxy");
-    let mut both = noop(1);
-    both.extend(noop(2));
+    let mut both = mb::noop(1);
+    both.extend(mb::noop(2));
     binary.send(&both);
     // Read by the proxy, whose connect to memcached waits at the gate.
     binary.wait_until_read();
     proxy.signal_shutdown();
     gate.open();
     for opaque in [1u32, 2] {
-        let reply = binary.read_exact(24);
-        assert_eq!(reply.len(), 24, "the NOOP reply {opaque}: {}", show(&reply));
-        assert_eq!(&reply[..2], [0x81, 0x0a], "{}", show(&reply));
-        assert_eq!(&reply[12..16], opaque.to_be_bytes(), "opaque");
+        assert_eq!(
+            mb::response(&mut binary),
+            (mb::NOOP, 0, opaque, vec![]),
+            "the NOOP reply {opaque}"
+        );
     }
     assert!(binary.is_closed(), "then the connection closes");
     proxy.shutdown();

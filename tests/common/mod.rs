@@ -4,6 +4,7 @@
 
 pub mod binary;
 pub mod http;
+pub mod memcache_binary;
 pub mod ports;
 pub mod python;
 pub mod servers;
