@@ -177,7 +177,8 @@ fn reply_held_now(
 /// buffer holds, and apply it upstream).
 fn end_log_stream(
     closing: &mut bool,
-    (reading, parsing): (&mut bool, &mut bool),
+    reading: &mut bool,
+    parsing: &mut bool,
     slots: &mut VecDeque<(Slot, usize)>,
     reserved: &mut usize,
     barriers: &mut usize,
@@ -510,7 +511,8 @@ pub async fn serve(
             // then the close, not at the end of the grace period.
             end_log_stream(
                 &mut closing,
-                (&mut reading, &mut parsing),
+                &mut reading,
+                &mut parsing,
                 &mut slots,
                 &mut reserved,
                 &mut barriers,
@@ -624,7 +626,8 @@ pub async fn serve(
             if watching {
                 end_log_stream(
                     &mut closing,
-                    (&mut reading, &mut parsing),
+                    &mut reading,
+                    &mut parsing,
                     &mut slots,
                     &mut reserved,
                     &mut barriers,

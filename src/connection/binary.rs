@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, Instant};
 
+use super::READ_BUFFER;
 use crate::server::Shared;
 
 /// Length of a binary-protocol header.
@@ -133,7 +134,7 @@ pub(super) async fn splice(
     };
     // memcached's replies, until it closes: then the client connection closes too.
     let to_client = async {
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; READ_BUFFER];
         loop {
             let n = up_rd.read(&mut buf).await?;
             if n == 0 {
@@ -147,7 +148,7 @@ pub(super) async fn splice(
     // read; then the end of the stream is passed on (memcached answers what it got, then
     // closes).
     let to_upstream = async {
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; READ_BUFFER];
         while !(draining && framing.at_boundary()) {
             tokio::select! {
                 // (The watch guard is dropped inside: it must not live across an await.)
