@@ -145,5 +145,50 @@ fn bench_hostile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_transcode, bench_analyze, bench_hostile);
+/// py3 `bytes` of 70 000 bytes for a Python 2 reader (each byte becomes a latin-1 character,
+/// written as UTF-8) by content, as CPython 3.11 writes it at protocol 5: the fixture `bytes_70k`
+/// is `bytes(range(256))` repeated, whose 8-byte words are all ASCII or all high; here bytes
+/// with no pattern (compressed or encrypted data: mixed words), UTF-8 text kept as bytes (all
+/// high) and ASCII.
+fn bench_bytes_content(c: &mut Criterion) {
+    const LEN: usize = 70_000;
+    let value = |data: &[u8]| {
+        let mut v = b"\x80\x05B".to_vec();
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(data);
+        v.extend_from_slice(b"\x94.");
+        Bytes::from(v)
+    };
+    // A fixed-seed 64-bit LCG (Knuth's MMIX constants), top byte of each step.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let random: Vec<u8> = (0..LEN)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 56) as u8
+        })
+        .collect();
+    let cjk: Vec<u8> = "\u{7231}\u{60c5}".bytes().cycle().take(LEN).collect();
+    let ascii: Vec<u8> = b"hello world ".iter().copied().cycle().take(LEN).collect();
+    let policy = Policy::for_target(Runtime::Py2);
+    let mut group = c.benchmark_group("transcode_bytes_for_py2");
+    for (shape, data) in [("random", random), ("utf8_text", cjk), ("ascii", ascii)] {
+        let src = value(&data);
+        check_outcome(shape, &src, &policy, Expect::Rewritten);
+        group.throughput(Throughput::Bytes(src.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(shape), &src, |b, src| {
+            b.iter(|| transcode(black_box(src), black_box(&policy)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_transcode,
+    bench_analyze,
+    bench_hostile,
+    bench_bytes_content
+);
 criterion_main!(benches);

@@ -75,9 +75,10 @@ impl Out {
     /// BINUNICODE, UTF-8, encoded straight into the output.
     ///
     /// Binary values are about half bytes >= 0x80 in no pattern, so a branch per byte (or per
-    /// run) is mispredicted half the time: eight bytes at a time, an all-ASCII word is copied
-    /// and any other is encoded without branches (each byte writes both UTF-8 bytes where it
-    /// goes, and the next one overwrites the second when it was ASCII).
+    /// run) is mispredicted half the time: eight bytes at a time, an all-ASCII word is copied,
+    /// an all-high word (UTF-8 text kept as bytes) is encoded in the lanes of two words, and
+    /// any other is encoded without branches (each byte writes both UTF-8 bytes where it goes,
+    /// and the next one overwrites the second when it was ASCII).
     pub(crate) fn text_latin1(&mut self, bytes: &[u8]) {
         let n = bytes.len() + high_bytes(bytes);
         self.buf.push(op::BINUNICODE);
@@ -101,35 +102,47 @@ impl Out {
             return;
         }
         let start = self.buf.len();
-        // 16 bytes of slack: a word writes up to 16 bytes from where the last one ended.
-        self.buf.resize(start + n + 16, 0);
+        // 18 bytes of slack: a word writes up to 16 bytes from where the last one ended (the
+        // two bytes at 16, which it never reaches, are there to spare a bounds check).
+        self.buf.resize(start + n + 18, 0);
         let out = &mut self.buf[start..];
         let mut at = 0;
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
-            let Some(dst) = out.get_mut(at..at + 16) else {
+            let Some(dst) = out
+                .get_mut(at..at + 18)
+                .and_then(|d| <&mut [u8; 18]>::try_from(d).ok())
+            else {
                 break;
             };
-            let w = u64::from_le_bytes([
-                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-            ]);
-            if w & 0x8080_8080_8080_8080 == 0 {
-                dst[..8].copy_from_slice(word);
+            let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            let top = w & 0x8080_8080_8080_8080;
+            if top == 0 {
+                dst[..8].copy_from_slice(&w.to_le_bytes());
                 at += 8;
                 continue;
             }
-            // Where byte j goes: j plus the number of high bytes before it (a prefix sum of
-            // the top bits, one per byte lane, by one multiplication), so the eight bytes are
-            // placed independently. At most 7 + 7 = 14, so `p + 1` stays below 16.
-            let high = (w >> 7) & 0x0101_0101_0101_0101;
-            let before = high.wrapping_mul(0x0101_0101_0101_0101) - high;
-            for (j, &b) in word.iter().enumerate() {
-                let p = j + ((before >> (8 * j)) & 0xff) as usize;
-                // U+0080..U+00FF in UTF-8: 110000xx 10xxxxxx.
-                dst[p & 15] = if b >= 0x80 { 0xC0 | (b >> 6) } else { b };
-                dst[(p + 1) & 15] = 0x80 | (b & 0x3F);
+            if top == 0x8080_8080_8080_8080 {
+                // Eight high bytes (UTF-8 text kept as bytes is all high bytes): two each, in
+                // order, four at a time in the 16-bit lanes of a word.
+                dst[..8].copy_from_slice(&two_byte_utf8(w as u32).to_le_bytes());
+                dst[8..16].copy_from_slice(&two_byte_utf8((w >> 32) as u32).to_le_bytes());
+                at += 16;
+                continue;
             }
-            at += 8 + high.count_ones() as usize;
+            // Each byte's UTF-8 from a table (an ASCII byte's second byte is a placeholder
+            // the next byte overwrites), written where it goes: j plus the number of high
+            // bytes before it (a prefix sum of the top bits, one per byte lane, by one
+            // multiplication), so no write waits for the one before. At most 7 + 7 = 14.
+            let ones = top >> 7;
+            let through = ones.wrapping_mul(0x0101_0101_0101_0101);
+            let at_byte = (through - ones) + 0x0706_0504_0302_0100;
+            for j in 0..8 {
+                let q = ((at_byte >> (8 * j)) & 0x0F) as usize;
+                let utf8 = LATIN1_UTF8[usize::from((w >> (8 * j)) as u8)];
+                dst[q..q + 2].copy_from_slice(&utf8.to_le_bytes());
+            }
+            at += 8 + (through >> 56) as usize;
         }
         for &b in words.remainder() {
             if b < 0x80 {
@@ -249,16 +262,53 @@ impl Out {
 }
 
 /// How many bytes are >= 0x80 (a word at a time: their top bits, counted).
+/// The UTF-8 of four high bytes (U+0080..U+00FF, `110000xx 10xxxxxx` each), in order: each
+/// byte spread to a 16-bit lane, then both halves of its encoding made in every lane at once.
+fn two_byte_utf8(four: u32) -> u64 {
+    let x = spread(four);
+    let lead = ((x >> 6) & 0x0003_0003_0003_0003) | 0x00C0_00C0_00C0_00C0;
+    let tail = ((x & 0x003F_003F_003F_003F) << 8) | 0x8000_8000_8000_8000;
+    lead | tail
+}
+
+/// How many bytes are >= 0x80.
+/// The UTF-8 of each latin-1 character as a little-endian pair: U+0080..U+00FF are
+/// `110000xx 10xxxxxx`; an ASCII byte is itself, followed by a placeholder.
+static LATIN1_UTF8: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = if b < 0x80 {
+            b as u16
+        } else {
+            (0xC0 | (b >> 6) as u16) | ((0x80 | (b & 0x3F)) as u16) << 8
+        };
+        b += 1;
+    }
+    table
+};
+
+/// Four bytes, each moved to the low half of its own 16-bit lane, in order.
+fn spread(four: u32) -> u64 {
+    let x = u64::from(four);
+    let x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
+    (x | (x << 8)) & 0x00FF_00FF_00FF_00FF
+}
+
 fn high_bytes(bytes: &[u8]) -> usize {
-    let words = bytes.chunks_exact(8);
-    let tail = words.remainder().iter().filter(|&&b| b >= 0x80).count();
-    words
-        .map(|w| {
-            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            (w & 0x8080_8080_8080_8080).count_ones() as usize
-        })
-        .sum::<usize>()
-        + tail
+    let whole = bytes.len() / 8 * 8;
+    let mut total = bytes[whole..].iter().filter(|&&b| b >= 0x80).count();
+    // Eight byte-wide counters, one per lane of a word, added up before any can pass 255.
+    for block in bytes[..whole].chunks(8 * 255) {
+        let mut lanes = 0u64;
+        for word in block.chunks_exact(8) {
+            let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            lanes += (w >> 7) & 0x0101_0101_0101_0101;
+        }
+        let pairs = (lanes & 0x00FF_00FF_00FF_00FF) + ((lanes >> 8) & 0x00FF_00FF_00FF_00FF);
+        total += (pairs.wrapping_mul(0x0001_0001_0001_0001) >> 48) as usize;
+    }
+    total
 }
 
 #[cfg(test)]
@@ -288,7 +338,20 @@ mod tests {
         // Every byte value, in and out of eight-byte words, with ASCII runs between.
         let all: Vec<u8> = (0..=255u8).rev().chain(0..=255).collect();
         let mixed: Vec<u8> = (0..1000u32).map(|i| (i * 37 % 251) as u8).collect();
-        let cases: [&[u8]; 8] = [
+        // Every byte value at every place of a word whose other bytes are ASCII and high in
+        // turn, so each word takes the mixed path (and all-ASCII or all-high for some values).
+        let placed: Vec<u8> = (0..=255u8)
+            .flat_map(|v| {
+                (0..8).flat_map(move |at| {
+                    (0..8).map(move |j| match (j == at, j % 2) {
+                        (true, _) => v,
+                        (false, 0) => b'A',
+                        (false, _) => 0xC3,
+                    })
+                })
+            })
+            .collect();
+        let cases: [&[u8]; 9] = [
             b"",
             b"abc",
             b"\xff",
@@ -297,6 +360,7 @@ mod tests {
             b"abcdefgh\xffabcdefghi\x80\x81\x82\x83\x84\x85\x86\x87\x88",
             &all,
             &mixed,
+            &placed,
         ];
         for bytes in cases {
             let mut o = Out::for_input(0, 1 << 20);
