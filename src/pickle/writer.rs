@@ -261,7 +261,6 @@ impl Out {
     }
 }
 
-/// How many bytes are >= 0x80 (a word at a time: their top bits, counted).
 /// The UTF-8 of four high bytes (U+0080..U+00FF, `110000xx 10xxxxxx` each), in order: each
 /// byte spread to a 16-bit lane, then both halves of its encoding made in every lane at once.
 fn two_byte_utf8(four: u32) -> u64 {
@@ -271,7 +270,6 @@ fn two_byte_utf8(four: u32) -> u64 {
     lead | tail
 }
 
-/// How many bytes are >= 0x80.
 /// The UTF-8 of each latin-1 character as a little-endian pair: U+0080..U+00FF are
 /// `110000xx 10xxxxxx`; an ASCII byte is itself, followed by a placeholder.
 static LATIN1_UTF8: [u16; 256] = {
@@ -295,6 +293,7 @@ fn spread(four: u32) -> u64 {
     (x | (x << 8)) & 0x00FF_00FF_00FF_00FF
 }
 
+/// How many bytes are >= 0x80 (a word at a time: their top bits, counted).
 fn high_bytes(bytes: &[u8]) -> usize {
     let whole = bytes.len() / 8 * 8;
     let mut total = bytes[whole..].iter().filter(|&&b| b >= 0x80).count();
