@@ -338,7 +338,8 @@ mod tests {
         let all: Vec<u8> = (0..=255u8).rev().chain(0..=255).collect();
         let mixed: Vec<u8> = (0..1000u32).map(|i| (i * 37 % 251) as u8).collect();
         // Every byte value at every place of a word whose other bytes are ASCII and high in
-        // turn, so each word takes the mixed path (and all-ASCII or all-high for some values).
+        // turn, so every word takes the mixed path (`all` has all-ASCII and all-high words);
+        // 2 048 words, so the high bytes are counted over more than one block of 255.
         let placed: Vec<u8> = (0..=255u8)
             .flat_map(|v| {
                 (0..8).flat_map(move |at| {
