@@ -7,6 +7,8 @@ same golden fixtures and shapes as benches/transcode.rs, to compare with pickleb
 
 Prints one line per shape: fixture size, microseconds per value and MB/s (best of 5 repeats,
 each repeat at least ~0.1 s). `--quick` runs every shape once (used by tests to keep it honest).
+Under Python 3 it then times the three 70 000-byte `bytes` values of the bench group
+`transcode_bytes_for_py2` (built here as the bench builds them, written at protocol 5).
 """
 from __future__ import print_function
 
@@ -49,6 +51,18 @@ SHAPES = {
 }
 
 
+def bytes_contents(length=70000):
+    """The bench group transcode_bytes_for_py2's values: (name, bytes) as benches/transcode.rs
+    builds them (the same 64-bit LCG and seed for the bytes with no pattern)."""
+    state, mask, random = 0x2545F4914F6CDD1D, (1 << 64) - 1, bytearray()
+    for _ in range(length):
+        state = (state * 6364136223846793005 + 1442695040888963407) & mask
+        random.append(state >> 56)
+    cjk = (u'\u7231\u60c5'.encode('utf-8') * (length // 6 + 1))[:length]
+    ascii = (b'hello world ' * (length // 12 + 1))[:length]
+    return [('random', bytes(random)), ('utf8_text', cjk), ('ascii', ascii)]
+
+
 def main():
     quick = '--quick' in sys.argv[1:]
     here = os.path.dirname(os.path.abspath(__file__))
@@ -57,9 +71,14 @@ def main():
     print('# CPython %d.%d.%d %s: loads + dumps(obj, 2) per value' % (
         sys.version_info[:3] + ('cPickle' if PY2 else 'pickle',)))
     print('%-28s %8s %12s %10s' % ('shape', 'bytes', 'us/value', 'MB/s'))
+    values = []
     for shape, stem in SHAPES[runtime]:
         with open(os.path.join(fixtures, stem + '.pickle'), 'rb') as f:
-            data = f.read()
+            values.append((shape, f.read()))
+    if not PY2:
+        values += [('bytes_' + name, pickle.dumps(content, 5))
+                   for name, content in bytes_contents()]
+    for shape, data in values:
 
         def convert(data=data):
             return pickle.dumps(pickle.loads(data), 2)

@@ -678,7 +678,8 @@ fn py2_fixtures_transcoded_for_py3_load_in_cpython_3() {
 #[test]
 fn cpython_bench_script_runs_on_every_shape() {
     // scripts/bench_cpython.py is the baseline the README compares against; keep it working.
-    for (py, shapes) in [(Py::Py3, 8), (Py::Py2, 9)] {
+    // Python 3: 8 fixtures and the 3 `bytes` contents of the bench group transcode_bytes_for_py2.
+    for (py, shapes) in [(Py::Py3, 8 + 3), (Py::Py2, 9)] {
         let out = python::run(
             py,
             &["scripts/bench_cpython.py", "--quick"],
