@@ -52,7 +52,7 @@ fn item(mformat: u8) -> Option<Item> {
         // IEEE_754_FLOAT_LE = 14, _BE = 15, IEEE_754_DOUBLE_LE = 16, _BE = 17.
         14..=17 => Item::Float {
             size: if mformat < 16 { 4 } else { 8 },
-            big: mformat % 2 == 1,
+            big,
         },
         // UTF16_LE = 18, UTF16_BE = 19, UTF32_LE = 20, UTF32_BE = 21.
         18 | 19 => Item::Utf16 { big },
@@ -135,9 +135,10 @@ pub(crate) fn check(mformat: u8, bytes: &[u8]) -> bool {
 }
 
 /// Writes `array.tolist()` of the items in `bytes` as CPython 3's protocol-2 pickle does
-/// (EMPTY_LIST, then MARK ... APPENDS per [`BATCH`] items; numbers as `save_long` and
-/// `save_float` write them, characters as BINUNICODE). Returns `false`, having written part of
-/// the list, when [`check`] would refuse `bytes`.
+/// (EMPTY_LIST, then MARK ... APPENDS per [`BATCH`] items, where CPython writes a one-item
+/// list as the item and APPEND, which loads the same; numbers as `save_long` and `save_float`
+/// write them, characters as BINUNICODE). Returns `false`, having written part of the list,
+/// when [`check`] would refuse `bytes`.
 pub(crate) fn write_items(out: &mut Out, mformat: u8, bytes: &[u8]) -> bool {
     let Some(it) = item(mformat) else {
         return false;

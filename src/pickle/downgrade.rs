@@ -273,25 +273,20 @@ impl<'a> Downgrade<'a> {
         }
         // `array._array_reconstructor(array.array, tc, mformat, bytes)` -> `array.array(tc,
         // [item, ...])`: the items replace the bytes, a 2-tuple the 4-tuple (`scan/arrays.rs`).
-        match own {
-            Some(Ann::ArrayItems { mformat, src }) => {
-                self.array_list(mformat, src)?;
-                self.pending = Some(Slot::Gone);
-                return Ok(());
+        if let Some(ann @ (Ann::ArrayItems { .. } | Ann::ArrayArgs | Ann::ArrayArgsPop { .. })) =
+            own
+        {
+            match ann {
+                Ann::ArrayItems { mformat, src } => self.array_list(mformat, src)?,
+                Ann::ArrayArgsPop { mformat, src } => {
+                    self.out.byte(op::POP);
+                    self.array_list(mformat, src)?;
+                    self.out.byte(op::TUPLE2);
+                }
+                _ => self.out.byte(op::TUPLE2),
             }
-            Some(Ann::ArrayArgs) => {
-                self.out.byte(op::TUPLE2);
-                self.pending = Some(Slot::Gone);
-                return Ok(());
-            }
-            Some(Ann::ArrayArgsPop { mformat, src }) => {
-                self.out.byte(op::POP);
-                self.array_list(mformat, src)?;
-                self.out.byte(op::TUPLE2);
-                self.pending = Some(Slot::Gone);
-                return Ok(());
-            }
-            _ => {}
+            self.pending = Some(Slot::Gone);
+            return Ok(());
         }
         if own == Some(Ann::Skip) {
             self.pending = Some(match o.code {
