@@ -144,15 +144,10 @@ impl Out {
             }
             at += 8 + (through >> 56) as usize;
         }
+        // The last bytes one at a time, from the table as in a mixed word.
         for &b in words.remainder() {
-            if b < 0x80 {
-                out[at] = b;
-                at += 1;
-            } else {
-                out[at] = 0xC0 | (b >> 6);
-                out[at + 1] = 0x80 | (b & 0x3F);
-                at += 2;
-            }
+            out[at..at + 2].copy_from_slice(&LATIN1_UTF8[usize::from(b)].to_le_bytes());
+            at += 1 + usize::from(b >> 7);
         }
         debug_assert_eq!(at, n);
         self.buf.truncate(start + n);
@@ -264,7 +259,9 @@ impl Out {
 /// The UTF-8 of four high bytes (U+0080..U+00FF, `110000xx 10xxxxxx` each), in order: each
 /// byte spread to a 16-bit lane, then both halves of its encoding made in every lane at once.
 fn two_byte_utf8(four: u32) -> u64 {
-    let x = spread(four);
+    let x = u64::from(four);
+    let x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
+    let x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF;
     let lead = ((x >> 6) & 0x0003_0003_0003_0003) | 0x00C0_00C0_00C0_00C0;
     let tail = ((x & 0x003F_003F_003F_003F) << 8) | 0x8000_8000_8000_8000;
     lead | tail
@@ -285,13 +282,6 @@ static LATIN1_UTF8: [u16; 256] = {
     }
     table
 };
-
-/// Four bytes, each moved to the low half of its own 16-bit lane, in order.
-fn spread(four: u32) -> u64 {
-    let x = u64::from(four);
-    let x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
-    (x | (x << 8)) & 0x00FF_00FF_00FF_00FF
-}
 
 /// How many bytes are >= 0x80 (a word at a time: their top bits, counted).
 fn high_bytes(bytes: &[u8]) -> usize {
@@ -351,7 +341,7 @@ mod tests {
                 })
             })
             .collect();
-        let cases: [&[u8]; 9] = [
+        let cases: [&[u8]; 11] = [
             b"",
             b"abc",
             b"\xff",
@@ -361,6 +351,9 @@ mod tests {
             &all,
             &mixed,
             &placed,
+            // Past the short form with bytes after the last whole word, high and ASCII.
+            &all[..511],
+            &mixed[..997],
         ];
         for bytes in cases {
             let mut o = Out::for_input(0, 1 << 20);
