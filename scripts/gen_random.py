@@ -129,9 +129,8 @@ class Gen(object):
     ``notes`` collects what the target runtime's transcoder must refuse: 'collision' (two keys
     that are distinct for the writer are equal once built with the reader's kit), 'py3_only' (a
     global Python 2 lacks), 'utc' (``timezone.utc``: refused unless ``py2_utc = pytz``),
-    'array' (array.array: Python 3 protocols 3+ use a py3-only global, which the transcoder
-    rewrites for every typecode drawn here, so it is not refused),
-    'array_c' (py2 char array), 'newobj_ex' (keyword arguments to ``__new__``),
+    'array_c' (py2 char array; the other arrays are converted for every typecode drawn here,
+    protocol 3+'s reconstructor included, so they get no note), 'newobj_ex' (keyword arguments to ``__new__``),
     'newargs_bytes' (a py2 `str` as the one argument of NEWOBJ that a Python 3 checker's kit
     makes `bytes`: refused, as a `str` subclass's value would be).
     """
@@ -610,7 +609,8 @@ class Gen(object):
             items = self.text('mixed', n)
         else:
             items = self.binary(n)
-        self.notes.add('array_c' if code == 'c' else 'array')
+        if code == 'c':
+            self.notes.add('array_c')
         if code == 'c' and not PY2:  # the checker of a py2 writer's char array (refused)
             return bytearray(items)
         typecode = str(code)
