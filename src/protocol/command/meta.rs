@@ -365,9 +365,10 @@ pub(crate) fn base64_decode(src: &[u8]) -> Option<Vec<u8>> {
 /// ([`put_short_flag`]).
 pub(crate) fn compose(m: &Meta, dst: &mut BytesMut) {
     let data_len = m.data.as_ref().map_or(0, Bytes::len);
+    let line_len = line_len(m);
     // Room for all of it at once: the line, the data and its CRLF, a fence's `mn`.
-    dst.reserve(line_len(m) + data_len + 8);
-    compose_line(m, dst);
+    dst.reserve(line_len + data_len + 8);
+    put_line(m, line_len, dst);
     if let Some(data) = &m.data {
         dst.put_slice(data);
         dst.put_slice(b"\r\n");
@@ -386,10 +387,15 @@ fn line_len(m: &Meta) -> usize {
 
 /// The request line of [`compose`], without the data block (nor a fenced request's `mn`).
 pub(crate) fn compose_line(m: &Meta, dst: &mut BytesMut) {
-    let data_len = m.data.as_ref().map_or(0, Bytes::len);
     let line_len = line_len(m);
-    let shorten = line_len > MAX_UPSTREAM_LINE;
     dst.reserve(line_len);
+    put_line(m, line_len, dst);
+}
+
+/// Writes the request line, `line_len` being its [`line_len`] (room for it already reserved).
+fn put_line(m: &Meta, line_len: usize, dst: &mut BytesMut) {
+    let data_len = m.data.as_ref().map_or(0, Bytes::len);
+    let shorten = line_len > MAX_UPSTREAM_LINE;
     dst.put_slice(m.cmd.as_str().as_bytes());
     dst.put_u8(b' ');
     dst.put_slice(&m.key);
