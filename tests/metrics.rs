@@ -528,6 +528,11 @@ fn readyz_follows_upstream_reachability() {
         "/readyz 503 with memcached down",
         || (status("/readyz") == 503).then_some(()),
     );
+    // What README "Metrics" says it answers (the drain's 503 is checked in proxy_faults).
+    assert_eq!(
+        http_get(admin, "/readyz").expect("readyz").body,
+        "not ready: a pool has no reachable server\n"
+    );
     assert_eq!(
         status("/healthz"),
         200,
