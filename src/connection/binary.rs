@@ -54,13 +54,10 @@ impl Framing {
                 self.body_left -= n as u64;
             } else {
                 let n = (HEADER - self.header_read).min(buf.len() - at);
-                for (i, &b) in buf[at..at + n].iter().enumerate() {
-                    if let Some(slot) = (self.header_read + i)
-                        .checked_sub(8)
-                        .and_then(|j| self.body_len.get_mut(j))
-                    {
-                        *slot = b;
-                    }
+                // The header bytes 8-11 among those read now.
+                let (from, to) = (self.header_read, self.header_read + n);
+                for i in from.max(8)..to.min(12) {
+                    self.body_len[i - 8] = buf[at + i - from];
                 }
                 self.header_read += n;
                 at += n;
