@@ -114,6 +114,15 @@ class OldStyle:
         self.name = name
 
 
+class Outer(object):
+    """Holds a nested class. Python 3 pickles it by its qualified name (protocol 4+:
+    ``Outer.Inner``; 0-3: ``getattr(Outer, 'Inner')``); Python 2 cannot pickle it."""
+
+    class Inner(object):
+        def __init__(self, value=None):
+            self.value = value
+
+
 class FixedOffset(datetime.tzinfo):
     """A picklable tzinfo that exists in both runtimes (datetime.timezone is py3 only)."""
 
@@ -368,6 +377,9 @@ def _cases():
         ('class_newargs', both, False, lambda k: NewArgs(k.n('key'))),
         ('class_oldstyle', both, False, lambda k: OldStyle(k.n('old'))),
         ('class_all', both, False, _all_classes),
+        # A nested class and its instances (shared: the class is memoized).
+        ('class_nested', py3, False,
+         lambda k: [Outer.Inner(k.n('i')), Outer.Inner, Outer.Inner([1, k.u(u'\u7231')])]),
         # Python 3 writes NEWOBJ_EX at protocols 4-5 and a functools.partial of __new__ at 2-3.
         ('class_kwnew', both, False, lambda k: [KwNew(key=k.n('k')), KwNew(key=1)]),
         # Standard-library types a Django cache also holds.

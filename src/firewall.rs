@@ -9,7 +9,8 @@
 //!
 //! - **deny list**: `module.name` entries and whole modules (`subprocess.*`, with submodules),
 //!   matched after mapping Python 2 and platform spellings (`__builtin__`, `posix`, `nt`,
-//!   `cPickle`, `commands`, ...) onto the Python 3 name;
+//!   `cPickle`, `commands`, ...) onto the Python 3 name; a dotted name is denied when one of
+//!   its prefixes is (`types.FunctionType.X`);
 //! - **dunder names**: any name with a `__x` component (`__import__`, `__globals__`, ...), except
 //!   `copyreg.__newobj__`/`__newobj_ex__`;
 //! - **dotted names**: protocol 4 lets a name walk attributes (`posixpath` + `os.system` is
@@ -348,19 +349,29 @@ impl Firewall {
         if contains(&self.allowed, module, name) {
             return None;
         }
-        // Python 3 loads a Python 2 name as its `fix_imports` maps it (`whichdb.open` is
-        // `dbm.open`): a mapped name is judged in both spellings.
-        let (m3, n3) = crate::pickle::compat::py2_to_py3(raw, name);
-        let mapped_denied = || {
-            let m3c = canonical_module(&m3);
-            self.module_denied(m3c) || contains(&self.denied, m3c, &n3)
-        };
-        if self.module_denied(raw)
-            || self.module_denied(module)
-            || contains(&self.denied, module, name)
-            || ((&*m3, &*n3) != (raw, name) && mapped_denied())
-        {
+        if self.module_denied(raw) || self.module_denied(module) {
             return Some(Rule::Denied);
+        }
+        // A dotted name is reached through each of its prefixes (`types.FunctionType.X` goes
+        // through `types.FunctionType`, and a Python 2 reader's rewrite of a nested class names
+        // `Outer` itself): denied when one of them is.
+        let prefixes = name
+            .match_indices('.')
+            .map(|(i, _)| &name[..i])
+            .chain(std::iter::once(name));
+        for name in prefixes {
+            if contains(&self.denied, module, name) {
+                return Some(Rule::Denied);
+            }
+            // Python 3 loads a Python 2 name as its `fix_imports` maps it (`whichdb.open` is
+            // `dbm.open`): a mapped name is judged in both spellings.
+            let (m3, n3) = crate::pickle::compat::py2_to_py3(raw, name);
+            if (&*m3, &*n3) != (raw, name) {
+                let m3c = canonical_module(&m3);
+                if self.module_denied(m3c) || contains(&self.denied, m3c, &n3) {
+                    return Some(Rule::Denied);
+                }
+            }
         }
         if name.split('.').any(|part| part.starts_with("__"))
             && !ALLOWED_DUNDERS.contains(&(module, name))

@@ -208,12 +208,36 @@ impl<'a> Downgrade<'a> {
         Ok(())
     }
 
-    /// GLOBAL (or INST: `code`) for a (py3-spelled) module and name, renamed as `fix_imports`
-    /// does.
+    /// STACK_GLOBAL's module and name (py3-spelled) for a Python 2 reader.
     ///
-    /// A dotted name (a nested class, `Outer.Inner`) has no GLOBAL form before protocol 4;
-    /// CPython writes `getattr(Outer, 'Inner')`. The rewriter does not write that call (the
-    /// firewall would judge it as `Outer.Inner`, `scan/walks.rs`): such values are refused.
+    /// A name one level deep (a nested class, `Outer.Inner`) has no GLOBAL form before
+    /// protocol 4: it is written as CPython's `save_global` writes it there, `getattr(Outer,
+    /// 'Inner')`, with `Outer` renamed as `fix_imports` renames a top-level name. `scan/walks.rs`
+    /// lists that call as the name it walks to, so the firewall judges the output as it judges
+    /// the input. A deeper name would take a walk from a walk's result, which the firewall
+    /// denies (`getattr` stays listed): refused, as is a walk from a nested class
+    /// (`scan/calls.rs`).
+    fn stack_global(&mut self, module: &str, name: &str) -> Result<(), TranscodeError> {
+        let Some((outer, attr)) = name.split_once('.') else {
+            return self.global(op::GLOBAL, module, name);
+        };
+        if attr.is_empty() || !attr.is_ascii() || attr.contains(['.', '\n']) {
+            return Err(self.err(ErrorKind::Unsupported));
+        }
+        self.ins(Ins::Getattr)?;
+        self.global(op::GLOBAL, module, outer)?;
+        if self.utf8_text {
+            self.out.py2_str(attr.as_bytes());
+        } else {
+            self.out.text(attr);
+        }
+        self.out.raw(&[op::TUPLE2, op::REDUCE]);
+        Ok(())
+    }
+
+    /// GLOBAL (or INST: `code`) for a (py3-spelled) module and name, renamed as `fix_imports`
+    /// does. A dotted name has no GLOBAL form before protocol 4 (see [`Self::stack_global`]):
+    /// refused.
     fn global(&mut self, code: u8, module: &str, name: &str) -> Result<(), TranscodeError> {
         let (m, n) = if self.renames(module, name) {
             compat::py3_to_py2(module, name)
@@ -365,7 +389,7 @@ impl<'a> Downgrade<'a> {
             op::STACK_GLOBAL => match own {
                 Some(Ann::StackGlobal { module, name }) => {
                     let (m, n) = (self.text_of(module)?, self.text_of(name)?);
-                    self.global(op::GLOBAL, &m, &n)?;
+                    self.stack_global(&m, &n)?;
                 }
                 _ => return Err(self.err(ErrorKind::Unsupported)),
             },

@@ -15,11 +15,13 @@ pub(crate) enum Ins {
     Set,
     Frozenset,
     Bytearray,
+    /// `getattr`, for a nested class (`downgrade.rs`).
+    Getattr,
 }
 
 impl Ins {
     /// How many there are (a writer keeps one memo id per kind).
-    pub(crate) const COUNT: usize = 6;
+    pub(crate) const COUNT: usize = 7;
 }
 
 /// The output of a rewrite.
@@ -238,6 +240,7 @@ impl Out {
             Ins::Set => self.global("__builtin__", "set"),
             Ins::Frozenset => self.global("__builtin__", "frozenset"),
             Ins::Bytearray => self.global("__builtin__", "bytearray"),
+            Ins::Getattr => self.global("__builtin__", "getattr"),
         }
     }
 

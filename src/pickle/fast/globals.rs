@@ -70,7 +70,7 @@ pub(super) struct Known {
     /// the general path's for a Python 2 reader, as a route's `py2_classic` classes are.
     py2_classic: bool,
     /// `py2` can be written as a protocol-2 GLOBAL (non-empty newline-free ASCII parts, no
-    /// dotted name: `downgrade.rs` refuses the rest).
+    /// dotted name: `downgrade.rs` writes a nested class as a `getattr` call, refuses the rest).
     pub(super) py2_writable: bool,
 }
 

@@ -31,19 +31,21 @@ impl<'a, 'p> Scanner<'a, 'p> {
     }
 
     /// REDUCE of `func` with `args`: notes a walk when `func` is `getattr` and `args` a class
-    /// (a global) and a constant ASCII name.
-    pub(super) fn walk_reduce(&mut self, func: Slot, args: Slot) {
+    /// (a global) and a constant ASCII name. True when the class is a nested one
+    /// (`Outer.Inner`), which a Python 2 reader's rewrite writes as a walk itself
+    /// (`downgrade.rs`): this walk would then start from a walk's result.
+    pub(super) fn walk_reduce(&mut self, func: Slot, args: Slot) -> bool {
         let Slot::Global { idx, .. } = func else {
-            return;
+            return false;
         };
         if !self.globals.get(idx as usize).is_some_and(|g| g.getattr) {
-            return;
+            return false;
         }
         let Slot::Tuple([Elem::Global { idx: class, .. }, name], id) = args else {
-            return;
+            return false;
         };
         if self.tuple_items(id).map(<[Slot]>::len) != Some(2) {
-            return;
+            return false;
         }
         let name = match name {
             Elem::Text { src, via } => self.str_of(&Slot::Text { src, via }),
@@ -51,19 +53,21 @@ impl<'a, 'p> Scanner<'a, 'p> {
             _ => None,
         };
         let (Some(name), Some(class)) = (name, self.globals.get(class as usize)) else {
-            return;
+            return false;
         };
         if name.is_empty() || !name.is_ascii() {
-            return;
+            return false;
         }
+        let nested = class.name.contains('.');
         let walked = Global::new(class.module.as_str(), format!("{}.{name}", class.name));
         if !self.walks.names.contains(&walked) {
             if self.walks.names.len() >= MAX_SUMMARY_GLOBALS {
-                return;
+                return false;
             }
             self.walks.names.push(walked);
         }
         self.walks.calls += 1;
+        nested
     }
 
     /// Once the whole pickle is read: when every push of `getattr` was a walk, the summary

@@ -1,7 +1,7 @@
 //! Global names: the summary's list of a value's globals (each once, complete up to its cap);
-//! STACK_GLOBAL's names as GLOBAL writes them (a nested class refused, memoized strings); and
-//! renaming between the runtimes' spellings (`fix_imports`' tables applied once, INST like
-//! GLOBAL, Python 2's own names kept).
+//! STACK_GLOBAL's names as GLOBAL writes them (a nested class as `getattr(Outer, 'Inner')`,
+//! memoized strings); and renaming between the runtimes' spellings (`fix_imports`' tables
+//! applied once, INST like GLOBAL, Python 2's own names kept).
 
 use super::*;
 
@@ -74,14 +74,72 @@ fn stack_global_of_py2_str_or_computed_strings_is_listed() {
 }
 
 #[test]
-fn py2_nested_class_name_is_refused_not_walked_with_getattr() {
+fn py2_nested_class_is_written_as_getattr_of_its_outer_class() {
     // py3: pickle.dumps(nm.Outer.Inner, 4) without the frame
     let src = b"\x80\x04\x8c\x02nm\x94\x8c\x0bOuter.Inner\x94\x93\x94.";
-    assert_eq!(refused(src, &py2()), Reason::Unsupported);
+    // What CPython 3's protocol 2 writes (`save_global`: `getattr(Outer, 'Inner')`). Checked:
+    // loads in CPython 2.7 (pickle and cPickle) to nm.Outer.Inner.
+    let out = rewritten(src, &py2());
+    assert_eq!(
+        out,
+        b"\x80\x02c__builtin__\ngetattr\nq\x00cnm\nOuter\nX\x05\x00\x00\x00Inner\x86Rq\x01."
+    );
+    // The output lists the name the call walks to, as the input does (the firewall judges
+    // both alike), and `nm.Outer`, which the call goes through.
+    let listed = |p: &[u8]| analyze(p).unwrap().globals.to_vec();
+    assert_eq!(listed(src), [Global::new("nm", "Outer.Inner")]);
+    assert_eq!(
+        listed(&out),
+        [Global::new("nm", "Outer"), Global::new("nm", "Outer.Inner")]
+    );
+    let mut utf8 = py2();
+    utf8.py2_text = Py2Text::Utf8;
+    assert_eq!(
+        rewritten(src, &utf8),
+        b"\x80\x02c__builtin__\ngetattr\nq\x00cnm\nOuter\nU\x05Inner\x86Rq\x01."
+    );
+    // Two nested classes share one `getattr` (memoized as CPython does); a module-level
+    // class beside them is a GLOBAL.
+    // py3: [nm.Outer.Inner, nm.Outer.Other, nm.Top] at protocol 4 without the frame
+    let two = b"\x80\x04]\x94(\x8c\x02nm\x94\x8c\x0bOuter.Inner\x94\x93\x94h\x01\x8c\x0bOuter.Other\x94\x93\x94h\x01\x8c\x03Top\x94\x93\x94e.";
+    assert_eq!(
+        rewritten(two, &py2()),
+        &b"\x80\x02]q\x00(c__builtin__\ngetattr\nq\x01cnm\nOuter\nX\x05\x00\x00\x00Inner\x86Rq\x02\
+           h\x01cnm\nOuter\nX\x05\x00\x00\x00Other\x86Rq\x03cnm\nTop\nq\x04e."[..]
+    );
+    // Python 3 readers get the value as it is.
     assert_eq!(
         transcode(&Bytes::from_static(src), &py3()).outcome,
         Outcome::Unchanged
     );
+}
+
+#[test]
+fn py2_deeper_nested_names_and_walks_from_nested_classes_are_refused() {
+    // A name two levels deep would take a walk from a walk's result, which the firewall
+    // denies (`getattr` stays listed) where the input's name passes.
+    // py3: pickle.dumps(nm.Outer.Deep.Leaf, 4) without the frame
+    let deep = b"\x80\x04\x8c\x02nm\x94\x8c\x0fOuter.Deep.Leaf\x94\x93\x94.";
+    assert_eq!(refused(deep, &py2()), Reason::Unsupported);
+    // So would a member of a nested enum: CPython 3.11.2 pickles nm.Model.Status.PAID as
+    // getattr(nm.Model.Status, 'PAID') (protocol 4, without the frame).
+    let member = b"\x80\x04\x8c\x08builtins\x94\x8c\x07getattr\x94\x93\x94\x8c\x02nm\x94\
+        \x8c\x0cModel.Status\x94\x93\x94\x8c\x04PAID\x94\x86\x94R\x94.";
+    assert_eq!(refused(member, &py2()), Reason::Unsupported);
+    // The input itself passes the firewall: the call is listed as the name it walks to.
+    assert_eq!(
+        analyze(member).unwrap().globals.to_vec(),
+        [
+            Global::new("nm", "Model.Status"),
+            Global::new("nm", "Model.Status.PAID")
+        ]
+    );
+    for src in [&deep[..], &member[..]] {
+        assert_eq!(
+            transcode(&Bytes::copy_from_slice(src), &py3()).outcome,
+            Outcome::Unchanged
+        );
+    }
 }
 
 #[test]
