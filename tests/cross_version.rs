@@ -14,7 +14,8 @@ use picklebridge::config::Config;
 
 const PY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Values Python 3 writes (containers, datetime, Decimal, sets, bytes, non-ASCII text, classes).
+/// Values Python 3 writes (containers, datetime, Decimal, sets, bytes, non-ASCII text, classes,
+/// a nested class).
 const PY3_CASES: &[&str] = &[
     "text_dict",
     "datetime_naive",
@@ -27,6 +28,7 @@ const PY3_CASES: &[&str] = &[
     "dict_mixed_keys",
     "class_plain",
     "class_all",
+    "class_nested",
     "shared_refs",
 ];
 
