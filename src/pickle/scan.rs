@@ -481,13 +481,14 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
     };
     // For a Python 2 reader the rewrite holds more on the stack than the input: a set or
     // frozenset is `set` + a list while open, bytes briefly `_codecs.encode` + text + 'latin1'
-    // (+ `bytearray`). Counted conservatively (sets never closed, bytes once), so the output is
-    // within `max_stack` too.
+    // (+ `bytearray`), a nested class briefly `getattr` + the outer class + the name (where the
+    // input had two strings). Counted conservatively (sets never closed, the brief ones as the
+    // larger for the rest of the value), so the output is within `max_stack` too.
     let py2_limit = s
         .policy
         .filter(|p| p.target == Runtime::Py2)
         .map(|p| p.limits.max_stack);
-    let (mut open_sets, mut bytes_extra) = (0usize, 0usize);
+    let (mut open_sets, mut brief_extra) = (0usize, 0usize);
     for item in Reader::new(src) {
         let op = item?;
         s.m.at(op.pos, op.code);
@@ -496,11 +497,12 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
             match op.code {
                 op::EMPTY_SET | op::FROZENSET => open_sets += 1,
                 op::SHORT_BINBYTES | op::BINBYTES | op::BINBYTES8 | op::BYTEARRAY8 => {
-                    bytes_extra = 3
+                    brief_extra = 3
                 }
+                op::STACK_GLOBAL if s.nested_global_on_top() => brief_extra = brief_extra.max(2),
                 _ => {}
             }
-            if s.m.len() + open_sets + bytes_extra > max {
+            if s.m.len() + open_sets + brief_extra > max {
                 return Err(s.m.err(ErrorKind::LimitExceeded));
             }
         }
@@ -518,6 +520,18 @@ pub(crate) fn scan(src: &[u8], policy: Option<&Policy>) -> Result<Scan, Transcod
 impl<'a, 'p> Scanner<'a, 'p> {
     fn target(&self) -> Option<Runtime> {
         self.policy.map(|p| p.target)
+    }
+
+    /// Whether the top of the stack is a global with a dotted name (a nested class, which a
+    /// Python 2 reader's rewrite writes as a `getattr` call: `downgrade.rs` `stack_global`).
+    fn nested_global_on_top(&self) -> bool {
+        match self.m.peek() {
+            Ok(Slot::Global { idx, .. }) => self
+                .globals
+                .get(idx as usize)
+                .is_some_and(|g| g.name.contains('.')),
+            _ => false,
+        }
     }
 
     /// A Python 2 target whose output must load in Python 3 as the input does (stores).

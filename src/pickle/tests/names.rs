@@ -290,3 +290,22 @@ fn py3_names_python_2_has_only_renamed_are_renamed_at_protocol_2() {
         Outcome::Unchanged
     );
 }
+
+#[test]
+fn py2_nested_class_rewrite_stays_within_the_stack_limit() {
+    // py3: (None, None, None, nm.Outer.Inner) at protocol 4 (hand-assembled, no memo): the
+    // input holds five items at most, its rewrite six (`getattr`, `Outer`, 'Inner' where the
+    // input had two strings).
+    let src = b"\x80\x04(NNN\x8c\x02nm\x8c\x0bOuter.Inner\x93t.";
+    let mut tight = py2();
+    tight.limits.max_stack = 5;
+    assert!(analyze(src).is_ok());
+    assert_eq!(refused(src, &tight), Reason::LimitExceeded);
+    // With room for the rewrite, its output is within the limit it was checked against.
+    tight.limits.max_stack = 6;
+    let out = rewritten(src, &tight);
+    assert_eq!(
+        transcode(&Bytes::from(out), &tight).outcome,
+        Outcome::Unchanged
+    );
+}
