@@ -359,14 +359,14 @@ impl Firewall {
             .match_indices('.')
             .map(|(i, _)| &name[..i])
             .chain(std::iter::once(name));
-        for name in prefixes {
-            if contains(&self.denied, module, name) {
+        for prefix in prefixes {
+            if contains(&self.denied, module, prefix) {
                 return Some(Rule::Denied);
             }
             // Python 3 loads a Python 2 name as its `fix_imports` maps it (`whichdb.open` is
             // `dbm.open`): a mapped name is judged in both spellings.
-            let (m3, n3) = crate::pickle::compat::py2_to_py3(raw, name);
-            if (&*m3, &*n3) != (raw, name) {
+            let (m3, n3) = crate::pickle::compat::py2_to_py3(raw, prefix);
+            if (&*m3, &*n3) != (raw, prefix) {
                 let m3c = canonical_module(&m3);
                 if self.module_denied(m3c) || contains(&self.denied, m3c, &n3) {
                     return Some(Rule::Denied);
