@@ -167,8 +167,12 @@ fn to_py2(src: &[u8], policy: &Policy, s: &mut Scratch) -> Option<Transcoded> {
         // own, the same).
         let mut plan = std::mem::take(&mut s.plan);
         std::mem::swap(&mut s.stacks.anns, &mut plan);
-        out = fused_py2(src, policy, s, Some(&plan), &mut None);
+        let mut again = None;
+        out = fused_py2(src, policy, s, Some(&plan), &mut again);
         s.plan = plan;
+        // A pass that stopped part-way (its writer gave up) left its plan unfinished, which
+        // `downgrade.rs` below must not follow: the general path decides.
+        again.as_ref()?;
     }
     // The fused writer assumed a pickle not written by Python 2 (names renamed, text policy).
     if let Some((out, renamed)) = out {

@@ -126,8 +126,10 @@ impl Known {
     /// Whether the fast path decides values that use this global under `policy` (`analyze`
     /// has none): refusals (py3-only for a py2 reader, py2-only for a py3 reader, a class
     /// `lossless_for_py3` refuses), classic classes, constructors whose text arguments keep
-    /// their type under the policy at hand, and `pytz.utc` for a Python 3 reader under
-    /// `py2_utc = pytz` are the general path's.
+    /// their type under the policy at hand, `pytz.utc` for a Python 3 reader under
+    /// `py2_utc = pytz`, and for a Python 2 reader a name its writer cannot write as a GLOBAL
+    /// (a nested class: the general path counts its `getattr` call against the limits) are the
+    /// general path's.
     pub(super) fn fast_ok(&self, policy: Option<&Policy>) -> bool {
         let Some(p) = policy else {
             return !self.general;
@@ -145,7 +147,7 @@ impl Known {
             || (self.pytz_utc && p.target == Runtime::Py3 && p.py2_utc == Py2Utc::Pytz)
             || (self.loses_py3_class && p.target == Runtime::Py2 && p.lossless_for_py3)
             || (p.target == Runtime::Py2
-                && (self.py2_classic || p.py2_classic.contains(&self.py2))))
+                && (self.py2_classic || p.py2_classic.contains(&self.py2) || !self.py2_writable)))
     }
 }
 

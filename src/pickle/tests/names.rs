@@ -115,6 +115,22 @@ fn py2_nested_class_is_written_as_getattr_of_its_outer_class() {
 }
 
 #[test]
+fn py2_nested_class_in_a_set_is_written_inside_the_set_call() {
+    // py3: pickle.dumps({nm.Outer.Inner}, 4) without the frame. The fast path's writer stops
+    // at a set (a second pass writes it with the first pass's plan); a nested class is the
+    // general path's. Its output lacked the set's closing `TUPLE1 REDUCE` (it loaded as a
+    // list) when the second pass gave up at the nested class and `downgrade.rs` followed that
+    // pass's unfinished plan.
+    let src = b"\x80\x04\x8f\x94(\x8c\x02nm\x94\x8c\x0bOuter.Inner\x94\x93\x94\x90.";
+    // Checked: loads in CPython 2.7 (pickle and cPickle) to set([nm.Outer.Inner]).
+    assert_eq!(
+        rewritten(src, &py2()),
+        &b"\x80\x02c__builtin__\nset\nq\x00](c__builtin__\ngetattr\nq\x01cnm\nOuter\n\
+           X\x05\x00\x00\x00Inner\x86Rq\x02e\x85Rq\x03."[..]
+    );
+}
+
+#[test]
 fn py2_deeper_nested_names_and_walks_from_nested_classes_are_refused() {
     // A name two levels deep would take a walk from a walk's result, which the firewall
     // denies (`getattr` stays listed) where the input's name passes.
@@ -308,4 +324,10 @@ fn py2_nested_class_rewrite_stays_within_the_stack_limit() {
         transcode(&Bytes::from(out), &tight).outcome,
         Outcome::Unchanged
     );
+    // The same ops under PROTO 2 (by hand): the fast path validates them without writing
+    // (it writes protocol 3+ input only) and has `downgrade.rs` follow its plan, so it must
+    // leave the nested class to the general path, which counts the rewrite.
+    let p2 = b"\x80\x02(NNN\x8c\x02nm\x8c\x0bOuter.Inner\x93t.";
+    tight.limits.max_stack = 5;
+    assert_eq!(refused(p2, &tight), Reason::LimitExceeded);
 }
