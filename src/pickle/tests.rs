@@ -140,6 +140,20 @@ fn py2_set_becomes_builtin_set_of_list_with_memo_after_reduce() {
 }
 
 #[test]
+fn py2_set_is_closed_when_the_fast_writers_second_pass_stops_part_way() {
+    // {int} at protocol 4 by hand: the module string PUT three times, more than the fast
+    // writer takes back for a STACK_GLOBAL. Its first pass stops at the set; the second, with
+    // that pass's plan, stops at the STACK_GLOBAL. `downgrade.rs` then followed the second
+    // pass's unfinished plan, without the set's closing `TUPLE1 REDUCE` (a list in Python 2).
+    let src = b"\x80\x04\x8f\x94(\x8c\x08builtins\x94\x94\x94\x8c\x03int\x94\x93\x94\x90.";
+    // Checked: loads in CPython 2.7 (pickle and cPickle) to set([long]).
+    assert_eq!(
+        rewritten(src, &py2()),
+        b"\x80\x02c__builtin__\nset\nq\x00](c__builtin__\nlong\nq\x01e\x85Rq\x02."
+    );
+}
+
+#[test]
 fn py2_frozenset_and_bytearray() {
     assert_eq!(
         rewritten(P3_FROZENSET_P5, &py2()),
