@@ -522,6 +522,15 @@ impl<'a, 'p> Scanner<'a, 'p> {
         self.policy.map(|p| p.target)
     }
 
+    /// An op pushed global `idx` (GLOBAL, INST, STACK_GLOBAL, DUP; a GET is told apart, see
+    /// `utc_fetched`): counted for the rewrites that must meet every use of a global (the UTC
+    /// class, `getattr` walks, the array reconstructor).
+    fn global_pushed(&mut self, idx: u32) {
+        self.utc_pushed(idx);
+        self.walk_pushed(idx);
+        self.array_pushed(idx);
+    }
+
     /// Whether the top of the stack is a global with a dotted name (a nested class, which a
     /// Python 2 reader's rewrite writes as a `getattr` call: `downgrade.rs` `stack_global`).
     fn nested_global_on_top(&self) -> bool {
@@ -714,9 +723,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 }
                 if let Slot::Global { idx, .. } = top {
                     // A copy of the UTC class is one more use of it; so of `getattr`.
-                    self.utc_pushed(idx);
-                    self.walk_pushed(idx);
-                    self.array_pushed(idx);
+                    self.global_pushed(idx);
                 }
                 // A string's uses are told apart by the op that pushed each (itself or a GET,
                 // see "the rules apply per use"); a copy would be the same use twice. No
@@ -739,6 +746,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                     .ok_or_else(|| self.m.err(ErrorKind::BadArgument))?;
                 let mut slot = *self.m.get(idx)?;
                 if let Slot::Global { idx, .. } = slot {
+                    // A fetched UTC class is not a push its calls convert (`utc_fetched`).
                     self.utc_fetched(idx)?;
                     self.walk_pushed(idx);
                     self.array_pushed(idx);

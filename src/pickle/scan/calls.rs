@@ -16,9 +16,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             _ => return Err(self.m.err(ErrorKind::BadArgument)),
         };
         let idx = self.intern_global(m, n)?;
-        self.utc_pushed(idx);
-        self.walk_pushed(idx);
-        self.array_pushed(idx);
+        self.global_pushed(idx);
         if o.code == op::INST {
             self.ev_py2 = true;
             let args = self.mark_tuple(0, o.pos)?;
@@ -42,9 +40,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 (Some(m), Some(n)) => self.intern_global(&m, &n)?,
                 _ => self.intern_global(COMPUTED_GLOBAL.0, COMPUTED_GLOBAL.1)?,
             };
-            self.utc_pushed(idx);
-            self.walk_pushed(idx);
-            self.array_pushed(idx);
+            self.global_pushed(idx);
             if self.target() == Some(Runtime::Py2) {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }
@@ -63,9 +59,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             return Err(self.m.err(ErrorKind::BadArgument));
         };
         let idx = self.intern_global(&m, &n)?;
-        self.utc_pushed(idx);
-        self.walk_pushed(idx);
-        self.array_pushed(idx);
+        self.global_pushed(idx);
         if self.target() == Some(Runtime::Py2) {
             // Only the adjacent form CPython writes (module, name, STACK_GLOBAL, memo PUTs between).
             if self.recent[RECENT - 2..] != [mv, nv] {
