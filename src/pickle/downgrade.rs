@@ -14,7 +14,7 @@ use super::opcode as op;
 use super::reader::{Op, Reader};
 use super::scan::Ann;
 use super::strings;
-use super::writer::{Ins, Out};
+use super::writer::{global_part_ok, Ins, Out};
 use super::{compat, Policy, Summary, Writer};
 
 /// Where an input memo slot lives in the output.
@@ -221,7 +221,7 @@ impl<'a> Downgrade<'a> {
         let Some((outer, attr)) = name.split_once('.') else {
             return self.global(op::GLOBAL, module, name);
         };
-        if attr.is_empty() || !attr.is_ascii() || attr.contains(['.', '\n']) {
+        if !global_part_ok(attr) || attr.contains('.') {
             return Err(self.err(ErrorKind::Unsupported));
         }
         self.ins(Ins::Getattr)?;
@@ -244,8 +244,7 @@ impl<'a> Downgrade<'a> {
         } else {
             (module.into(), name.into())
         };
-        let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
-        if !ok(&m) || !ok(&n) || n.contains('.') {
+        if !global_part_ok(&m) || !global_part_ok(&n) || n.contains('.') {
             return Err(self.err(ErrorKind::Unsupported));
         }
         self.out.named(code, &m, &n);

@@ -244,7 +244,7 @@ impl Out {
         }
     }
 
-    /// GLOBAL `module\nname\n` (the caller checked both are newline-free ASCII).
+    /// GLOBAL `module\nname\n` (the caller checked both with [`global_part_ok`]).
     pub(crate) fn global(&mut self, module: &str, name: &str) {
         self.named(op::GLOBAL, module, name);
     }
@@ -257,6 +257,12 @@ impl Out {
         self.buf.extend_from_slice(name.as_bytes());
         self.buf.push(b'\n');
     }
+}
+
+/// Whether `s` can be a module or name part of a protocol-2 GLOBAL line: non-empty,
+/// newline-free ASCII (a dotted name is the caller's to judge).
+pub(crate) fn global_part_ok(s: &str) -> bool {
+    !s.is_empty() && s.is_ascii() && !s.contains('\n')
 }
 
 /// The UTF-8 of four high bytes (U+0080..U+00FF, `110000xx 10xxxxxx` each), in order: each

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::super::compat;
+use super::super::writer::global_part_ok;
 use super::super::{Global, Globals, Policy, Py2Text, Py2Utc, Py3Str, Runtime};
 
 /// The verdicts on one global that do not depend on the policy.
@@ -110,10 +111,7 @@ impl Known {
             str_value: compat::gives_str_value(&m2, &n2),
             loses_py3_class: compat::py2_name_loses_py3_class(m, n),
             py2_classic: compat::is_py2_classic(&m2, &n2),
-            py2_writable: {
-                let ok = |s: &str| !s.is_empty() && s.is_ascii() && !s.contains('\n');
-                ok(&m2) && ok(&n2) && !n2.contains('.')
-            },
+            py2_writable: global_part_ok(&m2) && global_part_ok(&n2) && !n2.contains('.'),
             py2_hash: hash(m2.as_bytes(), n2.as_bytes()),
             py2: Global::new(m2, n2),
             py3_hash: hash(m3.as_bytes(), n3.as_bytes()),
