@@ -200,6 +200,8 @@ struct GlobalInfo {
     /// A call to it may build a set from a list argument (`compat::collects_items`).
     collects_items: bool,
     codecs_encode: bool,
+    /// `bytes` (`__builtin__.bytes`, py2 spelling: Python 2's `str`).
+    bytes_type: bool,
     /// `copy_reg._reconstructor` (py2 spelling).
     reconstructor: bool,
     /// May hand a py2 `str` to `str.__new__` (see `Scanner::str_value_call`).

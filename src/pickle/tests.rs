@@ -177,6 +177,47 @@ fn py2_bytes_use_codecs_encode_and_empty_bytes_use_builtin_bytes() {
 }
 
 #[test]
+fn py2_bytes_called_with_anything_but_bytes_is_refused() {
+    // Python 2's `bytes` is `str`: `bytes(5)` is '5' there, b'\0\0\0\0\0' in Python 3 (by
+    // hand, or a custom `__reduce__`; CPython writes only `bytes()`).
+    for src in [
+        &b"cbuiltins\nbytes\nK\x05\x85R."[..],
+        b"\x80\x02c__builtin__\nbytes\nK\x05\x85R.",
+        b"\x80\x02cbuiltins\nbytes\n]K\x41a\x85R.",
+        b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93K\x05\x85R.",
+        b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93\x8c\x01x\x8c\x05ascii\x86R.",
+        b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93C\x01aC\x01b\x86R.",
+        // NEWOBJ: `bytes.__new__(bytes, 3)`.
+        b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93K\x03\x85\x81.",
+    ] {
+        assert_eq!(refused(src, &py2()), Reason::Unsupported, "{src:?}");
+        // A Python 3 reader calls the same `bytes`: unchanged.
+        assert_eq!(
+            transcode(&Bytes::copy_from_slice(src), &py3()).outcome,
+            Outcome::Unchanged,
+            "{src:?}"
+        );
+    }
+    // `bytes(b'ab')` and `bytes()` mean the same in both (checked in CPython 2.7: 'ab', '').
+    assert_eq!(
+        rewritten(
+            b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93C\x02ab\x85R.",
+            &py2()
+        ),
+        &b"\x80\x02c__builtin__\nbytes\nc_codecs\nencode\nq\x00X\x02\x00\x00\x00ab\
+           X\x06\x00\x00\x00latin1q\x01\x86R\x85R."[..]
+    );
+    for src in [
+        &b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93C\x02ab\x85\x81."[..],
+        b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93)R.",
+        b"\x80\x04\x8c\x08builtins\x8c\x05bytes\x93)\x81.",
+        b"\x80\x02c__builtin__\nbytes\nc__builtin__\nbytes\n)R\x85R.",
+    ] {
+        converted(src, &py2());
+    }
+}
+
+#[test]
 fn py2_short_binunicode_and_memoize_renumbered() {
     assert_eq!(
         rewritten(P3_TEXT_P4, &py2()),

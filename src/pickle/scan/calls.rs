@@ -177,6 +177,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
             set_like,
             collects_items,
             codecs_encode: m == "_codecs" && n == "encode",
+            bytes_type: (&*m2, &*n2) == ("__builtin__", "bytes"),
             reconstructor: (&*m2, &*n2) == ("copy_reg", "_reconstructor"),
             newobj_fn: (&*m2, &*n2) == ("copy_reg", "__newobj__"),
             str_value: compat::gives_str_value(&m2, &n2),
@@ -231,16 +232,14 @@ impl<'a, 'p> Scanner<'a, 'p> {
             self.array_call(func, args)?;
         }
         self.str_value_call(func, args)?;
+        self.bytes_call(func, args)?;
         let mut result = Slot::Any;
         if let (Slot::Global { idx, .. }, Slot::EmptyTuple { .. }) = (func, args) {
             // `bytes()`: empty bytes as CPython 3 writes them for protocols 0-2 (`save_bytes`),
             // a dict key or set member like any other bytes (b'' and u'' collide in Python 2).
-            if let Some(g) = self.globals.get(idx as usize) {
-                if compat::py3_to_py2(&g.module, &g.name) == ("__builtin__".into(), "bytes".into())
-                {
-                    result = Slot::EmptyBytes;
-                    self.has_bytes = true;
-                }
+            if self.globals.get(idx as usize).is_some_and(|g| g.bytes_type) {
+                result = Slot::EmptyBytes;
+                self.has_bytes = true;
             }
         }
         let (mut pair_list, mut tuple_members) = (None, None);
@@ -459,6 +458,37 @@ impl<'a, 'p> Scanner<'a, 'p> {
         Ok(())
     }
 
+    /// A call to `bytes` (REDUCE, or NEWOBJ's `bytes.__new__(bytes, ...)`) for a Python 2
+    /// reader, whose `bytes` is `str`: the same call gives another value there (`bytes(3)` is
+    /// `b'\0\0\0'` in Python 3, `'3'` in Python 2; `bytes([65])` is `b'A'` and `'[65]'`;
+    /// `bytes(u'x', 'ascii')` fails). Only `bytes()` and `bytes(<bytes>)` mean the same in
+    /// both; any other arguments are refused (CPython writes neither: by hand or a custom
+    /// `__reduce__`).
+    fn bytes_call(&self, func: Slot, args: Slot) -> Result<(), TranscodeError> {
+        if self.target() != Some(Runtime::Py2) {
+            return Ok(());
+        }
+        let Slot::Global { idx, .. } = func else {
+            return Ok(());
+        };
+        if !self.globals.get(idx as usize).is_some_and(|g| g.bytes_type) {
+            return Ok(());
+        }
+        let same = match args {
+            Slot::EmptyTuple { .. } => true,
+            Slot::Tuple(_, id) => matches!(
+                self.tuple_items(id),
+                Some([Slot::Bytes { .. } | Slot::CodecsBytes { .. } | Slot::EmptyBytes])
+            ),
+            _ => false,
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(self.m.err(ErrorKind::Unsupported))
+        }
+    }
+
     /// Whether the py2 `str` op at `pos` becomes `bytes` for this policy's Python 3 reader.
     fn py3_bytes(&self, pos: usize) -> bool {
         let Some(p) = self.policy.filter(|p| p.target == Runtime::Py3) else {
@@ -578,6 +608,7 @@ impl<'a, 'p> Scanner<'a, 'p> {
                 return Err(self.m.err(ErrorKind::Unsupported));
             }
         }
+        self.bytes_call(cls, args)?;
         if let Slot::Global { idx, via } = cls {
             let classic = self.globals.get(idx as usize).is_some_and(|g| g.classic);
             if classic && self.target() == Some(Runtime::Py2) {
