@@ -600,11 +600,12 @@ def _short(value):
 
 
 def loaders():
-    """(name, loads) of every default unpickler of this interpreter: pickle, and cPickle in 2."""
+    """(name, loads) of every unpickler of this interpreter with default arguments: the pure
+    Python one and the C one (pickle and cPickle in 2; pickle._loads and pickle.loads in 3)."""
     if sys.version_info[0] == 2:
         import cPickle
         return (('pickle', pickle.loads), ('cPickle', cPickle.loads))
-    return (('pickle', pickle.loads),)
+    return (('pickle', pickle.loads), ('pickle._loads', pickle._loads))
 
 
 def check_loads(data, want):
